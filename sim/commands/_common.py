@@ -1,0 +1,35 @@
+"""Helpers shared by the scenario-running subcommands."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+__all__ = ["add_scenario_args", "default_out_dir", "show_progress", "parse_list"]
+
+
+def add_scenario_args(parser) -> None:
+    """``[SCENARIO] [--set k=v ...] [--out DIR] [--quiet]``."""
+    parser.add_argument("scenario", nargs="?", default=None,
+                        help="scenario TOML file or name under scenarios/ (default: the default scenario)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override a scenario key (repeatable), checked like the file")
+    parser.add_argument("--out", default=None, metavar="DIR", help="results directory (default results/<scenario>-<UTC time>)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar, no table")
+
+
+def default_out_dir(name: str, kind: str = "") -> Path:
+    """``results/<name>[-kind]-<UTC timestamp>``."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return Path("results") / f"{name}{'-' + kind if kind else ''}-{stamp}"
+
+
+def show_progress(quiet: bool) -> bool:
+    """Progress bars only on a terminal and without --quiet."""
+    return not quiet and sys.stderr.isatty()
+
+
+def parse_list(text: str | None) -> list[str]:
+    """``"a,b, c"`` -> ``["a", "b", "c"]``."""
+    return [t.strip() for t in (text or "").split(",") if t.strip()]

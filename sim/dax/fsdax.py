@@ -1,0 +1,1010 @@
+"""The fsdax layer: address_spaces with DAX xarrays over a reflink filesystem.
+
+:class:`DaxFS` owns a :class:`sim.fs.FileSystem` (the data and the block maps), a
+:class:`sim.memmap.MemMap` (one struct page per fs block: ``pfn == physical block``), one
+address_space per inode (mapping id = ``ino``) holding a :class:`~sim.dax.xarray_dax.DaxXArray`,
+and processes with ``MAP_SHARED`` mappings. Faults, ``write(2)``, remaps, truncation and memory
+failure follow the kernel generation of the memmap's variant (kernel-semantics.md §1-§4):
+
+=========  =======================  ====================  ===========================
+gen        flag passed to associate  entry replaced when   DIRTY / TOWRITE
+=========  =======================  ====================  ===========================
+``5.19``   none                      old zero/empty         write / never
+``6.0``    ``cow = write&&shared``   cow or old zero/empty  always (read faults too) / cow
+``6.2``    ``shared``                shared or zero/empty   write / write&&shared
+=========  =======================  ====================  ===========================
+
+Data contents are the filesystem's: a store through a mapping always lands in the file's
+current block, so content checks hold under every generation even where the kernel generation
+leaves a stale DAX entry (that staleness shows in the struct pages, which is what is studied).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sim.dax.xarray_dax import (
+    DAX_EMPTY,
+    DAX_PMD,
+    DAX_SHIFT,
+    DAX_ZERO_PAGE,
+    MARK_DIRTY,
+    MARK_TOWRITE,
+    PG_PMD_COLOUR,
+    PG_PMD_NR,
+    XA_CHUNK_SHIFT,
+    DaxXArray,
+)
+from sim.fs import WRITTEN, FileSystem, FsError
+from sim.memmap import MemMap
+from sim.work import WorkRecord
+
+__all__ = ["DaxFS", "Vma", "MemoryFailureResult", "generation_of", "GENERATIONS"]
+
+PAGE_SIZE = 4096
+#: Kernel generations of the fault paths.
+GENERATIONS = ("5.19", "6.0", "6.2")
+_GEN_OF_VARIANT = {
+    "single-owner": "5.19",
+    "cow-index": "6.0",
+    "page-share": "6.2",
+    "folio-share": "6.2",
+    "folio-share-reset": "6.2",
+}
+#: Zero-page pfn marker in page tables (my_zero_pfn is DRAM, not a pmem page).
+ZERO_PFN = -1
+_ZERO_VALUE = DAX_ZERO_PAGE
+_VA_BASE = 1 << 40
+
+
+def generation_of(variant_name: str) -> str:
+    """Fault-path generation for a memmap variant (proposed designs use the 6.2+ paths)."""
+    return _GEN_OF_VARIANT.get(variant_name, "6.2")
+
+
+@dataclass
+class Vma:
+    """One ``MAP_SHARED`` mapping of a file.
+
+    Attributes
+    ----------
+    vid : int
+        Mapping id (unique in the DaxFS).
+    pid : int
+        Owning process.
+    ino : int
+        Mapped file.
+    pgoff : int
+        File page offset of the first page.
+    npages : int
+        Length in pages.
+    writable : bool
+        ``PROT_WRITE``.
+    va_start : int
+        Virtual address of the first page (PMD colour matches ``pgoff``).
+    ptes, pmds : dict of int to (int, bool)
+        Installed PTEs by file page index and PMDs by 512-aligned file index:
+        ``(pfn, writable)``; pfn ``-1`` is the zero page.
+    """
+
+    vid: int
+    pid: int
+    ino: int
+    pgoff: int
+    npages: int
+    writable: bool
+    va_start: int
+    ptes: dict = field(default_factory=dict)
+    pmds: dict = field(default_factory=dict)
+
+    def va(self, index: int) -> int:
+        """Virtual address of file page ``index``."""
+        return self.va_start + (index - self.pgoff) * PAGE_SIZE
+
+    def covers(self, index: int) -> bool:
+        return self.pgoff <= index < self.pgoff + self.npages
+
+    def lookup(self, index: int):
+        """``(pfn, writable)`` mapping ``index`` or None."""
+        t = self.ptes.get(index)
+        if t is not None:
+            return t
+        p = self.pmds.get(index & ~PG_PMD_COLOUR)
+        if p is not None:
+            return p[0] + (index & PG_PMD_COLOUR) if p[0] >= 0 else ZERO_PFN, p[1]
+        return None
+
+
+@dataclass
+class MemoryFailureResult:
+    """Outcome of one memory failure (``MADV_HWPOISON`` over a range).
+
+    Attributes
+    ----------
+    pfns : list of int
+        Poisoned pfns, in range order.
+    rmap_owners : dict of int to list of (int, int)
+        Per pfn, ``(ino, file_page)`` found by the filesystem's reverse map.
+    fallback_owners : dict of int to list of (int, int)
+        Per pfn, ``(ino, file_page)`` found from ``page->mapping/index`` (at most one).
+    path : str
+        ``"rmap"`` or ``"page_mapping"``: which path acted.
+    signalled : list of (int, str)
+        ``(pid, code)`` signalled: ``"BUS_MCEERR_AR"`` to the poisoner, ``"BUS_MCEERR_AO"``
+        to early-kill processes.
+    unmapped : list of (int, int)
+        ``(vid, index)`` PTE/PMD unmapped in the mappers.
+    sigbus_poisoner : bool
+        The poisoning process received SIGBUS.
+    errno : str or None
+        ``"EBUSY"`` when the path found no owner to lock (``dax_lock_page`` cookie 0).
+    """
+
+    pfns: list = field(default_factory=list)
+    rmap_owners: dict = field(default_factory=dict)
+    fallback_owners: dict = field(default_factory=dict)
+    path: str = "rmap"
+    signalled: list = field(default_factory=list)
+    unmapped: list = field(default_factory=list)
+    sigbus_poisoner: bool = False
+    errno: str | None = None
+
+
+class _Space:
+    """One address_space: the DAX xarray and the VMAs mapping the inode (``i_mmap``)."""
+
+    __slots__ = ("mid", "ino", "xa", "vmas")
+
+    def __init__(self, mid: int, ino: int):
+        self.mid = mid
+        self.ino = ino
+        self.xa = DaxXArray(mid)
+        self.vmas: list[Vma] = []
+
+
+class DaxFS:
+    """A DAX-mounted reflink filesystem on a simulated pmem device.
+
+    Parameters
+    ----------
+    nblocks : int
+        Device size in 4 KiB blocks (= pages of the memmap).
+    variant : str
+        Memmap design variant; its kernel generation selects the fault paths.
+    fill_byte : int, optional
+        Raw device content before mkfs (see ``@scratch_dev_fill``).
+    rmap : bool
+        The filesystem has the rmapbt feature: memory failure uses the reverse map;
+        otherwise the ``page->mapping`` fallback acts.
+    generation : str, optional
+        Override the fault-path generation (``"5.19"``, ``"6.0"``, ``"6.2"``).
+    early_kill : bool
+        ``vm.memory_failure_early_kill``: signal every mapper, not only the poisoner.
+    """
+
+    def __init__(self, nblocks: int, variant: str = "page-share", *, fill_byte=None,
+                 rmap: bool = True, generation: str | None = None, early_kill: bool = False):
+        self.nblocks = int(nblocks)
+        self.fs = FileSystem(self.nblocks, fill_byte=fill_byte)
+        self.mm = MemMap(self.nblocks, variant)
+        self.variant = self.mm.variant.name
+        self.gen = generation or generation_of(self.variant)
+        if self.gen not in GENERATIONS:
+            raise ValueError(f"unknown generation {self.gen!r}")
+        self._g = GENERATIONS.index(self.gen)
+        self.rmap = bool(rmap)
+        self.early_kill = bool(early_kill)
+        self.spaces: dict[int, _Space] = {}
+        self.vmas: dict[int, Vma] = {}
+        self.processes: dict[int, list[int]] = {}
+        self.signals: list[tuple[int, str]] = []
+        self.hwpoisoned: set[int] = set()
+        self._next_vid = 1
+        self._bmap_cache: dict = {}
+        self._next_va = _VA_BASE
+        self.stats = {
+            "cow_pages": 0, "cow_bytes": 0, "blocks_allocated": 0, "blocks_freed": 0,
+            "refcount_changes": 0, "faults": 0, "pmd_faults": 0, "pte_faults": 0,
+            "pmd_fallbacks": 0, "entries_inserted": 0, "entries_removed": 0,
+            "stale_entries_left": 0, "bytes_deduped": 0,
+        }
+
+    # ================================================================= helpers
+    def _space(self, ino: int) -> _Space:
+        a = self.spaces.get(ino)
+        if a is None:
+            a = self.spaces[ino] = _Space(self.mapping_id(ino), ino)
+        return a
+
+    @staticmethod
+    def mapping_id(ino: int) -> int:
+        """address_space id of inode ``ino`` (ids >= 1)."""
+        return int(ino) if ino >= 1 else 1 - int(ino) + (1 << 30)
+
+    def _warn_total(self) -> int:
+        return sum(self.mm.warnings.values())
+
+    def _account(self, ch, wr: WorkRecord, ino: int = 0) -> None:
+        """Fold an FsChange into the stats and the work record."""
+        if ch is None:
+            return
+        self._bmap_cache.clear()
+        st = self.stats
+        st["cow_pages"] += int(getattr(ch, "cow_blocks", 0))
+        st["cow_bytes"] += int(getattr(ch, "cow_bytes", 0))
+        st["blocks_allocated"] += int(getattr(ch, "blocks_allocated", 0))
+        st["blocks_freed"] += int(getattr(ch, "blocks_freed", 0))
+        st["refcount_changes"] += int(getattr(ch, "refcount_changes", 0))
+        st["bytes_deduped"] += int(getattr(ch, "bytes_deduped", 0))
+        ne = int(getattr(ch, "extent_records_touched", 0))
+        if ne:
+            base = int(ino) << 24
+            wr.write("extent", *range(base, base + min(ne, 1 << 20)))
+        nr = int(getattr(ch, "refcount_records_touched", 0))
+        if nr:
+            wr.write("refcount", *range(0, min(nr, 1 << 20)))
+        wr.pmem_read.extend(ch.pmem_read)
+        wr.pmem_write.extend(ch.pmem_write)
+        wr.memcpy_bytes += int(ch.cow_bytes)
+
+    def _entry_pages(self, a: _Space, index: int, value: int, wr: WorkRecord,
+                     assoc: bool, shared_or_trunc: bool) -> None:
+        """Associate or disassociate a real entry with the memmap."""
+        if value & (DAX_ZERO_PAGE | DAX_EMPTY):
+            return  # dax_entry_size() == 0: never touches struct pages
+        pfn = value >> DAX_SHIFT
+        n = PG_PMD_NR if value & DAX_PMD else 1
+        if assoc:
+            w = self.mm.associate(pfn, n, a.mid, index, shared_or_trunc)
+        else:
+            w = self.mm.disassociate(pfn, n, a.mid, shared_or_trunc)
+        if w:
+            wr.write("struct_page", *range(pfn, pfn + int(w)))
+
+    def _pt_key(self, vma: Vma, index: int, pmd: bool) -> int:
+        va = vma.va(index)
+        if pmd:
+            return (vma.pid << 40) | (1 << 38) | (va >> 24)
+        return (vma.pid << 40) | ((va >> 15) & ((1 << 38) - 1))
+
+    def _unmap_index_range(self, a: _Space, first: int, last: int, wr: WorkRecord) -> int:
+        """``unmap_mapping_pages`` over file pages ``[first, last]`` in every VMA."""
+        n = 0
+        for vma in a.vmas:
+            lo = max(first, vma.pgoff)
+            hi = min(last, vma.pgoff + vma.npages - 1)
+            if lo > hi:
+                continue
+            hit = 0
+            if vma.ptes:
+                if hi - lo + 1 <= 2 * len(vma.ptes):
+                    for i in range(lo, hi + 1):
+                        if vma.ptes.pop(i, None) is not None:
+                            hit += 1
+                            wr.write("pagetable", self._pt_key(vma, i, False))
+                else:
+                    for i in [i for i in vma.ptes if lo <= i <= hi]:
+                        del vma.ptes[i]
+                        hit += 1
+                        wr.write("pagetable", self._pt_key(vma, i, False))
+            if vma.pmds:
+                for c in [c for c in vma.pmds if c <= hi and c + PG_PMD_NR - 1 >= lo]:
+                    del vma.pmds[c]
+                    hit += 1
+                    wr.write("pagetable", self._pt_key(vma, c, True))
+            if hit:
+                wr.tlb_shootdowns += 1
+                n += hit
+        return n
+
+    def _remove_entries(self, a: _Space, first: int, last: int, trunc: bool, wr: WorkRecord,
+                        *, clear_dirty: bool = False) -> int:
+        """Remove the entries intersecting ``[first, last]``.
+
+        ``trunc=True``: ``dax_delete_mapping_entry`` (truncate, punch, unlink, eviction).
+        ``trunc=False``: ``dax_invalidate_mapping_entry_sync``, which skips DIRTY/TOWRITE
+        entries unless ``clear_dirty`` (``__dax_clear_dirty_range`` ran first).
+        PTEs over the range are unmapped first.
+        """
+        if last < first:
+            return 0
+        self._unmap_index_range(a, first, last, wr)
+        xa = a.xa
+        if not xa.entries:
+            return 0
+        wr.locks.append(("xa_lock", a.mid))
+        removed = 0
+        for idx in xa.range_indices(first, last):
+            if not trunc and not clear_dirty and xa.marks.get(idx, 0) & (MARK_DIRTY | MARK_TOWRITE):
+                continue
+            wr.read("xarray_node", *xa.walk_keys(idx))
+            value = xa.erase(idx)
+            self._entry_pages(a, idx, value, wr, False, trunc)
+            removed += 1
+        if removed:
+            wr.write("xarray_node", *xa.walk_keys(first))
+        self.stats["entries_removed"] += removed
+        return removed
+
+    def _after_remap(self, ch, wr: WorkRecord, *, clear_dirty: bool = True) -> None:
+        """Entries over blocks the filesystem remapped (CoW by write/zero/unshare) and over
+        newly written holes.
+
+        Remapped: 6.2+ invalidates them (``invalidate_inode_pages2_range``, after clearing
+        DIRTY when ``clear_dirty``); <= 6.1 leaves them pointing at the old pfn (stale) but
+        the PTEs are unmapped so that loads see the new data. Newly mapped ranges
+        (IOMAP_F_NEW: zero-page entries) are invalidated in every generation.
+        """
+        if ch is None:
+            return
+        # remapped: invalidated only by 6.2+ (after __dax_clear_dirty_range when asked);
+        # newly mapped (IOMAP_F_NEW): invalidated by every generation, but <= 6.1 never
+        # clears DIRTY first, so its dirty zero entries survive (healed by the next fault)
+        new_clear = clear_dirty and self._g >= 2
+        todo = [(ino, fb, n, self._g >= 2, clear_dirty) for ino, fb, n in (ch.remapped or ())]
+        todo += [(ino, fb, n, True, new_clear) for ino, fb, n in (ch.newly_mapped or ())]
+        for ino, fb, n, inval, clear in todo:
+            a = self.spaces.get(ino)
+            if a is None or (not a.xa.entries and not any(v.ptes or v.pmds for v in a.vmas)):
+                continue
+            first, last = fb, fb + n - 1
+            if inval:
+                self._remove_entries(a, first, last, False, wr, clear_dirty=clear)
+            else:
+                self._unmap_index_range(a, first, last, wr)
+                self.stats["stale_entries_left"] += len(a.xa.range_indices(first, last))
+
+    @staticmethod
+    def _blocks(off: int, length: int) -> tuple[int, int]:
+        """Pages ``[first, last]`` touched by a byte range (last < first when empty)."""
+        if length <= 0:
+            return 0, -1
+        return off // PAGE_SIZE, (off + length - 1) // PAGE_SIZE
+
+    def _wr(self, op: str) -> tuple[WorkRecord, int]:
+        return WorkRecord(op), self._warn_total()
+
+    def _done(self, wr: WorkRecord, w0: int) -> WorkRecord:
+        wr.warnings += self._warn_total() - w0
+        return wr
+
+    # ================================================================= file ops
+    def open(self, path: str, *, create: bool = False,
+             trunc: bool = False) -> tuple[int, WorkRecord]:
+        """``open(2)``; O_TRUNC truncates to 0 (entries removed with trunc semantics)."""
+        self._bmap_cache.clear()
+        wr, w0 = self._wr("open")
+        ino, ch = self.fs.open_ex(path, create=create, trunc=trunc)
+        if trunc:
+            self._account(ch, wr, ino)
+            self._truncate_entries(ino, 0, wr)
+            self._after_remap(ch, wr)
+        return ino, self._done(wr, w0)
+
+    def _truncate_entries(self, ino: int, size: int, wr: WorkRecord) -> None:
+        a = self.spaces.get(ino)
+        if a is not None:
+            first = -(-size // PAGE_SIZE)
+            mx = a.xa.max_index() if a.xa.entries else -1
+            hi = max(mx, max((v.pgoff + v.npages for v in a.vmas), default=0))
+            self._remove_entries(a, first, max(hi, first), True, wr)
+
+    def _truncate(self, ino: int, size: int, wr: WorkRecord) -> None:
+        ch = self.fs.truncate(ino, size)
+        self._account(ch, wr, ino)
+        self._truncate_entries(ino, size, wr)
+        self._after_remap(ch, wr)
+
+    def truncate(self, ino: int, size: int) -> WorkRecord:
+        """``ftruncate``: entries past the new EOF removed (trunc=true); a partial shared
+        tail block is CoW-zeroed by the filesystem (6.2+ invalidates its entry)."""
+        self._bmap_cache.clear()
+        wr, w0 = self._wr("truncate")
+        self._truncate(ino, int(size), wr)
+        return self._done(wr, w0)
+
+    def pwrite(self, ino: int, off: int, length: int, byte: int) -> WorkRecord:
+        """``write(2)``: copy-around CoW of shared blocks by the filesystem; entries over
+        newly allocated blocks are invalidated (IOMAP_F_NEW, every generation), entries over
+        CoW'd blocks are invalidated after clearing DIRTY in 6.2+ and left stale <= 6.1."""
+        self._bmap_cache.clear()
+        wr, w0 = self._wr("pwrite")
+        ch = self.fs.pwrite(ino, off, length, byte)
+        self._account(ch, wr, ino)
+        wr.memcpy_bytes += max(0, int(length))
+        self._after_remap(ch, wr, clear_dirty=True)
+        return self._done(wr, w0)
+
+    def pread(self, ino: int, off: int, length: int) -> tuple[bytes, WorkRecord]:
+        """``read(2)`` (clipped at EOF)."""
+        wr, w0 = self._wr("pread")
+        data = self.fs.pread(ino, off, length)
+        if data:
+            first, last = self._blocks(off, len(data))
+            for e in self.fs.bmap(ino, first, last - first + 1):
+                if e.pblock >= 0 and e.state == WRITTEN:
+                    wr.pmem_read.append((e.pblock * PAGE_SIZE, e.nblocks * PAGE_SIZE))
+            wr.memcpy_bytes += len(data)
+        return data, self._done(wr, w0)
+
+    def _range_op(self, opname: str, ino: int, off: int, length: int, fn, *,
+                  remove: bool, clear_dirty: bool = True) -> WorkRecord:
+        self._bmap_cache.clear()
+        wr, w0 = self._wr(opname)
+        ch = fn()
+        self._account(ch, wr, ino)
+        a = self.spaces.get(ino)
+        if a is not None and remove and length > 0:
+            # xfs_flush_unmap_range: block-rounded truncate_pagecache_range
+            first, last = self._blocks(off, length)
+            self._remove_entries(a, first, last, True, wr)
+        self._after_remap(ch, wr, clear_dirty=clear_dirty)
+        return self._done(wr, w0)
+
+    def fallocate(self, ino: int, off: int, length: int, *, keep_size: bool = False) -> WorkRecord:
+        """``fallocate`` mode 0 (preallocation: no entry changes)."""
+        return self._range_op("fallocate", ino, off, length,
+                              lambda: self.fs.fallocate(ino, off, length, keep_size=keep_size),
+                              remove=False)
+
+    def punch(self, ino: int, off: int, length: int) -> WorkRecord:
+        """``FALLOC_FL_PUNCH_HOLE``: entries over the range removed (trunc=true)."""
+        return self._range_op("punch", ino, off, length,
+                              lambda: self.fs.punch(ino, off, length), remove=True)
+
+    def zero_range(self, ino: int, off: int, length: int, *, keep_size: bool = False) -> WorkRecord:
+        """``FALLOC_FL_ZERO_RANGE``: entries over the range removed (trunc=true)."""
+        return self._range_op("zero_range", ino, off, length,
+                              lambda: self.fs.zero_range(ino, off, length, keep_size=keep_size),
+                              remove=True)
+
+    def unshare(self, ino: int, off: int, length: int) -> WorkRecord:
+        """``FALLOC_FL_UNSHARE_RANGE``: 6.2+ invalidates the unshared blocks' entries."""
+        return self._range_op("unshare", ino, off, length,
+                              lambda: self.fs.unshare(ino, off, length), remove=False,
+                              clear_dirty=False)
+
+    def clone(self, dst: int, src: int, src_off: int = 0, dst_off: int = 0,
+              length: int | None = None) -> WorkRecord:
+        """FICLONE / FICLONERANGE; the destination range's entries are removed
+        (``xfs_reflink_remap_prep`` → ``xfs_flush_unmap_range``)."""
+        self._bmap_cache.clear()
+        wr, w0 = self._wr("clone")
+        if length is None or length == 0:
+            eff = max(0, self.fs.size(src) - src_off)
+        else:
+            eff = length
+        ch = self.fs.clone(dst, src, src_off=src_off, dst_off=dst_off, length=length)
+        self._account(ch, wr, dst)
+        a = self.spaces.get(dst)
+        if a is not None and eff > 0:
+            first, last = self._blocks(dst_off, eff)
+            self._remove_entries(a, first, last, True, wr)
+        self._after_remap(ch, wr)
+        return self._done(wr, w0)
+
+    def dedupe(self, dst: int, src: int, src_off: int, dst_off: int, length: int) -> WorkRecord:
+        """FIDEDUPERANGE (EBADE raised by the filesystem when the bytes differ)."""
+        self._bmap_cache.clear()
+        wr, w0 = self._wr("dedupe")
+        ch = self.fs.dedupe(dst, src, src_off, dst_off, length)
+        self._account(ch, wr, dst)
+        a = self.spaces.get(dst)
+        if a is not None and length > 0:
+            first, last = self._blocks(dst_off, length)
+            self._remove_entries(a, first, last, True, wr)
+        self._after_remap(ch, wr)
+        return self._done(wr, w0)
+
+    def _evict(self, ino: int, wr: WorkRecord) -> None:
+        """Inode eviction: every entry removed with trunc=true, mappings torn down."""
+        a = self.spaces.pop(ino, None)
+        if a is None:
+            return
+        for vma in a.vmas:
+            if vma.ptes or vma.pmds:
+                vma.ptes.clear()
+                vma.pmds.clear()
+                wr.tlb_shootdowns += 1
+        xa = a.xa
+        if xa.entries:
+            wr.locks.append(("xa_lock", a.mid))
+            for idx in sorted(xa.entries):
+                value = xa.erase(idx)
+                self._entry_pages(a, idx, value, wr, False, True)
+                self.stats["entries_removed"] += 1
+
+    def unlink(self, path: str) -> WorkRecord:
+        """``unlink(2)`` of a closed file: eviction then the filesystem frees its blocks."""
+        self._bmap_cache.clear()
+        wr, w0 = self._wr("unlink")
+        ino = self.fs.lookup(path)
+        ch = self.fs.unlink(path)
+        self._account(ch, wr, ino)
+        if ino is not None:
+            self._evict(ino, wr)
+        return self._done(wr, w0)
+
+    def unmount(self) -> WorkRecord:
+        """Unmount: every mapping gone, every inode evicted (disassociate trunc=true)."""
+        wr, w0 = self._wr("unmount")
+        for vid in list(self.vmas):
+            self.munmap(vid)
+        for ino in sorted(self.spaces):
+            self._evict(ino, wr)
+        self.processes.clear()
+        return self._done(wr, w0)
+
+    def fsync(self, ino: int, off: int = 0, length: int | None = None) -> WorkRecord:
+        """``fsync``/``msync``: ``dax_writeback_mapping_range`` over the range.
+
+        DIRTY entries are tagged TOWRITE, then each TOWRITE entry is written back: marks
+        cleared, PTEs write-protected in every VMA (``pfn_mkclean_range``), cache flushed.
+        """
+        wr, w0 = self._wr("fsync")
+        a = self.spaces.get(ino)
+        if a is None or not a.xa.marks:
+            return self._done(wr, w0)
+        xa = a.xa
+        if length is None:
+            idxs = sorted(xa.marks)
+        else:
+            first, last = self._blocks(off, length)
+            idxs = [i for i in xa.range_indices(first, last) if i in xa.marks]
+        wr.locks.append(("xa_lock", a.mid))
+        for idx in idxs:
+            value = xa.entries[idx]
+            wr.write("xarray_node", *xa.walk_keys(idx))
+            xa.clear_mark(idx, MARK_DIRTY | MARK_TOWRITE)
+            wr.locks.append(("entry", a.mid, idx))
+            n = PG_PMD_NR if value & DAX_PMD else 1
+            for vma in a.vmas:
+                if value & DAX_PMD:
+                    p = vma.pmds.get(idx)
+                    if p is not None and p[1]:
+                        vma.pmds[idx] = (p[0], False)
+                        wr.write("pagetable", self._pt_key(vma, idx, True))
+                        wr.tlb_shootdowns += 1
+                else:
+                    p = vma.ptes.get(idx)
+                    if p is not None and p[1]:
+                        vma.ptes[idx] = (p[0], False)
+                        wr.write("pagetable", self._pt_key(vma, idx, False))
+                        wr.tlb_shootdowns += 1
+            if not value & (DAX_ZERO_PAGE | DAX_EMPTY):
+                # dax_flush of the entry: cache-line write-backs of the whole entry
+                wr.pmem_write.append(((value >> DAX_SHIFT) * PAGE_SIZE, n * PAGE_SIZE))
+        return self._done(wr, w0)
+
+    # ================================================================= mappings
+    def mmap(self, pid: int, ino: int, off: int, length: int, *, writable: bool = True) -> int:
+        """Create a ``MAP_SHARED`` mapping; returns its id. The virtual address is PMD
+        colour-aligned with the file offset (``thp_get_unmapped_area`` for DAX files)."""
+        pgoff = off // PAGE_SIZE
+        npages = max(1, -(-(off % PAGE_SIZE + length) // PAGE_SIZE))
+        va = self._next_va + (pgoff & PG_PMD_COLOUR) * PAGE_SIZE
+        pmd_bytes = PG_PMD_NR * PAGE_SIZE
+        self._next_va = ((va + npages * PAGE_SIZE) // pmd_bytes + 2) * pmd_bytes
+        vid = self._next_vid
+        self._next_vid += 1
+        vma = Vma(vid, pid, ino, pgoff, npages, bool(writable), va)
+        self.vmas[vid] = vma
+        self._space(ino).vmas.append(vma)
+        self.processes.setdefault(pid, []).append(vid)
+        return vid
+
+    def munmap(self, vid: int) -> WorkRecord:
+        """Remove a mapping (its PTEs/PMDs; the DAX entries stay)."""
+        wr = WorkRecord("munmap")
+        vma = self.vmas.pop(vid)
+        if vma.ptes or vma.pmds:
+            for i in vma.ptes:
+                wr.write("pagetable", self._pt_key(vma, i, False))
+            for c in vma.pmds:
+                wr.write("pagetable", self._pt_key(vma, c, True))
+            wr.tlb_shootdowns += 1
+        a = self.spaces.get(vma.ino)
+        if a is not None:
+            a.vmas = [v for v in a.vmas if v.vid != vid]
+        lst = self.processes.get(vma.pid)
+        if lst is not None:
+            lst.remove(vid)
+        return wr
+
+    # ================================================================= faults
+    def fault(self, vid: int, index: int, *, write: bool) -> WorkRecord:
+        """One page fault on file page ``index`` through mapping ``vid`` (PMD first, PTE on
+        fallback)."""
+        wr, w0 = self._wr("write_fault" if write else "read_fault")
+        self._fault(self.vmas[vid], index, write, wr)
+        return self._done(wr, w0)
+
+    def _fault(self, vma: Vma, index: int, write: bool, wr: WorkRecord) -> None:
+        if not vma.covers(index):
+            raise ValueError(f"page {index} outside mapping {vma.vid}")
+        if write and not vma.writable:
+            raise FsError("EACCES", "SIGSEGV: write to a read-only mapping")
+        if index * PAGE_SIZE >= self.fs.size(vma.ino):
+            raise FsError("SIGBUS", f"fault on page {index} beyond EOF")
+        wr.faults += 1
+        self.stats["faults"] += 1
+        if not self._fault_pmd(vma, index, write, wr):
+            self._fault_pte(vma, index, write, wr)
+
+    def _window(self, ino: int, w: int) -> list:
+        """Extents of the 512-block window ``w`` of ``ino`` (cached until the next fs
+        mutation: one ``bmap`` per 512 faults on a quiet file)."""
+        key = (ino, w)
+        ext = self._bmap_cache.get(key)
+        if ext is None:
+            ext = self.fs.bmap(ino, w * PG_PMD_NR, PG_PMD_NR)
+            if len(self._bmap_cache) > 4096:
+                self._bmap_cache.clear()
+            self._bmap_cache[key] = ext
+        return ext
+
+    def _iomap(self, ino: int, first: int, n: int):
+        """Uniform extent starting at ``first``: ``(state, pblock, nblocks, shared)`` with
+        physically contiguous blocks of one state and one shared flag (the iomap), at most
+        ``n`` blocks (``n`` <= 512 and the range inside one 512-block window)."""
+        ext = self._window(ino, first >> 9)
+        state = pb = None
+        length = 0
+        shared = False
+        end = first + n
+        for e in ext:
+            e_end = e.fblock + e.nblocks
+            if e_end <= first:
+                continue
+            if e.fblock >= end:
+                break
+            if state is None:
+                state, shared = e.state, bool(e.shared)
+                off = first - e.fblock
+                pb = e.pblock + off if e.pblock >= 0 else e.pblock
+                length = min(e_end, end) - first
+                continue
+            if e.state != state or bool(e.shared) != shared:
+                break
+            if state == WRITTEN and e.pblock != pb + length:
+                break
+            length += min(e_end, end) - e.fblock
+        if state is None:
+            from sim.fs import HOLE
+
+            return HOLE, -1, n, False
+        return state, pb, length, shared
+
+    def _insert_entry(self, a: _Space, index: int, old, new_value: int, write: bool,
+                      shared: bool, wr: WorkRecord) -> int:
+        """``dax_insert_entry`` per generation (§2.1); returns the entry value in place."""
+        g = self._g
+        xa = a.xa
+        new_zero = bool(new_value & DAX_ZERO_PAGE)
+        old_value = old[1] if old is not None else DAX_EMPTY | (new_value & DAX_PMD)
+        old_idx = old[0] if old is not None else index
+        old_zero = bool(old_value & DAX_ZERO_PAGE)
+        old_empty = bool(old_value & DAX_EMPTY)
+        if g == 0:
+            flag, dirty, towrite = False, write, False
+            replace_cond = False
+        elif g == 1:
+            flag = write and shared
+            dirty, towrite = True, flag
+            replace_cond = flag
+        else:
+            flag = shared
+            dirty, towrite = write, write and shared
+            replace_cond = shared
+        if replace_cond or (old_zero and not new_zero):
+            if old_value & DAX_PMD:
+                self._unmap_index_range(a, old_idx, old_idx + PG_PMD_NR - 1, wr)
+            else:
+                self._unmap_index_range(a, old_idx, old_idx, wr)
+        wr.locks.append(("xa_lock", a.mid))
+        if replace_cond or old_zero or old_empty:
+            if old is not None:
+                xa.erase(old_idx)
+                self._entry_pages(a, old_idx, old_value, wr, False, False)
+            self._entry_pages(a, index, new_value, wr, True, flag)
+            xa.store(index, new_value)
+            self.stats["entries_inserted"] += 1
+            leaf = XA_CHUNK_SHIFT if new_value & DAX_PMD else 0
+            wr.write("xarray_node", *xa.walk_keys(index, leaf))
+            value, idx = new_value, index
+        else:
+            wr.read("xarray_node", *xa.walk_keys(old_idx))
+            value, idx = old_value, old_idx
+        if dirty:
+            xa.set_mark(idx, MARK_DIRTY)
+        if towrite:
+            xa.set_mark(idx, MARK_TOWRITE)
+        return value
+
+    def _cow_or_alloc(self, a: _Space, vma: Vma, first: int, n: int, write: bool, wr: WorkRecord):
+        """Resolve the iomap of ``[first, first+n)`` for a fault; for writes allocate holes
+        and CoW shared blocks. Returns ``(kind, pfn, shared)`` with kind ``"zero"``,
+        ``"mapped"`` or None (not uniform: PMD fallback)."""
+        ino = a.ino
+        state, pb, length, shared = self._iomap(ino, first, n)
+        if length < n:
+            return None, 0, False
+        if state != WRITTEN:
+            if not write:
+                return "zero", ZERO_PFN, False
+            ch = self.fs.alloc_blocks(ino, first, n)
+            self._account(ch, wr, ino)
+            state, pb, length, shared = self._iomap(ino, first, n)
+            if state != WRITTEN:
+                return None, 0, False
+            if not ch.pmem_write:  # XFS_BMAPI_ZERO: DAX allocations are zeroed
+                wr.pmem_write.append((pb * PAGE_SIZE, length * PAGE_SIZE))
+            if length < n:
+                return None, 0, False
+            return "mapped", pb, False
+        if write and shared:
+            ch = self.fs.cow_blocks(ino, first, n)
+            self._account(ch, wr, ino)
+            st2, pb2, len2, sh2 = self._iomap(ino, first, n)
+            if not ch.pmem_write:  # dax_iomap_copy_around over the whole page/PMD
+                wr.pmem_read.append((pb * PAGE_SIZE, n * PAGE_SIZE))
+                wr.pmem_write.append((pb2 * PAGE_SIZE, n * PAGE_SIZE))
+                wr.memcpy_bytes += n * PAGE_SIZE
+            if len2 < n:
+                return None, 0, False
+            return "mapped", pb2, True
+        return "mapped", pb, shared
+
+    def _fault_pmd(self, vma: Vma, index: int, write: bool, wr: WorkRecord) -> bool:
+        """``dax_iomap_pmd_fault``; False means VM_FAULT_FALLBACK."""
+        c = index & ~PG_PMD_COLOUR
+        if ((vma.va_start // PAGE_SIZE) - vma.pgoff) & PG_PMD_COLOUR:
+            return False  # colour mismatch
+        if c < vma.pgoff or c + PG_PMD_NR > vma.pgoff + vma.npages:
+            return False  # outside the VMA
+        size = self.fs.size(vma.ino)
+        max_pgoff = -(-size // PAGE_SIZE)
+        if c >= max_pgoff or (c | PG_PMD_COLOUR) >= max_pgoff:
+            return False  # beyond EOF
+        a = self._space(vma.ino)
+        xa = a.xa
+        if xa.pte_per_pmd.get(c >> 9):
+            self.stats["pmd_fallbacks"] += 1
+            return False  # grab_mapping_entry conflict with PTE entries
+        old = xa.lookup(c)
+        wr.locks.append(("entry", a.mid, c))
+        wr.read("xarray_node", *xa.walk_keys(c, XA_CHUNK_SHIFT))
+        kind, pfn, shared = self._cow_or_alloc(a, vma, c, PG_PMD_NR, write, wr)
+        if kind is None or (kind == "mapped" and pfn & PG_PMD_COLOUR):
+            self.stats["pmd_fallbacks"] += 1
+            return False  # iomap shorter than 2 MiB / pfn not 2 MiB aligned
+        if kind == "zero":
+            if old is None or old[1] & DAX_EMPTY:
+                self._insert_entry(a, c, old, DAX_ZERO_PAGE | DAX_PMD, False, False, wr)
+            elif not old[1] & DAX_ZERO_PAGE:
+                # a real entry over a hole (stale): the kernel maps what the entry holds
+                pass
+            self._install(vma, c, ZERO_PFN, False, True, wr)
+        else:
+            self._insert_entry(a, c, old, (pfn << DAX_SHIFT) | DAX_PMD, write, shared, wr)
+            self._install(vma, c, pfn, write, True, wr)
+        self.stats["pmd_faults"] += 1
+        return True
+
+    def _fault_pte(self, vma: Vma, index: int, write: bool, wr: WorkRecord) -> None:
+        """``dax_iomap_pte_fault``."""
+        a = self._space(vma.ino)
+        xa = a.xa
+        wr.locks.append(("entry", a.mid, index))
+        old = xa.lookup(index)
+        wr.read("xarray_node", *xa.walk_keys(index))
+        if old is not None and old[1] & DAX_PMD and old[1] & (DAX_ZERO_PAGE | DAX_EMPTY):
+            # grab_mapping_entry: downgrade a zero/empty PMD entry
+            self._unmap_index_range(a, old[0], old[0] + PG_PMD_NR - 1, wr)
+            wr.locks.append(("xa_lock", a.mid))
+            xa.erase(old[0])
+            old = None
+        self.stats["pte_faults"] += 1
+        kind, pfn, shared = self._cow_or_alloc(a, vma, index, 1, write, wr)
+        if kind == "zero":
+            if old is None:
+                self._insert_entry(a, index, None, DAX_ZERO_PAGE, False, False, wr)
+            self._install(vma, index, ZERO_PFN, False, False, wr)
+            return
+        if old is not None and old[1] & DAX_PMD:
+            # PTE fault under a real PMD entry
+            if (self._g >= 2 and shared) or (self._g == 1 and write and shared):
+                self._insert_entry(a, index, old, pfn << DAX_SHIFT, write, shared, wr)
+            else:
+                self._insert_entry(a, old[0], old, old[1], write, shared, wr)
+            self._install(vma, index, pfn, write, False, wr)
+            return
+        self._insert_entry(a, index, old, pfn << DAX_SHIFT, write, shared, wr)
+        self._install(vma, index, pfn, write, False, wr)
+
+    def _install(self, vma: Vma, index: int, pfn: int, writable: bool, pmd: bool,
+                 wr: WorkRecord) -> None:
+        if pmd:
+            vma.pmds[index] = (pfn, writable)
+            # a PMD replaces any PTE table under it
+            wr.write("pagetable", self._pt_key(vma, index, True))
+        else:
+            vma.ptes[index] = (pfn, writable)
+            wr.read("pagetable", self._pt_key(vma, index, True))
+            wr.write("pagetable", self._pt_key(vma, index, False))
+        wr.pages_mapped += 1
+
+    # ================================================================= loads/stores
+    def mread(self, vid: int, off: int, length: int) -> WorkRecord:
+        """Loads through mapping ``vid`` at file offset ``off``: fault every unmapped page."""
+        wr, w0 = self._wr("mread")
+        vma = self.vmas[vid]
+        first, last = self._blocks(off, length)
+        for i in range(first, last + 1):
+            m = vma.lookup(i)
+            if m is None:
+                self._fault(vma, i, False, wr)
+                m = vma.lookup(i)
+        self._record_access(vma, off, length, wr, False)
+        return self._done(wr, w0)
+
+    def mwrite(self, vid: int, off: int, length: int, byte: int) -> WorkRecord:
+        """Stores through mapping ``vid``: write-fault every page not mapped writable, then
+        store in place (``fs.store``)."""
+        wr, w0 = self._wr("mwrite")
+        vma = self.vmas[vid]
+        first, last = self._blocks(off, length)
+        for i in range(first, last + 1):
+            m = vma.lookup(i)
+            if m is None or not m[1]:
+                self._fault(vma, i, True, wr)
+        if length > 0:
+            self.fs.store(vma.ino, off, length, byte)
+        self._record_access(vma, off, length, wr, True)
+        return self._done(wr, w0)
+
+    def _record_access(self, vma: Vma, off: int, length: int, wr: WorkRecord, store: bool) -> None:
+        if length <= 0:
+            return
+        first, last = self._blocks(off, length)
+        acc = wr.pmem_write if store else wr.pmem_read
+        run_s = None
+        run_len = 0
+        for i in range(first, last + 1):
+            m = vma.lookup(i)
+            pfn = m[0] if m is not None else ZERO_PFN
+            s = max(off, i * PAGE_SIZE)
+            t = min(off + length, (i + 1) * PAGE_SIZE)
+            if pfn < 0:
+                continue
+            addr = pfn * PAGE_SIZE + (s - i * PAGE_SIZE)
+            if run_s is not None and addr == run_s + run_len:
+                run_len += t - s
+            else:
+                if run_s is not None:
+                    acc.append((run_s, run_len))
+                run_s, run_len = addr, t - s
+        if run_s is not None:
+            acc.append((run_s, run_len))
+
+    # ================================================================= memory failure
+    def memory_failure(self, vid: int | None, off: int, length: int,
+                       poisoner_pid: int | None = None, *,
+                       ino: int | None = None) -> tuple[MemoryFailureResult, WorkRecord]:
+        """``MADV_HWPOISON`` over file range ``[off, off+length)`` of mapping ``vid`` (or, with
+        ``vid=None, ino=``, the blocks backing that range of a file: a media error).
+
+        For each page: fault it in if needed (get_user_pages), poison its pfn, find the owners
+        by the rmap path (``fs.rmap`` → every ``(file, offset)``, then per in-core owner the
+        DAX entry and the processes mapping it) and by the ``page->mapping`` fallback
+        (``mm.page_owner``); the path in use (``rmap``) unmaps and signals.
+        """
+        wr, w0 = self._wr("memory_failure")
+        vma = self.vmas[vid] if vid is not None else None
+        if vma is None and ino is None:
+            raise ValueError("memory_failure needs a mapping id or an inode")
+        poisoner = poisoner_pid if poisoner_pid is not None else (vma.pid if vma else -1)
+        res = MemoryFailureResult(path="rmap" if self.rmap else "page_mapping")
+        first, last = self._blocks(off, length)
+        for i in range(first, last + 1):
+            if vma is not None:
+                m = vma.lookup(i)
+                if m is None:
+                    self._fault(vma, i, False, wr)
+                    m = vma.lookup(i)
+                pfn = m[0]
+            else:  # poison by file offset (no mapping): the block backing it
+                st, pb, _n, _sh = self._iomap(ino, i, 1)
+                pfn = pb if st == WRITTEN else ZERO_PFN
+            if pfn < 0:
+                continue  # zero page / hole: not pmem
+            res.pfns.append(pfn)
+            self.hwpoisoned.add(pfn)
+            owners = [(int(o), int(fb)) for o, fb in self.fs.rmap(pfn)]
+            wr.read("rmap", *[(pfn << 8) | k for k in range(max(1, len(owners)))])
+            res.rmap_owners[pfn] = owners
+            mo = self.mm.page_owner(pfn)
+            wr.read("struct_page", pfn)
+            fb_owner = []
+            if mo >= 1:
+                ino = self._ino_of(mo)
+                head, _order, _m, hidx = self.mm.folio(pfn)
+                fb_owner = [(ino, hidx + (pfn - head))]
+            res.fallback_owners[pfn] = fb_owner
+            acting = owners if self.rmap else fb_owner
+            if not acting:
+                res.errno = "EBUSY"
+                continue
+            for ino, idx in acting:
+                a = self.spaces.get(ino)
+                if a is None:
+                    continue  # not in core: nothing can be mapped
+                wr.locks.append(("entry", a.mid, idx))
+                wr.read("xarray_node", *a.xa.walk_keys(idx))
+                ent = a.xa.lookup(idx)
+                if ent is None or ent[1] & (DAX_ZERO_PAGE | DAX_EMPTY):
+                    continue
+                size_pages = PG_PMD_NR if ent[1] & DAX_PMD else 1
+                lo = ent[0] if size_pages > 1 else idx
+                pids = sorted({v.pid for v in a.vmas if v.covers(idx)})
+                for v in a.vmas:
+                    if v.lookup(idx) is not None:
+                        res.unmapped.append((v.vid, idx))
+                self._unmap_index_range(a, lo, lo + size_pages - 1, wr)
+                for p in pids:
+                    if p == poisoner:
+                        if (p, "BUS_MCEERR_AR") not in res.signalled:
+                            res.signalled.append((p, "BUS_MCEERR_AR"))
+                        res.sigbus_poisoner = True
+                    elif self.early_kill and (p, "BUS_MCEERR_AO") not in res.signalled:
+                        res.signalled.append((p, "BUS_MCEERR_AO"))
+        self.signals.extend(res.signalled)
+        return res, self._done(wr, w0)
+
+    def _ino_of(self, mid: int) -> int:
+        for ino, a in self.spaces.items():
+            if a.mid == mid:
+                return ino
+        return int(mid)
+
+    # ================================================================= views
+    def entries(self) -> dict[str, np.ndarray]:
+        """Every live real DAX entry: int64 arrays ``mapping``, ``index``, ``pfn``,
+        ``npages`` (zero and empty entries excluded), sorted by pfn."""
+        parts = []
+        for a in self.spaces.values():
+            if not a.xa.entries:
+                continue
+            d = a.xa.arrays()
+            real = (d["flags"] & (DAX_ZERO_PAGE | DAX_EMPTY)) == 0
+            parts.append((np.full(int(real.sum()), a.mid, np.int64), d["index"][real],
+                          d["pfn"][real], d["npages"][real]))
+        if not parts:
+            z = np.zeros(0, np.int64)
+            return {"mapping": z, "index": z.copy(), "pfn": z.copy(), "npages": z.copy()}
+        m, i, p, n = (np.concatenate(x) for x in zip(*parts, strict=True))
+        order = np.argsort(p, kind="stable")
+        return {"mapping": m[order], "index": i[order], "pfn": p[order], "npages": n[order]}
+
+    def entries_mapping_pfn(self, pfn: int) -> list[tuple[int, int]]:
+        """``(mapping, file_index)`` of every live entry mapping ``pfn``."""
+        e = self.entries()
+        sel = (e["pfn"] <= pfn) & (pfn < e["pfn"] + e["npages"])
+        return [(int(m), int(i) + int(pfn - p)) for m, i, p in
+                zip(e["mapping"][sel], e["index"][sel], e["pfn"][sel], strict=True)]
+
+    def xarray(self, ino: int) -> DaxXArray | None:
+        """The DAX xarray of ``ino`` (None when the inode is not in core)."""
+        a = self.spaces.get(ino)
+        return a.xa if a is not None else None
+
+    def summary(self) -> dict:
+        """Counters of the run (memmap summary + fsdax stats)."""
+        out = dict(self.stats)
+        out["generation"] = self.gen
+        out["variant"] = self.variant
+        out["live_entries"] = sum(len(a.xa) for a in self.spaces.values())
+        out["hwpoisoned_pages"] = len(self.hwpoisoned)
+        return out

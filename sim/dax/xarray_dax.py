@@ -1,0 +1,349 @@
+"""The DAX xarray of one address_space, modelled on the kernel's (kernel-semantics.md §3).
+
+Entries are XArray *value* entries holding ``pfn << DAX_SHIFT | flags`` (flags LOCKED, PMD,
+ZERO_PAGE, EMPTY); the stored word is ``xa_mk_value(value) = value << 1 | 1``. The tree has
+nodes of 64 slots (``XA_CHUNK_SHIFT = 6``); a PMD (order 9) entry is a multi-index entry: one
+canonical slot plus 7 sibling slots in a node of shift 6, so it needs a node even at index 0.
+A lone order-0 entry at index 0 lives in ``xa_head`` without a node.
+
+The model keeps entries in a dict by canonical index (O(1) per operation) and the node set as
+reference counts per ``(shift, prefix)``: the node of shift ``s`` covering index ``i`` has
+prefix ``i >> (s + 6)``. The root shift follows the largest index (``xas_shrink`` keeps the
+tree at the minimal height after removals, see :meth:`DaxXArray.height`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "DAX_SHIFT",
+    "DAX_LOCKED",
+    "DAX_PMD",
+    "DAX_ZERO_PAGE",
+    "DAX_EMPTY",
+    "PMD_ORDER",
+    "PG_PMD_NR",
+    "PG_PMD_COLOUR",
+    "XA_CHUNK_SHIFT",
+    "XA_CHUNK_SIZE",
+    "MARK_DIRTY",
+    "MARK_TOWRITE",
+    "dax_make_entry",
+    "dax_to_pfn",
+    "dax_entry_order",
+    "dax_entry_npages",
+    "dax_is_real",
+    "xa_mk_value",
+    "xa_to_value",
+    "xa_is_value",
+    "height_for_index",
+    "DaxXArray",
+]
+
+DAX_SHIFT = 4
+DAX_LOCKED = 1 << 0
+DAX_PMD = 1 << 1
+DAX_ZERO_PAGE = 1 << 2
+DAX_EMPTY = 1 << 3
+PMD_ORDER = 9
+PG_PMD_NR = 1 << PMD_ORDER
+PG_PMD_COLOUR = PG_PMD_NR - 1
+XA_CHUNK_SHIFT = 6
+XA_CHUNK_SIZE = 1 << XA_CHUNK_SHIFT
+#: Mark bits kept per entry (PAGECACHE_TAG_DIRTY, PAGECACHE_TAG_TOWRITE).
+MARK_DIRTY = 1
+MARK_TOWRITE = 2
+#: Node levels tracked: shifts 0, 6, ..., 36 (file page indices below 2**42).
+_MAX_SHIFT = 36
+_SHIFTS = tuple(range(0, _MAX_SHIFT + 1, XA_CHUNK_SHIFT))
+
+
+def dax_make_entry(pfn: int, flags: int = 0) -> int:
+    """DAX entry value ``pfn << 4 | flags`` (before ``xa_mk_value``)."""
+    return (int(pfn) << DAX_SHIFT) | int(flags)
+
+
+def dax_to_pfn(value: int) -> int:
+    """The pfn of a DAX entry value."""
+    return int(value) >> DAX_SHIFT
+
+
+def dax_entry_order(value: int) -> int:
+    """0 for a PTE entry, 9 for a PMD entry."""
+    return PMD_ORDER if value & DAX_PMD else 0
+
+
+def dax_entry_npages(value: int) -> int:
+    """Pages covered by the entry in the index space (1 or 512)."""
+    return PG_PMD_NR if value & DAX_PMD else 1
+
+
+def dax_is_real(value: int) -> bool:
+    """True for an entry that carries a block's pfn (neither zero-page nor empty)."""
+    return not (value & (DAX_ZERO_PAGE | DAX_EMPTY))
+
+
+def xa_mk_value(v: int) -> int:
+    """The stored word of a value entry: ``v << 1 | 1``."""
+    return (int(v) << 1) | 1
+
+
+def xa_to_value(entry: int) -> int:
+    """Inverse of :func:`xa_mk_value`."""
+    return int(entry) >> 1
+
+
+def xa_is_value(entry: int) -> bool:
+    """Bottom bit 1 = value entry (00 pointer, 10 internal)."""
+    return bool(int(entry) & 1)
+
+
+def _shift_for(last_index: int) -> int:
+    """Smallest root shift whose tree covers ``last_index``."""
+    b = int(last_index).bit_length()
+    return 0 if b <= XA_CHUNK_SHIFT else XA_CHUNK_SHIFT * (-(-b // XA_CHUNK_SHIFT) - 1)
+
+
+def height_for_index(max_index: int, *, multi_index: bool = False) -> int:
+    """Node levels on the path from the root to an order-0 (or, with ``multi_index``, only
+    order-9) entry of a tree whose largest index is ``max_index``.
+
+    A lone order-0 entry at index 0 needs no node (``xa_head``): height 0. Indices 1..63 need
+    one node (shift 0), up to 4095 two, up to 262143 three. A multi-index PMD entry lives in a
+    node of shift 6, so a tree holding only PMD entries below index 4096 has one node level,
+    even for a PMD entry at index 0.
+    """
+    if max_index < 0:
+        return 0
+    if max_index == 0 and not multi_index:
+        return 0
+    root = _shift_for(max_index)
+    if multi_index:
+        root = max(root, XA_CHUNK_SHIFT)
+        return (root - XA_CHUNK_SHIFT) // XA_CHUNK_SHIFT + 1
+    return root // XA_CHUNK_SHIFT + 1
+
+
+class DaxXArray:
+    """DAX entries of one address_space.
+
+    Parameters
+    ----------
+    mapping_id : int
+        The address_space id (>= 1); used to build stable node line keys.
+    """
+
+    __slots__ = (
+        "mapping_id",
+        "entries",
+        "marks",
+        "_node_refs",
+        "_nodes_per_shift",
+        "_level_refs",
+        "_npmd",
+        "nrpages",
+        "pte_per_pmd",
+    )
+
+    def __init__(self, mapping_id: int):
+        self.mapping_id = int(mapping_id)
+        #: canonical index -> DAX value (unlocked; the lock bit is modelled as a lock event)
+        self.entries: dict[int, int] = {}
+        #: canonical index -> mark bits
+        self.marks: dict[int, int] = {}
+        self._node_refs: dict[tuple[int, int], int] = {}
+        self._nodes_per_shift = [0] * len(_SHIFTS)
+        #: entries per root shift their last index needs (root shift = highest non-zero)
+        self._level_refs = [0] * len(_SHIFTS)
+        self._npmd = 0
+        self.nrpages = 0
+        #: order-0 entries per 512-index block (a PMD fault conflicts with any of them)
+        self.pte_per_pmd: dict[int, int] = {}
+
+    # ------------------------------------------------------------------ shape
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def max_index(self) -> int:
+        """Largest index covered by any entry (-1 when empty); O(entries)."""
+        if not self.entries:
+            return -1
+        return max(i + dax_entry_npages(v) - 1 for i, v in self.entries.items())
+
+    def root_shift(self) -> int:
+        """Shift of the root node (-1 when the tree has no node: empty, or a lone order-0
+        entry at index 0 held in ``xa_head``)."""
+        n = len(self.entries)
+        if n == 0:
+            return -1
+        if n == 1 and self._npmd == 0 and 0 in self.entries:
+            return -1
+        lv = self._level_refs
+        k = len(lv) - 1
+        while k > 0 and lv[k] == 0:
+            k -= 1
+        root = _SHIFTS[k]
+        if self._npmd:
+            root = max(root, XA_CHUNK_SHIFT)
+        return root
+
+    def height(self) -> int:
+        """Node levels on the deepest root-to-leaf path (0: no node)."""
+        root = self.root_shift()
+        if root < 0:
+            return 0
+        leaf = 0 if len(self.entries) > self._npmd else XA_CHUNK_SHIFT
+        return (root - leaf) // XA_CHUNK_SHIFT + 1
+
+    def node_count(self) -> int:
+        """Number of ``xa_node`` s allocated."""
+        root = self.root_shift()
+        if root < 0:
+            return 0
+        return sum(self._nodes_per_shift[: root // XA_CHUNK_SHIFT + 1])
+
+    def node_key(self, shift: int, prefix: int) -> int:
+        """Stable cache-line key of one node of this address_space."""
+        level = shift // XA_CHUNK_SHIFT
+        return (self.mapping_id << 40) | (level << 36) | (prefix & ((1 << 36) - 1))
+
+    def walk_keys(self, index: int, leaf_shift: int = 0) -> list[int]:
+        """Node line keys visited by a walk from the root to ``index``'s leaf node."""
+        out = []
+        s = self.root_shift()
+        while s >= leaf_shift and s >= 0:
+            out.append(self.node_key(s, index >> (s + XA_CHUNK_SHIFT)))
+            s -= XA_CHUNK_SHIFT
+        return out
+
+    # ------------------------------------------------------------------ access
+    def lookup(self, index: int) -> tuple[int, int] | None:
+        """``(canonical_index, value)`` of the entry covering ``index``, or None."""
+        v = self.entries.get(index)
+        if v is not None:
+            return index, v
+        c = index & ~PG_PMD_COLOUR
+        v = self.entries.get(c)
+        if v is not None and v & DAX_PMD:
+            return c, v
+        return None
+
+    def store(self, index: int, value: int) -> None:
+        """Install ``value`` at canonical ``index`` (replacing what is there)."""
+        if value & DAX_PMD:
+            index &= ~PG_PMD_COLOUR
+        old = self.entries.get(index)
+        if old is not None:
+            self.erase(index)
+        self.entries[index] = value
+        n = dax_entry_npages(value)
+        self.nrpages += n
+        self._level_refs[_shift_for(index + n - 1) // XA_CHUNK_SHIFT] += 1
+        leaf = XA_CHUNK_SHIFT if value & DAX_PMD else 0
+        if value & DAX_PMD:
+            self._npmd += 1
+        else:
+            b = index >> PMD_ORDER
+            self.pte_per_pmd[b] = self.pte_per_pmd.get(b, 0) + 1
+        refs = self._node_refs
+        per = self._nodes_per_shift
+        for k, s in enumerate(_SHIFTS):
+            if s < leaf:
+                continue
+            key = (s, index >> (s + XA_CHUNK_SHIFT))
+            c = refs.get(key, 0)
+            if c == 0:
+                per[k] += 1
+            refs[key] = c + 1
+
+    def erase(self, index: int) -> int | None:
+        """Remove the entry at canonical ``index``; return its value (None if absent)."""
+        value = self.entries.pop(index, None)
+        if value is None:
+            return None
+        self.marks.pop(index, None)
+        n = dax_entry_npages(value)
+        self.nrpages -= n
+        self._level_refs[_shift_for(index + n - 1) // XA_CHUNK_SHIFT] -= 1
+        leaf = XA_CHUNK_SHIFT if value & DAX_PMD else 0
+        if value & DAX_PMD:
+            self._npmd -= 1
+        else:
+            b = index >> PMD_ORDER
+            c = self.pte_per_pmd[b] - 1
+            if c:
+                self.pte_per_pmd[b] = c
+            else:
+                del self.pte_per_pmd[b]
+        refs = self._node_refs
+        per = self._nodes_per_shift
+        for k, s in enumerate(_SHIFTS):
+            if s < leaf:
+                continue
+            key = (s, index >> (s + XA_CHUNK_SHIFT))
+            c = refs[key] - 1
+            if c:
+                refs[key] = c
+            else:
+                del refs[key]
+                per[k] -= 1
+        return value
+
+    def set_mark(self, index: int, mark: int) -> None:
+        """Set mark bits on the entry at canonical ``index``."""
+        self.marks[index] = self.marks.get(index, 0) | mark
+
+    def clear_mark(self, index: int, mark: int) -> None:
+        """Clear mark bits on the entry at canonical ``index``."""
+        m = self.marks.get(index, 0) & ~mark
+        if m:
+            self.marks[index] = m
+        else:
+            self.marks.pop(index, None)
+
+    def get_mark(self, index: int) -> int:
+        """Mark bits of the entry at canonical ``index``."""
+        return self.marks.get(index, 0)
+
+    def range_indices(self, first: int, last: int) -> list[int]:
+        """Canonical indices of entries intersecting page range ``[first, last]`` (sorted).
+
+        Cost is ``O(min(range, entries))``.
+        """
+        if last < first or not self.entries:
+            return []
+        span = last - first + 1
+        if span <= 2 * len(self.entries):
+            out = []
+            get = self.entries.get
+            c = first & ~PG_PMD_COLOUR
+            if c < first:
+                v = get(c)
+                if v is not None and v & DAX_PMD:
+                    out.append(c)
+            for i in range(first, last + 1):
+                if get(i) is not None:
+                    out.append(i)
+            return out
+        out = []
+        for i, v in self.entries.items():
+            end = i + (PG_PMD_NR if v & DAX_PMD else 1) - 1
+            if end >= first and i <= last:
+                out.append(i)
+        out.sort()
+        return out
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Entries as int64 arrays: ``index``, ``pfn``, ``npages``, ``flags``, ``marks``."""
+        n = len(self.entries)
+        idx = np.fromiter(self.entries.keys(), dtype=np.int64, count=n)
+        val = np.fromiter(self.entries.values(), dtype=np.int64, count=n)
+        marks = np.fromiter((self.marks.get(int(i), 0) for i in idx), dtype=np.int64, count=n)
+        return {
+            "index": idx,
+            "pfn": val >> DAX_SHIFT,
+            "npages": np.where(val & DAX_PMD, PG_PMD_NR, 1).astype(np.int64),
+            "flags": val & ((1 << DAX_SHIFT) - 1),
+            "marks": marks,
+        }

@@ -1,0 +1,25 @@
+"""The reflink filesystem: files, extents, refcounts, CoW and exact pattern contents.
+
+Public API::
+
+    from sim.fs import FileSystem, FsError, BLOCK_SIZE, HOLE, UNWRITTEN, WRITTEN, FsChange, Extent
+"""
+
+from __future__ import annotations
+
+from sim.fs.change import BLOCK_SIZE, HOLE, UNWRITTEN, WRITTEN, Extent, FsChange, FsError
+from sim.fs.filesystem import DEDUPE_MAX_BYTES, MAX_FILE_SIZE, FileSystem, Inode
+
+__all__ = [
+    "BLOCK_SIZE",
+    "DEDUPE_MAX_BYTES",
+    "HOLE",
+    "MAX_FILE_SIZE",
+    "UNWRITTEN",
+    "WRITTEN",
+    "Extent",
+    "FileSystem",
+    "FsChange",
+    "FsError",
+    "Inode",
+]

@@ -1,0 +1,34 @@
+"""``daxsim hunt``: search for design defects and shrink each to a minimal xfs_io script.
+
+:mod:`sim.hunt.invariants` (what is checked), :mod:`sim.hunt.session` (ops run as xfs_io
+lines), :mod:`sim.hunt.search` (seeded random search), :mod:`sim.hunt.shrink` (delta
+debugging and the reproducer file), :mod:`sim.hunt.designs` (loading user designs).
+"""
+
+from __future__ import annotations
+
+from sim.hunt.designs import load_variant
+from sim.hunt.invariants import (
+    ALL_NAMES,
+    INVARIANT_NAMES,
+    LIMIT_NAMES,
+    Violation,
+    evaluate,
+    register_runner_invariants,
+)
+from sim.hunt.model import ContentModel, HuntModel
+from sim.hunt.session import Op, Session
+
+__all__ = [
+    "ALL_NAMES",
+    "INVARIANT_NAMES",
+    "LIMIT_NAMES",
+    "Violation",
+    "evaluate",
+    "register_runner_invariants",
+    "load_variant",
+    "ContentModel",
+    "HuntModel",
+    "Op",
+    "Session",
+]

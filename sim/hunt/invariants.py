@@ -1,0 +1,591 @@
+"""The invariants ``daxsim hunt`` checks, vectorised over the memmap and the live DAX entries.
+
+Six invariants (:data:`INVARIANT_NAMES`) plus one *known limit* (:data:`LIMIT_NAMES`); each
+check returns None or a :class:`Violation`. :func:`evaluate` works from a
+:class:`~sim.dax.DaxFS` and an optional :class:`~sim.hunt.model.HuntModel`.
+
+When each is checked (by :mod:`sim.hunt.search`)
+------------------------------------------------
+=========================  =====================================================================
+association_truth          after every operation (the kernel holds the entry lock and xa_lock
+                           around associate/disassociate, so the state is consistent between
+                           file-level operations)
+nothing_left_behind        at quiescent points: after an operation that leaves no file
+no_warnings                after every operation (raw count > 0 at any WARN site; the latched
+                           WARN_ON_ONCE view is reported alongside)
+memory_failure             after every memory failure (``@hwpoison``): the rmap path
+memory_failure_fallback    same moment: the ``page->mapping`` fallback (known limit, see below)
+data_integrity             after every operation for the file it wrote, and every file at
+                           the end of each episode (a quiescent point: reading every file after
+                           every op would dominate the run time); the shrinker checks every
+                           file after every op
+refcount_conservation      after every operation (extent references vs refcount records, free
+                           count); the free-count baseline at quiescent points (no file left)
+=========================  =====================================================================
+
+Association truth: what "agrees" means per design
+--------------------------------------------------
+For every page let ``E(p)`` be the live real DAX entries ``(address_space, index)`` that map it
+(zero and empty entries excluded; a PMD entry maps 512 pages at ``index + (p - pfn)``; stale
+entries the <= v6.1 write paths leave behind count, because the kernel still holds them) and
+``k = |E(p)|``. The design's page state must read:
+
+* **single owner** (``single-owner``, v4.17-v5.19; also any design with neither a flag nor
+  folios). Source: the code's own comment "TODO: for reflink+dax we need a way to associate a
+  single page with multiple address_space instances" and ``WARN_ON_ONCE(page->mapping)``.
+  k=0: ``(NULL, 0)``; k=1: ``(M, idx)`` of that entry; **k>=2: cannot agree** (the design
+  cannot represent a second owner: violated).
+* **flag + count** (``cow-index`` v6.0-6.1, ``page-share`` v6.2-6.14; any design with
+  ``flag_sentinel``). Sources: seed commit 6061b69b9a55 ("page->mapping is no longer to used
+  for rmap but for marking that this dax page is shared ... use page->index as refcount, and
+  clear page->mapping to the initial state when page->index is decreased to 0"), and
+  16900426586032 ("introduce page->share for fsdax in reflink mode": ``page->share`` counts the
+  sharers, ``PAGE_MAPPING_DAX_SHARED`` marks them). k=0: ``(NULL, 0)``; k=1: ``(M, idx)`` or
+  ``(FLAG, 1)``; k>=2: ``(FLAG, k)``.
+* **folio share** (``folio-share`` v6.15+, ``folio-share-reset``; any design with ``folio``).
+  Source: 38607c62b34b ``dax_folio_is_shared() := !folio->mapping && folio->share`` and the
+  comment that a page "can be shared between files and still read not shared until it is
+  mapped into a second address space". State per folio (an order-9 folio is one unit: a PMD
+  entry is one folio; its tail pages must read (0, 0)); k = entries that map any page of the
+  folio. k=0: Unowned ``(NULL, 0)``; k=1: Owned ``(M, idx)`` of that entry, or Shared(1);
+  k>=2: Shared(k) = ``(NULL, k)``. A stale share word (``(NULL, idx)`` with no entry, the
+  "phantom") reads as Shared(idx) and disagrees.
+
+Memory failure
+--------------
+Truth for a poisoned page: the ``(file, offset)`` pairs of live entries mapping it whose file
+block map still points at it (entries the filesystem no longer backs with that block are
+stale bookkeeping, not users of the page). ``memory_failure`` (an invariant) is violated when
+the **rmap** path (the filesystem's reverse map, rmapbt present) misses one of them.
+``memory_failure_fallback`` applies the same test to the ``page->mapping`` fallback (no rmapbt,
+``mf_generic_kill_procs``): it can name at most one owner and none on a flagged or Shared
+page, so a miss there is a **known limit of the design**, not a simulator defect; it is
+reported with status ``limit`` in its own column, never as a violation of the design.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sim.memmap.layout import FLAG_SENTINEL, PHANTOM_TAG, PMD_NPAGES, PMD_ORDER
+
+__all__ = [
+    "INVARIANT_NAMES",
+    "LIMIT_NAMES",
+    "ALL_NAMES",
+    "Violation",
+    "evaluate",
+    "check_all",
+    "association_rule",
+    "page_coverage",
+    "describe_state",
+    "register_runner_invariants",
+]
+
+INVARIANT_NAMES: tuple[str, ...] = (
+    "association_truth",
+    "nothing_left_behind",
+    "no_warnings",
+    "memory_failure",
+    "data_integrity",
+    "refcount_conservation",
+)
+#: Checks whose failure is a known limit of a design (status ``limit``, not ``violated``).
+LIMIT_NAMES: tuple[str, ...] = ("memory_failure_fallback",)
+ALL_NAMES: tuple[str, ...] = INVARIANT_NAMES + LIMIT_NAMES
+
+_I64 = np.int64
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken invariant.
+
+    Attributes
+    ----------
+    invariant : str
+        Name from :data:`ALL_NAMES`.
+    message : str
+        One-line explanation.
+    pfn : int
+        The page (folio head for folio designs), -1 when the invariant is not about a page.
+    before, after : tuple of (int, int) or None
+        ``(mapping, index)`` words of that page before and after the operation (normalised:
+        mapping 0 = NULL, -1 = the design's flag, >= 1 = an address_space id).
+    expected : str
+        What the page should read.
+    op_index : int
+        Index of the operation in the sequence (-1 when unknown); set by the search.
+    limit : bool
+        True for a known limit of the design (``memory_failure_fallback``).
+    detail : dict
+        Extra facts (warning sites, owners found / missed, ...).
+    """
+
+    invariant: str
+    message: str
+    pfn: int = -1
+    before: tuple | None = None
+    after: tuple | None = None
+    expected: str = ""
+    op_index: int = -1
+    limit: bool = False
+    detail: dict = field(default_factory=dict)
+
+    def with_op(self, op_index: int) -> "Violation":
+        return Violation(self.invariant, self.message, self.pfn, self.before, self.after,
+                         self.expected, op_index, self.limit, self.detail)
+
+
+# ------------------------------------------------------------------------------ helpers
+def association_rule(variant) -> str:
+    """``"folio"``, ``"flag"`` or ``"single"``: which definition of "agrees" applies.
+
+    A design may force one with a class attribute ``hunt_rule``.
+    """
+    rule = getattr(variant, "hunt_rule", None)
+    if rule in ("folio", "flag", "single"):
+        return rule
+    if getattr(variant, "folio", False):
+        return "folio"
+    if getattr(variant, "flag_sentinel", False):
+        return "flag"
+    return "single"
+
+
+def _norm_mapping(m: np.ndarray) -> np.ndarray:
+    """Raw memmap mapping words with the folio kernels' internal phantom tag shown as NULL."""
+    return np.where(m == PHANTOM_TAG, 0, m)
+
+
+def _orders(mm) -> np.ndarray:
+    """Folio order per 512-page block (int8); zeros for non-folio designs."""
+    order = getattr(mm, "_order", None)  # no public view yet (see the hunt report)
+    if order is None or not getattr(mm.variant, "folio", False):
+        return np.zeros(max(1, -(-mm.npages // PMD_NPAGES)), dtype=np.int8)
+    return np.asarray(order)
+
+
+def page_coverage(entries: dict, npages: int):
+    """Per page: how many live entries map it and, summed over them, mapping and index.
+
+    Parameters
+    ----------
+    entries : dict of str to ndarray of shape (E,), int64
+        ``mapping``, ``index``, ``pfn``, ``npages`` (as :meth:`DaxFS.entries` returns).
+    npages : int
+        Pages of the device.
+
+    Returns
+    -------
+    k, msum, isum : ndarray of shape (npages,), int64
+        Entry count per page; for pages with ``k == 1`` ``msum`` is the entry's mapping and
+        ``isum`` the file index at which it maps the page.
+    """
+    pfn, n = entries["pfn"], entries["npages"]
+    k = np.zeros(npages + 1, _I64)
+    ms = np.zeros(npages + 1, _I64)
+    off = np.zeros(npages + 1, _I64)
+    if pfn.shape[0]:
+        end = np.minimum(pfn + n, npages)
+        np.add.at(k, pfn, 1)
+        np.add.at(k, end, -1)
+        np.add.at(ms, pfn, entries["mapping"])
+        np.add.at(ms, end, -entries["mapping"])
+        d = entries["index"] - pfn
+        np.add.at(off, pfn, d)
+        np.add.at(off, end, -d)
+    k = np.cumsum(k[:npages])
+    ms = np.cumsum(ms[:npages])
+    isum = np.cumsum(off[:npages]) + np.arange(npages, dtype=_I64)
+    return k, ms, isum
+
+
+def _path(dfs, mid: int) -> str:
+    for ino, a in dfs.spaces.items():
+        if a.mid == mid:
+            p = dfs.fs.path_of(ino)
+            return p if p is not None else f"ino {ino} (unlinked)"
+    p = dfs.fs.path_of(int(mid)) if int(mid) in dfs.fs.inodes else None
+    return p if p is not None else f"ino {mid} (unlinked)"
+
+
+def describe_state(dfs, rule: str, mapping: int, index: int, *, phantom: bool = False) -> str:
+    """Human-readable page state: ``Owned(f1, index 3)``, ``(FLAG, 2)``, ``Shared(3)``."""
+    mapping, index = int(mapping), int(index)
+    flag = "COW" if getattr(dfs.mm.variant, "name", "") == "cow-index" else "SHARED"
+    if mapping == 0 and index == 0:
+        return "(NULL, 0) unowned"
+    if mapping >= 1:
+        return f"({_path(dfs, mapping)}, index {index}) owned"
+    if mapping == FLAG_SENTINEL:
+        return f"(PAGE_MAPPING_DAX_{flag}, count {index})"
+    if rule == "folio":
+        return f"(NULL, share {index}) Shared({index})" + (" [stale word: phantom]" if phantom else "")
+    return f"(mapping {mapping}, index {index})"
+
+
+def _expected_text(dfs, rule: str, k: int, m1: int, i1: int) -> str:
+    if k == 0:
+        return "(NULL, 0): no entry maps it"
+    if k == 1:
+        own = f"({_path(dfs, m1)}, index {i1})"
+        if rule == "single":
+            return f"{own}: one entry maps it"
+        if rule == "flag":
+            return f"{own} or (FLAG, 1): one entry maps it"
+        return f"Owned{own} or Shared(1): one entry maps it"
+    if rule == "single":
+        return f"{k} owners, which one page->mapping cannot hold"
+    if rule == "flag":
+        return f"(FLAG, {k}): {k} entries map it"
+    return f"Shared({k}) = (NULL, {k}): {k} entries map it"
+
+
+def _before_after(dfs, model, pfn: int):
+    mm = dfs.mm
+    after = (int(_norm_mapping(mm.mapping[pfn:pfn + 1])[0]), int(mm.index[pfn]))
+    before = None
+    if model is not None and getattr(model, "prev_mapping", None) is not None:
+        before = (int(_norm_mapping(model.prev_mapping[pfn:pfn + 1])[0]),
+                  int(model.prev_index[pfn]))
+    return before, after
+
+
+def _owners_text(dfs, ms_list) -> str:
+    return ", ".join(f"({_path(dfs, m)}, {i})" for m, i in ms_list) or "none"
+
+
+# ------------------------------------------------------------------------------ checks
+def check_association(dfs, model=None) -> Violation | None:
+    """Association truth (see the module docstring for the per-design definition)."""
+    mm = dfs.mm
+    npages = mm.npages
+    rule = association_rule(mm.variant)
+    e = dfs.entries()
+    k, ms, isum = page_coverage(e, npages)
+    m = _norm_mapping(mm.mapping)
+    i = mm.index
+    if rule == "folio":
+        orders = _orders(mm)
+        big_blocks = np.flatnonzero(orders == PMD_ORDER)
+        unit_k = k.copy()
+        unit_m = ms.copy()
+        unit_i = isum.copy()
+        tail_bad = np.zeros(npages, dtype=bool)
+        if big_blocks.size:
+            # an order-9 folio is one unit: count the entries that map any of its pages
+            blk = e["pfn"] // PMD_NPAGES
+            inbig = np.isin(blk, big_blocks)
+            eb = blk[inbig]
+            bk = np.zeros(orders.shape[0], _I64)
+            bm = np.zeros(orders.shape[0], _I64)
+            bi = np.zeros(orders.shape[0], _I64)
+            np.add.at(bk, eb, 1)
+            np.add.at(bm, eb, e["mapping"][inbig])
+            np.add.at(bi, eb, e["index"][inbig])
+            heads = big_blocks * PMD_NPAGES
+            unit_k[heads] = bk[big_blocks]
+            unit_m[heads] = bm[big_blocks]
+            unit_i[heads] = bi[big_blocks]
+            in_big = np.repeat(orders == PMD_ORDER, PMD_NPAGES)[:npages]
+            is_tail = in_big & (np.arange(npages) % PMD_NPAGES != 0)
+            tail_bad = is_tail & ((m != 0) | (i != 0))
+            unit_k[is_tail] = 0  # tails are judged by tail_bad only
+            m_eff = np.where(is_tail, 0, m)
+            i_eff = np.where(is_tail, 0, i)
+        else:
+            m_eff, i_eff = m, i
+        owned_ok = (m_eff == unit_m) & (i_eff == unit_i)
+        shared_k = (m_eff == 0) & (i_eff == unit_k)
+        ok = np.where(unit_k == 0, (m_eff == 0) & (i_eff == 0),
+                      np.where(unit_k == 1, owned_ok | shared_k, shared_k))
+        bad = ~ok | tail_bad
+        kk, mm1, ii1 = unit_k, unit_m, unit_i
+    elif rule == "flag":
+        owned_ok = (m == ms) & (i == isum)
+        flag_k = (m == FLAG_SENTINEL) & (i == k)
+        ok = np.where(k == 0, (m == 0) & (i == 0), np.where(k == 1, owned_ok | flag_k, flag_k))
+        bad = ~ok
+        kk, mm1, ii1 = k, ms, isum
+    else:
+        ok = np.where(k == 0, (m == 0) & (i == 0), (k == 1) & (m == ms) & (i == isum))
+        bad = ~ok
+        kk, mm1, ii1 = k, ms, isum
+    hits = np.flatnonzero(bad)
+    if hits.size == 0:
+        return None
+    p = int(hits[0])
+    before, after = _before_after(dfs, model, p)
+    phantom = bool(mm.mapping[p] == PHANTOM_TAG)
+    kp = int(kk[p])
+    big_head = rule == "folio" and p % PMD_NPAGES == 0 and int(_orders(mm)[p // PMD_NPAGES]) == PMD_ORDER
+    if big_head:  # an order-9 folio: the entries in its block
+        sel = e["pfn"] // PMD_NPAGES == p // PMD_NPAGES
+        owners = [(int(a), int(b)) for a, b in zip(e["mapping"][sel], e["index"][sel])]
+    else:
+        sel = (e["pfn"] <= p) & (p < e["pfn"] + e["npages"])
+        owners = [(int(a), int(b) + (p - int(c)))
+                  for a, b, c in zip(e["mapping"][sel], e["index"][sel], e["pfn"][sel])]
+    exp = _expected_text(dfs, rule, kp, int(mm1[p]), int(ii1[p]))
+    msg = (f"pfn {p} reads {describe_state(dfs, rule, *after, phantom=phantom)} but "
+           f"{kp} live entr{'y maps' if kp == 1 else 'ies map'} it "
+           f"[{_owners_text(dfs, owners)}]; expected {exp}")
+    return Violation("association_truth", msg, p, before, after, exp,
+                     detail={"pages_disagreeing": int(hits.size), "entries": kp, "rule": rule})
+
+
+def check_nothing_left_behind(dfs, model=None) -> Violation | None:
+    """With every file unlinked, every page is back at (NULL, 0)."""
+    if dfs.fs.paths():
+        return None
+    mm = dfs.mm
+    hits = np.flatnonzero((mm.mapping != 0) | (mm.index != 0))
+    if hits.size == 0:
+        return None
+    p = int(hits[0])
+    rule = association_rule(mm.variant)
+    before, after = _before_after(dfs, model, p)
+    phantom = bool(mm.mapping[p] == PHANTOM_TAG)
+    msg = (f"every file is unlinked but {hits.size} page(s) are not at (NULL, 0); first pfn {p} "
+           f"reads {describe_state(dfs, rule, *after, phantom=phantom)} "
+           f"(residue {mm.residue_pages()}, phantoms {mm.phantom_pages()})")
+    return Violation("nothing_left_behind", msg, p, before, after, "(NULL, 0)",
+                     detail={"pages": int(hits.size), "residue": int(mm.residue_pages()),
+                             "phantoms": int(mm.phantom_pages())})
+
+
+def _changed_page(dfs, model) -> int:
+    if model is None or getattr(model, "prev_mapping", None) is None:
+        return -1
+    mm = dfs.mm
+    ch = np.flatnonzero((mm.mapping != model.prev_mapping) | (mm.index != model.prev_index))
+    return int(ch[0]) if ch.size else -1
+
+
+def check_no_warnings(dfs, model=None) -> Violation | None:
+    """No WARN site fired (raw count); the latched WARN_ON_ONCE view is reported too."""
+    w = dfs.mm.warnings
+    total = sum(w.values())
+    if total == 0:
+        return None
+    latched = dfs.mm.warnings_latched
+    fired = {s: c for s, c in w.items() if c}
+    p = _changed_page(dfs, model)
+    before, after = _before_after(dfs, model, p) if p >= 0 else (None, None)
+    sites = ", ".join(f"{s} raw {c} latched {latched.get(s, 0)}" for s, c in fired.items())
+    msg = f"WARN_ON_ONCE fired: {sites}" + (f"; first page changed by the operation: pfn {p}"
+                                           if p >= 0 else "")
+    return Violation("no_warnings", msg, p, before, after, "no warning on a legal sequence",
+                     detail={"raw": dict(w), "latched": dict(latched)})
+
+
+def _poison_truth(dfs, pfns):
+    """Per poisoned pfn: the (ino, file_page) of live, non-stale entries mapping it."""
+    e = dfs.entries()
+    out = {}
+    for p in pfns:
+        sel = np.flatnonzero((e["pfn"] <= p) & (p < e["pfn"] + e["npages"]))
+        owners = []
+        for j in sel:
+            ino = dfs._ino_of(int(e["mapping"][j]))  # noqa: SLF001 (mapping id -> inode)
+            idx = int(e["index"][j]) + (p - int(e["pfn"][j]))
+            if ino not in dfs.fs.inodes:
+                continue
+            f, n, pb, st, _c = dfs.fs.bmap_arrays(ino, idx, 1)
+            if pb.shape[0] and int(pb[0]) == p:
+                owners.append((ino, idx))
+        out[int(p)] = sorted(set(owners))
+    return out
+
+
+def _fallback_found(dfs, p: int):
+    mm = dfs.mm
+    mo = mm.page_owner(p)
+    if mo < 1:
+        return []
+    head = mm.folio(p)[0]
+    return [(dfs._ino_of(mo), mm.page(head)[1] + (p - head))]  # noqa: SLF001
+
+
+def _check_mf(dfs, model, fallback: bool) -> Violation | None:
+    res = getattr(model, "poison", None) if model is not None else None
+    pfns = list(res.pfns) if res is not None else sorted(dfs.hwpoisoned)
+    if not pfns:
+        return None
+    truth = _poison_truth(dfs, pfns)
+    rule = association_rule(dfs.mm.variant)
+    for p in pfns:
+        want = truth[int(p)]
+        if not want:
+            continue
+        if fallback:
+            found = (res.fallback_owners.get(p) if res is not None else None)
+            found = _fallback_found(dfs, p) if found is None else found
+        else:
+            found = (res.rmap_owners.get(p) if res is not None else None)
+            found = [(int(a), int(b)) for a, b in dfs.fs.rmap(p)] if found is None else found
+        missed = [o for o in want if o not in set(map(tuple, found))]
+        if not missed:
+            continue
+        after = (int(_norm_mapping(dfs.mm.mapping[p:p + 1])[0]), int(dfs.mm.index[p]))
+        before, _ = _before_after(dfs, model, p)
+        path = "page->mapping fallback" if fallback else "rmap path"
+        name = lambda o: f"({dfs.fs.path_of(o[0]) or o[0]}, page {o[1]})"  # noqa: E731
+        msg = (f"memory failure on pfn {p}: the {path} found "
+               f"[{', '.join(map(name, found)) or 'none'}] but "
+               f"[{', '.join(map(name, want))}] map it; missed "
+               f"[{', '.join(map(name, missed))}] (page reads "
+               f"{describe_state(dfs, rule, *after)})")
+        if fallback:
+            msg += "; a known limit of the design without rmapbt, not a simulator defect"
+        return Violation("memory_failure_fallback" if fallback else "memory_failure", msg,
+                         int(p), before, after, "every owner found", limit=fallback,
+                         detail={"found": list(found), "truth": want, "missed": missed})
+    return None
+
+
+def check_memory_failure(dfs, model=None) -> Violation | None:
+    """The rmap path finds every (file, offset) whose live entry maps the poisoned page."""
+    return _check_mf(dfs, model, False)
+
+
+def check_memory_failure_fallback(dfs, model=None) -> Violation | None:
+    """Same test for the ``page->mapping`` fallback (a miss is a known limit)."""
+    return _check_mf(dfs, model, True)
+
+
+def check_data_integrity(dfs, model=None) -> Violation | None:
+    """Every file reads what the plain content model holds (no write leaks between files)."""
+    cm = getattr(model, "content", None) if model is not None else None
+    if cm is None:
+        return None
+    fs = dfs.fs
+    live = set(fs.paths())
+    only = getattr(model, "touched", None)
+    for path in (cm.paths() if only is None else [p for p in only if p in cm.files]):
+        if path not in live:
+            return Violation("data_integrity", f"{path} exists in the model but not in the fs")
+        ino = fs.lookup(path)
+        want = cm.files[path]
+        if fs.size(ino) != len(want):
+            return Violation("data_integrity", f"{path}: size {fs.size(ino)}, model {len(want)}",
+                             detail={"path": path})
+        got = fs.pread(ino, 0, len(want)) if want else b""
+        if got != want:
+            a = np.frombuffer(got, np.uint8)
+            b = np.frombuffer(bytes(want), np.uint8)
+            off = int(np.flatnonzero(a != b)[0])
+            _f, _n, pb, _st, _c = fs.bmap_arrays(ino, off // 4096, 1)
+            p = int(pb[0]) if pb.shape[0] else -1
+            msg = (f"{path} byte {off} reads 0x{a[off]:02x}, model 0x{b[off]:02x} "
+                   f"(file block {off // 4096}, pfn {p})")
+            return Violation("data_integrity", msg, p, detail={"path": path, "offset": off})
+    for path in sorted(live - set(cm.paths())):
+        return Violation("data_integrity", f"{path} exists in the fs but not in the model")
+    return None
+
+
+def check_refcount_conservation(dfs, model=None) -> Violation | None:
+    """Block refcounts equal the number of extent references; free count back to baseline
+    once no file is left."""
+    fs = dfs.fs
+    try:
+        fs.check_invariants()
+    except AssertionError as exc:
+        return Violation("refcount_conservation", f"refcount records disagree with extent "
+                         f"references: {exc}")
+    if not fs.paths():
+        base = getattr(model, "baseline_free", None) if model is not None else None
+        base = fs.nblocks if base is None else base
+        free = fs.free_blocks()
+        if free != base:
+            return Violation("refcount_conservation", f"every file unlinked but {free} blocks "
+                             f"free, baseline {base} ({base - free} leaked)",
+                             detail={"free": free, "baseline": base})
+    return None
+
+
+_CHECKS = {
+    "association_truth": check_association,
+    "nothing_left_behind": check_nothing_left_behind,
+    "no_warnings": check_no_warnings,
+    "memory_failure": check_memory_failure,
+    "memory_failure_fallback": check_memory_failure_fallback,
+    "data_integrity": check_data_integrity,
+    "refcount_conservation": check_refcount_conservation,
+}
+
+
+def evaluate(name: str, dfs, model=None) -> Violation | None:
+    """Evaluate one invariant on a DaxFS.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`ALL_NAMES`.
+    dfs : sim.dax.DaxFS
+    model : HuntModel, optional
+        Content model, baseline, snapshot before the last operation and last memory failure.
+        Without it ``data_integrity`` holds trivially, explanations have no "before", and the
+        memory-failure checks probe every page poisoned so far (``dfs.hwpoisoned``) against
+        the current state.
+
+    Returns
+    -------
+    Violation or None
+
+    Raises
+    ------
+    KeyError
+        For an unknown name.
+    """
+    return _CHECKS[name](dfs, model)
+
+
+def check_all(dfs, model, names, *, poisoned: bool) -> list[Violation]:
+    """Evaluate ``names`` after one operation (memory-failure checks only when ``poisoned``)."""
+    out = []
+    for n in names:
+        if n.startswith("memory_failure") and not poisoned:
+            continue
+        v = _CHECKS[n](dfs, model)
+        if v is not None:
+            out.append(v)
+    return out
+
+
+def register_runner_invariants(invariants: dict | None = None) -> dict:
+    """Make ``@expect_invariant NAME`` of :mod:`sim.xfsio.runner` know every hunt invariant.
+
+    Names the runner already defines keep the runner's own function. Each adapter evaluates
+    on ``runner.dax`` with the runner's last memory failure (``runner.last_poison``).
+    Returns the dict it filled.
+    """
+    if invariants is None:
+        from sim.xfsio.runner import INVARIANTS as invariants
+
+    def make(name):
+        def fn(runner) -> bool:
+            model = HuntModelLite(getattr(runner, "last_poison", None))
+            return evaluate(name, runner.dax, model) is None
+        fn.__name__ = f"hunt_{name}"
+        return fn
+
+    for n in ALL_NAMES:
+        invariants.setdefault(n, make(n))
+    return invariants
+
+
+class HuntModelLite:
+    """The part of :class:`~sim.hunt.model.HuntModel` an xfs_io replay can supply."""
+
+    content = None
+    baseline_free = None
+    prev_mapping = None
+    prev_index = None
+
+    def __init__(self, last_poison=None):
+        self.poison = last_poison[2] if last_poison else None

@@ -1,0 +1,288 @@
+"""File-level operations of the hunt and the session that runs them as xfs_io lines.
+
+An :class:`Op` is a small immutable record (``kind``, ``path``, integer ``args``, ``src``).
+A :class:`Session` turns each op into the xfs_io lines of
+``shared/conformance/xfstests/README.md`` (selecting the file and the mapping the way xfs_io's
+interactive file and mapping tables need), and executes them through
+:class:`sim.xfsio.runner.XfsioRunner`, so what the hunt ran and what ``daxsim xfsio`` replays
+from the written reproducer are the same commands on the same code path. A command that fails
+gets an ``@expect_errno`` line right after it.
+
+Op kinds and their ``args`` (bytes):
+
+============  ==============================  =============================================
+kind          args                            xfs_io
+============  ==============================  =============================================
+pwrite        off, len, byte                  ``pwrite -S 0xBB OFF LEN``
+truncate      size                            ``truncate SIZE``
+punch         off, len                        ``fpunch OFF LEN``
+zero          off, len, keep                  ``fzero [-k] OFF LEN``
+unshare       off, len                        ``funshare OFF LEN``
+clone         src_off, dst_off, len (src)     ``reflink SRC SOFF DOFF LEN`` (LEN 0 = to EOF)
+dedupe        src_off, dst_off, len (src)     ``dedupe SRC SOFF DOFF LEN``
+mread         map_off, map_len, off, len      ``mmap -rw MOFF MLEN`` if needed, ``mread``
+mwrite        map_off, map_len, off, len, b   ``mwrite -S 0xBB OFF LEN`` (write faults)
+hwpoison      map_off, map_len, off, len      ``@hwpoison OFF LEN`` (memory failure)
+munmap        map_off, map_len                ``mmap N`` + ``munmap`` (a later access re-maps
+                                              and re-faults)
+unlink        -                               its mappings unmapped, then ``@unlink PATH``
+============  ==============================  =============================================
+
+A 2 MiB-aligned 2 MiB mapping window over a 2 MiB extent faults at PMD size; other windows at
+PTE size. Ops whose preconditions no longer hold (a file or mapping that is gone, a range past
+EOF) are skipped, which keeps every subsequence of a sequence runnable (the shrinker needs it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sim.fs import FsError
+from sim.hunt.designs import load_variant
+from sim.hunt.invariants import ALL_NAMES, check_all, evaluate
+from sim.hunt.model import ContentModel, HuntModel
+from sim.xfsio.parse import parse_command
+from sim.xfsio.runner import XfsioRunner
+
+__all__ = ["Op", "Session", "OP_KINDS", "PAGE", "DEFAULT_NBLOCKS"]
+
+PAGE = 4096
+#: Device size of a hunt (32 MiB: room for a few 2 MiB files and their CoW copies).
+DEFAULT_NBLOCKS = 8192
+OP_KINDS = ("pwrite", "truncate", "punch", "zero", "unshare", "clone", "dedupe", "mread",
+            "mwrite", "hwpoison", "munmap", "unlink")
+_MAP_KINDS = ("mread", "mwrite", "hwpoison")
+
+
+@dataclass(frozen=True)
+class Op:
+    """One file-level operation (see the module docstring for ``args`` per kind)."""
+
+    kind: str
+    path: str
+    args: tuple = ()
+    src: str = ""
+
+    def replace_args(self, args: tuple) -> "Op":
+        return Op(self.kind, self.path, tuple(int(a) for a in args), self.src)
+
+    def __str__(self) -> str:
+        s = f" {self.src}" if self.src else ""
+        return f"{self.kind} {self.path}{s} {' '.join(map(str, self.args))}".rstrip()
+
+
+class Session:
+    """A fresh simulated filesystem under one design, driven op by op.
+
+    Parameters
+    ----------
+    variant : str or Variant
+        Design (name, alias, ``module:Class``, ``file.py:Class`` or an instance).
+    nblocks : int
+        Device size in 4 KiB blocks.
+    rmap : bool
+        rmapbt present (memory failure acts through the reverse map).
+    filename : str
+        Name used in messages.
+
+    Attributes
+    ----------
+    lines : list of str
+        Every xfs_io line run so far (the first is ``@mkfs size=...``).
+    op_lines : list of (int, int)
+        Per applied op, the slice of :attr:`lines` it produced.
+    model : HuntModel
+    """
+
+    def __init__(self, variant, *, nblocks: int = DEFAULT_NBLOCKS, rmap: bool = True,
+                 filename: str = "<hunt>"):
+        self.variant = load_variant(variant)
+        self.nblocks = int(nblocks)
+        self.filename = filename
+        self.runner = XfsioRunner(self.variant, device_bytes=self.nblocks * PAGE,
+                                  filename=filename, check_model=False, rmap=rmap)
+        # the runner already made this device; the line makes `daxsim xfsio` do the same
+        self.lines: list[str] = [f"@mkfs size={self.nblocks * PAGE}"]
+        self.op_lines: list[tuple[int, int]] = []
+        self.model = HuntModel(ContentModel(), baseline_free=self.dax.fs.free_blocks())
+        self.last_errno: str | None = None
+        self.last_path = ""
+        self._poisoned = False
+
+    @property
+    def dax(self):
+        return self.runner.dax
+
+    # ------------------------------------------------------------------ stepping
+    def _step(self, text: str) -> str | None:
+        cmd = parse_command(text, self.filename, len(self.lines) + 1)
+        self.lines.append(text)
+        self.runner.step(cmd)
+        pend = self.runner.pending_error
+        if pend is None:
+            return None
+        err = pend[2]
+        fix = f"@expect_errno {err.errno}"
+        self.lines.append(fix)
+        self.runner.step(parse_command(fix, self.filename, len(self.lines)))
+        return err.errno
+
+    def _select_file(self, path: str) -> None:
+        fs = self.dax.fs
+        if not fs.exists(path):
+            self._step(f"open -f {path}")
+            self.model.content.create(path)
+            return
+        ino = fs.lookup(path)
+        r = self.runner
+        if r.cur >= 0 and tuple(r.files[r.cur][:2]) == (path, ino):
+            return
+        self._step(f"open {path}")
+
+    def _find_map(self, path: str, moff: int, mlen: int) -> int | None:
+        fs = self.dax.fs
+        if not fs.exists(path):
+            return None
+        ino = fs.lookup(path)
+        for j, vid in enumerate(self.runner.maps):
+            v = self.dax.vmas.get(vid)
+            if v is not None and v.ino == ino and v.pgoff * PAGE == moff and v.npages * PAGE == mlen:
+                return j
+        return None
+
+    def _select_map(self, j: int) -> None:
+        if self.runner.curmap != j:
+            self._step(f"mmap {j}")
+
+    def mappings(self) -> list[tuple[str, int, int]]:
+        """``(path, map_off, map_len)`` of every live mapping, in the mapping table's order."""
+        out = []
+        for vid in self.runner.maps:
+            v = self.dax.vmas.get(vid)
+            if v is not None:
+                out.append((self.dax.fs.path_of(v.ino) or "", v.pgoff * PAGE, v.npages * PAGE))
+        return out
+
+    # ------------------------------------------------------------------ ops
+    def apply(self, op: Op) -> bool:
+        """Run one op; False when it was skipped (preconditions gone: nothing ran)."""
+        start = len(self.lines)
+        self.model.snapshot(self.dax)
+        self._poisoned = False
+        self.last_errno = None
+        self.last_path = op.path
+        try:
+            ran = self._apply(op)
+        except FsError as err:  # a lookup the runner does not catch (e.g. a vanished source)
+            self.last_errno = err.errno
+            ran = len(self.lines) > start
+        if ran:
+            self.op_lines.append((start, len(self.lines)))
+        else:
+            del self.lines[start:]
+        return ran
+
+    def _apply(self, op: Op) -> bool:
+        fs = self.dax.fs
+        cm = self.model.content
+        k, path, a = op.kind, op.path, op.args
+        if k == "unlink":
+            if not fs.exists(path):
+                return False
+            ino = fs.lookup(path)
+            for j in range(len(self.runner.maps) - 1, -1, -1):
+                v = self.dax.vmas.get(self.runner.maps[j])
+                if v is not None and v.ino == ino:
+                    self._select_map(j)
+                    self._step("munmap")
+            self._step(f"@unlink {path}")
+            cm.unlink(path)
+            return True
+        if k == "munmap":
+            j = self._find_map(path, a[0], a[1])
+            if j is None:
+                return False
+            self._select_map(j)
+            self._step("munmap")
+            return True
+        if k in _MAP_KINDS:
+            if not fs.exists(path):
+                return False
+            size = fs.size(fs.lookup(path))
+            moff, mlen, off, ln = a[0], a[1], a[2], a[3]
+            lim = min(moff + mlen, size if k == "mwrite" else -(-size // PAGE) * PAGE)
+            off = max(off, moff)
+            end = min(off + ln, lim)
+            if end <= off:
+                return False
+            ln = end - off
+            j = self._find_map(path, moff, mlen)
+            if j is None:
+                self._select_file(path)
+                self._step(f"mmap -rw {moff} {mlen}")
+            else:
+                self._select_map(j)
+            if k == "mread":
+                err = self._step(f"mread {off} {ln}")
+            elif k == "mwrite":
+                err = self._step(f"mwrite -S 0x{a[4]:02x} {off} {ln}")
+                if err is None:
+                    cm.store(path, off, ln, a[4])
+            else:
+                err = self._step(f"@hwpoison {off} {ln}")
+                self._poisoned = err is None
+            self.last_errno = err
+            return True
+        if k in ("clone", "dedupe"):
+            if not fs.exists(op.src) or fs.size(fs.lookup(op.src)) == 0:
+                return False
+            self._select_file(path)
+            soff, doff, ln = a
+            verb = "reflink" if k == "clone" else "dedupe"
+            err = self._step(f"{verb} {op.src} {soff} {doff} {ln}")
+            if err is None and k == "clone":
+                cm.clone(path, op.src, soff, doff, ln)
+            self.last_errno = err
+            return True
+        self._select_file(path)
+        if k == "pwrite":
+            off, ln, b = a
+            err = self._step(f"pwrite -S 0x{b:02x} {off} {ln}")
+            if err is None:
+                cm.pwrite(path, off, ln, b)
+        elif k == "truncate":
+            err = self._step(f"truncate {a[0]}")
+            if err is None:
+                cm.truncate(path, a[0])
+        elif k == "punch":
+            err = self._step(f"fpunch {a[0]} {a[1]}")
+            if err is None:
+                cm.zero(path, a[0], a[1], extend=False)
+        elif k == "zero":
+            err = self._step(f"fzero {'-k ' if a[2] else ''}{a[0]} {a[1]}")
+            if err is None:
+                cm.zero(path, a[0], a[1], extend=not a[2])
+        elif k == "unshare":
+            err = self._step(f"funshare {a[0]} {a[1]}")
+            if err is None:
+                cm.extend_to(path, a[0] + a[1])
+        else:
+            raise ValueError(f"unknown op kind {k!r}")
+        self.last_errno = err
+        return True
+
+    # ------------------------------------------------------------------ checks
+    def check(self, names=ALL_NAMES, *, full: bool = False) -> list:
+        """Evaluate ``names`` after the last op (memory-failure checks only after a poison;
+        ``data_integrity`` reads the file the op wrote, or every file when ``full``)."""
+        self.model.poison = self.runner.last_poison[2] if self._poisoned else None
+        self.model.touched = None if full else [self.last_path]
+        return check_all(self.dax, self.model, names, poisoned=self._poisoned)
+
+    def check_one(self, name: str, *, full: bool = True):
+        """Evaluate one invariant after the last op (every file by default)."""
+        if name.startswith("memory_failure") and not self._poisoned:
+            return None
+        self.model.poison = self.runner.last_poison[2] if self._poisoned else None
+        self.model.touched = None if full else [self.last_path]
+        return evaluate(name, self.dax, self.model)

@@ -1,0 +1,87 @@
+"""Encodings shared by the page-metadata engine, its kernels and its reference.
+
+Per 4 KiB page the memmap keeps two int64 words, as the kernel's ``struct page`` does:
+
+``mapping``
+    ``0`` is NULL, ``-1`` (:data:`FLAG_SENTINEL`) is the design's flag value
+    (PAGE_MAPPING_DAX_COW in ``cow-index``, PAGE_MAPPING_DAX_SHARED in ``page-share``), and
+    ``>= 1`` is an address_space id.  The compiled folio kernels also use an *internal tag*
+    ``-2`` (:data:`PHANTOM_TAG`): "NULL, but the share word is stale from an order-0 owner
+    put".  Every predicate treats it exactly as NULL, and every exported view (``page()``,
+    ``state()``, ``--state-out``) shows it as ``0``; it only lets ``phantom_pages()`` count the
+    stale words exactly without extra memory.
+``index``
+    The kernel's aliased ``index`` / ``share`` word (a file page offset, or a share count).
+
+Folio designs add one int8 per 512-page PMD block: the order (0 or 9) of the folio that
+starts there.  Order-9 folios only ever start at a 512-aligned pfn, and their state lives in
+the head page.
+
+Statistics of the compiled kernels live in one int64 array laid out as :data:`COUNTERS`
+followed by :data:`SITES` (raw warning counts).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "OP_ASSOCIATE",
+    "OP_DISASSOCIATE",
+    "PMD_NPAGES",
+    "PMD_ORDER",
+    "FLAG_SENTINEL",
+    "PHANTOM_TAG",
+    "COUNTERS",
+    "SITES",
+    "COMMON_SITES",
+    "N_STATS",
+]
+
+#: Operation codes of a batch (``op`` array).
+OP_ASSOCIATE = 0
+OP_DISASSOCIATE = 1
+
+#: Pages of a PMD entry (PG_PMD_NR on x86-64 with 4 KiB pages) and the folio order it maps to.
+PMD_NPAGES = 512
+PMD_ORDER = 9
+
+#: ``mapping`` value of the design's flag (PAGE_MAPPING_DAX_COW / PAGE_MAPPING_DAX_SHARED).
+FLAG_SENTINEL = -1
+#: Internal ``mapping`` tag of the folio kernels: NULL with a stale share word (see module doc).
+PHANTOM_TAG = -2
+
+#: Churn counters, in the order of the stats array.
+COUNTERS = (
+    "share_inc",
+    "share_dec",
+    "flag_set",
+    "flag_clear",
+    "owner_overwritten",
+    "pages_reset",
+    "associate_calls",
+    "disassociate_calls",
+    "page_updates",
+)
+
+#: Warning sites every variant reports (0 where the design has no such check).
+COMMON_SITES = ("associate_mapping_set", "disassociate_foreign_mapping", "associate_share_zero")
+
+#: Every warning site the built-in kernels know, in the order of the stats array.
+SITES = COMMON_SITES + ("associate_order_mismatch", "folio_init_order")
+
+N_STATS = len(COUNTERS) + len(SITES)
+
+# Slots in the stats array (used by the compiled kernels as compile-time constants).
+S_SHARE_INC = 0
+S_SHARE_DEC = 1
+S_FLAG_SET = 2
+S_FLAG_CLEAR = 3
+S_OWNER_OVERWRITTEN = 4
+S_PAGES_RESET = 5
+S_ASSOCIATE_CALLS = 6
+S_DISASSOCIATE_CALLS = 7
+S_PAGE_UPDATES = 8
+W_MAPPING_SET = 9
+W_FOREIGN_MAPPING = 10
+W_SHARE_ZERO = 11
+W_ORDER_MISMATCH = 12
+W_FOLIO_INIT_ORDER = 13

@@ -1,0 +1,328 @@
+"""The struct-page metadata of a pmem device: :class:`MemMap`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.memmap.layout import (
+    COUNTERS,
+    FLAG_SENTINEL,
+    N_STATS,
+    OP_ASSOCIATE,
+    OP_DISASSOCIATE,
+    PHANTOM_TAG,
+    PMD_NPAGES,
+    PMD_ORDER,
+    SITES,
+)
+from sim.memmap.reference import PageState
+from sim.memmap.variants import Variant, get_variant
+
+__all__ = ["MemMap", "check_batch"]
+
+_I64 = np.int64
+
+
+def check_batch(op, pfn, npages, mapping, index, flag, device_npages: int):
+    """Validate a batch of operations, vectorised.
+
+    Parameters
+    ----------
+    op, pfn, npages, mapping, index, flag : ndarray of shape (N,), int64
+        The batch (see :meth:`MemMap.apply`).
+    device_npages : int
+        Pages of the device.
+
+    Returns
+    -------
+    None or tuple of (int, str, str)
+        ``(row, field, message)`` of the first bad row, or None if the batch is valid.
+    """
+    n = op.shape[0]
+    bad = np.zeros(n, dtype=bool)
+    checks = (
+        ("op", (op != OP_ASSOCIATE) & (op != OP_DISASSOCIATE),
+         lambda r: f"expected associate or disassociate, got {op[r]}"),
+        ("pfn", pfn < 0, lambda r: f"expected >= 0, got {pfn[r]}"),
+        ("npages", (npages != 1) & (npages != PMD_NPAGES),
+         lambda r: f"expected 1 or {PMD_NPAGES}, got {npages[r]}"),
+        ("pfn", (npages == PMD_NPAGES) & (pfn % PMD_NPAGES != 0),
+         lambda r: f"a {PMD_NPAGES}-page entry must start at a multiple of {PMD_NPAGES}, "
+         f"got {pfn[r]}"),
+        ("pfn", pfn > device_npages - npages,
+         lambda r: f"entry [{pfn[r]}, {pfn[r] + npages[r]}) is beyond the device "
+         f"({device_npages} pages)"),
+        ("mapping", mapping < 1, lambda r: f"expected an address_space id >= 1, got {mapping[r]}"),
+        ("index", index < 0, lambda r: f"expected >= 0, got {index[r]}"),
+        ("flag", (flag != 0) & (flag != 1), lambda r: f"expected 0 or 1, got {flag[r]}"),
+    )
+    first = n
+    found = None
+    for field, mask, msg in checks:
+        np.logical_or(bad, mask, out=bad)
+        rows = np.flatnonzero(mask[:first])
+        if rows.size and rows[0] < first:
+            first = int(rows[0])
+            found = (first, field, msg(first))
+    return found
+
+
+class MemMap:
+    """One struct page per 4 KiB pmem page, under one design variant.
+
+    Parameters
+    ----------
+    npages : int
+        Pages of the device (a 1 TiB device is 268,435,456 pages).
+    variant : str or Variant, default "page-share"
+        Name, alias, ``module:Class`` or :class:`~sim.memmap.Variant`.
+
+    Attributes
+    ----------
+    mapping, index : ndarray of shape (npages,), int64
+        The raw words (16 bytes per page).  ``mapping`` is 0 (NULL), -1 (the flag sentinel)
+        or an address_space id; the folio kernels also store ``-2``, an internal tag for
+        "NULL with a stale share word from an order-0 owner put", which every exported view
+        shows as 0.  For folio designs the state of an order-9 folio is in its head page and
+        its 511 tail pages read (0, 0).
+    variant : Variant
+
+    Notes
+    -----
+    Page refcounts and pins are not modelled, so the ``trunc && refcount > 1`` WARN of
+    ``dax_disassociate_entry`` cannot fire; ``trunc`` therefore changes nothing.  Warnings are
+    counted raw per call site (per page as the <= v6.14 per-pfn loop evaluates them, per folio
+    in the folio designs); the latch of ``WARN_ON_ONCE`` is "raw count > 0" in this memmap (one
+    boot).
+    """
+
+    def __init__(self, npages: int, variant: str | Variant = "page-share"):
+        npages = int(npages)
+        if npages < 1:
+            raise ValueError(f"npages must be >= 1, got {npages}")
+        self.variant: Variant = get_variant(variant)
+        self.npages = npages
+        self.mapping = np.zeros(npages, dtype=_I64)
+        self.index = np.zeros(npages, dtype=_I64)
+        self._order = np.zeros(max(1, -(-npages // PMD_NPAGES)), dtype=np.int8)
+        self._stats = np.zeros(N_STATS, dtype=_I64)
+        self._op = self.variant.op_kernel
+        self._batch = self.variant.batch_kernel
+        self._ref: PageState | None = None
+        if self._op is None or self._batch is None:
+            self._ref = PageState(npages, mapping=self.mapping, index=self.index, order=self._order)
+
+    # ------------------------------------------------------------------ sizes
+    @staticmethod
+    def array_nbytes(npages: int, variant: str | Variant = "page-share") -> int:
+        """Bytes of the arrays a ``MemMap(npages, variant)`` allocates (without allocating)."""
+        get_variant(variant)
+        nblocks = max(1, -(-int(npages) // PMD_NPAGES))
+        return int(npages) * 2 * np.dtype(_I64).itemsize + nblocks * np.dtype(np.int8).itemsize
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of this memmap's arrays."""
+        return self.mapping.nbytes + self.index.nbytes + self._order.nbytes
+
+    # ------------------------------------------------------------------ operations
+    def apply(self, op, pfn, npages, mapping, index, flag) -> None:
+        """Apply a batch of operations in order, with exactly the sequential result.
+
+        Parameters
+        ----------
+        op : ndarray of shape (N,), int64
+            :data:`OP_ASSOCIATE` or :data:`OP_DISASSOCIATE`.
+        pfn : ndarray of shape (N,), int64
+            First page of each entry (a multiple of 512 for a PMD entry).
+        npages : ndarray of shape (N,), int64
+            1 (PTE entry) or 512 (PMD entry).
+        mapping : ndarray of shape (N,), int64
+            address_space id >= 1.
+        index : ndarray of shape (N,), int64
+            File page offset of the entry's first page (ignored by disassociate).
+        flag : ndarray of shape (N,), int64
+            The cow/shared argument of associate, the trunc argument of disassociate (0/1).
+
+        Raises
+        ------
+        ValueError
+            If the arrays differ in length or a row is invalid (nothing is applied).
+        """
+        arrs = [np.ascontiguousarray(a, dtype=_I64) for a in (op, pfn, npages, mapping, index, flag)]
+        n = arrs[0].shape[0]
+        if any(a.ndim != 1 or a.shape[0] != n for a in arrs):
+            raise ValueError("op, pfn, npages, mapping, index and flag must be 1-D of equal length")
+        bad = check_batch(*arrs, self.npages)
+        if bad is not None:
+            row, field, msg = bad
+            raise ValueError(f"row {row}: field {field!r}: {msg}")
+        self._apply_checked(*arrs)
+
+    def _apply_checked(self, op, pfn, npages, mapping, index, flag) -> None:
+        """:meth:`apply` without validation (int64 contiguous arrays, already checked)."""
+        if self._ref is None:
+            self._batch(op, pfn, npages, mapping, index, flag,
+                        self.mapping, self.index, self._order, self._stats)
+            return
+        v, st = self.variant, self._ref
+        for k in range(op.shape[0]):  # slow path: a user design without a compiled kernel
+            if op[k] == OP_ASSOCIATE:
+                v.associate(st, int(pfn[k]), int(npages[k]), int(mapping[k]), int(index[k]),
+                            bool(flag[k]))
+            else:
+                v.disassociate(st, int(pfn[k]), int(npages[k]), int(mapping[k]), bool(flag[k]))
+
+    def _check_one(self, pfn, npages, mapping) -> None:
+        if npages != 1 and npages != PMD_NPAGES:
+            raise ValueError(f"npages must be 1 or {PMD_NPAGES}, got {npages}")
+        if pfn < 0 or pfn + npages > self.npages:
+            raise ValueError(f"entry [{pfn}, {pfn + npages}) outside the device ({self.npages})")
+        if npages == PMD_NPAGES and pfn % PMD_NPAGES:
+            raise ValueError(f"a PMD entry must start at a multiple of {PMD_NPAGES}, got {pfn}")
+        if mapping < 1:
+            raise ValueError(f"mapping must be an address_space id >= 1, got {mapping}")
+
+    def associate(self, pfn: int, npages: int, mapping: int, index: int, shared: bool) -> int:
+        """``dax_associate_entry`` for one entry; returns the struct pages written.
+
+        For a PMD entry pass the 512-aligned first pfn, ``npages=512`` and the file index of
+        the entry's first page (``index & ~511``).
+        """
+        self._check_one(pfn, npages, mapping)
+        if self._ref is None:
+            return int(self._op(0, pfn, npages, mapping, index, 1 if shared else 0,
+                                self.mapping, self.index, self._order, self._stats))
+        return self.variant.associate(self._ref, pfn, npages, mapping, index, bool(shared))
+
+    def disassociate(self, pfn: int, npages: int, mapping: int, trunc: bool) -> int:
+        """``dax_disassociate_entry`` for one entry; returns the struct pages written."""
+        self._check_one(pfn, npages, mapping)
+        if self._ref is None:
+            return int(self._op(1, pfn, npages, mapping, 0, 1 if trunc else 0,
+                                self.mapping, self.index, self._order, self._stats))
+        return self.variant.disassociate(self._ref, pfn, npages, mapping, bool(trunc))
+
+    # ------------------------------------------------------------------ views
+    def _head(self, pfn: int) -> int:
+        if self.variant.folio and self._order[pfn // PMD_NPAGES] == PMD_ORDER:
+            return pfn - pfn % PMD_NPAGES
+        return pfn
+
+    def page(self, pfn: int) -> tuple[int, int]:
+        """The normalised ``(mapping, index)`` words of page ``pfn``."""
+        m = int(self.mapping[pfn])
+        return (0 if m == PHANTOM_TAG else m), int(self.index[pfn])
+
+    def folio(self, pfn: int) -> tuple[int, int, int, int]:
+        """``(head_pfn, order, mapping, index)`` of the folio containing ``pfn``."""
+        head = self._head(pfn)
+        order = int(self._order[head // PMD_NPAGES]) if head % PMD_NPAGES == 0 else 0
+        if not self.variant.folio:
+            order = 0
+        return (head, order, *self.page(head))
+
+    def page_owner(self, pfn: int) -> int:
+        """What memory failure's ``page->mapping`` fallback reads: an id >= 1, else 0."""
+        m = int(self.mapping[self._head(pfn)])
+        return m if m >= 1 else 0
+
+    def state(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(pfn, mapping, index)`` of the pages not at (0, 0), ascending pfn, normalised."""
+        pfn = np.flatnonzero((self.mapping != 0) | (self.index != 0)).astype(_I64)
+        m = self.mapping[pfn]
+        m[m == PHANTOM_TAG] = 0
+        return pfn, m, self.index[pfn].copy()
+
+    # ------------------------------------------------------------------ statistics
+    @property
+    def warnings(self) -> dict[str, int]:
+        """Raw warning counts per site (every time the kernel's condition held)."""
+        if self._ref is not None:
+            sites = self.variant.warning_sites + tuple(
+                s for s in self._ref.warnings if s not in self.variant.warning_sites)
+            return {s: int(self._ref.warnings.get(s, 0)) for s in sites}
+        base = len(COUNTERS)
+        return {s: int(self._stats[base + SITES.index(s)]) for s in self.variant.warning_sites}
+
+    @property
+    def warnings_latched(self) -> dict[str, int]:
+        """WARN_ON_ONCE: 1 for each site that fired at least once in this memmap, else 0."""
+        return {s: int(c > 0) for s, c in self.warnings.items()}
+
+    @property
+    def counters(self) -> dict[str, int]:
+        """Churn counters (see :data:`sim.memmap.layout.COUNTERS`).
+
+        ``share_inc``/``share_dec`` count increments/decrements of the share word;
+        ``flag_set``/``flag_clear`` count pages entering/leaving the flag sentinel (for the
+        folio designs: folios for which ``dax_folio_is_shared()`` turns true/false, so an
+        order-0 owner put that leaves a phantom counts as a ``flag_set``);
+        ``owner_overwritten`` counts pages (folios) whose owner record -- an id, the flag
+        with its count, or a Shared(k) count -- is replaced by a non-shared associate;
+        ``pages_reset`` counts pages a disassociate returns to (NULL, 0) from another state
+        (all 512 pages on the split of an order-9 folio); ``page_updates`` counts struct pages
+        written.
+        """
+        if self._ref is not None:
+            return {c: int(self._ref.counters[c]) for c in COUNTERS}
+        return {c: int(self._stats[i]) for i, c in enumerate(COUNTERS)}
+
+    @property
+    def operations(self) -> int:
+        c = self.counters
+        return c["associate_calls"] + c["disassociate_calls"]
+
+    def residue_pages(self) -> int:
+        """Pages left with the flag sentinel and a zero count (the seed's ``(COW, 0)``)."""
+        if not self.variant.flag_sentinel:
+            return 0
+        return int(np.count_nonzero((self.mapping == FLAG_SENTINEL) & (self.index == 0)))
+
+    def phantom_pages(self) -> int:
+        """Folio-share pages carrying a stale share word from an order-0 owner put."""
+        if self._ref is not None:
+            return len(self._ref.phantoms)
+        return int(np.count_nonzero((self.mapping == PHANTOM_TAG) & (self.index != 0)))
+
+    def share_histogram(self) -> np.ndarray:
+        """Pages by share degree: ``h[k]`` pages are shared by ``k`` (int64).
+
+        Flag designs: pages with the sentinel, degree = the count (``h[0]`` is the residue).
+        Folio designs: Shared(k) folios, weighted by their pages (512 for order 9); phantoms
+        are excluded (see :meth:`phantom_pages`).  Other designs: empty.
+        """
+        if self.variant.flag_sentinel:
+            counts = self.index[self.mapping == FLAG_SENTINEL]
+            return np.bincount(counts, minlength=0).astype(_I64) if counts.size else np.zeros(0, _I64)
+        if self.variant.folio:
+            sel = (self.mapping == 0) & (self.index != 0)
+            heads = np.flatnonzero(sel)
+            if heads.size == 0:
+                return np.zeros(0, _I64)
+            if self._ref is not None:
+                heads = heads[~np.isin(heads, np.fromiter(self._ref.phantoms, _I64))]
+            deg = self.index[heads]
+            big = (heads % PMD_NPAGES == 0) & (self._order[heads // PMD_NPAGES] == PMD_ORDER)
+            weights = np.where(big, PMD_NPAGES, 1)
+            return np.bincount(deg, weights=weights).astype(_I64) if deg.size else np.zeros(0, _I64)
+        return np.zeros(0, _I64)
+
+    def share_degree_max(self) -> int:
+        """Largest share degree present (0 if nothing is shared)."""
+        h = np.flatnonzero(self.share_histogram())
+        return int(h[-1]) if h.size else 0
+
+    def summary(self) -> dict:
+        """JSON-ready summary of this memmap."""
+        return {
+            "variant": self.variant.name,
+            "pages": self.npages,
+            "operations": self.operations,
+            "warnings": self.warnings,
+            "warnings_latched": self.warnings_latched,
+            "counters": self.counters,
+            "residue_pages": self.residue_pages(),
+            "phantom_pages": self.phantom_pages(),
+            "share_degree_max": self.share_degree_max(),
+        }

@@ -1,0 +1,229 @@
+"""Design variants of the associate/disassociate path: the kernel generations and proposals.
+
+A :class:`Variant` names a design and carries two implementations of it:
+
+- the per-page **reference** (:meth:`Variant.associate` / :meth:`Variant.disassociate` on a
+  :class:`~sim.memmap.reference.PageState`), a readable transcription of ``fs/dax.c``;
+- an optional compiled **kernel** (``op_kernel`` for one entry, ``batch_kernel`` for arrays of
+  entries, see :mod:`sim.memmap.kernels`).  :class:`~sim.memmap.MemMap` uses the kernel when
+  there is one, else the reference (slower, same results).
+
+User designs subclass :class:`Variant`, override ``associate``/``disassociate`` (and set
+``op_kernel``/``batch_kernel`` to numba functions with the built-in signature if they want
+speed), and are named as ``module:Class`` wherever a variant name is accepted.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from sim.errors import InputError
+from sim.memmap import kernels as _k
+from sim.memmap import reference as _ref
+from sim.memmap.layout import COMMON_SITES
+
+__all__ = [
+    "Variant",
+    "SingleOwner",
+    "CowIndex",
+    "PageShare",
+    "FolioShare",
+    "FolioShareReset",
+    "VARIANTS",
+    "get_variant",
+]
+
+
+class Variant:
+    """One design of struct-page association (subclass it for a user-defined design).
+
+    Attributes
+    ----------
+    name : str
+        Registered name (``page-share``).
+    aliases : tuple of str
+        Other accepted names (``v6.2``).
+    kernels : str
+        Kernel versions that have this design, or ``"none"``.
+    description : str
+        One line.
+    in_kernel : bool
+        False for proposals that no released kernel has.
+    folio : bool
+        True if state is kept per folio (PMD entries are order-9 compound folios).
+    flag_sentinel : bool
+        True if the design marks shared pages with a ``mapping`` flag (``-1``).
+    extra_sites : tuple of str
+        Warning sites beyond :data:`~sim.memmap.layout.COMMON_SITES`.
+    sites : tuple of str
+        Warning sites the design's code really has (the others always report 0).
+    op_kernel, batch_kernel : callable or None
+        Compiled kernels (see :mod:`sim.memmap.kernels`), or None to use the reference.
+    """
+
+    name: str = "unnamed"
+    aliases: tuple[str, ...] = ()
+    kernels: str = "none"
+    description: str = ""
+    in_kernel: bool = False
+    folio: bool = False
+    flag_sentinel: bool = False
+    extra_sites: tuple[str, ...] = ()
+    sites: tuple[str, ...] = ()
+    op_kernel = None
+    batch_kernel = None
+
+    @property
+    def warning_sites(self) -> tuple[str, ...]:
+        """Sites reported in ``MemMap.warnings``: the common ones, then this design's extras."""
+        return COMMON_SITES + tuple(s for s in self.extra_sites if s not in COMMON_SITES)
+
+    def associate(self, state, pfn: int, npages: int, mapping: int, index: int, flag: bool) -> int:
+        """Reference ``dax_associate_entry``; returns the struct pages written."""
+        raise NotImplementedError
+
+    def disassociate(self, state, pfn: int, npages: int, mapping: int, trunc: bool) -> int:
+        """Reference ``dax_disassociate_entry``; returns the struct pages written."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<Variant {self.name}>"
+
+
+class SingleOwner(Variant):
+    name = "single-owner"
+    aliases = ("v5.19",)
+    kernels = "v4.17-v5.19"
+    description = "one owner per page, no sharing: a second mapper warns and overwrites"
+    in_kernel = True
+    sites = ("associate_mapping_set", "disassociate_foreign_mapping")
+    op_kernel = staticmethod(_k.single_owner_op)
+    batch_kernel = staticmethod(_k.single_owner_batch)
+
+    def associate(self, state, pfn, npages, mapping, index, flag):
+        return _ref.single_owner_associate(state, pfn, npages, mapping, index, flag)
+
+    def disassociate(self, state, pfn, npages, mapping, trunc):
+        return _ref.single_owner_disassociate(state, pfn, npages, mapping, trunc)
+
+
+class CowIndex(Variant):
+    name = "cow-index"
+    aliases = ("v6.0",)
+    kernels = "v6.0-v6.1"
+    description = (
+        "the seed: PAGE_MAPPING_DAX_COW, count in page->index, post-decrement leaves (COW, 0)"
+    )
+    in_kernel = True
+    flag_sentinel = True
+    sites = ("associate_mapping_set", "disassociate_foreign_mapping")
+    op_kernel = staticmethod(_k.cow_index_op)
+    batch_kernel = staticmethod(_k.cow_index_batch)
+
+    def associate(self, state, pfn, npages, mapping, index, flag):
+        return _ref.cow_index_associate(state, pfn, npages, mapping, index, flag)
+
+    def disassociate(self, state, pfn, npages, mapping, trunc):
+        return _ref.cow_index_disassociate(state, pfn, npages, mapping, trunc)
+
+
+class PageShare(Variant):
+    name = "page-share"
+    aliases = ("v6.2",)
+    kernels = "v6.2-v6.14"
+    description = "page->share with PAGE_MAPPING_DAX_SHARED, pre-decrement: balanced"
+    in_kernel = True
+    flag_sentinel = True
+    sites = ("associate_mapping_set", "disassociate_foreign_mapping")
+    op_kernel = staticmethod(_k.page_share_op)
+    batch_kernel = staticmethod(_k.page_share_batch)
+
+    def associate(self, state, pfn, npages, mapping, index, flag):
+        return _ref.page_share_associate(state, pfn, npages, mapping, index, flag)
+
+    def disassociate(self, state, pfn, npages, mapping, trunc):
+        return _ref.page_share_disassociate(state, pfn, npages, mapping, trunc)
+
+
+class FolioShare(Variant):
+    name = "folio-share"
+    aliases = ("v6.15",)
+    kernels = "v6.15+"
+    description = (
+        "folio->share, no flag, order-9 PMD folios; an order-0 owner put leaves a stale count"
+    )
+    in_kernel = True
+    folio = True
+    extra_sites = ("associate_order_mismatch", "folio_init_order")
+    sites = (
+        "associate_mapping_set",
+        "associate_share_zero",
+        "associate_order_mismatch",
+        "folio_init_order",
+    )
+    op_kernel = staticmethod(_k.folio_share_op)
+    batch_kernel = staticmethod(_k.folio_share_batch)
+    _reset = False
+
+    def associate(self, state, pfn, npages, mapping, index, flag):
+        return _ref.folio_share_associate(state, pfn, npages, mapping, index, flag)
+
+    def disassociate(self, state, pfn, npages, mapping, trunc):
+        return _ref.folio_share_disassociate(state, pfn, npages, mapping, trunc, reset=self._reset)
+
+
+class FolioShareReset(FolioShare):
+    name = "folio-share-reset"
+    aliases = ()
+    kernels = "none"
+    description = (
+        "proposal (famfs prep, Jan 2026, unmerged): folio-share with share zeroed on every "
+        "final put, order 0 included"
+    )
+    in_kernel = False
+    op_kernel = staticmethod(_k.folio_share_reset_op)
+    batch_kernel = staticmethod(_k.folio_share_reset_batch)
+    _reset = True
+
+
+#: Registered variants by name, in kernel order.
+VARIANTS: dict[str, Variant] = {
+    v.name: v for v in (SingleOwner(), CowIndex(), PageShare(), FolioShare(), FolioShareReset())
+}
+
+
+def get_variant(spec) -> Variant:
+    """Resolve a variant from a name, an alias, ``module:Class``, a class or an instance.
+
+    Raises
+    ------
+    InputError
+        If the name is unknown (the message lists the valid ones) or ``module:Class`` does
+        not load.
+    """
+    if isinstance(spec, Variant):
+        return spec
+    if isinstance(spec, type) and issubclass(spec, Variant):
+        return spec()
+    name = str(spec)
+    if name in VARIANTS:
+        return VARIANTS[name]
+    for v in VARIANTS.values():
+        if name in v.aliases:
+            return v
+    if ":" in name:
+        module, _, attr = name.partition(":")
+        try:
+            obj = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as exc:
+            raise InputError(f"cannot load variant {name!r}: {exc}", where="--variant") from None
+        if isinstance(obj, type) and issubclass(obj, Variant):
+            return obj()
+        if isinstance(obj, Variant):
+            return obj
+        raise InputError(f"{name!r} is not a sim.memmap.Variant subclass", where="--variant")
+    valid = ", ".join(f"{v.name} ({', '.join(v.aliases)})" if v.aliases else v.name
+                      for v in VARIANTS.values())
+    raise InputError(
+        f"unknown variant {name!r}; valid: {valid}, or module:Class", where="--variant"
+    )

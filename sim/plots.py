@@ -1,0 +1,231 @@
+"""Plots of daxsim results. Every function takes tidy DataFrames and returns a matplotlib Axes.
+
+Functions take ``ax=None`` (a new figure with ``layout="constrained"`` is made) and never call
+``plt.show()``. One colour per design variant, the same in every figure (:data:`VARIANT_COLORS`).
+Units are in the axis labels.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+
+__all__ = [
+    "VARIANT_COLORS",
+    "variant_color",
+    "plot_churn",
+    "plot_warnings",
+    "plot_stale_pages_over_time",
+    "plot_share_degree",
+    "plot_latency_cdf",
+    "plot_memory_failure_owners",
+    "plot_cycles_per_op",
+]
+
+#: A fixed colour per design variant (tab10), so figures can be compared side by side.
+VARIANT_COLORS = {
+    "single-owner": "#7f7f7f",
+    "cow-index": "#d62728",
+    "page-share": "#2ca02c",
+    "folio-share": "#1f77b4",
+    "folio-share-reset": "#9467bd",
+}
+
+
+def variant_color(name: str) -> str:
+    """The colour of a variant; user-defined variants get a stable colour from their name."""
+    if name in VARIANT_COLORS:
+        return VARIANT_COLORS[name]
+    palette = plt.get_cmap("tab10").colors
+    return matplotlib.colors.to_hex(palette[sum(map(ord, name)) % len(palette)])
+
+
+def _ax(ax: Axes | None, figsize=(6.4, 4.0)) -> Axes:
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize, layout="constrained")
+    return ax
+
+
+def _bars(ax: Axes, labels, values, colors, *, ylabel: str, title: str) -> Axes:
+    x = np.arange(len(labels))
+    ax.bar(x, values, color=colors)
+    ax.set_xticks(x, labels, rotation=20, ha="right")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    return ax
+
+
+def plot_churn(summary: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """Struct-page churn per file-level operation, one bar group per variant.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        One row per run with columns ``variant``, ``operations``, ``share_inc``,
+        ``share_dec``, ``flag_set``, ``flag_clear``, ``owner_overwritten``.
+    """
+    ax = _ax(ax)
+    kinds = [c for c in ("share_inc", "share_dec", "flag_set", "flag_clear", "owner_overwritten") if c in summary]
+    x = np.arange(len(summary))
+    width = 0.8 / max(len(kinds), 1)
+    ops = summary["operations"].clip(lower=1).to_numpy(dtype=np.float64)
+    hatches = ["", "//", "..", "xx", "\\\\"]
+    for i, k in enumerate(kinds):
+        ax.bar(
+            x + (i - (len(kinds) - 1) / 2) * width,
+            summary[k].to_numpy(dtype=np.float64) / ops,
+            width,
+            color=[variant_color(v) for v in summary["variant"]],
+            hatch=hatches[i % len(hatches)],
+            edgecolor="black",
+            linewidth=0.4,
+            label=k,
+        )
+    ax.set_xticks(x, summary["variant"], rotation=20, ha="right")
+    ax.set_ylabel("struct-page updates per operation")
+    ax.set_title("Refcount churn by design")
+    ax.legend(fontsize="small", title="hatch = counter")
+    return ax
+
+
+def plot_warnings(summary: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """WARN conditions that held (raw, log scale) and sites that printed (latched), per variant.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        Columns ``variant``, ``warnings_raw``, ``warnings_latched``.
+    """
+    ax = _ax(ax)
+    x = np.arange(len(summary))
+    colors = [variant_color(v) for v in summary["variant"]]
+    ax.bar(x - 0.2, summary["warnings_raw"], 0.4, color=colors, edgecolor="black", label="raw (every time)")
+    ax.bar(x + 0.2, summary["warnings_latched"], 0.4, color=colors, hatch="//", edgecolor="black", label="latched (WARN_ON_ONCE sites)")
+    ax.set_yscale("symlog")
+    ax.set_xticks(x, summary["variant"], rotation=20, ha="right")
+    ax.set_ylabel("warnings (count)")
+    ax.set_title("Kernel WARN sites hit")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_stale_pages_over_time(timeseries: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """Residue pages (flag with count 0) and phantom pages (stale folio share) over the run.
+
+    Parameters
+    ----------
+    timeseries : DataFrame
+        Columns ``variant``, ``op_index``, ``residue_pages``, ``phantom_pages``.
+    """
+    ax = _ax(ax)
+    for variant, g in timeseries.groupby("variant", sort=False):
+        c = variant_color(str(variant))
+        ax.plot(g["op_index"], g["residue_pages"], color=c, label=f"{variant} residue")
+        ax.plot(g["op_index"], g["phantom_pages"], color=c, linestyle="--", label=f"{variant} phantom")
+    ax.set_xlabel("file-level operations applied")
+    ax.set_ylabel("pages with stale sharing state")
+    ax.set_title("Stale struct-page state over the run")
+    ax.legend(fontsize="small", ncols=2)
+    return ax
+
+
+def plot_share_degree(pages: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """Distribution of the share count over shared pages at the end of the run.
+
+    Parameters
+    ----------
+    pages : DataFrame
+        Columns ``variant``, ``kind`` (``"shared"`` rows are plotted), ``share_degree``, ``pages``.
+    """
+    ax = _ax(ax)
+    shared = pages[pages["kind"] == "shared"]
+    variants = list(dict.fromkeys(shared["variant"]))
+    width = 0.8 / max(len(variants), 1)
+    for i, v in enumerate(variants):
+        g = shared[shared["variant"] == v]
+        ax.bar(g["share_degree"] + (i - (len(variants) - 1) / 2) * width, g["pages"], width, color=variant_color(v), label=v)
+    ax.set_yscale("symlog")
+    ax.set_xlabel("share count recorded in the struct page")
+    ax.set_ylabel("pages")
+    ax.set_title("Share-degree distribution")
+    if variants:
+        ax.legend(fontsize="small")
+    return ax
+
+
+def plot_latency_cdf(latency: pd.DataFrame, *, op: str | None = None, ax: Axes | None = None) -> Axes:
+    """Empirical CDF of per-operation latency, one line per variant (and profile).
+
+    Parameters
+    ----------
+    latency : DataFrame
+        One row per operation: ``variant``, ``op``, ``latency_ns`` (and optionally ``profile``).
+    op : str, optional
+        Restrict to one operation type (e.g. ``"write_fault"``).
+    """
+    ax = _ax(ax)
+    df = latency if op is None else latency[latency["op"] == op]
+    keys = ["variant"] + (["profile"] if "profile" in df and df["profile"].nunique() > 1 else [])
+    for key, g in df.groupby(keys, sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        x = np.sort(g["latency_ns"].to_numpy(dtype=np.float64))
+        if len(x) == 0:
+            continue
+        y = np.arange(1, len(x) + 1) / len(x)
+        ax.step(x, y, where="post", color=variant_color(str(key[0])), label=" / ".join(map(str, key)),
+                linestyle="-" if len(key) == 1 else ["-", "--", ":", "-."][hash(key[1]) % 4])
+    ax.set_xscale("log")
+    ax.set_xlabel("latency (ns)")
+    ax.set_ylabel("fraction of operations")
+    ax.set_title(f"Latency CDF{'' if op is None else f' ({op})'}")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_memory_failure_owners(summary: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """Owners of poisoned pages found via the fs reverse map versus the page->mapping fallback.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        Columns ``variant``, ``mf_owners_true``, ``mf_owners_rmap``, ``mf_owners_page_mapping``.
+    """
+    ax = _ax(ax)
+    x = np.arange(len(summary))
+    ax.bar(x - 0.27, summary["mf_owners_true"], 0.27, color="lightgray", edgecolor="black", label="true owners")
+    ax.bar(x, summary["mf_owners_rmap"], 0.27, color=[variant_color(v) for v in summary["variant"]], edgecolor="black", label="rmap path")
+    ax.bar(x + 0.27, summary["mf_owners_page_mapping"], 0.27, color=[variant_color(v) for v in summary["variant"]], hatch="//", edgecolor="black", label="page->mapping fallback")
+    ax.set_xticks(x, summary["variant"], rotation=20, ha="right")
+    ax.set_ylabel("(file, offset) owners found")
+    ax.set_title("Memory failure: owners found")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_cycles_per_op(latency: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """Mean CPU cycles per operation type, one bar per variant.
+
+    Parameters
+    ----------
+    latency : DataFrame
+        One row per operation: ``variant``, ``op``, ``latency_cycles``.
+    """
+    ax = _ax(ax)
+    means = latency.groupby(["op", "variant"], sort=True)["latency_cycles"].mean().unstack("variant")
+    ops = list(means.index)
+    variants = list(means.columns)
+    width = 0.8 / max(len(variants), 1)
+    x = np.arange(len(ops))
+    for i, v in enumerate(variants):
+        ax.bar(x + (i - (len(variants) - 1) / 2) * width, means[v].to_numpy(), width, color=variant_color(v), label=v)
+    ax.set_xticks(x, ops, rotation=20, ha="right")
+    ax.set_yscale("log")
+    ax.set_ylabel("mean latency (CPU cycles)")
+    ax.set_title("Cycles per operation")
+    ax.legend(fontsize="small")
+    return ax

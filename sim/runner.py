@@ -1,0 +1,404 @@
+"""Run a scenario: generate its operation stream, drive the functional model, price it.
+
+This is the glue behind ``daxsim run``, ``daxsim compare`` and ``daxsim sweep``::
+
+    stream = workload generator(scenario.workload, rng)      # numpy record array
+    dfs    = DaxFS(device blocks, variant)                   # fs + dax + memmap
+    for each row: WorkRecord = dfs.<op>(...)                 # functional model, in order
+    cycles = CostModel.price_many(records)   (functional)    # timing model
+           | engine.run(per-CPU streams)     (timing)
+    -> tidy DataFrames -> results directory (atomic)
+
+The functional state never depends on the mode; only the times do.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sim.errors import InputError
+from sim.fs import FsError
+from sim.work import WorkRecord
+
+__all__ = ["RunOutput", "simulate", "run_scenario", "write_results", "op_label"]
+
+PAGE_SIZE = 4096
+#: Time-series samples per run (plus the final state).
+TIMESERIES_POINTS = 100
+
+
+@dataclass
+class RunOutput:
+    """The tables of one simulated run (one variant, one hardware profile).
+
+    Attributes
+    ----------
+    summary : dict
+        Scalar metrics and the flattened scenario keys (one ``summary.parquet`` row).
+    timeseries : DataFrame
+        Counters sampled over the run: ``op_index``, ``t_cycles``, ``residue_pages``, ...
+    latency : DataFrame
+        One row per operation: ``op_index``, ``op``, ``cpu``, ``latency_cycles``, ``latency_ns``.
+    pages : DataFrame
+        Final page-state statistics: ``kind`` (shared/residue/phantom/owned), ``share_degree``, ``pages``.
+    memory_failure : DataFrame
+        One row per poisoned pfn: owners found by each path.
+    """
+
+    summary: dict
+    timeseries: pd.DataFrame
+    latency: pd.DataFrame
+    pages: pd.DataFrame
+    memory_failure: pd.DataFrame
+    meta: dict = field(default_factory=dict)
+
+
+_OP_NAMES: dict[int, str] | None = None
+
+
+def op_label(op_code: int, record: WorkRecord | None = None) -> str:
+    """Name of an operation for the latency table; a write fault that copied is ``cow_fault``."""
+    global _OP_NAMES  # noqa: PLW0603 - an immutable cache of the enum names
+    if _OP_NAMES is None:
+        from workloads.ops import Op
+
+        _OP_NAMES = {int(o): o.name.lower() for o in Op}
+    name = _OP_NAMES.get(int(op_code), f"op{op_code}")
+    if name == "write_fault" and record is not None and record.memcpy_bytes > 0:
+        return "cow_fault"
+    return name
+
+
+class _Driver:
+    """Applies stream rows to a :class:`sim.dax.DaxFS`, one row at a time."""
+
+    def __init__(self, dfs):
+        self.dfs = dfs
+        self.ino: dict[int, int] = {}
+        self.path: dict[int, str] = {}
+        self.vid: dict[tuple[int, int], int] = {}
+        self.errors: dict[str, int] = {}
+        self.mf_rows: list[dict] = []
+
+    def _err(self, exc: Exception, wr_op: str) -> WorkRecord:
+        key = getattr(exc, "errno", None) or type(exc).__name__
+        self.errors[str(key)] = self.errors.get(str(key), 0) + 1
+        return WorkRecord(wr_op)
+
+    def apply(self, row, op_index: int) -> WorkRecord:  # noqa: C901 - one branch per op code
+        from workloads.ops import ARG_KEEP_SIZE, ARG_WHOLE_FILE, ARG_WRITABLE, Op
+
+        dfs = self.dfs
+        op = int(row["op"])
+        f = int(row["file"])
+        off = int(row["offset_bytes"])
+        length = int(row["length_bytes"])
+        arg = int(row["arg"])
+        try:
+            if op == Op.CREATE:
+                path = f"f{f}"
+                ino, wr = dfs.open(path, create=True, trunc=True)
+                self.ino[f] = ino
+                self.path[f] = path
+                return wr
+            if op == Op.WRITE:
+                return dfs.pwrite(self.ino[f], off, length, arg & 0xFF)
+            if op == Op.READ:
+                return dfs.pread(self.ino[f], off, length)[1]
+            if op == Op.CLONE:
+                src = self.ino[int(row["src"])]
+                if arg & ARG_WHOLE_FILE:
+                    return dfs.clone(self.ino[f], src)
+                return dfs.clone(self.ino[f], src, int(row["src_offset_bytes"]), off, length)
+            if op == Op.DEDUPE:
+                return dfs.dedupe(self.ino[f], self.ino[int(row["src"])], int(row["src_offset_bytes"]), off, length)
+            if op == Op.MMAP:
+                key = (int(row["pid"]), f)
+                self.vid[key] = dfs.mmap(key[0], self.ino[f], off, length, writable=bool(arg & ARG_WRITABLE))
+                return WorkRecord("mmap")
+            if op == Op.MUNMAP:
+                return dfs.munmap(self.vid.pop((int(row["pid"]), f)))
+            if op == Op.READ_FAULT:
+                return dfs.mread(self.vid[(int(row["pid"]), f)], off, length)
+            if op == Op.WRITE_FAULT:
+                return dfs.mwrite(self.vid[(int(row["pid"]), f)], off, length, (arg >> 8) & 0xFF)
+            if op == Op.TRUNCATE:
+                return dfs.truncate(self.ino[f], off)
+            if op == Op.PUNCH:
+                return dfs.punch(self.ino[f], off, length)
+            if op == Op.ZERO:
+                return dfs.zero_range(self.ino[f], off, length, keep_size=bool(arg & ARG_KEEP_SIZE))
+            if op == Op.UNSHARE:
+                return dfs.unshare(self.ino[f], off, length)
+            if op == Op.FSYNC:
+                return dfs.fsync(self.ino[f])
+            if op == Op.UNLINK:
+                wr = WorkRecord("unlink")
+                for key in [k for k in self.vid if k[1] == f]:
+                    wr.merge(dfs.munmap(self.vid.pop(key)))
+                wr.merge(dfs.unlink(self.path.pop(f)))
+                del self.ino[f]
+                return wr
+            if op == Op.POISON:
+                return self._poison(row, op_index)
+        except (FsError, PermissionError) as exc:
+            return self._err(exc, op_label(op))
+        raise ValueError(f"stream row {op_index}: unknown op code {op}")
+
+    def _poison(self, row, op_index: int) -> WorkRecord:
+        dfs = self.dfs
+        f = int(row["file"])
+        key = (int(row["pid"]), f)
+        if f < 0 or key not in self.vid:
+            return WorkRecord("poison")  # device-level poison of an unmapped range: nothing to find
+        # The truth before the poison acts: every live DAX entry mapping each pfn.
+        res, wr = dfs.memory_failure(self.vid[key], int(row["offset_bytes"]), int(row["length_bytes"]))
+        for pfn in res.pfns:
+            truth = {(int(m), int(i)) for m, i in dfs.entries_mapping_pfn(pfn)}
+            rmap = {(dfs.mapping_id(ino), int(fb)) for ino, fb in res.rmap_owners.get(pfn, [])}
+            fallback = {(dfs.mapping_id(ino), int(fb)) for ino, fb in res.fallback_owners.get(pfn, [])}
+            self.mf_rows.append({
+                "op_index": op_index, "pfn": int(pfn),
+                "owners_true": len(truth | rmap), "owners_rmap": len(rmap),
+                "owners_page_mapping": len(fallback),
+                "rmap_found_all": bool(truth <= rmap),
+                "sigbus_poisoner": bool(res.sigbus_poisoner),
+            })
+        return wr
+
+
+def _page_stats(mm) -> dict[str, int]:
+    return {"residue_pages": int(mm.residue_pages()), "phantom_pages": int(mm.phantom_pages())}
+
+
+def _variant_name(scenario, variant: str | None) -> str:
+    return variant or scenario.variant.name
+
+
+def _price(scenario, records: list[WorkRecord], cpus: np.ndarray, profile_name: str | None):
+    """Cycles per operation: functional mode prices each record in isolation; timing mode
+    runs the SimPy engine. Returns (cycles int64 array, profile, engine stats dict)."""
+    from sim.timing import CostModel, load_profile
+
+    profile = load_profile(profile_name or scenario.hardware.profile, scenario.hardware.overrides or None)
+    model = CostModel(profile, memmap=scenario.device.memmap, cpus=int(scenario.run.cpus))
+    if scenario.run.mode == "functional":
+        return np.asarray(model.price_many(records), dtype=np.int64), profile, {}
+    from sim.engine import run_engine
+
+    out = run_engine(model, records, cpus)
+    return np.asarray(out.latency_cycles, dtype=np.int64), profile, dict(out.stats)
+
+
+def simulate(scenario, *, variant: str | None = None, profile: str | None = None,
+             seed_sequence: np.random.SeedSequence | None = None, stream: np.ndarray | None = None,
+             progress: bool = False) -> RunOutput:
+    """Simulate ``scenario`` under one design variant and one hardware profile.
+
+    Parameters
+    ----------
+    scenario : sim.scenario.Scenario
+        The resolved scenario.
+    variant, profile : str, optional
+        Override ``variant.name`` / ``hardware.profile`` (``compare`` runs one stream under many).
+    seed_sequence : numpy.random.SeedSequence, optional
+        Seeds the workload; default ``SeedSequence(scenario.run.seed)``.
+    stream : ndarray, optional
+        A pre-generated operation stream (``compare`` generates it once).
+    progress : bool
+        Show a tqdm progress bar over the operations.
+
+    Returns
+    -------
+    RunOutput
+    """
+    from sim.dax import DaxFS
+    from workloads.registry import generate
+
+    t0 = time.perf_counter()
+    vname = _variant_name(scenario, variant)
+    meta: dict[str, Any] = {}
+    if stream is None:
+        stream, meta = make_stream(scenario, seed_sequence)
+    if scenario.run.operations:
+        stream = stream[: scenario.run.operations]
+    if scenario.run.duration_ns:
+        limit = int(scenario.run.duration_ns * 2.2)
+        stream = stream[stream["t_cycles"] <= limit]
+    nblocks = scenario.device.size // PAGE_SIZE
+    dfs = DaxFS(nblocks, vname)
+    drv = _Driver(dfs)
+    n = len(stream)
+    every = max(1, n // TIMESERIES_POINTS)
+    records: list[WorkRecord] = []
+    labels: list[str] = []
+    ts_rows: list[dict] = []
+    mm = dfs.mm
+    it = range(n)
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(it, desc=f"{scenario.name} [{vname}]", unit="op", leave=False, mininterval=0.5)
+    for i in it:
+        row = stream[i]
+        wr = drv.apply(row, i)
+        records.append(wr)
+        labels.append(op_label(int(row["op"]), wr))
+        if i % every == 0 or i == n - 1:
+            ts_rows.append({"op_index": i + 1, **_page_stats(mm),
+                            "share_inc": mm.counters.get("share_inc", 0),
+                            "share_dec": mm.counters.get("share_dec", 0),
+                            "warnings_raw": int(sum(mm.warnings.values())),
+                            "live_entries": dfs.summary()["live_entries"]})
+    functional_s = time.perf_counter() - t0
+    cycles, prof, engine_stats = _price(scenario, records, stream["cpu"][:n], profile)
+    priced_s = time.perf_counter() - t0 - functional_s
+    ns = prof.cycles_to_ns(cycles) if n else np.zeros(0)
+    cum = np.cumsum(cycles) if n else np.zeros(0, np.int64)
+
+    latency = pd.DataFrame({
+        "op_index": np.arange(n, dtype=np.int64),
+        "op": pd.Series(labels, dtype="string"),
+        "cpu": stream["cpu"][:n].astype(np.int64),
+        "latency_cycles": cycles.astype(np.int64),
+        "latency_ns": np.asarray(ns, dtype=np.float64),
+    })
+    timeseries = pd.DataFrame(ts_rows)
+    if len(timeseries):
+        idx = timeseries["op_index"].to_numpy() - 1
+        timeseries.insert(1, "t_cycles", cum[idx].astype(np.int64))
+    pages = page_table(mm)
+    mf = pd.DataFrame(drv.mf_rows, columns=["op_index", "pfn", "owners_true", "owners_rmap",
+                                            "owners_page_mapping", "rmap_found_all", "sigbus_poisoner"])
+    summary = summarise(scenario, vname, prof.name, dfs, records, latency, mf, drv.errors)
+    summary["wall_time_functional_s"] = round(functional_s, 6)
+    summary["wall_time_pricing_s"] = round(priced_s, 6)
+    summary.update({f"engine_{k}": v for k, v in engine_stats.items() if np.isscalar(v)})
+    for df in (timeseries, latency, pages, mf):
+        df.insert(0, "variant", vname)
+        df.insert(1, "profile", prof.name)
+    return RunOutput(summary, timeseries, latency, pages, mf, meta)
+
+
+def make_stream(scenario, seed_sequence: np.random.SeedSequence | None = None):
+    """Generate the scenario's operation stream (seeded by ``seed_sequence``)."""
+    from workloads.registry import generate
+
+    ss = seed_sequence if seed_sequence is not None else np.random.SeedSequence(scenario.run.seed)
+    return generate(scenario.workload, np.random.default_rng(ss), cpus=int(scenario.run.cpus))
+
+
+def page_table(mm) -> pd.DataFrame:
+    """Final share-degree histogram plus residue and phantom counts, tidy."""
+    hist = np.asarray(mm.share_histogram(), dtype=np.int64)
+    deg = np.nonzero(hist)[0]
+    rows = [{"kind": "shared", "share_degree": int(d), "pages": int(hist[d])} for d in deg if d > 0]
+    rows.append({"kind": "residue", "share_degree": 0, "pages": int(mm.residue_pages())})
+    rows.append({"kind": "phantom", "share_degree": 0, "pages": int(mm.phantom_pages())})
+    return pd.DataFrame(rows, columns=["kind", "share_degree", "pages"]).astype(
+        {"share_degree": np.int64, "pages": np.int64})
+
+
+def summarise(scenario, vname: str, profile_name: str, dfs, records, latency: pd.DataFrame,
+              mf: pd.DataFrame, errors: dict) -> dict:
+    """One row of scalar metrics, with the flattened scenario keys first."""
+    mm = dfs.mm
+    row: dict[str, Any] = {k: v for k, v in scenario.flat().items() if np.isscalar(v) or v is None}
+    row["variant.name"] = vname
+    row["hardware.profile"] = profile_name
+    row["variant"] = vname
+    row["profile"] = profile_name
+    n = len(latency)
+    row["operations"] = n
+    c = mm.counters
+    for k in ("share_inc", "share_dec", "flag_set", "flag_clear", "owner_overwritten", "pages_reset",
+              "associate_calls", "disassociate_calls", "page_updates"):
+        row[k] = int(c.get(k, 0))
+    churn = row["share_inc"] + row["share_dec"] + row["flag_set"] + row["flag_clear"] + row["owner_overwritten"]
+    row["churn"] = churn
+    row["churn_per_op"] = churn / n if n else 0.0
+    row["warnings_raw"] = int(sum(mm.warnings.values()))
+    row["warnings_latched"] = int(sum(mm.warnings_latched.values()))
+    for site, v in mm.warnings.items():
+        row[f"warn_{site}"] = int(v)
+    row["residue_pages"] = int(mm.residue_pages())
+    row["phantom_pages"] = int(mm.phantom_pages())
+    hist = np.asarray(mm.share_histogram())
+    row["share_degree_max"] = int(np.nonzero(hist)[0].max()) if hist.any() else 0
+    st = dfs.summary()
+    for k in ("cow_pages", "cow_bytes", "blocks_allocated", "blocks_freed", "faults", "pmd_faults",
+              "pte_faults", "pmd_fallbacks", "live_entries"):
+        if k in st:
+            row[k] = int(st[k])
+    row["op_errors"] = int(sum(errors.values()))
+    cyc = latency["latency_cycles"].to_numpy()
+    row["cycles_total"] = int(cyc.sum())
+    row["ns_total"] = float(latency["latency_ns"].sum())
+    faults = latency["op"].isin(["read_fault", "write_fault", "cow_fault"]).to_numpy()
+    nf = int(sum(r.faults for r in records))
+    row["page_faults"] = nf
+    row["cycles_per_fault"] = float(cyc[faults].sum() / nf) if nf else 0.0
+    cow = (latency["op"] == "cow_fault").to_numpy()
+    row["cycles_per_cow_fault_op"] = float(cyc[cow].mean()) if cow.any() else 0.0
+    row["mf_poisoned_pages"] = len(mf)
+    row["mf_owners_true"] = int(mf["owners_true"].sum()) if len(mf) else 0
+    row["mf_owners_rmap"] = int(mf["owners_rmap"].sum()) if len(mf) else 0
+    row["mf_owners_page_mapping"] = int(mf["owners_page_mapping"].sum()) if len(mf) else 0
+    return row
+
+
+def write_results(out_dir: Path, outputs: list[RunOutput], scenario, *, seed: int | None,
+                  plots: bool = True, extra_manifest: dict | None = None) -> None:
+    """Write a results directory atomically from one or more runs (``compare`` gives many)."""
+    from sim.results import atomic_output_dir, atomic_write_json, manifest, write_parquet
+
+    out_dir = Path(out_dir)
+    with atomic_output_dir(out_dir, overwrite=True) as tmp:
+        summary = pd.DataFrame([o.summary for o in outputs])
+        write_parquet(summary, tmp / "summary.parquet")
+        write_parquet(pd.concat([o.timeseries for o in outputs], ignore_index=True), tmp / "timeseries.parquet")
+        write_parquet(pd.concat([o.latency for o in outputs], ignore_index=True), tmp / "latency.parquet")
+        write_parquet(pd.concat([o.pages for o in outputs], ignore_index=True), tmp / "pages.parquet")
+        write_parquet(pd.concat([o.memory_failure for o in outputs], ignore_index=True), tmp / "memory_failure.parquet")
+        atomic_write_json(tmp / "manifest.json", manifest(
+            scenario=scenario.to_dict(), seed=seed,
+            extra={"scenario_name": scenario.name, "variants": [o.summary["variant"] for o in outputs],
+                   **(extra_manifest or {})}))
+        if plots:
+            from sim.report import write_plots
+
+            write_plots(tmp)
+
+
+def run_scenario(scenario, out_dir: Path, *, seed_sequence: np.random.SeedSequence | None = None,
+                 quiet: bool = True) -> dict:
+    """Run one scenario and write its results directory at ``out_dir`` (atomically).
+
+    Returns the summary row (scalar metrics), as ``daxsim sweep`` collects them.
+    """
+    out = simulate(scenario, seed_sequence=seed_sequence, progress=not quiet)
+    seed = scenario.run.seed
+    extra = {}
+    if seed_sequence is not None:
+        extra = {"seed_sequence": {"entropy": seed_sequence.entropy, "spawn_key": list(seed_sequence.spawn_key)}}
+    write_results(Path(out_dir), [out], scenario, seed=seed, plots=bool(scenario.output.plots),
+                  extra_manifest=extra)
+    return out.summary
+
+
+def check_variant(name: str) -> str:
+    """Resolve a variant name or alias to its canonical name (InputError when unknown)."""
+    from sim.memmap import get_variant
+
+    try:
+        return get_variant(name).name
+    except InputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - user-supplied module:Class
+        raise InputError(str(exc), where=f"variant {name!r}") from None

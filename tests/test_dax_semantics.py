@@ -1,0 +1,325 @@
+"""Fault, CoW, removal and memory-failure semantics of the fsdax layer per kernel generation
+(kernel-semantics.md §1, §2, §4), checked on small xfs_io scripts and DaxFS calls."""
+
+from __future__ import annotations
+
+import pytest
+
+from sim.dax import DaxFS
+from sim.dax.xarray_dax import DAX_PMD, MARK_DIRTY, MARK_TOWRITE
+from sim.xfsio.runner import INVARIANTS, run_script
+
+VARIANTS = ["single-owner", "cow-index", "page-share", "folio-share"]
+NB = 1 << 16  # 256 MiB device
+
+CLONE_COW_UNLINK = """\
+@mkfs size=256m
+open -f src
+pwrite -S 0x61 0 64k
+close
+open -f -t dst
+reflink src
+mmap -rw 0 64k
+mwrite -S 0x62 0 64k
+munmap
+close
+@expect_md5 src {src_md5}
+@unlink src
+@unlink dst
+"""
+
+
+def _md5_of(byte: int, n: int) -> str:
+    import hashlib
+
+    return hashlib.md5(bytes([byte]) * n).hexdigest()
+
+
+@pytest.mark.parametrize("variant, residue, phantoms", [
+    ("single-owner", 0, 0), ("cow-index", 16, 0), ("page-share", 0, 0), ("folio-share", 0, 15)])
+def test_clone_cow_every_page_then_unlink(variant, residue, phantoms):
+    """16 CoW write faults then eviction: cow-index leaves the 16 CoW destinations at
+    (COW, 0) (post-decrement, §1b); page-share balances (§1c); folio-share leaves a phantom
+    Shared(idx) for every order-0 owner put with idx != 0 (§1d)."""
+    r = run_script(CLONE_COW_UNLINK.format(src_md5=_md5_of(0x61, 65536)), "t", variant)
+    assert r.result.ok, [c.describe() for c in r.result.failed]
+    mm = r.dax.mm
+    assert mm.residue_pages() == residue
+    assert mm.phantom_pages() == phantoms
+    assert r.dax.stats["cow_pages"] == 16
+    assert INVARIANTS["no_residue"](r) == (residue == 0)
+    assert INVARIANTS["nothing_left_behind"](r) == (residue == 0 and phantoms == 0)
+
+
+READ_BOTH = """\
+@mkfs size=256m
+open -f a
+pwrite -S 0x61 0 16k
+close
+open -f -t b
+reflink a
+close
+@cycle_mount
+open a
+mmap -r 0 16k
+mread 0 4096
+open b
+mmap -r 0 16k
+mread 0 4096
+"""
+
+
+@pytest.mark.parametrize("variant, warns", [("single-owner", True), ("cow-index", True),
+                                            ("page-share", False), ("folio-share", False)])
+def test_read_fault_shared_page_through_both_files(variant, warns):
+    """Reads pass no flag <= 6.1 (second owner hits WARN_ON_ONCE(page->mapping)); 6.2+
+    passes shared = IOMAP_F_SHARED on reads too."""
+    r = run_script(READ_BOTH, "t", variant)
+    w = r.dax.mm.warnings["associate_mapping_set"]
+    assert (w > 0) == warns
+    if warns:
+        assert w == 1
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_write_fault_after_clone_copies_one_page(variant):
+    d = DaxFS(NB, variant)
+    a, _ = d.open("a", create=True)
+    d.pwrite(a, 0, 16 * 4096, 0x61)
+    md5 = d.fs.md5(a)
+    b, _ = d.open("b", create=True)
+    d.clone(b, a, 0, 0, 0)
+    vid = d.mmap(1, b, 0, 16 * 4096)
+    wr = d.mwrite(vid, 5 * 4096 + 100, 10, 0x62)
+    assert d.stats["cow_pages"] == 1
+    assert wr.faults == 1 and wr.memcpy_bytes >= 4096
+    assert sum(n for _, n in wr.pmem_read) >= 4096
+    assert d.fs.md5(a) == md5
+    assert d.fs.md5(b) != md5
+    # only page 5 of b moved
+    assert [e.nblocks for e in d.fs.bmap(b, 0, 16) if not e.shared] == [1]
+    assert ("xa_lock", d.mapping_id(b)) in wr.locks
+    assert wr.lines_written["struct_page"]
+
+
+def _pmd_setup(variant):
+    d = DaxFS(NB, variant)
+    a, _ = d.open("a", create=True)
+    d.pwrite(a, 0, 4 << 20, 0x61)
+    ext = d.fs.bmap(a, 0, 512)
+    assert len(ext) == 1 and ext[0].pblock % 512 == 0, "fresh fs allocates 2 MiB aligned"
+    return d, a, ext[0].pblock
+
+
+@pytest.mark.parametrize("variant", ["single-owner", "cow-index", "page-share"])
+def test_pmd_fault_associates_512_consecutive_pages(variant):
+    d, a, pfn = _pmd_setup(variant)
+    vid = d.mmap(1, a, 0, 4 << 20)
+    wr = d.mread(vid, 4096 * 3, 100)
+    assert d.stats["pmd_faults"] == 1 and wr.faults == 1
+    e = d.entries()
+    assert list(e["npages"]) == [512] and int(e["pfn"][0]) == pfn and int(e["index"][0]) == 0
+    mid = d.mapping_id(a)
+    assert all(d.mm.page(pfn + i) == (mid, i) for i in range(512))
+    assert len(set(wr.lines_written["struct_page"])) == 512
+    assert d.xarray(a).lookup(300)[1] & DAX_PMD
+
+
+def test_pmd_fault_folio_share_is_one_order9_folio():
+    d, a, pfn = _pmd_setup("folio-share")
+    vid = d.mmap(1, a, 0, 4 << 20)
+    d.mread(vid, 0, 4096)
+    head, order, mapping, index = d.mm.folio(pfn + 77)
+    assert (head, order, mapping, index) == (pfn, 9, d.mapping_id(a), 0)
+
+
+def test_pmd_fallbacks_vma_eof_and_extent():
+    d, a, pfn = _pmd_setup("page-share")
+    # VMA shorter than 2 MiB: PTE
+    vid = d.mmap(1, a, 0, 1 << 20)
+    d.mread(vid, 0, 4096)
+    assert d.stats["pmd_faults"] == 0 and d.stats["pte_faults"] == 1
+    # a PTE entry in the block makes a later PMD fault fall back (grab_mapping_entry conflict)
+    vid2 = d.mmap(1, a, 0, 4 << 20)
+    d.mread(vid2, 8192, 1)
+    assert d.stats["pmd_faults"] == 0 and d.stats["pmd_fallbacks"] >= 1
+    # second 2 MiB block: PMD
+    d.mread(vid2, 2 << 20, 1)
+    assert d.stats["pmd_faults"] == 1
+    # EOF inside the block: PTE
+    b, _ = d.open("b", create=True)
+    d.pwrite(b, 0, (2 << 20) - 4096, 0x62)
+    vb = d.mmap(1, b, 0, 2 << 20)
+    d.mread(vb, 0, 1)
+    assert d.stats["pmd_faults"] == 1
+
+
+def test_pmd_cow_write_fault_copies_2mib():
+    d, a, pfn = _pmd_setup("page-share")
+    b, _ = d.open("b", create=True)
+    d.clone(b, a, 0, 0, 0)
+    vid = d.mmap(1, b, 0, 4 << 20)
+    wr = d.mwrite(vid, 0, 10, 0x62)
+    assert d.stats["pmd_faults"] == 1  # CoW destination allocated 2 MiB aligned
+    assert d.stats["cow_pages"] == 512 and wr.memcpy_bytes >= 2 << 20
+    assert d.entries()["npages"].tolist() == [512]
+    assert d.fs.md5(a, 0, 4096) != d.fs.md5(b, 0, 4096)
+    assert d.fs.compare(a, 10, b, 10, (4 << 20) - 10)
+
+
+@pytest.mark.parametrize("variant, dirty_on_read", [("single-owner", False), ("cow-index", True),
+                                                     ("page-share", False)])
+def test_dirty_mark_on_read_fault(variant, dirty_on_read):
+    """6.0/6.1 pass dirty = !sync, so read faults set PAGECACHE_TAG_DIRTY (§2.1)."""
+    d = DaxFS(NB, variant)
+    a, _ = d.open("a", create=True)
+    d.pwrite(a, 0, 16384, 0x61)
+    vid = d.mmap(1, a, 0, 16384)
+    d.mread(vid, 0, 1)
+    assert bool(d.xarray(a).get_mark(0) & MARK_DIRTY) == dirty_on_read
+    d.mwrite(vid, 4096, 1, 0x62)
+    assert d.xarray(a).get_mark(1) & MARK_DIRTY
+    d.fsync(a)
+    assert d.xarray(a).get_mark(1) == 0
+    assert d.vmas[vid].ptes[1][1] is False  # write-protected by writeback
+
+
+@pytest.mark.parametrize("variant, invalidated", [("cow-index", False), ("page-share", True)])
+def test_pwrite_cow_invalidates_only_in_62(variant, invalidated):
+    """write(2) to a shared, mapped page: 6.2+ invalidates the stale entry; 6.0 leaves it
+    pointing at the old shared pfn."""
+    d = DaxFS(NB, variant)
+    a, _ = d.open("a", create=True)
+    d.pwrite(a, 0, 16384, 0x61)
+    b, _ = d.open("b", create=True)
+    d.clone(b, a, 0, 0, 0)
+    old = d.fs.bmap(b, 0, 1)[0].pblock
+    vid = d.mmap(1, b, 0, 16384)
+    d.mread(vid, 0, 1)
+    assert d.xarray(b).lookup(0) is not None
+    d.pwrite(b, 0, 100, 0x62)
+    assert d.fs.bmap(b, 0, 1)[0].pblock != old
+    ent = d.xarray(b).lookup(0)
+    if invalidated:
+        assert ent is None
+        assert d.mm.page(old) == (0, 0)  # (SHARED,1) -> (NULL,0)
+    else:
+        assert ent is not None and ent[1] >> 4 == old
+        assert d.stats["stale_entries_left"] == 1
+    assert d.vmas[vid].lookup(0) is None  # PTE gone: the next load sees the new data
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_truncate_and_punch_remove_entries(variant):
+    d = DaxFS(NB, variant)
+    a, _ = d.open("a", create=True)
+    d.pwrite(a, 0, 16 * 4096, 0x61)
+    vid = d.mmap(1, a, 0, 16 * 4096)
+    d.mread(vid, 0, 16 * 4096)
+    assert len(d.xarray(a)) == 16
+    d.punch(a, 4096, 8192)
+    assert sorted(d.xarray(a).entries) == [0] + list(range(3, 16))
+    d.truncate(a, 5 * 4096 + 1)
+    assert sorted(d.xarray(a).entries) == [0, 3, 4, 5]
+    d.munmap(vid)
+    d.unlink("a")
+    # folio-share: every order-0 owner put leaves index (= share) stale (§1d)
+    assert d.mm.state()[0].size == (15 if variant == "folio-share" else 0)
+    assert d.mm.warnings["associate_mapping_set"] == 0
+
+
+def test_hole_read_maps_zero_entry_without_struct_pages():
+    d = DaxFS(NB, "page-share")
+    a, _ = d.open("a", create=True)
+    d.truncate(a, 16384)
+    vid = d.mmap(1, a, 0, 16384)
+    wr = d.mread(vid, 0, 16384)
+    assert len(d.xarray(a)) == 4 and "struct_page" not in wr.lines_written
+    assert d.entries()["pfn"].size == 0
+    d.mwrite(vid, 4096, 1, 0x41)  # zero entry replaced by a real one
+    e = d.entries()
+    assert list(e["index"]) == [1]
+    assert d.fs.pread(a, 4096, 1) == b"A"
+
+
+@pytest.mark.parametrize("variant", ["single-owner", "page-share"])
+def test_memory_failure_rmap_vs_page_mapping(variant):
+    d = DaxFS(NB, variant)
+    a, _ = d.open("a", create=True)
+    d.pwrite(a, 0, 8192, 0x61)
+    b, _ = d.open("b", create=True)
+    d.clone(b, a, 0, 0, 0)
+    va = d.mmap(1, a, 0, 8192)
+    d.mread(va, 0, 4096)
+    vb = d.mmap(2, b, 0, 8192)
+    d.mread(vb, 0, 4096)
+    res, wr = d.memory_failure(vb, 0, 4096)
+    pfn = res.pfns[0]
+    assert sorted(res.rmap_owners[pfn]) == [(a, 0), (b, 0)]
+    if variant == "page-share":
+        assert res.fallback_owners[pfn] == []  # (SHARED, 2): page->mapping is the flag
+    else:
+        assert res.fallback_owners[pfn] == [(b, 0)]  # the last owner overwrote the first
+    assert res.sigbus_poisoner and (2, "BUS_MCEERR_AR") in res.signalled
+    assert (1, "BUS_MCEERR_AO") not in res.signalled  # early kill off by default
+    assert d.vmas[va].lookup(0) is None and d.vmas[vb].lookup(0) is None
+    assert pfn in d.hwpoisoned
+
+
+def test_memory_failure_without_rmap_on_shared_page_finds_nobody():
+    d = DaxFS(NB, "page-share", rmap=False)
+    a, _ = d.open("a", create=True)
+    d.pwrite(a, 0, 4096, 0x61)
+    b, _ = d.open("b", create=True)
+    d.clone(b, a, 0, 0, 0)
+    va = d.mmap(1, a, 0, 4096)
+    d.mread(va, 0, 1)
+    vb = d.mmap(1, b, 0, 4096)
+    d.mread(vb, 0, 1)
+    res, _ = d.memory_failure(vb, 0, 4096)
+    assert res.errno == "EBUSY" and not res.sigbus_poisoner
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_entries_arrays_find_sharers(variant):
+    d = DaxFS(NB, variant)
+    a, _ = d.open("a", create=True)
+    d.pwrite(a, 0, 8192, 0x61)
+    b, _ = d.open("b", create=True)
+    d.clone(b, a, 0, 4096, 4096)
+    p = d.fs.bmap(a, 0, 1)[0].pblock
+    for ino, off in ((a, 0), (b, 4096)):
+        v = d.mmap(1, ino, 0, 8192)
+        d.mread(v, off, 1)
+    got = sorted(d.entries_mapping_pfn(p))
+    assert got == sorted([(d.mapping_id(a), 0), (d.mapping_id(b), 1)])
+
+
+def test_unmount_evicts_everything():
+    d = DaxFS(NB, "page-share")
+    a, _ = d.open("a", create=True)
+    d.pwrite(a, 0, 8192, 0x61)
+    v = d.mmap(1, a, 0, 8192)
+    d.mwrite(v, 0, 8192, 0x62)
+    assert d.xarray(a).get_mark(0) & MARK_DIRTY and not d.xarray(a).get_mark(0) & MARK_TOWRITE
+    wr = d.unmount()
+    assert not d.vmas and not d.spaces and d.mm.state()[0].size == 0
+    assert len(wr.lines_written["struct_page"]) == 2
+
+
+@pytest.mark.parametrize("variant, survives", [("cow-index", True), ("page-share", False)])
+def test_write2_into_hole_invalidates_zero_entry(variant, survives):
+    """IOMAP_F_NEW invalidation (trunc=false) skips DIRTY entries; 6.0 dirtied the zero
+    entry on the read fault, so it survives until the next fault replaces it."""
+    d = DaxFS(NB, variant)
+    a, _ = d.open("a", create=True)
+    d.truncate(a, 8192)
+    vid = d.mmap(1, a, 0, 8192)
+    d.mread(vid, 0, 1)
+    d.pwrite(a, 0, 10, 0x61)
+    ent = d.xarray(a).lookup(0)
+    assert (ent is not None) == survives
+    assert d.vmas[vid].lookup(0) is None
+    d.mread(vid, 0, 1)
+    ent = d.xarray(a).lookup(0)
+    assert ent is not None and ent[1] >> 4 == d.fs.bmap(a, 0, 1)[0].pblock
