@@ -53,6 +53,16 @@ def summary_table(summary: pd.DataFrame) -> str:
     return df.to_string(index=False)
 
 
+def _scenario_name(result_dir: Path) -> str:
+    import json
+
+    try:
+        m = json.loads((result_dir / "manifest.json").read_text())
+        return str(m.get("scenario_name") or result_dir.name)
+    except (OSError, ValueError):
+        return result_dir.name
+
+
 def write_plots(result_dir: str | Path) -> list[Path]:
     """Draw the standard figures of a results directory into ``<dir>/plots/``."""
     result_dir = Path(result_dir)
@@ -76,7 +86,7 @@ def write_plots(result_dir: str | Path) -> list[Path]:
     if len(lat):
         plots.plot_latency_cdf(lat[lat["op"].isin(["read_fault", "write_fault", "cow_fault"])], ax=axes[1, 1])
         plots.plot_cycles_per_op(lat, ax=axes[1, 2])
-    name = s["scenario_name"].iloc[0] if "scenario_name" in s else result_dir.name
+    name = _scenario_name(result_dir)
     fig.suptitle(f"daxsim: {name}")
     save(fig, MAIN_PLOT)
     for fn, fname in ((plots.plot_churn, "churn.png"), (plots.plot_warnings, "warnings.png"),

@@ -92,7 +92,7 @@ class _Driver:
         return WorkRecord(wr_op)
 
     def apply(self, row, op_index: int) -> WorkRecord:  # noqa: C901 - one branch per op code
-        from workloads.ops import ARG_KEEP_SIZE, ARG_WHOLE_FILE, ARG_WRITABLE, Op
+        from workloads.ops import ARG_KEEP_SIZE, ARG_PMD, ARG_WHOLE_FILE, ARG_WRITABLE, Op
 
         dfs = self.dfs
         op = int(row["op"])
@@ -120,7 +120,12 @@ class _Driver:
                 return dfs.dedupe(self.ino[f], self.ino[int(row["src"])], int(row["src_offset_bytes"]), off, length)
             if op == Op.MMAP:
                 key = (int(row["pid"]), f)
-                self.vid[key] = dfs.mmap(key[0], self.ino[f], off, length, writable=bool(arg & ARG_WRITABLE))
+                vid = dfs.mmap(key[0], self.ino[f], off, length, writable=bool(arg & ARG_WRITABLE))
+                if not arg & ARG_PMD:
+                    # Not huge-aligned: the address is off the file's PMD colour by one page,
+                    # so dax_fault_check_fallback sends every fault down the PTE path.
+                    dfs.vmas[vid].va_start += PAGE_SIZE
+                self.vid[key] = vid
                 return WorkRecord("mmap")
             if op == Op.MUNMAP:
                 return dfs.munmap(self.vid.pop((int(row["pid"]), f)))
@@ -184,12 +189,13 @@ def _variant_name(scenario, variant: str | None) -> str:
 def _price(scenario, records: list[WorkRecord], cpus: np.ndarray, profile_name: str | None):
     """Cycles per operation: functional mode prices each record in isolation; timing mode
     runs the SimPy engine. Returns (cycles int64 array, profile, engine stats dict)."""
-    from sim.timing import CostModel, load_profile
+    from sim.timing import load_profile
+    from sim.timing.cost import CostModel
 
     profile = load_profile(profile_name or scenario.hardware.profile, scenario.hardware.overrides or None)
     model = CostModel(profile, memmap=scenario.device.memmap, cpus=int(scenario.run.cpus))
     if scenario.run.mode == "functional":
-        return np.asarray(model.price_many(records), dtype=np.int64), profile, {}
+        return np.asarray(model.price_many(records, cpu=np.asarray(cpus, dtype=np.int64) % model.cpus), dtype=np.int64), profile, {}
     from sim.engine import run_engine
 
     out = run_engine(model, records, cpus)

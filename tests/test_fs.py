@@ -407,10 +407,73 @@ _op = st.one_of(
 )
 
 
+class RecFS(FileSystem):
+    """Records every FsChange the public mutators return."""
+
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        self.log = []
+
+    def _rec(name):  # noqa: N805
+        def f(self, *a, **k):
+            ch = getattr(FileSystem, name)(self, *a, **k)
+            self.log.append(ch)
+            return ch
+
+        return f
+
+    for _n in (
+        "pwrite",
+        "clone",
+        "dedupe",
+        "truncate",
+        "punch",
+        "zero_range",
+        "unshare",
+        "fallocate",
+        "cow_blocks",
+        "alloc_blocks",
+        "unlink",
+    ):
+        locals()[_n] = _rec(_n)
+    del _n
+
+
+def _block_maps(fs):
+    out = {}
+    for ino in fs.inodes:
+        out[ino] = {
+            fb: (e.pblock + fb - e.fblock if e.pblock >= 0 else -1, e.state)
+            for e in fs.bmap(ino, 0, 40)
+            for fb in range(e.fblock, e.fblock + e.nblocks)
+        }
+    return out
+
+
+def _check_change_records(fs, before):
+    """Every block whose physical block changed or went away is in ``remapped``; every hole or
+    unwritten block that became written is in ``remapped`` or ``newly_mapped``."""
+    rem, new = set(), set()
+    for ch in fs.log:
+        for ino, f0, n in ch.remapped:
+            rem.update((ino, f) for f in range(f0, f0 + n))
+        for ino, f0, n in ch.newly_mapped:
+            new.update((ino, f) for f in range(f0, f0 + n))
+    after = _block_maps(fs)
+    for ino, old in before.items():
+        cur = after.get(ino, {})
+        for fb, (p, state) in old.items():
+            p2, st2 = cur.get(fb, (-1, HOLE))
+            if p >= 0 and p2 != p:
+                assert (ino, fb) in rem, (ino, fb, p, p2)
+            if state != WRITTEN and st2 == WRITTEN:
+                assert (ino, fb) in rem | new, (ino, fb)
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(_op, min_size=4, max_size=30))
 def test_random_ops_match_byte_reference(ops):
-    fs = FileSystem(400, fill_byte=0x58)
+    fs = RecFS(400, fill_byte=0x58)
     ref = Ref()
     for name, size, byte in (("a", 8 * BS, 0x61), ("b", 8 * BS, 0x61), ("c", 5 * BS + 100, 0x62)):
         fs.pwrite(fs.create(name), 0, size, byte)
@@ -422,6 +485,8 @@ def test_random_ops_match_byte_reference(ops):
             ref.data[name] = bytearray()
         ino = fs.lookup(name)
         d = ref.data[name]
+        before = _block_maps(fs)
+        fs.log.clear()
         try:
             if kind == "pwrite":
                 _, _, off, ln, b = op
@@ -494,6 +559,7 @@ def test_random_ops_match_byte_reference(ops):
             if e.errno == "ENOSPC":
                 return  # partial effects on ENOSPC are not modelled by the reference
         fs.check_invariants()
+        _check_change_records(fs, before)
         for n2, data in ref.data.items():
             i2 = fs.lookup(n2)
             assert fs.size(i2) == len(data)

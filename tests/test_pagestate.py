@@ -32,7 +32,7 @@ def _random_trace(tmp_path, n=3000, npages=4096, seed=1):
     flag = rng.integers(0, 2, n)
     words = np.array(["associate", "disassociate"])[op]
     rows = [f"{w},{a},{b},{c},{d},{e}" for w, a, b, c, d, e in
-            zip(words, pfn, npg, mapping, index, flag)]
+            zip(words, pfn, npg, mapping, index, flag, strict=True)]
     return _write(tmp_path, rows), np.stack([op, pfn, npg, mapping, index, flag]).astype(np.int64)
 
 

@@ -31,6 +31,10 @@ def _sweep(args: list[str]) -> int:
     return main(["sweep", *args, "--quiet"])
 
 
+def _sweep_verbose(args: list[str]) -> int:
+    return main(["sweep", *args])
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> Path:
     """The tiny sweep run in this process (--workers 1): the reference table."""
@@ -148,10 +152,7 @@ def _finished(out: Path) -> list[Path]:
 
 def _stamps(out: Path) -> dict[str, tuple[int, int]]:
     """(inode, mtime) of every finished run's summary: a re-run would change them."""
-    return {
-        p.parent.name: (p.stat().st_ino, p.stat().st_mtime_ns)
-        for p in _finished(out)
-    }
+    return {p.parent.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in _finished(out)}
 
 
 def _start(sweep: Path, out: Path, *extra: str) -> subprocess.Popen:
@@ -212,7 +213,9 @@ def _done(out: Path) -> list[str]:
     return sorted(p.parent.name for p in _finished(out))
 
 
-def test_sigint_then_sigkill_then_resume_loses_nothing_and_runs_nothing_twice(kill_sweep, tmp_path):
+def test_sigint_then_sigkill_then_resume_loses_nothing_and_runs_nothing_twice(
+    kill_sweep, tmp_path, capsys
+):
     sweep, whole = kill_sweep
     out = tmp_path / "out"
     runs = out / "runs"
@@ -240,31 +243,21 @@ def test_sigint_then_sigkill_then_resume_loses_nothing_and_runs_nothing_twice(ki
     _wait_for_runs(proc, out, len(done) + 1)
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=60)
+    time.sleep(0.5)  # its workers die with it (PR_SET_PDEATHSIG); let that happen
     killed = _stamps(out)
     assert len(done) < len(killed) < 16, "the resumed sweep was not killed partway"
     assert {k: killed[k] for k in stamps} == stamps, "a finished run was run again"
+    assert not (out / "sweep.parquet").exists() or len(_table(out)) == len(done)
+    stale = tmp_entries(runs)  # what the killed runs were writing
 
-    # 3. Resume to the end: only the missing runs run; the table is the uninterrupted one.
-    resumed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sim",
-            "sweep",
-            str(sweep),
-            "--workers",
-            "2",
-            "--out",
-            str(out),
-            "--resume",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert resumed.returncode == 0, resumed.stderr
-    assert f"{len(killed)} of 16 runs already done, {16 - len(killed)} to run" in resumed.stderr
+    # 3. Resume to the end (here in this process): only the missing runs run, stale
+    # temporary directories are removed, and the table is the uninterrupted one.
+    capsys.readouterr()
+    assert _sweep_verbose([str(sweep), "--workers", "1", "--out", str(out), "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert f"{len(killed)} of 16 runs already done, {16 - len(killed)} to run" in err
+    if stale:
+        assert "temporary entr" in err
     after = _stamps(out)
     assert len(after) == 16
     assert {k: after[k] for k in killed} == killed, "a finished run was run again"

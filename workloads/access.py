@@ -64,12 +64,24 @@ def first_touch_faults(instance: np.ndarray, unit: np.ndarray, is_write: np.ndar
         Whether each fault is a write fault.
     """
     key = instance.astype(np.int64) * int(n_units) + unit.astype(np.int64)
-    _, first = np.unique(key, return_index=True)
+    faults = np.zeros(len(key), dtype=bool)
+    faults[_first_occurrences(key)] = True
     widx = np.flatnonzero(is_write)
-    _, wfirst = np.unique(key[widx], return_index=True)
-    first_write = widx[wfirst]
-    idx = np.union1d(first, first_write).astype(np.int64)
+    faults[widx[_first_occurrences(key[widx])]] = True
+    idx = np.flatnonzero(faults).astype(np.int64)
     return idx, is_write[idx]
+
+
+def _first_occurrences(key: np.ndarray) -> np.ndarray:
+    """Positions of the first occurrence of each distinct value (a stable sort, no hash)."""
+    if not len(key):
+        return np.zeros(0, np.int64)
+    order = np.argsort(key, kind="stable")
+    ks = key[order]
+    start = np.empty(len(ks), dtype=bool)
+    start[0] = True
+    np.not_equal(ks[1:], ks[:-1], out=start[1:])
+    return order[start]
 
 
 def instance_faults(rng: np.random.Generator, *, n_instances: int, image_pages: int,

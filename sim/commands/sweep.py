@@ -129,7 +129,7 @@ def _print_plan(plan) -> None:
 
 def _report(args, outcome) -> None:
     out = outcome.out_dir
-    done_now = len(outcome.executed)
+    done_now = len(outcome.ok) + len(outcome.failed) - outcome.skipped
     print(
         f"{len(outcome.ok)} ok, {len(outcome.failed)} failed, {outcome.missing} not run "
         f"of {outcome.total} runs ({done_now} run now, {outcome.skipped} already done)"

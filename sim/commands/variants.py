@@ -22,7 +22,8 @@ def format_table() -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     lines = []
     for k, r in enumerate(rows):
-        lines.append("  ".join(c.ljust(w) for c, w in zip(r[:3], widths)) + "  " + r[3])
+        cells = [c.ljust(w) for c, w in zip(r[:3], widths, strict=True)]
+        lines.append("  ".join(cells) + "  " + r[3])
         if k == 0:
             lines.append("  ".join("-" * w for w in widths) + "  " + "-" * len(r[3]))
     missing = [v.name for v in VARIANTS.values() if not v.in_kernel]

@@ -512,6 +512,7 @@ class DaxFS:
         if xa.entries:
             wr.locks.append(("xa_lock", a.mid))
             for idx in sorted(xa.entries):
+                wr.write("xarray_node", *xa.walk_keys(idx))
                 value = xa.erase(idx)
                 self._entry_pages(a, idx, value, wr, False, True)
                 self.stats["entries_removed"] += 1
@@ -582,8 +583,10 @@ class DaxFS:
     def mmap(self, pid: int, ino: int, off: int, length: int, *, writable: bool = True) -> int:
         """Create a ``MAP_SHARED`` mapping; returns its id. The virtual address is PMD
         colour-aligned with the file offset (``thp_get_unmapped_area`` for DAX files)."""
+        if off % PAGE_SIZE or off < 0 or length <= 0:
+            raise FsError("EINVAL", f"mmap offset {off} / length {length} invalid")
         pgoff = off // PAGE_SIZE
-        npages = max(1, -(-(off % PAGE_SIZE + length) // PAGE_SIZE))
+        npages = -(-length // PAGE_SIZE)
         va = self._next_va + (pgoff & PG_PMD_COLOUR) * PAGE_SIZE
         pmd_bytes = PG_PMD_NR * PAGE_SIZE
         self._next_va = ((va + npages * PAGE_SIZE) // pmd_bytes + 2) * pmd_bytes

@@ -68,7 +68,8 @@ class FsChange:
         File ranges whose physical block changed or went away (CoW, punch, truncate, clone or
         dedupe destination, unlink, zero range): DAX entries there are stale.
     newly_mapped : list of (ino, fblock, nblocks)
-        Ranges that were holes or unwritten and are now written (zero-page entries are stale).
+        Ranges that were holes or unwritten and are now written, or holes a clone or dedupe
+        filled (zero-page entries there are stale).
     blocks_allocated, blocks_freed : int
         Device blocks allocated and freed.
     cow_blocks, cow_bytes : int

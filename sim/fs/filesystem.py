@@ -343,25 +343,25 @@ class FileSystem:
     def bmap(self, ino: int, fblock: int, nblocks: int = 1) -> list[Extent]:
         """Block map of ``[fblock, fblock + nblocks)``: extents split where sharing changes."""
         f, n, p, st, c = self.bmap_arrays(ino, fblock, nblocks)
-        out: list[Extent] = []
-        for i in range(f.shape[0]):
-            sh = bool(c[i] > 1)
-            fi, ni, pi, si = int(f[i]), int(n[i]), int(p[i]), int(st[i])
-            if out:
-                o = out[-1]
-                if (
-                    o.state == si
-                    and o.shared == sh
-                    and o.fblock + o.nblocks == fi
-                    and (
-                        (pi < 0 and o.pblock < 0)
-                        or (pi >= 0 and o.pblock >= 0 and o.pblock + o.nblocks == pi)
-                    )
-                ):
-                    out[-1] = Extent(o.fblock, o.pblock, o.nblocks + ni, si, sh)
-                    continue
-            out.append(Extent(fi, pi, ni, si, sh))
-        return out
+        sh = c > 1
+        if f.shape[0] > 1:
+            # merge neighbours with the same state and sharing that continue each other
+            join = (
+                (st[1:] == st[:-1])
+                & (sh[1:] == sh[:-1])
+                & (((p[1:] < 0) & (p[:-1] < 0)) | ((p[:-1] >= 0) & (p[:-1] + n[:-1] == p[1:])))
+            )
+            head = np.ones(f.shape[0], dtype=bool)
+            head[1:] = ~join
+            idx = np.flatnonzero(head)
+            n = np.add.reduceat(n, idx)
+            f, p, st, sh = f[idx], p[idx], st[idx], sh[idx]
+        return [
+            Extent(a, b, c_, d, e)
+            for a, b, c_, d, e in zip(
+                f.tolist(), p.tolist(), n.tolist(), st.tolist(), sh.tolist(), strict=True
+            )
+        ]
 
     def extent_count(self, ino: int) -> int:
         """Number of data-fork records of the inode."""
@@ -439,7 +439,6 @@ class FileSystem:
         *,
         extend: bool = True,
         store_only: bool = False,
-        always_cow_zero: bool = False,
     ) -> None:
         """Write ``length`` bytes of ``byte`` at ``off``: allocate holes, convert unwritten,
         CoW shared blocks (copy-around from the old block), store into private blocks."""
@@ -896,11 +895,17 @@ class FileSystem:
         df, dn, dp, dst_st = self._map(dst, db, db + nb)
         # elementary pieces in dest coordinates: cut source pieces by dest pieces
         q_f = sf - sb + db
-        qi, ss, sl, rr = segments(df, dn, q_f, sn)
-        s_p = np.where(sp[qi] >= 0, sp[qi] + (ss - q_f[qi]), -1)
-        s_st = sst[qi]
-        d_p = np.where(dp[rr] >= 0, dp[rr] + (ss - df[rr]), -1)
-        d_st = dst_st[rr]
+        if df.shape[0] == 1 and dp[0] < 0:
+            # destination range is one hole (a new file or past EOF): no cutting needed
+            ss, sl, s_p, s_st = q_f, sn, sp, sst
+            d_p = np.full(ss.shape[0], -1, _I64)
+            d_st = np.full(ss.shape[0], HOLE, _I64)
+        else:
+            qi, ss, sl, rr = segments(df, dn, q_f, sn)
+            s_p = np.where(sp[qi] >= 0, sp[qi] + (ss - q_f[qi]), -1)
+            s_st = sst[qi]
+            d_p = np.where(dp[rr] >= 0, dp[rr] + (ss - df[rr]), -1)
+            d_st = dst_st[rr]
         same = (s_p >= 0) & (s_p == d_p)
         both_unw = (s_st == UNWRITTEN) & (d_st == UNWRITTEN)
         act = ~(same | both_unw)
@@ -916,6 +921,11 @@ class FileSystem:
             k = int(an[share].sum())
             ch.remap_blocks += k
             self.remap_blocks_total += k
+        fresh = share & (adp < 0)
+        if fresh.any():
+            ch.newly_mapped.extend(
+                (dst.ino, int(a), int(b)) for a, b in zip(af[fresh], an[fresh], strict=True)
+            )
         old = adp >= 0
         if old.any():
             self._refs(adp[old], an[old], -1, ch)
@@ -925,20 +935,21 @@ class FileSystem:
         # rewrite dest data fork over each acted piece
         new_f, new_n, new_p = af[share], an[share], asp[share]
         lo, hi = int(af[0]), int(af[-1] + an[-1])
-        keep = ~act
-        kf = ss[keep]
-        kn = sl[keep]
-        kp = d_p[keep]
-        kst = d_st[keep]
-        kmask = kp >= 0
-        all_f = np.concatenate([kf[kmask], new_f])
-        all_n = np.concatenate([kn[kmask], new_n])
-        all_p = np.concatenate([kp[kmask], new_p])
-        all_st = np.concatenate([kst[kmask], np.full(new_f.shape[0], WRITTEN, _I64)])
-        inside = (all_f >= lo) & (all_f < hi)
-        o = np.argsort(all_f[inside], kind="stable")
-        self._set_ext(
-            dst, lo, hi, all_f[inside][o], all_n[inside][o], all_p[inside][o], all_st[inside][o], ch
+        keep = ~act & (d_p >= 0)
+        keep &= (ss >= lo) & (ss < hi)
+        wst = np.full(new_f.shape[0], WRITTEN, _I64)
+        if not keep.any():
+            self._set_ext(dst, lo, hi, new_f, new_n, new_p, wst, ch)
+            return
+        self._rewrite(
+            dst,
+            lo,
+            hi,
+            np.concatenate([ss[keep], new_f]),
+            np.concatenate([sl[keep], new_n]),
+            np.concatenate([d_p[keep], new_p]),
+            np.concatenate([d_st[keep], wst]),
+            ch,
         )
 
     def clone(

@@ -36,7 +36,7 @@ _WEIGHTS = {"pwrite": 3.0, "clone": 3.0, "dedupe": 1.0, "mread": 4.0, "mwrite": 
             "truncate": 1.0, "punch": 1.0, "zero": 1.0, "unshare": 1.0, "unlink": 0.7,
             "hwpoison": 1.0, "munmap": 2.0}
 #: File range most ops land in (blocks); a 2 MiB write now and then makes PMD faults possible.
-SMALL_BLOCKS = 24
+SMALL_BLOCKS = 8
 PMD_BYTES = 512 * PAGE
 
 
@@ -88,6 +88,21 @@ class HuntResult:
 def _size(sess: Session, path: str) -> int:
     fs = sess.dax.fs
     return fs.size(fs.lookup(path)) if fs.exists(path) else -1
+
+
+def _shared_pages(sess: Session, path: str, size: int) -> list[int]:
+    """File pages of ``path`` (inside EOF) whose block has a refcount above 1."""
+    fs = sess.dax.fs
+    nb = -(-size // PAGE)
+    if nb <= 0:
+        return []
+    f, n, p, _st, c = fs.bmap_arrays(fs.lookup(path), 0, nb)
+    out: list[int] = []
+    for fi, ni in zip(f[c > 1].tolist(), n[c > 1].tolist()):
+        out.extend(range(fi, min(fi + ni, nb)))
+        if len(out) > 4096:
+            break
+    return out
 
 
 def generate_op(rng: np.random.Generator, sess: Session, kinds, nfiles: int) -> Op | None:
@@ -160,6 +175,19 @@ def generate_op(rng: np.random.Generator, sess: Session, kinds, nfiles: int) -> 
         path = nonempty[int(ri(len(nonempty)))]
         size = _size(sess, path)
         maps = [m for m in sess.mappings() if m[0] == path]
+        shared = _shared_pages(sess, path, size) if rng.random() < 0.5 else []
+        if shared:  # aim at a block another file (or offset) also references
+            pg = shared[int(ri(len(shared)))]
+            cover = [m for m in maps if m[1] <= pg * PAGE < m[1] + m[2]]
+            if cover and rng.random() < 0.6:
+                _, moff, mlen = cover[int(ri(len(cover)))]
+            else:
+                moff, mlen = pg * PAGE, int(ri(1, 5)) * PAGE
+            if k == "hwpoison":
+                return Op(k, path, (moff, mlen, pg * PAGE, PAGE))
+            if k == "mread":
+                return Op(k, path, (moff, mlen, pg * PAGE, int(ri(1, PAGE))))
+            return Op(k, path, (moff, mlen, pg * PAGE, int(ri(1, PAGE)), byte))
         if size >= PMD_BYTES and rng.random() < 0.5:
             moff, mlen = 0, PMD_BYTES
         elif maps and rng.random() < 0.6:

@@ -138,10 +138,13 @@ def _arg_candidates(op: Op):
         add([a[0], a[1], PAGE])
         add([0, 0, a[2]])
     elif k in ("mread", "hwpoison"):
+        if k == "hwpoison":
+            outs.append(Op("mread", op.path, tuple(a[:4])))
         add([a[2] - a[2] % PAGE, PAGE, a[2] - a[2] % PAGE, 1 if k == "mread" else PAGE])
         add([a[0], a[1], a[2], 1 if k == "mread" else PAGE])
         add([a[0], a[1], a[2] - a[2] % PAGE, a[3]])
     elif k == "mwrite":
+        outs.append(Op("mread", op.path, tuple(a[:4])))
         add([a[2] - a[2] % PAGE, PAGE, a[2] - a[2] % PAGE, 1, 0x62])
         add([a[0], a[1], a[2], 1, a[4]])
         add([a[0], a[1], a[2] - a[2] % PAGE, a[3], a[4]])
@@ -157,6 +160,27 @@ def _arg_candidates(op: Op):
     elif k == "munmap":
         pass
     return outs
+
+
+def _remove_pairs(ops, test, budget: int):
+    """Try removing two ops at once (ddmin stops at single-op minimality)."""
+    ops = list(ops)
+    changed = True
+    while changed and budget > 0:
+        changed = False
+        n = len(ops)
+        for i in range(n):
+            for j in range(i + 1, n):
+                if budget <= 0:
+                    return ops
+                budget -= 1
+                r = test(ops[:i] + ops[i + 1:j] + ops[j + 1:])
+                if r is not None:
+                    ops, changed = r, True
+                    break
+            if changed:
+                break
+    return ops
 
 
 def _simplify(ops, test, budget: int):
@@ -195,6 +219,7 @@ def shrink(variant, ops, invariant: str, *, nblocks: int = DEFAULT_NBLOCKS,
     if first is None:
         return None
     cur = _ddmin(first, test)
+    cur = _remove_pairs(cur, test, budget=max(0, max_replays // 2 - test.replays))
     cur = _simplify(cur, test, budget=max(0, max_replays - test.replays))
     cur = _ddmin(cur, test)
     sess, i, v = replay_ops(variant, cur, invariant, nblocks=nblocks)

@@ -39,7 +39,6 @@ def check_batch(op, pfn, npages, mapping, index, flag, device_npages: int):
         ``(row, field, message)`` of the first bad row, or None if the batch is valid.
     """
     n = op.shape[0]
-    bad = np.zeros(n, dtype=bool)
     checks = (
         ("op", (op != OP_ASSOCIATE) & (op != OP_DISASSOCIATE),
          lambda r: f"expected associate or disassociate, got {op[r]}"),
@@ -59,7 +58,6 @@ def check_batch(op, pfn, npages, mapping, index, flag, device_npages: int):
     first = n
     found = None
     for field, mask, msg in checks:
-        np.logical_or(bad, mask, out=bad)
         rows = np.flatnonzero(mask[:first])
         if rows.size and rows[0] < first:
             first = int(rows[0])
@@ -149,7 +147,8 @@ class MemMap:
         ValueError
             If the arrays differ in length or a row is invalid (nothing is applied).
         """
-        arrs = [np.ascontiguousarray(a, dtype=_I64) for a in (op, pfn, npages, mapping, index, flag)]
+        cols = (op, pfn, npages, mapping, index, flag)
+        arrs = [np.ascontiguousarray(a, dtype=_I64) for a in cols]
         n = arrs[0].shape[0]
         if any(a.ndim != 1 or a.shape[0] != n for a in arrs):
             raise ValueError("op, pfn, npages, mapping, index and flag must be 1-D of equal length")
@@ -294,7 +293,9 @@ class MemMap:
         """
         if self.variant.flag_sentinel:
             counts = self.index[self.mapping == FLAG_SENTINEL]
-            return np.bincount(counts, minlength=0).astype(_I64) if counts.size else np.zeros(0, _I64)
+            if counts.size == 0:
+                return np.zeros(0, _I64)
+            return np.bincount(counts).astype(_I64)
         if self.variant.folio:
             sel = (self.mapping == 0) & (self.index != 0)
             heads = np.flatnonzero(sel)

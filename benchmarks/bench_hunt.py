@@ -1,0 +1,122 @@
+"""Hunt throughput: checked file-level operations per second, and time to the first violation.
+
+Run as a script for the figures recorded in BENCHMARKS.md::
+
+    .venv/bin/python benchmarks/bench_hunt.py [--ops 2000] [--seed 0] [--profile]
+
+or with pytest-benchmark (``make bench``). Figures:
+
+- ``checked ops/s`` per design: ``hunt(..., budget_ops=N)`` with every invariant checked
+  (violations found early do not stop the run: the search continues until the budget, checking
+  what is not yet found; numba compilation is warmed up first and excluded);
+- the same with only the page-state invariants (``association_truth``, ``no_warnings``,
+  ``nothing_left_behind``) to separate the check cost from the fs/dax cost;
+- ``ops/s without checks``: the same op stream applied with no invariant evaluated;
+- time (and checked ops) to the first violation for cow-index and folio-share, first
+  violation of any invariant and of ``nothing_left_behind``;
+- ``--profile``: cProfile of a page-share hunt, top functions by own time, grouped by layer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sim.hunt.search import generate_op, hunt  # noqa: E402
+from sim.hunt.session import OP_KINDS, Session  # noqa: E402
+
+PAGE_STATE = ("association_truth", "no_warnings", "nothing_left_behind")
+
+
+def _unchecked(variant: str, n: int, seed: int) -> float:
+    """ops/s of the same generator with no invariant evaluated."""
+    done = 0
+    ep = 0
+    t0 = time.perf_counter()
+    while done < n:
+        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(ep,)))
+        s = Session(variant)
+        for _ in range(24):
+            op = generate_op(rng, s, OP_KINDS, 3)
+            if op is not None and s.apply(op):
+                done += 1
+        ep += 1
+    return done / (time.perf_counter() - t0)
+
+
+def _warm() -> None:
+    for v in ("single-owner", "cow-index", "page-share", "folio-share", "folio-share-reset"):
+        hunt(v, seed=99, budget_ops=40)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--ops", type=int, default=2000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--profile", action="store_true")
+    a = ap.parse_args(argv)
+    _warm()
+    print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {a.ops} ops per design")
+    print(f"{'design':20s} {'checked ops/s':>14s} {'page-state only':>16s} {'no checks':>10s}")
+    for v in ("single-owner", "cow-index", "page-share", "folio-share", "folio-share-reset"):
+        r = hunt(v, seed=a.seed, budget_ops=a.ops)
+        r2 = hunt(v, seed=a.seed, budget_ops=a.ops, names=PAGE_STATE)
+        u = _unchecked(v, a.ops, a.seed)
+        print(f"{v:20s} {r.ops_run / r.seconds:14.0f} {r2.ops_run / r2.seconds:16.0f} {u:10.0f}")
+    print("\ntime to first violation (median of seeds 0..4)")
+    for v in ("cow-index", "folio-share"):
+        for name in (None, "nothing_left_behind"):
+            ts, ns = [], []
+            for seed in range(5):
+                names = (name,) if name else ("association_truth", "nothing_left_behind",
+                                              "no_warnings", "memory_failure", "data_integrity",
+                                              "refcount_conservation")
+                t0 = time.perf_counter()
+                r = hunt(v, seed=seed, budget_ops=5000, names=names)
+                first = min((f.ops_to_find for f in r.findings.values()), default=None)
+                # hunt() stops at the budget or when every name is found; re-run to the first
+                if first is None:
+                    continue
+                t0 = time.perf_counter()
+                hunt(v, seed=seed, budget_ops=first, names=names)
+                ts.append(time.perf_counter() - t0)
+                ns.append(first)
+            label = name or "any invariant"
+            if ts:
+                print(f"{v:12s} {label:22s} {np.median(ts) * 1e3:8.1f} ms  "
+                      f"{int(np.median(ns)):5d} ops (found in {len(ts)}/5 seeds)")
+    if a.profile:
+        pr = cProfile.Profile()
+        pr.enable()
+        hunt("page-share", seed=a.seed, budget_ops=a.ops)
+        pr.disable()
+        st = pstats.Stats(pr)
+        st.sort_stats("tottime").print_stats(25)
+    return 0
+
+
+# ---------------------------------------------------------------------------- pytest-benchmark
+def test_bench_hunt_page_share(benchmark):
+    _warm()
+    r = benchmark.pedantic(lambda: hunt("page-share", seed=0, budget_ops=500), rounds=3)
+    assert r.ops_run == 500
+
+
+def test_bench_first_violation_folio_share(benchmark):
+    _warm()
+    r = benchmark.pedantic(lambda: hunt("folio-share", seed=0, budget_ops=2000,
+                                        names=("nothing_left_behind",)), rounds=3)
+    assert "nothing_left_behind" in r.findings
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""``daxsim hunt``: search designs for defects and shrink each to a minimal xfs_io reproducer.
+
+::
+
+    daxsim hunt --variant NAME [--seed S] [--budget OPS | --time SECONDS] [--ops LIST]
+                [--files N] [--out DIR] [--quiet]
+    daxsim hunt --all-variants ...
+
+``NAME`` is a design name or alias, ``module:Class`` or ``path/to/file.py:Class`` (a
+``sim.memmap.Variant`` subclass; repeat ``--variant`` to hunt several). For every design it
+prints one explanation per broken invariant, writes ``OUT/<design>-<invariant>.xfsio`` and at
+the end the table (one row per design, one column per invariant) and ``OUT/hunt.parquet``.
+Exit status 0 when the hunt ran (violations are findings, not errors), 2 for bad input.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from sim.commands._common import default_out_dir, show_progress
+from sim.errors import InputError
+
+__all__ = ["configure", "main"]
+
+
+def configure(parser) -> None:
+    """Add the ``hunt`` arguments to ``parser``."""
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME",
+                        help="design to hunt (name, alias, module:Class or file.py:Class); "
+                        "repeatable")
+    parser.add_argument("--all-variants", action="store_true",
+                        help="hunt every registered design (plus any --variant given)")
+    parser.add_argument("--seed", type=int, default=0, help="SeedSequence entropy (default 0)")
+    parser.add_argument("--budget", type=int, default=None, metavar="OPS",
+                        help="checked file-level operations per design (default 2000 unless "
+                        "--time is given)")
+    parser.add_argument("--time", type=float, default=None, metavar="SECONDS",
+                        help="wall-time budget per design")
+    parser.add_argument("--ops", default=None, metavar="LIST",
+                        help="comma-separated op kinds to draw from: pwrite, truncate, punch, "
+                        "zero, unshare, clone, dedupe, mread, mwrite, hwpoison, munmap, unlink "
+                        "(aliases: read, write, reflink, memory_failure, ...)")
+    parser.add_argument("--files", type=int, default=3, metavar="N",
+                        help="files the operations range over (default 3)")
+    parser.add_argument("--episode-len", type=int, default=24, metavar="OPS",
+                        help="random ops per episode before every file is unlinked (default 24)")
+    parser.add_argument("--out", default=None, metavar="DIR",
+                        help="output directory (default results/hunt-<UTC timestamp>)")
+    parser.add_argument("--quiet", action="store_true", help="print only the table")
+
+
+def main(args) -> int:
+    """Run the hunt; return the exit status."""
+    from sim.hunt.designs import builtin_variant_names, load_variant
+    from sim.hunt.report import format_table, hunt_and_shrink, results_frame, write_parquet
+    from sim.hunt.search import parse_ops
+
+    specs = list(builtin_variant_names()) if args.all_variants else []
+    specs += [v for v in args.variant if v not in specs]
+    if not specs:
+        raise InputError("give --variant NAME or --all-variants", where="hunt")
+    for s in specs:
+        load_variant(s)  # fail early, before any output
+    kinds = parse_ops(args.ops)
+    if args.budget is not None and args.budget < 1:
+        raise InputError(f"expected a positive number of ops, got {args.budget}", where="--budget")
+    if args.time is not None and args.time <= 0:
+        raise InputError(f"expected a positive number of seconds, got {args.time}", where="--time")
+    if args.files < 1:
+        raise InputError(f"expected at least one file, got {args.files}", where="--files")
+    if args.episode_len < 1:
+        raise InputError(f"expected at least one op, got {args.episode_len}", where="--episode-len")
+    budget = args.budget if (args.budget is not None or args.time is not None) else 2000
+    out = str(args.out or default_out_dir("hunt"))
+    say = None if args.quiet else (lambda s: print(s, flush=True))
+    rows = []
+    for spec in specs:
+        bar = None
+        if show_progress(args.quiet) and budget:
+            from tqdm import tqdm
+
+            bar = tqdm(total=budget, desc=str(spec), unit="op", leave=False)
+        prog = (lambda n, b=bar: (b.update(n - b.n))) if bar is not None else None
+        res, r = hunt_and_shrink(spec, out_dir=out, seed=args.seed, budget_ops=budget,
+                                 time_s=args.time, kinds=kinds, nfiles=args.files,
+                                 episode_len=args.episode_len, say=say, progress=prog)
+        if bar is not None:
+            bar.close()
+        if say is not None:
+            say(f"{res.variant}: {res.ops_run} checked ops in {res.episodes} episodes, "
+                f"{res.seconds:.1f} s ({res.ops_run / max(res.seconds, 1e-9):.0f} ops/s)")
+        rows += r
+    df = results_frame(rows)
+    print(format_table(rows))
+    write_parquet(df, f"{out}/hunt.parquet")
+    if not args.quiet:
+        print(f"wrote {out}/hunt.parquet")
+    sys.stdout.flush()
+    return 0

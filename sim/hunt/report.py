@@ -1,0 +1,121 @@
+"""Run the hunt over designs: shrink each finding, write reproducers, the table and Parquet."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from sim.hunt.invariants import ALL_NAMES, LIMIT_NAMES
+from sim.hunt.search import HuntResult, hunt
+from sim.hunt.shrink import shrink, write_reproducer
+
+__all__ = ["HuntRow", "hunt_and_shrink", "results_frame", "format_table", "write_parquet",
+           "COLUMN_TITLES"]
+
+#: Short column titles of the printed table.
+COLUMN_TITLES = {
+    "association_truth": "association truth",
+    "nothing_left_behind": "nothing left behind",
+    "no_warnings": "no warnings",
+    "memory_failure": "memory failure (rmap)",
+    "data_integrity": "data integrity",
+    "refcount_conservation": "refcount conservation",
+    "memory_failure_fallback": "mf fallback (known limit)",
+}
+
+
+@dataclass
+class HuntRow:
+    """One (design, invariant) cell."""
+
+    variant: str
+    invariant: str
+    status: str  # "violated", "limit" or "none"
+    ops_to_find: int
+    shrunk_ops: int
+    shrunk_lines: int
+    ops_run: int
+    seed: int
+    reproducer: str
+    message: str
+
+
+def hunt_and_shrink(variant_spec, *, out_dir: str | None, seed: int = 0, budget_ops=2000,
+                    time_s=None, kinds=None, nfiles: int = 3, episode_len: int = 24,
+                    names=ALL_NAMES, say=None, progress=None) -> tuple[HuntResult, list]:
+    """Hunt one design, shrink every finding and write its reproducer into ``out_dir``.
+
+    Returns ``(HuntResult, rows)`` with one :class:`HuntRow` per name.
+    """
+    res = hunt(variant_spec, seed=seed, budget_ops=budget_ops, time_s=time_s, kinds=kinds,
+               nfiles=nfiles, names=names, episode_len=episode_len, progress=progress)
+    rows = []
+    spec = variant_spec if isinstance(variant_spec, str) else res.variant
+    for name in names:
+        f = res.findings.get(name)
+        if f is None:
+            rows.append(HuntRow(res.variant, name, "none", -1, -1, -1, res.ops_run, seed, "", ""))
+            continue
+        s = shrink(variant_spec, f.ops, name, nblocks=res.nblocks)
+        f.shrunk = s
+        path = ""
+        if s is not None and out_dir is not None:
+            path = write_reproducer(out_dir, s, variant_spec=spec, variant_name=res.variant,
+                                    seed=seed, ops_to_find=f.ops_to_find,
+                                    explanation=s.explanation)
+        if say is not None:
+            say((s.explanation if s is not None else f.violation.message)
+                + (f"\n  reproducer: {path}" if path else ""))
+        rows.append(HuntRow(res.variant, name, "limit" if name in LIMIT_NAMES else "violated",
+                            f.ops_to_find, len(s.ops) if s else -1, len(s.lines) if s else -1,
+                            res.ops_run, seed, path,
+                            (s.violation.message if s else f.violation.message)))
+    return res, rows
+
+
+def results_frame(rows) -> pd.DataFrame:
+    """Tidy table: one row per (variant, invariant), int64 counts."""
+    df = pd.DataFrame([r.__dict__ for r in rows], columns=list(HuntRow.__dataclass_fields__))
+    for c in ("ops_to_find", "shrunk_ops", "shrunk_lines", "ops_run", "seed"):
+        df[c] = df[c].astype(np.int64)
+    for c in ("variant", "invariant", "status", "reproducer", "message"):
+        df[c] = df[c].astype(object)
+    return df
+
+
+def _cell(r: HuntRow) -> str:
+    if r.status == "none":
+        return f"none in {r.ops_run} ops"
+    word = "limit" if r.status == "limit" else "found"
+    shr = f", shrunk to {r.shrunk_lines} lines" if r.shrunk_lines >= 0 else ""
+    return f"{word} after {r.ops_to_find} ops{shr}"
+
+
+def format_table(rows, names=ALL_NAMES) -> str:
+    """One row per design, one column per invariant (plain text)."""
+    variants = list(dict.fromkeys(r.variant for r in rows))
+    by = {(r.variant, r.invariant): r for r in rows}
+    head = ["design"] + [COLUMN_TITLES.get(n, n) for n in names]
+    body = [[v] + [_cell(by[(v, n)]) if (v, n) in by else "-" for n in names] for v in variants]
+    widths = [max(len(x[i]) for x in [head] + body) for i in range(len(head))]
+    fmt = lambda row: "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()  # noqa: E731
+    return "\n".join([fmt(head), fmt(["-" * w for w in widths])] + [fmt(b) for b in body])
+
+
+def write_parquet(df: pd.DataFrame, path: str) -> None:
+    """Write ``df`` to ``path`` atomically (temp file in the same directory, then rename)."""
+    d = os.path.dirname(os.path.abspath(path)) or "."
+    os.makedirs(d, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".hunt-", suffix=".parquet", dir=d)
+    os.close(fd)
+    try:
+        df.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,305 @@
+"""Pricing of work records: :class:`CostModel` turns a ``WorkRecord`` into CPU cycles.
+
+What a record costs (all in integer cycles of ``cpu.freq_ghz``):
+
+* **Metadata cache lines** (``lines_read``/``lines_written`` per structure): every line goes
+  through a set-associative LRU L1/L2 (per CPU) and shared L3 (:mod:`sim.timing.cache`);
+  a miss costs the memory latency of the medium that holds the structure. Each structure
+  lives in its own region of the simulated address space (key ``k`` -> ``base + 64 k``), so
+  the same key is always the same address and locality / working-set size change the cost.
+  ``struct_page`` lines (key = pfn: one struct page is one 64 B line) live in the memmap,
+  on the device itself (``memmap="pmem"``, ndctl ``--map=dev``) or in DRAM (``--map=mem``);
+  the other structures are in DRAM. Stores are cached stores (read for ownership, then the
+  line is dirty); a dirty line evicted from the L3 charges its write-back as the device
+  time it consumes, on pmem a 64 B partial-XPLine write (read-modify-write in the
+  XPBuffer) shared over the interleave set. Each written ``struct_page`` line also charges
+  one atomic (the page/folio refcount update; mapping, index and share are plain stores).
+* **Memmap placement effect** (pmem-timing section 6): a cold struct-page miss costs the
+  random pmem load latency, 305 ns on optane-gen1, instead of ~101.5 ns in DRAM: about
+  +200 ns (~450 cycles) per cold struct-page line, plus the partial-line write-back of each
+  dirtied line (~(39.4 + 115.3) / 6 = 26 ns of device time). Neighbouring struct pages share
+  an XPLine (4 per 256 B), so a second touch of the same XPLine costs the XPBuffer hit
+  latency (169 ns) instead.
+* **Locks**: ``kernel.lock_cycles`` per lock taken (uncontended; contention is the engine's).
+* **Faults**: ``kernel.fault_overhead_ns`` per fault (exception entry, dispatch, return);
+  operations without a fault pay ``kernel.op_overhead_ns`` (syscall entry/exit).
+* **PTE/PMD installs**: ``kernel.pte_install_ns`` per page mapped.
+* **TLB shootdowns**: ``kernel.tlb_shootdown_base_ns + (cpus - 1) *
+  kernel.tlb_shootdown_per_cpu_ns`` per shootdown when ``cpus > 1``, otherwise one per-CPU
+  cost (a local flush).
+* **Data accesses on the device** (``pmem_read``/``pmem_write``: CoW copies, zeroing,
+  read/write): ``latency + size / bandwidth`` of one thread on the device, both taken from
+  the media model (:func:`sim.timing.media.simulate`, sequential, 1 thread, the profile's
+  interleave set) at construction. A CoW copy is its read plus its write. ``memcpy_bytes``
+  without device accesses is priced at ``kernel.memcpy_dram_gbps``.
+
+Two paths give identical results: :meth:`CostModel.price` (one record) and
+:meth:`CostModel.price_batch` on a :class:`RecordBatch` (structure-of-arrays; build it with
+:meth:`RecordBatch.from_records` or directly from arrays), priced with array operations and
+one compiled pass over all line accesses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from sim.errors import InputError
+from sim.timing.cache import CacheState, access_lines
+from sim.timing.profiles import Profile, load_profile
+from sim.work import STRUCTURES, WorkRecord
+
+__all__ = ["CostModel", "RecordBatch", "STRUCT_BASE"]
+
+#: Base byte address of each structure's region (1 TiB apart).
+STRUCT_BASE = {s: (i + 1) << 40 for i, s in enumerate(STRUCTURES)}
+_STRUCT_ID = {s: i for i, s in enumerate(STRUCTURES)}
+_BASE_ARR = np.array([STRUCT_BASE[s] for s in STRUCTURES], dtype=np.int64)
+_SP = _STRUCT_ID["struct_page"]
+_XA = _STRUCT_ID["xarray_node"]
+
+
+@dataclass
+class RecordBatch:
+    """A batch of work records as flat int64 arrays (structure of arrays).
+
+    Attributes
+    ----------
+    n : int
+        Number of records.
+    faults, pages_mapped, tlb_shootdowns, memcpy_bytes, nlocks : ndarray of shape (n,)
+        Per-record counts.
+    line_rec, line_struct, line_key, line_write : ndarray of shape (L,)
+        Every cache-line access in order: record index, structure index in
+        :data:`sim.work.STRUCTURES`, key, 1 for a write.
+    pm_rec, pm_size, pm_write : ndarray of shape (M,)
+        Every device data access: record index, size in bytes, 1 for a write.
+    ops : list of str
+        Operation name per record.
+    """
+
+    n: int
+    faults: np.ndarray
+    pages_mapped: np.ndarray
+    tlb_shootdowns: np.ndarray
+    memcpy_bytes: np.ndarray
+    nlocks: np.ndarray
+    line_rec: np.ndarray
+    line_struct: np.ndarray
+    line_key: np.ndarray
+    line_write: np.ndarray
+    pm_rec: np.ndarray
+    pm_size: np.ndarray
+    pm_write: np.ndarray
+    ops: list
+
+    @classmethod
+    def from_records(cls, records) -> "RecordBatch":
+        """Flatten ``WorkRecord`` objects (reads of a record before its writes)."""
+        records = list(records)
+        n = len(records)
+        faults = [0] * n
+        mapped = [0] * n
+        tlb = [0] * n
+        mcp = [0] * n
+        nlocks = [0] * n
+        keys: list[int] = []
+        g_rec, g_sid, g_w, g_len = [], [], [], []
+        prec, psz, pwr = [], [], []
+        ops = [None] * n
+        sid_of = _STRUCT_ID
+        for i, r in enumerate(records):
+            ops[i] = r.op
+            faults[i] = r.faults
+            mapped[i] = r.pages_mapped
+            tlb[i] = r.tlb_shootdowns
+            mcp[i] = r.memcpy_bytes
+            nlocks[i] = len(r.locks)
+            for w, d in ((0, r.lines_read), (1, r.lines_written)):
+                for s, ks in d.items():
+                    sid = sid_of.get(s)
+                    if sid is None:
+                        raise InputError(
+                            f"unknown structure {s!r}; valid: {', '.join(STRUCTURES)}", r.op)
+                    keys.extend(ks)
+                    g_rec.append(i)
+                    g_sid.append(sid)
+                    g_w.append(w)
+                    g_len.append(len(ks))
+            for acc, w in ((r.pmem_read, 0), (r.pmem_write, 1)):
+                for _, size in acc:
+                    prec.append(i)
+                    psz.append(size)
+                    pwr.append(w)
+        glen = np.asarray(g_len, dtype=np.int64)
+
+        def arr(x):
+            return np.asarray(x, dtype=np.int64)
+
+        return cls(
+            n=n, faults=arr(faults), pages_mapped=arr(mapped), tlb_shootdowns=arr(tlb),
+            memcpy_bytes=arr(mcp), nlocks=arr(nlocks),
+            line_rec=np.repeat(arr(g_rec), glen), line_struct=np.repeat(arr(g_sid), glen),
+            line_key=arr(keys), line_write=np.repeat(arr(g_w), glen),
+            pm_rec=arr(prec), pm_size=arr(psz), pm_write=arr(pwr), ops=ops,
+        )
+
+
+@lru_cache(maxsize=16)
+def _device_curve(name: str, overrides: tuple) -> tuple[float, float, float, float]:
+    """(read latency ns, read GB/s, write latency ns, write GB/s) of one thread, sequential."""
+    from sim.timing.media import simulate
+
+    prof = load_profile(name, dict(overrides))
+    rl = simulate(prof, "load", "seq", 64, 1, requests=4_000, idle=True).latency_ns[400:].mean()
+    wl = simulate(prof, "ntstore", "seq", 64, 1, requests=4_000, idle=True).latency_ns[400:].mean()
+    rb = simulate(prof, "load", "seq", 4096, 1, requests=40_000).bandwidth_gbps
+    wb = simulate(prof, "ntstore", "seq", 4096, 1, requests=40_000).bandwidth_gbps
+    return float(rl), float(rb), float(wl), float(wb)
+
+
+class CostModel:
+    """Price work records in CPU cycles on a hardware profile.
+
+    Parameters
+    ----------
+    profile : Profile or str
+        Hardware profile (or its name).
+    memmap : {"dram", "pmem"}
+        Where the struct pages of the device live (ndctl ``--map=mem`` / ``--map=dev``).
+    cpus : int
+        CPUs of the machine (private L1/L2 each; remote CPUs of a TLB shootdown).
+
+    Notes
+    -----
+    The cache state persists across calls: records priced one after the other see each
+    other's cache footprint, as consecutive operations on one machine do.
+    """
+
+    def __init__(self, profile: Profile | str = "optane-gen1", *, memmap: str = "dram",
+                 cpus: int = 1):
+        if isinstance(profile, str):
+            profile = load_profile(profile)
+        if memmap not in ("dram", "pmem"):
+            raise InputError("memmap must be 'dram' or 'pmem'", str(memmap))
+        if int(cpus) < 1:
+            raise InputError("cpus must be at least 1", str(cpus))
+        self.profile = profile
+        self.memmap = memmap
+        self.cpus = int(cpus)
+        p = profile
+        v = p.values
+        c = p.cycles
+        optane = v["media.kind"] == "optane"
+        dram_miss = c("cpu.uncore_read_ns") + c("dram.row_miss_ns")
+        if optane:
+            pm_rand = c("rmw.read_ns") + c("ait.miss_ns") + c("media.t_read_ns") + c("cpu.uncore_read_ns")
+            pm_xpb = c("rmw.read_ns") + c("cpu.uncore_read_ns")
+            pm_ait = pm_rand - c("ait.miss_ns") + c("ait.hit_ns")
+            wb_pm = (c("media.read_occupancy_ns") + c("media.write_occupancy_ns")) // max(1, v["dimm.count"])
+        else:
+            pm_rand = pm_xpb = pm_ait = dram_miss + c("cxl.extra_ns")
+            wb_pm = c("dram.write_occupancy_ns") // max(1, v["dimm.count"])
+        self.line_bytes = int(v["rmw.line_bytes"]) if optane else 64
+        self.block_bytes = int(v["ait.block_bytes"]) if optane else 4096
+        self.lat = np.array(
+            [v["cache.l1_cycles"], v["cache.l2_cycles"], v["cache.l3_cycles"], dram_miss,
+             pm_rand, pm_xpb, pm_ait, c("dram.write_occupancy_ns"), wb_pm],
+            dtype=np.int64,
+        )
+        # device data path, from the media model
+        rl, rb, wl, wb = _device_curve(p.name, tuple(sorted(p.overrides.items())))
+        f = p.freq_ghz
+        self.dev_read = (rl * f, f / rb)   # (cycles, cycles per byte)
+        self.dev_write = (wl * f, f / wb)
+        self.fault_cycles = c("kernel.fault_overhead_ns")
+        self.op_cycles = c("kernel.op_overhead_ns")
+        self.pte_cycles = c("kernel.pte_install_ns")
+        self.lock_cycles = int(v["kernel.lock_cycles"])
+        self.atomic_cycles = int(v["kernel.atomic_cycles"])
+        if self.cpus > 1:
+            self.tlb_cycles = c("kernel.tlb_shootdown_base_ns") + (self.cpus - 1) * c(
+                "kernel.tlb_shootdown_per_cpu_ns")
+        else:
+            self.tlb_cycles = c("kernel.tlb_shootdown_per_cpu_ns")
+        self.memcpy_cpb = f / float(v["kernel.memcpy_dram_gbps"])
+        self.cache = CacheState(p, self.cpus)
+        self._sp_medium = 1 if memmap == "pmem" else 0
+
+    # ----------------------------------------------------------------------------------
+    def price(self, record: WorkRecord, *, cpu: int = 0) -> int:
+        """Cycles of one record (updates the cache state)."""
+        return int(self.price_batch(RecordBatch.from_records([record]), cpu=cpu)[0])
+
+    def price_many(self, records, *, cpu=0) -> np.ndarray:
+        """Cycles of each record, priced in order; ``cpu`` is an int or an array per record."""
+        return self.price_batch(RecordBatch.from_records(records), cpu=cpu)
+
+    def price_batch(self, batch: RecordBatch, *, cpu=0) -> np.ndarray:
+        """Cycles of each record of ``batch`` (int64 array of shape (n,)).
+
+        Line accesses are walked through the cache hierarchy in one compiled pass; every
+        other component is an array expression over the records.
+        """
+        parts = self.price_parts(batch, cpu=cpu)
+        return parts["total"]
+
+    def price_parts(self, batch: RecordBatch, *, cpu=0) -> dict[str, np.ndarray]:
+        """Cycles of each record split by component (int64 arrays of shape (n,)).
+
+        Keys: ``entry`` (fault or syscall entry/exit), ``xarray`` (xarray-node lines and the
+        locks), ``lines`` (every other metadata line, atomics included), ``device`` (data
+        accesses on the device and CPU copies), ``tlb`` (shootdowns), ``pte`` (installs) and
+        ``total`` (their sum, rounded once).
+        """
+        n = batch.n
+        cpu_rec = np.broadcast_to(np.asarray(cpu, dtype=np.int64), (n,))
+        if n and (cpu_rec.min() < 0 or cpu_rec.max() >= self.cpus):
+            raise InputError(f"cpu index out of range 0..{self.cpus - 1}", str(cpu))
+        xa = np.zeros(n, dtype=np.float64)
+        lines = np.zeros(n, dtype=np.float64)
+        if batch.line_key.size:
+            if batch.line_key.min() < 0:
+                raise InputError("negative cache-line key", "lines")
+            addr = _BASE_ARR[batch.line_struct] + batch.line_key * 64
+            is_sp = batch.line_struct == _SP
+            medium = (is_sp & (self._sp_medium == 1)).astype(np.int64)
+            cyc = access_lines(self.cache, addr, batch.line_write, medium,
+                               np.ascontiguousarray(cpu_rec[batch.line_rec]), self.lat,
+                               self.line_bytes, self.block_bytes)
+            cyc = cyc + (is_sp & (batch.line_write == 1)) * self.atomic_cycles
+            is_xa = batch.line_struct == _XA
+            xa += np.bincount(batch.line_rec, weights=np.where(is_xa, cyc, 0), minlength=n)
+            lines += np.bincount(batch.line_rec, weights=np.where(is_xa, 0, cyc), minlength=n)
+        device = np.zeros(n, dtype=np.float64)
+        if batch.pm_size.size:
+            rc0, rcb = self.dev_read
+            wc0, wcb = self.dev_write
+            c0 = np.where(batch.pm_write == 1, wc0, rc0)
+            cb = np.where(batch.pm_write == 1, wcb, rcb)
+            device += np.bincount(batch.pm_rec, weights=c0 + batch.pm_size * cb, minlength=n)
+            has_dev = np.bincount(batch.pm_rec, minlength=n) > 0
+        else:
+            has_dev = np.zeros(n, dtype=bool)
+        device += np.where(has_dev, 0.0, batch.memcpy_bytes * self.memcpy_cpb)
+        entry = np.where(batch.faults > 0, batch.faults * self.fault_cycles, self.op_cycles)
+        xa += batch.nlocks * self.lock_cycles
+        pte = batch.pages_mapped * self.pte_cycles
+        tlb = batch.tlb_shootdowns * self.tlb_cycles
+        parts = {
+            "entry": np.rint(entry).astype(np.int64),
+            "xarray": np.rint(xa).astype(np.int64),
+            "lines": np.rint(lines).astype(np.int64),
+            "device": np.rint(device).astype(np.int64),
+            "tlb": np.asarray(tlb, dtype=np.int64),
+            "pte": np.asarray(pte, dtype=np.int64),
+        }
+        parts["total"] = (parts["entry"] + parts["xarray"] + parts["lines"] + parts["device"]
+                          + parts["tlb"] + parts["pte"])
+        return parts
+
+    def cycles_to_ns(self, cycles):
+        """Convert cycles to ns on this profile's clock."""
+        return np.asarray(cycles) / self.profile.freq_ghz
