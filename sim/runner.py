@@ -120,12 +120,8 @@ class _Driver:
                 return dfs.dedupe(self.ino[f], self.ino[int(row["src"])], int(row["src_offset_bytes"]), off, length)
             if op == Op.MMAP:
                 key = (int(row["pid"]), f)
-                vid = dfs.mmap(key[0], self.ino[f], off, length, writable=bool(arg & ARG_WRITABLE))
-                if not arg & ARG_PMD:
-                    # Not huge-aligned: the address is off the file's PMD colour by one page,
-                    # so dax_fault_check_fallback sends every fault down the PTE path.
-                    dfs.vmas[vid].va_start += PAGE_SIZE
-                self.vid[key] = vid
+                self.vid[key] = dfs.mmap(key[0], self.ino[f], off, length,
+                                         writable=bool(arg & ARG_WRITABLE), huge=bool(arg & ARG_PMD))
                 return WorkRecord("mmap")
             if op == Op.MUNMAP:
                 return dfs.munmap(self.vid.pop((int(row["pid"]), f)))

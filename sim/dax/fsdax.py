@@ -580,14 +580,17 @@ class DaxFS:
         return self._done(wr, w0)
 
     # ================================================================= mappings
-    def mmap(self, pid: int, ino: int, off: int, length: int, *, writable: bool = True) -> int:
-        """Create a ``MAP_SHARED`` mapping; returns its id. The virtual address is PMD
-        colour-aligned with the file offset (``thp_get_unmapped_area`` for DAX files)."""
+    def mmap(self, pid: int, ino: int, off: int, length: int, *, writable: bool = True,
+             huge: bool = True) -> int:
+        """Create a ``MAP_SHARED`` mapping; returns its id. With ``huge`` the virtual address
+        is PMD colour-aligned with the file offset (``thp_get_unmapped_area`` for DAX files);
+        without it the address is one page off that colour (as a fixed or hinted address can
+        be), so ``dax_fault_check_fallback`` sends every fault down the PTE path."""
         if off % PAGE_SIZE or off < 0 or length <= 0:
             raise FsError("EINVAL", f"mmap offset {off} / length {length} invalid")
         pgoff = off // PAGE_SIZE
         npages = -(-length // PAGE_SIZE)
-        va = self._next_va + (pgoff & PG_PMD_COLOUR) * PAGE_SIZE
+        va = self._next_va + ((pgoff + (0 if huge else 1)) & PG_PMD_COLOUR) * PAGE_SIZE
         pmd_bytes = PG_PMD_NR * PAGE_SIZE
         self._next_va = ((va + npages * PAGE_SIZE) // pmd_bytes + 2) * pmd_bytes
         vid = self._next_vid

@@ -28,6 +28,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from collections import deque
+
 import numpy as np
 import simpy
 
@@ -36,7 +38,7 @@ from sim.timing.cost import CostModel, RecordBatch
 from sim.timing.profiles import Profile, load_profile
 from sim.work import WorkRecord
 
-__all__ = ["Engine", "EngineResult", "run_functional", "run_timing"]
+__all__ = ["Engine", "EngineResult", "LockTable", "run_functional", "run_timing"]
 
 Stream = Sequence[tuple[str, WorkRecord]]
 
@@ -118,6 +120,50 @@ class EngineResult:
              "latency_ns": float(lat[i] / self.freq_ghz), "work_cycles": int(self.work_cycles[i])}
             for i in range(lat.size)
         ]
+
+
+class LockTable:
+    """Mutexes keyed by name, with FIFO waiters, on a SimPy environment.
+
+    A free lock is taken without any event; a contended one returns a SimPy event that
+    succeeds when the holder hands the lock over (``release``), like the kernel's DAX
+    entry lock and its wait queue. Busy time is accumulated for utilisation.
+    """
+
+    __slots__ = ("env", "held", "since", "busy", "taken", "contended")
+
+    def __init__(self, env: simpy.Environment):
+        self.env = env
+        self.held: dict = {}      # key -> deque of waiting events
+        self.since: dict = {}     # key -> time the current holder got it
+        self.busy = 0
+        self.taken: set = set()
+        self.contended = 0
+
+    def acquire(self, key):
+        """Take ``key``; return None when it was free, else an event to yield on."""
+        q = self.held.get(key)
+        if q is None:
+            self.held[key] = deque()
+            self.since[key] = self.env.now
+            self.taken.add(key)
+            return None
+        ev = self.env.event()
+        q.append(ev)
+        self.contended += 1
+        return ev
+
+    def release(self, key) -> None:
+        """Release ``key``: hand it to the oldest waiter or free it."""
+        now = self.env.now
+        self.busy += now - self.since[key]
+        q = self.held[key]
+        if q:
+            self.since[key] = now
+            q.popleft().succeed()
+        else:
+            del self.held[key]
+            del self.since[key]
 
 
 def _flatten(streams: Sequence[Stream]):
@@ -239,24 +285,22 @@ class Engine:
     def _timing(self, cpu, ops, recs, parts, sample_cycles, on_op):
         env = simpy.Environment()
         n = cpu.size
-        start = np.zeros(n, dtype=np.int64)
-        end = np.zeros(n, dtype=np.int64)
+        start = [0] * n
+        end = [0] * n
         entry_c = parts["entry"].tolist()
         xa_c = parts["xarray"].tolist()
         dev_c = parts["device"].tolist()
         rest_c = (parts["lines"] + parts["tlb"] + parts["pte"]).tolist()
-        pm_w = [bool(r.pmem_write) for r in recs]
-        xa_locks: dict = {}
-        entry_locks: dict = {}
-        busy: dict = {"xa_lock": 0, "entry_lock": 0, "media_read": 0, "media_write": 0}
-        media = {
-            False: simpy.Resource(env, capacity=self.media_read_streams),
-            True: simpy.Resource(env, capacity=self.media_write_streams),
-        }
-        done = {"ops": 0, "faults": 0}
-        faults = [r.faults for r in recs]
+        xa_locks = LockTable(env)
+        entry_locks = LockTable(env)
+        busy = [0, 0]
+        media = (
+            simpy.Resource(env, capacity=self.media_read_streams),
+            simpy.Resource(env, capacity=self.media_write_streams),
+        )
+        done = [0, 0]
         plan = []
-        for r in recs:
+        for i, r in enumerate(recs):
             ents = []
             xas = []
             for lk in r.locks:
@@ -267,89 +311,82 @@ class Engine:
                 elif lk and lk[0] == "xa_lock":
                     if lk[1:] not in xas:
                         xas.append(lk[1:])
-            plan.append((ents, xas))
+            if xas:
+                rest = rest_c[i]
+            else:
+                rest = rest_c[i] + xa_c[i]
+            plan.append((i, entry_c[i], ents, dev_c[i], 1 if r.pmem_write else 0, xas,
+                         xa_c[i], rest, r.faults))
+        timeout = env.timeout
+        e_acq = entry_locks.acquire
+        e_rel = entry_locks.release
+        x_acq = xa_locks.acquire
+        x_rel = xa_locks.release
 
-        def lock(table, key):
-            res = table.get(key)
-            if res is None:
-                res = table[key] = simpy.Resource(env, capacity=1)
-            return res
-
-        def cpu_proc(idx):
-            for i in idx:
+        def cpu_proc(items):
+            for i, ec, ents, dc, w, xas, xc, rest, nf in items:
                 t0 = env.now
                 start[i] = t0
-                yield env.timeout(entry_c[i])
-                ents, xas = plan[i]
-                held = []
+                yield timeout(ec)
                 for key in ents:
-                    res = lock(entry_locks, key)
-                    req = res.request()
-                    if not req.triggered:
-                        yield req
-                    held.append((res, req, env.now))
-                if dev_c[i]:
-                    res = media[pm_w[i]]
+                    ev = e_acq(key)
+                    if ev is not None:
+                        yield ev
+                if dc:
+                    res = media[w]
                     req = res.request()
                     if not req.triggered:
                         yield req
                     t1 = env.now
-                    yield env.timeout(dev_c[i])
+                    yield timeout(dc)
                     res.release(req)
-                    busy["media_write" if pm_w[i] else "media_read"] += env.now - t1
+                    busy[w] += env.now - t1
                 if xas:
-                    xheld = []
                     for key in xas:
-                        res = lock(xa_locks, key)
-                        req = res.request()
-                        if not req.triggered:
-                            yield req
-                        xheld.append((res, req))
-                    t1 = env.now
-                    yield env.timeout(xa_c[i])
-                    for res, req in reversed(xheld):
-                        res.release(req)
-                    busy["xa_lock"] += (env.now - t1) * len(xheld)
-                    rest = rest_c[i]
-                else:
-                    rest = rest_c[i] + xa_c[i]
+                        ev = x_acq(key)
+                        if ev is not None:
+                            yield ev
+                    yield timeout(xc)
+                    for key in reversed(xas):
+                        x_rel(key)
                 if rest:
-                    yield env.timeout(rest)
-                for res, req, t1 in reversed(held):
-                    res.release(req)
-                    busy["entry_lock"] += env.now - t1
+                    yield timeout(rest)
+                for key in reversed(ents):
+                    e_rel(key)
                 end[i] = env.now
-                done["ops"] += 1
-                done["faults"] += faults[i]
+                done[0] += 1
+                done[1] += nf
                 if on_op is not None:
                     on_op(int(cpu[i]), ops[i], int(t0), int(env.now))
 
         series: list = []
         for k in np.unique(cpu):
-            env.process(cpu_proc(np.flatnonzero(cpu == k).tolist()))
+            env.process(cpu_proc([plan[i] for i in np.flatnonzero(cpu == k).tolist()]))
         if sample_cycles:
-            procs_done = env.all_of([])  # placeholder to keep the API simple
 
             def sampler():
-                while done["ops"] < n:
-                    series.append({"cycles": int(env.now), "ops_done": done["ops"],
-                                   "faults_done": done["faults"]})
+                while done[0] < n:
+                    series.append({"cycles": int(env.now), "ops_done": done[0],
+                                   "faults_done": done[1]})
                     yield env.timeout(int(sample_cycles))
-                series.append({"cycles": int(env.now), "ops_done": done["ops"],
-                               "faults_done": done["faults"]})
+                series.append({"cycles": int(env.now), "ops_done": done[0],
+                               "faults_done": done[1]})
 
-            del procs_done
             env.process(sampler())
         env.run()
+        start = np.asarray(start, dtype=np.int64)
+        end = np.asarray(end, dtype=np.int64)
         makespan = int(end.max()) if n else 0
         span = max(1, makespan)
         util = {
-            "xa_lock": busy["xa_lock"] / span / max(1, len(xa_locks)),
-            "entry_lock": busy["entry_lock"] / span / max(1, len(entry_locks)),
-            "media_read": busy["media_read"] / span / self.media_read_streams,
-            "media_write": busy["media_write"] / span / self.media_write_streams,
-            "xa_locks": len(xa_locks),
-            "entry_locks": len(entry_locks),
+            "xa_lock": xa_locks.busy / span / max(1, len(xa_locks.taken)),
+            "entry_lock": entry_locks.busy / span / max(1, len(entry_locks.taken)),
+            "media_read": busy[0] / span / self.media_read_streams,
+            "media_write": busy[1] / span / self.media_write_streams,
+            "xa_locks": len(xa_locks.taken),
+            "entry_locks": len(entry_locks.taken),
+            "xa_lock_waits": xa_locks.contended,
+            "entry_lock_waits": entry_locks.contended,
         }
         work = parts["total"].copy()
         return EngineResult("timing", self.profile.freq_ghz, cpu, start, end, work, ops,

@@ -420,7 +420,7 @@ class FileSystem:
         s, n, cols = e.get(b0, b1)
         if s.shape[0]:
             ch.extent_records_touched += e.splice(b0, b1)
-            ch.remapped.extend((ip.ino, int(a), int(b)) for a, b in zip(s, n, strict=False))
+            ch.remapped.extend(_franges(ip.ino, s, n))
             self._refs(cols[0], n, -1, ch)
         # cancel CoW staging extents in the range (xfs_reflink_cancel_cow_range)
         cs, cn, ccols = ip.cow.get(b0, b1)
@@ -554,13 +554,9 @@ class FileSystem:
             out_st = np.full(out_f.shape[0], WRITTEN, _I64)
             self._set_ext(ip, b0, b1, out_f, out_n, out_p, out_st, ch)
             nm = (st == HOLE) | (st == UNWRITTEN)
-            ch.newly_mapped.extend(
-                (ip.ino, int(a), int(b)) for a, b in zip(f[nm], n[nm], strict=False)
-            )
+            ch.newly_mapped.extend(_franges(ip.ino, f[nm], n[nm]))
         if shared.any():
-            ch.remapped.extend(
-                (ip.ino, int(a), int(b)) for a, b in zip(f[shared], n[shared], strict=False)
-            )
+            ch.remapped.extend(_franges(ip.ino, f[shared], n[shared]))
             self._refs(p[shared], n[shared], -1, ch)
         if extend and end > ip.size:
             ip.size = end
@@ -661,7 +657,7 @@ class FileSystem:
             ch,
         )
         self.cow_fork_remaps += ncow
-        ch.remapped.extend((ino, int(a), int(b)) for a, b in zip(sf, sn, strict=False))
+        ch.remapped.extend(_franges(ino, sf, sn))
         self._refs(sp, sn, -1, ch)
         return ch
 
@@ -697,9 +693,7 @@ class FileSystem:
         self._set_content(zp, zn, np.zeros(zp.shape[0], _I64))
         ch.blocks_zeroed += int(zn.sum())
         ch.pmem_write.extend((int(a) * BS, int(b) * BS) for a, b in zip(zp, zn, strict=False))
-        ch.newly_mapped.extend(
-            (ino, int(a), int(b)) for a, b in zip(f[hole | unw], n[hole | unw], strict=False)
-        )
+        ch.newly_mapped.extend(_franges(ino, f[hole | unw], n[hole | unw]))
         return ch
 
     # ------------------------------------------------------------------ size / fallocate
@@ -923,15 +917,11 @@ class FileSystem:
             self.remap_blocks_total += k
         fresh = share & (adp < 0)
         if fresh.any():
-            ch.newly_mapped.extend(
-                (dst.ino, int(a), int(b)) for a, b in zip(af[fresh], an[fresh], strict=True)
-            )
+            ch.newly_mapped.extend(_franges(dst.ino, af[fresh], an[fresh]))
         old = adp >= 0
         if old.any():
             self._refs(adp[old], an[old], -1, ch)
-            ch.remapped.extend(
-                (dst.ino, int(a), int(b)) for a, b in zip(af[old], an[old], strict=False)
-            )
+            ch.remapped.extend(_franges(dst.ino, af[old], an[old]))
         # rewrite dest data fork over each acted piece
         new_f, new_n, new_p = af[share], an[share], asp[share]
         lo, hi = int(af[0]), int(af[-1] + an[-1])
@@ -1286,6 +1276,23 @@ class FileSystem:
             e = ip.ext
             if len(e) > 1:
                 assert (e.start[1:] >= e.start[:-1] + e.length[:-1]).all()
+
+
+def _franges(ino: int, f: np.ndarray, n: np.ndarray) -> list[tuple[int, int, int]]:
+    """``(ino, fblock, nblocks)`` tuples of file ranges, touching neighbours merged."""
+    f = np.asarray(f, dtype=_I64)
+    if f.shape[0] == 0:
+        return []
+    n = np.asarray(n, dtype=_I64)
+    if f.shape[0] > 1:
+        o = np.argsort(f, kind="stable")
+        f, n = f[o], n[o]
+        head = np.ones(f.shape[0], dtype=bool)
+        head[1:] = f[:-1] + n[:-1] != f[1:]
+        idx = np.flatnonzero(head)
+        n = np.add.reduceat(n, idx)
+        f = f[idx]
+    return [(ino, a, b) for a, b in zip(f.tolist(), n.tolist(), strict=True)]
 
 
 def _merge_change(into: FsChange, other: FsChange) -> None:

@@ -96,8 +96,12 @@ class RecordBatch:
     ops: list
 
     @classmethod
-    def from_records(cls, records) -> "RecordBatch":
-        """Flatten ``WorkRecord`` objects (reads of a record before its writes)."""
+    def from_records(cls, records, *, locks_out: list | None = None) -> "RecordBatch":
+        """Flatten ``WorkRecord`` objects (reads of a record before its writes).
+
+        If ``locks_out`` is a list, each record's ``locks`` list is appended to it in the
+        same pass (the engine uses this to avoid a second walk over the records).
+        """
         records = list(records)
         n = len(records)
         faults = [0] * n
@@ -117,6 +121,8 @@ class RecordBatch:
             tlb[i] = r.tlb_shootdowns
             mcp[i] = r.memcpy_bytes
             nlocks[i] = len(r.locks)
+            if locks_out is not None:
+                locks_out.append(r.locks)
             for w, d in ((0, r.lines_read), (1, r.lines_written)):
                 for s, ks in d.items():
                     sid = sid_of.get(s)
