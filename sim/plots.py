@@ -51,13 +51,10 @@ def _ax(ax: Axes | None, figsize=(6.4, 4.0)) -> Axes:
     return ax
 
 
-def _bars(ax: Axes, labels, values, colors, *, ylabel: str, title: str) -> Axes:
-    x = np.arange(len(labels))
-    ax.bar(x, values, color=colors)
-    ax.set_xticks(x, labels, rotation=20, ha="right")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    return ax
+def _legend(ax: Axes, **kw) -> None:
+    """A legend only when something is labelled (an empty run draws no lines)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize="small", **kw)
 
 
 def plot_churn(summary: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
@@ -89,7 +86,7 @@ def plot_churn(summary: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     ax.set_xticks(x, summary["variant"], rotation=20, ha="right")
     ax.set_ylabel("struct-page updates per operation")
     ax.set_title("Refcount churn by design")
-    ax.legend(fontsize="small", title="hatch = counter")
+    _legend(ax, title="hatch = counter")
     return ax
 
 
@@ -110,7 +107,7 @@ def plot_warnings(summary: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     ax.set_xticks(x, summary["variant"], rotation=20, ha="right")
     ax.set_ylabel("warnings (count)")
     ax.set_title("Kernel WARN sites hit")
-    ax.legend(fontsize="small")
+    _legend(ax)
     return ax
 
 
@@ -130,7 +127,7 @@ def plot_stale_pages_over_time(timeseries: pd.DataFrame, *, ax: Axes | None = No
     ax.set_xlabel("file-level operations applied")
     ax.set_ylabel("pages with stale sharing state")
     ax.set_title("Stale struct-page state over the run")
-    ax.legend(fontsize="small", ncols=2)
+    _legend(ax, ncols=2)
     return ax
 
 
@@ -153,8 +150,7 @@ def plot_share_degree(pages: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     ax.set_xlabel("share count recorded in the struct page")
     ax.set_ylabel("pages")
     ax.set_title("Share-degree distribution")
-    if variants:
-        ax.legend(fontsize="small")
+    _legend(ax)
     return ax
 
 
@@ -183,7 +179,7 @@ def plot_latency_cdf(latency: pd.DataFrame, *, op: str | None = None, ax: Axes |
     ax.set_xlabel("latency (ns)")
     ax.set_ylabel("fraction of operations")
     ax.set_title(f"Latency CDF{'' if op is None else f' ({op})'}")
-    ax.legend(fontsize="small")
+    _legend(ax)
     return ax
 
 
@@ -203,7 +199,7 @@ def plot_memory_failure_owners(summary: pd.DataFrame, *, ax: Axes | None = None)
     ax.set_xticks(x, summary["variant"], rotation=20, ha="right")
     ax.set_ylabel("(file, offset) owners found")
     ax.set_title("Memory failure: owners found")
-    ax.legend(fontsize="small")
+    _legend(ax)
     return ax
 
 
@@ -227,5 +223,5 @@ def plot_cycles_per_op(latency: pd.DataFrame, *, ax: Axes | None = None) -> Axes
     ax.set_yscale("log")
     ax.set_ylabel("mean latency (CPU cycles)")
     ax.set_title("Cycles per operation")
-    ax.legend(fontsize="small")
+    _legend(ax)
     return ax

@@ -234,32 +234,45 @@ def simulate(scenario, *, variant: str | None = None, profile: str | None = None
         limit = int(scenario.run.duration_ns * 2.2)
         stream = stream[stream["t_cycles"] <= limit]
     nblocks = scenario.device.size // PAGE_SIZE
-    dfs = DaxFS(nblocks, vname)
-    drv = _Driver(dfs)
-    n = len(stream)
-    every = max(1, n // TIMESERIES_POINTS)
     records: list[WorkRecord] = []
     labels: list[str] = []
     ts_rows: list[dict] = []
-    mm = dfs.mm
-    it = range(n)
-    if progress:
-        from tqdm import tqdm
 
-        it = tqdm(it, desc=f"{scenario.name} [{vname}]", unit="op", leave=False, mininterval=0.5)
-    for i in it:
-        row = stream[i]
-        wr = drv.apply(row, i)
-        records.append(wr)
-        labels.append(op_label(int(row["op"]), wr))
-        if i % every == 0 or i == n - 1:
-            ts_rows.append({"op_index": i + 1, **_page_stats(mm),
-                            "share_inc": mm.counters.get("share_inc", 0),
-                            "share_dec": mm.counters.get("share_dec", 0),
-                            "warnings_raw": int(sum(mm.warnings.values())),
-                            "live_entries": dfs.summary()["live_entries"]})
+    def sample(i: int, d) -> None:
+        m = d.mm
+        ts_rows.append({"op_index": i + 1, **_page_stats(m),
+                        "share_inc": m.counters.get("share_inc", 0),
+                        "share_dec": m.counters.get("share_dec", 0),
+                        "warnings_raw": int(sum(m.warnings.values())),
+                        "live_entries": d.summary()["live_entries"]})
+
+    script = meta.get("xfsio_script") if len(stream) == 0 else None
+    if script:
+        dfs, drv = _run_xfsio_workload(script, vname, nblocks, records, sample)
+        labels = [r.op for r in records]
+        cpus = np.zeros(len(records), dtype=np.int64)
+    else:
+        dfs = DaxFS(nblocks, vname)
+        drv = _Driver(dfs)
+        n = len(stream)
+        every = max(1, n // TIMESERIES_POINTS)
+        it = range(n)
+        if progress:
+            from tqdm import tqdm
+
+            it = tqdm(it, desc=f"{scenario.name} [{vname}]", unit="op", leave=False, mininterval=0.5)
+        for i in it:
+            row = stream[i]
+            wr = drv.apply(row, i)
+            records.append(wr)
+            labels.append(op_label(int(row["op"]), wr))
+            if i % every == 0 or i == n - 1:
+                sample(i, dfs)
+        cpus = stream["cpu"][:n].astype(np.int64)
+    mm = dfs.mm
+    n = len(records)
     functional_s = time.perf_counter() - t0
-    cycles, prof, engine_stats = _price(scenario, records, stream["cpu"][:n], profile)
+    cycles, prof, engine_stats = _price(scenario, records, cpus, profile)
     priced_s = time.perf_counter() - t0 - functional_s
     ns = prof.cycles_to_ns(cycles) if n else np.zeros(0)
     cum = np.cumsum(cycles) if n else np.zeros(0, np.int64)
@@ -267,7 +280,7 @@ def simulate(scenario, *, variant: str | None = None, profile: str | None = None
     latency = pd.DataFrame({
         "op_index": np.arange(n, dtype=np.int64),
         "op": pd.Series(labels, dtype="string"),
-        "cpu": stream["cpu"][:n].astype(np.int64),
+        "cpu": cpus,
         "latency_cycles": cycles.astype(np.int64),
         "latency_ns": np.asarray(ns, dtype=np.float64),
     })
@@ -286,6 +299,29 @@ def simulate(scenario, *, variant: str | None = None, profile: str | None = None
         df.insert(0, "variant", vname)
         df.insert(1, "profile", prof.name)
     return RunOutput(summary, timeseries, latency, pages, mf, meta)
+
+
+def _run_xfsio_workload(script: str, vname: str, nblocks: int, records: list, sample):
+    """The ``xfsio`` generator: run the script through the xfs_io runner, keeping every
+    operation's work record; returns the final DaxFS and a driver-like holder."""
+    from sim.xfsio.parse import parse_script
+    from sim.xfsio.runner import XfsioRunner
+
+    text = Path(script).read_text(encoding="utf-8")
+    cmds = parse_script(text, Path(script).name)
+    holder: dict = {}
+
+    def hook(wr: WorkRecord) -> None:
+        records.append(wr)
+        sample(len(records) - 1, holder["runner"].dax)
+
+    runner = XfsioRunner(vname, device_bytes=nblocks * PAGE_SIZE, filename=Path(script).name,
+                         record_hook=hook)
+    holder["runner"] = runner
+    res = runner.run(cmds)
+    drv = _Driver(runner.dax)
+    drv.errors = {"failed_checks": len(res.failed)} if res.failed else {}
+    return runner.dax, drv
 
 
 def make_stream(scenario, seed_sequence: np.random.SeedSequence | None = None):

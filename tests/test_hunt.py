@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from sim.errors import InputError
 from sim.hunt import Op, Session, evaluate
 from sim.hunt.designs import load_variant
 from sim.hunt.invariants import (
@@ -16,7 +17,6 @@ from sim.hunt.invariants import (
 )
 from sim.hunt.search import hunt, parse_ops
 from sim.hunt.shrink import replay_file, shrink, write_reproducer
-from sim.errors import InputError
 from sim.memmap.variants import PageShare
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -228,7 +228,6 @@ class SlowPageShare(PageShare):
     """A user design without a compiled kernel: MemMap falls back to the reference."""
 
     name = "slow-page-share"
-    op_kernel = None
     batch_kernel = None
 
 

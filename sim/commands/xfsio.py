@@ -34,6 +34,11 @@ def configure(parser) -> None:
                         help="device size when @mkfs gives none (xfs_io size syntax, default 4g)")
     parser.add_argument("--summary-out", default=None, metavar="F",
                         help="write the run's counters as JSON to F")
+    parser.add_argument("--timing", action="store_true",
+                        help="price every operation in CPU cycles and print cycles per operation type")
+    parser.add_argument("--profile", default="optane-gen1", help="hardware profile for --timing")
+    parser.add_argument("--memmap", default="pmem", choices=("dram", "pmem"),
+                        help="where the struct pages live, for --timing (default pmem)")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
 
@@ -53,13 +58,12 @@ def _write_json(path: str, data: dict) -> None:
 
 def main(args) -> int:
     """Run the script or the ``-c`` commands; return the exit status."""
-    from sim.memmap import VARIANTS
     from sim.xfsio.parse import cvtnum, parse_command, parse_script
     from sim.xfsio.runner import DEFAULT_DEVICE_BYTES, XfsioRunner
 
-    if args.variant not in VARIANTS:
-        raise InputError(f"unknown variant {args.variant!r} (known: {', '.join(sorted(VARIANTS))})",
-                         where="--variant")
+    from sim.runner import check_variant
+
+    variant = check_variant(args.variant)
     if bool(args.script) == bool(args.commands):
         raise InputError("give either a SCRIPT or one or more -c commands", where="xfsio")
     device = DEFAULT_DEVICE_BYTES
@@ -86,11 +90,38 @@ def main(args) -> int:
             cmd = parse_command(c, "-c", i)
             if cmd is not None:
                 cmds.append(cmd)
-    runner = XfsioRunner(args.variant, rmap=not args.no_rmap, device_bytes=device,
-                         filename=label)
+    records: list = []
+    model = None
+    if args.timing:  # check the profile before running anything
+        from sim.timing import load_profile
+        from sim.timing.cost import CostModel
+
+        model = CostModel(load_profile(args.profile), memmap=args.memmap)
+    runner = XfsioRunner(variant, rmap=not args.no_rmap, device_bytes=device,
+                         filename=label, record_hook=records.append if args.timing else None)
     runner.run(cmds)
     res = runner.result
     summary = runner.summary()
+    timing_lines: list[str] = []
+    if model is not None:
+        import numpy as np
+
+        cycles = np.asarray(model.price_many(records), dtype=np.int64) if records else np.zeros(0, np.int64)
+        by_op: dict[str, list[int]] = {}
+        for r, c in zip(records, cycles.tolist()):
+            by_op.setdefault(r.op, []).append(c)
+        summary["timing"] = {
+            "profile": args.profile, "memmap": args.memmap, "cycles_total": int(cycles.sum()),
+            "ns_total": float(model.profile.cycles_to_ns(int(cycles.sum()))),
+            "by_op": {op: {"count": len(v), "cycles_mean": float(np.mean(v)), "cycles_total": int(np.sum(v))}
+                      for op, v in sorted(by_op.items())},
+        }
+        timing_lines.append(f"timing on {args.profile} (memmap {args.memmap}): "
+                            f"{int(cycles.sum()):,} cycles = {summary['timing']['ns_total'] / 1e3:,.1f} us")
+        for op, v in sorted(by_op.items()):
+            mean = float(np.mean(v))
+            timing_lines.append(f"  {op:16s} {len(v):8d} ops  {mean:12,.0f} cycles/op  "
+                                f"{float(model.profile.cycles_to_ns(mean)):10,.0f} ns/op")
     if not args.quiet:
         if args.commands:  # interactive use: what xfs_io would print
             for line in runner.output:
@@ -104,6 +135,8 @@ def main(args) -> int:
               f"{n['model_checks_failed']} failed; "
               f"warnings {summary['warnings']}, residue {summary['residue_pages']}, "
               f"phantoms {summary['phantom_pages']}, CoW pages {summary['cow_pages']}")
+        for line in timing_lines:
+            print(line)
     if args.summary_out:
         _write_json(args.summary_out, summary)
     sys.stdout.flush()

@@ -201,6 +201,8 @@ class DaxFS:
         self.processes: dict[int, list[int]] = {}
         self.signals: list[tuple[int, str]] = []
         self.hwpoisoned: set[int] = set()
+        #: Called with every operation's WorkRecord (``daxsim xfsio --timing`` prices them).
+        self.record_hook = None
         self._next_vid = 1
         self._bmap_cache: dict = {}
         self._next_va = _VA_BASE
@@ -368,6 +370,8 @@ class DaxFS:
 
     def _done(self, wr: WorkRecord, w0: int) -> WorkRecord:
         wr.warnings += self._warn_total() - w0
+        if self.record_hook is not None:
+            self.record_hook(wr)
         return wr
 
     # ================================================================= file ops

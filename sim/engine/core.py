@@ -238,6 +238,7 @@ class Engine:
         if cpu.size and cpu.max() >= self.cpus:
             raise InputError(f"{cpu.max() + 1} streams but the engine has {self.cpus} CPUs", "cpus")
         order = _interleaved_order(cpu)
+        self.cost.reset()  # every run starts with cold caches: runs are reproducible
         batch = RecordBatch.from_records([recs[i] for i in order])
         parts_o = self.cost.price_parts(batch, cpu=cpu[order])
         parts = {}

@@ -1,6 +1,8 @@
 """Load a design variant by name, alias, ``module:Class`` or ``path/to/file.py:Class``.
 
-The first three forms are :func:`sim.memmap.get_variant`'s; the file-path form is added here
+The first three forms are :func:`sim.memmap.get_variant`'s (``module:Class`` is also looked
+up in the current directory, which the ``daxsim`` console script does not put on
+``sys.path``); the file-path form is added here
 (the module is imported from the file under a private name, so two designs in files with the
 same base name do not collide).
 """
@@ -67,4 +69,16 @@ def load_variant(spec) -> Variant:
         path, _, attr = spec.rpartition(":")
         if path.endswith(".py") or os.sep in path or "/" in path:
             return _load_file(path, attr, spec)
+        try:
+            return get_variant(spec)
+        except InputError:
+            # ``mymodule:MyDesign`` next to the user: the console script's sys.path lacks "."
+            cwd = os.getcwd()
+            if cwd in sys.path:
+                raise
+            sys.path.insert(0, cwd)
+            try:
+                return get_variant(spec)
+            finally:
+                sys.path.remove(cwd)
     return get_variant(spec)

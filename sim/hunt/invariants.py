@@ -15,12 +15,14 @@ no_warnings                after every operation (raw count > 0 at any WARN site
                            WARN_ON_ONCE view is reported alongside)
 memory_failure             after every memory failure (``@hwpoison``): the rmap path
 memory_failure_fallback    same moment: the ``page->mapping`` fallback (known limit, see below)
-data_integrity             after every operation for the file it wrote, and every file at
+data_integrity             after every operation that can change data (not after mread,
+                           munmap, @hwpoison) for the file it wrote, and every file at
                            the end of each episode (a quiescent point: reading every file after
                            every op would dominate the run time); the shrinker checks every
                            file after every op
-refcount_conservation      after every operation (extent references vs refcount records, free
-                           count); the free-count baseline at quiescent points (no file left)
+refcount_conservation      after every operation that can change block maps (not after mread,
+                           munmap, @hwpoison): extent references vs refcount records, free
+                           count; the free-count baseline at quiescent points (no file left)
 =========================  =====================================================================
 
 Association truth: what "agrees" means per design
@@ -185,21 +187,21 @@ def page_coverage(entries: dict, npages: int):
         ``isum`` the file index at which it maps the page.
     """
     pfn, n = entries["pfn"], entries["npages"]
-    k = np.zeros(npages + 1, _I64)
-    ms = np.zeros(npages + 1, _I64)
-    off = np.zeros(npages + 1, _I64)
-    if pfn.shape[0]:
-        end = np.minimum(pfn + n, npages)
-        np.add.at(k, pfn, 1)
-        np.add.at(k, end, -1)
-        np.add.at(ms, pfn, entries["mapping"])
-        np.add.at(ms, end, -entries["mapping"])
-        d = entries["index"] - pfn
-        np.add.at(off, pfn, d)
-        np.add.at(off, end, -d)
-    k = np.cumsum(k[:npages])
-    ms = np.cumsum(ms[:npages])
-    isum = np.cumsum(off[:npages]) + np.arange(npages, dtype=_I64)
+    if pfn.shape[0] == 0:
+        z = np.zeros(npages, _I64)
+        return z, z.copy(), np.arange(npages, dtype=_I64)
+    end = np.minimum(pfn + n, npages)
+    pos = np.concatenate([pfn, end])
+    k = np.bincount(pos, weights=np.concatenate([np.ones_like(pfn), -np.ones_like(pfn)]),
+                    minlength=npages + 1)
+    # float64 sums of int64 ids and offsets below 2**53 are exact; back to int64 at once
+    ms = np.bincount(pos, weights=np.concatenate([entries["mapping"], -entries["mapping"]]),
+                     minlength=npages + 1)
+    d = entries["index"] - pfn
+    off = np.bincount(pos, weights=np.concatenate([d, -d]), minlength=npages + 1)
+    k = np.cumsum(k[:npages]).astype(_I64)
+    ms = np.cumsum(ms[:npages]).astype(_I64)
+    isum = np.cumsum(off[:npages]).astype(_I64) + np.arange(npages, dtype=_I64)
     return k, ms, isum
 
 
@@ -223,7 +225,8 @@ def describe_state(dfs, rule: str, mapping: int, index: int, *, phantom: bool = 
     if mapping == FLAG_SENTINEL:
         return f"(PAGE_MAPPING_DAX_{flag}, count {index})"
     if rule == "folio":
-        return f"(NULL, share {index}) Shared({index})" + (" [stale word: phantom]" if phantom else "")
+        tag = " [stale word: phantom]" if phantom else ""
+        return f"(NULL, share {index}) Shared({index}){tag}"
     return f"(mapping {mapping}, index {index})"
 
 
@@ -321,14 +324,15 @@ def check_association(dfs, model=None) -> Violation | None:
     before, after = _before_after(dfs, model, p)
     phantom = bool(mm.mapping[p] == PHANTOM_TAG)
     kp = int(kk[p])
-    big_head = rule == "folio" and p % PMD_NPAGES == 0 and int(_orders(mm)[p // PMD_NPAGES]) == PMD_ORDER
+    big_head = (rule == "folio" and p % PMD_NPAGES == 0
+                and int(_orders(mm)[p // PMD_NPAGES]) == PMD_ORDER)
     if big_head:  # an order-9 folio: the entries in its block
         sel = e["pfn"] // PMD_NPAGES == p // PMD_NPAGES
-        owners = [(int(a), int(b)) for a, b in zip(e["mapping"][sel], e["index"][sel])]
+        owners = [(int(a), int(b)) for a, b in zip(e["mapping"][sel], e["index"][sel], strict=True)]
     else:
         sel = (e["pfn"] <= p) & (p < e["pfn"] + e["npages"])
-        owners = [(int(a), int(b) + (p - int(c)))
-                  for a, b, c in zip(e["mapping"][sel], e["index"][sel], e["pfn"][sel])]
+        cols = zip(e["mapping"][sel], e["index"][sel], e["pfn"][sel], strict=True)
+        owners = [(int(a), int(b) + (p - int(c))) for a, b, c in cols]
     exp = _expected_text(dfs, rule, kp, int(mm1[p]), int(ii1[p]))
     msg = (f"pfn {p} reads {describe_state(dfs, rule, *after, phantom=phantom)} but "
            f"{kp} live entr{'y maps' if kp == 1 else 'ies map'} it "

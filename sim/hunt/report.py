@@ -102,7 +102,7 @@ def format_table(rows, names=ALL_NAMES) -> str:
     head = ["design"] + [COLUMN_TITLES.get(n, n) for n in names]
     body = [[v] + [_cell(by[(v, n)]) if (v, n) in by else "-" for n in names] for v in variants]
     widths = [max(len(x[i]) for x in [head] + body) for i in range(len(head))]
-    fmt = lambda row: "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()  # noqa: E731
+    fmt = lambda row: "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()  # noqa: E731
     return "\n".join([fmt(head), fmt(["-" * w for w in widths])] + [fmt(b) for b in body])
 
 

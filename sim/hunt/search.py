@@ -98,7 +98,7 @@ def _shared_pages(sess: Session, path: str, size: int) -> list[int]:
         return []
     f, n, p, _st, c = fs.bmap_arrays(fs.lookup(path), 0, nb)
     out: list[int] = []
-    for fi, ni in zip(f[c > 1].tolist(), n[c > 1].tolist()):
+    for fi, ni in zip(f[c > 1].tolist(), n[c > 1].tolist(), strict=True):
         out.extend(range(fi, min(fi + ni, nb)))
         if len(out) > 4096:
             break

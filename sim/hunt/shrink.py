@@ -268,7 +268,8 @@ def reproducer_text(res: ShrinkResult, *, variant_spec: str, variant_name: str, 
         f"# design: {variant_name}   (replay: daxsim xfsio THIS_FILE --variant {variant_spec})",
         f"# seed: {seed}   found after {ops_to_find} checked ops, shrunk to {len(res.ops)} ops "
         f"({len(res.lines)} lines)",
-        f"# invariant: {v.invariant}{' (known limit of the design, not a defect)' if v.limit else ''}",
+        f"# invariant: {v.invariant}"
+        + (" (known limit of the design, not a defect)" if v.limit else ""),
     ]
     head += [f"# {x}" for x in explanation.splitlines()]
     tail = f"@expect_invariant {v.invariant} violated"

@@ -1,15 +1,18 @@
 """Compiled batch kernels of the built-in designs (numba, ``cache=True``).
 
-Each design has a per-operation function ``*_op(opcode, pfn, npages, mapping, index, flag,
-st_mapping, st_index, st_order, stats) -> int`` (struct pages written) and a batch function
-``*_batch(op, pfn, npages, mapping, index, flag, st_mapping, st_index, st_order, stats)`` that
-calls it for each operation in order.  The batch is therefore a compiled loop over the
-operations and over the pages of each entry: exactly the sequential semantics, and a hot page
-costs no more than distinct pages.  ``stats`` is laid out as in :mod:`sim.memmap.layout`.
+Each design has one kernel ``*_batch(op, pfn, npages, mapping, index, flag, st_mapping,
+st_index, st_order, stats) -> int`` that applies the operations in order, page by page, and
+returns the struct pages it wrote.  It is a compiled loop over the operations and over the
+pages of each entry, so it has exactly the sequential semantics by construction, and a hot
+page costs no more than distinct pages.  Counters and raw warning counts are kept in local
+variables (registers) during the loop and added to ``stats`` (laid out as in
+:mod:`sim.memmap.layout`) at the end; :class:`~sim.memmap.MemMap` calls the same kernel on
+one-element arrays for a single operation.
 
-These kernels do not validate their input; :class:`sim.memmap.MemMap` does.  They are written
-independently of the Python reference (:mod:`sim.memmap.reference`), which is the oracle.
-Page refcounts are not modelled (the ``trunc && refcount > 1`` WARN cannot fire).
+The kernels do not validate their input (:class:`~sim.memmap.MemMap` does).  They are
+written independently of the Python reference (:mod:`sim.memmap.reference`), which is the
+oracle the tests compare them with.  Page refcounts are not modelled, so the ``trunc &&
+refcount > 1`` WARN cannot fire and ``trunc`` changes nothing.
 """
 
 from __future__ import annotations
@@ -35,15 +38,10 @@ from sim.memmap.layout import (
 )
 
 __all__ = [
-    "single_owner_op",
     "single_owner_batch",
-    "cow_index_op",
     "cow_index_batch",
-    "page_share_op",
     "page_share_batch",
-    "folio_share_op",
     "folio_share_batch",
-    "folio_share_reset_op",
     "folio_share_reset_batch",
 ]
 
@@ -51,243 +49,231 @@ _FLAG = np.int64(-1)
 _TAG = np.int64(-2)
 
 
-# ---------------------------------------------------------------------------- single-owner
 @njit(cache=True, inline="always")
-def single_owner_op(opcode, pfn, npages, m, idx, flag, st_map, st_idx, st_order, stats):
-    if opcode == 0:
-        stats[S_ASSOCIATE_CALLS] += 1
-        for i in range(npages):
-            p = pfn + i
-            if st_map[p] != 0:
-                stats[W_MAPPING_SET] += 1
-                stats[S_OWNER_OVERWRITTEN] += 1
-            st_map[p] = m
-            st_idx[p] = idx + i
-    else:
-        stats[S_DISASSOCIATE_CALLS] += 1
-        for i in range(npages):
-            p = pfn + i
-            cur = st_map[p]
-            if cur != 0 and cur != m:
-                stats[W_FOREIGN_MAPPING] += 1
-            if cur != 0 or st_idx[p] != 0:
-                stats[S_PAGES_RESET] += 1
-            st_map[p] = 0
-            st_idx[p] = 0
-    stats[S_PAGE_UPDATES] += npages
-    return npages
+def _flush(stats, share_inc, share_dec, flag_set, flag_clear, overwritten, reset, calls_a,
+           calls_d, updates, w_set, w_foreign, w_zero, w_order, w_init):
+    stats[S_SHARE_INC] += share_inc
+    stats[S_SHARE_DEC] += share_dec
+    stats[S_FLAG_SET] += flag_set
+    stats[S_FLAG_CLEAR] += flag_clear
+    stats[S_OWNER_OVERWRITTEN] += overwritten
+    stats[S_PAGES_RESET] += reset
+    stats[S_ASSOCIATE_CALLS] += calls_a
+    stats[S_DISASSOCIATE_CALLS] += calls_d
+    stats[S_PAGE_UPDATES] += updates
+    stats[W_MAPPING_SET] += w_set
+    stats[W_FOREIGN_MAPPING] += w_foreign
+    stats[W_SHARE_ZERO] += w_zero
+    stats[W_ORDER_MISMATCH] += w_order
+    stats[W_FOLIO_INIT_ORDER] += w_init
 
 
+# ---------------------------------------------------------------------------- single-owner
 @njit(cache=True)
-def single_owner_batch(op, pfn, npages, m, idx, flag, st_map, st_idx, st_order, stats):
+def single_owner_batch(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order, stats):
+    overwritten = reset = calls_a = calls_d = updates = w_set = w_foreign = 0
     for k in range(op.shape[0]):
-        single_owner_op(
-            op[k], pfn[k], npages[k], m[k], idx[k], flag[k], st_map, st_idx, st_order, stats
-        )
+        p0 = pfn[k]
+        n = npages[k]
+        m = mapping[k]
+        if op[k] == 0:
+            calls_a += 1
+            base = index[k]
+            for i in range(n):
+                p = p0 + i
+                if st_map[p] != 0:
+                    w_set += 1
+                    overwritten += 1
+                st_map[p] = m
+                st_idx[p] = base + i
+        else:
+            calls_d += 1
+            for i in range(n):
+                p = p0 + i
+                cur = st_map[p]
+                if cur != 0 and cur != m:
+                    w_foreign += 1
+                if cur != 0 or st_idx[p] != 0:
+                    reset += 1
+                st_map[p] = 0
+                st_idx[p] = 0
+        updates += n
+    _flush(stats, 0, 0, 0, 0, overwritten, reset, calls_a, calls_d, updates, w_set, w_foreign,
+           0, 0, 0)
+    return updates
 
 
 # ------------------------------------------------------------------- cow-index / page-share
 @njit(cache=True, inline="always")
-def _flag_associate(pfn, npages, m, idx, flag, st_map, st_idx, stats):
-    stats[S_ASSOCIATE_CALLS] += 1
-    if flag != 0:
-        for i in range(npages):
-            p = pfn + i
-            cur = st_map[p]
-            if cur != _FLAG:
-                if cur != 0:
-                    st_idx[p] = 1
-                st_map[p] = _FLAG
-                stats[S_FLAG_SET] += 1
-            st_idx[p] += 1
-        stats[S_SHARE_INC] += npages
-    else:
-        for i in range(npages):
-            p = pfn + i
-            cur = st_map[p]
-            if cur != 0:
-                stats[W_MAPPING_SET] += 1
-                stats[S_OWNER_OVERWRITTEN] += 1
+def _flag_design_batch(op, pfn, npages, mapping, index, flag, st_map, st_idx, stats, post):
+    """Shared loop of the two flag designs; ``post`` selects the seed's post-decrement."""
+    share_inc = share_dec = flag_set = flag_clear = overwritten = reset = 0
+    calls_a = calls_d = updates = w_set = w_foreign = 0
+    for k in range(op.shape[0]):
+        p0 = pfn[k]
+        n = npages[k]
+        m = mapping[k]
+        if op[k] == 0:
+            calls_a += 1
+            if flag[k] != 0:  # dax_mapping_set_cow() / dax_page_share_get()
+                for i in range(n):
+                    p = p0 + i
+                    cur = st_map[p]
+                    if cur != _FLAG:
+                        if cur != 0:
+                            st_idx[p] = 1
+                        st_map[p] = _FLAG
+                        flag_set += 1
+                    st_idx[p] += 1
+                share_inc += n
+            else:
+                base = index[k]
+                for i in range(n):
+                    p = p0 + i
+                    cur = st_map[p]
+                    if cur != 0:
+                        w_set += 1
+                        overwritten += 1
+                        if cur == _FLAG:
+                            flag_clear += 1
+                    st_map[p] = m
+                    st_idx[p] = base + i
+        else:
+            calls_d += 1
+            for i in range(n):
+                p = p0 + i
+                cur = st_map[p]
                 if cur == _FLAG:
-                    stats[S_FLAG_CLEAR] += 1
-            st_map[p] = m
-            st_idx[p] = idx + i
-    stats[S_PAGE_UPDATES] += npages
-    return npages
-
-
-@njit(cache=True, inline="always")
-def cow_index_op(opcode, pfn, npages, m, idx, flag, st_map, st_idx, st_order, stats):
-    if opcode == 0:
-        return _flag_associate(pfn, npages, m, idx, flag, st_map, st_idx, stats)
-    stats[S_DISASSOCIATE_CALLS] += 1
-    for i in range(npages):
-        p = pfn + i
-        cur = st_map[p]
-        if cur == _FLAG:
-            old = st_idx[p]
-            st_idx[p] = old - 1  # post-decrement: "if (page->index-- > 0) continue"
-            stats[S_SHARE_DEC] += 1
-            if old != 0:
-                continue
-            stats[S_FLAG_CLEAR] += 1
-            stats[S_PAGES_RESET] += 1
-        else:
-            if cur != 0 and cur != m:
-                stats[W_FOREIGN_MAPPING] += 1
-            if cur != 0 or st_idx[p] != 0:
-                stats[S_PAGES_RESET] += 1
-        st_map[p] = 0
-        st_idx[p] = 0
-    stats[S_PAGE_UPDATES] += npages
-    return npages
+                    old = st_idx[p]
+                    new = old - 1
+                    st_idx[p] = new
+                    share_dec += 1
+                    if post:
+                        if old != 0:  # "if (page->index-- > 0) continue" (unsigned)
+                            continue
+                    elif new != 0:  # "if (--page->share > 0) continue"
+                        continue
+                    flag_clear += 1
+                    reset += 1
+                else:
+                    if cur != 0 and cur != m:
+                        w_foreign += 1
+                    if cur != 0 or st_idx[p] != 0:
+                        reset += 1
+                st_map[p] = 0
+                st_idx[p] = 0
+        updates += n
+    _flush(stats, share_inc, share_dec, flag_set, flag_clear, overwritten, reset, calls_a,
+           calls_d, updates, w_set, w_foreign, 0, 0, 0)
+    return updates
 
 
 @njit(cache=True)
-def cow_index_batch(op, pfn, npages, m, idx, flag, st_map, st_idx, st_order, stats):
-    for k in range(op.shape[0]):
-        cow_index_op(
-            op[k], pfn[k], npages[k], m[k], idx[k], flag[k], st_map, st_idx, st_order, stats
-        )
-
-
-@njit(cache=True, inline="always")
-def page_share_op(opcode, pfn, npages, m, idx, flag, st_map, st_idx, st_order, stats):
-    if opcode == 0:
-        return _flag_associate(pfn, npages, m, idx, flag, st_map, st_idx, stats)
-    stats[S_DISASSOCIATE_CALLS] += 1
-    for i in range(npages):
-        p = pfn + i
-        cur = st_map[p]
-        if cur == _FLAG:
-            share = st_idx[p] - 1  # pre-decrement: "if (--page->share > 0) continue"
-            st_idx[p] = share
-            stats[S_SHARE_DEC] += 1
-            if share != 0:
-                continue
-            stats[S_FLAG_CLEAR] += 1
-            stats[S_PAGES_RESET] += 1
-        else:
-            if cur != 0 and cur != m:
-                stats[W_FOREIGN_MAPPING] += 1
-            if cur != 0 or st_idx[p] != 0:
-                stats[S_PAGES_RESET] += 1
-        st_map[p] = 0
-        st_idx[p] = 0
-    stats[S_PAGE_UPDATES] += npages
-    return npages
+def cow_index_batch(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order, stats):
+    return _flag_design_batch(op, pfn, npages, mapping, index, flag, st_map, st_idx, stats,
+                              True)
 
 
 @njit(cache=True)
-def page_share_batch(op, pfn, npages, m, idx, flag, st_map, st_idx, st_order, stats):
-    for k in range(op.shape[0]):
-        page_share_op(
-            op[k], pfn[k], npages[k], m[k], idx[k], flag[k], st_map, st_idx, st_order, stats
-        )
+def page_share_batch(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order, stats):
+    return _flag_design_batch(op, pfn, npages, mapping, index, flag, st_map, st_idx, stats,
+                              False)
 
 
 # ------------------------------------------------------------ folio-share (v6.15+) / reset
 @njit(cache=True, inline="always")
-def _folio_op(opcode, pfn, npages, m, idx, flag, st_map, st_idx, st_order, stats, reset):
-    blk = pfn >> 9
-    if st_order[blk] != 0:
-        head = blk << 9
-        forder = 9
-    else:
-        head = pfn
-        forder = 0
-    cur = st_map[head]
-    owned = cur > 0
-    shared = cur <= 0 and st_idx[head] != 0  # dax_folio_is_shared(); the tag reads as NULL
-    if opcode == 0:
-        stats[S_ASSOCIATE_CALLS] += 1
-        eorder = 9 if npages == 512 else 0
-        if flag != 0 and (owned or shared):
-            if owned:  # dax_folio_make_shared()
+def _folio_batch(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order, stats,
+                 reset_share):
+    share_inc = share_dec = flag_set = flag_clear = overwritten = reset = 0
+    calls_a = calls_d = updates = w_set = w_zero = w_order = w_init = 0
+    for k in range(op.shape[0]):
+        pfn_k = pfn[k]
+        blk = pfn_k >> 9
+        if st_order[blk] != 0:  # page_folio(): the head of a compound folio
+            head = blk << 9
+            forder = 9
+        else:
+            head = pfn_k
+            forder = 0
+        cur = st_map[head]
+        owned = cur > 0
+        shared = cur <= 0 and st_idx[head] != 0  # dax_folio_is_shared(); the tag reads NULL
+        if op[k] == 0:
+            calls_a += 1
+            eorder = 9 if npages[k] == 512 else 0
+            if flag[k] != 0 and (owned or shared):
+                if owned:  # dax_folio_make_shared()
+                    st_map[head] = 0
+                    st_idx[head] = 1
+                    flag_set += 1
+                if st_idx[head] == 0:
+                    w_zero += 1
+                if eorder != forder:
+                    w_order += 1
+                st_idx[head] += 1
+                share_inc += 1
+                updates += 1
+                continue
+            if owned:
+                w_set += 1
+                overwritten += 1
+            elif shared:  # Shared(k) re-owned: no WARN, the count is lost
+                overwritten += 1
+                flag_clear += 1
+            if forder != 0:  # dax_folio_init(): WARN_ON_ONCE(folio_order(folio))
+                w_init += 1
+            if eorder != 0:  # prep_compound_page(): the aligned pfn becomes the head
+                st_order[blk] = 9
+                for p in range(pfn_k + 1, pfn_k + 512):
+                    st_map[p] = 0
+                    st_idx[p] = 0
+                head = pfn_k
+                updates += 512
+            else:
+                updates += 1
+            st_map[head] = mapping[k]
+            st_idx[head] = index[k]
+            continue
+        # dax_disassociate_entry() -> dax_folio_put(); trunc is ignored
+        calls_d += 1
+        if shared:
+            ref = st_idx[head] - 1
+            st_idx[head] = ref
+            share_dec += 1
+            if ref != 0:
+                updates += 1
+                continue
+            flag_clear += 1
+        if forder == 0:
+            if reset_share or st_idx[head] == 0:
+                if cur != 0 or st_idx[head] != 0 or shared:
+                    reset += 1
                 st_map[head] = 0
-                st_idx[head] = 1
-                stats[S_FLAG_SET] += 1
-            if st_idx[head] == 0:
-                stats[W_SHARE_ZERO] += 1
-            if eorder != forder:
-                stats[W_ORDER_MISMATCH] += 1
-            st_idx[head] += 1
-            stats[S_SHARE_INC] += 1
-            stats[S_PAGE_UPDATES] += 1
-            return 1
-        if owned:
-            stats[W_MAPPING_SET] += 1
-            stats[S_OWNER_OVERWRITTEN] += 1
-        elif shared:
-            stats[S_OWNER_OVERWRITTEN] += 1
-            stats[S_FLAG_CLEAR] += 1
-        if forder != 0:  # dax_folio_init(): WARN_ON_ONCE(folio_order(folio))
-            stats[W_FOLIO_INIT_ORDER] += 1
-        written = 1
-        if eorder != 0:  # prep_compound_page(): pfn is 512-aligned and becomes the head
-            st_order[blk] = 9
-            for p in range(pfn + 1, pfn + 512):
-                st_map[p] = 0
-                st_idx[p] = 0
-            written = 512
-            head = pfn
-        st_map[head] = m
-        st_idx[head] = idx
-        stats[S_PAGE_UPDATES] += written
-        return written
-    # dax_disassociate_entry() -> dax_folio_put(); trunc is ignored
-    stats[S_DISASSOCIATE_CALLS] += 1
-    if shared:
-        ref = st_idx[head] - 1
-        st_idx[head] = ref
-        stats[S_SHARE_DEC] += 1
-        if ref != 0:
-            stats[S_PAGE_UPDATES] += 1
-            return 1
-        stats[S_FLAG_CLEAR] += 1
-    if forder == 0:
-        if reset or st_idx[head] == 0:
-            if cur != 0 or st_idx[head] != 0 or shared:
-                stats[S_PAGES_RESET] += 1
-            st_map[head] = 0
-            st_idx[head] = 0
-        else:  # order-0 owner put: mapping = NULL, index left stale -> phantom Shared(index)
-            st_map[head] = _TAG
-            stats[S_FLAG_SET] += 1
-        stats[S_PAGE_UPDATES] += 1
-        return 1
-    st_order[blk] = 0  # split back into 512 order-0 folios
-    for p in range(head, head + 512):
-        st_map[p] = 0
-        st_idx[p] = 0
-    stats[S_PAGES_RESET] += 512
-    stats[S_PAGE_UPDATES] += 512
-    return 512
-
-
-@njit(cache=True, inline="always")
-def folio_share_op(opcode, pfn, npages, m, idx, flag, st_map, st_idx, st_order, stats):
-    return _folio_op(opcode, pfn, npages, m, idx, flag, st_map, st_idx, st_order, stats, False)
+                st_idx[head] = 0
+            else:  # order-0 owner put: mapping = NULL, index stale -> phantom Shared(index)
+                st_map[head] = _TAG
+                flag_set += 1
+            updates += 1
+            continue
+        st_order[blk] = 0  # split back into 512 order-0 folios
+        for p in range(head, head + 512):
+            st_map[p] = 0
+            st_idx[p] = 0
+        reset += 512
+        updates += 512
+    _flush(stats, share_inc, share_dec, flag_set, flag_clear, overwritten, reset, calls_a,
+           calls_d, updates, w_set, 0, w_zero, w_order, w_init)
+    return updates
 
 
 @njit(cache=True)
-def folio_share_batch(op, pfn, npages, m, idx, flag, st_map, st_idx, st_order, stats):
-    for k in range(op.shape[0]):
-        _folio_op(
-            op[k], pfn[k], npages[k], m[k], idx[k], flag[k], st_map, st_idx, st_order, stats,
-            False,
-        )
-
-
-@njit(cache=True, inline="always")
-def folio_share_reset_op(opcode, pfn, npages, m, idx, flag, st_map, st_idx, st_order, stats):
-    return _folio_op(opcode, pfn, npages, m, idx, flag, st_map, st_idx, st_order, stats, True)
+def folio_share_batch(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order, stats):
+    return _folio_batch(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order, stats,
+                        False)
 
 
 @njit(cache=True)
-def folio_share_reset_batch(op, pfn, npages, m, idx, flag, st_map, st_idx, st_order, stats):
-    for k in range(op.shape[0]):
-        _folio_op(
-            op[k], pfn[k], npages[k], m[k], idx[k], flag[k], st_map, st_idx, st_order, stats,
-            True,
-        )
+def folio_share_reset_batch(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order,
+                            stats):
+    return _folio_batch(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order, stats,
+                        True)

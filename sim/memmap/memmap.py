@@ -104,10 +104,11 @@ class MemMap:
         self.index = np.zeros(npages, dtype=_I64)
         self._order = np.zeros(max(1, -(-npages // PMD_NPAGES)), dtype=np.int8)
         self._stats = np.zeros(N_STATS, dtype=_I64)
-        self._op = self.variant.op_kernel
         self._batch = self.variant.batch_kernel
+        self._one = np.zeros((6, 1), dtype=_I64)  # op, pfn, npages, mapping, index, flag
+        self._one_rows = tuple(self._one[r] for r in range(6))
         self._ref: PageState | None = None
-        if self._op is None or self._batch is None:
+        if self._batch is None:
             self._ref = PageState(npages, mapping=self.mapping, index=self.index, order=self._order)
 
     # ------------------------------------------------------------------ sizes
@@ -190,16 +191,30 @@ class MemMap:
         """
         self._check_one(pfn, npages, mapping)
         if self._ref is None:
-            return int(self._op(0, pfn, npages, mapping, index, 1 if shared else 0,
-                                self.mapping, self.index, self._order, self._stats))
+            one = self._one
+            one[0, 0] = 0
+            one[1, 0] = pfn
+            one[2, 0] = npages
+            one[3, 0] = mapping
+            one[4, 0] = index
+            one[5, 0] = 1 if shared else 0
+            return int(self._batch(*self._one_rows, self.mapping, self.index, self._order,
+                                   self._stats))
         return self.variant.associate(self._ref, pfn, npages, mapping, index, bool(shared))
 
     def disassociate(self, pfn: int, npages: int, mapping: int, trunc: bool) -> int:
         """``dax_disassociate_entry`` for one entry; returns the struct pages written."""
         self._check_one(pfn, npages, mapping)
         if self._ref is None:
-            return int(self._op(1, pfn, npages, mapping, 0, 1 if trunc else 0,
-                                self.mapping, self.index, self._order, self._stats))
+            one = self._one
+            one[0, 0] = 1
+            one[1, 0] = pfn
+            one[2, 0] = npages
+            one[3, 0] = mapping
+            one[4, 0] = 0
+            one[5, 0] = 1 if trunc else 0
+            return int(self._batch(*self._one_rows, self.mapping, self.index, self._order,
+                                   self._stats))
         return self.variant.disassociate(self._ref, pfn, npages, mapping, bool(trunc))
 
     # ------------------------------------------------------------------ views

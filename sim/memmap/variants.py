@@ -4,13 +4,12 @@ A :class:`Variant` names a design and carries two implementations of it:
 
 - the per-page **reference** (:meth:`Variant.associate` / :meth:`Variant.disassociate` on a
   :class:`~sim.memmap.reference.PageState`), a readable transcription of ``fs/dax.c``;
-- an optional compiled **kernel** (``op_kernel`` for one entry, ``batch_kernel`` for arrays of
-  entries, see :mod:`sim.memmap.kernels`).  :class:`~sim.memmap.MemMap` uses the kernel when
-  there is one, else the reference (slower, same results).
+- an optional compiled **kernel** (``batch_kernel``, see :mod:`sim.memmap.kernels`), used for
+  batches and, on one-element arrays, for single operations.  :class:`~sim.memmap.MemMap`
+  uses the kernel when there is one, else the reference (slower, same results).
 
 User designs subclass :class:`Variant`, override ``associate``/``disassociate`` (and set
-``op_kernel``/``batch_kernel`` to numba functions with the built-in signature if they want
-speed), and are named as ``module:Class`` wherever a variant name is accepted.
+``batch_kernel`` to a numba function with the built-in signature if they want speed), and are named as ``module:Class`` wherever a variant name is accepted.
 """
 
 from __future__ import annotations
@@ -57,8 +56,8 @@ class Variant:
         Warning sites beyond :data:`~sim.memmap.layout.COMMON_SITES`.
     sites : tuple of str
         Warning sites the design's code really has (the others always report 0).
-    op_kernel, batch_kernel : callable or None
-        Compiled kernels (see :mod:`sim.memmap.kernels`), or None to use the reference.
+    batch_kernel : callable or None
+        Compiled kernel (see :mod:`sim.memmap.kernels`), or None to use the reference.
     """
 
     name: str = "unnamed"
@@ -70,7 +69,6 @@ class Variant:
     flag_sentinel: bool = False
     extra_sites: tuple[str, ...] = ()
     sites: tuple[str, ...] = ()
-    op_kernel = None
     batch_kernel = None
 
     @property
@@ -97,7 +95,6 @@ class SingleOwner(Variant):
     description = "one owner per page, no sharing: a second mapper warns and overwrites"
     in_kernel = True
     sites = ("associate_mapping_set", "disassociate_foreign_mapping")
-    op_kernel = staticmethod(_k.single_owner_op)
     batch_kernel = staticmethod(_k.single_owner_batch)
 
     def associate(self, state, pfn, npages, mapping, index, flag):
@@ -117,7 +114,6 @@ class CowIndex(Variant):
     in_kernel = True
     flag_sentinel = True
     sites = ("associate_mapping_set", "disassociate_foreign_mapping")
-    op_kernel = staticmethod(_k.cow_index_op)
     batch_kernel = staticmethod(_k.cow_index_batch)
 
     def associate(self, state, pfn, npages, mapping, index, flag):
@@ -135,7 +131,6 @@ class PageShare(Variant):
     in_kernel = True
     flag_sentinel = True
     sites = ("associate_mapping_set", "disassociate_foreign_mapping")
-    op_kernel = staticmethod(_k.page_share_op)
     batch_kernel = staticmethod(_k.page_share_batch)
 
     def associate(self, state, pfn, npages, mapping, index, flag):
@@ -161,7 +156,6 @@ class FolioShare(Variant):
         "associate_order_mismatch",
         "folio_init_order",
     )
-    op_kernel = staticmethod(_k.folio_share_op)
     batch_kernel = staticmethod(_k.folio_share_batch)
     _reset = False
 
@@ -181,7 +175,6 @@ class FolioShareReset(FolioShare):
         "final put, order 0 included"
     )
     in_kernel = False
-    op_kernel = staticmethod(_k.folio_share_reset_op)
     batch_kernel = staticmethod(_k.folio_share_reset_batch)
     _reset = True
 

@@ -234,6 +234,10 @@ class CostModel:
         self.cache = CacheState(p, self.cpus)
         self._sp_medium = 1 if memmap == "pmem" else 0
 
+    def reset(self) -> None:
+        """Forget the cache contents (cold caches)."""
+        self.cache = CacheState(self.profile, self.cpus)
+
     # ----------------------------------------------------------------------------------
     def price(self, record: WorkRecord, *, cpu: int = 0) -> int:
         """Cycles of one record (updates the cache state)."""

@@ -158,7 +158,8 @@ class XfsioRunner:
 
     def __init__(self, variant: str = "page-share", *, rmap: bool = True,
                  device_bytes: int = DEFAULT_DEVICE_BYTES, filename: str = "<script>",
-                 check_model: bool = True, generation: str | None = None):
+                 check_model: bool = True, generation: str | None = None, record_hook=None):
+        self.record_hook = record_hook
         self.variant = variant
         self.rmap = rmap
         self.generation = generation
@@ -189,8 +190,10 @@ class XfsioRunner:
         if getattr(self, "dax", None) is not None:
             self._fold_totals()
         nblocks = max(1, int(size_bytes) // BLOCK_SIZE)
-        return DaxFS(nblocks, self.variant, fill_byte=self.fill_byte, rmap=self.rmap,
-                     generation=self.generation)
+        d = DaxFS(nblocks, self.variant, fill_byte=self.fill_byte, rmap=self.rmap,
+                  generation=self.generation)
+        d.record_hook = self.record_hook
+        return d
 
     def _fold_totals(self) -> None:
         """Accumulate the counters of a DaxFS that is about to be replaced."""

@@ -1,0 +1,131 @@
+"""The SimPy engine: functional vs timing mode, locks, media queues, time series."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sim.engine import Engine, run_functional, run_timing
+from sim.errors import InputError
+from sim.work import WorkRecord
+
+
+def fault(pfn, idx, mapping, cow=False):
+    r = WorkRecord("cow_fault" if cow else "read_fault")
+    r.faults = 1
+    r.pages_mapped = 1
+    r.read("xarray_node", mapping * 100 + idx // 64)
+    r.write("xarray_node", mapping * 100 + idx // 64)
+    r.read("extent", mapping)
+    r.write("struct_page", pfn)
+    r.write("pagetable", mapping * 10_000 + idx)
+    if cow:
+        r.write("struct_page", pfn + 100_000)
+        r.pmem_read.append((pfn * 4096, 4096))
+        r.pmem_write.append(((pfn + 100_000) * 4096, 4096))
+        r.memcpy_bytes = 4096
+    r.locks += [("xa_lock", mapping), ("entry", mapping, idx), ("xa_lock", mapping)]
+    return r
+
+
+def streams(ncpu=8, per_cpu=200, *, same_entry=False, same_mapping=False, cow=0.0, seed=0):
+    rng = np.random.default_rng(seed)
+    out = []
+    for c in range(ncpu):
+        s = []
+        for i in range(per_cpu):
+            m = 0 if same_mapping or same_entry else c
+            idx = 0 if same_entry else int(rng.integers(0, 4096))
+            r = fault(int(rng.integers(0, 1 << 22)), idx, m, bool(rng.random() < cow))
+            s.append((r.op, r))
+        out.append(s)
+    return out
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return Engine("optane-gen1", cpus=8)
+
+
+def test_one_cpu_timing_equals_functional():
+    st = streams(ncpu=1, per_cpu=300, cow=0.5)
+    f = run_functional(st)
+    t = run_timing(st)
+    assert (f.latency_cycles == t.latency_cycles).all()
+    assert f.makespan_cycles == t.makespan_cycles
+    assert (f.work_cycles == t.work_cycles).all()
+
+
+def test_modes_share_input_and_work(engine):
+    st = streams(cow=0.3)
+    f = engine.run(st, mode="functional")
+    t = engine.run(st, mode="timing")
+    assert f.ops == t.ops and (f.cpu == t.cpu).all()
+    assert (t.latency_cycles >= t.work_cycles).all()
+    assert (f.latency_cycles == f.work_cycles).all()
+    assert t.makespan_cycles >= f.makespan_cycles
+
+
+def test_entry_lock_contention_emerges(engine):
+    spread = engine.run(streams(same_mapping=True), mode="timing")
+    same = engine.run(streams(same_entry=True), mode="timing")
+    assert same.utilisation["entry_lock_waits"] > 100
+    assert spread.utilisation["entry_lock_waits"] < same.utilisation["entry_lock_waits"] / 10
+    assert np.percentile(same.wait_cycles, 99) > np.percentile(spread.wait_cycles, 99)
+    assert same.latency_cycles.mean() > 2 * spread.latency_cycles.mean()
+
+
+def test_xa_lock_contention_per_mapping(engine):
+    private = engine.run(streams(same_mapping=False), mode="timing")
+    shared = engine.run(streams(same_mapping=True), mode="timing")
+    assert shared.utilisation["xa_lock_waits"] > private.utilisation["xa_lock_waits"]
+    assert private.utilisation["xa_lock_waits"] == 0
+    assert shared.utilisation["xa_locks"] == 1 and private.utilisation["xa_locks"] == 8
+
+
+def test_cow_copies_queue_on_the_media(engine):
+    t = engine.run(streams(cow=1.0), mode="timing")
+    one = engine.run(streams(ncpu=1, cow=1.0), mode="timing")
+    assert t.utilisation["media_write"] > 0.8
+    # 8 copiers on a device that sustains ~3 single-thread write streams: they wait
+    assert t.latency_cycles.mean() > 1.5 * one.latency_cycles.mean()
+    dram = Engine("dram", cpus=8).run(streams(cow=1.0), mode="timing")
+    assert dram.latency_cycles.mean() < t.latency_cycles.mean()
+
+
+def test_by_op_and_records(engine):
+    t = engine.run(streams(cow=0.5), mode="timing")
+    stats = t.by_op()
+    assert set(stats) == {"cow_fault", "read_fault"}
+    assert stats["cow_fault"]["mean_cycles"] > stats["read_fault"]["mean_cycles"]
+    assert stats["cow_fault"]["count"] + stats["read_fault"]["count"] == 1600
+    rows = t.to_records()
+    assert len(rows) == 1600 and rows[0]["latency_ns"] == pytest.approx(rows[0]["latency_cycles"] / 2.2)
+
+
+def test_time_series_and_hook(engine):
+    seen = []
+    t = engine.run(streams(per_cpu=50), mode="timing", sample_cycles=5000,
+                   on_op=lambda c, op, s, e: seen.append((c, e - s)))
+    ts = t.timeseries
+    assert len(ts) > 3
+    assert [x["ops_done"] for x in ts] == sorted(x["ops_done"] for x in ts)
+    assert ts[-1]["ops_done"] == 400 and ts[-1]["faults_done"] == 400
+    assert len(seen) == 400
+
+
+def test_deterministic(engine):
+    a = engine.run(streams(same_mapping=True, cow=0.3), mode="timing")
+    b = engine.run(streams(same_mapping=True, cow=0.3), mode="timing")
+    assert (a.end_cycles == b.end_cycles).all()
+
+
+def test_bad_input(engine):
+    with pytest.raises(InputError):
+        engine.run([[("op", "not a record")]])
+    with pytest.raises(InputError):
+        engine.run([[1, 2, 3]])
+    with pytest.raises(InputError):
+        engine.run(streams(), mode="fast")
+    with pytest.raises(InputError):
+        Engine(cpus=2).run(streams(ncpu=3, per_cpu=1))
