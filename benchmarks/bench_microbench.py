@@ -35,7 +35,103 @@ def test_microbench_requests_per_second(benchmark):
     benchmark.extra_info["requests_per_s"] = r.requests / benchmark.stats["mean"]
 
 
+CALIBRATION = [
+    # (label, op, pattern, size, threads, dimms, target GB/s) -- pmem-timing 1.3 / 1.4 / intro
+    *[
+        (f"1-DIMM read, {t} thr", "load", "seq", 256, t, 1, g)
+        for t, g in (
+            (1, 2.92),
+            (2, 5.66),
+            (3, 6.45),
+            (4, 6.52),
+            (8, 6.46),
+            (12, 5.91),
+            (16, 4.73),
+            (24, 3.89),
+        )
+    ],
+    *[
+        (f"1-DIMM ntstore, {t} thr", "ntstore", "seq", 256, t, 1, g)
+        for t, g in (
+            (1, 2.22),
+            (2, 2.21),
+            (3, 2.21),
+            (4, 2.20),
+            (8, 1.53),
+            (12, 1.12),
+            (16, 0.94),
+            (24, 0.80),
+        )
+    ],
+    *[
+        (f"1-DIMM clwb, {t} thr", "clwb", "seq", 256, t, 1, g)
+        for t, g in (
+            (1, 1.44),
+            (2, 1.79),
+            (3, 1.79),
+            (4, 1.71),
+            (8, 1.40),
+            (12, 1.08),
+            (16, 0.88),
+            (24, 0.82),
+        )
+    ],
+    *[
+        (f"1-DIMM {op} {s} B rand, 4 thr", op, "rand", s, 4, 1, g)
+        for op, s, g in (
+            ("load", 64, 1.68),
+            ("load", 128, 3.34),
+            ("load", 256, 6.50),
+            ("load", 512, 6.53),
+            ("load", 4096, 6.56),
+            ("load", 65536, 6.56),
+            ("ntstore", 64, 0.55),
+            ("ntstore", 128, 1.10),
+            ("ntstore", 256, 2.21),
+            ("ntstore", 512, 2.21),
+            ("ntstore", 4096, 2.23),
+            ("clwb", 64, 0.51),
+            ("clwb", 128, 0.93),
+            ("clwb", 256, 1.75),
+            ("clwb", 4096, 1.77),
+        )
+    ],
+    ("6-DIMM read, 17 thr", "load", "seq", 256, 17, 6, 39.4),
+    ("6-DIMM read, 24 thr", "load", "seq", 256, 24, 6, 39.4),
+    ("6-DIMM ntstore, 4 thr", "ntstore", "seq", 256, 4, 6, 13.9),
+]
+
+
+def calibration_table(requests: int = 200_000) -> list[tuple[str, float, float]]:
+    """(label, target GB/s, model GB/s) for every published point checked."""
+    prof = load_profile()
+    rows = []
+    for label, op, pat, size, th, dimms, target in CALIBRATION:
+        r = simulate(prof, op, pat, size, th, dimms=dimms, requests=requests)
+        rows.append((label, target, r.bandwidth_gbps))
+    return rows
+
+
 if __name__ == "__main__":
+    import sys
+
+    if "--calibration" in sys.argv:
+        prof = load_profile()
+        for op, pat, target in (
+            ("load", "rand", 305.0),
+            ("load", "seq", 169.4),
+            ("ntstore", "seq", 90.4),
+            ("clwb", "seq", 62.3),
+        ):
+            r = simulate(prof, op, pat, 64, 1, dimms=1, requests=20_000, idle=True)
+            lat = r.latency_ns[2000:].mean()
+            print(
+                f"| idle {op} {pat} 64 B | {target:.1f} ns | {lat:.1f} ns | "
+                f"{100 * (lat / target - 1):+.1f}% |"
+            )
+        for label, target, got in calibration_table():
+            print(f"| {label} | {target:.2f} | {got:.2f} | {100 * (got / target - 1):+.1f}% |")
+        sys.exit(0)
     _run("load", "seq", 256, 4, 1, 1000)
     total_req = 0
     total_s = 0.0
@@ -45,6 +141,8 @@ if __name__ == "__main__":
         dt = time.perf_counter() - t0
         total_req += r.requests
         total_s += dt
-        print(f"{case}: {r.requests / dt / 1e6:.2f} M requests/s "
-              f"({r.requests} requests, {dt:.2f} s, {r.bandwidth_gbps:.2f} GB/s simulated)")
+        print(
+            f"{case}: {r.requests / dt / 1e6:.2f} M requests/s "
+            f"({r.requests} requests, {dt:.2f} s, {r.bandwidth_gbps:.2f} GB/s simulated)"
+        )
     print(f"overall: {total_req / total_s / 1e6:.2f} M simulated requests/s of wall time")

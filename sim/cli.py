@@ -26,7 +26,6 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("pagestate", "pagestate", "replay a page-level associate/disassociate CSV trace"),
     ("hunt", "hunt", "search for design defects and shrink each to an xfs_io reproducer"),
     ("microbench", "microbench", "LATTester-style memory microbenchmark on a modelled device"),
-    ("demo", "demo", "the same clone/fault/drop sequence under every design variant"),
     ("variants", "variants", "list the design variants (kernel generations and proposals)"),
     ("profiles", "profiles", "list the hardware profiles"),
     ("show-config", "show_config", "print a resolved scenario or profile with every default"),
@@ -74,6 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("daxsim: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `daxsim ... | head`: the reader went away; not an error of ours
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

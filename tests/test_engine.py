@@ -33,7 +33,7 @@ def streams(ncpu=8, per_cpu=200, *, same_entry=False, same_mapping=False, cow=0.
     out = []
     for c in range(ncpu):
         s = []
-        for i in range(per_cpu):
+        for _ in range(per_cpu):
             m = 0 if same_mapping or same_entry else c
             idx = 0 if same_entry else int(rng.integers(0, 4096))
             r = fault(int(rng.integers(0, 1 << 22)), idx, m, bool(rng.random() < cow))
@@ -100,13 +100,19 @@ def test_by_op_and_records(engine):
     assert stats["cow_fault"]["mean_cycles"] > stats["read_fault"]["mean_cycles"]
     assert stats["cow_fault"]["count"] + stats["read_fault"]["count"] == 1600
     rows = t.to_records()
-    assert len(rows) == 1600 and rows[0]["latency_ns"] == pytest.approx(rows[0]["latency_cycles"] / 2.2)
+    assert len(rows) == 1600 and rows[0]["latency_ns"] == pytest.approx(
+        rows[0]["latency_cycles"] / 2.2
+    )
 
 
 def test_time_series_and_hook(engine):
     seen = []
-    t = engine.run(streams(per_cpu=50), mode="timing", sample_cycles=5000,
-                   on_op=lambda c, op, s, e: seen.append((c, e - s)))
+    t = engine.run(
+        streams(per_cpu=50),
+        mode="timing",
+        sample_cycles=5000,
+        on_op=lambda c, op, s, e: seen.append((c, e - s)),
+    )
     ts = t.timeseries
     assert len(ts) > 3
     assert [x["ops_done"] for x in ts] == sorted(x["ops_done"] for x in ts)

@@ -62,3 +62,14 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys):
         assert main(argv + ["--out", str(tmp_path / "x")]) == 2
     assert not (tmp_path / "x").exists()
     assert "error" in capsys.readouterr().err
+
+
+def test_time_budget_and_module_form(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    rc = main(["hunt", "--variant", "scenarios.designs.folio_share_reset_ext:FolioShareResetExt",
+               "--time", "0.3", "--ops", "pwrite,read,unlink", "--out", str(tmp_path), "--quiet"])
+    assert rc == 0
+    df = pd.read_parquet(tmp_path / "hunt.parquet")
+    assert set(df.variant) == {"folio-share-reset-ext"}
+    assert (df.ops_run > 0).all()
+    assert (df[df.invariant == "nothing_left_behind"].status == "none").all()

@@ -16,28 +16,74 @@ def run(capsys, *argv):
 
 
 def test_json_has_the_documented_keys(capsys):
-    rc, out, _ = run(capsys, "microbench", "--op", "load", "--pattern", "rand", "--size", "64",
-                     "--threads", "1", "--dimms", "1", "--requests", "20000", "--json")
+    rc, out, _ = run(
+        capsys,
+        "microbench",
+        "--op",
+        "load",
+        "--pattern",
+        "rand",
+        "--size",
+        "64",
+        "--threads",
+        "1",
+        "--dimms",
+        "1",
+        "--requests",
+        "20000",
+        "--json",
+    )
     assert rc == 0
     rep = json.loads(out)
-    for k in ("latency_ns", "bandwidth_gbps", "write_amplification", "p99_ns", "p99_99_ns",
-              "p99_999_ns"):
+    for k in (
+        "latency_ns",
+        "bandwidth_gbps",
+        "write_amplification",
+        "p99_ns",
+        "p99_99_ns",
+        "p99_999_ns",
+    ):
         assert isinstance(rep[k], float)
     assert rep["latency_ns"] == pytest.approx(305, rel=0.1)
     assert rep["p99_ns"] <= rep["p99_99_ns"] <= rep["p99_999_ns"]
 
 
 def test_deterministic_output(capsys):
-    args = ("microbench", "--op", "ntstore", "--pattern", "rand", "--size", "128", "--threads",
-            "6", "--requests", "20000", "--json")
+    args = (
+        "microbench",
+        "--op",
+        "ntstore",
+        "--pattern",
+        "rand",
+        "--size",
+        "128",
+        "--threads",
+        "6",
+        "--requests",
+        "20000",
+        "--json",
+    )
     _, a, _ = run(capsys, *args)
     _, b, _ = run(capsys, *args)
     assert a == b
 
 
 def test_hotspot_region_shows_wear_levelling_tail(capsys):
-    rc, out, _ = run(capsys, "microbench", "--op", "ntstore", "--size", "256", "--dimms", "1",
-                     "--region", "4KiB", "--requests", "60000", "--json")
+    rc, out, _ = run(
+        capsys,
+        "microbench",
+        "--op",
+        "ntstore",
+        "--size",
+        "256",
+        "--dimms",
+        "1",
+        "--region",
+        "4KiB",
+        "--requests",
+        "60000",
+        "--json",
+    )
     rep = json.loads(out)
     assert rc == 0 and rep["migrations"] > 0
     assert rep["p99_999_ns"] > 40_000 > rep["p99_ns"]
@@ -50,8 +96,15 @@ def test_text_output(capsys):
 
 @pytest.mark.parametrize(
     "argv",
-    [("--size", "100"), ("--threads", "0"), ("--profile", "optane"), ("--set", "rmw.bufer_lines=3"),
-     ("--set", "nokeyvalue"), ("--region", "64", "--threads", "4"), ("--dimms", "0")],
+    [
+        ("--size", "100"),
+        ("--threads", "0"),
+        ("--profile", "optane"),
+        ("--set", "rmw.bufer_lines=3"),
+        ("--set", "nokeyvalue"),
+        ("--region", "64", "--threads", "4"),
+        ("--dimms", "0"),
+    ],
 )
 def test_bad_input_exits_2_without_traceback(capsys, argv):
     rc, out, err = run(capsys, "microbench", "--requests", "1000", *argv)

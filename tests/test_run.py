@@ -107,3 +107,28 @@ def test_interrupted_run_leaves_no_partial_directory(tmp_path, monkeypatch):
     assert not out.exists()
     assert list(tmp_path.iterdir()) == []
     assert runner  # imported for the monkeypatch target
+
+
+def test_xfsio_workload_runs_the_script_and_prices_each_command(tmp_path):
+    out = tmp_path / "x"
+    assert main(["run", "xfsio", "--quiet", "--out", str(out), "--set", "output.plots=false"]) == 0
+    s = pd.read_parquet(out / "summary.parquet")
+    lat = pd.read_parquet(out / "latency.parquet")
+    assert s.loc[0, "operations"] == len(lat) > 0
+    assert s.loc[0, "cow_pages"] > 0 and s.loc[0, "op_errors"] == 0
+    assert {"clone", "mwrite"} <= set(lat["op"])
+
+
+def test_xfsio_timing_reports_cycles_per_operation(tmp_path, capsys):
+    script = tmp_path / "t.xfsio"
+    script.write_text("open -f a\npwrite -S 0x61 0 64k\nopen -f -t b\nreflink a\nmmap -rw 0 64k\n"
+                      "mwrite -S 0x62 0 4096\nmunmap\n@expect_md5 a " + "0" * 32 + "\n")
+    summary = tmp_path / "s.json"
+    rc = main(["xfsio", str(script), "--timing", "--memmap", "dram", "--summary-out", str(summary)])
+    out = capsys.readouterr().out
+    assert rc == 1  # the md5 check above is deliberately wrong
+    assert "cycles/op" in out and "mwrite" in out
+    data = json.loads(summary.read_text())
+    t = data["timing"]
+    assert t["cycles_total"] == sum(v["cycles_total"] for v in t["by_op"].values()) > 0
+    assert t["by_op"]["mwrite"]["count"] == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from sweep_helpers import ROOT, TINY, deterministic, tmp_entries, write_sweep
 
 import sim.runner
 from sim.cli import main
+from sim.sweep import build_plan, load_sweep, open_backend, run_sweep
 from sim.sweep.layout import DONE_FILE
 
 #: Factors of the sweep the kill tests interrupt: 16 runs, so that it is still running when
@@ -263,3 +265,26 @@ def test_sigint_then_sigkill_then_resume_loses_nothing_and_runs_nothing_twice(
     assert {k: after[k] for k in killed} == killed, "a finished run was run again"
     assert tmp_entries(runs) == [] and not list(runs.glob("*.failed.json"))
     pd.testing.assert_frame_equal(deterministic(_table(out)), ref)
+
+
+def die_in_run_2(scenario, out_dir, *, seed_sequence=None, quiet=True):
+    """Run function whose worker process dies (as if killed by the OOM killer) on run 2."""
+    if "00002-" in Path(out_dir).name:
+        os._exit(9)
+    return sim.runner.run_scenario(scenario, out_dir, seed_sequence=seed_sequence, quiet=quiet)
+
+
+def test_a_dying_worker_process_fails_its_runs_and_resume_completes(reference, tmp_path):
+    out = tmp_path / "out"
+    plan = build_plan(load_sweep(TINY))
+    outcome = run_sweep(
+        plan, out, backend=open_backend(workers=2, scheduler=None), run_fn=die_in_run_2
+    )
+    assert outcome.exit_status == 1
+    assert 2 in [f[0] for f in outcome.failed]
+    assert all("worker" in f[2] for f in outcome.failed)
+    assert len(outcome.ok) + len(outcome.failed) + outcome.missing == 8
+    assert tmp_entries(out / "runs") == []
+    again = run_sweep(plan, out, backend=open_backend(workers=1, scheduler=None), resume=True)
+    assert again.exit_status == 0 and len(again.ok) == 8
+    pd.testing.assert_frame_equal(deterministic(_table(out)), deterministic(_table(reference)))

@@ -56,10 +56,13 @@ def test_memmap_on_pmem_costs_more_per_cow_fault():
     assert pmem[warm].mean() > dram[warm].mean()
     assert 800 <= diff <= 1150
     # the difference is entirely struct-page work
-    sp_only = [WorkRecord("x", lines_written={"struct_page": r.lines_written["struct_page"]})
-               for r in recs]
-    d2 = (CostModel("optane-gen1", memmap="pmem").price_many(sp_only)[warm].mean()
-          - CostModel("optane-gen1", memmap="dram").price_many(sp_only)[warm].mean())
+    sp_only = [
+        WorkRecord("x", lines_written={"struct_page": r.lines_written["struct_page"]}) for r in recs
+    ]
+    d2 = (
+        CostModel("optane-gen1", memmap="pmem").price_many(sp_only)[warm].mean()
+        - CostModel("optane-gen1", memmap="dram").price_many(sp_only)[warm].mean()
+    )
     assert d2 == pytest.approx(diff, rel=0.05)
 
 
@@ -76,7 +79,7 @@ def test_locality_and_working_set_change_the_cost():
 
     rng = np.random.default_rng(1)
     small = CostModel().price_many(lines(rng.integers(0, 256, 20_000)))  # 16 KiB: L1
-    mid = CostModel().price_many(lines(rng.integers(0, 8192, 80_000)))   # 512 KiB: L2
+    mid = CostModel().price_many(lines(rng.integers(0, 8192, 80_000)))  # 512 KiB: L2
     big = CostModel().price_many(lines(rng.integers(0, 1 << 24, 20_000)))  # 1 GiB: DRAM
     p = load_profile()
     op = p.cycles("kernel.op_overhead_ns")
@@ -102,7 +105,10 @@ def test_price_equals_price_many_and_batch():
     assert (a == b).all() and (b == c).all()
     parts = CostModel(memmap="pmem").price_parts(RecordBatch.from_records(recs))
     assert (parts["total"] == b).all()
-    assert sum(parts[k] for k in ("entry", "xarray", "lines", "device", "tlb", "pte")).tolist() == b.tolist()
+    assert (
+        sum(parts[k] for k in ("entry", "xarray", "lines", "device", "tlb", "pte")).tolist()
+        == b.tolist()
+    )
 
 
 def test_fault_tlb_and_copy_components():
@@ -112,8 +118,9 @@ def test_fault_tlb_and_copy_components():
     r = WorkRecord("unmap", tlb_shootdowns=1)
     base = p.cycles("kernel.op_overhead_ns")
     assert one.price(r) - base == p.cycles("kernel.tlb_shootdown_per_cpu_ns")
-    assert many.price(r) - base == (p.cycles("kernel.tlb_shootdown_base_ns")
-                                   + 7 * p.cycles("kernel.tlb_shootdown_per_cpu_ns"))
+    assert many.price(r) - base == (
+        p.cycles("kernel.tlb_shootdown_base_ns") + 7 * p.cycles("kernel.tlb_shootdown_per_cpu_ns")
+    )
     f = WorkRecord("read_fault", faults=1)
     assert one.price(f) == p.cycles("kernel.fault_overhead_ns")
     small = WorkRecord("cow", pmem_read=[(0, 4096)], pmem_write=[(1 << 20, 4096)])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from sim.errors import InputError
@@ -14,8 +16,14 @@ def test_every_param_has_unit_description_and_valid_default():
     for p in PARAMS:
         assert "." in p.name and p.description
         assert p.coerce(p.default, p.name) == p.default
-    for key in ("media.t_read_ns", "cpu.freq_ghz", "imc.wpq_entries", "rmw.buffer_lines",
-                "ait.buffer_entries", "cache.l3_bytes"):
+    for key in (
+        "media.t_read_ns",
+        "cpu.freq_ghz",
+        "imc.wpq_entries",
+        "rmw.buffer_lines",
+        "ait.buffer_entries",
+        "cache.l3_bytes",
+    ):
         assert key in names
 
 
@@ -60,9 +68,16 @@ def test_unknown_key_suggests_closest():
 
 @pytest.mark.parametrize(
     "key,value",
-    [("imc.wpq_entries", 0), ("imc.wpq_entries", 1.5), ("cpu.freq_ghz", "fast"),
-     ("media.kind", "flash"), ("persist.domain", 3), ("rmw.line_bytes", 384),
-     ("media.t_read_ns", -1.0), ("dimm.count", True)],
+    [
+        ("imc.wpq_entries", 0),
+        ("imc.wpq_entries", 1.5),
+        ("cpu.freq_ghz", "fast"),
+        ("media.kind", "flash"),
+        ("persist.domain", 3),
+        ("rmw.line_bytes", 384),
+        ("media.t_read_ns", -1.0),
+        ("dimm.count", True),
+    ],
 )
 def test_bad_values_are_input_errors(key, value):
     with pytest.raises(InputError) as exc:
@@ -71,8 +86,9 @@ def test_bad_values_are_input_errors(key, value):
 
 
 def test_string_overrides_are_parsed():
-    p = load_profile(overrides={"imc.wpq_entries": "32", "media.t_read_ns": "80.5",
-                                "media.kind": "dram"})
+    p = load_profile(
+        overrides={"imc.wpq_entries": "32", "media.t_read_ns": "80.5", "media.kind": "dram"}
+    )
     assert p["imc.wpq_entries"] == 32 and p["media.t_read_ns"] == 80.5
     assert p.overrides == {"imc.wpq_entries": "32", "media.t_read_ns": "80.5", "media.kind": "dram"}
 
@@ -87,7 +103,7 @@ def test_profile_table_lists_every_param():
 
 def test_profile_is_frozen():
     p = load_profile()
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         p.name = "x"
     with pytest.raises(TypeError):
         p.values["cpu.freq_ghz"] = 3.0

@@ -22,8 +22,15 @@ __all__ = ["configure", "main", "run_microbench"]
 def _size(text: str) -> int:
     s = text.strip().lower()
     mult = 1
-    for suf, m in (("kib", 1 << 10), ("mib", 1 << 20), ("gib", 1 << 30), ("k", 1 << 10),
-                   ("m", 1 << 20), ("g", 1 << 30), ("b", 1)):
+    for suf, m in (
+        ("kib", 1 << 10),
+        ("mib", 1 << 20),
+        ("gib", 1 << 30),
+        ("k", 1 << 10),
+        ("m", 1 << 20),
+        ("g", 1 << 30),
+        ("b", 1),
+    ):
         if s.endswith(suf):
             s, mult = s[: -len(suf)], m
             break
@@ -38,17 +45,30 @@ def _size(text: str) -> int:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add the arguments of ``daxsim microbench``."""
-    parser.add_argument("--profile", default="optane-gen1", help="hardware profile (daxsim profiles)")
+    parser.add_argument(
+        "--profile", default="optane-gen1", help="hardware profile (daxsim profiles)"
+    )
     parser.add_argument("--op", choices=OPS, default="load", help="access instruction")
     parser.add_argument("--pattern", choices=PATTERNS, default="seq", help="address pattern")
-    parser.add_argument("--size", type=_size, default=256, help="access size in bytes (multiple of 64)")
+    parser.add_argument(
+        "--size", type=_size, default=256, help="access size in bytes (multiple of 64)"
+    )
     parser.add_argument("--threads", type=int, default=1, help="issuing threads")
-    parser.add_argument("--dimms", type=int, default=None, help="DIMMs in the interleave set (1 = non-interleaved)")
-    parser.add_argument("--region", type=_size, default=None, help="bytes the accesses are confined to")
+    parser.add_argument(
+        "--dimms", type=int, default=None, help="DIMMs in the interleave set (1 = non-interleaved)"
+    )
+    parser.add_argument(
+        "--region", type=_size, default=None, help="bytes the accesses are confined to"
+    )
     parser.add_argument("--requests", type=int, default=200_000, help="64 B requests to simulate")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random pattern")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a profile parameter (repeatable)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a profile parameter (repeatable)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -67,12 +87,30 @@ def run_microbench(
 ) -> dict:
     """Run the idle-latency and the bandwidth simulations and return the report dict."""
     prof = load_profile(profile_name, overrides)
-    idle = simulate(prof, op, pattern, 64 if op != "clwb" else 64, 1, dimms=dimms,
-                    region_bytes=region_bytes, requests=min(20_000, requests), seed=seed,
-                    idle=True)
-    run = simulate(prof, op, pattern, size_bytes, threads, dimms=dimms,
-                   region_bytes=region_bytes, requests=requests, seed=seed)
-    warm = idle.latency_ns[len(idle.latency_ns) // 10:]
+    idle = simulate(
+        prof,
+        op,
+        pattern,
+        64 if op != "clwb" else 64,
+        1,
+        dimms=dimms,
+        region_bytes=region_bytes,
+        requests=min(20_000, requests),
+        seed=seed,
+        idle=True,
+    )
+    run = simulate(
+        prof,
+        op,
+        pattern,
+        size_bytes,
+        threads,
+        dimms=dimms,
+        region_bytes=region_bytes,
+        requests=requests,
+        seed=seed,
+    )
+    warm = idle.latency_ns[len(idle.latency_ns) // 10 :]
     return {
         "profile": profile_name,
         "op": op,
@@ -107,20 +145,32 @@ def main(args: argparse.Namespace) -> int:
     if args.requests < 1:
         raise InputError("must be positive", "--requests")
     rep = run_microbench(
-        args.profile, op=args.op, pattern=args.pattern, size_bytes=args.size,
-        threads=args.threads, dimms=args.dimms, region_bytes=args.region,
-        requests=args.requests, seed=args.seed, overrides=overrides,
+        args.profile,
+        op=args.op,
+        pattern=args.pattern,
+        size_bytes=args.size,
+        threads=args.threads,
+        dimms=args.dimms,
+        region_bytes=args.region,
+        requests=args.requests,
+        seed=args.seed,
+        overrides=overrides,
     )
     if args.json:
         print(json.dumps(rep))
         return 0
-    print(f"profile {rep['profile']}: {rep['op']} {rep['pattern']} {rep['size_bytes']} B, "
-          f"{rep['threads']} thread(s), {rep['dimms']} DIMM(s)")
+    print(
+        f"profile {rep['profile']}: {rep['op']} {rep['pattern']} {rep['size_bytes']} B, "
+        f"{rep['threads']} thread(s), {rep['dimms']} DIMM(s)"
+    )
     print(f"  idle latency        {rep['latency_ns']:10.1f} ns")
     print(f"  bandwidth           {rep['bandwidth_gbps']:10.3f} GB/s")
     print(f"  write amplification {rep['write_amplification']:10.3f}")
-    print(f"  loaded latency      mean {rep['mean_loaded_latency_ns']:.1f} ns, p99 {rep['p99_ns']:.1f}, "
-          f"p99.99 {rep['p99_99_ns']:.1f}, p99.999 {rep['p99_999_ns']:.1f} ns")
+    print(
+        f"  loaded latency      mean {rep['mean_loaded_latency_ns']:.1f} ns, "
+        f"p99 {rep['p99_ns']:.1f}, "
+        f"p99.99 {rep['p99_99_ns']:.1f}, p99.999 {rep['p99_999_ns']:.1f} ns"
+    )
     if rep["migrations"]:
         print(f"  wear-levelling migrations {rep['migrations']}")
     return 0

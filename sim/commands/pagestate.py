@@ -21,7 +21,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from sim.errors import InputError
-from sim.memmap import OP_ASSOCIATE, OP_DISASSOCIATE, MemMap, check_batch, get_variant
+from sim.memmap import OP_ASSOCIATE, OP_DISASSOCIATE, MemMap, get_variant
+from sim.memmap.memmap import find_bad_row
 
 __all__ = ["configure", "main", "replay", "HEADER"]
 
@@ -128,7 +129,7 @@ def replay(path, variant, npages: int) -> MemMap:
             op = _op_codes(batch.column(0))
             ints = [np.ascontiguousarray(batch.column(i).to_numpy(zero_copy_only=False),
                                          dtype=np.int64) for i in range(1, 6)]
-            bad = check_batch(op, *ints, npages)
+            bad = find_bad_row(op, *ints, npages)
             if bad is not None:
                 row, field, msg = bad
                 if field == "op":

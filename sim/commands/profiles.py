@@ -20,7 +20,9 @@ def main(args: argparse.Namespace) -> int:
     rows = []
     for name in PRESETS:
         prof = load_profile(name)
-        rows.append({"name": name, "description": prof.description, "key_figures": prof.key_figures()})
+        rows.append(
+            {"name": name, "description": prof.description, "key_figures": prof.key_figures()}
+        )
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

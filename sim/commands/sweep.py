@@ -140,6 +140,12 @@ def _report(args, outcome) -> None:
         for index, dirname, error in outcome.failed:
             print(f"  run {index} ({dirname}): {error}")
         print(f"details in {out / 'runs'}/<run>.failed.json; --resume retries them")
+    if outcome.broken:
+        print(
+            f"the executor stopped ({outcome.broken}); {outcome.missing} runs were not run: "
+            f"continue with  daxsim sweep {args.sweep_file} --out {out} --resume",
+            file=sys.stderr,
+        )
     if outcome.interrupted:
         print(
             f"interrupted: continue with  daxsim sweep {args.sweep_file} --out {out} --resume",

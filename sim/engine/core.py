@@ -25,10 +25,9 @@ CPU cycles.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-
-from collections import deque
 
 import numpy as np
 import simpy
@@ -115,9 +114,15 @@ class EngineResult:
         """One dict per operation (``pandas.DataFrame(result.to_records())``)."""
         lat = self.latency_cycles
         return [
-            {"cpu": int(self.cpu[i]), "op": self.ops[i], "start_cycles": int(self.start_cycles[i]),
-             "end_cycles": int(self.end_cycles[i]), "latency_cycles": int(lat[i]),
-             "latency_ns": float(lat[i] / self.freq_ghz), "work_cycles": int(self.work_cycles[i])}
+            {
+                "cpu": int(self.cpu[i]),
+                "op": self.ops[i],
+                "start_cycles": int(self.start_cycles[i]),
+                "end_cycles": int(self.end_cycles[i]),
+                "latency_cycles": int(lat[i]),
+                "latency_ns": float(lat[i] / self.freq_ghz),
+                "work_cycles": int(self.work_cycles[i]),
+            }
             for i in range(lat.size)
         ]
 
@@ -134,8 +139,8 @@ class LockTable:
 
     def __init__(self, env: simpy.Environment):
         self.env = env
-        self.held: dict = {}      # key -> deque of waiting events
-        self.since: dict = {}     # key -> time the current holder got it
+        self.held: dict = {}  # key -> deque of waiting events
+        self.since: dict = {}  # key -> time the current holder got it
         self.busy = 0
         self.taken: set = set()
         self.contended = 0
@@ -188,7 +193,7 @@ def _interleaved_order(cpu: np.ndarray) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     first = np.zeros(cpu.max() + 2, dtype=np.int64)
     counts = np.bincount(cpu)
-    first[1:counts.size + 1] = np.cumsum(counts)
+    first[1 : counts.size + 1] = np.cumsum(counts)
     rank = np.arange(cpu.size) - first[cpu]
     return np.lexsort((cpu, rank))
 
@@ -206,8 +211,9 @@ class Engine:
         Where the struct pages live.
     """
 
-    def __init__(self, profile: Profile | str = "optane-gen1", *, cpus: int = 8,
-                 memmap: str = "dram"):
+    def __init__(
+        self, profile: Profile | str = "optane-gen1", *, cpus: int = 8, memmap: str = "dram"
+    ):
         if isinstance(profile, str):
             profile = load_profile(profile)
         self.profile = profile
@@ -248,9 +254,14 @@ class Engine:
             parts[k] = a
         return cpu, ops, recs, parts
 
-    def run(self, streams: Sequence[Stream], *, mode: str = "timing",
-            sample_cycles: int | None = None,
-            on_op: Callable[[int, str, int, int], None] | None = None) -> EngineResult:
+    def run(
+        self,
+        streams: Sequence[Stream],
+        *,
+        mode: str = "timing",
+        sample_cycles: int | None = None,
+        on_op: Callable[[int, str, int, int], None] | None = None,
+    ) -> EngineResult:
         """Run ``streams`` (one sequence of ``(op, WorkRecord)`` per CPU).
 
         Parameters
@@ -280,8 +291,16 @@ class Engine:
         if on_op is not None:
             for i in range(total.size):
                 on_op(int(cpu[i]), ops[i], int(start[i]), int(end[i]))
-        return EngineResult("functional", self.profile.freq_ghz, cpu, start, end, total.copy(),
-                            ops, int(end.max()) if end.size else 0)
+        return EngineResult(
+            "functional",
+            self.profile.freq_ghz,
+            cpu,
+            start,
+            end,
+            total.copy(),
+            ops,
+            int(end.max()) if end.size else 0,
+        )
 
     def _timing(self, cpu, ops, recs, parts, sample_cycles, on_op):
         env = simpy.Environment()
@@ -316,19 +335,52 @@ class Engine:
                 rest = rest_c[i]
             else:
                 rest = rest_c[i] + xa_c[i]
-            plan.append((i, entry_c[i], ents, dev_c[i], 1 if r.pmem_write else 0, xas,
-                         xa_c[i], rest, r.faults))
+            plan.append(
+                (
+                    i,
+                    entry_c[i],
+                    ents,
+                    dev_c[i],
+                    1 if r.pmem_write else 0,
+                    xas,
+                    xa_c[i],
+                    rest,
+                    r.faults,
+                )
+            )
         timeout = env.timeout
         e_acq = entry_locks.acquire
         e_rel = entry_locks.release
         x_acq = xa_locks.acquire
         x_rel = xa_locks.release
 
+        def release_xa(keys):
+            def cb(_ev):
+                for key in reversed(keys):
+                    x_rel(key)
+
+            return cb
+
+        def finish(i, t0, ents, nf):
+            def cb(_ev):
+                for key in reversed(ents):
+                    e_rel(key)
+                done[0] += 1
+                done[1] += nf
+                if on_op is not None:
+                    on_op(int(cpu[i]), ops[i], int(t0), int(env.now))
+
+            return cb
+
         def cpu_proc(items):
+            # After the last shared resource of an operation is taken, the rest of its work
+            # is uncontended: the process schedules the lock releases as callbacks at their
+            # times and sleeps once until the next operation's first lock.
+            carry = 0
             for i, ec, ents, dc, w, xas, xc, rest, nf in items:
-                t0 = env.now
+                t0 = env.now + carry
                 start[i] = t0
-                yield timeout(ec)
+                yield timeout(carry + ec)
                 for key in ents:
                     ev = e_acq(key)
                     if ev is not None:
@@ -347,18 +399,17 @@ class Engine:
                         ev = x_acq(key)
                         if ev is not None:
                             yield ev
-                    yield timeout(xc)
-                    for key in reversed(xas):
-                        x_rel(key)
-                if rest:
-                    yield timeout(rest)
-                for key in reversed(ents):
-                    e_rel(key)
-                end[i] = env.now
-                done[0] += 1
-                done[1] += nf
-                if on_op is not None:
-                    on_op(int(cpu[i]), ops[i], int(t0), int(env.now))
+                    timeout(xc).callbacks.append(release_xa(xas))
+                    tail = xc + rest
+                else:
+                    tail = rest
+                end[i] = env.now + tail
+                if ents or on_op is not None or sample_cycles:
+                    timeout(tail).callbacks.append(finish(i, t0, ents, nf))
+                else:
+                    done[0] += 1
+                    done[1] += nf
+                carry = tail
 
         series: list = []
         for k in np.unique(cpu):
@@ -367,11 +418,11 @@ class Engine:
 
             def sampler():
                 while done[0] < n:
-                    series.append({"cycles": int(env.now), "ops_done": done[0],
-                                   "faults_done": done[1]})
+                    series.append(
+                        {"cycles": int(env.now), "ops_done": done[0], "faults_done": done[1]}
+                    )
                     yield env.timeout(int(sample_cycles))
-                series.append({"cycles": int(env.now), "ops_done": done[0],
-                               "faults_done": done[1]})
+                series.append({"cycles": int(env.now), "ops_done": done[0], "faults_done": done[1]})
 
             env.process(sampler())
         env.run()
@@ -390,21 +441,33 @@ class Engine:
             "entry_lock_waits": entry_locks.contended,
         }
         work = parts["total"].copy()
-        return EngineResult("timing", self.profile.freq_ghz, cpu, start, end, work, ops,
-                            makespan, util, series)
+        return EngineResult(
+            "timing", self.profile.freq_ghz, cpu, start, end, work, ops, makespan, util, series
+        )
 
 
-def run_functional(streams: Sequence[Stream], profile: Profile | str = "optane-gen1", *,
-                   cpus: int | None = None, memmap: str = "dram") -> EngineResult:
+def run_functional(
+    streams: Sequence[Stream],
+    profile: Profile | str = "optane-gen1",
+    *,
+    cpus: int | None = None,
+    memmap: str = "dram",
+) -> EngineResult:
     """Price each operation in isolation (no SimPy); per-CPU time is the running sum."""
     ncpu = cpus if cpus is not None else max(1, len(streams))
     return Engine(profile, cpus=ncpu, memmap=memmap).run(streams, mode="functional")
 
 
-def run_timing(streams: Sequence[Stream], profile: Profile | str = "optane-gen1", *,
-               cpus: int | None = None, memmap: str = "dram",
-               sample_cycles: int | None = None) -> EngineResult:
+def run_timing(
+    streams: Sequence[Stream],
+    profile: Profile | str = "optane-gen1",
+    *,
+    cpus: int | None = None,
+    memmap: str = "dram",
+    sample_cycles: int | None = None,
+) -> EngineResult:
     """Run the SimPy engine over the streams."""
     ncpu = cpus if cpus is not None else max(1, len(streams))
-    return Engine(profile, cpus=ncpu, memmap=memmap).run(streams, mode="timing",
-                                                        sample_cycles=sample_cycles)
+    return Engine(profile, cpus=ncpu, memmap=memmap).run(
+        streams, mode="timing", sample_cycles=sample_cycles
+    )

@@ -262,68 +262,99 @@ def _owners_text(dfs, ms_list) -> str:
 
 
 # ------------------------------------------------------------------------------ checks
-def check_association(dfs, model=None) -> Violation | None:
-    """Association truth (see the module docstring for the per-design definition)."""
+def _sparse_coverage(entries: dict):
+    """:func:`page_coverage` on the covered pages only: ``(pages, k, msum, isum)``."""
+    pfn, n = entries["pfn"], entries["npages"]
+    if pfn.shape[0] == 0:
+        z = np.zeros(0, _I64)
+        return z, z, z, z
+    starts = np.cumsum(n) - n
+    eid = np.repeat(np.arange(pfn.shape[0]), n)
+    page = pfn[eid] + (np.arange(int(n.sum()), dtype=_I64) - starts[eid])
+    o = np.argsort(page, kind="stable")
+    page, eid = page[o], eid[o]
+    uniq, first, cnt = np.unique(page, return_index=True, return_counts=True)
+    ms = np.add.reduceat(entries["mapping"][eid], first)
+    isum = np.add.reduceat(entries["index"][eid] + (page - pfn[eid]), first)
+    return uniq, cnt.astype(_I64), ms.astype(_I64), isum.astype(_I64)
+
+
+def _association_bad(dfs, e, rule):
+    """Pages (folio heads) that disagree: ``(pages, bad, k, msum, isum)`` over the candidate
+    pages only -- pages with a non-zero word, pages some entry maps, and order-9 heads --
+    which is every page that can disagree (a page at (0, 0) with no entry agrees)."""
     mm = dfs.mm
-    npages = mm.npages
-    rule = association_rule(mm.variant)
-    e = dfs.entries()
-    k, ms, isum = page_coverage(e, npages)
-    m = _norm_mapping(mm.mapping)
-    i = mm.index
+    upages, ucnt, ums, uis = _sparse_coverage(e)
+    cand = np.flatnonzero((mm.mapping != 0) | (mm.index != 0))
+    orders = _orders(mm) if rule == "folio" else None
+    big_blocks = np.flatnonzero(orders == PMD_ORDER) if orders is not None else np.zeros(0, _I64)
+    heads = (big_blocks * PMD_NPAGES).astype(_I64)
+    P = np.union1d(np.union1d(cand, upages), heads).astype(_I64)
+    pos = np.searchsorted(upages, P)
+    posc = np.minimum(pos, max(upages.shape[0] - 1, 0))
+    hit = (pos < upages.shape[0]) & (upages[posc] == P) if upages.shape[0] else \
+        np.zeros(P.shape[0], dtype=bool)
+    k = np.where(hit, ucnt[posc] if upages.shape[0] else 0, 0)
+    ms = np.where(hit, ums[posc] if upages.shape[0] else 0, 0)
+    isum = np.where(hit, uis[posc] if upages.shape[0] else 0, P)
+    m = _norm_mapping(mm.mapping[P])
+    i = mm.index[P]
     if rule == "folio":
-        orders = _orders(mm)
-        big_blocks = np.flatnonzero(orders == PMD_ORDER)
-        unit_k = k.copy()
-        unit_m = ms.copy()
-        unit_i = isum.copy()
-        tail_bad = np.zeros(npages, dtype=bool)
-        if big_blocks.size:
+        tail_bad = np.zeros(P.shape[0], dtype=bool)
+        if big_blocks.shape[0]:
             # an order-9 folio is one unit: count the entries that map any of its pages
+            nb = orders.shape[0]
             blk = e["pfn"] // PMD_NPAGES
-            inbig = np.isin(blk, big_blocks)
+            inbig = orders[blk] == PMD_ORDER if blk.shape[0] else np.zeros(0, dtype=bool)
             eb = blk[inbig]
-            bk = np.zeros(orders.shape[0], _I64)
-            bm = np.zeros(orders.shape[0], _I64)
-            bi = np.zeros(orders.shape[0], _I64)
-            np.add.at(bk, eb, 1)
+            bk = np.bincount(eb, minlength=nb).astype(_I64)
+            bm = np.zeros(nb, _I64)
+            bi = np.zeros(nb, _I64)
             np.add.at(bm, eb, e["mapping"][inbig])
             np.add.at(bi, eb, e["index"][inbig])
-            heads = big_blocks * PMD_NPAGES
-            unit_k[heads] = bk[big_blocks]
-            unit_m[heads] = bm[big_blocks]
-            unit_i[heads] = bi[big_blocks]
-            in_big = np.repeat(orders == PMD_ORDER, PMD_NPAGES)[:npages]
-            is_tail = in_big & (np.arange(npages) % PMD_NPAGES != 0)
+            pb = P // PMD_NPAGES
+            in_big = orders[pb] == PMD_ORDER
+            is_head = in_big & (P % PMD_NPAGES == 0)
+            is_tail = in_big & ~is_head
+            k = np.where(is_head, bk[pb], np.where(is_tail, 0, k))
+            ms = np.where(is_head, bm[pb], ms)
+            isum = np.where(is_head, bi[pb], isum)
             tail_bad = is_tail & ((m != 0) | (i != 0))
-            unit_k[is_tail] = 0  # tails are judged by tail_bad only
-            m_eff = np.where(is_tail, 0, m)
-            i_eff = np.where(is_tail, 0, i)
-        else:
-            m_eff, i_eff = m, i
-        owned_ok = (m_eff == unit_m) & (i_eff == unit_i)
-        shared_k = (m_eff == 0) & (i_eff == unit_k)
-        ok = np.where(unit_k == 0, (m_eff == 0) & (i_eff == 0),
-                      np.where(unit_k == 1, owned_ok | shared_k, shared_k))
+            m = np.where(is_tail, 0, m)
+            i = np.where(is_tail, 0, i)
+        owned_ok = (m == ms) & (i == isum)
+        shared_k = (m == 0) & (i == k)
+        ok = np.where(k == 0, (m == 0) & (i == 0), np.where(k == 1, owned_ok | shared_k, shared_k))
         bad = ~ok | tail_bad
-        kk, mm1, ii1 = unit_k, unit_m, unit_i
     elif rule == "flag":
         owned_ok = (m == ms) & (i == isum)
         flag_k = (m == FLAG_SENTINEL) & (i == k)
-        ok = np.where(k == 0, (m == 0) & (i == 0), np.where(k == 1, owned_ok | flag_k, flag_k))
-        bad = ~ok
-        kk, mm1, ii1 = k, ms, isum
+        bad = ~np.where(k == 0, (m == 0) & (i == 0), np.where(k == 1, owned_ok | flag_k, flag_k))
     else:
-        ok = np.where(k == 0, (m == 0) & (i == 0), (k == 1) & (m == ms) & (i == isum))
-        bad = ~ok
-        kk, mm1, ii1 = k, ms, isum
-    hits = np.flatnonzero(bad)
-    if hits.size == 0:
+        bad = ~np.where(k == 0, (m == 0) & (i == 0), (k == 1) & (m == ms) & (i == isum))
+    return P, bad, k, ms, isum
+
+
+def check_association(dfs, model=None) -> Violation | None:
+    """Association truth (see the module docstring for the per-design definition).
+
+    Vectorised over the candidate pages (non-zero words, entry-mapped pages, order-9 heads),
+    which on a device of N pages costs one pass over the memmap words plus work proportional
+    to the pages in use.
+    """
+    mm = dfs.mm
+    rule = association_rule(mm.variant)
+    e = dfs.entries()
+    P, bad, kk_, mm_, ii_ = _association_bad(dfs, e, rule)
+    sel_bad = np.flatnonzero(bad)
+    if sel_bad.size == 0:
         return None
-    p = int(hits[0])
+    j = int(sel_bad[0])
+    p = int(P[j])
+    kp, m1, i1 = int(kk_[j]), int(mm_[j]), int(ii_[j])
+    hits = P[sel_bad]
     before, after = _before_after(dfs, model, p)
     phantom = bool(mm.mapping[p] == PHANTOM_TAG)
-    kp = int(kk[p])
     big_head = (rule == "folio" and p % PMD_NPAGES == 0
                 and int(_orders(mm)[p // PMD_NPAGES]) == PMD_ORDER)
     if big_head:  # an order-9 folio: the entries in its block
@@ -333,7 +364,7 @@ def check_association(dfs, model=None) -> Violation | None:
         sel = (e["pfn"] <= p) & (p < e["pfn"] + e["npages"])
         cols = zip(e["mapping"][sel], e["index"][sel], e["pfn"][sel], strict=True)
         owners = [(int(a), int(b) + (p - int(c))) for a, b, c in cols]
-    exp = _expected_text(dfs, rule, kp, int(mm1[p]), int(ii1[p]))
+    exp = _expected_text(dfs, rule, kp, m1, i1)
     msg = (f"pfn {p} reads {describe_state(dfs, rule, *after, phantom=phantom)} but "
            f"{kp} live entr{'y maps' if kp == 1 else 'ies map'} it "
            f"[{_owners_text(dfs, owners)}]; expected {exp}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from sim.memmap.layout import (
     COUNTERS,
@@ -18,7 +19,7 @@ from sim.memmap.layout import (
 from sim.memmap.reference import PageState
 from sim.memmap.variants import Variant, get_variant
 
-__all__ = ["MemMap", "check_batch"]
+__all__ = ["MemMap", "check_batch", "find_bad_row"]
 
 _I64 = np.int64
 
@@ -63,6 +64,36 @@ def check_batch(op, pfn, npages, mapping, index, flag, device_npages: int):
             first = int(rows[0])
             found = (first, field, msg(first))
     return found
+
+
+@njit(cache=True)
+def _first_bad_row(op, pfn, npages, mapping, index, flag, device_npages):
+    """Compiled scan for :func:`check_batch`: the first invalid row, or -1."""
+    for k in range(op.shape[0]):
+        n = npages[k]
+        p = pfn[k]
+        if (
+            (op[k] != 0 and op[k] != 1)
+            or (n != 1 and n != 512)
+            or p < 0
+            or p > device_npages - n
+            or (n == 512 and p % 512 != 0)
+            or mapping[k] < 1
+            or index[k] < 0
+            or (flag[k] != 0 and flag[k] != 1)
+        ):
+            return k
+    return -1
+
+
+def find_bad_row(op, pfn, npages, mapping, index, flag, device_npages: int):
+    """Like :func:`check_batch` but with a compiled scan; the message is built only on error."""
+    row = _first_bad_row(op, pfn, npages, mapping, index, flag, device_npages)
+    if row < 0:
+        return None
+    cols = [a[row:row + 1] for a in (op, pfn, npages, mapping, index, flag)]
+    _, field, msg = check_batch(*cols, device_npages)
+    return int(row), field, msg
 
 
 class MemMap:
@@ -153,7 +184,7 @@ class MemMap:
         n = arrs[0].shape[0]
         if any(a.ndim != 1 or a.shape[0] != n for a in arrs):
             raise ValueError("op, pfn, npages, mapping, index and flag must be 1-D of equal length")
-        bad = check_batch(*arrs, self.npages)
+        bad = find_bad_row(*arrs, self.npages)
         if bad is not None:
             row, field, msg = bad
             raise ValueError(f"row {row}: field {field!r}: {msg}")

@@ -9,7 +9,8 @@ A :class:`Variant` names a design and carries two implementations of it:
   uses the kernel when there is one, else the reference (slower, same results).
 
 User designs subclass :class:`Variant`, override ``associate``/``disassociate`` (and set
-``batch_kernel`` to a numba function with the built-in signature if they want speed), and are named as ``module:Class`` wherever a variant name is accepted.
+``batch_kernel`` to a numba function with the built-in signature if they want speed), and
+are named as ``module:Class`` wherever a variant name is accepted.
 """
 
 from __future__ import annotations

@@ -50,6 +50,9 @@ class SweepOutcome:
         Runs this invocation started and saw finish (ok or failed).
     interrupted : bool
         True if SIGINT stopped the sweep.
+    broken : str or None
+        Set when the executor broke (a worker process died): the runs not yet submitted are
+        left missing for ``--resume``.
     """
 
     out_dir: Path
@@ -59,6 +62,8 @@ class SweepOutcome:
     skipped: int = 0
     executed: list[int] = field(default_factory=list)
     interrupted: bool = False
+    #: Why the executor stopped accepting runs (a worker process died), or None.
+    broken: str | None = None
 
     @property
     def missing(self) -> int:
@@ -274,18 +279,24 @@ def _execute(
         try:
             limit = max(1, 2 * backend.slots)
             while True:
-                while len(pending) < limit:
+                while len(pending) < limit and not outcome.broken:
                     run = next(queue, None)
                     if run is None:
                         break
-                    fut = backend.submit(
-                        execute_run,
-                        run_fn,
-                        run.scenario,
-                        str(layout.run_dir(run.dirname)),
-                        plan.entropy,
-                        run.index,
-                    )
+                    try:
+                        fut = backend.submit(
+                            execute_run,
+                            run_fn,
+                            run.scenario,
+                            str(layout.run_dir(run.dirname)),
+                            plan.entropy,
+                            run.index,
+                        )
+                    except (cf.BrokenExecutor, RuntimeError) as exc:
+                        # A worker died (killed, out of memory): stop submitting; the runs
+                        # not submitted stay missing and --resume runs them.
+                        outcome.broken = describe_exception(exc)
+                        break
                     pending[fut] = run
                 if not pending:
                     break
@@ -309,7 +320,10 @@ def _execute(
                     _record(plan, layout, run, fut, outcome)
             layout.remove_temp_entries()
         else:
-            backend.close()
+            if outcome.broken:
+                backend.abort()
+            else:
+                backend.close()
     finally:
         bar.close()
         if previous is not None:

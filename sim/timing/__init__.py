@@ -8,7 +8,15 @@
 
 from __future__ import annotations
 
-from sim.timing.profiles import PARAMS, PRESETS, Param, Profile, load_profile, profile_names, profile_table
+from sim.timing.profiles import (
+    PARAMS,
+    PRESETS,
+    Param,
+    Profile,
+    load_profile,
+    profile_names,
+    profile_table,
+)
 
 __all__ = [
     "PARAMS",

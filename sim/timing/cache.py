@@ -22,8 +22,9 @@ __all__ = ["CacheState", "access_lines"]
 class CacheState:
     """Tag/LRU(/dirty) arrays of an L1 and L2 per CPU and a shared L3.
 
-    Each level is one int64 array of shape (rows, sets * ways * 3) holding ``tag, lru,
-    dirty`` side by side, so one set is one contiguous run of memory.
+    Each level is one int64 array of shape (rows, sets * ways * 3); set ``s`` occupies
+    ``[3 s ways, 3 (s + 1) ways)`` as ``ways`` tags, then ``ways`` LRU stamps, then ``ways``
+    dirty marks, so a lookup reads the tags of one set contiguously.
 
     Parameters
     ----------
@@ -44,8 +45,9 @@ class CacheState:
             self.geom[2 * i] = sets
             self.geom[2 * i + 1] = ways
             n = self.cpus if lvl != "l3" else 1
-            a = np.zeros((n, sets * ways * 3), dtype=np.int64)
-            a[:, 0::3] = -1
+            a = np.zeros((n, sets, 3, ways), dtype=np.int64)
+            a[:, :, 0, :] = -1
+            a = a.reshape(n, sets * ways * 3)
             arrays.append(a)
         self.l1, self.l2, self.l3 = arrays
         self.xpb = np.full(max(1, int(v["rmw.buffer_lines"])), -1, dtype=np.int64)
@@ -55,21 +57,24 @@ class CacheState:
 
 @numba.njit(cache=True, inline="always")
 def _lookup(arr, row, sets, ways, line, clock):
-    """Return (slot, hit): slot is the index of the tag of the hit or LRU victim way."""
+    """Return (slot, hit): ``slot`` indexes the tag of the hit or of the LRU victim way;
+    its LRU stamp is at ``slot + ways`` and its dirty mark at ``slot + 2 ways``."""
     base = (line % sets) * ways * 3
-    victim = base
-    for w in range(base, base + ways * 3, 3):
+    for w in range(base, base + ways):
         if arr[row, w] == line:
-            arr[row, w + 1] = clock
+            arr[row, w + ways] = clock
             return w, True
-        if arr[row, w + 1] < arr[row, victim + 1]:
+    victim = base
+    for w in range(base + 1, base + ways):
+        if arr[row, w + ways] < arr[row, victim + ways]:
             victim = w
     return victim, False
 
 
 @numba.njit(cache=True)
-def _kernel(addr, write, medium, cpu, lat, geom, l1, l2, l3, xpb, ait, clock, line_bytes,
-            block_bytes, out):
+def _kernel(
+    addr, write, medium, cpu, lat, geom, l1, l2, l3, xpb, ait, clock, line_bytes, block_bytes, out
+):
     """lat: [l1, l2, l3, dram_miss, pmem_rand, pmem_xpb_hit, pmem_ait_hit, wb_dram, wb_pmem].
 
     Dirty state is kept in the L3 (dirty = 1 + medium); the L1 remembers that its line is
@@ -93,7 +98,7 @@ def _kernel(addr, write, medium, cpu, lat, geom, l1, l2, l3, xpb, ait, clock, li
                 w3, h3 = _lookup(l3, 0, geom[4], geom[5], line, c)
                 cost = lat[2]
                 if not h3:
-                    d = l3[0, w3 + 2]
+                    d = l3[0, w3 + 2 * geom[5]]
                     if l3[0, w3] >= 0 and d != 0:
                         cost += lat[7] if d == 1 else lat[8]
                     if medium[i] == 0:
@@ -112,21 +117,21 @@ def _kernel(addr, write, medium, cpu, lat, geom, l1, l2, l3, xpb, ait, clock, li
                         xpb[xs] = xl
                         ait[bs] = bl
                     l3[0, w3] = line
-                    l3[0, w3 + 1] = c
-                    l3[0, w3 + 2] = 0
+                    l3[0, w3 + geom[5]] = c
+                    l3[0, w3 + 2 * geom[5]] = 0
                 l2[k, w2] = line
-                l2[k, w2 + 1] = c
+                l2[k, w2 + geom[3]] = c
             l1[k, w1] = line
-            l1[k, w1 + 1] = c
-            l1[k, w1 + 2] = 0
-        if write[i] != 0 and l1[k, w1 + 2] == 0:
+            l1[k, w1 + geom[1]] = c
+            l1[k, w1 + 2 * geom[1]] = 0
+        if write[i] != 0 and l1[k, w1 + 2 * geom[1]] == 0:
             if w3 < 0:
                 w3, h3 = _lookup(l3, 0, geom[4], geom[5], line, c)
                 if not h3:
                     w3 = -1
             if w3 >= 0:
-                l3[0, w3 + 2] = 1 + medium[i]
-            l1[k, w1 + 2] = 1
+                l3[0, w3 + 2 * geom[5]] = 1 + medium[i]
+            l1[k, w1 + 2 * geom[1]] = 1
         out[i] = cost
     clock[0] = c
 
@@ -151,6 +156,21 @@ def access_lines(state: CacheState, addr, write, medium, cpu, lat, line_bytes, b
         int64 cycles per access.
     """
     out = np.empty(addr.shape[0], dtype=np.int64)
-    _kernel(addr, write, medium, cpu, lat, state.geom, state.l1, state.l2, state.l3,
-            state.xpb, state.ait, state.clock, np.int64(line_bytes), np.int64(block_bytes), out)
+    _kernel(
+        addr,
+        write,
+        medium,
+        cpu,
+        lat,
+        state.geom,
+        state.l1,
+        state.l2,
+        state.l3,
+        state.xpb,
+        state.ait,
+        state.clock,
+        np.int64(line_bytes),
+        np.int64(block_bytes),
+        out,
+    )
     return out

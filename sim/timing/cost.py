@@ -128,7 +128,8 @@ class RecordBatch:
                     sid = sid_of.get(s)
                     if sid is None:
                         raise InputError(
-                            f"unknown structure {s!r}; valid: {', '.join(STRUCTURES)}", r.op)
+                            f"unknown structure {s!r}; valid: {', '.join(STRUCTURES)}", r.op
+                        )
                     keys.extend(ks)
                     g_rec.append(i)
                     g_sid.append(sid)
@@ -145,11 +146,20 @@ class RecordBatch:
             return np.asarray(x, dtype=np.int64)
 
         return cls(
-            n=n, faults=arr(faults), pages_mapped=arr(mapped), tlb_shootdowns=arr(tlb),
-            memcpy_bytes=arr(mcp), nlocks=arr(nlocks),
-            line_rec=np.repeat(arr(g_rec), glen), line_struct=np.repeat(arr(g_sid), glen),
-            line_key=arr(keys), line_write=np.repeat(arr(g_w), glen),
-            pm_rec=arr(prec), pm_size=arr(psz), pm_write=arr(pwr), ops=ops,
+            n=n,
+            faults=arr(faults),
+            pages_mapped=arr(mapped),
+            tlb_shootdowns=arr(tlb),
+            memcpy_bytes=arr(mcp),
+            nlocks=arr(nlocks),
+            line_rec=np.repeat(arr(g_rec), glen),
+            line_struct=np.repeat(arr(g_sid), glen),
+            line_key=arr(keys),
+            line_write=np.repeat(arr(g_w), glen),
+            pm_rec=arr(prec),
+            pm_size=arr(psz),
+            pm_write=arr(pwr),
+            ops=ops,
         )
 
 
@@ -184,8 +194,9 @@ class CostModel:
     other's cache footprint, as consecutive operations on one machine do.
     """
 
-    def __init__(self, profile: Profile | str = "optane-gen1", *, memmap: str = "dram",
-                 cpus: int = 1):
+    def __init__(
+        self, profile: Profile | str = "optane-gen1", *, memmap: str = "dram", cpus: int = 1
+    ):
         if isinstance(profile, str):
             profile = load_profile(profile)
         if memmap not in ("dram", "pmem"):
@@ -201,24 +212,37 @@ class CostModel:
         optane = v["media.kind"] == "optane"
         dram_miss = c("cpu.uncore_read_ns") + c("dram.row_miss_ns")
         if optane:
-            pm_rand = c("rmw.read_ns") + c("ait.miss_ns") + c("media.t_read_ns") + c("cpu.uncore_read_ns")
+            pm_rand = (
+                c("rmw.read_ns") + c("ait.miss_ns") + c("media.t_read_ns") + c("cpu.uncore_read_ns")
+            )
             pm_xpb = c("rmw.read_ns") + c("cpu.uncore_read_ns")
             pm_ait = pm_rand - c("ait.miss_ns") + c("ait.hit_ns")
-            wb_pm = (c("media.read_occupancy_ns") + c("media.write_occupancy_ns")) // max(1, v["dimm.count"])
+            wb_pm = (c("media.read_occupancy_ns") + c("media.write_occupancy_ns")) // max(
+                1, v["dimm.count"]
+            )
         else:
             pm_rand = pm_xpb = pm_ait = dram_miss + c("cxl.extra_ns")
             wb_pm = c("dram.write_occupancy_ns") // max(1, v["dimm.count"])
         self.line_bytes = int(v["rmw.line_bytes"]) if optane else 64
         self.block_bytes = int(v["ait.block_bytes"]) if optane else 4096
         self.lat = np.array(
-            [v["cache.l1_cycles"], v["cache.l2_cycles"], v["cache.l3_cycles"], dram_miss,
-             pm_rand, pm_xpb, pm_ait, c("dram.write_occupancy_ns"), wb_pm],
+            [
+                v["cache.l1_cycles"],
+                v["cache.l2_cycles"],
+                v["cache.l3_cycles"],
+                dram_miss,
+                pm_rand,
+                pm_xpb,
+                pm_ait,
+                c("dram.write_occupancy_ns"),
+                wb_pm,
+            ],
             dtype=np.int64,
         )
         # device data path, from the media model
         rl, rb, wl, wb = _device_curve(p.name, tuple(sorted(p.overrides.items())))
         f = p.freq_ghz
-        self.dev_read = (rl * f, f / rb)   # (cycles, cycles per byte)
+        self.dev_read = (rl * f, f / rb)  # (cycles, cycles per byte)
         self.dev_write = (wl * f, f / wb)
         self.fault_cycles = c("kernel.fault_overhead_ns")
         self.op_cycles = c("kernel.op_overhead_ns")
@@ -227,7 +251,8 @@ class CostModel:
         self.atomic_cycles = int(v["kernel.atomic_cycles"])
         if self.cpus > 1:
             self.tlb_cycles = c("kernel.tlb_shootdown_base_ns") + (self.cpus - 1) * c(
-                "kernel.tlb_shootdown_per_cpu_ns")
+                "kernel.tlb_shootdown_per_cpu_ns"
+            )
         else:
             self.tlb_cycles = c("kernel.tlb_shootdown_per_cpu_ns")
         self.memcpy_cpb = f / float(v["kernel.memcpy_dram_gbps"])
@@ -276,9 +301,16 @@ class CostModel:
             addr = _BASE_ARR[batch.line_struct] + batch.line_key * 64
             is_sp = batch.line_struct == _SP
             medium = (is_sp & (self._sp_medium == 1)).astype(np.int64)
-            cyc = access_lines(self.cache, addr, batch.line_write, medium,
-                               np.ascontiguousarray(cpu_rec[batch.line_rec]), self.lat,
-                               self.line_bytes, self.block_bytes)
+            cyc = access_lines(
+                self.cache,
+                addr,
+                batch.line_write,
+                medium,
+                np.ascontiguousarray(cpu_rec[batch.line_rec]),
+                self.lat,
+                self.line_bytes,
+                self.block_bytes,
+            )
             cyc = cyc + (is_sp & (batch.line_write == 1)) * self.atomic_cycles
             is_xa = batch.line_struct == _XA
             xa += np.bincount(batch.line_rec, weights=np.where(is_xa, cyc, 0), minlength=n)
@@ -306,8 +338,14 @@ class CostModel:
             "tlb": np.asarray(tlb, dtype=np.int64),
             "pte": np.asarray(pte, dtype=np.int64),
         }
-        parts["total"] = (parts["entry"] + parts["xarray"] + parts["lines"] + parts["device"]
-                          + parts["tlb"] + parts["pte"])
+        parts["total"] = (
+            parts["entry"]
+            + parts["xarray"]
+            + parts["lines"]
+            + parts["device"]
+            + parts["tlb"]
+            + parts["pte"]
+        )
         return parts
 
     def cycles_to_ns(self, cycles):

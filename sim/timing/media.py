@@ -49,16 +49,58 @@ PATTERNS = ("seq", "rand")
 
 # Indices into the int64 parameter vector handed to the kernel.
 (
-    _KIND, _NDIMM, _IL, _LINE, _NLINES, _PF, _WBQ, _AITE, _AITW, _AITB, _AIT_HIT, _AIT_MISS,
-    _T_READ, _T_WRITE, _OCC_R, _OCC_W, _WEAR, _MIG, _UNCORE, _RMW_READ, _ACK_NT, _ACK_CLWB,
-    _RPQ, _WPQ, _BURST, _TURN, _ROW_HIT, _ROW_MISS, _ROW_BYTES, _BANKS, _EXTRA, _GAP, _STREAMS, _JITTER, _RWI, _PF_TOL,
+    _KIND,
+    _NDIMM,
+    _IL,
+    _LINE,
+    _NLINES,
+    _PF,
+    _WBQ,
+    _AITE,
+    _AITW,
+    _AITB,
+    _AIT_HIT,
+    _AIT_MISS,
+    _T_READ,
+    _T_WRITE,
+    _OCC_R,
+    _OCC_W,
+    _WEAR,
+    _MIG,
+    _UNCORE,
+    _RMW_READ,
+    _ACK_NT,
+    _ACK_CLWB,
+    _RPQ,
+    _WPQ,
+    _BURST,
+    _TURN,
+    _ROW_HIT,
+    _ROW_MISS,
+    _ROW_BYTES,
+    _BANKS,
+    _EXTRA,
+    _GAP,
+    _STREAMS,
+    _JITTER,
+    _RWI,
+    _PF_TOL,
 ) = range(36)
 _NPARAM = 36
 
 # Statistic indices returned by the kernel.
 (
-    S_MEDIA_READS, S_MEDIA_WRITES, S_RMW, S_BUF_HITS, S_BUF_MISSES, S_AIT_HITS, S_AIT_MISSES,
-    S_MIGRATIONS, S_PREFETCH, S_PREFETCH_USED, S_END,
+    S_MEDIA_READS,
+    S_MEDIA_WRITES,
+    S_RMW,
+    S_BUF_HITS,
+    S_BUF_MISSES,
+    S_AIT_HITS,
+    S_AIT_MISSES,
+    S_MIGRATIONS,
+    S_PREFETCH,
+    S_PREFETCH_USED,
+    S_END,
 ) = range(11)
 _NSTAT = 11
 
@@ -155,12 +197,12 @@ def _heap_pop(hk, hv, n):
     hv[0] = hv[n]
     i = 0
     while True:
-        l = 2 * i + 1
-        if l >= n:
+        lc = 2 * i + 1
+        if lc >= n:
             break
-        m = l
-        if l + 1 < n and hk[l + 1] < hk[l]:
-            m = l + 1
+        m = lc
+        if lc + 1 < n and hk[lc + 1] < hk[lc]:
+            m = lc + 1
         if hk[i] <= hk[m]:
             break
         hk[m], hk[i] = hk[i], hk[m]
@@ -170,12 +212,22 @@ def _heap_pop(hk, hv, n):
 
 
 @numba.njit(cache=True)
-def _argmin(a):
-    m = 0
-    for i in range(1, a.shape[0]):
-        if a[i] < a[m]:
-            m = i
-    return m
+def _replace_min(h, d, value):
+    """Replace the smallest element of the min-heap row ``h[d]`` by ``value``."""
+    n = h.shape[1]
+    i = 0
+    while True:
+        lc = 2 * i + 1
+        if lc >= n:
+            break
+        m = lc
+        if lc + 1 < n and h[d, lc + 1] < h[d, lc]:
+            m = lc + 1
+        if value <= h[d, m]:
+            break
+        h[d, i] = h[d, m]
+        i = m
+    h[d, i] = value
 
 
 @numba.njit(cache=True)
@@ -210,11 +262,10 @@ def _ait(P, ait_tag, ait_lru, d, blk, clock, st):
 def _writeback(P, d, line, t_evt, t_data, wq, wport, rport, wear, st):
     """Queue a whole-line media write at ``t_evt`` (its data ready at ``t_data``); return
     the time the write queue admitted it."""
-    slot = _argmin(wq[d])
-    ts = max(t_evt, wq[d, slot])
+    ts = max(t_evt, wq[d, 0])  # earliest free write-queue slot (min-heap root)
     ws = max(ts, t_data, wport[d])
     wport[d] = ws + P[_OCC_W]
-    wq[d, slot] = ws + P[_T_WRITE]
+    _replace_min(wq, d, ws + P[_T_WRITE])
     st[S_MEDIA_WRITES] += 1
     blk = line // (P[_AITB] // P[_LINE])
     h = blk % _WEAR_SLOTS
@@ -238,8 +289,27 @@ def _media_read(P, d, line, t, rport, ait_tag, ait_lru, clock, st):
 
 
 @numba.njit(cache=True)
-def _alloc(P, d, X, t, tag, mask, filled, ready, lru, pf, wq, wport, rport, wear,
-           ait_tag, ait_lru, clock, st, allow_dirty):
+def _alloc(
+    P,
+    d,
+    X,
+    t,
+    tag,
+    mask,
+    filled,
+    ready,
+    lru,
+    pf,
+    wq,
+    wport,
+    rport,
+    wear,
+    ait_tag,
+    ait_lru,
+    clock,
+    st,
+    allow_dirty,
+):
     """Find an XPBuffer entry for line X at time t; return (entry, time) or (-1, t).
 
     Victim order: a free entry, a clean line whose every 64 B part has been read (dead),
@@ -338,10 +408,31 @@ def _locate(P, addr):
 
 @numba.njit(cache=True)
 def _read(P, d, local, t, S, st, clock):
-    (tag, mask, filled, ready, lru, pf, wq, wport, rport, wear, ait_tag, ait_lru,
-     rpq, wpq, chanfree, chandir, openrow, strm, strm_run, strm_lru, wport_in, rmask) = S
-    slot = _argmin(rpq[d])
-    a1 = max(t, rpq[d, slot])
+    (
+        tag,
+        mask,
+        filled,
+        ready,
+        lru,
+        pf,
+        wq,
+        wport,
+        rport,
+        wear,
+        ait_tag,
+        ait_lru,
+        rpq,
+        wpq,
+        chanfree,
+        chandir,
+        openrow,
+        strm,
+        strm_run,
+        strm_lru,
+        wport_in,
+        rmask,
+    ) = S
+    a1 = max(t, rpq[d, 0])  # earliest free RPQ entry (min-heap root)
     if P[_KIND] != 0:
         bank = (local // P[_ROW_BYTES]) % P[_BANKS]
         row = local // (P[_ROW_BYTES] * P[_BANKS])
@@ -351,7 +442,7 @@ def _read(P, d, local, t, S, st, clock):
         openrow[d, bank] = row
         st[S_MEDIA_READS] += 1
         done = s + acc + P[_EXTRA] + P[_UNCORE]
-        rpq[d, slot] = done - P[_UNCORE]
+        _replace_min(rpq, d, done - P[_UNCORE])
         return done
     a1 = _chan(P, d, a1, 0, chanfree, chandir)
     line = local // P[_LINE]
@@ -372,8 +463,27 @@ def _read(P, d, local, t, S, st, clock):
     else:
         st[S_BUF_MISSES] += 1
         if e < 0:
-            e, a1 = _alloc(P, d, line, a1, tag, mask, filled, ready, lru, pf, wq, wport,
-                           rport, wear, ait_tag, ait_lru, clock, st, True)
+            e, a1 = _alloc(
+                P,
+                d,
+                line,
+                a1,
+                tag,
+                mask,
+                filled,
+                ready,
+                lru,
+                pf,
+                wq,
+                wport,
+                rport,
+                wear,
+                ait_tag,
+                ait_lru,
+                clock,
+                st,
+                True,
+            )
             rmask[d, e] = 0
         tdata = _media_read(P, d, line, a1, rport, ait_tag, ait_lru, clock, st)
         ready[d, e] = tdata
@@ -390,18 +500,59 @@ def _read(P, d, local, t, S, st, clock):
     # the DIMM controller returns read data and streams write-backs one at a time:
     # every 64 B read served to the CPU takes write-port time
     wport[d] = max(wport[d], a1) + P[_RWI]
-    rpq[d, slot] = tdata + P[_RMW_READ]
+    _replace_min(rpq, d, tdata + P[_RMW_READ])
     return tdata + P[_RMW_READ] + P[_UNCORE]
 
 
 @numba.njit(cache=True)
 def _prefetch(P, d, line, t, S, st, clock):
-    (tag, mask, filled, ready, lru, pf, wq, wport, rport, wear, ait_tag, ait_lru,
-     rpq, wpq, chanfree, chandir, openrow, strm, strm_run, strm_lru, wport_in, rmask) = S
+    (
+        tag,
+        mask,
+        filled,
+        ready,
+        lru,
+        pf,
+        wq,
+        wport,
+        rport,
+        wear,
+        ait_tag,
+        ait_lru,
+        rpq,
+        wpq,
+        chanfree,
+        chandir,
+        openrow,
+        strm,
+        strm_run,
+        strm_lru,
+        wport_in,
+        rmask,
+    ) = S
     if _find(tag[d], line) >= 0:
         return
-    e, t2 = _alloc(P, d, line, t, tag, mask, filled, ready, lru, pf, wq, wport, rport,
-                   wear, ait_tag, ait_lru, clock, st, False)
+    e, t2 = _alloc(
+        P,
+        d,
+        line,
+        t,
+        tag,
+        mask,
+        filled,
+        ready,
+        lru,
+        pf,
+        wq,
+        wport,
+        rport,
+        wear,
+        ait_tag,
+        ait_lru,
+        clock,
+        st,
+        False,
+    )
     if e < 0:
         return
     st[S_PREFETCH] += 1
@@ -413,10 +564,31 @@ def _prefetch(P, d, line, t, S, st, clock):
 
 @numba.njit(cache=True)
 def _write(P, d, local, t, ack, S, st, clock):
-    (tag, mask, filled, ready, lru, pf, wq, wport, rport, wear, ait_tag, ait_lru,
-     rpq, wpq, chanfree, chandir, openrow, strm, strm_run, strm_lru, wport_in, rmask) = S
-    slot = _argmin(wpq[d])
-    a1 = max(t, wpq[d, slot])
+    (
+        tag,
+        mask,
+        filled,
+        ready,
+        lru,
+        pf,
+        wq,
+        wport,
+        rport,
+        wear,
+        ait_tag,
+        ait_lru,
+        rpq,
+        wpq,
+        chanfree,
+        chandir,
+        openrow,
+        strm,
+        strm_run,
+        strm_lru,
+        wport_in,
+        rmask,
+    ) = S
+    a1 = max(t, wpq[d, 0])  # earliest free WPQ entry (min-heap root)
     if P[_KIND] != 0:
         bank = (local // P[_ROW_BYTES]) % P[_BANKS]
         row = local // (P[_ROW_BYTES] * P[_BANKS])
@@ -424,7 +596,7 @@ def _write(P, d, local, t, ack, S, st, clock):
         chanfree[d] = s + P[_OCC_W]
         openrow[d, bank] = row
         st[S_MEDIA_WRITES] += 1
-        wpq[d, slot] = s
+        _replace_min(wpq, d, s)
         return a1 + ack + P[_EXTRA]
     # the DIMM accepts writes in order: a write waits for the one before it
     acc = max(_chan(P, d, a1, 1, chanfree, chandir), wport_in[d])
@@ -434,8 +606,27 @@ def _write(P, d, local, t, ack, S, st, clock):
     e = _find(tag[d], line)
     if e < 0:
         st[S_BUF_MISSES] += 1
-        e, acc = _alloc(P, d, line, acc, tag, mask, filled, ready, lru, pf, wq, wport, rport,
-                        wear, ait_tag, ait_lru, clock, st, True)
+        e, acc = _alloc(
+            P,
+            d,
+            line,
+            acc,
+            tag,
+            mask,
+            filled,
+            ready,
+            lru,
+            pf,
+            wq,
+            wport,
+            rport,
+            wear,
+            ait_tag,
+            ait_lru,
+            clock,
+            st,
+            True,
+        )
         rmask[d, e] = 0
     else:
         st[S_BUF_HITS] += 1
@@ -447,7 +638,7 @@ def _write(P, d, local, t, ack, S, st, clock):
         mask[d, e] = 0
         filled[d, e] = 1
         ready[d, e] = max(ready[d, e], acc)
-    wpq[d, slot] = acc
+    _replace_min(wpq, d, acc)
     wport_in[d] = acc
     return a1 + ack
 
@@ -499,9 +690,30 @@ def _simulate(P, op, pattern, size, nthreads, nreq, region, W, seed, reorder, rf
     openrow = np.full((ndimm, P[_BANKS]), -1, dtype=np.int64)
     strm = np.full((ndimm, P[_STREAMS]), -2, dtype=np.int64)
     strm_lru = np.zeros((ndimm, P[_STREAMS]), dtype=np.int64)
-    S = (tag, mask, filled, ready, lru, pf, wq, wport, rport, wear, ait_tag, ait_lru,
-         rpq, wpq, chanfree, chandir, openrow, strm, np.zeros_like(strm), strm_lru,
-         np.zeros(ndimm, dtype=np.int64), np.zeros((ndimm, nl), dtype=np.int64))
+    S = (
+        tag,
+        mask,
+        filled,
+        ready,
+        lru,
+        pf,
+        wq,
+        wport,
+        rport,
+        wear,
+        ait_tag,
+        ait_lru,
+        rpq,
+        wpq,
+        chanfree,
+        chandir,
+        openrow,
+        strm,
+        np.zeros_like(strm),
+        strm_lru,
+        np.zeros(ndimm, dtype=np.int64),
+        np.zeros((ndimm, nl), dtype=np.int64),
+    )
     st = np.zeros(_NSTAT, dtype=np.int64)
 
     nsub = max(1, size // 64)
@@ -514,7 +726,7 @@ def _simulate(P, op, pattern, size, nthreads, nreq, region, W, seed, reorder, rf
     rngs = np.zeros(nthreads, dtype=np.int64)
     for t in range(nthreads):
         rngs[t] = _mix(seed * 1000003 + t)
-    ring = np.zeros((nthreads, W), dtype=np.int64)      # completion time per slot
+    ring = np.zeros((nthreads, W), dtype=np.int64)  # completion time per slot
     ring_req = np.full((nthreads, W), -1, dtype=np.int64)  # request index held in slot
     issued = np.zeros(nthreads, dtype=np.int64)
     last_issue = np.full(nthreads, -(np.int64(1) << 40), dtype=np.int64)
@@ -648,8 +860,17 @@ class MediaResult:
 
 
 _STAT_NAMES = (
-    "media_reads", "media_writes", "rmw", "buffer_hits", "buffer_misses", "ait_hits",
-    "ait_misses", "migrations", "prefetches", "prefetches_used", "end_cycles",
+    "media_reads",
+    "media_writes",
+    "rmw",
+    "buffer_hits",
+    "buffer_misses",
+    "ait_hits",
+    "ait_misses",
+    "migrations",
+    "prefetches",
+    "prefetches_used",
+    "end_cycles",
 )
 
 
@@ -722,7 +943,9 @@ def simulate(
         window = 1
     else:
         window = profile[
-            {"load": "cpu.load_window", "ntstore": "cpu.ntstore_window", "clwb": "cpu.clwb_window"}[op]
+            {"load": "cpu.load_window", "ntstore": "cpu.ntstore_window", "clwb": "cpu.clwb_window"}[
+                op
+            ]
         ]
     P = _param_vector(profile, op, ndimm)
     nreq = max(1, requests // threads)
@@ -730,9 +953,19 @@ def simulate(
     lat = np.zeros(n, dtype=np.int64)
     comp = np.zeros(n, dtype=np.int64)
     st = _simulate(
-        P, np.int64(opc), np.int64(PATTERNS.index(pattern)), np.int64(size_bytes),
-        np.int64(threads), np.int64(nreq), np.int64(region_bytes), np.int64(window),
-        np.int64(seed), not idle, (op == "clwb") and not idle, lat, comp,
+        P,
+        np.int64(opc),
+        np.int64(PATTERNS.index(pattern)),
+        np.int64(size_bytes),
+        np.int64(threads),
+        np.int64(nreq),
+        np.int64(region_bytes),
+        np.int64(window),
+        np.int64(seed),
+        not idle,
+        (op == "clwb") and not idle,
+        lat,
+        comp,
     )
     freq = profile.freq_ghz
     cs = np.sort(comp)
