@@ -430,13 +430,21 @@ def run_scenario(scenario, out_dir: Path, *, seed_sequence: np.random.SeedSequen
     return out.summary
 
 
+def resolve_variant(spec):
+    """A design by name, alias, ``module:Class`` or ``path/file.py:Class``.
+
+    Returns the canonical name for a built-in design and the :class:`~sim.memmap.Variant`
+    object for a user's design (InputError when it cannot be found or loaded).
+    """
+    from sim.hunt.designs import load_variant
+    from sim.memmap import VARIANTS
+
+    v = load_variant(spec)
+    return v.name if v.name in VARIANTS and type(v) is type(VARIANTS[v.name]) else v
+
+
 def check_variant(name: str) -> str:
-    """Resolve a variant name or alias to its canonical name (InputError when unknown)."""
+    """Resolve a built-in variant name or alias to its canonical name (InputError when unknown)."""
     from sim.memmap import get_variant
 
-    try:
-        return get_variant(name).name
-    except InputError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - user-supplied module:Class
-        raise InputError(str(exc), where=f"variant {name!r}") from None
+    return get_variant(name).name

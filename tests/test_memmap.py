@@ -261,3 +261,70 @@ def test_one_tebibyte_device_fits_in_4_3_gb_of_arrays():
     small = MemMap(3 * PMD_NPAGES + 5, "folio-share")
     assert small.nbytes == MemMap.array_nbytes(3 * PMD_NPAGES + 5, "folio-share")
     assert small.nbytes <= 16 * small.npages + small.npages // PMD_NPAGES + 1
+
+
+@pytest.mark.parametrize("variant", ["cow-index", "page-share", "folio-share"])
+def test_share_degree_beyond_the_exact_bins_falls_back_to_a_scan(variant):
+    from sim.memmap.layout import HIST_BINS
+
+    mm = MemMap(N, variant)
+    n = HIST_BINS + 10
+    ops = np.array([[OP_ASSOCIATE] * n, [5] * n, [1] * n, range(1, n + 1), [0] * n, [1] * n])
+    ops[4, 0] = 3  # an owner first: folio-share makes it Shared on the second associate
+    ops[5, 0] = 0
+    mm.apply(*ops)
+    degree = n  # the owner, then n - 1 sharers: the count is n in every design
+    assert mm.share_degree_max() == degree
+    h = mm.share_histogram()
+    assert h.size == degree + 1 and h[degree] == 1 and h.sum() == 1
+    assert mm.scan_stats()["share_histogram"].tolist() == h.tolist()
+    # back below the bins: the O(1) histogram is exact again
+    drops = np.array([[OP_DISASSOCIATE] * 20, [5] * 20, [1] * 20, [1] * 20, [0] * 20, [0] * 20])
+    mm.apply(*drops)
+    assert mm.share_degree_max() == degree - 20
+    assert mm.share_histogram().tolist() == mm.scan_stats()["share_histogram"].tolist()
+
+
+@pytest.mark.parametrize("variant", ["cow-index", "folio-share"])
+def test_user_design_without_kernel_scans_for_gauges(variant):
+    base = type(VARIANTS[variant])
+    slow = type("Slow", (base,), {"name": "slow", "batch_kernel": None, "op_kernel": None})
+    rng = np.random.default_rng(5)
+    n = 600
+    npg = np.where(rng.random(n) < 0.1, PMD_NPAGES, 1)
+    pfn = np.where(npg == PMD_NPAGES, PMD_NPAGES * rng.integers(0, 4, n), rng.integers(0, N, n))
+    ops = np.stack([rng.integers(0, 2, n), pfn, npg, rng.integers(1, 4, n),
+                    rng.integers(0, 3, n), rng.integers(0, 2, n)]).astype(np.int64)
+    fast, ref = MemMap(N, variant), MemMap(N, slow)
+    assert ref._op is None and not ref._gauged
+    fast.apply(*ops)
+    ref.apply(*ops)
+    assert fast.residue_pages() == ref.residue_pages()
+    assert fast.phantom_pages() == ref.phantom_pages()
+    assert fast.share_histogram().tolist() == ref.share_histogram().tolist()
+    assert ref.residue_pages() == ref._ref.residue_pages()
+    assert ref.share_histogram().tolist() == ref._ref.share_histogram()
+
+
+def test_single_op_kernel_rejects_bad_entries_like_the_batch_path():
+    mm = MemMap(N, "folio-share")
+    assert mm._op is not None
+    for args, match in [((N, 1, 1, 0, False), "outside"), ((-1, 1, 1, 0, False), "outside"),
+                        ((0, 3, 1, 0, False), "npages"), ((5, PMD_NPAGES, 1, 0, False), "multiple"),
+                        ((0, 1, 0, 0, False), "mapping")]:
+        with pytest.raises(ValueError, match=match):
+            mm.associate(*args)
+        with pytest.raises(ValueError, match=match):
+            mm.disassociate(*args[:3], False)
+    assert mm.operations == 0
+
+
+def test_user_batch_kernel_never_pairs_with_a_builtin_single_op_kernel():
+    from sim.memmap import kernels
+
+    class OwnBatch(PageShare):
+        name = "own-batch"
+        batch_kernel = staticmethod(kernels.cow_index_batch.py_func)
+
+    mm = MemMap(N, OwnBatch)
+    assert mm._op is None and not mm._gauged

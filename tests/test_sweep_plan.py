@@ -224,3 +224,31 @@ def test_run_slug_is_short_and_safe():
     assert run_slug(3, {}) == "00003"
     slug = run_slug(7, {"workload.image_size": "a/b c" * 40})
     assert "/" not in slug and " " not in slug and len(slug) <= 66
+
+
+def test_stream_factors_give_runs_that_agree_on_them_one_seed(tmp_path):
+    path = write_sweep(
+        tmp_path / "s.toml",
+        factors={
+            "workload.clones": [1, 2, 3],
+            "variant.name": ["cow-index", "folio-share"],
+            "device.memmap": ["dram", "pmem"],
+        },
+        extra='stream_factors = ["workload.clones"]',
+    )
+    plan = build_plan(load_sweep(path))
+    keys = [r.spawn_key for r in plan.runs]
+    assert keys == [0] * 4 + [1] * 4 + [2] * 4
+    a, b = plan.seed_sequence(0).generate_state(4), plan.seed_sequence(3).generate_state(4)
+    assert np.array_equal(a, b)
+    assert np.array_equal(a, np.random.SeedSequence(11, spawn_key=(0,)).generate_state(4))
+    assert plan.to_json()["stream_factors"] == ["workload.clones"]
+    assert [r["spawn_key"] for r in plan.to_json()["runs"]] == keys
+
+
+def test_stream_factors_must_name_factors():
+    with pytest.raises(InputError, match="not a factor.*did you mean 'workload.clones'"):
+        parse_sweep(
+            'base = "x.toml"\nstream_factors = ["workload.clone"]\n'
+            '[factors]\n"workload.clones" = [1, 2]\n'
+        )

@@ -54,13 +54,21 @@ def test_table_has_one_row_per_run_with_factors_seed_metrics_status(reference):
     plan = json.loads((reference / "sweep.json").read_text())
     assert list(df["run"]) == list(range(8)) == [r["run"] for r in plan["runs"]]
     cols = list(df.columns)
-    assert cols[:5] == ["run", "workload.clones", "variant.name", "device.memmap", "seed_entropy"]
+    assert cols[:6] == [
+        "run",
+        "workload.clones",
+        "variant.name",
+        "device.memmap",
+        "seed_entropy",
+        "seed_spawn_key",
+    ]
     assert cols[-2:] == ["status", "error"]
     assert len(cols) > 7, "no metric columns"
     assert df["run"].dtype == np.int64 and df["workload.clones"].dtype == np.int64
     assert not any(pd.api.types.is_unsigned_integer_dtype(t) for t in df.dtypes)
     assert (df["status"] == "ok").all() and df["error"].isna().all()
     assert (df["seed_entropy"] == 20261125).all()
+    assert list(df["seed_spawn_key"]) == list(df["run"])
     assert list(df["workload.clones"]) == [1, 1, 1, 1, 3, 3, 3, 3]
     assert list(df["device.memmap"]) == ["dram", "pmem"] * 4
     # Each row's metrics are the run directory's summary row.

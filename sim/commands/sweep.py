@@ -124,7 +124,8 @@ def _print_plan(plan) -> None:
     for k, v in plan.spec.fixed.items():
         print(f"set {k} = {v!r}")
     for run in plan.runs:
-        print(f"  {run.dirname}  " + "  ".join(f"{k}={run.factors[k]!r}" for k in keys))
+        seed = f"  (spawn key {run.spawn_key})" if run.spawn_key != run.index else ""
+        print(f"  {run.dirname}  " + "  ".join(f"{k}={run.factors[k]!r}" for k in keys) + seed)
 
 
 def _report(args, outcome) -> None:

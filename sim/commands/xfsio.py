@@ -61,9 +61,9 @@ def main(args) -> int:
     from sim.xfsio.parse import cvtnum, parse_command, parse_script
     from sim.xfsio.runner import DEFAULT_DEVICE_BYTES, XfsioRunner
 
-    from sim.runner import check_variant
+    from sim.runner import resolve_variant
 
-    variant = check_variant(args.variant)
+    variant = resolve_variant(args.variant)
     if bool(args.script) == bool(args.commands):
         raise InputError("give either a SCRIPT or one or more -c commands", where="xfsio")
     device = DEFAULT_DEVICE_BYTES

@@ -205,6 +205,7 @@ class DaxFS:
         self.record_hook = None
         self._next_vid = 1
         self._bmap_cache: dict = {}
+        self._w0: int | None = None
         self._next_va = _VA_BASE
         self.stats = {
             "cow_pages": 0, "cow_bytes": 0, "blocks_allocated": 0, "blocks_freed": 0,
@@ -258,6 +259,8 @@ class DaxFS:
             return  # dax_entry_size() == 0: never touches struct pages
         pfn = value >> DAX_SHIFT
         n = PG_PMD_NR if value & DAX_PMD else 1
+        if self._w0 is None:
+            self._w0 = self._warn_total()
         if assoc:
             w = self.mm.associate(pfn, n, a.mid, index, shared_or_trunc)
         else:
@@ -366,10 +369,13 @@ class DaxFS:
         return off // PAGE_SIZE, (off + length - 1) // PAGE_SIZE
 
     def _wr(self, op: str) -> tuple[WorkRecord, int]:
-        return WorkRecord(op), self._warn_total()
+        self._w0 = None  # read lazily by _entry_pages before the first memmap update
+        return WorkRecord(op), 0
 
     def _done(self, wr: WorkRecord, w0: int) -> WorkRecord:
-        wr.warnings += self._warn_total() - w0
+        if self._w0 is not None:
+            wr.warnings += self._warn_total() - self._w0
+            self._w0 = None
         if self.record_hook is not None:
             self.record_hook(wr)
         return wr
@@ -659,33 +665,7 @@ class DaxFS:
         """Uniform extent starting at ``first``: ``(state, pblock, nblocks, shared)`` with
         physically contiguous blocks of one state and one shared flag (the iomap), at most
         ``n`` blocks (``n`` <= 512 and the range inside one 512-block window)."""
-        ext = self._window(ino, first >> 9)
-        state = pb = None
-        length = 0
-        shared = False
-        end = first + n
-        for e in ext:
-            e_end = e.fblock + e.nblocks
-            if e_end <= first:
-                continue
-            if e.fblock >= end:
-                break
-            if state is None:
-                state, shared = e.state, bool(e.shared)
-                off = first - e.fblock
-                pb = e.pblock + off if e.pblock >= 0 else e.pblock
-                length = min(e_end, end) - first
-                continue
-            if e.state != state or bool(e.shared) != shared:
-                break
-            if state == WRITTEN and e.pblock != pb + length:
-                break
-            length += min(e_end, end) - e.fblock
-        if state is None:
-            from sim.fs import HOLE
-
-            return HOLE, -1, n, False
-        return state, pb, length, shared
+        return self.fs.iomap(ino, first, n)
 
     def _insert_entry(self, a: _Space, index: int, old, new_value: int, write: bool,
                       shared: bool, wr: WorkRecord) -> int:

@@ -16,12 +16,13 @@ xfs_bmap_util.c) are cited at each operation.
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_left, bisect_right
 
 import numpy as np
 
 from sim.fs.change import BLOCK_SIZE, HOLE, UNWRITTEN, WRITTEN, Extent, FsChange, FsError
 from sim.fs.content import ZERO_CID, ContentStore
-from sim.fs.runs import EMPTY, RunMap, segments, sweep_deltas
+from sim.fs.runs import EMPTY, RunMap, merge_list_runs, segments, sweep_deltas
 
 __all__ = ["FileSystem", "Inode", "MAX_FILE_SIZE", "DEDUPE_MAX_BYTES"]
 
@@ -32,6 +33,10 @@ MAX_FILE_SIZE = (1 << 63) - 1
 DEDUPE_MAX_BYTES = 1 << 30
 
 _I64 = np.int64
+#: Queries over at most this many runs take the pure-Python (list) paths.
+_FAST_RUNS = 32
+#: Free maps with more runs than this (in numpy form) allocate through numpy.
+_FAST_FREE = 256
 
 
 def _a(x) -> np.ndarray:
@@ -252,7 +257,14 @@ class FileSystem:
         """Add ``delta`` to the refcount of every block of the ranges (ranges may repeat)."""
         if ps.shape[0] == 0:
             return
+        if ps.shape[0] <= 16:
+            self._refs_list(list(zip(ps.tolist(), ns.tolist(), strict=True)), delta, ch)
+            return
         s, ln, d = sweep_deltas(ps, ns, np.full(ps.shape[0], delta, _I64))
+        self._refs_apply(s, ln, d, delta, ch)
+
+    def _refs_apply(self, s, ln, d, delta: int, ch: FsChange) -> None:
+        """The numpy part of :meth:`_refs` after the deltas are summed."""
         if s.shape[0] == 0:
             return
         k = int((ln * np.abs(d)).sum())
@@ -282,13 +294,10 @@ class FileSystem:
 
     def refcount(self, pblock: int) -> int:
         """Reference count of a physical block (0 = free)."""
-        rc = self.refc
-        i = int(rc.start.searchsorted(pblock, side="right")) - 1
-        if i >= 0 and rc.start[i] + rc.length[i] > pblock:
-            return int(rc.cols[0][i])
-        fr = self.free
-        i = int(fr.start.searchsorted(pblock, side="right")) - 1
-        if i >= 0 and fr.start[i] + fr.length[i] > pblock:
+        r = self.refc.rows(pblock, pblock + 1)
+        if r:
+            return r[0][2]
+        if self.free.rows(pblock, pblock + 1):
             return 0
         return 1
 
@@ -342,6 +351,20 @@ class FileSystem:
 
     def bmap(self, ino: int, fblock: int, nblocks: int = 1) -> list[Extent]:
         """Block map of ``[fblock, fblock + nblocks)``: extents split where sharing changes."""
+        ip = self._ip(ino)
+        if self._small(ip.ext, fblock, fblock + nblocks):
+            out: list = []
+            for f, n, p, st, c in self._map_shared_rows(ip, fblock, fblock + nblocks):
+                sh = c > 1
+                if out:
+                    q = out[-1]
+                    if q[3] == st and q[4] == sh and (
+                        (p < 0 and q[1] < 0) or (q[1] >= 0 and q[1] + q[2] == p)
+                    ):
+                        out[-1] = [q[0], q[1], q[2] + n, st, sh]
+                        continue
+                out.append([f, p, n, st, sh])
+            return [Extent(*e) for e in out]
         f, n, p, st, c = self.bmap_arrays(ino, fblock, nblocks)
         sh = c > 1
         if f.shape[0] > 1:
@@ -400,22 +423,459 @@ class FileSystem:
         return qi, ss, sl, cid
 
     def _cid_of(self, pblock: int) -> int:
-        return int(self._cids(_a([pblock]), _a([1]))[3][0])
+        return self._cid_rows(pblock, 1)[0][2]
 
     def _set_content(self, ps, ns, cids) -> None:
         ps = _a(ps)
         if ps.shape[0]:
             self.content.assign_many(ps, _a(ns), [_a(cids)])
 
+    # ------------------------------------------------------------------ list fast paths
+    # Pure-Python versions of the hot helpers for small ranges (a few runs): bisect on the
+    # list form of the run maps instead of chains of numpy calls on 1-10 element arrays.
+    # Each computes exactly what its numpy counterpart computes (tests/test_fs_perf_equiv.py).
+
+    def _map_rows(self, ip: Inode, b0: int, b1: int) -> list:
+        """:meth:`_map` as rows ``(f, n, p, state)`` (holes: p=-1, HOLE)."""
+        if b1 <= b0:
+            return []
+        out = []
+        pos = b0
+        for s, n, p, st in ip.ext.rows(b0, b1):
+            if s > pos:
+                out.append((pos, s - pos, -1, HOLE))
+            out.append((s, n, p, st))
+            pos = s + n
+        if pos < b1:
+            out.append((pos, b1 - pos, -1, HOLE))
+        return out
+
+    def _refcount_rows(self, p0: int, n0: int, out: list, f0: int = 0, st: int = 0) -> None:
+        """Append ``(f, n, p, st, count)`` pieces of physical range ``[p0, p0+n0)`` cut by the
+        refcount records (no record: count 1); ``f`` follows ``p`` from ``f0``."""
+        pos = p0
+        e0 = p0 + n0
+        for s, n, c in self.refc.rows(p0, e0):
+            if s > pos:
+                out.append((f0 + pos - p0, s - pos, pos, st, 1))
+            out.append((f0 + s - p0, n, s, st, c))
+            pos = s + n
+        if pos < e0:
+            out.append((f0 + pos - p0, e0 - pos, pos, st, 1))
+
+    def _map_shared_rows(self, ip: Inode, b0: int, b1: int) -> list:
+        """:meth:`_map_shared` as rows ``(f, n, p, state, count)``."""
+        out: list = []
+        for f, n, p, st in self._map_rows(ip, b0, b1):
+            if p < 0:
+                out.append((f, n, p, st, 0))
+            else:
+                self._refcount_rows(p, n, out, f, st)
+        return out
+
+    def _small(self, m: RunMap, lo: int, hi: int) -> bool:
+        """Whether ``[lo, hi)`` of run map ``m`` is a small query (list fast path)."""
+        i0, i1 = m.window(lo, hi)
+        return i1 - i0 <= _FAST_RUNS
+
+    def iomap(self, ino: int, fblock: int, nblocks: int) -> tuple[int, int, int, bool]:
+        """The iomap at ``fblock``: ``(state, pblock, nblocks, shared)`` of the longest prefix
+        of ``[fblock, fblock + nblocks)`` with one state, one shared flag and (written)
+        physically contiguous blocks; ``pblock`` -1 for a hole. Stops at the 512-block
+        window boundary (what a walk of :meth:`bmap` over that window gives)."""
+        ip = self._ip(ino)
+        end = min(fblock + nblocks, (fblock | 511) + 1)
+        state = pb = -1
+        length = 0
+        shared = False
+        for f, n, p, st, c in self._map_shared_rows(ip, fblock, end):
+            sh = c > 1
+            if state < 0:
+                state, pb, shared, length = st, p, sh, n
+                continue
+            if st != state or sh != shared:
+                break
+            if state == WRITTEN and p != pb + length:
+                break
+            length += n
+        if state < 0:
+            return HOLE, -1, nblocks, False
+        return state, pb, length, shared
+
+    def _cid_rows(self, p0: int, n0: int) -> list:
+        """Content of physical range ``[p0, p0+n0)``: rows ``(p, n, cid)`` (gaps: fill)."""
+        out = []
+        pos = p0
+        e0 = p0 + n0
+        fill = self.fill_cid
+        for s, n, c in self.content.rows(p0, e0):
+            if s > pos:
+                out.append((pos, s - pos, fill))
+            out.append((s, n, c))
+            pos = s + n
+        if pos < e0:
+            out.append((pos, e0 - pos, fill))
+        return out
+
+    def _alloc_l(self, n: int, goal: int | None) -> list:
+        """:meth:`_alloc` on the list form of the free map: ``[(pstart, n), ...]``."""
+        if n > self._nfree:
+            raise FsError("ENOSPC", f"need {n} blocks, {self._nfree} free")
+        fr = self.free
+        out: list = []
+        need = n
+        S, L = fr.lists()
+        if goal is not None and goal >= 0 and S:
+            i = bisect_right(S, goal) - 1
+            if i >= 0 and S[i] + L[i] > goal:
+                take = min(need, S[i] + L[i] - goal)
+                out.append((goal, take))
+                fr.splice_rows(goal, goal + take, [])
+                need -= take
+        while need > 0:
+            S, L = fr.lists()
+            i = -1
+            if goal is not None:
+                for j in range(bisect_left(S, goal), len(L)):
+                    if L[j] >= need:
+                        i = j
+                        break
+            if i < 0:
+                for j in range(len(L)):
+                    if L[j] >= need:
+                        i = j
+                        break
+            if i >= 0:
+                take = need
+            else:
+                i = L.index(max(L))
+                take = L[i]
+            s = S[i]
+            out.append((s, take))
+            fr.splice_rows(s, s + take, [])
+            need -= take
+        self._nfree -= n
+        self.blocks_allocated += n
+        return out
+
+    def _alloc_rows(self, pieces: list, goal: int | None, ch: FsChange) -> list:
+        """:meth:`_alloc_for` on rows: file pieces ``(f, n)`` -> ``(f, n, p)``."""
+        total = sum(n for _, n in pieces)
+        if total == 0:
+            return []
+        if len(self.free) > _FAST_FREE and not self.free.is_list_form():
+            ps, pn = self._alloc(total, goal)
+            runs = list(zip(ps.tolist(), pn.tolist(), strict=True))
+        else:
+            runs = self._alloc_l(total, goal)
+        ch.blocks_allocated += total
+        out = []
+        ri = 0
+        rs, rn = runs[0]
+        for f, n in pieces:
+            while n > 0:
+                take = min(n, rn)
+                out.append((f, take, rs))
+                f += take
+                n -= take
+                rs += take
+                rn -= take
+                if rn == 0 and ri + 1 < len(runs):
+                    ri += 1
+                    rs, rn = runs[ri]
+        return out
+
+    def _free_rows(self, rows: list, ch: FsChange) -> None:
+        """:meth:`_free` of ``(p, n)`` rows."""
+        if not rows:
+            return
+        self.free.replace_rows(rows, rows)
+        k = sum(n for _, n in rows)
+        self._nfree += k
+        self.blocks_freed += k
+        ch.blocks_freed += k
+
+    def _refs_list(self, ranges: list, delta: int, ch: FsChange) -> None:
+        """:meth:`_refs` of ``(p, n)`` ranges: the list path when the refcount records over
+        them are few, else the numpy path."""
+        if not ranges:
+            return
+        lo = min(p for p, _ in ranges)
+        hi = max(p + n for p, n in ranges)
+        if len(ranges) <= 16 and self._small(self.refc, lo, hi):
+            self._refs_rows(ranges, delta, ch)
+            return
+        ps = np.array([p for p, _ in ranges], dtype=_I64)
+        ns = np.array([n for _, n in ranges], dtype=_I64)
+        s, ln, d = sweep_deltas(ps, ns, np.full(ps.shape[0], delta, _I64))
+        self._refs_apply(s, ln, d, delta, ch)
+
+    def _refs_rows(self, ranges: list, delta: int, ch: FsChange) -> None:
+        """:meth:`_refs` of ``(p, n)`` ranges (may repeat or overlap)."""
+        if not ranges:
+            return
+        if len(ranges) == 1:
+            p, n = ranges[0]
+            runs = [(p, n, delta)] if delta and n > 0 else []
+        else:
+            ev: dict[int, int] = {}
+            for p, n in ranges:
+                ev[p] = ev.get(p, 0) + delta
+                ev[p + n] = ev.get(p + n, 0) - delta
+            pts = sorted(ev)
+            level = 0
+            runs = []
+            for a, b in zip(pts, pts[1:]):
+                level += ev[a]
+                if level:
+                    runs.append((a, b - a, level))
+            runs = merge_list_runs(runs, (False,))
+        if not runs:
+            return
+        k = sum(n * abs(d) for _, n, d in runs)
+        if delta > 0:
+            self.refcount_increments += k
+            ch.refcount_increments += k
+        else:
+            self.refcount_decrements += k
+            ch.refcount_decrements += k
+        ch.refcount_changes += k
+        rc = self.refc
+        keep = []
+        freed = []
+        had = 0
+        for s0, n0, d in runs:
+            pos = s0
+            e0 = s0 + n0
+            for s, n, c in rc.rows(s0, e0):
+                if s > pos:
+                    nc = 1 + d
+                    if nc < 0:
+                        raise AssertionError("refcount below zero")
+                    if nc >= 2:
+                        keep.append((pos, s - pos, nc))
+                    elif nc == 0:
+                        freed.append((pos, s - pos))
+                nc = c + d
+                had += 1
+                if nc < 0:
+                    raise AssertionError("refcount below zero")
+                if nc >= 2:
+                    keep.append((s, n, nc))
+                elif nc == 0:
+                    freed.append((s, n))
+                pos = s + n
+            if pos < e0:
+                nc = 1 + d
+                if nc < 0:
+                    raise AssertionError("refcount below zero")
+                if nc >= 2:
+                    keep.append((pos, e0 - pos, nc))
+                elif nc == 0:
+                    freed.append((pos, e0 - pos))
+        ch.refcount_records_touched += had + len(keep)
+        rc.replace_rows([(s, n) for s, n, _ in runs], keep)
+        if freed:
+            self._free_rows(freed, ch)
+
+    def _set_content_rows(self, rows: list) -> None:
+        if rows:
+            self.content.replace_rows([(p, n) for p, n, _ in rows], rows)
+
+    def _write_rows(self, ip: Inode, off: int, length: int, byte: int, ch: FsChange,
+                    extend: bool, store_only: bool) -> None:
+        """:meth:`_write` on rows (see there)."""
+        end = off + length
+        b0, b1 = off // BS, _ceil_blocks(end)
+        rows = self._map_shared_rows(ip, b0, b1)
+        any_new = any_shared = any_unw = not_written = False
+        kept = []
+        newp = []
+        for f, n, p, st, c in rows:
+            if st == WRITTEN:
+                if c > 1:
+                    any_new = any_shared = True
+                    newp.append((f, n))
+                else:
+                    kept.append((f, n, p))
+            else:
+                not_written = True
+                if st == HOLE:
+                    any_new = True
+                    newp.append((f, n))
+                else:
+                    any_unw = True
+                    kept.append((f, n, p))
+        if store_only and (any_new or not_written):
+            raise FsError("EFAULT", "store into a block that is not a private written block")
+        goal = None
+        if any_new:
+            if b0 > 0:
+                pr = self._map_rows(ip, b0 - 1, b0)
+                if pr[0][2] >= 0:
+                    goal = pr[0][2] + 1
+            if goal is None and kept:
+                goal = kept[0][2]
+        out = kept + self._alloc_rows(newp, goal, ch)
+        out.sort()
+        if any_shared:
+            ncow = sum(r[1] for r in rows if r[3] == WRITTEN and r[4] > 1)
+            ch.cow_blocks += ncow
+            self.cow_blocks_total += ncow
+            self.cow_fork_allocations += ncow
+            self.cow_fork_remaps += ncow
+        head_a = off - b0 * BS
+        tail_e = end - (b1 - 1) * BS
+        contents = self.contents
+        full_cid = contents.uniform(byte)
+
+        def row_of(fb: int, rr: list):
+            for r in rr:
+                if r[0] <= fb < r[0] + r[1]:
+                    return r
+            raise AssertionError("block outside the rows")
+
+        partial = []
+        if head_a > 0 or (b1 - b0 == 1 and tail_e < BS):
+            partial.append(b0)
+        if tail_e < BS and (b1 - 1) not in partial:
+            partial.append(b1 - 1)
+        cs = []
+        for fb in partial:
+            a = head_a if fb == b0 else 0
+            e_ = tail_e if fb == b1 - 1 else BS
+            f, n, p, st, c = row_of(fb, rows)
+            oc = ZERO_CID if st != WRITTEN else self._cid_rows(p + fb - f, 1)[0][2]
+            of, _, op_ = row_of(fb, out)
+            dst_b = op_ + fb - of
+            cs.append((dst_b, 1, contents.overlay(oc, a, e_, byte)))
+            if st == WRITTEN and c > 1:
+                kept_b = BS - (e_ - a)
+                ch.cow_bytes += kept_b
+                self.cow_bytes_total += kept_b
+                src = (p + fb - f) * BS
+                dst = dst_b * BS
+                if a:
+                    ch.pmem_read.append((src, a))
+                    ch.pmem_write.append((dst, a))
+                if e_ < BS:
+                    ch.pmem_read.append((src + e_, BS - e_))
+                    ch.pmem_write.append((dst + e_, BS - e_))
+        fb0 = b0 + (1 if b0 in partial else 0)
+        fb1 = b1 - (1 if (b1 - 1) in partial and b1 - 1 >= fb0 else 0)
+        if fb1 > fb0:
+            for f, n, p in out:
+                s_ = max(f, fb0)
+                e2 = min(f + n, fb1)
+                if e2 > s_:
+                    cs.append((p + s_ - f, e2 - s_, full_cid))
+        self._set_content_rows(cs)
+        if not store_only and not_written:
+            for f, n, p, st, c in rows:
+                if st == WRITTEN:
+                    continue
+                e0 = f + n
+                for of, on, op_ in out:
+                    s_ = max(of, f)
+                    e2 = min(of + on, e0)
+                    if e2 > s_:
+                        ch.blocks_zeroed += e2 - s_
+                        ch.pmem_write.append(((op_ + s_ - of) * BS, (e2 - s_) * BS))
+        for a, b, c in out:
+            s0 = max(off, a * BS)
+            e0 = min(end, (a + b) * BS)
+            if e0 > s0:
+                ch.pmem_write.append((c * BS + (s0 - a * BS), e0 - s0))
+        if any_new or any_unw:
+            ch.extent_records_touched += ip.ext.splice_rows(
+                b0, b1, [(f, n, p, WRITTEN) for f, n, p in out])
+            ch.newly_mapped.extend(_franges_rows(ip.ino, [(r[0], r[1]) for r in rows
+                                                          if r[3] != WRITTEN]))
+        if any_shared:
+            sh = [r for r in rows if r[3] == WRITTEN and r[4] > 1]
+            ch.remapped.extend(_franges_rows(ip.ino, [(r[0], r[1]) for r in sh]))
+            self._refs_list([(r[2], r[1]) for r in sh], -1, ch)
+        if extend and end > ip.size:
+            ip.size = end
+
+    def _cow_blocks_rows(self, ip: Inode, fblock: int, nblocks: int, ch: FsChange) -> None:
+        """:meth:`cow_blocks` on rows (CoW fork empty: staged and remapped at once)."""
+        rows = self._map_shared_rows(ip, fblock, fblock + nblocks)
+        sh = [r for r in rows if r[3] == WRITTEN and r[4] > 1]
+        if not sh:
+            return
+        new = self._alloc_rows([(r[0], r[1]) for r in sh], None, ch)
+        ncow = sum(r[1] for r in sh)
+        self.cow_fork_allocations += ncow
+        # full-block copy of the content, source pieces cut at content runs then at the
+        # new allocation pieces
+        cs = []
+        for f, n, p, _st, _c in sh:
+            for cp, cn, cid in self._cid_rows(p, n):
+                sf = f + cp - p
+                se = sf + cn
+                for nf, nn, npp in new:
+                    s_ = max(nf, sf)
+                    e_ = min(nf + nn, se)
+                    if e_ > s_:
+                        cs.append((npp + s_ - nf, e_ - s_, cid))
+        self._set_content_rows(cs)
+        ch.cow_blocks += ncow
+        ch.cow_bytes += ncow * BS
+        self.cow_blocks_total += ncow
+        self.cow_bytes_total += ncow * BS
+        ch.pmem_read.extend((r[2] * BS, r[1] * BS) for r in sh)
+        ch.pmem_write.extend((p * BS, n * BS) for _, n, p in new)
+        out = [(r[0], r[1], r[2], r[3]) for r in rows
+               if r[2] >= 0 and not (r[3] == WRITTEN and r[4] > 1)]
+        out += [(f, n, p, WRITTEN) for f, n, p in new]
+        out.sort()
+        ch.extent_records_touched += ip.ext.splice_rows(fblock, fblock + nblocks, out)
+        self.cow_fork_remaps += ncow
+        ch.remapped.extend(_franges_rows(ip.ino, [(r[0], r[1]) for r in sh]))
+        self._refs_list([(r[2], r[1]) for r in sh], -1, ch)
+
+    def _alloc_blocks_rows(self, ip: Inode, fblock: int, nblocks: int, ch: FsChange) -> None:
+        """:meth:`alloc_blocks` on rows."""
+        rows = self._map_rows(ip, fblock, fblock + nblocks)
+        holes = [(f, n) for f, n, p, st in rows if st == HOLE]
+        unw = [(f, n, p) for f, n, p, st in rows if st == UNWRITTEN]
+        if not holes and not unw:
+            return
+        goal = None
+        if fblock > 0:
+            pr = self._map_rows(ip, fblock - 1, fblock)
+            if pr[0][2] >= 0:
+                goal = pr[0][2] + 1
+        new = self._alloc_rows(holes, goal, ch)
+        out = [(f, n, p, WRITTEN if st == UNWRITTEN else st) for f, n, p, st in rows
+               if st != HOLE and p >= 0]
+        out += [(f, n, p, WRITTEN) for f, n, p in new]
+        out.sort()
+        ch.extent_records_touched += ip.ext.splice_rows(fblock, fblock + nblocks, out)
+        z = [(p, n) for _, n, p in new] + [(p, n) for _, n, p in unw]
+        self._set_content_rows([(p, n, ZERO_CID) for p, n in z])
+        ch.blocks_zeroed += sum(n for _, n in z)
+        ch.pmem_write.extend((p * BS, n * BS) for p, n in z)
+        ch.newly_mapped.extend(_franges_rows(ip.ino, [(f, n) for f, n, p, st in rows
+                                                      if st != WRITTEN]))
+
     # ------------------------------------------------------------------ unmapping
     def _unmap(self, ip: Inode, b0: int, b1: int | None, ch: FsChange) -> None:
         """Remove data-fork mappings of ``[b0, b1)`` (None = to the end); drop references."""
         e = ip.ext
         if b1 is None:
-            b1 = int(e.start[-1] + e.length[-1]) if len(e) else b0
+            b1 = _last_end(e) if len(e) else b0
             if len(ip.cow):
-                b1 = max(b1, int(ip.cow.start[-1] + ip.cow.length[-1]))
+                b1 = max(b1, _last_end(ip.cow))
         if b1 <= b0:
+            return
+        if not len(ip.cow) and self._small(e, b0, b1):
+            rows = e.rows(b0, b1)
+            if rows:
+                ch.extent_records_touched += e.splice_rows(b0, b1, [])
+                ch.remapped.extend(_franges_rows(ip.ino, [(r[0], r[1]) for r in rows]))
+                self._refs_list([(r[2], r[1]) for r in rows], -1, ch)
             return
         s, n, cols = e.get(b0, b1)
         if s.shape[0]:
@@ -446,6 +906,9 @@ class FileSystem:
             return
         end = off + length
         b0, b1 = off // BS, _ceil_blocks(end)
+        if self._small(ip.ext, b0, b1):
+            self._write_rows(ip, off, length, byte, ch, extend, store_only)
+            return
         f, n, p, st, cnt = self._map_shared(ip, b0, b1)
         shared = (st == WRITTEN) & (cnt > 1)
         new = (st == HOLE) | shared
@@ -568,13 +1031,13 @@ class FileSystem:
         if sz % BS == 0:
             return
         b = sz // BS
-        _, _, p, st = self._map(ip, b, b + 1)
-        if st[0] != WRITTEN:
+        _, _, p0, st0 = self._map_rows(ip, b, b + 1)[0]
+        if st0 != WRITTEN:
             return
         stop = min(upto, (b + 1) * BS)
         if stop <= sz:
             return
-        if self.contents.is_zero(self._cid_of(int(p[0])), sz - b * BS, stop - b * BS):
+        if self.contents.is_zero(self._cid_of(p0), sz - b * BS, stop - b * BS):
             return
         self._write(ip, sz, stop - sz, 0, ch, extend=False)
 
@@ -584,7 +1047,16 @@ class FileSystem:
         if length <= 0:
             return
         end = off + length
-        f, n, p, st = self._map(ip, off // BS, _ceil_blocks(end))
+        b0, b1 = off // BS, _ceil_blocks(end)
+        if self._small(ip.ext, b0, b1):
+            for f, n, _p, st in self._map_rows(ip, b0, b1):
+                if st == WRITTEN:
+                    a = max(off, f * BS)
+                    e = min(end, (f + n) * BS)
+                    if e > a:
+                        self._write(ip, a, e - a, 0, ch, extend=False)
+            return
+        f, n, p, st = self._map(ip, b0, b1)
         for i in np.flatnonzero(st == WRITTEN):
             a = max(off, int(f[i]) * BS)
             e = min(end, int(f[i] + n[i]) * BS)
@@ -620,6 +1092,9 @@ class FileSystem:
         via the CoW fork: allocate, convert now, end_cow remap), old references dropped."""
         ip = self._ip(ino)
         ch = FsChange(size_before=ip.size, size_after=ip.size)
+        if not len(ip.cow) and self._small(ip.ext, fblock, fblock + nblocks):
+            self._cow_blocks_rows(ip, fblock, nblocks, ch)
+            return ch
         f, n, p, st, cnt = self._map_shared(ip, fblock, fblock + nblocks)
         sh = (st == WRITTEN) & (cnt > 1)
         if not sh.any():
@@ -666,6 +1141,9 @@ class FileSystem:
         blocks to written (zeroed, XFS_BMAPI_ZERO for DAX)."""
         ip = self._ip(ino)
         ch = FsChange(size_before=ip.size, size_after=ip.size)
+        if self._small(ip.ext, fblock, fblock + nblocks):
+            self._alloc_blocks_rows(ip, fblock, nblocks, ch)
+            return ch
         f, n, p, st = self._map(ip, fblock, fblock + nblocks)
         hole = st == HOLE
         unw = st == UNWRITTEN
@@ -726,6 +1204,24 @@ class FileSystem:
 
     def _alloc_unwritten(self, ip: Inode, b0: int, b1: int, ch: FsChange) -> None:
         """xfs_alloc_file_space: unwritten extents in the holes of ``[b0, b1)``."""
+        if self._small(ip.ext, b0, b1):
+            rows = self._map_rows(ip, b0, b1)
+            holes = [(r[0], r[1]) for r in rows if r[3] == HOLE]
+            if not holes:
+                return
+            goal = None
+            if b0 > 0:
+                pr = self._map_rows(ip, b0 - 1, b0)
+                if pr[0][2] >= 0:
+                    goal = pr[0][2] + 1
+            if goal is None:
+                goal = next((r[2] for r in rows if r[2] >= 0), None)
+            new = self._alloc_rows(holes, goal, ch)
+            out = [r for r in rows if r[3] != HOLE and r[2] >= 0]
+            out += [(f, n, p, UNWRITTEN) for f, n, p in new]
+            out.sort()
+            ch.extent_records_touched += ip.ext.splice_rows(b0, b1, out)
+            return
         f, n, p, st = self._map(ip, b0, b1)
         hole = st == HOLE
         if not hole.any():
@@ -885,6 +1381,9 @@ class FileSystem:
         unwritten extents punch dest (unless both unwritten); same mapping = nothing."""
         nb = _ceil_blocks(length)
         sb, db = pos_in // BS, pos_out // BS
+        if self._small(src.ext, sb, sb + nb) and self._small(dst.ext, db, db + nb):
+            self._remap_blocks_rows(src, sb, dst, db, nb, ch)
+            return
         sf, sn, sp, sst = self._map(src, sb, sb + nb)
         df, dn, dp, dst_st = self._map(dst, db, db + nb)
         # elementary pieces in dest coordinates: cut source pieces by dest pieces
@@ -941,6 +1440,56 @@ class FileSystem:
             np.concatenate([d_st[keep], wst]),
             ch,
         )
+
+    def _remap_blocks_rows(
+        self, src: Inode, sb: int, dst: Inode, db: int, nb: int, ch: FsChange
+    ) -> None:
+        """:meth:`_remap_blocks` on rows (file blocks ``sb``/``db``, ``nb`` blocks)."""
+        srows = self._map_rows(src, sb, sb + nb)
+        drows = self._map_rows(dst, db, db + nb)
+        # elementary pieces in dest coordinates: (f, n, s_p, s_st, d_p, d_st)
+        pieces = []
+        if len(drows) == 1 and drows[0][2] < 0:
+            for f, n, p, st in srows:
+                pieces.append((f - sb + db, n, p, st, -1, HOLE))
+        else:
+            for f, n, p, st in srows:
+                qf = f - sb + db
+                qe = qf + n
+                for df, dn, dp, dst_ in drows:
+                    s_ = max(df, qf)
+                    e_ = min(df + dn, qe)
+                    if e_ > s_:
+                        pieces.append((s_, e_ - s_, p + (s_ - qf) if p >= 0 else -1, st,
+                                       dp + (s_ - df) if dp >= 0 else -1, dst_))
+        act = []
+        keep = []
+        for r in pieces:
+            sp_, sst, dp_, dst_ = r[2], r[3], r[4], r[5]
+            if (sp_ >= 0 and sp_ == dp_) or (sst == UNWRITTEN and dst_ == UNWRITTEN):
+                keep.append(r)
+            else:
+                act.append(r)
+        if not act:
+            return
+        share = [r for r in act if r[3] == WRITTEN]
+        if share:
+            self._refs_list([(r[2], r[1]) for r in share], +1, ch)
+            k = sum(r[1] for r in share)
+            ch.remap_blocks += k
+            self.remap_blocks_total += k
+        fresh = [(r[0], r[1]) for r in share if r[4] < 0]
+        if fresh:
+            ch.newly_mapped.extend(_franges_rows(dst.ino, fresh))
+        old = [r for r in act if r[4] >= 0]
+        if old:
+            self._refs_list([(r[4], r[1]) for r in old], -1, ch)
+            ch.remapped.extend(_franges_rows(dst.ino, [(r[0], r[1]) for r in old]))
+        lo, hi = act[0][0], act[-1][0] + act[-1][1]
+        out = [(r[0], r[1], r[4], r[5]) for r in keep if r[4] >= 0 and lo <= r[0] < hi]
+        out += [(r[0], r[1], r[2], WRITTEN) for r in share]
+        out.sort()
+        ch.extent_records_touched += dst.ext.splice_rows(lo, hi, out)
 
     def clone(
         self, dst: int, src: int, src_off: int = 0, dst_off: int = 0, length: int | None = None
@@ -1160,6 +1709,9 @@ class FileSystem:
         if end <= off:
             return EMPTY, EMPTY
         b0, b1 = off // BS, _ceil_blocks(end)
+        if b1 - b0 <= 64 and self._small(ip.ext, b0, b1):
+            ln, vs = self._byte_runs_rows(ip, off, end, b0, b1)
+            return np.array(ln, dtype=_I64), np.array(vs, dtype=_I64)
         f, n, c = self._block_cids(ip, b0, b1)
         lens, vals, pos = [], [], []
         uc = np.unique(c)
@@ -1195,6 +1747,33 @@ class FileSystem:
             idx = np.flatnonzero(head)
             L = np.add.reduceat(L, idx)
             V = V[idx]
+        return L, V
+
+    def _byte_runs_rows(self, ip: Inode, off: int, end: int, b0: int, b1: int):
+        """:meth:`_byte_runs` of ``[off, end)`` as lists (blocks ``[b0, b1)``)."""
+        L: list = []
+        V: list = []
+        runs_of = self.contents.runs
+        for f, n, p, st in self._map_rows(ip, b0, b1):
+            if st == WRITTEN:
+                cr = [(f + cp - p, cn, cid) for cp, cn, cid in self._cid_rows(p, n)]
+            else:
+                cr = [(f, n, ZERO_CID)]
+            for fi, ni, ci in cr:
+                r = runs_of(ci)
+                if len(r) == 1:
+                    pieces = [(fi * BS, ni * BS, r[0][2])]
+                else:
+                    pieces = [(b * BS + o, ln, v) for b in range(fi, fi + ni) for o, ln, v in r]
+                for P, ln, v in pieces:
+                    s_ = max(P, off)
+                    e_ = min(P + ln, end)
+                    if e_ > s_:
+                        if V and V[-1] == v:
+                            L[-1] += e_ - s_
+                        else:
+                            L.append(e_ - s_)
+                            V.append(v)
         return L, V
 
     def compare(self, ino_a: int, off_a: int, ino_b: int, off_b: int, length: int) -> bool:
@@ -1293,6 +1872,33 @@ def _franges(ino: int, f: np.ndarray, n: np.ndarray) -> list[tuple[int, int, int
         n = np.add.reduceat(n, idx)
         f = f[idx]
     return [(ino, a, b) for a, b in zip(f.tolist(), n.tolist(), strict=True)]
+
+
+def _last_end(m: RunMap) -> int:
+    """End of the last run of a non-empty run map."""
+    i = len(m) - 1
+    if m.is_list_form():
+        ls = m.lists()
+        return ls[0][i] + ls[1][i]
+    return int(m.start[i] + m.length[i])
+
+
+def _franges_rows(ino: int, pieces: list) -> list[tuple[int, int, int]]:
+    """:func:`_franges` of ``(f, n)`` pieces."""
+    if not pieces:
+        return []
+    if len(pieces) > 1:
+        pieces = sorted(pieces)
+    out = []
+    cf, cn = pieces[0]
+    for f, n in pieces[1:]:
+        if cf + cn == f:
+            cn += n
+        else:
+            out.append((ino, cf, cn))
+            cf, cn = f, n
+    out.append((ino, cf, cn))
+    return out
 
 
 def _merge_change(into: FsChange, other: FsChange) -> None:

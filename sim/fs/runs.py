@@ -12,9 +12,11 @@ Everything here is array-in/array-out numpy; no Python object per block or per r
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
+
 import numpy as np
 
-__all__ = ["RunMap", "segments", "merge_runs", "sweep_deltas", "EMPTY"]
+__all__ = ["RunMap", "segments", "merge_runs", "sweep_deltas", "EMPTY", "merge_list_runs"]
 
 EMPTY = np.zeros(0, dtype=np.int64)
 
@@ -217,8 +219,78 @@ def sweep_deltas(starts, lens, deltas):
     return s, ln, d[0]
 
 
+def _joiner(offset_mask: tuple[bool, ...]):
+    """``join(m, r)``: whether row ``r`` continues row ``m`` (touching, compatible)."""
+    if offset_mask == (True, False):
+        return lambda m, r: m[0] + m[1] == r[0] and m[2] + m[1] == r[2] and m[3] == r[3]
+    if offset_mask == (False,):
+        return lambda m, r: m[0] + m[1] == r[0] and m[2] == r[2]
+    if offset_mask == (True,):
+        return lambda m, r: m[0] + m[1] == r[0] and m[2] + m[1] == r[2]
+    if offset_mask == ():
+        return lambda m, r: m[0] + m[1] == r[0]
+    offs = tuple(2 + j for j, o in enumerate(offset_mask) if o)
+    consts = tuple(2 + j for j, o in enumerate(offset_mask) if not o)
+
+    def join(m, r):
+        ln = m[1]
+        if m[0] + ln != r[0]:
+            return False
+        for j in offs:
+            if m[j] + ln != r[j]:
+                return False
+        return all(m[j] == r[j] for j in consts)
+
+    return join
+
+
+#: Row joiners of the column layouts in use (pure functions, built once).
+_JOINERS = {m: _joiner(m) for m in ((True, False), (False,), (True,), ())}
+
+
+def merge_list_runs(rows: list, offset_mask: tuple[bool, ...]) -> list:
+    """:func:`merge_runs` on a list of row tuples ``(start, length, col0, col1, ...)``.
+
+    Parameters
+    ----------
+    rows : list of tuple of int
+        Sorted, non-overlapping runs.
+    offset_mask : tuple of bool
+        Which columns are offset columns.
+
+    Returns
+    -------
+    list of tuple of int
+        The merged rows (the same greedy joins as :func:`merge_runs`).
+    """
+    if len(rows) < 2:
+        return rows
+    join = _JOINERS.get(offset_mask) or _joiner(offset_mask)
+    out = [rows[0]]
+    m = rows[0]
+    for r in rows[1:]:
+        if join(m, r):
+            m = (m[0], m[1] + r[1], *m[2:])
+            out[-1] = m
+        else:
+            out.append(r)
+            m = r
+    return out
+
+
+#: A map in numpy form with more runs than this stays in numpy form for single splices.
+LIST_MAX = 4096
+#: Splices inserting more runs than this go through numpy.
+SMALL_INSERT = 64
+
+
 class RunMap:
     """Sorted non-overlapping runs with int64 value columns.
+
+    The runs are held either as numpy arrays (bulk, vectorised operations) or as Python lists
+    (single-run operations: bisect and slice assignment, far cheaper than numpy calls on tiny
+    arrays); each form is built from the other on demand and dropped when the other one
+    changes. ``start``, ``length`` and ``cols`` always read as int64 arrays.
 
     Parameters
     ----------
@@ -226,16 +298,73 @@ class RunMap:
         One entry per value column: True for offset columns (grow by one per block).
     """
 
-    __slots__ = ("start", "length", "cols", "offset_mask")
+    __slots__ = ("offset_mask", "_a", "_l")
 
     def __init__(self, offset_mask: tuple[bool, ...] = ()):
         self.offset_mask = tuple(offset_mask)
-        self.start = EMPTY
-        self.length = EMPTY
-        self.cols = [EMPTY for _ in self.offset_mask]
+        #: numpy form: [start, length, col0, ...] (None when stale)
+        self._a: list | None = None
+        #: list form: [start, length, col0, ...] as Python lists (None when stale)
+        self._l: list | None = [[] for _ in range(2 + len(self.offset_mask))]
+
+    # ------------------------------------------------------------------ the two forms
+    def _arr(self) -> list:
+        a = self._a
+        if a is None:
+            a = self._a = [np.array(x, dtype=np.int64) if x else EMPTY for x in self._l]
+        return a
+
+    def _lst(self) -> list:
+        lst = self._l
+        if lst is None:
+            lst = self._l = [x.tolist() for x in self._a]
+        return lst
+
+    def _set_arr(self, a: list) -> None:
+        self._a = a
+        self._l = None
+
+    @property
+    def start(self) -> np.ndarray:
+        return self._arr()[0]
+
+    @start.setter
+    def start(self, v) -> None:
+        a = list(self._arr())
+        a[0] = _i64(v)
+        self._set_arr(a)
+
+    @property
+    def length(self) -> np.ndarray:
+        return self._arr()[1]
+
+    @length.setter
+    def length(self, v) -> None:
+        a = list(self._arr())
+        a[1] = _i64(v)
+        self._set_arr(a)
+
+    @property
+    def cols(self) -> list:
+        return self._arr()[2:]
+
+    @cols.setter
+    def cols(self, v) -> None:
+        a = list(self._arr())
+        self._set_arr(a[:2] + [_i64(c) for c in v])
+
+    def lists(self) -> list:
+        """The list form ``[start, length, col0, ...]`` (do not modify)."""
+        return self._lst()
+
+    def is_list_form(self) -> bool:
+        """Whether the list form is current (single-run operations are cheap)."""
+        return self._l is not None
 
     def __len__(self) -> int:
-        return int(self.start.shape[0])
+        if self._l is not None:
+            return len(self._l[0])
+        return int(self._a[0].shape[0])
 
     @property
     def end(self) -> np.ndarray:
@@ -243,32 +372,89 @@ class RunMap:
 
     def copy(self) -> "RunMap":
         m = RunMap(self.offset_mask)
-        m.start, m.length, m.cols = (
-            self.start.copy(),
-            self.length.copy(),
-            [c.copy() for c in self.cols],
-        )
+        if self._l is not None:
+            m._l = [list(x) for x in self._l]
+            m._a = None
+        else:
+            m._set_arr([x.copy() for x in self._a])
         return m
 
     def total(self) -> int:
         """Total length of all runs."""
-        return int(self.length.sum())
+        if self._l is not None:
+            return sum(self._l[1])
+        return int(self._a[1].sum())
 
+    # ------------------------------------------------------------------ queries
     def window(self, lo: int, hi: int) -> tuple[int, int]:
         """Indices ``[i0, i1)`` of the runs overlapping ``[lo, hi)``."""
-        s = self.start
+        if self._l is not None:
+            s = self._l[0]
+            i1 = bisect_left(s, hi)
+            i0 = bisect_right(s, lo) - 1
+            if i0 < 0 or s[i0] + self._l[1][i0] <= lo:
+                i0 += 1
+            return i0, max(i0, i1)
+        s = self._a[0]
         i1 = int(s.searchsorted(hi, side="left"))
         i0 = int(s.searchsorted(lo, side="right")) - 1
-        if i0 < 0 or s[i0] + self.length[i0] <= lo:
+        if i0 < 0 or s[i0] + self._a[1][i0] <= lo:
             i0 += 1
         return i0, max(i0, i1)
 
+    def _cut(self, r: tuple, lo: int, ln: int) -> tuple:
+        """Row ``r`` cut to start at ``lo`` with length ``ln`` (offset columns follow)."""
+        d = lo - r[0]
+        if not d:
+            return (lo, ln, *r[2:])
+        m = self.offset_mask
+        if m == (True, False):
+            return (lo, ln, r[2] + d, r[3])
+        if m == (True,):
+            return (lo, ln, r[2] + d)
+        return (lo, ln, *[v + d if off else v for v, off in zip(r[2:], m, strict=True)])
+
+    def rows(self, lo: int, hi: int) -> list:
+        """Runs overlapping ``[lo, hi)`` clipped to it (gaps left out), as row tuples
+        ``(start, length, col0, ...)``."""
+        L = self._l
+        if L is not None:
+            S = L[0]
+            i1 = bisect_left(S, hi)
+            i0 = bisect_right(S, lo) - 1
+            if i0 < 0 or S[i0] + L[1][i0] <= lo:
+                i0 += 1
+            if i1 <= i0:
+                return []
+            out = list(zip(*[c[i0:i1] for c in L]))
+        else:
+            i0, i1 = self.window(lo, hi)
+            if i1 <= i0:
+                return []
+            out = list(zip(*[c[i0:i1].tolist() for c in self._a]))
+        r = out[0]
+        if r[0] < lo:
+            r = out[0] = self._cut(r, lo, r[0] + r[1] - lo)
+        r = out[-1]
+        e = r[0] + r[1]
+        if e > hi:
+            out[-1] = (r[0], hi - r[0], *r[2:])
+        return out
+
     def get(self, lo: int, hi: int):
         """Runs clipped to ``[lo, hi)`` (gaps left out): ``(start, length, cols)`` copies."""
+        if self._l is not None:
+            rows = self.rows(lo, hi)
+            k = 2 + len(self.offset_mask)
+            if not rows:
+                return EMPTY, EMPTY, [EMPTY for _ in self.offset_mask]
+            cols = [np.array(c, dtype=np.int64) for c in zip(*rows, strict=True)]
+            return cols[0], cols[1], cols[2:k]
         i0, i1 = self.window(lo, hi)
-        s = self.start[i0:i1].copy()
-        ln = self.length[i0:i1].copy()
-        cols = [c[i0:i1].copy() for c in self.cols]
+        a = self._a
+        s = a[0][i0:i1].copy()
+        ln = a[1][i0:i1].copy()
+        cols = [c[i0:i1].copy() for c in a[2:]]
         if i1 > i0:
             if s[0] < lo:
                 d = lo - s[0]
@@ -282,6 +468,61 @@ class RunMap:
                 ln[-1] -= e - hi
         return s, ln, cols
 
+    # ------------------------------------------------------------------ updates
+    def _use_list(self, k: int) -> bool:
+        return k <= SMALL_INSERT and (self._l is not None or len(self) <= LIST_MAX)
+
+    def splice_rows(self, lo: int, hi: int, rows: list) -> int:
+        """:meth:`splice` with the new runs as row tuples ``(start, length, col0, ...)``."""
+        if self._use_list(len(rows)):
+            return self._splice_l(lo, hi, rows)
+        cols = list(zip(*rows, strict=True)) if rows else [() for _ in range(2 + len(self.offset_mask))]
+        c = [np.array(x, dtype=np.int64) if x else EMPTY for x in cols]
+        return self._splice_np(lo, hi, c[0], c[1], c[2:])
+
+    def _splice_l(self, lo: int, hi: int, new_rows: list) -> int:
+        L = self._l
+        if L is None:
+            L = self._lst()
+        S, N = L[0], L[1]
+        n = len(S)
+        i1 = bisect_left(S, hi)
+        i0 = bisect_right(S, lo) - 1
+        if i0 < 0 or S[i0] + N[i0] <= lo:
+            i0 += 1
+        if i1 < i0:
+            i1 = i0
+        lo_i = i0 - 1 if i0 > 0 else 0
+        hi_i = i1 + 1 if i1 < n else n
+        w = list(zip(*[c[lo_i:hi_i] for c in L]))
+        a = i0 - lo_i
+        if i1 > i0:
+            b = i1 - lo_i
+            first = w[a]
+            last = w[b - 1]
+            mid = []
+            if first[0] < lo:
+                mid.append((first[0], lo - first[0], *first[2:]))
+            mid += new_rows
+            e = last[0] + last[1]
+            if e > hi:
+                mid.append(self._cut(last, hi, e - hi))
+            w[a:b] = mid
+        elif new_rows:
+            w[a:a] = new_rows
+        else:
+            return 0
+        if len(w) > 1:
+            w = merge_list_runs(w, self.offset_mask)
+        if w:
+            for x, c in zip(L, zip(*w), strict=True):
+                x[lo_i:hi_i] = c
+        else:
+            for x in L:
+                del x[lo_i:hi_i]
+        self._a = None
+        return (i1 - i0) + len(new_rows)
+
     def splice(self, lo: int, hi: int, new_start=EMPTY, new_len=EMPTY, new_cols=None) -> int:
         """Replace everything in ``[lo, hi)`` with the given runs (which lie inside it).
 
@@ -292,8 +533,21 @@ class RunMap:
         """
         if new_cols is None:
             new_cols = [EMPTY for _ in self.offset_mask]
+        k = len(new_start)
+        if self._use_list(k):
+            if k:
+                cols = [x.tolist() if isinstance(x, np.ndarray) else list(x)
+                        for x in (new_start, new_len, *new_cols)]
+                rows = list(zip(*cols, strict=True))
+            else:
+                rows = []
+            return self._splice_l(int(lo), int(hi), rows)
+        return self._splice_np(lo, hi, new_start, new_len, new_cols)
+
+    def _splice_np(self, lo: int, hi: int, new_start, new_len, new_cols) -> int:
         i0, i1 = self.window(lo, hi)
-        s, ln, cols = self.start, self.length, self.cols
+        a = self._arr()
+        s, ln, cols = a[0], a[1], a[2:]
         pieces_s = [s[:i0]]
         pieces_l = [ln[:i0]]
         pieces_c = [[c[:i0]] for c in cols]
@@ -327,16 +581,48 @@ class RunMap:
             np.concatenate([c[lo_i:i0], mc, c[i1:hi_i]]) for c, mc in zip(cols, mid_c, strict=False)
         ]
         w_s, w_l, w_c = merge_runs(w_s, w_l, w_c, self.offset_mask)
-        self.start = np.concatenate([s[:lo_i], w_s, s[hi_i:]])
-        self.length = np.concatenate([ln[:lo_i], w_l, ln[hi_i:]])
-        self.cols = [
-            np.concatenate([c[:lo_i], wc, c[hi_i:]]) for c, wc in zip(cols, w_c, strict=False)
-        ]
+        self._set_arr(
+            [
+                np.concatenate([s[:lo_i], w_s, s[hi_i:]]),
+                np.concatenate([ln[:lo_i], w_l, ln[hi_i:]]),
+            ]
+            + [np.concatenate([c[:lo_i], wc, c[hi_i:]]) for c, wc in zip(cols, w_c, strict=False)]
+        )
         return (i1 - i0) + int(_i64(new_start).shape[0])
 
     def assign_many(self, new_start, new_len, new_cols) -> int:
         """Overwrite several disjoint ranges with the given runs (one run per range)."""
         return self.replace_ranges(new_start, new_len, new_start, new_len, new_cols)
+
+    def replace_rows(self, clear: list, rows: list) -> int:
+        """:meth:`replace_ranges` with Python lists: ``clear`` of ``(start, length)`` (disjoint),
+        ``rows`` of ``(start, length, col0, ...)`` each inside one cleared range."""
+        k = len(clear)
+        if k == 0:
+            return 0
+        if k == 1:
+            s, n = clear[0]
+            return self.splice_rows(s, s + n, rows)
+        if not self._use_list(len(rows) + k):
+            cs = np.array([c[0] for c in clear], dtype=np.int64)
+            cn = np.array([c[1] for c in clear], dtype=np.int64)
+            cols = list(zip(*rows, strict=True)) if rows else [() for _ in range(2 + len(self.offset_mask))]
+            c = [np.array(x, dtype=np.int64) if x else EMPTY for x in cols]
+            return self.replace_ranges(cs, cn, c[0], c[1], c[2:])
+        clear = sorted(clear)
+        rows = sorted(rows)
+        i0, i1 = self.window(clear[0][0], clear[-1][0] + clear[-1][1])
+        touched = (i1 - i0) + len(rows)
+        j = 0
+        nr = len(rows)
+        for s, n in clear:
+            e = s + n
+            sub = []
+            while j < nr and rows[j][0] < e:
+                sub.append(rows[j])
+                j += 1
+            self._splice_l(s, e, sub)
+        return touched
 
     def replace_ranges(self, clear_start, clear_len, new_start, new_len, new_cols) -> int:
         """Clear several disjoint ranges and insert runs lying inside them.
@@ -362,13 +648,19 @@ class RunMap:
                 new_len,
                 new_cols,
             )
+        if self._use_list(k + new_start.shape[0]):
+            clear = list(zip(clear_start.tolist(), clear_len.tolist(), strict=True))
+            cols = [new_start.tolist(), new_len.tolist(), *[c.tolist() for c in new_cols]]
+            rows = list(zip(*cols, strict=True)) if new_start.shape[0] else []
+            return self.replace_rows(clear, rows)
         order = np.argsort(clear_start, kind="stable")
         clear_start, clear_len = clear_start[order], clear_len[order]
         lo = int(clear_start[0])
         hi = int(clear_start[-1] + clear_len[-1])
         i0, i1 = self.window(lo, hi)
-        ws, wl = self.start[i0:i1], self.length[i0:i1]
-        wc = [c[i0:i1] for c in self.cols]
+        a = self._arr()
+        ws, wl = a[0][i0:i1], a[1][i0:i1]
+        wc = [c[i0:i1] for c in a[2:]]
         # the old runs minus the cleared ranges
         qi, ss, sl, rr = segments(clear_start, clear_len, ws, wl)
         keep = rr < 0
@@ -387,5 +679,5 @@ class RunMap:
         if i1 > i0:
             lo = min(lo, int(ws[0]))
             hi = max(hi, int(ws[-1] + wl[-1]))
-        self.splice(lo, hi, all_s, all_l, all_c)
+        self._splice_np(lo, hi, all_s, all_l, all_c)
         return (i1 - i0) + int(new_start.shape[0])

@@ -17,7 +17,9 @@ from sim.hunt.invariants import (
     register_runner_invariants,
 )
 from sim.hunt.model import ContentModel, HuntModel
+from sim.hunt.search import Finding, HuntResult, hunt
 from sim.hunt.session import Op, Session
+from sim.hunt.shrink import ShrinkResult, replay_file, shrink, write_reproducer
 
 __all__ = [
     "ALL_NAMES",
@@ -31,4 +33,11 @@ __all__ = [
     "HuntModel",
     "Op",
     "Session",
+    "hunt",
+    "HuntResult",
+    "Finding",
+    "shrink",
+    "ShrinkResult",
+    "write_reproducer",
+    "replay_file",
 ]

@@ -17,6 +17,13 @@ import numpy as np
 __all__ = ["ContentModel", "HuntModel"]
 
 
+def _fill(buf: bytearray, a: int, b: int, byte: int) -> None:
+    """``buf[a:b] = byte`` without building a temporary bytes object."""
+    view = np.frombuffer(buf, dtype=np.uint8)  # a byte store, not arithmetic
+    view[a:b] = byte & 0xFF
+    del view  # release the export so the bytearray can grow again
+
+
 class ContentModel:
     """Every file's bytes, as plain byte arrays (semantics of write(2) and fallocate only).
 
@@ -48,14 +55,14 @@ class ContentModel:
         if length <= 0:
             return
         self._grow(buf, off + length)
-        buf[off:off + length] = bytes([byte & 0xFF]) * length
+        _fill(buf, off, off + length, byte)
 
     def store(self, path: str, off: int, length: int, byte: int) -> None:
         """A store through a mapping: inside EOF only (never extends)."""
         buf = self._f(path)
         end = min(off + length, len(buf))
         if end > off:
-            buf[off:end] = bytes([byte & 0xFF]) * (end - off)
+            _fill(buf, off, end, byte)
 
     def truncate(self, path: str, size: int) -> None:
         buf = self._f(path)
@@ -69,7 +76,7 @@ class ContentModel:
         buf = self._f(path)
         end = min(off + length, len(buf))
         if end > off:
-            buf[off:end] = bytes(end - off)
+            _fill(buf, off, end, 0)
         if extend:
             self._grow(buf, off + length)
 

@@ -14,6 +14,7 @@ broke it (the shrinker's input) and the global count of checked ops at that poin
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 
@@ -85,6 +86,11 @@ class HuntResult:
     nblocks: int = DEFAULT_NBLOCKS
 
 
+@functools.lru_cache(maxsize=64)
+def _cum_weights(kinds: tuple) -> np.ndarray:
+    return np.cumsum([_WEIGHTS[k] for k in kinds])
+
+
 def _size(sess: Session, path: str) -> int:
     fs = sess.dax.fs
     return fs.size(fs.lookup(path)) if fs.exists(path) else -1
@@ -107,11 +113,12 @@ def _shared_pages(sess: Session, path: str, size: int) -> list[int]:
 
 def generate_op(rng: np.random.Generator, sess: Session, kinds, nfiles: int) -> Op | None:
     """One random op for the session's current state (None if the drawn kind cannot apply)."""
-    w = np.array([_WEIGHTS[k] for k in kinds])
-    k = kinds[int(rng.choice(len(kinds), p=w / w.sum()))]
+    cw = _cum_weights(tuple(kinds))
+    k = kinds[min(int(np.searchsorted(cw, rng.random() * cw[-1], side="right")), len(kinds) - 1)]
     files = [f"f{i}" for i in range(nfiles)]
-    live = [f for f in files if _size(sess, f) >= 0]
-    nonempty = [f for f in live if _size(sess, f) > 0]
+    sizes = {f: _size(sess, f) for f in files}
+    live = [f for f in files if sizes[f] >= 0]
+    nonempty = [f for f in live if sizes[f] > 0]
     path = files[int(rng.integers(nfiles))]
     byte = int(rng.integers(0x61, 0x7b))
     ri = rng.integers

@@ -6,10 +6,30 @@ returns the struct pages it wrote.  It is a compiled loop over the operations an
 pages of each entry, so it has exactly the sequential semantics by construction, and a hot
 page costs no more than distinct pages.  Counters and raw warning counts are kept in local
 variables (registers) during the loop and added to ``stats`` (laid out as in
-:mod:`sim.memmap.layout`) at the end; :class:`~sim.memmap.MemMap` calls the same kernel on
-one-element arrays for a single operation.
+:mod:`sim.memmap.layout`) at the end.
 
-The kernels do not validate their input (:class:`~sim.memmap.MemMap` does).  They are
+Each design also has a single-operation kernel ``*_one(op, pfn, npages, mapping, index,
+flag, st_mapping, st_index, st_order, stats) -> int`` with scalar operation arguments (the
+per-fault path of :meth:`MemMap.associate`): it validates the entry (returns ``-1`` if it is
+out of the device, misaligned or has a bad ``npages``/``mapping``) and runs the batch loop on
+that one operation.
+
+**Gauges.**  The kernels keep the at-any-moment statistics of ``stats`` (the share-degree
+histogram, whose bin 0 is the flag designs' residue, and the folio designs' phantom count)
+up to date at every state transition: a page's old contribution is removed and its new one
+added whenever its words change.  Reading them is O(1); :mod:`sim.memmap.scan` recomputes
+them by scanning, as the check.
+
+**Speed.**  Random operations over a large device are bound by cache misses on ``mapping``
+and ``index``; the loops prefetch the words of the operation :data:`PREFETCH_AHEAD` rows
+ahead.  In the folio designs the 511 tail pages of a compound folio are (0, 0) by
+construction (every operation on a page of a compound block acts on its head), so the split
+on the final put of an order-9 folio writes only the head, and ``prep_compound_page`` over a
+block that was order 0 first checks (vectorised, read only) whether any tail page is set
+before clearing them; the ``page_updates`` counter still counts the 512 struct pages the
+kernel writes.
+
+The kernels do not validate batch input (:class:`~sim.memmap.MemMap` does).  They are
 written independently of the Python reference (:mod:`sim.memmap.reference`), which is the
 oracle the tests compare them with.  Page refcounts are not modelled, so the ``trunc &&
 refcount > 1`` WARN cannot fire and ``trunc`` changes nothing.
@@ -18,9 +38,15 @@ refcount > 1`` WARN cannot fire and ``trunc`` changes nothing.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from sim.memmap.layout import (
+    G_PHANTOM,
+    H_BASE,
+    HIST_BINS,
     S_ASSOCIATE_CALLS,
     S_DISASSOCIATE_CALLS,
     S_FLAG_CLEAR,
@@ -43,10 +69,51 @@ __all__ = [
     "page_share_batch",
     "folio_share_batch",
     "folio_share_reset_batch",
+    "single_owner_one",
+    "cow_index_one",
+    "page_share_one",
+    "folio_share_one",
+    "folio_share_reset_one",
+    "GAUGED_KERNELS",
+    "PREFETCH_AHEAD",
 ]
 
 _FLAG = np.int64(-1)
 _TAG = np.int64(-2)
+
+#: Rows ahead whose memmap words the batch loops prefetch.
+PREFETCH_AHEAD = 12
+
+
+@intrinsic
+def _prefetch(typingctx, arr, idx):
+    """``__builtin_prefetch(&arr[idx], 1, 3)``: a write prefetch (never faults, no bounds)."""
+    if not isinstance(arr, types.Array) or not isinstance(idx, types.Integer):
+        return None
+    sig = types.void(arr, idx)
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]],
+                                       wraparound=False)
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+        builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 1), ir.Constant(i32, 3),
+                          ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(cache=True, inline="always")
+def _hbin(degree):
+    """Slot in ``stats`` of the histogram bin of ``degree`` (overflow for >= HIST_BINS or < 0)."""
+    if degree >= 0 and degree < HIST_BINS:
+        return H_BASE + degree
+    return H_BASE + HIST_BINS
 
 
 @njit(cache=True, inline="always")
@@ -68,11 +135,40 @@ def _flush(stats, share_inc, share_dec, flag_set, flag_clear, overwritten, reset
     stats[W_FOLIO_INIT_ORDER] += w_init
 
 
+@njit(cache=True, inline="always")
+def _valid_one(pfn, npages, mapping, device_npages):
+    """The checks of ``MemMap._check_one`` (the Python side builds the message)."""
+    if npages != 1 and npages != 512:
+        return False
+    if pfn < 0 or pfn > device_npages - npages:
+        return False
+    if npages == 512 and pfn % 512 != 0:
+        return False
+    return mapping >= 1
+
+
+@njit(cache=True, inline="always")
+def _one_row(op, pfn, npages, mapping, index, flag):
+    row = np.empty(6, np.int64)
+    row[0] = op
+    row[1] = pfn
+    row[2] = npages
+    row[3] = mapping
+    row[4] = index
+    row[5] = flag
+    return row
+
+
 # ---------------------------------------------------------------------------- single-owner
-@njit(cache=True)
-def single_owner_batch(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order, stats):
+@njit(cache=True, inline="always")
+def _single_owner_loop(op, pfn, npages, mapping, index, flag, st_map, st_idx, stats):
     overwritten = reset = calls_a = calls_d = updates = w_set = w_foreign = 0
-    for k in range(op.shape[0]):
+    nops = op.shape[0]
+    for k in range(nops):
+        if k + PREFETCH_AHEAD < nops:
+            q = pfn[k + PREFETCH_AHEAD]
+            _prefetch(st_map, q)
+            _prefetch(st_idx, q)
         p0 = pfn[k]
         n = npages[k]
         m = mapping[k]
@@ -103,13 +199,35 @@ def single_owner_batch(op, pfn, npages, mapping, index, flag, st_map, st_idx, st
     return updates
 
 
+@njit(cache=True)
+def single_owner_batch(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order, stats):
+    return _single_owner_loop(op, pfn, npages, mapping, index, flag, st_map, st_idx, stats)
+
+
+@njit(cache=True)
+def single_owner_one(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order, stats):
+    if not _valid_one(pfn, npages, mapping, st_map.shape[0]):
+        return -1
+    r = _one_row(op, pfn, npages, mapping, index, flag)
+    return _single_owner_loop(r[0:1], r[1:2], r[2:3], r[3:4], r[4:5], r[5:6], st_map, st_idx,
+                              stats)
+
+
 # ------------------------------------------------------------------- cow-index / page-share
 @njit(cache=True, inline="always")
-def _flag_design_batch(op, pfn, npages, mapping, index, flag, st_map, st_idx, stats, post):
-    """Shared loop of the two flag designs; ``post`` selects the seed's post-decrement."""
+def _flag_design_loop(op, pfn, npages, mapping, index, flag, st_map, st_idx, stats, post):
+    """Shared loop of the two flag designs; ``post`` selects the seed's post-decrement.
+
+    Histogram: every page with the sentinel is in bin ``count`` (bin 0: the residue).
+    """
     share_inc = share_dec = flag_set = flag_clear = overwritten = reset = 0
     calls_a = calls_d = updates = w_set = w_foreign = 0
-    for k in range(op.shape[0]):
+    nops = op.shape[0]
+    for k in range(nops):
+        if k + PREFETCH_AHEAD < nops:
+            q = pfn[k + PREFETCH_AHEAD]
+            _prefetch(st_map, q)
+            _prefetch(st_idx, q)
         p0 = pfn[k]
         n = npages[k]
         m = mapping[k]
@@ -124,7 +242,11 @@ def _flag_design_batch(op, pfn, npages, mapping, index, flag, st_map, st_idx, st
                             st_idx[p] = 1
                         st_map[p] = _FLAG
                         flag_set += 1
-                    st_idx[p] += 1
+                    else:
+                        stats[_hbin(st_idx[p])] -= 1
+                    new = st_idx[p] + 1
+                    st_idx[p] = new
+                    stats[_hbin(new)] += 1
                 share_inc += n
             else:
                 base = index[k]
@@ -136,6 +258,7 @@ def _flag_design_batch(op, pfn, npages, mapping, index, flag, st_map, st_idx, st
                         overwritten += 1
                         if cur == _FLAG:
                             flag_clear += 1
+                            stats[_hbin(st_idx[p])] -= 1
                     st_map[p] = m
                     st_idx[p] = base + i
         else:
@@ -148,10 +271,13 @@ def _flag_design_batch(op, pfn, npages, mapping, index, flag, st_map, st_idx, st
                     new = old - 1
                     st_idx[p] = new
                     share_dec += 1
+                    stats[_hbin(old)] -= 1
                     if post:
                         if old != 0:  # "if (page->index-- > 0) continue" (unsigned)
+                            stats[_hbin(new)] += 1
                             continue
                     elif new != 0:  # "if (--page->share > 0) continue"
+                        stats[_hbin(new)] += 1
                         continue
                     flag_clear += 1
                     reset += 1
@@ -170,47 +296,94 @@ def _flag_design_batch(op, pfn, npages, mapping, index, flag, st_map, st_idx, st
 
 @njit(cache=True)
 def cow_index_batch(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order, stats):
-    return _flag_design_batch(op, pfn, npages, mapping, index, flag, st_map, st_idx, stats,
-                              True)
+    return _flag_design_loop(op, pfn, npages, mapping, index, flag, st_map, st_idx, stats,
+                             True)
 
 
 @njit(cache=True)
 def page_share_batch(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order, stats):
-    return _flag_design_batch(op, pfn, npages, mapping, index, flag, st_map, st_idx, stats,
-                              False)
+    return _flag_design_loop(op, pfn, npages, mapping, index, flag, st_map, st_idx, stats,
+                             False)
+
+
+@njit(cache=True)
+def cow_index_one(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order, stats):
+    if not _valid_one(pfn, npages, mapping, st_map.shape[0]):
+        return -1
+    r = _one_row(op, pfn, npages, mapping, index, flag)
+    return _flag_design_loop(r[0:1], r[1:2], r[2:3], r[3:4], r[4:5], r[5:6], st_map, st_idx,
+                             stats, True)
+
+
+@njit(cache=True)
+def page_share_one(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order, stats):
+    if not _valid_one(pfn, npages, mapping, st_map.shape[0]):
+        return -1
+    r = _one_row(op, pfn, npages, mapping, index, flag)
+    return _flag_design_loop(r[0:1], r[1:2], r[2:3], r[3:4], r[4:5], r[5:6], st_map, st_idx,
+                             stats, False)
 
 
 # ------------------------------------------------------------ folio-share (v6.15+) / reset
 @njit(cache=True, inline="always")
-def _folio_batch(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order, stats,
-                 reset_share):
+def _tails_set(st_map, st_idx, head):
+    """True if any of the 511 pages after ``head`` is not (0, 0) (branch-free, vectorised)."""
+    acc = np.int64(0)
+    for p in range(head + 1, head + 512):
+        acc |= st_map[p] | st_idx[p]
+    return acc != 0
+
+
+@njit(cache=True, inline="always")
+def _folio_loop(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order, stats,
+                reset_share):
+    """The v6.15+ folio path; ``reset_share`` zeroes the share word on every final put.
+
+    Gauges: a folio head with ``mapping == 0`` and ``index != 0`` is Shared(index), counted in
+    the histogram with its pages ``w`` (512 for order 9); a head with the phantom tag is a
+    phantom (its ``index`` is never 0).  Owned and clean folios count in neither.
+    """
     share_inc = share_dec = flag_set = flag_clear = overwritten = reset = 0
-    calls_a = calls_d = updates = w_set = w_zero = w_order = w_init = 0
-    for k in range(op.shape[0]):
+    calls_a = calls_d = updates = w_set = w_zero = w_order = w_init = phantom = 0
+    nops = op.shape[0]
+    for k in range(nops):
+        if k + PREFETCH_AHEAD < nops:
+            q = pfn[k + PREFETCH_AHEAD]
+            _prefetch(st_order, q >> 9)
+            _prefetch(st_map, q)
+            _prefetch(st_idx, q)
         pfn_k = pfn[k]
         blk = pfn_k >> 9
-        if st_order[blk] != 0:  # page_folio(): the head of a compound folio
+        forder = st_order[blk]
+        if forder != 0:  # page_folio(): the head of a compound folio
             head = blk << 9
-            forder = 9
+            w = 512
         else:
             head = pfn_k
-            forder = 0
+            w = 1
         cur = st_map[head]
+        idx = st_idx[head]
         owned = cur > 0
-        shared = cur <= 0 and st_idx[head] != 0  # dax_folio_is_shared(); the tag reads NULL
+        shared = cur <= 0 and idx != 0  # dax_folio_is_shared(); the tag reads NULL
         if op[k] == 0:
             calls_a += 1
             eorder = 9 if npages[k] == 512 else 0
             if flag[k] != 0 and (owned or shared):
-                if owned:  # dax_folio_make_shared()
+                if owned:  # dax_folio_make_shared(): mapping = NULL, share = 1
                     st_map[head] = 0
-                    st_idx[head] = 1
+                    cur = 0
+                    idx = 1
                     flag_set += 1
-                if st_idx[head] == 0:
+                elif cur == 0:
+                    stats[_hbin(idx)] -= w
+                if idx == 0:
                     w_zero += 1
                 if eorder != forder:
                     w_order += 1
-                st_idx[head] += 1
+                idx += 1
+                st_idx[head] = idx
+                if cur == 0:  # a phantom (tag) stays a phantom with a larger stale word
+                    stats[_hbin(idx)] += w
                 share_inc += 1
                 updates += 1
                 continue
@@ -220,16 +393,28 @@ def _folio_batch(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order
             elif shared:  # Shared(k) re-owned: no WARN, the count is lost
                 overwritten += 1
                 flag_clear += 1
-            if forder != 0:  # dax_folio_init(): WARN_ON_ONCE(folio_order(folio))
-                w_init += 1
+                if cur == 0:
+                    stats[_hbin(idx)] -= w
+                else:
+                    phantom -= 1
             if eorder != 0:  # prep_compound_page(): the aligned pfn becomes the head
+                if forder != 0:  # dax_folio_init(): WARN_ON_ONCE(folio_order(folio))
+                    w_init += 1  # (a compound folio's tails are (0, 0) already)
+                elif _tails_set(st_map, st_idx, pfn_k):
+                    for p in range(pfn_k + 1, pfn_k + 512):
+                        c = st_map[p]
+                        x = st_idx[p]
+                        if c == _TAG:
+                            phantom -= 1
+                        elif c == 0 and x != 0:
+                            stats[_hbin(x)] -= 1
+                        st_map[p] = 0
+                        st_idx[p] = 0
                 st_order[blk] = 9
-                for p in range(pfn_k + 1, pfn_k + 512):
-                    st_map[p] = 0
-                    st_idx[p] = 0
-                head = pfn_k
                 updates += 512
             else:
+                if forder != 0:
+                    w_init += 1
                 updates += 1
             st_map[head] = mapping[k]
             st_idx[head] = index[k]
@@ -237,43 +422,81 @@ def _folio_batch(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order
         # dax_disassociate_entry() -> dax_folio_put(); trunc is ignored
         calls_d += 1
         if shared:
-            ref = st_idx[head] - 1
+            ref = idx - 1
             st_idx[head] = ref
             share_dec += 1
+            if cur == 0:
+                stats[_hbin(idx)] -= w
             if ref != 0:
+                if cur == 0:
+                    stats[_hbin(ref)] += w
                 updates += 1
                 continue
             flag_clear += 1
+            if cur != 0:
+                phantom -= 1
+            idx = 0
         if forder == 0:
-            if reset_share or st_idx[head] == 0:
-                if cur != 0 or st_idx[head] != 0 or shared:
+            if reset_share or idx == 0:
+                if cur != 0 or idx != 0 or shared:
                     reset += 1
                 st_map[head] = 0
                 st_idx[head] = 0
             else:  # order-0 owner put: mapping = NULL, index stale -> phantom Shared(index)
                 st_map[head] = _TAG
                 flag_set += 1
+                phantom += 1
             updates += 1
             continue
-        st_order[blk] = 0  # split back into 512 order-0 folios
-        for p in range(head, head + 512):
-            st_map[p] = 0
-            st_idx[p] = 0
+        # split back into 512 order-0 folios; the tails are (0, 0) already
+        st_order[blk] = 0
+        st_map[head] = 0
+        st_idx[head] = 0
         reset += 512
         updates += 512
     _flush(stats, share_inc, share_dec, flag_set, flag_clear, overwritten, reset, calls_a,
            calls_d, updates, w_set, 0, w_zero, w_order, w_init)
+    stats[G_PHANTOM] += phantom
     return updates
 
 
 @njit(cache=True)
 def folio_share_batch(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order, stats):
-    return _folio_batch(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order, stats,
-                        False)
+    return _folio_loop(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order, stats,
+                       False)
 
 
 @njit(cache=True)
 def folio_share_reset_batch(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order,
                             stats):
-    return _folio_batch(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order, stats,
-                        True)
+    return _folio_loop(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order, stats,
+                       True)
+
+
+@njit(cache=True)
+def folio_share_one(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order, stats):
+    if not _valid_one(pfn, npages, mapping, st_map.shape[0]):
+        return -1
+    r = _one_row(op, pfn, npages, mapping, index, flag)
+    return _folio_loop(r[0:1], r[1:2], r[2:3], r[3:4], r[4:5], r[5:6], st_map, st_idx,
+                       st_order, stats, False)
+
+
+@njit(cache=True)
+def folio_share_reset_one(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order,
+                          stats):
+    if not _valid_one(pfn, npages, mapping, st_map.shape[0]):
+        return -1
+    r = _one_row(op, pfn, npages, mapping, index, flag)
+    return _folio_loop(r[0:1], r[1:2], r[2:3], r[3:4], r[4:5], r[5:6], st_map, st_idx,
+                       st_order, stats, True)
+
+
+#: The built-in batch kernels, which keep the gauges, mapped to their single-op kernels.
+GAUGED_KERNELS = {
+    single_owner_batch: single_owner_one,
+    cow_index_batch: cow_index_one,
+    page_share_batch: page_share_one,
+    folio_share_batch: folio_share_one,
+    folio_share_reset_batch: folio_share_reset_one,
+}

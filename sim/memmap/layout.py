@@ -17,8 +17,20 @@ Folio designs add one int8 per 512-page PMD block: the order (0 or 9) of the fol
 starts there.  Order-9 folios only ever start at a 512-aligned pfn, and their state lives in
 the head page.
 
-Statistics of the compiled kernels live in one int64 array laid out as :data:`COUNTERS`
-followed by :data:`SITES` (raw warning counts).
+Statistics of the compiled kernels live in one int64 array (``stats``) laid out as
+:data:`COUNTERS`, then :data:`SITES` (raw warning counts), then the *gauges* (values at this
+moment, kept up to date by the built-in kernels at every state transition, so that reading
+them costs O(1) instead of a scan of the memmap):
+
+``stats[G_PHANTOM]``
+    folio designs: pages carrying the phantom tag (NULL with a stale share word).
+``stats[H_BASE + d]`` for ``0 <= d < HIST_BINS``
+    the share-degree histogram: pages whose share degree is ``d`` (flag designs: pages with
+    the sentinel and count ``d``, so bin 0 is the residue ``(FLAG, 0)``; folio designs:
+    Shared(d) folios weighted by their pages, 512 for order 9, phantoms excluded).
+``stats[H_OVERFLOW]``
+    pages whose degree is ``>= HIST_BINS`` (or negative); when it is non-zero the exact
+    histogram and maximum are obtained by a scan (see :mod:`sim.memmap.scan`).
 """
 
 from __future__ import annotations
@@ -34,6 +46,8 @@ __all__ = [
     "SITES",
     "COMMON_SITES",
     "N_STATS",
+    "GAUGES",
+    "HIST_BINS",
 ]
 
 #: Operation codes of a batch (``op`` array).
@@ -68,7 +82,13 @@ COMMON_SITES = ("associate_mapping_set", "disassociate_foreign_mapping", "associ
 #: Every warning site the built-in kernels know, in the order of the stats array.
 SITES = COMMON_SITES + ("associate_order_mismatch", "folio_init_order")
 
-N_STATS = len(COUNTERS) + len(SITES)
+#: Gauges kept by the built-in kernels (besides the histogram), in stats order.
+GAUGES = ("phantom_pages",)
+
+#: Exact share-degree bins of the incremental histogram (degrees 0 .. HIST_BINS - 1).
+HIST_BINS = 4096
+
+N_STATS = len(COUNTERS) + len(SITES) + len(GAUGES) + HIST_BINS + 1
 
 # Slots in the stats array (used by the compiled kernels as compile-time constants).
 S_SHARE_INC = 0
@@ -85,3 +105,6 @@ W_FOREIGN_MAPPING = 10
 W_SHARE_ZERO = 11
 W_ORDER_MISMATCH = 12
 W_FOLIO_INIT_ORDER = 13
+G_PHANTOM = 14
+H_BASE = 15
+H_OVERFLOW = H_BASE + HIST_BINS

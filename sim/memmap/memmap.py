@@ -5,9 +5,14 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from sim.memmap import scan as _scan
+from sim.memmap.kernels import GAUGED_KERNELS
 from sim.memmap.layout import (
     COUNTERS,
-    FLAG_SENTINEL,
+    G_PHANTOM,
+    H_BASE,
+    H_OVERFLOW,
+    HIST_BINS,
     N_STATS,
     OP_ASSOCIATE,
     OP_DISASSOCIATE,
@@ -123,6 +128,15 @@ class MemMap:
     counted raw per call site (per page as the <= v6.14 per-pfn loop evaluates them, per folio
     in the folio designs); the latch of ``WARN_ON_ONCE`` is "raw count > 0" in this memmap (one
     boot).
+
+    ``residue_pages()``, ``phantom_pages()``, ``share_histogram()`` and ``share_degree_max()``
+    are O(1) reads of gauges that the built-in kernels keep up to date at every state
+    transition (see :mod:`sim.memmap.layout`); only a share degree of
+    :data:`~sim.memmap.layout.HIST_BINS` or more makes the histogram and its maximum fall
+    back to a scan.  A user design without a built-in kernel (the per-page reference path, or
+    its own ``batch_kernel``) cannot be trusted to keep them (its code writes the words
+    directly), so for it they are computed by scanning (:mod:`sim.memmap.scan`); its phantom
+    count is the reference's ``phantoms`` set.  :meth:`scan_stats` always scans (the check).
     """
 
     def __init__(self, npages: int, variant: str | Variant = "page-share"):
@@ -136,11 +150,28 @@ class MemMap:
         self._order = np.zeros(max(1, -(-npages // PMD_NPAGES)), dtype=np.int8)
         self._stats = np.zeros(N_STATS, dtype=_I64)
         self._batch = self.variant.batch_kernel
+        # the built-in kernels keep the gauges (residue, phantoms, histogram) in _stats
+        self._gauged = self._batch is not None and self._batch in GAUGED_KERNELS
+        self._op = self._pick_op_kernel()
         self._one = np.zeros((6, 1), dtype=_I64)  # op, pfn, npages, mapping, index, flag
         self._one_rows = tuple(self._one[r] for r in range(6))
         self._ref: PageState | None = None
         if self._batch is None:
             self._ref = PageState(npages, mapping=self.mapping, index=self.index, order=self._order)
+
+    def _pick_op_kernel(self):
+        """The single-operation kernel to use, or None (one-row batches / the reference).
+
+        A built-in batch kernel only pairs with its own single-op kernel, and a user batch
+        kernel never with a built-in one (a subclass that replaces one but inherits the other
+        would otherwise run two different designs).
+        """
+        op = getattr(self.variant, "op_kernel", None)
+        if self._batch is None or op is None:
+            return None
+        if self._gauged:
+            return op if op is GAUGED_KERNELS[self._batch] else None
+        return None if any(op is k for k in GAUGED_KERNELS.values()) else op
 
     # ------------------------------------------------------------------ sizes
     @staticmethod
@@ -220,6 +251,12 @@ class MemMap:
         For a PMD entry pass the 512-aligned first pfn, ``npages=512`` and the file index of
         the entry's first page (``index & ~511``).
         """
+        if self._op is not None:
+            w = self._op(0, pfn, npages, mapping, index, 1 if shared else 0,
+                         self.mapping, self.index, self._order, self._stats)
+            if w < 0:
+                self._check_one(pfn, npages, mapping)
+            return w
         self._check_one(pfn, npages, mapping)
         if self._ref is None:
             one = self._one
@@ -235,6 +272,12 @@ class MemMap:
 
     def disassociate(self, pfn: int, npages: int, mapping: int, trunc: bool) -> int:
         """``dax_disassociate_entry`` for one entry; returns the struct pages written."""
+        if self._op is not None:
+            w = self._op(1, pfn, npages, mapping, 0, 1 if trunc else 0,
+                         self.mapping, self.index, self._order, self._stats)
+            if w < 0:
+                self._check_one(pfn, npages, mapping)
+            return w
         self._check_one(pfn, npages, mapping)
         if self._ref is None:
             one = self._one
@@ -319,46 +362,73 @@ class MemMap:
         return c["associate_calls"] + c["disassociate_calls"]
 
     def residue_pages(self) -> int:
-        """Pages left with the flag sentinel and a zero count (the seed's ``(COW, 0)``)."""
+        """Pages left with the flag sentinel and a zero count (the seed's ``(COW, 0)``).
+
+        O(1) with a built-in kernel (histogram bin 0 of a flag design); a scan otherwise.
+        """
         if not self.variant.flag_sentinel:
             return 0
-        return int(np.count_nonzero((self.mapping == FLAG_SENTINEL) & (self.index == 0)))
+        if self._gauged:
+            return int(self._stats[H_BASE])
+        h = _scan.scan_flag(self.mapping, self.index)
+        return int(h[0]) if h.size else 0
 
     def phantom_pages(self) -> int:
-        """Folio-share pages carrying a stale share word from an order-0 owner put."""
+        """Folio-share pages carrying a stale share word from an order-0 owner put (O(1))."""
         if self._ref is not None:
             return len(self._ref.phantoms)
-        return int(np.count_nonzero((self.mapping == PHANTOM_TAG) & (self.index != 0)))
+        if self._gauged:
+            return int(self._stats[G_PHANTOM])
+        return _scan.scan_phantom_tags(self.mapping, self.index)
 
     def share_histogram(self) -> np.ndarray:
-        """Pages by share degree: ``h[k]`` pages are shared by ``k`` (int64).
+        """Pages by share degree: ``h[k]`` pages are shared by ``k`` (int64, no trailing 0).
 
         Flag designs: pages with the sentinel, degree = the count (``h[0]`` is the residue).
         Folio designs: Shared(k) folios, weighted by their pages (512 for order 9); phantoms
-        are excluded (see :meth:`phantom_pages`).  Other designs: empty.
+        are excluded (see :meth:`phantom_pages`).  Other designs: empty.  A copy of the
+        incremental histogram (O(HIST_BINS)) unless a degree >= HIST_BINS exists or the
+        design has no built-in kernel: then a scan.
         """
+        if not (self.variant.flag_sentinel or self.variant.folio):
+            return np.zeros(0, _I64)
+        if self._gauged and self._stats[H_OVERFLOW] == 0:
+            h = self._stats[H_BASE:H_BASE + HIST_BINS]
+            nz = np.flatnonzero(h)
+            return h[:nz[-1] + 1].copy() if nz.size else np.zeros(0, _I64)
+        return self._scan_histogram()
+
+    def _scan_histogram(self) -> np.ndarray:
         if self.variant.flag_sentinel:
-            counts = self.index[self.mapping == FLAG_SENTINEL]
-            if counts.size == 0:
-                return np.zeros(0, _I64)
-            return np.bincount(counts).astype(_I64)
-        if self.variant.folio:
-            sel = (self.mapping == 0) & (self.index != 0)
-            heads = np.flatnonzero(sel)
-            if heads.size == 0:
-                return np.zeros(0, _I64)
-            if self._ref is not None:
-                heads = heads[~np.isin(heads, np.fromiter(self._ref.phantoms, _I64))]
-            deg = self.index[heads]
-            big = (heads % PMD_NPAGES == 0) & (self._order[heads // PMD_NPAGES] == PMD_ORDER)
-            weights = np.where(big, PMD_NPAGES, 1)
-            return np.bincount(deg, weights=weights).astype(_I64) if deg.size else np.zeros(0, _I64)
-        return np.zeros(0, _I64)
+            h = _scan.scan_flag(self.mapping, self.index)
+        elif self.variant.folio:
+            exclude = None
+            if self._ref is not None and self._ref.phantoms:
+                exclude = np.sort(np.fromiter(self._ref.phantoms, _I64))
+            h = _scan.scan_folio(self.mapping, self.index, self._order, exclude)
+        else:
+            return np.zeros(0, _I64)
+        nz = np.flatnonzero(h)
+        return h[:nz[-1] + 1] if nz.size else np.zeros(0, _I64)
 
     def share_degree_max(self) -> int:
         """Largest share degree present (0 if nothing is shared)."""
-        h = np.flatnonzero(self.share_histogram())
-        return int(h[-1]) if h.size else 0
+        h = self.share_histogram()
+        return h.size - 1 if h.size else 0
+
+    def scan_stats(self) -> dict:
+        """``residue_pages``, ``phantom_pages`` and ``share_histogram`` recomputed by scanning
+        every page (one pass over the memmap): the check of the incremental gauges."""
+        residue = 0
+        if self.variant.flag_sentinel:
+            h = _scan.scan_flag(self.mapping, self.index)
+            residue = int(h[0]) if h.size else 0
+        if self._ref is not None:
+            phantom = len(self._ref.phantoms)
+        else:
+            phantom = _scan.scan_phantom_tags(self.mapping, self.index)
+        return {"residue_pages": residue, "phantom_pages": phantom,
+                "share_histogram": self._scan_histogram()}
 
     def summary(self) -> dict:
         """JSON-ready summary of this memmap."""

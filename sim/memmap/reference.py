@@ -11,11 +11,22 @@ compiled kernel), ``order`` per 512-page block, raw warning counts per site and 
 counters.  ``mapping`` holds 0 (NULL), -1 (the flag sentinel) or an address_space id >= 1.
 The folio reference tracks stale share words in the set ``phantoms`` instead of a tag.
 
+The at-any-moment statistics are kept too, independently of how the kernels keep them: each
+built-in transcription is wrapped (:func:`_tallied`) so that the share degrees of the pages
+it can touch are taken out of ``PageState.share_pages`` before the call and put back after
+it (flag designs: the entry's pages with the sentinel, degree = count; folio designs: the
+Shared(k) folio heads, weighted by their pages, phantoms excluded; plus the block's pages
+when a PMD entry turns an order-0 block into a folio).  ``residue_pages()`` is its degree 0
+and ``len(phantoms)`` the phantom count.  A user design that writes the words itself does
+not go through these wrappers: :class:`~sim.memmap.MemMap` scans for it.
+
 Page refcounts and pins are not modelled, so ``WARN_ON_ONCE(trunc && page_ref_count(page) >
 1)`` (and the v6.15 ``folio_ref_count`` checks) can never fire and are not transcribed.
 """
 
 from __future__ import annotations
+
+import functools
 
 from sim.memmap.layout import COUNTERS, FLAG_SENTINEL, PMD_NPAGES, PMD_ORDER
 
@@ -57,6 +68,29 @@ class PageState:
         self.warnings: dict[str, int] = {}
         self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
         self.phantoms: set[int] = set()
+        #: share degree -> pages at that degree (kept by the built-in transcriptions)
+        self.share_pages: dict[int, int] = {}
+
+    def residue_pages(self) -> int:
+        """Pages with the flag sentinel and a zero count (degree 0 of ``share_pages``)."""
+        return self.share_pages.get(0, 0)
+
+    def share_histogram(self) -> list[int]:
+        """``h[d]`` pages at share degree ``d``, up to the largest degree present."""
+        degrees = [d for d, n in self.share_pages.items() if n]
+        h = [0] * (max(degrees) + 1 if degrees else 0)
+        for d in degrees:
+            h[d] = self.share_pages[d]
+        return h
+
+    def _tally(self, degree: int | None, pages: int, sign: int) -> None:
+        if degree is None:
+            return
+        n = self.share_pages.get(degree, 0) + sign * pages
+        if n:
+            self.share_pages[degree] = n
+        else:
+            self.share_pages.pop(degree, None)
 
     def warn_on(self, site: str, condition: bool) -> bool:
         """``WARN_ON_ONCE(condition)``: count every time it holds (the latch is derived)."""
@@ -74,6 +108,51 @@ def _reset_page(st: PageState, page: int) -> None:
         st.count("pages_reset")
     st.mapping[page] = NULL
     st.index[page] = 0
+
+
+def _flag_degree(st, page):
+    """Share degree of a page in a flag design (its count), or None without the sentinel."""
+    return st.index[page] if st.mapping[page] == FLAG else None
+
+
+def _folio_degree(st, page):
+    """(degree, pages) of a Shared(k) folio head, else (None, 0); phantoms are excluded."""
+    if st.mapping[page] != NULL or st.index[page] == 0 or page in st.phantoms:
+        return None, 0
+    big = page % PMD_NPAGES == 0 and st.order[page // PMD_NPAGES] == PMD_ORDER
+    return st.index[page], (PMD_NPAGES if big else 1)
+
+
+def _touched(st, pfn, npages, folio):
+    """Pages whose share degree a call on this entry can change."""
+    if not folio:
+        return range(pfn, pfn + npages)
+    block = pfn // PMD_NPAGES
+    if npages == PMD_NPAGES and st.order[block] != PMD_ORDER:
+        return range(pfn, pfn + PMD_NPAGES)  # prep_compound_page() clears the tails
+    return (block * PMD_NPAGES,) if st.order[block] == PMD_ORDER else (pfn,)
+
+
+def _tallied(folio):
+    """Keep ``st.share_pages`` across a transcription: untally its pages, call, tally them."""
+    def wrap(fn):
+        @functools.wraps(fn)
+        def call(st, pfn, npages, *args, **kwargs):
+            pages = _touched(st, pfn, npages, folio)
+            for page in pages:
+                if folio:
+                    st._tally(*_folio_degree(st, page), -1)
+                else:
+                    st._tally(_flag_degree(st, page), 1, -1)
+            written = fn(st, pfn, npages, *args, **kwargs)
+            for page in pages:
+                if folio:
+                    st._tally(*_folio_degree(st, page), +1)
+                else:
+                    st._tally(_flag_degree(st, page), 1, +1)
+            return written
+        return call
+    return wrap
 
 
 # --------------------------------------------------------------------------------------------
@@ -123,6 +202,7 @@ def _dax_mapping_set_cow(st, page):
     st.count("share_inc")
 
 
+@_tallied(folio=False)
 def cow_index_associate(st, pfn, npages, mapping, index, cow):
     """dax_associate_entry(..., bool cow) of v6.0."""
     i = 0
@@ -142,6 +222,7 @@ def cow_index_associate(st, pfn, npages, mapping, index, cow):
     return npages
 
 
+@_tallied(folio=False)
 def cow_index_disassociate(st, pfn, npages, mapping, trunc):
     """dax_disassociate_entry(..., bool trunc) of v6.0, post-decrement included."""
     for page in range(pfn, pfn + npages):
@@ -185,6 +266,7 @@ def _dax_page_share_get(st, page):
     st.count("share_inc")
 
 
+@_tallied(folio=False)
 def page_share_associate(st, pfn, npages, mapping, index, shared):
     """dax_associate_entry(..., bool shared) of v6.2."""
     i = 0
@@ -204,6 +286,7 @@ def page_share_associate(st, pfn, npages, mapping, index, shared):
     return npages
 
 
+@_tallied(folio=False)
 def page_share_disassociate(st, pfn, npages, mapping, trunc):
     """dax_disassociate_entry(..., bool trunc) of v6.2."""
     for page in range(pfn, pfn + npages):
@@ -253,6 +336,7 @@ def _set_folio_words(st, head, mapping, index):
         st.phantoms.discard(head)
 
 
+@_tallied(folio=True)
 def folio_share_associate(st, pfn, npages, mapping, index, shared):
     """dax_associate_entry(entry, mapping, vma, address, bool shared) of v6.15+."""
     entry_order = PMD_ORDER if npages == PMD_NPAGES else 0
@@ -299,6 +383,7 @@ def _dax_folio_init(st, pfn, entry_order):
     return PMD_NPAGES
 
 
+@_tallied(folio=True)
 def folio_share_disassociate(st, pfn, npages, mapping, trunc, *, reset=False):
     """dax_disassociate_entry(entry, mapping, trunc) of v6.15+: ``trunc`` is ignored."""
     folio, _ = _page_folio(st, pfn)

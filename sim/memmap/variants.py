@@ -5,8 +5,10 @@ A :class:`Variant` names a design and carries two implementations of it:
 - the per-page **reference** (:meth:`Variant.associate` / :meth:`Variant.disassociate` on a
   :class:`~sim.memmap.reference.PageState`), a readable transcription of ``fs/dax.c``;
 - an optional compiled **kernel** (``batch_kernel``, see :mod:`sim.memmap.kernels`), used for
-  batches and, on one-element arrays, for single operations.  :class:`~sim.memmap.MemMap`
-  uses the kernel when there is one, else the reference (slower, same results).
+  batches, and an optional single-operation kernel (``op_kernel``, scalar arguments) for
+  the per-fault calls (without it, single operations run the batch kernel on one-element
+  arrays).  :class:`~sim.memmap.MemMap` uses the kernels when there are, else the reference
+  (slower, same results).
 
 User designs subclass :class:`Variant`, override ``associate``/``disassociate`` (and set
 ``batch_kernel`` to a numba function with the built-in signature if they want speed), and
@@ -59,6 +61,9 @@ class Variant:
         Warning sites the design's code really has (the others always report 0).
     batch_kernel : callable or None
         Compiled kernel (see :mod:`sim.memmap.kernels`), or None to use the reference.
+    op_kernel : callable or None
+        Compiled single-operation kernel (``*_one`` in :mod:`sim.memmap.kernels`: scalar
+        operation arguments, returns -1 for an invalid entry), or None.
     """
 
     name: str = "unnamed"
@@ -71,6 +76,7 @@ class Variant:
     extra_sites: tuple[str, ...] = ()
     sites: tuple[str, ...] = ()
     batch_kernel = None
+    op_kernel = None
 
     @property
     def warning_sites(self) -> tuple[str, ...]:
@@ -97,6 +103,7 @@ class SingleOwner(Variant):
     in_kernel = True
     sites = ("associate_mapping_set", "disassociate_foreign_mapping")
     batch_kernel = staticmethod(_k.single_owner_batch)
+    op_kernel = staticmethod(_k.single_owner_one)
 
     def associate(self, state, pfn, npages, mapping, index, flag):
         return _ref.single_owner_associate(state, pfn, npages, mapping, index, flag)
@@ -116,6 +123,7 @@ class CowIndex(Variant):
     flag_sentinel = True
     sites = ("associate_mapping_set", "disassociate_foreign_mapping")
     batch_kernel = staticmethod(_k.cow_index_batch)
+    op_kernel = staticmethod(_k.cow_index_one)
 
     def associate(self, state, pfn, npages, mapping, index, flag):
         return _ref.cow_index_associate(state, pfn, npages, mapping, index, flag)
@@ -133,6 +141,7 @@ class PageShare(Variant):
     flag_sentinel = True
     sites = ("associate_mapping_set", "disassociate_foreign_mapping")
     batch_kernel = staticmethod(_k.page_share_batch)
+    op_kernel = staticmethod(_k.page_share_one)
 
     def associate(self, state, pfn, npages, mapping, index, flag):
         return _ref.page_share_associate(state, pfn, npages, mapping, index, flag)
@@ -158,6 +167,7 @@ class FolioShare(Variant):
         "folio_init_order",
     )
     batch_kernel = staticmethod(_k.folio_share_batch)
+    op_kernel = staticmethod(_k.folio_share_one)
     _reset = False
 
     def associate(self, state, pfn, npages, mapping, index, flag):
@@ -177,6 +187,7 @@ class FolioShareReset(FolioShare):
     )
     in_kernel = False
     batch_kernel = staticmethod(_k.folio_share_reset_batch)
+    op_kernel = staticmethod(_k.folio_share_reset_one)
     _reset = True
 
 

@@ -76,7 +76,7 @@ class SweepOutcome:
         return 1 if self.failed or self.missing else 0
 
 
-def execute_run(run_fn, scenario, run_dir: str, entropy: int, index: int) -> dict:
+def execute_run(run_fn, scenario, run_dir: str, entropy: int, spawn_key: int) -> dict:
     """Run one scenario (in a worker): seed it, call the run function, report the outcome.
 
     Exceptions of the run become ``{"status": "failed", ...}`` so they reach the sweep even
@@ -84,7 +84,7 @@ def execute_run(run_fn, scenario, run_dir: str, entropy: int, index: int) -> dic
     """
     if run_fn is None:
         from sim.runner import run_scenario as run_fn
-    seed_sequence = np.random.SeedSequence(entropy, spawn_key=(index,))
+    seed_sequence = np.random.SeedSequence(entropy, spawn_key=(spawn_key,))
     try:
         metrics = run_fn(scenario, Path(run_dir), seed_sequence=seed_sequence, quiet=True)
     except Exception as exc:  # noqa: BLE001 - a failed run is a result, not a crash
@@ -231,7 +231,13 @@ def _run_sweep(
             if plots and not outcome.interrupted and outcome.missing == 0 and outcome.ok:
                 from sim.sweep.plots import write_sweep_plots
 
-                write_sweep_plots(out_dir, table=table)
+                try:
+                    write_sweep_plots(out_dir, table=table)
+                except Exception as exc:  # noqa: BLE001 - the table is written; say, go on
+                    log(
+                        f"could not draw the sweep's plots ({describe_exception(exc)}); "
+                        f"try: daxsim plot {out_dir}"
+                    )
         finally:
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
@@ -290,7 +296,7 @@ def _execute(
                             run.scenario,
                             str(layout.run_dir(run.dirname)),
                             plan.entropy,
-                            run.index,
+                            run.spawn_key,
                         )
                     except (cf.BrokenExecutor, RuntimeError) as exc:
                         # A worker died (killed, out of memory): stop submitting; the runs
@@ -322,6 +328,7 @@ def _execute(
         else:
             if outcome.broken:
                 backend.abort()
+                layout.remove_temp_entries()  # of the runs the broken pool took down
             else:
                 backend.close()
     finally:
@@ -337,6 +344,8 @@ def _record(
     if fut.cancelled():
         return
     exc = fut.exception()
+    if isinstance(exc, cf.BrokenExecutor) and not outcome.broken:
+        outcome.broken = describe_exception(exc)
     if exc is not None:
         result = {
             "status": "failed",
@@ -362,7 +371,7 @@ def _record(
             "run": run.index,
             "dir": run.dirname,
             "factors": run.factors,
-            "seed": {"entropy": plan.entropy, "spawn_key": [run.index]},
+            "seed": {"entropy": plan.entropy, "spawn_key": [run.spawn_key]},
             "error": result["error"],
             "traceback": result.get("traceback"),
         },

@@ -2,7 +2,9 @@
 
 Order: the cartesian product of the factors in the order the sweep file lists them, the
 **last factor varying fastest** (``itertools.product`` order). Run ``i`` is the i-th element
-of that product and is seeded with ``numpy.random.SeedSequence(entropy, spawn_key=(i,))``.
+of that product and is seeded with ``numpy.random.SeedSequence(entropy, spawn_key=(i,))``
+(with ``stream_factors``, ``spawn_key=(j,)`` where ``j`` numbers the combinations of the
+stream factors alone; see :mod:`sim.sweep.spec`).
 
 The plan is what ``sweep.json`` holds; ``--resume`` rebuilds it from the sweep file and
 refuses to go on if it differs from the stored one.
@@ -47,16 +49,24 @@ class PlannedRun:
         The fully resolved scenario (base + ``[set]`` + factors).
     dirname : str
         The run's directory name under ``runs/``: ``<index:05d>-<slug>``.
+    spawn_key : int
+        The seed sequence's spawn key: ``index``, or the stream-factor combination's number.
     """
 
     index: int
     factors: dict[str, Any]
     scenario: Any
     dirname: str
+    spawn_key: int = -1
+
+    def __post_init__(self):
+        if self.spawn_key < 0:
+            object.__setattr__(self, "spawn_key", self.index)
 
     def to_json(self) -> dict:
         return {
             "run": self.index,
+            "spawn_key": self.spawn_key,
             "dir": self.dirname,
             "factors": dict(self.factors),
             "scenario": _plain(self.scenario.to_dict()),
@@ -79,7 +89,7 @@ class SweepPlan:
 
     def seed_sequence(self, index: int) -> np.random.SeedSequence:
         """The seed sequence of run ``index``."""
-        return np.random.SeedSequence(self.entropy, spawn_key=(index,))
+        return np.random.SeedSequence(self.entropy, spawn_key=(self.runs[index].spawn_key,))
 
     def to_json(self) -> dict:
         """The content of ``sweep.json``."""
@@ -91,6 +101,9 @@ class SweepPlan:
             "entropy": self.entropy,
             "entropy_source": self.entropy_source,
             "order": "cartesian product, factors in file order, last factor varies fastest",
+            "stream_factors": list(self.spec.stream_factors)
+            if self.spec.stream_factors is not None
+            else None,
             "set": _plain(self.spec.fixed),
             "factors": [{"key": k, "values": _plain(list(v))} for k, v in self.spec.factors],
             "runs": [r.to_json() for r in self.runs],
@@ -156,6 +169,11 @@ def build_plan(spec: SweepSpec, *, entropy: int | None = None, loader=None) -> S
     if entropy is None:
         entropy, source = int(np.random.SeedSequence().entropy), "random"
     keys = [k for k, _ in spec.factors]
+    stream_keys = spec.stream_factors
+    streams: dict[tuple, int] = {}
+    if stream_keys is not None:  # number the stream-factor combinations in product order
+        values = [v for k, v in spec.factors if k in stream_keys]
+        streams = {_key(c): j for j, c in enumerate(itertools.product(*values))}
     runs = []
     for index, combo in enumerate(itertools.product(*[v for _, v in spec.factors])):
         factors = dict(zip(keys, combo, strict=True))
@@ -165,12 +183,23 @@ def build_plan(spec: SweepSpec, *, entropy: int | None = None, loader=None) -> S
             raise InputError(
                 f"run {index} ({_describe(factors)}): {exc.message}", where=f"{where}: factors"
             ) from None
+        spawn_key = index
+        if stream_keys is not None:
+            spawn_key = streams[_key(tuple(factors[k] for k in stream_keys))]
         runs.append(
             PlannedRun(
-                index=index, factors=factors, scenario=scen, dirname=run_slug(index, factors)
+                index=index,
+                factors=factors,
+                scenario=scen,
+                dirname=run_slug(index, factors),
+                spawn_key=spawn_key,
             )
         )
     return SweepPlan(spec=spec, entropy=int(entropy), runs=tuple(runs), entropy_source=source)
+
+
+def _key(values: tuple) -> tuple:
+    return tuple(json.dumps(v, sort_keys=True) for v in values)
 
 
 def _check_keys(valid_keys, table: str, keys: list[str], where: str) -> None:
@@ -251,6 +280,10 @@ def check_resumable(stored: dict, plan: SweepPlan, *, where: str) -> None:
         problems.append(
             f"factors were {_fmt_factors(stored.get('factors'))}, "
             f"now {_fmt_factors(fresh['factors'])}"
+        )
+    if stored.get("stream_factors") != fresh["stream_factors"]:
+        problems.append(
+            f"stream_factors were {stored.get('stream_factors')}, now {fresh['stream_factors']}"
         )
     if stored.get("set") != fresh["set"]:
         problems.append(f"[set] was {stored.get('set')}, now {fresh['set']}")

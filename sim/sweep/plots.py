@@ -176,11 +176,24 @@ def plot_sweep(df: pd.DataFrame, *, x: str, metric: str, ax: Axes | None = None)
             ax.minorticks_off()
     else:
         ax.set_xticks(range(len(categories)), categories, rotation=20, ha="right")
+    _scale_y(ax, frame["y"].to_numpy(dtype=np.float64))
     ax.set_xlabel(x)
     ax.set_ylabel(label)
     if len(frame):
         ax.legend(fontsize="small", title="design")
     return ax
+
+
+def _scale_y(ax: Axes, y: np.ndarray) -> None:
+    """Log scale when the values span more than two decades (symlog when some are 0)."""
+    y = y[np.isfinite(y)]
+    pos = y[y > 0]
+    if len(pos) == 0 or (y < 0).any() or pos.max() / pos.min() < 100:
+        return
+    if (y == 0).any():
+        ax.set_yscale("symlog", linthresh=float(pos.min()))
+    else:
+        ax.set_yscale("log")
 
 
 def sweep_figure(

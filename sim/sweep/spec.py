@@ -5,6 +5,7 @@ A sweep file looks like this::
     base = "../vm-clones.toml"     # the base scenario, relative to this file
     name = "clone-farm"            # optional; default: the file name without .toml
     entropy = 20251125             # optional; default: the base scenario's run.seed
+    stream_factors = ["workload.clones"]   # optional; see below
 
     [set]                          # optional: overrides applied to every run
     "workload.image_size" = "16MiB"
@@ -16,6 +17,13 @@ A sweep file looks like this::
 Keys may be quoted dotted strings (as above) or TOML dotted keys (``workload.clones = [...]``);
 both mean the same scenario key. Factors are expanded as a cartesian product in the order
 they are written, the last factor varying fastest (see :mod:`sim.sweep.plan`).
+
+Seeds: by default run ``i`` is seeded with ``SeedSequence(entropy, spawn_key=(i,))``, so every
+run draws its own operation stream. ``stream_factors`` (a list of factor keys) opts into common
+random numbers: runs that agree on those factors share one seed, hence one operation stream,
+so the other factors (design, memmap placement, hardware) are compared on identical input.
+The spawn key is then the position of the run's stream-factor values in the product of those
+factors alone.
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ from sim.errors import InputError
 
 __all__ = ["SweepSpec", "load_sweep", "parse_sweep"]
 
-_TOP_KEYS = ("base", "name", "entropy", "set", "factors")
+_TOP_KEYS = ("base", "name", "entropy", "stream_factors", "set", "factors")
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,9 @@ class SweepSpec:
         Overrides applied to every run (the ``[set]`` table), dotted keys in file order.
     factors : tuple of (str, tuple)
         The factors in file order: dotted key and its values.
+    stream_factors : tuple of str or None
+        Factors whose values alone choose a run's seed (common random numbers); None means
+        every run has its own seed.
     """
 
     path: Path | None
@@ -61,6 +72,7 @@ class SweepSpec:
     entropy: int | None
     fixed: dict[str, Any] = field(default_factory=dict)
     factors: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+    stream_factors: tuple[str, ...] | None = None
 
     @property
     def nruns(self) -> int:
@@ -152,6 +164,24 @@ def parse_sweep(text: str, *, path: Path | None = None) -> SweepSpec:
                 f"{key!r} is both in [set] and in [factors]", where=f"{where}: factors.{key}"
             )
         factors.append((key, tuple(values)))
+    stream = doc.get("stream_factors")
+    if stream is not None:
+        keys = [k for k, _ in factors]
+        if not isinstance(stream, list) or not all(isinstance(k, str) for k in stream):
+            raise InputError(
+                f"'stream_factors' must be a list of factor keys, got {stream!r}",
+                where=f"{where}: stream_factors",
+            )
+        for k in stream:
+            if k not in keys:
+                raise InputError(
+                    f"{k!r} is not a factor{_suggest(k, keys)}; stream_factors name factors "
+                    f"of [factors] ({', '.join(keys) or 'none'})",
+                    where=f"{where}: stream_factors",
+                )
+        if len(set(stream)) != len(stream):
+            raise InputError(f"a key is listed twice: {stream!r}", where=f"{where}: stream_factors")
+        stream = tuple(k for k in keys if k in stream)  # factor order
     return SweepSpec(
         path=path,
         base=str(base_path),
@@ -159,6 +189,7 @@ def parse_sweep(text: str, *, path: Path | None = None) -> SweepSpec:
         entropy=entropy,
         fixed=fixed,
         factors=tuple(factors),
+        stream_factors=stream,
     )
 
 

@@ -4,8 +4,9 @@ One row per finished run, in run order. Columns, in order:
 
 - ``run`` (int64): the run's index in the expansion, also its seed's spawn key;
 - the factors, one column per factor named by its dotted key (``workload.clones``);
-- ``seed_entropy``: the root entropy (the run's seed is ``SeedSequence(seed_entropy,
-  spawn_key=(run,))``), int64 when it fits, else its decimal string;
+- ``seed_entropy`` and ``seed_spawn_key``: the run's seed is ``SeedSequence(seed_entropy,
+  spawn_key=(seed_spawn_key,))``; the spawn key is ``run`` unless the sweep sets
+  ``stream_factors``; the entropy is int64 when it fits, else its decimal string;
 - the run's scalar metrics (the one row of its ``summary.parquet``), except columns that
   repeat the ones above;
 - ``status`` (``"ok"`` or ``"failed"``) and ``error`` (the exception message, null when ok).
@@ -26,7 +27,7 @@ from sim.sweep.layout import DONE_FILE, SweepLayout
 __all__ = ["assemble_table", "read_run_metrics", "FIXED_COLUMNS"]
 
 #: Columns every sweep table has besides the factors and the metrics.
-FIXED_COLUMNS = ("run", "seed_entropy", "status", "error")
+FIXED_COLUMNS = ("run", "seed_entropy", "seed_spawn_key", "status", "error")
 
 _INT64_MAX = np.iinfo(np.int64).max
 
@@ -59,6 +60,7 @@ def assemble_table(layout: SweepLayout, plan_json: dict) -> pd.DataFrame:
         for key in factor_keys:
             row[key] = run["factors"].get(key)
         row["seed_entropy"] = entropy_value
+        row["seed_spawn_key"] = int(run.get("spawn_key", run["run"]))
         run_dir = layout.run_dir(run["dir"])
         failed = layout.failed_file(run["dir"])
         if (run_dir / DONE_FILE).is_file():
@@ -75,13 +77,22 @@ def assemble_table(layout: SweepLayout, plan_json: dict) -> pd.DataFrame:
         else:
             continue
         rows.append(row)
-    columns = ["run", *factor_keys, "seed_entropy", *metric_dtypes, "status", "error"]
+    columns = [
+        "run",
+        *factor_keys,
+        "seed_entropy",
+        "seed_spawn_key",
+        *metric_dtypes,
+        "status",
+        "error",
+    ]
     df = pd.DataFrame(rows, columns=columns)
     df["run"] = df["run"].astype(np.int64)
     for key in factor_keys:
         df[key] = _factor_column(df[key])
     if isinstance(entropy_value, int):
         df["seed_entropy"] = df["seed_entropy"].astype(np.int64)
+    df["seed_spawn_key"] = df["seed_spawn_key"].astype(np.int64)
     for name, dtypes in metric_dtypes.items():
         df[name] = _metric_column(df[name], dtypes)
     df["status"] = df["status"].astype(object)

@@ -143,7 +143,7 @@ PARAMS: tuple[Param, ...] = (
     ),
     _p(
         "cpu.ntstore_window",
-        24,
+        28,
         "entries",
         "outstanding 64 B non-temporal stores per thread; they reach the DIMM in any "
         "order within the window",
@@ -275,6 +275,12 @@ PARAMS: tuple[Param, ...] = (
         "sequential streams the DIMM prefetcher tracks (LRU)",
         1,
         4096,
+    ),
+    _p(
+        "rmw.pin_writeback",
+        True,
+        "",
+        "an XPBuffer line being written back stays busy until the media write completes",
     ),
     _p(
         "rmw.writeback_entries",
@@ -496,14 +502,6 @@ PARAMS: tuple[Param, ...] = (
         "single-thread memcpy bandwidth DRAM->DRAM, cold (5)",
         0.1,
         1000.0,
-    ),
-    _p(
-        "kernel.memcpy_hot_gbps",
-        30.0,
-        "GB/s",
-        "memcpy bandwidth when source is cache resident (4 KiB: ~0.14 us)",
-        0.1,
-        10000.0,
     ),
 )
 

@@ -711,6 +711,12 @@ class XfsioRunner:
             raise InputError("@expect_invariant: expected NAME violated|holds",
                              where=self._where(cmd))
         fn = INVARIANTS.get(name)
+        if fn is None:  # the hunt's invariants (imported here: sim.hunt imports this module)
+            from sim.hunt.invariants import ALL_NAMES, HuntModelLite, evaluate
+
+            if name in ALL_NAMES:
+                def fn(runner, _name=name):
+                    return evaluate(_name, runner.dax, HuntModelLite(runner.last_poison)) is None
         if fn is None:
             raise InputError(f"@expect_invariant: unknown invariant {name!r} "
                              f"(known: {', '.join(sorted(INVARIANTS))})", where=self._where(cmd))
