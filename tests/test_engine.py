@@ -135,3 +135,20 @@ def test_bad_input(engine):
         engine.run(streams(), mode="fast")
     with pytest.raises(InputError):
         Engine(cpus=2).run(streams(ncpu=3, per_cpu=1))
+
+
+def test_run_engine_keeps_record_order():
+    from sim.engine import run_engine
+    from sim.timing.cost import CostModel
+
+    recs = [r for s in streams(ncpu=4, per_cpu=30, cow=0.3) for _, r in s]
+    cpus = np.arange(len(recs)) % 4
+    model = CostModel("optane-gen1", memmap="pmem", cpus=4)
+    out = run_engine(model, recs, cpus)
+    assert out.ops == [r.op for r in recs]
+    assert (out.cpu == cpus).all()
+    assert (out.latency_cycles >= out.work_cycles).all()
+    assert out.stats["makespan_cycles"] == out.makespan_cycles > 0
+    # the same records, one CPU stream each, give the same latencies
+    direct = Engine(cost=model).run([[(r.op, r) for r in recs[k::4]] for k in range(4)])
+    assert sorted(direct.latency_cycles.tolist()) == sorted(out.latency_cycles.tolist())
