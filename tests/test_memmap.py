@@ -328,3 +328,22 @@ def test_user_batch_kernel_never_pairs_with_a_builtin_single_op_kernel():
 
     mm = MemMap(N, OwnBatch)
     assert mm._op is None and not mm._gauged
+
+
+def test_pmd_folio_over_set_tails_takes_their_gauges_away():
+    mm = MemMap(N, "folio-share")
+    mm.associate(5, 1, 4, 77, False)
+    mm.disassociate(5, 1, 4, False)  # phantom at 5
+    mm.associate(7, 1, 1, 3, False)
+    mm.associate(7, 1, 2, 3, True)  # Shared(2) at 7
+    assert mm.phantom_pages() == 1 and mm.share_histogram().tolist() == [0, 0, 1]
+    mm.associate(0, PMD_NPAGES, 9, 0, False)  # prep_compound_page() clears both tails
+    assert mm.phantom_pages() == 0 and mm.share_degree_max() == 0
+    assert mm.page(5) == (0, 0) and mm.page(7) == (0, 0)
+    mm.associate(0, PMD_NPAGES, 8, 0, True)  # Shared(2) order-9 folio: 512 pages at degree 2
+    assert mm.share_histogram().tolist() == [0, 0, PMD_NPAGES]
+    mm.disassociate(3, 1, 9, False)  # a PTE put inside the folio acts on the head
+    assert mm.share_histogram().tolist() == [0, PMD_NPAGES]  # Shared(1): 512 pages
+    mm.disassociate(0, PMD_NPAGES, 8, False)  # final put: split, nothing shared
+    assert mm.share_histogram().tolist() == [] and mm.folio(3) == (3, 0, 0, 0)
+    assert mm.scan_stats()["share_histogram"].tolist() == []

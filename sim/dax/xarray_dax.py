@@ -144,6 +144,7 @@ class DaxXArray:
         "_npmd",
         "nrpages",
         "pte_per_pmd",
+        "_root",
     )
 
     def __init__(self, mapping_id: int):
@@ -160,6 +161,8 @@ class DaxXArray:
         self.nrpages = 0
         #: order-0 entries per 512-index block (a PMD fault conflicts with any of them)
         self.pte_per_pmd: dict[int, int] = {}
+        #: cached root_shift() (None: recompute; reset by store and erase)
+        self._root: int | None = None
 
     # ------------------------------------------------------------------ shape
     def __len__(self) -> int:
@@ -174,6 +177,12 @@ class DaxXArray:
     def root_shift(self) -> int:
         """Shift of the root node (-1 when the tree has no node: empty, or a lone order-0
         entry at index 0 held in ``xa_head``)."""
+        r = self._root
+        if r is None:
+            r = self._root = self._root_shift()
+        return r
+
+    def _root_shift(self) -> int:
         n = len(self.entries)
         if n == 0:
             return -1
@@ -212,8 +221,10 @@ class DaxXArray:
         """Node line keys visited by a walk from the root to ``index``'s leaf node."""
         out = []
         s = self.root_shift()
+        base = self.mapping_id << 40
         while s >= leaf_shift and s >= 0:
-            out.append(self.node_key(s, index >> (s + XA_CHUNK_SHIFT)))
+            out.append(base | ((s // XA_CHUNK_SHIFT) << 36)
+                       | ((index >> (s + XA_CHUNK_SHIFT)) & ((1 << 36) - 1)))
             s -= XA_CHUNK_SHIFT
         return out
 
@@ -233,6 +244,7 @@ class DaxXArray:
         """Install ``value`` at canonical ``index`` (replacing what is there)."""
         if value & DAX_PMD:
             index &= ~PG_PMD_COLOUR
+        self._root = None
         old = self.entries.get(index)
         if old is not None:
             self.erase(index)
@@ -262,6 +274,7 @@ class DaxXArray:
         value = self.entries.pop(index, None)
         if value is None:
             return None
+        self._root = None
         self.marks.pop(index, None)
         n = dax_entry_npages(value)
         self.nrpages -= n

@@ -8,6 +8,13 @@ Both take the same input: one sequence of ``(op, WorkRecord)`` per CPU.
 
 from __future__ import annotations
 
-from sim.engine.core import Engine, EngineResult, run_functional, run_timing
+from sim.engine.core import (
+    Engine,
+    EngineResult,
+    LockTable,
+    run_engine,
+    run_functional,
+    run_timing,
+)
 
-__all__ = ["Engine", "EngineResult", "run_functional", "run_timing"]
+__all__ = ["Engine", "EngineResult", "LockTable", "run_engine", "run_functional", "run_timing"]

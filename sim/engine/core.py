@@ -37,7 +37,7 @@ from sim.timing.cost import CostModel, RecordBatch
 from sim.timing.profiles import Profile, load_profile
 from sim.work import WorkRecord
 
-__all__ = ["Engine", "EngineResult", "LockTable", "run_functional", "run_timing"]
+__all__ = ["Engine", "EngineResult", "LockTable", "run_engine", "run_functional", "run_timing"]
 
 Stream = Sequence[tuple[str, WorkRecord]]
 
@@ -76,6 +76,16 @@ class EngineResult:
     makespan_cycles: int
     utilisation: dict = field(default_factory=dict)
     timeseries: list = field(default_factory=list)
+
+    @property
+    def stats(self) -> dict:
+        """Run summary: makespan (cycles, ns), utilisation figures, lock waits."""
+        out = {
+            "makespan_cycles": int(self.makespan_cycles),
+            "makespan_ns": float(self.makespan_cycles / self.freq_ghz),
+        }
+        out.update(self.utilisation)
+        return out
 
     @property
     def latency_cycles(self) -> np.ndarray:
@@ -209,17 +219,26 @@ class Engine:
         CPUs of the machine; streams may use fewer.
     memmap : {"dram", "pmem"}
         Where the struct pages live.
+    cost : CostModel, optional
+        Use this cost model (its profile, memmap and cpus win over the other arguments).
     """
 
     def __init__(
-        self, profile: Profile | str = "optane-gen1", *, cpus: int = 8, memmap: str = "dram"
+        self,
+        profile: Profile | str = "optane-gen1",
+        *,
+        cpus: int = 8,
+        memmap: str = "dram",
+        cost: CostModel | None = None,
     ):
+        if cost is not None:
+            profile, cpus, memmap = cost.profile, cost.cpus, cost.memmap
         if isinstance(profile, str):
             profile = load_profile(profile)
         self.profile = profile
         self.cpus = int(cpus)
         self.memmap = memmap
-        self.cost = CostModel(profile, memmap=memmap, cpus=self.cpus)
+        self.cost = cost if cost is not None else CostModel(profile, memmap=memmap, cpus=self.cpus)
         agg = self._aggregate_streams()
         self.media_read_streams, self.media_write_streams = agg
 
@@ -444,6 +463,39 @@ class Engine:
         return EngineResult(
             "timing", self.profile.freq_ghz, cpu, start, end, work, ops, makespan, util, series
         )
+
+
+def run_engine(model: CostModel, records: Sequence[WorkRecord], cpus) -> EngineResult:
+    """Run ``records`` in timing mode, record ``i`` on CPU ``cpus[i] % model.cpus``.
+
+    The result's per-operation arrays are in the order of ``records`` (not grouped by CPU);
+    each CPU runs its records in their order in the list.
+    """
+    recs = list(records)
+    cpu = np.asarray(cpus, dtype=np.int64) % model.cpus
+    if cpu.shape != (len(recs),):
+        raise InputError("need one CPU index per record", "cpus")
+    eng = Engine(cost=model)
+    streams: list[list] = [[] for _ in range(model.cpus)]
+    for r, c in zip(recs, cpu.tolist(), strict=True):
+        streams[c].append((r.op, r))
+    res = eng.run(streams, mode="timing")
+    # the engine lists operations CPU by CPU; put them back in record order
+    order = np.argsort(cpu, kind="stable")
+    inv = np.empty_like(order)
+    inv[order] = np.arange(order.size)
+    return EngineResult(
+        res.mode,
+        res.freq_ghz,
+        res.cpu[inv],
+        res.start_cycles[inv],
+        res.end_cycles[inv],
+        res.work_cycles[inv],
+        [res.ops[i] for i in inv.tolist()],
+        res.makespan_cycles,
+        res.utilisation,
+        res.timeseries,
+    )
 
 
 def run_functional(

@@ -347,6 +347,9 @@ class FileSystem:
     def bmap_arrays(self, ino: int, fblock: int, nblocks: int = 1):
         """Block map of ``[fblock, fblock + nblocks)`` as arrays ``(f, n, p, state, refcount)``."""
         ip = self._ip(ino)
+        if nblocks > 0 and self._small(ip.ext, fblock, fblock + nblocks):
+            rows = self._map_shared_rows(ip, fblock, fblock + nblocks)
+            return tuple(np.array(c, dtype=_I64) for c in zip(*rows, strict=True))
         return self._map_shared(ip, fblock, fblock + nblocks)
 
     def bmap(self, ino: int, fblock: int, nblocks: int = 1) -> list[Extent]:

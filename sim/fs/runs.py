@@ -426,6 +426,22 @@ class RunMap:
                 i0 += 1
             if i1 <= i0:
                 return []
+            if i1 - i0 == 1:
+                # one run (the common case): no slices
+                s0 = S[i0]
+                n0 = L[1][i0]
+                if len(L) == 4:
+                    r = (s0, n0, L[2][i0], L[3][i0])
+                elif len(L) == 3:
+                    r = (s0, n0, L[2][i0])
+                else:
+                    r = tuple(c[i0] for c in L)
+                if s0 < lo:
+                    r = self._cut(r, lo, s0 + n0 - lo)
+                e = r[0] + r[1]
+                if e > hi:
+                    r = (r[0], hi - r[0], *r[2:])
+                return [r]
             out = list(zip(*[c[i0:i1] for c in L]))
         else:
             i0, i1 = self.window(lo, hi)

@@ -108,8 +108,11 @@ class ProcessPoolBackend(Backend):
             if p.is_alive():
                 p.kill()
                 p.join()
-        with contextlib.suppress(Exception):
-            self._pool.shutdown(wait=True)
+        # The pool's manager thread notices the dead workers and ends; wait for it, but never
+        # forever (a worker killed while writing a result can leave a queue lock held).
+        manager = getattr(self._pool, "_executor_manager_thread", None)
+        if manager is not None:
+            manager.join(timeout=10)
 
     def close(self) -> None:
         if not self._closed:
