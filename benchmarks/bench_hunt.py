@@ -14,6 +14,13 @@ or with pytest-benchmark (``make bench``). Figures:
 - ``ops/s without checks``: the same op stream applied with no invariant evaluated;
 - time (and checked ops) to the first violation for cow-index and folio-share, first
   violation of any invariant and of ``nothing_left_behind``;
+- ``op µs`` / ``fs-query µs`` / ``hunt µs``: per checked op, the time inside the xfs_io
+  runner's command execution (the fs/dax operation itself), in the filesystem queries the
+  hunt makes itself (content reads of the data check, the refcount check at quiescent
+  points, block maps for op generation: they shrink with the filesystem's per-call cost),
+  and everything else (the hunt's own overhead: op generation, command building, the
+  incremental checks, episode set-up); ``in check()`` is the time spent in
+  ``Session.check`` (its fs queries included);
 - ``--profile``: cProfile of a page-share hunt, top functions by own time, grouped by layer.
 """
 
@@ -31,8 +38,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sim.hunt.search import generate_op, hunt  # noqa: E402
+from sim.hunt.search import Draws, generate_op, hunt  # noqa: E402
 from sim.hunt.session import OP_KINDS, Session  # noqa: E402
+from sim.xfsio.runner import XfsioRunner  # noqa: E402
 
 PAGE_STATE = ("association_truth", "no_warnings", "nothing_left_behind")
 
@@ -43,14 +51,74 @@ def _unchecked(variant: str, n: int, seed: int) -> float:
     ep = 0
     t0 = time.perf_counter()
     while done < n:
-        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(ep,)))
-        s = Session(variant)
+        rng = Draws(np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(ep,))))
+        s = Session(variant, snapshot=False)
         for _ in range(24):
             op = generate_op(rng, s, OP_KINDS, 3)
             if op is not None and s.apply(op):
                 done += 1
         ep += 1
     return done / (time.perf_counter() - t0)
+
+
+#: FileSystem queries the hunt itself makes (checks, op generation), timed apart.
+_FS_QUERIES = ("pread", "bmap_arrays", "check_invariants", "md5", "rmap")
+
+
+def _split(variant: str, n: int, seed: int) -> tuple[float, float, float, float, float]:
+    """``(checked ops/s, op µs, fs-query µs, hunt µs, check µs)`` per checked op: the xfs_io
+    runner's command execution (the fs/dax op), the filesystem queries the hunt makes outside
+    it (content reads of the data check, the refcount check, block maps for op generation),
+    the rest of the loop (the hunt's own Python and numpy work), and of all that the part
+    spent in ``Session.check``."""
+    from sim.fs.filesystem import FileSystem
+
+    acc = {"step": 0.0, "check": 0.0, "fsq": 0.0, "depth": 0}
+    step0, check0 = XfsioRunner.step, Session.check
+    fs0 = {m: getattr(FileSystem, m) for m in _FS_QUERIES}
+
+    def step(self, cmd):
+        t = time.perf_counter()
+        acc["depth"] += 1
+        try:
+            return step0(self, cmd)
+        finally:
+            acc["depth"] -= 1
+            acc["step"] += time.perf_counter() - t
+
+    def check(self, *a, **k):
+        t = time.perf_counter()
+        try:
+            return check0(self, *a, **k)
+        finally:
+            acc["check"] += time.perf_counter() - t
+
+    def wrap(fn):
+        def w(self, *a, **k):
+            if acc["depth"]:
+                return fn(self, *a, **k)
+            t = time.perf_counter()
+            acc["depth"] += 1
+            try:
+                return fn(self, *a, **k)
+            finally:
+                acc["depth"] -= 1
+                acc["fsq"] += time.perf_counter() - t
+        return w
+
+    XfsioRunner.step, Session.check = step, check
+    for m, fn in fs0.items():
+        setattr(FileSystem, m, wrap(fn))
+    try:
+        r = hunt(variant, seed=seed, budget_ops=n)
+    finally:
+        XfsioRunner.step, Session.check = step0, check0
+        for m, fn in fs0.items():
+            setattr(FileSystem, m, fn)
+    k = 1e6 / r.ops_run
+    op_us, fsq_us = acc["step"] * k, acc["fsq"] * k
+    return (r.ops_run / r.seconds, op_us, fsq_us, r.seconds * k - op_us - fsq_us,
+            acc["check"] * k)
 
 
 def _warm() -> None:
@@ -66,12 +134,15 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     _warm()
     print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {a.ops} ops per design")
-    print(f"{'design':20s} {'checked ops/s':>14s} {'page-state only':>16s} {'no checks':>10s}")
+    print(f"{'design':20s} {'checked ops/s':>14s} {'page-state only':>16s} {'no checks':>10s} "
+          f"{'op µs':>8s} {'fs-query µs':>12s} {'hunt µs':>8s} {'in check()':>11s}")
     for v in ("single-owner", "cow-index", "page-share", "folio-share", "folio-share-reset"):
         r = hunt(v, seed=a.seed, budget_ops=a.ops)
         r2 = hunt(v, seed=a.seed, budget_ops=a.ops, names=PAGE_STATE)
         u = _unchecked(v, a.ops, a.seed)
-        print(f"{v:20s} {r.ops_run / r.seconds:14.0f} {r2.ops_run / r2.seconds:16.0f} {u:10.0f}")
+        _rate, op_us, fsq_us, hunt_us, chk_us = _split(v, a.ops, a.seed)
+        print(f"{v:20s} {r.ops_run / r.seconds:14.0f} {r2.ops_run / r2.seconds:16.0f} {u:10.0f} "
+              f"{op_us:8.1f} {fsq_us:12.1f} {hunt_us:8.1f} {chk_us:11.1f}")
     print("\ntime to first violation (median of seeds 0..4)")
     for v in ("cow-index", "folio-share"):
         for name in (None, "nothing_left_behind"):

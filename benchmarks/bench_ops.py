@@ -209,10 +209,12 @@ def main(argv=None) -> int:
             tot_t += t
             if n:
                 print(f"{k:<12} {n:>7} {e:>7} {t / n * 1e6:>9.1f} {n / t:>10.0f}")
-        print(f"{'overall':<12} {tot_n:>7} {'':>7} {tot_t / tot_n * 1e6:>9.1f} {tot_n / tot_t:>10.0f}")
+        print(f"{'overall':<12} {tot_n:>7} {'':>7} {tot_t / tot_n * 1e6:>9.1f} "
+              f"{tot_n / tot_t:>10.0f}")
     if not args.no_scenario:
         print("(b) default scenario (functional mode) per design")
-        print(f"{'design':<14} {'ops':>6} {'functional s':>13} {'pricing s':>10} {'total s':>8} {'cpu s':>7}")
+        print(f"{'design':<14} {'ops':>6} {'functional s':>13} {'pricing s':>10} "
+              f"{'total s':>8} {'cpu s':>7}")
         for v, n, fs_, pr_, tot, cpu in bench_scenario():
             print(f"{v:<14} {n:>6} {fs_:>13.2f} {pr_:>10.2f} {tot:>8.2f} {cpu:>7.2f}")
     return 0

@@ -194,3 +194,34 @@ def test_merge_list_runs_equals_merge_runs(rows):
     else:
         want = []
     assert got == want
+
+
+splice_op = st.tuples(st.integers(0, 40), st.integers(0, 12),
+                      st.lists(st.tuples(st.integers(0, 11), st.integers(1, 4), st.integers(0, 3),
+                                         st.integers(0, 1)), max_size=3))
+
+
+@pytest.mark.parametrize("mask", [(True, False), (False,), ()])
+@given(ops=st.lists(splice_op, min_size=1, max_size=40))
+@settings(max_examples=200, deadline=None)
+def test_list_splice_equals_numpy_splice(mask, ops):
+    fast, slow = RunMap(mask), RunMap(mask)
+    for lo, span, new in ops:
+        hi = lo + span
+        rows = []
+        pos = lo
+        for gap, n, c0, c1 in new:  # disjoint rows inside [lo, hi)
+            s = pos + gap % 3
+            if s + n > hi:
+                break
+            rows.append((s, n, *((c0, c1)[: len(mask)])))
+            pos = s + n
+        a = fast.splice_rows(lo, hi, rows)
+        cols = list(zip(*rows, strict=True)) if rows else [() for _ in range(2 + len(mask))]
+        arr = [np.array(c, dtype=np.int64) for c in cols]
+        b = slow._splice_np(lo, hi, arr[0], arr[1], arr[2:])
+        assert a == b
+        assert fast.is_list_form() and not slow.is_list_form()
+        for x, y in zip((fast.start, fast.length, *fast.cols),
+                        (slow.start, slow.length, *slow.cols), strict=True):
+            assert x.tolist() == y.tolist()

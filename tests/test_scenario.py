@@ -48,7 +48,7 @@ def test_every_shipped_scenario_loads_and_generates(path):
     assert sc.name == path.stem and sc.path == str(path.resolve())
     assert sc.description
     if sc.workload.generator != "xfsio":
-        assert sc.workload.generator == path.stem or path.stem == "default"
+        assert sc.workload.generator == path.stem or path.stem in ("default", "tib-clone-farm")
     stream, meta = build_stream(sc)
     if sc.workload.generator == "xfsio":
         assert Path(meta["xfsio_script"]).is_file() and len(stream) == 0

@@ -233,24 +233,27 @@ class DaxFS:
         """Fold an FsChange into the stats and the work record."""
         if ch is None:
             return
-        self._bmap_cache.clear()
+        if self._bmap_cache:
+            self._bmap_cache.clear()
         st = self.stats
-        st["cow_pages"] += int(getattr(ch, "cow_blocks", 0))
-        st["cow_bytes"] += int(getattr(ch, "cow_bytes", 0))
-        st["blocks_allocated"] += int(getattr(ch, "blocks_allocated", 0))
-        st["blocks_freed"] += int(getattr(ch, "blocks_freed", 0))
-        st["refcount_changes"] += int(getattr(ch, "refcount_changes", 0))
-        st["bytes_deduped"] += int(getattr(ch, "bytes_deduped", 0))
-        ne = int(getattr(ch, "extent_records_touched", 0))
+        st["cow_pages"] += ch.cow_blocks
+        st["cow_bytes"] += ch.cow_bytes
+        st["blocks_allocated"] += ch.blocks_allocated
+        st["blocks_freed"] += ch.blocks_freed
+        st["refcount_changes"] += ch.refcount_changes
+        st["bytes_deduped"] += ch.bytes_deduped
+        ne = ch.extent_records_touched
         if ne:
             base = int(ino) << 24
             wr.write("extent", *range(base, base + min(ne, 1 << 20)))
-        nr = int(getattr(ch, "refcount_records_touched", 0))
+        nr = ch.refcount_records_touched
         if nr:
             wr.write("refcount", *range(0, min(nr, 1 << 20)))
-        wr.pmem_read.extend(ch.pmem_read)
-        wr.pmem_write.extend(ch.pmem_write)
-        wr.memcpy_bytes += int(ch.cow_bytes)
+        if ch.pmem_read:
+            wr.pmem_read.extend(ch.pmem_read)
+        if ch.pmem_write:
+            wr.pmem_write.extend(ch.pmem_write)
+        wr.memcpy_bytes += ch.cow_bytes
 
     def _entry_pages(self, a: _Space, index: int, value: int, wr: WorkRecord,
                      assoc: bool, shared_or_trunc: bool) -> None:

@@ -491,7 +491,7 @@ class FileSystem:
         state = pb = -1
         length = 0
         shared = False
-        for f, n, p, st, c in self._map_shared_rows(ip, fblock, end):
+        for _f, n, p, st, c in self._map_shared_rows(ip, fblock, end):
             sh = c > 1
             if state < 0:
                 state, pb, shared, length = st, p, sh, n
@@ -628,7 +628,7 @@ class FileSystem:
             pts = sorted(ev)
             level = 0
             runs = []
-            for a, b in zip(pts, pts[1:]):
+            for a, b in zip(pts, pts[1:], strict=False):
                 level += ev[a]
                 if level:
                     runs.append((a, b - a, level))
@@ -774,7 +774,7 @@ class FileSystem:
                     cs.append((p + s_ - f, e2 - s_, full_cid))
         self._set_content_rows(cs)
         if not store_only and not_written:
-            for f, n, p, st, c in rows:
+            for f, n, _p, st, _c in rows:
                 if st == WRITTEN:
                     continue
                 e0 = f + n

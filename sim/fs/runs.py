@@ -442,12 +442,12 @@ class RunMap:
                 if e > hi:
                     r = (r[0], hi - r[0], *r[2:])
                 return [r]
-            out = list(zip(*[c[i0:i1] for c in L]))
+            out = list(zip(*[c[i0:i1] for c in L], strict=True))
         else:
             i0, i1 = self.window(lo, hi)
             if i1 <= i0:
                 return []
-            out = list(zip(*[c[i0:i1].tolist() for c in self._a]))
+            out = list(zip(*[c[i0:i1].tolist() for c in self._a], strict=True))
         r = out[0]
         if r[0] < lo:
             r = out[0] = self._cut(r, lo, r[0] + r[1] - lo)
@@ -492,9 +492,14 @@ class RunMap:
         """:meth:`splice` with the new runs as row tuples ``(start, length, col0, ...)``."""
         if self._use_list(len(rows)):
             return self._splice_l(lo, hi, rows)
-        cols = list(zip(*rows, strict=True)) if rows else [() for _ in range(2 + len(self.offset_mask))]
-        c = [np.array(x, dtype=np.int64) if x else EMPTY for x in cols]
+        c = self._row_arrays(rows)
         return self._splice_np(lo, hi, c[0], c[1], c[2:])
+
+    def _row_arrays(self, rows: list) -> list:
+        """Row tuples as int64 column arrays ``[start, length, col0, ...]``."""
+        if not rows:
+            return [EMPTY for _ in range(2 + len(self.offset_mask))]
+        return [np.array(x, dtype=np.int64) for x in zip(*rows, strict=True)]
 
     def _splice_l(self, lo: int, hi: int, new_rows: list) -> int:
         L = self._l
@@ -508,9 +513,16 @@ class RunMap:
             i0 += 1
         if i1 < i0:
             i1 = i0
+        if lo < hi:
+            if not new_rows and i1 - i0 == 1:
+                self._cut_out(L, i0, lo, hi)
+                return 1
+            if i1 == i0 and len(new_rows) == 1:
+                self._insert_gap(L, i0, new_rows[0])
+                return 1
         lo_i = i0 - 1 if i0 > 0 else 0
         hi_i = i1 + 1 if i1 < n else n
-        w = list(zip(*[c[lo_i:hi_i] for c in L]))
+        w = list(zip(*[c[lo_i:hi_i] for c in L], strict=True))
         a = i0 - lo_i
         if i1 > i0:
             b = i1 - lo_i
@@ -531,13 +543,72 @@ class RunMap:
         if len(w) > 1:
             w = merge_list_runs(w, self.offset_mask)
         if w:
-            for x, c in zip(L, zip(*w), strict=True):
+            for x, c in zip(L, zip(*w, strict=True), strict=True):
                 x[lo_i:hi_i] = c
         else:
             for x in L:
                 del x[lo_i:hi_i]
         self._a = None
         return (i1 - i0) + len(new_rows)
+
+    def _cut_out(self, L: list, j: int, lo: int, hi: int) -> None:
+        """Remove ``[lo, hi)`` (``lo < hi``) from run ``j``, the only run it overlaps (the
+        pieces left cannot merge with anything: the map is kept maximally merged)."""
+        S, N = L[0], L[1]
+        s0 = S[j]
+        e0 = s0 + N[j]
+        if s0 >= lo and e0 <= hi:
+            for x in L:
+                del x[j]
+        elif s0 < lo and e0 > hi:
+            N[j] = lo - s0
+            d = hi - s0
+            S.insert(j + 1, hi)
+            N.insert(j + 1, e0 - hi)
+            for x, off in zip(L[2:], self.offset_mask, strict=True):
+                x.insert(j + 1, x[j] + d if off else x[j])
+        elif s0 < lo:
+            N[j] = lo - s0
+        else:
+            d = hi - s0
+            S[j] = hi
+            N[j] = e0 - hi
+            for x, off in zip(L[2:], self.offset_mask, strict=True):
+                if off:
+                    x[j] += d
+        self._a = None
+
+    def _insert_gap(self, L: list, j: int, r: tuple) -> None:
+        """Insert row ``r`` into the gap before run ``j``, merging with its neighbours."""
+        S, N = L[0], L[1]
+        n = len(S)
+        join = _JOINERS.get(self.offset_mask) or _joiner(self.offset_mask)
+        if len(L) == 4:
+            c2, c3 = L[2], L[3]
+            jp = j > 0 and join((S[j - 1], N[j - 1], c2[j - 1], c3[j - 1]), r)
+            jn = j < n and join(r, (S[j], N[j], c2[j], c3[j]))
+        elif len(L) == 3:
+            c2 = L[2]
+            jp = j > 0 and join((S[j - 1], N[j - 1], c2[j - 1]), r)
+            jn = j < n and join(r, (S[j], N[j], c2[j]))
+        else:
+            jp = j > 0 and join(tuple(x[j - 1] for x in L), r)
+            jn = j < n and join(r, tuple(x[j] for x in L))
+        if jp and jn:
+            N[j - 1] += r[1] + N[j]
+            for x in L:
+                del x[j]
+        elif jp:
+            N[j - 1] += r[1]
+        elif jn:
+            S[j] = r[0]
+            N[j] += r[1]
+            for k in range(2, len(L)):
+                L[k][j] = r[k]
+        else:
+            for x, v in zip(L, r, strict=True):
+                x.insert(j, v)
+        self._a = None
 
     def splice(self, lo: int, hi: int, new_start=EMPTY, new_len=EMPTY, new_cols=None) -> int:
         """Replace everything in ``[lo, hi)`` with the given runs (which lie inside it).
@@ -622,8 +693,7 @@ class RunMap:
         if not self._use_list(len(rows) + k):
             cs = np.array([c[0] for c in clear], dtype=np.int64)
             cn = np.array([c[1] for c in clear], dtype=np.int64)
-            cols = list(zip(*rows, strict=True)) if rows else [() for _ in range(2 + len(self.offset_mask))]
-            c = [np.array(x, dtype=np.int64) if x else EMPTY for x in cols]
+            c = self._row_arrays(rows)
             return self.replace_ranges(cs, cn, c[0], c[1], c[2:])
         clear = sorted(clear)
         rows = sorted(rows)

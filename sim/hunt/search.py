@@ -14,6 +14,7 @@ broke it (the shrinker's input) and the global count of checked ops at that poin
 
 from __future__ import annotations
 
+import bisect
 import functools
 import time
 from dataclasses import dataclass, field
@@ -21,10 +22,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sim.errors import InputError
+from sim.hunt.designs import load_variant
 from sim.hunt.invariants import ALL_NAMES, Violation
 from sim.hunt.session import DEFAULT_NBLOCKS, OP_KINDS, PAGE, Op, Session
 
-__all__ = ["Finding", "HuntResult", "hunt", "parse_ops", "OP_ALIASES", "generate_op"]
+__all__ = ["Finding", "HuntResult", "hunt", "parse_ops", "OP_ALIASES", "generate_op", "Draws"]
 
 #: Accepted names in ``--ops`` (besides the kinds themselves).
 OP_ALIASES = {
@@ -87,8 +89,42 @@ class HuntResult:
 
 
 @functools.lru_cache(maxsize=64)
-def _cum_weights(kinds: tuple) -> np.ndarray:
-    return np.cumsum([_WEIGHTS[k] for k in kinds])
+def _cum_weights(kinds: tuple) -> list:
+    return np.cumsum([_WEIGHTS[k] for k in kinds]).tolist()
+
+
+class Draws:
+    """Uniform draws from a numpy Generator, fetched ``block`` at a time (one vectorised
+    call per block instead of one per draw); reproducible from the Generator's seed.
+
+    ``integers(n)`` is uniform on ``[0, n)``, ``integers(lo, hi)`` on ``[lo, hi)``.
+    """
+
+    __slots__ = ("rng", "block", "buf", "i")
+
+    def __init__(self, rng: np.random.Generator, block: int = 256):
+        self.rng = rng
+        self.block = int(block)
+        self.buf: list = []
+        self.i = 0
+
+    def random(self) -> float:
+        i = self.i
+        if i >= len(self.buf):
+            self.buf = self.rng.random(self.block).tolist()
+            i = 0
+        self.i = i + 1
+        return self.buf[i]
+
+    def integers(self, lo: int, hi: int | None = None) -> int:
+        if hi is None:
+            lo, hi = 0, lo
+        return min(lo + int(self.random() * (hi - lo)), hi - 1)
+
+
+@functools.lru_cache(maxsize=16)
+def _files(nfiles: int) -> tuple:
+    return tuple(f"f{i}" for i in range(nfiles))
 
 
 def _size(sess: Session, path: str) -> int:
@@ -111,12 +147,17 @@ def _shared_pages(sess: Session, path: str, size: int) -> list[int]:
     return out
 
 
-def generate_op(rng: np.random.Generator, sess: Session, kinds, nfiles: int) -> Op | None:
-    """One random op for the session's current state (None if the drawn kind cannot apply)."""
+def generate_op(rng, sess: Session, kinds, nfiles: int) -> Op | None:
+    """One random op for the session's current state (None if the drawn kind cannot apply).
+
+    ``rng`` is a :class:`Draws` (a numpy Generator is wrapped in one)."""
+    if not isinstance(rng, Draws):
+        rng = Draws(rng, block=16)
     cw = _cum_weights(tuple(kinds))
-    k = kinds[min(int(np.searchsorted(cw, rng.random() * cw[-1], side="right")), len(kinds) - 1)]
-    files = [f"f{i}" for i in range(nfiles)]
-    sizes = {f: _size(sess, f) for f in files}
+    k = kinds[min(bisect.bisect_right(cw, rng.random() * cw[-1]), len(kinds) - 1)]
+    files = _files(nfiles)
+    fs = sess.dax.fs
+    sizes = {f: fs.size(fs.lookup(f)) if fs.exists(f) else -1 for f in files}
     live = [f for f in files if sizes[f] >= 0]
     nonempty = [f for f in live if sizes[f] > 0]
     path = files[int(rng.integers(nfiles))]
@@ -132,7 +173,7 @@ def generate_op(rng: np.random.Generator, sess: Session, kinds, nfiles: int) -> 
         if not live:
             return None
         path = live[int(ri(len(live)))]
-        size = _size(sess, path)
+        size = sizes[path]
         if k == "truncate":
             v = int(ri(SMALL_BLOCKS * PAGE + 1))
             return Op(k, path, ((v // PAGE) * PAGE if rng.random() < 0.5 else v,))
@@ -152,7 +193,7 @@ def generate_op(rng: np.random.Generator, sess: Session, kinds, nfiles: int) -> 
         src = nonempty[int(ri(len(nonempty)))]
         others = [f for f in files if f != src]
         dst = others[int(ri(len(others)))] if others and rng.random() < 0.85 else src
-        ssize = _size(sess, src)
+        ssize = sizes[src]
         if k == "clone":
             if dst != src and rng.random() < 0.3:
                 return Op("clone", dst, (0, 0, 0), src)  # whole file (FICLONE-like)
@@ -164,7 +205,7 @@ def generate_op(rng: np.random.Generator, sess: Session, kinds, nfiles: int) -> 
                 doff = soff + max(ln, ssize - soff) + int(ri(4)) * PAGE
                 doff = -(-doff // PAGE) * PAGE
             return Op("clone", dst, (soff, doff, ln), src)
-        dsize = _size(sess, dst)
+        dsize = sizes[dst]
         if dsize <= 0 or dst == src:
             return None
         nb = min(ssize, dsize) // PAGE
@@ -180,7 +221,7 @@ def generate_op(rng: np.random.Generator, sess: Session, kinds, nfiles: int) -> 
         if not nonempty:
             return None
         path = nonempty[int(ri(len(nonempty)))]
-        size = _size(sess, path)
+        size = sizes[path]
         maps = [m for m in sess.mappings() if m[0] == path]
         shared = _shared_pages(sess, path, size) if rng.random() < 0.5 else []
         if shared:  # aim at a block another file (or offset) also references
@@ -226,9 +267,23 @@ def generate_op(rng: np.random.Generator, sess: Session, kinds, nfiles: int) -> 
     raise ValueError(k)
 
 
+def _rederive(variant, ops, name: str, nblocks: int, v: Violation) -> Violation:
+    """The violation as a session with snapshots sees it after the last of ``ops`` (the
+    "before" words of explanations; the search runs without snapshots)."""
+    sess = Session(variant, nblocks=nblocks, paranoid=True)
+    for op in ops:
+        sess.apply(op)
+    w = sess.check_one(name, full=True)
+    return w if w is not None and w.invariant == v.invariant else v
+
+
+#: Checked in full before each episode's teardown (a quiescent point).
+_QUIESCENT = ("association_truth", "no_warnings", "data_integrity", "refcount_conservation")
+
+
 def hunt(variant, *, seed: int = 0, budget_ops: int | None = 2000, time_s: float | None = None,
          kinds=None, nfiles: int = 3, names=ALL_NAMES, episode_len: int = 24,
-         nblocks: int = DEFAULT_NBLOCKS, progress=None) -> HuntResult:
+         nblocks: int = DEFAULT_NBLOCKS, progress=None, paranoid: bool = False) -> HuntResult:
     """Search one design for violations of ``names``.
 
     Parameters
@@ -252,6 +307,9 @@ def hunt(variant, *, seed: int = 0, budget_ops: int | None = 2000, time_s: float
         Device size in blocks.
     progress : callable, optional
         Called as ``progress(ops_run)`` after each episode.
+    paranoid : bool
+        Check every invariant in full after every op (the reference the incremental checks
+        are tested against; the same findings, much slower).
 
     Returns
     -------
@@ -263,34 +321,39 @@ def hunt(variant, *, seed: int = 0, budget_ops: int | None = 2000, time_s: float
         raise InputError(f"need at least one file, got {nfiles}", where="--files")
     kinds = tuple(kinds) if kinds else OP_KINDS
     names = tuple(names)
+    vname = load_variant(variant).name
     t0 = time.perf_counter()
     ops_run = 0
     episode = 0
     findings: dict[str, Finding] = {}
-    vname = None
+    files = [f"f{i}" for i in range(nfiles)]
 
     def out_of_budget() -> bool:
         if budget_ops is not None and ops_run >= budget_ops:
             return True
         return time_s is not None and time.perf_counter() - t0 >= time_s
 
+    def found(v: Violation, ops: list) -> None:
+        v = _rederive(variant, ops, v.invariant, nblocks, v)
+        findings[v.invariant] = Finding(v.invariant, v.with_op(len(ops) - 1), ops_run,
+                                        list(ops), episode)
+
     while not out_of_budget() and len(findings) < len(names):
-        rng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(episode,)))
-        sess = Session(variant, nblocks=nblocks)
-        vname = sess.variant.name
+        rng = Draws(np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(episode,))))
+        sess = Session(variant, nblocks=nblocks, snapshot=False, paranoid=paranoid)
         ops: list[Op] = []
         draws = 0
         teardown = False
+        exists = sess.dax.fs.exists
         while not out_of_budget():
             if not teardown and draws >= episode_len:
                 teardown = True
-                if "data_integrity" in names and "data_integrity" not in findings and ops:
-                    v = sess.check_one("data_integrity", full=True)  # quiescent: every file
-                    if v is not None:
-                        findings[v.invariant] = Finding(v.invariant, v.with_op(len(ops) - 1),
-                                                        ops_run, list(ops), episode)
+                if ops and not paranoid:  # quiescent point: everything in full
+                    todo = [n for n in _QUIESCENT if n in names and n not in findings]
+                    for v in sess.check(todo, full=True):
+                        found(v, ops)
             if teardown:
-                live = [f"f{i}" for i in range(nfiles) if sess.dax.fs.exists(f"f{i}")]
+                live = [f for f in files if exists(f)]
                 if not live:
                     break
                 op = Op("unlink", live[0])
@@ -305,14 +368,11 @@ def hunt(variant, *, seed: int = 0, budget_ops: int | None = 2000, time_s: float
             ops_run += 1
             todo = [n for n in names if n not in findings]
             for v in sess.check(todo):
-                findings[v.invariant] = Finding(v.invariant, v.with_op(len(ops) - 1), ops_run,
-                                                list(ops), episode)
+                found(v, ops)
             if len(findings) == len(names):
                 break
         episode += 1
         if progress is not None:
             progress(ops_run)
-    if vname is None:
-        vname = Session(variant, nblocks=nblocks).variant.name
     return HuntResult(vname, int(seed), ops_run, episode, time.perf_counter() - t0, findings,
                       names, nblocks)

@@ -5,6 +5,10 @@ and applies associate/disassociate operations one at a time (``associate``,
 ``disassociate``: the per-fault path of the dax layer) or as batches (``apply``: a compiled
 loop with exactly the sequential result).  ``VARIANTS`` holds the designs (see
 ``daxsim variants``); :mod:`sim.memmap.reference` is the readable per-page oracle.
+The at-any-moment statistics (``residue_pages``, ``phantom_pages``, ``share_histogram``,
+``share_degree_max``) are gauges the compiled kernels keep at every state transition, so
+reading them is O(1) on any device size; :mod:`sim.memmap.scan` recomputes them by scanning
+(the check, and the fallback for user designs).
 """
 
 from __future__ import annotations

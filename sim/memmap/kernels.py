@@ -76,6 +76,7 @@ __all__ = [
     "folio_share_reset_one",
     "GAUGED_KERNELS",
     "PREFETCH_AHEAD",
+    "hist_top",
 ]
 
 _FLAG = np.int64(-1)
@@ -490,6 +491,15 @@ def folio_share_reset_one(op, pfn, npages, mapping, index, flag, st_map, st_idx,
     r = _one_row(op, pfn, npages, mapping, index, flag)
     return _folio_loop(r[0:1], r[1:2], r[2:3], r[3:4], r[4:5], r[5:6], st_map, st_idx,
                        st_order, stats, True)
+
+
+@njit(cache=True)
+def hist_top(stats):
+    """Largest degree with a non-zero exact histogram bin in ``stats``, or -1."""
+    for d in range(HIST_BINS - 1, -1, -1):
+        if stats[H_BASE + d] != 0:
+            return d
+    return -1
 
 
 #: The built-in batch kernels, which keep the gauges, mapped to their single-op kernels.

@@ -6,13 +6,12 @@ import numpy as np
 from numba import njit
 
 from sim.memmap import scan as _scan
-from sim.memmap.kernels import GAUGED_KERNELS
+from sim.memmap.kernels import GAUGED_KERNELS, hist_top
 from sim.memmap.layout import (
     COUNTERS,
     G_PHANTOM,
     H_BASE,
     H_OVERFLOW,
-    HIST_BINS,
     N_STATS,
     OP_ASSOCIATE,
     OP_DISASSOCIATE,
@@ -393,9 +392,7 @@ class MemMap:
         if not (self.variant.flag_sentinel or self.variant.folio):
             return np.zeros(0, _I64)
         if self._gauged and self._stats[H_OVERFLOW] == 0:
-            h = self._stats[H_BASE:H_BASE + HIST_BINS]
-            nz = np.flatnonzero(h)
-            return h[:nz[-1] + 1].copy() if nz.size else np.zeros(0, _I64)
+            return self._stats[H_BASE:H_BASE + hist_top(self._stats) + 1].copy()
         return self._scan_histogram()
 
     def _scan_histogram(self) -> np.ndarray:
@@ -412,7 +409,10 @@ class MemMap:
         return h[:nz[-1] + 1] if nz.size else np.zeros(0, _I64)
 
     def share_degree_max(self) -> int:
-        """Largest share degree present (0 if nothing is shared)."""
+        """Largest share degree present (0 if nothing is shared); O(HIST_BINS) at most."""
+        if (self.variant.flag_sentinel or self.variant.folio) and self._gauged \
+                and self._stats[H_OVERFLOW] == 0:
+            return max(int(hist_top(self._stats)), 0)
         h = self.share_histogram()
         return h.size - 1 if h.size else 0
 

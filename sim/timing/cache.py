@@ -20,11 +20,15 @@ __all__ = ["CacheState", "access_lines"]
 
 
 class CacheState:
-    """Tag/LRU(/dirty) arrays of an L1 and L2 per CPU and a shared L3.
+    """Tag arrays of an L1 and L2 per CPU and a shared L3, each set kept in recency order.
 
-    Each level is one int64 array of shape (rows, sets * ways * 3); set ``s`` occupies
-    ``[3 s ways, 3 (s + 1) ways)`` as ``ways`` tags, then ``ways`` LRU stamps, then ``ways``
-    dirty marks, so a lookup reads the tags of one set contiguously.
+    Each level is one int64 array of shape (rows, sets * ways); set ``s`` occupies
+    ``[s ways, (s + 1) ways)``, most recently used way first, so the LRU victim is always
+    the last way and a lookup reads one contiguous run of ``ways`` words. A way holds
+    ``(line << 2) | dirty`` (``-1`` when empty): in the L3 ``dirty`` is 0 (clean), 1 (dirty,
+    DRAM) or 2 (dirty, pmem); in the L1 it is 1 when the line's store has already been
+    recorded in the L3. This is exactly LRU with per-access stamps (stamps are unique, so
+    the order of a set is a total order), in a third of the memory.
 
     Parameters
     ----------
@@ -45,10 +49,7 @@ class CacheState:
             self.geom[2 * i] = sets
             self.geom[2 * i + 1] = ways
             n = self.cpus if lvl != "l3" else 1
-            a = np.zeros((n, sets, 3, ways), dtype=np.int64)
-            a[:, :, 0, :] = -1
-            a = a.reshape(n, sets * ways * 3)
-            arrays.append(a)
+            arrays.append(np.full((n, sets * ways), -1, dtype=np.int64))
         self.l1, self.l2, self.l3 = arrays
         self.xpb = np.full(max(1, int(v["rmw.buffer_lines"])), -1, dtype=np.int64)
         self.ait = np.full(max(1, int(v["ait.buffer_entries"])), -1, dtype=np.int64)
@@ -56,19 +57,27 @@ class CacheState:
 
 
 @numba.njit(cache=True, inline="always")
-def _lookup(arr, row, sets, ways, line, clock):
-    """Return (slot, hit): ``slot`` indexes the tag of the hit or of the LRU victim way;
-    its LRU stamp is at ``slot + ways`` and its dirty mark at ``slot + 2 ways``."""
-    base = (line % sets) * ways * 3
+def _touch(arr, row, sets, ways, line):
+    """Look ``line`` up; on a hit move it to the front (MRU) and return (True, its word),
+    on a miss return (False, the LRU victim's word) without changing the set."""
+    base = (line % sets) * ways
     for w in range(base, base + ways):
-        if arr[row, w] == line:
-            arr[row, w + ways] = clock
-            return w, True
-    victim = base
-    for w in range(base + 1, base + ways):
-        if arr[row, w + ways] < arr[row, victim + ways]:
-            victim = w
-    return victim, False
+        v = arr[row, w]
+        if v >= 0 and (v >> 2) == line:
+            for j in range(w, base, -1):
+                arr[row, j] = arr[row, j - 1]
+            arr[row, base] = v
+            return True, v
+    return False, arr[row, base + ways - 1]
+
+
+@numba.njit(cache=True, inline="always")
+def _insert(arr, row, sets, ways, word, line):
+    """Drop the LRU way of ``line``'s set and put ``word`` in front."""
+    base = (line % sets) * ways
+    for j in range(base + ways - 1, base, -1):
+        arr[row, j] = arr[row, j - 1]
+    arr[row, base] = word
 
 
 @numba.njit(cache=True)
@@ -81,25 +90,25 @@ def _kernel(
     already marked so repeated stores to a hot line cost one L1 lookup. A dirty line leaving
     the L3 is written back and its device time charged to the access that evicted it.
     """
-    c = clock[0]
-    for i in range(addr.shape[0]):
-        c += 1
+    s1, w1n, s2, w2n, s3, w3n = geom[0], geom[1], geom[2], geom[3], geom[4], geom[5]
+    n = addr.shape[0]
+    for i in range(n):
         line = addr[i] >> 6
         k = cpu[i]
-        w3 = -1
-        w1, h1 = _lookup(l1, k, geom[0], geom[1], line, c)
+        in3 = False  # the line is at the front of its L3 set (looked up this access)
+        h1, v1 = _touch(l1, k, s1, w1n, line)
         if h1:
             cost = lat[0]
         else:
-            w2, h2 = _lookup(l2, k, geom[2], geom[3], line, c)
+            h2, _v2 = _touch(l2, k, s2, w2n, line)
             if h2:
                 cost = lat[1]
             else:
-                w3, h3 = _lookup(l3, 0, geom[4], geom[5], line, c)
+                h3, v3 = _touch(l3, 0, s3, w3n, line)
                 cost = lat[2]
                 if not h3:
-                    d = l3[0, w3 + 2 * geom[5]]
-                    if l3[0, w3] >= 0 and d != 0:
+                    d = v3 & 3
+                    if v3 >= 0 and d != 0:
                         cost += lat[7] if d == 1 else lat[8]
                     if medium[i] == 0:
                         cost += lat[3]
@@ -116,24 +125,20 @@ def _kernel(
                             cost += lat[4]
                         xpb[xs] = xl
                         ait[bs] = bl
-                    l3[0, w3] = line
-                    l3[0, w3 + geom[5]] = c
-                    l3[0, w3 + 2 * geom[5]] = 0
-                l2[k, w2] = line
-                l2[k, w2 + geom[3]] = c
-            l1[k, w1] = line
-            l1[k, w1 + geom[1]] = c
-            l1[k, w1 + 2 * geom[1]] = 0
-        if write[i] != 0 and l1[k, w1 + 2 * geom[1]] == 0:
-            if w3 < 0:
-                w3, h3 = _lookup(l3, 0, geom[4], geom[5], line, c)
-                if not h3:
-                    w3 = -1
-            if w3 >= 0:
-                l3[0, w3 + 2 * geom[5]] = 1 + medium[i]
-            l1[k, w1 + 2 * geom[1]] = 1
+                    _insert(l3, 0, s3, w3n, line << 2, line)
+                in3 = True
+                _insert(l2, k, s2, w2n, line << 2, line)
+            v1 = line << 2
+            _insert(l1, k, s1, w1n, v1, line)
+        if write[i] != 0 and (v1 & 3) == 0:
+            if not in3:
+                in3, _v3 = _touch(l3, 0, s3, w3n, line)
+            if in3:
+                b3 = (line % s3) * w3n
+                l3[0, b3] = (line << 2) | (1 + medium[i])
+            l1[k, (line % s1) * w1n] = (line << 2) | 1
         out[i] = cost
-    clock[0] = c
+    clock[0] += n
 
 
 def access_lines(state: CacheState, addr, write, medium, cpu, lat, line_bytes, block_bytes):

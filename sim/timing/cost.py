@@ -43,6 +43,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import chain, repeat as _repeat
+from operator import attrgetter, itemgetter
 
 import numpy as np
 
@@ -101,66 +103,77 @@ class RecordBatch:
 
         If ``locks_out`` is a list, each record's ``locks`` list is appended to it in the
         same pass (the engine uses this to avoid a second walk over the records).
+
+        The conversion runs no Python code per record or per key: attribute reads, key
+        lists and pmem accesses are gathered with ``map``/``itertools.chain`` (C loops) and
+        turned into arrays once.
         """
-        records = list(records)
+        records = records if isinstance(records, list) else list(records)
         n = len(records)
-        faults = [0] * n
-        mapped = [0] * n
-        tlb = [0] * n
-        mcp = [0] * n
-        nlocks = [0] * n
-        keys: list[int] = []
-        g_rec, g_sid, g_w, g_len = [], [], [], []
-        prec, psz, pwr = [], [], []
-        ops = [None] * n
-        sid_of = _STRUCT_ID
-        for i, r in enumerate(records):
-            ops[i] = r.op
-            faults[i] = r.faults
-            mapped[i] = r.pages_mapped
-            tlb[i] = r.tlb_shootdowns
-            mcp[i] = r.memcpy_bytes
-            nlocks[i] = len(r.locks)
-            if locks_out is not None:
-                locks_out.append(r.locks)
-            for w, d in ((0, r.lines_read), (1, r.lines_written)):
-                for s, ks in d.items():
-                    sid = sid_of.get(s)
-                    if sid is None:
-                        raise InputError(
-                            f"unknown structure {s!r}; valid: {', '.join(STRUCTURES)}", r.op
-                        )
-                    keys.extend(ks)
-                    g_rec.append(i)
-                    g_sid.append(sid)
-                    g_w.append(w)
-                    g_len.append(len(ks))
-            for acc, w in ((r.pmem_read, 0), (r.pmem_write, 1)):
-                for _, size in acc:
-                    prec.append(i)
-                    psz.append(size)
-                    pwr.append(w)
-        glen = np.asarray(g_len, dtype=np.int64)
-
-        def arr(x):
-            return np.asarray(x, dtype=np.int64)
-
+        if locks_out is not None:
+            locks_out.extend(map(_get_locks, records))
+        if n == 0:
+            e = np.zeros(0, dtype=np.int64)
+            return cls(0, e, e, e, e, e, e, e, e, e, e, e, e, [])
+        counts = np.array(list(map(_get_counts, records)), dtype=np.int64).reshape(n, 4)
+        nlocks = np.fromiter(map(len, map(_get_locks, records)), dtype=np.int64, count=n)
+        ops = list(map(_get_op, records))
+        # line accesses: dicts in the order read(0), written(0), read(1), written(1) ...
+        dicts = [None] * (2 * n)
+        dicts[0::2] = map(_get_read, records)
+        dicts[1::2] = map(_get_written, records)
+        ngroups = np.fromiter(map(len, dicts), dtype=np.int64, count=2 * n)
+        g = int(ngroups.sum())
+        sid = np.fromiter(
+            map(_STRUCT_ID.get, _chain(dicts), _repeat(-1)), dtype=np.int64, count=g
+        )
+        if g and sid.min() < 0:
+            bad = int(np.flatnonzero(sid < 0)[0])
+            d = int(np.searchsorted(np.cumsum(ngroups), bad, side="right"))
+            name = list(_chain(dicts[d : d + 1]))[bad - int(ngroups[:d].sum())]
+            raise InputError(
+                f"unknown structure {name!r}; valid: {', '.join(STRUCTURES)}", records[d // 2].op
+            )
+        vals = list(_chain(map(dict.values, dicts)))
+        glen = np.fromiter(map(len, vals), dtype=np.int64, count=g)
+        nl = int(glen.sum())
+        line_key = np.fromiter(_chain(vals), dtype=np.int64, count=nl)
+        dict_idx = np.repeat(np.arange(2 * n, dtype=np.int64), ngroups)
+        # pmem data accesses: reads then writes of each record
+        pms = [None] * (2 * n)
+        pms[0::2] = map(_get_pread, records)
+        pms[1::2] = map(_get_pwrite, records)
+        npm = np.fromiter(map(len, pms), dtype=np.int64, count=2 * n)
+        m = int(npm.sum())
+        pm_idx = np.repeat(np.arange(2 * n, dtype=np.int64), npm)
+        pm_size = np.fromiter(map(_second, _chain(pms)), dtype=np.int64, count=m)
         return cls(
             n=n,
-            faults=arr(faults),
-            pages_mapped=arr(mapped),
-            tlb_shootdowns=arr(tlb),
-            memcpy_bytes=arr(mcp),
-            nlocks=arr(nlocks),
-            line_rec=np.repeat(arr(g_rec), glen),
-            line_struct=np.repeat(arr(g_sid), glen),
-            line_key=arr(keys),
-            line_write=np.repeat(arr(g_w), glen),
-            pm_rec=arr(prec),
-            pm_size=arr(psz),
-            pm_write=arr(pwr),
+            faults=np.ascontiguousarray(counts[:, 0]),
+            pages_mapped=np.ascontiguousarray(counts[:, 1]),
+            tlb_shootdowns=np.ascontiguousarray(counts[:, 2]),
+            memcpy_bytes=np.ascontiguousarray(counts[:, 3]),
+            nlocks=nlocks,
+            line_rec=np.repeat(dict_idx >> 1, glen),
+            line_struct=np.repeat(sid, glen),
+            line_key=line_key,
+            line_write=np.repeat(dict_idx & 1, glen),
+            pm_rec=pm_idx >> 1,
+            pm_size=pm_size,
+            pm_write=pm_idx & 1,
             ops=ops,
         )
+
+
+_get_counts = attrgetter("faults", "pages_mapped", "tlb_shootdowns", "memcpy_bytes")
+_get_locks = attrgetter("locks")
+_get_op = attrgetter("op")
+_get_read = attrgetter("lines_read")
+_get_written = attrgetter("lines_written")
+_get_pread = attrgetter("pmem_read")
+_get_pwrite = attrgetter("pmem_write")
+_second = itemgetter(1)
+_chain = chain.from_iterable
 
 
 @lru_cache(maxsize=16)
