@@ -25,6 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import pandas as pd  # noqa: E402
+
 from sim.sweep import build_plan, load_sweep, open_backend, run_sweep  # noqa: E402
 
 
@@ -51,7 +53,10 @@ def main(argv: list[str] | None = None) -> int:
         f"sweep {spec.name}: {len(plan.runs)} runs "
         f"({' x '.join(f'{k}[{len(v)}]' for k, v in spec.factors)})"
     )
-    print(f"{'executor':<28} {'workers':>7} {'wall_s':>8} {'runs/min':>9} {'efficiency':>10}")
+    print(
+        f"{'executor':<30} {'workers':>7} {'wall_s':>8} {'runs/min':>9} {'efficiency':>10} "
+        f"{'sum_run_s':>9} {'load_avg':>8}"
+    )
     base_rate = None
     base_workers = None
     for n in args.workers:
@@ -60,6 +65,11 @@ def main(argv: list[str] | None = None) -> int:
             backend = open_backend(workers=n, scheduler=args.scheduler)
             outcome = run_sweep(plan, Path(tmp) / "out", backend=backend, plots=False)
             wall = time.perf_counter() - t0
+            # Time spent inside the runs (from their summaries): with N busy workers on an
+            # otherwise idle machine it stays close to the 1-worker figure.
+            table = pd.read_parquet(Path(tmp) / "out" / "sweep.parquet")
+            cols = [c for c in table.columns if c.startswith("wall_time_")]
+            run_s = float(table[cols].sum().sum()) if cols else float("nan")
         if outcome.failed:
             print(
                 f"warning: {len(outcome.failed)} runs failed: {outcome.failed[0][2]}",
@@ -69,7 +79,11 @@ def main(argv: list[str] | None = None) -> int:
         if base_rate is None:
             base_rate, base_workers = rate, n
         eff = (rate / base_rate) / (n / base_workers)
-        print(f"{backend.name:<28} {n:>7} {wall:>8.1f} {rate:>9.1f} {eff:>10.2f}", flush=True)
+        print(
+            f"{backend.name:<30} {n:>7} {wall:>8.1f} {rate:>9.1f} {eff:>10.2f} {run_s:>9.1f} "
+            f"{os.getloadavg()[0]:>8.2f}",
+            flush=True,
+        )
     return 0
 
 

@@ -363,6 +363,8 @@ def summarise(scenario, vname: str, profile_name: str, dfs, records, latency: pd
     row["churn_per_op"] = churn / n if n else 0.0
     row["warnings_raw"] = int(sum(mm.warnings.values()))
     row["warnings_latched"] = int(sum(mm.warnings_latched.values()))
+    for site in _all_warning_sites():  # every site of every design, so sweep rows line up
+        row[f"warn_{site}"] = int(mm.warnings.get(site, 0))
     for site, v in mm.warnings.items():
         row[f"warn_{site}"] = int(v)
     row["residue_pages"] = int(mm.residue_pages())
@@ -391,7 +393,16 @@ def summarise(scenario, vname: str, profile_name: str, dfs, records, latency: pd
     return row
 
 
-def write_results(out_dir: Path, outputs: list[RunOutput], scenario, *, seed: int | None,
+def _all_warning_sites() -> list[str]:
+    from sim.memmap import VARIANTS
+
+    sites: dict[str, None] = {}
+    for v in VARIANTS.values():
+        sites.update(dict.fromkeys(v.warning_sites))
+    return list(sites)
+
+
+def write_results(out_dir: Path, outputs: list[RunOutput], scenario, *, seed: int | dict | None,
                   plots: bool = True, extra_manifest: dict | None = None) -> None:
     """Write a results directory atomically from one or more runs (``compare`` gives many)."""
     from sim.results import atomic_output_dir, atomic_write_json, manifest, write_parquet
@@ -423,8 +434,9 @@ def run_scenario(scenario, out_dir: Path, *, seed_sequence: np.random.SeedSequen
     out = simulate(scenario, seed_sequence=seed_sequence, progress=not quiet)
     seed = scenario.run.seed
     extra = {}
-    if seed_sequence is not None:
-        extra = {"seed_sequence": {"entropy": seed_sequence.entropy, "spawn_key": list(seed_sequence.spawn_key)}}
+    if seed_sequence is not None:  # a sweep's run: the seed is (entropy, spawn_key), not run.seed
+        seed = {"entropy": seed_sequence.entropy, "spawn_key": list(seed_sequence.spawn_key)}
+        extra = {"seed_sequence": seed}
     write_results(Path(out_dir), [out], scenario, seed=seed, plots=bool(scenario.output.plots),
                   extra_manifest=extra)
     return out.summary

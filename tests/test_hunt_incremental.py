@@ -81,8 +81,8 @@ def _coverage_matches(tr: Tracker) -> None:
     blk = e["pfn"] // PMD_NPAGES
     nb = tr.BK.shape[0]
     assert np.array_equal(tr.BK, np.bincount(blk, minlength=nb))
-    assert np.array_equal(tr.BM, np.bincount(blk, weights=e["mapping"], minlength=nb).astype(np.int64))
-    assert np.array_equal(tr.BI, np.bincount(blk, weights=e["index"], minlength=nb).astype(np.int64))
+    for got, w in ((tr.BM, e["mapping"]), (tr.BI, e["index"])):
+        assert np.array_equal(got, np.bincount(blk, weights=w, minlength=nb).astype(np.int64))
 
 
 @pytest.mark.parametrize("small_set", [48, 0], ids=["python", "vector"])
@@ -194,5 +194,11 @@ def test_run_content_model_equals_bytes_model(ops):
             assert f == b.files[p]
             assert all(f.vals[i] != f.vals[i + 1] for i in range(len(f.vals) - 1))
             assert f[3:17] == bytes(b.files[p][3:17])
+            raw = bytes(b.files[p])
+            assert f.matches(raw) and f.matches(b"")
+            assert f.matches(raw[2:9], 2) == (len(raw) >= 2)
+            assert not f.matches(raw + b"\0")
+            if raw:
+                assert not f.matches(raw[:-1] + bytes([raw[-1] ^ 1]))
     c = a.copy()
     assert all(bytes(c.files[p]) == bytes(a.files[p]) for p in "ab")

@@ -57,6 +57,8 @@ MARK_TOWRITE = 2
 #: Node levels tracked: shifts 0, 6, ..., 36 (file page indices below 2**42).
 _MAX_SHIFT = 36
 _SHIFTS = tuple(range(0, _MAX_SHIFT + 1, XA_CHUNK_SHIFT))
+#: (level, shift, prefix shift) per node level, from the leaves up
+_LEVELS = tuple((k, s, s + XA_CHUNK_SHIFT) for k, s in enumerate(_SHIFTS))
 
 
 def dax_make_entry(pfn: int, flags: int = 0) -> int:
@@ -260,10 +262,8 @@ class DaxXArray:
             self.pte_per_pmd[b] = self.pte_per_pmd.get(b, 0) + 1
         refs = self._node_refs
         per = self._nodes_per_shift
-        for k, s in enumerate(_SHIFTS):
-            if s < leaf:
-                continue
-            key = (s, index >> (s + XA_CHUNK_SHIFT))
+        for k, s, sh in _LEVELS[1:] if leaf else _LEVELS:
+            key = (s, index >> sh)
             c = refs.get(key, 0)
             if c == 0:
                 per[k] += 1
@@ -291,10 +291,8 @@ class DaxXArray:
                 del self.pte_per_pmd[b]
         refs = self._node_refs
         per = self._nodes_per_shift
-        for k, s in enumerate(_SHIFTS):
-            if s < leaf:
-                continue
-            key = (s, index >> (s + XA_CHUNK_SHIFT))
+        for k, s, sh in _LEVELS[1:] if leaf else _LEVELS:
+            key = (s, index >> sh)
             c = refs[key] - 1
             if c:
                 refs[key] = c

@@ -25,6 +25,7 @@ CPU cycles.
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -208,6 +209,43 @@ def _interleaved_order(cpu: np.ndarray) -> np.ndarray:
     return np.lexsort((cpu, rank))
 
 
+def _plan(recs, entry_c, xa_c, dev_c, rest_c) -> list:
+    """Per operation: (index, entry, entry-lock keys, device, write?, xa_lock keys, xarray,
+    rest, faults); without an xa_lock the xarray work is part of the rest."""
+    plan = []
+    app = plan.append
+    for i, r in enumerate(recs):
+        ents = []
+        xas = []
+        for lk in r.locks:
+            if not lk:
+                continue
+            kind = lk[0]
+            if kind == "entry":
+                key = tuple(lk[1:])
+                if key not in ents:
+                    ents.append(key)
+            elif kind == "xa_lock":
+                key = lk[1:]
+                if key not in xas:
+                    xas.append(key)
+        xc = xa_c[i]
+        app(
+            (
+                i,
+                entry_c[i],
+                ents,
+                dev_c[i],
+                1 if r.pmem_write else 0,
+                xas,
+                xc,
+                rest_c[i] if xas else rest_c[i] + xc,
+                r.faults,
+            )
+        )
+    return plan
+
+
 class Engine:
     """Prices and runs per-CPU operation streams.
 
@@ -322,6 +360,166 @@ class Engine:
         )
 
     def _timing(self, cpu, ops, recs, parts, sample_cycles, on_op):
+        """The SimPy run. Locks and device channels are FIFO servers kept as timestamps.
+
+        A lock or channel is taken at ``max(now, time it frees)``; a process yields only
+        when it must wait or when the time it reaches matters to other CPUs, so an
+        uncontended operation costs one SimPy event (two with device work):
+
+        * device channel (capacity ``c`` per direction): a min-heap of the ``c`` times the
+          channels free up; a request starts on the earliest, FIFO in arrival order, and
+          the process sleeps until its transfer ends (one timeout covers queueing and
+          transfer), exactly as a ``simpy.Resource`` of capacity ``c`` would serve it;
+        * xa_lock: held for the known ``xarray`` cycles, so taking it sets the time it
+          frees and the waiting is folded into the operation's final sleep;
+        * DAX entry lock: held until the operation ends, a time known only once the
+          operation has taken its xa_lock; until then later arrivals queue and are woken
+          by one timeout at the release (only a contended lock costs events).
+
+        The result equals :meth:`_timing_events` (the one-event-per-step reference).
+        """
+        env = simpy.Environment()
+        n = cpu.size
+        start = [0] * n
+        end = [0] * n
+        entry_c = parts["entry"].tolist()
+        xa_c = parts["xarray"].tolist()
+        dev_c = parts["device"].tolist()
+        rest_c = (parts["lines"] + parts["tlb"] + parts["pte"]).tolist()
+        plan = _plan(recs, entry_c, xa_c, dev_c, rest_c)
+        chan = ([0] * self.media_read_streams, [0] * self.media_write_streams)
+        busy = [0, 0]
+        done = [0, 0]
+        # xa_lock: key -> time it frees; entry lock: key -> time it frees (int) or, while
+        # the holder's end is unknown, a deque of waiting events
+        xa_free: dict = {}
+        ent: dict = {}
+        ent_since: dict = {}
+        lk = {"xa_busy": 0, "xa_waits": 0, "ent_busy": 0, "ent_waits": 0}
+        xa_taken: set = set()
+        timeout = env.timeout
+        heapreplace = heapq.heapreplace
+        track = on_op is not None or bool(sample_cycles)
+
+        def handoff(key, waiters):
+            def cb(_ev):
+                ent_since[key] = env.now
+                waiters.popleft().succeed()
+                if not waiters:
+                    ent[key] = None  # held by the woken process, nobody queued
+
+            return cb
+
+        def finish(i, t0, nf):
+            def cb(_ev):
+                done[0] += 1
+                done[1] += nf
+                if on_op is not None:
+                    on_op(int(cpu[i]), ops[i], int(t0), int(env.now))
+
+            return cb
+
+        def cpu_proc(items):
+            carry = 0
+            for i, ec, ents, dc, w, xas, xc, rest, nf in items:
+                t0 = env.now + carry
+                start[i] = t0
+                yield timeout(carry + ec)
+                # DAX entry locks, in order, held until the operation ends
+                for key in ents:
+                    st = ent.get(key, 0)
+                    now = env.now
+                    if st.__class__ is int:
+                        if st > now:  # freeing at a known time: claim it, sleep until then
+                            lk["ent_waits"] += 1
+                            ent[key] = None
+                            ent_since[key] = st
+                            yield timeout(st - now)
+                        else:
+                            ent[key] = None
+                            ent_since[key] = now
+                    else:  # held, release time unknown: queue
+                        lk["ent_waits"] += 1
+                        if st is None:
+                            st = ent[key] = deque()
+                        ev = env.event()
+                        st.append(ev)
+                        yield ev
+                now = env.now
+                if dc:
+                    h = chan[w]
+                    s = h[0] if h[0] > now else now
+                    heapreplace(h, s + dc)
+                    busy[w] += dc
+                    yield timeout(s + dc - now)
+                    now = env.now
+                t = now
+                if xas:
+                    for key in xas:
+                        f = xa_free.get(key, 0)
+                        if f > t:
+                            lk["xa_waits"] += 1
+                            t = f
+                        lk["xa_busy"] -= t  # held from now, also while taking the next key
+                        xa_taken.add(key)
+                    for key in xas:
+                        xa_free[key] = t + xc
+                        lk["xa_busy"] += t + xc
+                    e = t + xc + rest
+                else:
+                    e = t + rest
+                end[i] = e
+                for key in reversed(ents):
+                    st = ent[key]
+                    lk["ent_busy"] += e - ent_since[key]
+                    if st is None:
+                        ent[key] = e
+                    else:  # waiters: the oldest gets it at e, later arrivals keep queueing
+                        timeout(e - now).callbacks.append(handoff(key, st))
+                if track:
+                    timeout(e - now).callbacks.append(finish(i, t0, nf))
+                else:
+                    done[0] += 1
+                    done[1] += nf
+                carry = e - now
+
+        series: list = []
+        for k in np.unique(cpu):
+            env.process(cpu_proc([plan[i] for i in np.flatnonzero(cpu == k).tolist()]))
+        if sample_cycles:
+
+            def sampler():
+                while done[0] < n:
+                    series.append(
+                        {"cycles": int(env.now), "ops_done": done[0], "faults_done": done[1]}
+                    )
+                    yield env.timeout(int(sample_cycles))
+                series.append({"cycles": int(env.now), "ops_done": done[0], "faults_done": done[1]})
+
+            env.process(sampler())
+        env.run()
+        start = np.asarray(start, dtype=np.int64)
+        end = np.asarray(end, dtype=np.int64)
+        makespan = int(end.max()) if n else 0
+        span = max(1, makespan)
+        util = {
+            "xa_lock": lk["xa_busy"] / span / max(1, len(xa_taken)),
+            "entry_lock": lk["ent_busy"] / span / max(1, len(ent)),
+            "media_read": busy[0] / span / self.media_read_streams,
+            "media_write": busy[1] / span / self.media_write_streams,
+            "xa_locks": len(xa_taken),
+            "entry_locks": len(ent),
+            "xa_lock_waits": lk["xa_waits"],
+            "entry_lock_waits": lk["ent_waits"],
+        }
+        work = parts["total"].copy()
+        return EngineResult(
+            "timing", self.profile.freq_ghz, cpu, start, end, work, ops, makespan, util, series
+        )
+
+    def _timing_events(self, cpu, ops, recs, parts, sample_cycles, on_op):
+        """Reference run: ``simpy.Resource`` channels, lock releases as timeouts (kept to
+        check :meth:`_timing` against; about three events per operation)."""
         env = simpy.Environment()
         n = cpu.size
         start = [0] * n
@@ -338,35 +536,7 @@ class Engine:
             simpy.Resource(env, capacity=self.media_write_streams),
         )
         done = [0, 0]
-        plan = []
-        for i, r in enumerate(recs):
-            ents = []
-            xas = []
-            for lk in r.locks:
-                if lk and lk[0] == "entry":
-                    key = tuple(lk[1:])
-                    if key not in ents:
-                        ents.append(key)
-                elif lk and lk[0] == "xa_lock":
-                    if lk[1:] not in xas:
-                        xas.append(lk[1:])
-            if xas:
-                rest = rest_c[i]
-            else:
-                rest = rest_c[i] + xa_c[i]
-            plan.append(
-                (
-                    i,
-                    entry_c[i],
-                    ents,
-                    dev_c[i],
-                    1 if r.pmem_write else 0,
-                    xas,
-                    xa_c[i],
-                    rest,
-                    r.faults,
-                )
-            )
+        plan = _plan(recs, entry_c, xa_c, dev_c, rest_c)
         timeout = env.timeout
         e_acq = entry_locks.acquire
         e_rel = entry_locks.release

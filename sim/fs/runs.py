@@ -298,10 +298,12 @@ class RunMap:
         One entry per value column: True for offset columns (grow by one per block).
     """
 
-    __slots__ = ("offset_mask", "_a", "_l")
+    __slots__ = ("offset_mask", "_a", "_l", "_kind")
 
     def __init__(self, offset_mask: tuple[bool, ...] = ()):
         self.offset_mask = tuple(offset_mask)
+        #: column layout code for the inlined single-run paths (4: generic)
+        self._kind = {(True, False): 0, (False,): 1, (True,): 2, (): 3}.get(self.offset_mask, 4)
         #: numpy form: [start, length, col0, ...] (None when stale)
         self._a: list | None = None
         #: list form: [start, length, col0, ...] as Python lists (None when stale)
@@ -427,9 +429,21 @@ class RunMap:
             if i1 <= i0:
                 return []
             if i1 - i0 == 1:
-                # one run (the common case): no slices
+                # one run (the common case): no slices, no calls
                 s0 = S[i0]
                 n0 = L[1][i0]
+                k = self._kind
+                if k < 4:
+                    a = lo if s0 < lo else s0
+                    e = s0 + n0
+                    b = hi if e > hi else e
+                    if k == 0:
+                        return [(a, b - a, L[2][i0] + (a - s0), L[3][i0])]
+                    if k == 1:
+                        return [(a, b - a, L[2][i0])]
+                    if k == 2:
+                        return [(a, b - a, L[2][i0] + (a - s0))]
+                    return [(a, b - a)]
                 if len(L) == 4:
                     r = (s0, n0, L[2][i0], L[3][i0])
                 elif len(L) == 3:

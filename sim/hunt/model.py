@@ -83,8 +83,34 @@ class RunFile:
             i += 1
         return b"".join(out)
 
+    def matches(self, data: bytes, a: int = 0) -> bool:
+        """Whether ``data`` equals bytes ``[a, a + len(data))`` of the file.
+
+        Compared run by run against cached 64 KiB patterns (``bytes.startswith`` at an
+        offset: a memcmp, no allocation; building a 2 MiB file's bytes costs milliseconds of
+        fresh-page faults)."""
+        b = a + len(data)
+        if b > self.size:
+            return False
+        step = _CHUNK
+        sw = data.startswith
+        for lo, hi, v in self.pieces(a, b):
+            pat = _PATTERN.get(v)
+            if pat is None:
+                pat = _PATTERN[v] = _BYTE[v] * step
+            pos, end = lo - a, hi - a
+            while end - pos >= step:
+                if not sw(pat, pos):
+                    return False
+                pos += step
+            if end > pos and not sw(pat[:end - pos], pos):
+                return False
+        return True
+
     def pieces(self, a: int, b: int) -> list:
         """``(start, end, byte)`` of the runs over ``[a, b)``, clipped to it."""
+        if b <= a:
+            return []
         S, V = self.starts, self.vals
         i = bisect.bisect_right(S, a) - 1
         out = []
@@ -136,6 +162,8 @@ class RunFile:
 
 
 _BYTE = [bytes((b,)) for b in range(256)]
+_CHUNK = 1 << 16
+_PATTERN: dict = {}  # byte -> _CHUNK bytes of it (read-only cache)
 
 
 class ContentModel:

@@ -5,8 +5,11 @@ A :class:`Session` turns each op into the xfs_io lines of
 ``shared/conformance/xfstests/README.md`` (selecting the file and the mapping the way xfs_io's
 interactive file and mapping tables need), and executes them through
 :class:`sim.xfsio.runner.XfsioRunner`, so what the hunt ran and what ``daxsim xfsio`` replays
-from the written reproducer are the same commands on the same code path. A command that fails
-gets an ``@expect_errno`` line right after it.
+from the written reproducer are the same commands on the same code path. Each command is
+built directly as the :class:`~sim.xfsio.parse.Command` its line parses to (no text parsing
+per op; the tests parse every line and compare, and replay recorded scripts to the same
+memmap words and file contents). A command that fails gets an ``@expect_errno`` line right
+after it.
 
 Op kinds and their ``args`` (bytes):
 
@@ -336,7 +339,7 @@ class Session:
 
     # ------------------------------------------------------------------ checks
     def _quiescent(self) -> bool:
-        return not self.dax.fs.paths()
+        return not self.runner.dax.fs.paths()
 
     def check(self, names=ALL_NAMES, *, full: bool = False) -> list:
         """Evaluate ``names`` after the last op.
@@ -358,11 +361,12 @@ class Session:
             return out
         out = []
         nodata = self.last_kind in _NO_DATA_KINDS
+        tr = self.tracker
         for n in names:
             if n == "association_truth":
-                v = (check_association(dfs, model) if self.tracker.first_bad() >= 0 else None)
+                v = check_association(dfs, model) if tr.first_bad() >= 0 else None
             elif n == "no_warnings":
-                v = check_no_warnings(dfs, model) if self.tracker.warnings else None
+                v = check_no_warnings(dfs, model) if tr.warnings else None
             elif n == "data_integrity":
                 v = None if nodata else self._check_data_range()
             elif n == "refcount_conservation":
@@ -402,7 +406,7 @@ class Session:
                     small = hi - lo <= _WHOLE_RANGE
                     for a in ((lo,) if small else (lo, hi - PAGE)):
                         b = hi if small else a + PAGE
-                        if b > a and fs.pread(ino, a, b - a) != want[a:b]:
+                        if b > a and not want.matches(fs.pread(ino, a, b - a), a):
                             full = True
                             break
         elif fs.exists(path):

@@ -123,7 +123,7 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def manifest(*, scenario: dict, seed: int | None, extra: dict | None = None) -> dict:
+def manifest(*, scenario: dict, seed: int | dict | None, extra: dict | None = None) -> dict:
     """The ``manifest.json`` content: versions, git revision, seed and the full scenario."""
     out = {
         "daxsim_version": _version("daxsim"),

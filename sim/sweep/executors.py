@@ -133,7 +133,7 @@ class DaskBackend(Backend):
         if scheduler == "local":
             self.name = f"dask LocalCluster ({workers} workers)"
             self._cluster = LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
             )
             self._client = Client(self._cluster)
         else:

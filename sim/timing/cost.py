@@ -43,8 +43,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import chain, repeat as _repeat
-from operator import attrgetter, itemgetter
 
 import numpy as np
 
@@ -103,77 +101,60 @@ class RecordBatch:
 
         If ``locks_out`` is a list, each record's ``locks`` list is appended to it in the
         same pass (the engine uses this to avoid a second walk over the records).
-
-        The conversion runs no Python code per record or per key: attribute reads, key
-        lists and pmem accesses are gathered with ``map``/``itertools.chain`` (C loops) and
-        turned into arrays once.
         """
         records = records if isinstance(records, list) else list(records)
         n = len(records)
+        ops = [r.op for r in records]
         if locks_out is not None:
-            locks_out.extend(map(_get_locks, records))
-        if n == 0:
-            e = np.zeros(0, dtype=np.int64)
-            return cls(0, e, e, e, e, e, e, e, e, e, e, e, e, [])
-        counts = np.array(list(map(_get_counts, records)), dtype=np.int64).reshape(n, 4)
-        nlocks = np.fromiter(map(len, map(_get_locks, records)), dtype=np.int64, count=n)
-        ops = list(map(_get_op, records))
-        # line accesses: dicts in the order read(0), written(0), read(1), written(1) ...
-        dicts = [None] * (2 * n)
-        dicts[0::2] = map(_get_read, records)
-        dicts[1::2] = map(_get_written, records)
-        ngroups = np.fromiter(map(len, dicts), dtype=np.int64, count=2 * n)
-        g = int(ngroups.sum())
-        sid = np.fromiter(
-            map(_STRUCT_ID.get, _chain(dicts), _repeat(-1)), dtype=np.int64, count=g
-        )
-        if g and sid.min() < 0:
-            bad = int(np.flatnonzero(sid < 0)[0])
-            d = int(np.searchsorted(np.cumsum(ngroups), bad, side="right"))
-            name = list(_chain(dicts[d : d + 1]))[bad - int(ngroups[:d].sum())]
+            locks_out.extend([r.locks for r in records])
+        # one pass, few calls per record: flat int lists, reshaped once
+        counts: list = []  # faults, pages_mapped, tlb_shootdowns, memcpy_bytes, nlocks
+        groups: list = []  # record, structure, write, number of keys
+        keys: list = []
+        pm: list = []  # record, size, write
+        sid_of = _STRUCT_ID
+        cext = counts.extend
+        gext = groups.extend
+        kext = keys.extend
+        try:
+            for i, r in enumerate(records):
+                cext((r.faults, r.pages_mapped, r.tlb_shootdowns, r.memcpy_bytes, len(r.locks)))
+                for s, ks in r.lines_read.items():
+                    kext(ks)
+                    gext((i, sid_of[s], 0, len(ks)))
+                for s, ks in r.lines_written.items():
+                    kext(ks)
+                    gext((i, sid_of[s], 1, len(ks)))
+                if r.pmem_read:
+                    for acc in r.pmem_read:
+                        pm.extend((i, acc[1], 0))
+                if r.pmem_write:
+                    for acc in r.pmem_write:
+                        pm.extend((i, acc[1], 1))
+        except KeyError as exc:
             raise InputError(
-                f"unknown structure {name!r}; valid: {', '.join(STRUCTURES)}", records[d // 2].op
-            )
-        vals = list(_chain(map(dict.values, dicts)))
-        glen = np.fromiter(map(len, vals), dtype=np.int64, count=g)
-        nl = int(glen.sum())
-        line_key = np.fromiter(_chain(vals), dtype=np.int64, count=nl)
-        dict_idx = np.repeat(np.arange(2 * n, dtype=np.int64), ngroups)
-        # pmem data accesses: reads then writes of each record
-        pms = [None] * (2 * n)
-        pms[0::2] = map(_get_pread, records)
-        pms[1::2] = map(_get_pwrite, records)
-        npm = np.fromiter(map(len, pms), dtype=np.int64, count=2 * n)
-        m = int(npm.sum())
-        pm_idx = np.repeat(np.arange(2 * n, dtype=np.int64), npm)
-        pm_size = np.fromiter(map(_second, _chain(pms)), dtype=np.int64, count=m)
+                f"unknown structure {exc.args[0]!r}; valid: {', '.join(STRUCTURES)}", r.op
+            ) from None
+        c = np.array(counts, dtype=np.int64).reshape(n, 5).T
+        g = np.array(groups, dtype=np.int64).reshape(-1, 4).T
+        m = np.array(pm, dtype=np.int64).reshape(-1, 3).T
+        glen = g[3]
         return cls(
             n=n,
-            faults=np.ascontiguousarray(counts[:, 0]),
-            pages_mapped=np.ascontiguousarray(counts[:, 1]),
-            tlb_shootdowns=np.ascontiguousarray(counts[:, 2]),
-            memcpy_bytes=np.ascontiguousarray(counts[:, 3]),
-            nlocks=nlocks,
-            line_rec=np.repeat(dict_idx >> 1, glen),
-            line_struct=np.repeat(sid, glen),
-            line_key=line_key,
-            line_write=np.repeat(dict_idx & 1, glen),
-            pm_rec=pm_idx >> 1,
-            pm_size=pm_size,
-            pm_write=pm_idx & 1,
+            faults=c[0].copy(),
+            pages_mapped=c[1].copy(),
+            tlb_shootdowns=c[2].copy(),
+            memcpy_bytes=c[3].copy(),
+            nlocks=c[4].copy(),
+            line_rec=np.repeat(g[0], glen),
+            line_struct=np.repeat(g[1], glen),
+            line_key=np.array(keys, dtype=np.int64),
+            line_write=np.repeat(g[2], glen),
+            pm_rec=m[0].copy(),
+            pm_size=m[1].copy(),
+            pm_write=m[2].copy(),
             ops=ops,
         )
-
-
-_get_counts = attrgetter("faults", "pages_mapped", "tlb_shootdowns", "memcpy_bytes")
-_get_locks = attrgetter("locks")
-_get_op = attrgetter("op")
-_get_read = attrgetter("lines_read")
-_get_written = attrgetter("lines_written")
-_get_pread = attrgetter("pmem_read")
-_get_pwrite = attrgetter("pmem_write")
-_second = itemgetter(1)
-_chain = chain.from_iterable
 
 
 @lru_cache(maxsize=16)
