@@ -374,7 +374,9 @@ class Engine:
           frees and the waiting is folded into the operation's final sleep;
         * DAX entry lock: held until the operation ends, a time known only once the
           operation has taken its xa_lock; until then later arrivals queue and are woken
-          by one timeout at the release (only a contended lock costs events).
+          by one timeout at the release (only a contended lock costs events);
+        * an operation that takes no lock and no channel costs no event at all: its time
+          is added to the CPU's clock and the next operation's sleep covers it.
 
         The result equals :meth:`_timing_events` (the one-event-per-step reference).
         """
@@ -424,6 +426,13 @@ class Engine:
             for i, ec, ents, dc, w, xas, xc, rest, nf in items:
                 t0 = env.now + carry
                 start[i] = t0
+                if not (ents or dc or xas or track):
+                    # touches nothing shared: its time depends on this CPU alone, no event
+                    carry += ec + rest
+                    end[i] = t0 + ec + rest
+                    done[0] += 1
+                    done[1] += nf
+                    continue
                 yield timeout(carry + ec)
                 # DAX entry locks, in order, held until the operation ends
                 for key in ents:

@@ -1,8 +1,10 @@
 """``daxsim hunt``: search for design defects and shrink each to a minimal xfs_io script.
 
-:mod:`sim.hunt.invariants` (what is checked), :mod:`sim.hunt.session` (ops run as xfs_io
-lines), :mod:`sim.hunt.search` (seeded random search), :mod:`sim.hunt.shrink` (delta
-debugging and the reproducer file), :mod:`sim.hunt.designs` (loading user designs).
+:mod:`sim.hunt.invariants` (what is checked, in full), :mod:`sim.hunt.incremental`
+(association truth on the pages an op touched), :mod:`sim.hunt.session` (ops run as xfs_io
+commands), :mod:`sim.hunt.model` (the plain content model), :mod:`sim.hunt.search` (seeded
+random search), :mod:`sim.hunt.shrink` (delta debugging and the reproducer file),
+:mod:`sim.hunt.designs` (loading user designs).
 """
 
 from __future__ import annotations

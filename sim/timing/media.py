@@ -247,70 +247,6 @@ def _find(tag, X):
     return -1
 
 
-def _index_new(ndimm, nl):
-    """Hash index line -> XPBuffer entry per DIMM: open addressing, linear probing, a
-    power-of-two table of at least 4 slots per entry; row ``d`` holds ``H`` keys (-1 when
-    empty) then ``H`` entry numbers. Lines in the XPBuffer are unique, so the index finds
-    exactly the entry a scan of the tags would."""
-    h = 4
-    while h < 4 * nl:
-        h *= 2
-    a = np.full((ndimm, 2 * h), -1, dtype=np.int64)
-    return a
-
-
-_index_new = numba.njit(cache=True)(_index_new)
-
-
-@numba.njit(cache=True, inline="always")
-def _index_find(hidx, d, X):
-    h = hidx.shape[1] >> 1
-    m = h - 1
-    i = X & m
-    while True:
-        k = hidx[d, i]
-        if k == X:
-            return hidx[d, h + i]
-        if k < 0:
-            return -1
-        i = (i + 1) & m
-
-
-@numba.njit(cache=True)
-def _index_put(hidx, d, X, e):
-    h = hidx.shape[1] >> 1
-    m = h - 1
-    i = X & m
-    while hidx[d, i] >= 0:
-        i = (i + 1) & m
-    hidx[d, i] = X
-    hidx[d, h + i] = e
-
-
-@numba.njit(cache=True)
-def _index_del(hidx, d, X):
-    """Remove X (present) with backward-shift deletion (no tombstones)."""
-    h = hidx.shape[1] >> 1
-    m = h - 1
-    i = X & m
-    while hidx[d, i] != X:
-        i = (i + 1) & m
-    j = i
-    while True:
-        j = (j + 1) & m
-        k = hidx[d, j]
-        if k < 0:
-            break
-        home = k & m
-        # move k back to the hole at i unless its home lies cyclically in (i, j]
-        if (j > i and (home <= i or home > j)) or (j < i and (home <= i and home > j)):
-            hidx[d, i] = k
-            hidx[d, h + i] = hidx[d, h + j]
-            i = j
-    hidx[d, i] = -1
-    hidx[d, h + i] = -1
-
-
 @numba.njit(cache=True)
 def _ait(P, ait_tag, ait_lru, d, blk, clock, st):
     ways = P[_AITW]
@@ -382,7 +318,6 @@ def _alloc(
     clock,
     st,
     allow_dirty,
-    hidx,
 ):
     """Find an XPBuffer entry for line X at time t; return (entry, time) or (-1, t).
 
@@ -390,36 +325,36 @@ def _alloc(
     the LRU clean line, then the LRU dirty line (written back; read-modify-write if it was
     only partly written and never filled)."""
     full = (1 << (P[_LINE] // 64)) - 1
-    big = np.int64(1) << 62
     while True:
-        # one branch-free pass: rank = (class << 56) | lru with class 0 free (lru ignored),
-        # 1 dead, 2 clean, 3 dirty, 4 not ready; the first entry of the smallest rank wins,
-        # which is the first free entry, else the LRU dead, clean, then dirty line
-        best = big
-        e = 0
-        soonest = big
-        for x in range(tag.shape[1]):
-            rd = ready[d, x]
-            nr = rd > t
-            if tag[d, x] < 0:
-                k = np.int64(0)
-            elif nr:
-                k = np.int64(4) << 56
-            elif mask[d, x] != 0:
-                k = (np.int64(3) << 56) | lru[d, x]
-            elif pf[d, x] == 2:
-                k = (np.int64(1) << 56) | lru[d, x]
-            else:
-                k = (np.int64(2) << 56) | lru[d, x]
-            if k < best:
-                best = k
-                e = x
-            if nr and rd < soonest:
-                soonest = rd
-        cls = best >> 56
-        if cls <= 2:
-            pass
-        elif cls == 3 and allow_dirty:
+        free = -1
+        dead = -1
+        clean = -1
+        dirty = -1
+        soonest = np.int64(1) << 62
+        for e in range(tag.shape[1]):
+            if tag[d, e] < 0:
+                free = e
+                break
+            if ready[d, e] > t:
+                if ready[d, e] < soonest:
+                    soonest = ready[d, e]
+                continue
+            if mask[d, e] == 0:
+                if pf[d, e] == 2:
+                    if dead < 0 or lru[d, e] < lru[d, dead]:
+                        dead = e
+                elif clean < 0 or lru[d, e] < lru[d, clean]:
+                    clean = e
+            elif dirty < 0 or lru[d, e] < lru[d, dirty]:
+                dirty = e
+        if free >= 0:
+            e = free
+        elif dead >= 0:
+            e = dead
+        elif clean >= 0:
+            e = clean
+        elif dirty >= 0 and allow_dirty:
+            e = dirty
             if filled[d, e] == 1 or mask[d, e] == full:
                 t = max(t, _writeback(P, d, tag[d, e], t, t, wq, wport, rport, wear, st))
             else:
@@ -431,9 +366,6 @@ def _alloc(
         else:
             t = soonest
             continue
-        if tag[d, e] >= 0:
-            _index_del(hidx, d, tag[d, e])
-        _index_put(hidx, d, X, e)
         tag[d, e] = X
         mask[d, e] = 0
         filled[d, e] = 0
@@ -483,7 +415,7 @@ def _locate(P, addr):
     return d, local
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def _read(P, d, local, t, S, st, clock):
     (
         tag,
@@ -508,7 +440,6 @@ def _read(P, d, local, t, S, st, clock):
         strm_lru,
         wport_in,
         rmask,
-        hidx,
     ) = S
     a1 = max(t, rpq[d, 0])  # earliest free RPQ entry (min-heap root)
     if P[_KIND] != 0:
@@ -525,7 +456,7 @@ def _read(P, d, local, t, S, st, clock):
     a1 = _chan(P, d, a1, 0, chanfree, chandir)
     line = local // P[_LINE]
     full = (1 << (P[_LINE] // 64)) - 1
-    e = _index_find(hidx, d, line)
+    e = _find(tag[d], line)
     if e >= 0 and (filled[d, e] == 1 or mask[d, e] == full):
         tdata = max(a1, ready[d, e])
         st[S_BUF_HITS] += 1
@@ -561,7 +492,6 @@ def _read(P, d, local, t, S, st, clock):
                 clock,
                 st,
                 True,
-                hidx,
             )
             rmask[d, e] = 0
         tdata = _media_read(P, d, line, a1, rport, ait_tag, ait_lru, clock, st)
@@ -583,7 +513,7 @@ def _read(P, d, local, t, S, st, clock):
     return tdata + P[_RMW_READ] + P[_UNCORE]
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def _prefetch(P, d, line, t, S, st, clock):
     (
         tag,
@@ -608,9 +538,8 @@ def _prefetch(P, d, line, t, S, st, clock):
         strm_lru,
         wport_in,
         rmask,
-        hidx,
     ) = S
-    if _index_find(hidx, d, line) >= 0:
+    if _find(tag[d], line) >= 0:
         return
     e, t2 = _alloc(
         P,
@@ -632,7 +561,6 @@ def _prefetch(P, d, line, t, S, st, clock):
         clock,
         st,
         False,
-        hidx,
     )
     if e < 0:
         return
@@ -643,7 +571,7 @@ def _prefetch(P, d, line, t, S, st, clock):
     pf[d, e] = 1
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def _write(P, d, local, t, ack, S, st, clock):
     (
         tag,
@@ -668,7 +596,6 @@ def _write(P, d, local, t, ack, S, st, clock):
         strm_lru,
         wport_in,
         rmask,
-        hidx,
     ) = S
     a1 = max(t, wpq[d, 0])  # earliest free WPQ entry (min-heap root)
     if P[_KIND] != 0:
@@ -685,7 +612,7 @@ def _write(P, d, local, t, ack, S, st, clock):
     line = local // P[_LINE]
     sub = (local % P[_LINE]) // 64
     full = (1 << (P[_LINE] // 64)) - 1
-    e = _index_find(hidx, d, line)
+    e = _find(tag[d], line)
     if e < 0:
         st[S_BUF_MISSES] += 1
         e, acc = _alloc(
@@ -708,7 +635,6 @@ def _write(P, d, local, t, ack, S, st, clock):
             clock,
             st,
             True,
-            hidx,
         )
         rmask[d, e] = 0
     else:
@@ -800,7 +726,6 @@ def _simulate(P, op, pattern, size, nthreads, nreq, region, W, seed, reorder, rf
         strm_lru,
         np.zeros(ndimm, dtype=np.int64),
         np.zeros((ndimm, nl), dtype=np.int64),
-        _index_new(ndimm, nl),
     )
     st = np.zeros(_NSTAT, dtype=np.int64)
 
