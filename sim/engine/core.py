@@ -25,9 +25,11 @@ CPU cycles.
 
 from __future__ import annotations
 
+import gc
 import heapq
 from collections import deque
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -209,6 +211,26 @@ def _interleaved_order(cpu: np.ndarray) -> np.ndarray:
     return np.lexsort((cpu, rank))
 
 
+@contextmanager
+def _gc_paused():
+    """Pause the cyclic garbage collector for the duration of a run.
+
+    A run allocates a few short-lived containers per operation (plan tuples, SimPy
+    events); with hundreds of thousands of work records alive, every generation-2
+    collection those allocations trigger walks all of them, which costs more than the run
+    itself (measured: ``_plan`` over 40,000 records 0.6 s with the collector, 0.1 s
+    without). Reference counting still frees everything the run drops; the collector's
+    previous state is restored on exit.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def _plan(recs, entry_c, xa_c, dev_c, rest_c) -> list:
     """Per operation: (index, entry, entry-lock keys, device, write?, xa_lock keys, xarray,
     rest, faults); without an xa_lock the xarray work is part of the rest."""
@@ -331,10 +353,11 @@ class Engine:
         """
         if mode not in ("timing", "functional"):
             raise InputError("mode must be 'timing' or 'functional'", str(mode))
-        cpu, ops, recs, parts = self._price(streams)
-        if mode == "functional":
-            return self._functional(cpu, ops, parts, on_op)
-        return self._timing(cpu, ops, recs, parts, sample_cycles, on_op)
+        with _gc_paused():
+            cpu, ops, recs, parts = self._price(streams)
+            if mode == "functional":
+                return self._functional(cpu, ops, parts, on_op)
+            return self._timing(cpu, ops, recs, parts, sample_cycles, on_op)
 
     def _functional(self, cpu, ops, parts, on_op):
         total = parts["total"]

@@ -293,6 +293,8 @@ class XfsioRunner:
     def step(self, cmd) -> None:
         """Execute one command."""
         name = cmd.name
+        if isinstance(self.last_read, tuple) and name != "@expect_bytes":
+            self.last_read = b""  # an un-printed mread's bytes are only for the next line
         if name == "@expect_errno":
             a = self._nargs(cmd, 1, 1)
             want = str(a[0])
@@ -481,7 +483,11 @@ class XfsioRunner:
     def _c_mread(self, cmd) -> None:
         vid, off, ln = self._map_range(cmd)
         self.dax.mread(vid, off, ln)
-        self.last_read = self.dax.fs.pread(self.dax.vmas[vid].ino, off, ln)
+        ino = self.dax.vmas[vid].ino
+        if cmd.opts.get("v"):  # xfs_io prints the bytes: capture them now
+            self.last_read = self.dax.fs.pread(ino, off, ln)
+        else:  # nothing printed: read only if the very next line is an @expect_bytes
+            self.last_read = (ino, off, ln)
         self.last_read_off = off
 
     def _c_mwrite(self, cmd) -> None:
@@ -600,6 +606,8 @@ class XfsioRunner:
         off = _cvt(a[0], w)
         want = str(a[1]).lower()
         base = self.last_read_off
+        if isinstance(self.last_read, tuple):
+            self.last_read = self.dax.fs.pread(*self.last_read)
         rel = off - base
         got = self.last_read[rel: rel + len(want) // 2].hex() if rel >= 0 else ""
         self._check(cmd, "expect_bytes", got == want, want, got or "(no data)")
