@@ -182,20 +182,52 @@ def _variant_name(scenario, variant: str | None) -> str:
     return variant or scenario.variant.name
 
 
-def _price(scenario, records: list[WorkRecord], cpus: np.ndarray, profile_name: str | None):
-    """Cycles per operation: functional mode prices each record in isolation; timing mode
-    runs the SimPy engine. Returns (cycles int64 array, profile, engine stats dict)."""
-    from sim.timing import load_profile
-    from sim.timing.cost import CostModel
+#: Functional mode prices work records in chunks of this many operations and then drops
+#: them, so memory does not grow with the run (the cost model's cache state carries over).
+PRICE_CHUNK = 4096
 
-    profile = load_profile(profile_name or scenario.hardware.profile, scenario.hardware.overrides or None)
-    model = CostModel(profile, memmap=scenario.device.memmap, cpus=int(scenario.run.cpus))
-    if scenario.run.mode == "functional":
-        return np.asarray(model.price_many(records, cpu=np.asarray(cpus, dtype=np.int64) % model.cpus), dtype=np.int64), profile, {}
-    from sim.engine import run_engine
 
-    out = run_engine(model, records, cpus)
-    return np.asarray(out.latency_cycles, dtype=np.int64), profile, dict(out.stats)
+class _Pricer:
+    """Turns work records into cycles: in chunks as they come (functional mode), or all at
+    the end through the SimPy engine (timing mode, which needs every CPU's stream)."""
+
+    def __init__(self, scenario, profile_name: str | None):
+        from sim.timing import load_profile
+        from sim.timing.cost import CostModel
+
+        self.profile = load_profile(profile_name or scenario.hardware.profile,
+                                    scenario.hardware.overrides or None)
+        self.model = CostModel(self.profile, memmap=scenario.device.memmap, cpus=int(scenario.run.cpus))
+        self.functional = scenario.run.mode == "functional"
+        self.pending: list[WorkRecord] = []
+        self.pending_cpu: list[int] = []
+        self.parts: list[np.ndarray] = []
+        self.faults = 0
+        self.engine_stats: dict = {}
+
+    def add(self, wr: WorkRecord, cpu: int) -> None:
+        self.faults += wr.faults
+        self.pending.append(wr)
+        self.pending_cpu.append(cpu)
+        if self.functional and len(self.pending) >= PRICE_CHUNK:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.pending:
+            cpu = np.asarray(self.pending_cpu, dtype=np.int64) % self.model.cpus
+            self.parts.append(np.asarray(self.model.price_many(self.pending, cpu=cpu), dtype=np.int64))
+            self.pending, self.pending_cpu = [], []
+
+    def finish(self) -> np.ndarray:
+        """Cycles of every operation, in order."""
+        if self.functional:
+            self._flush()
+            return np.concatenate(self.parts) if self.parts else np.zeros(0, np.int64)
+        from sim.engine import run_engine
+
+        out = run_engine(self.model, self.pending, np.asarray(self.pending_cpu, dtype=np.int64))
+        self.engine_stats = dict(out.stats)
+        return np.asarray(out.latency_cycles, dtype=np.int64)
 
 
 def simulate(scenario, *, variant: str | None = None, profile: str | None = None,
@@ -234,7 +266,7 @@ def simulate(scenario, *, variant: str | None = None, profile: str | None = None
         limit = int(scenario.run.duration_ns * 2.2)
         stream = stream[stream["t_cycles"] <= limit]
     nblocks = scenario.device.size // PAGE_SIZE
-    records: list[WorkRecord] = []
+    pricer = _Pricer(scenario, profile)  # checks the profile before any work
     labels: list[str] = []
     ts_rows: list[dict] = []
 
@@ -248,9 +280,8 @@ def simulate(scenario, *, variant: str | None = None, profile: str | None = None
 
     script = meta.get("xfsio_script") if len(stream) == 0 else None
     if script:
-        dfs, drv = _run_xfsio_workload(script, vname, nblocks, records, sample)
-        labels = [r.op for r in records]
-        cpus = np.zeros(len(records), dtype=np.int64)
+        dfs, drv = _run_xfsio_workload(script, vname, nblocks, pricer, labels, sample)
+        cpus = np.zeros(len(labels), dtype=np.int64)
     else:
         dfs = DaxFS(nblocks, vname)
         drv = _Driver(dfs)
@@ -261,18 +292,20 @@ def simulate(scenario, *, variant: str | None = None, profile: str | None = None
             from tqdm import tqdm
 
             it = tqdm(it, desc=f"{scenario.name} [{vname}]", unit="op", leave=False, mininterval=0.5)
+        cpu_col = stream["cpu"]
         for i in it:
             row = stream[i]
             wr = drv.apply(row, i)
-            records.append(wr)
             labels.append(op_label(int(row["op"]), wr))
+            pricer.add(wr, int(cpu_col[i]))
             if i % every == 0 or i == n - 1:
                 sample(i, dfs)
         cpus = stream["cpu"][:n].astype(np.int64)
     mm = dfs.mm
-    n = len(records)
+    n = len(labels)
     functional_s = time.perf_counter() - t0
-    cycles, prof, engine_stats = _price(scenario, records, cpus, profile)
+    cycles = pricer.finish()
+    prof, engine_stats = pricer.profile, pricer.engine_stats
     priced_s = time.perf_counter() - t0 - functional_s
     ns = prof.cycles_to_ns(cycles) if n else np.zeros(0)
     cum = np.cumsum(cycles) if n else np.zeros(0, np.int64)
@@ -291,7 +324,7 @@ def simulate(scenario, *, variant: str | None = None, profile: str | None = None
     pages = page_table(mm)
     mf = pd.DataFrame(drv.mf_rows, columns=["op_index", "pfn", "owners_true", "owners_rmap",
                                             "owners_page_mapping", "rmap_found_all", "sigbus_poisoner"])
-    summary = summarise(scenario, vname, prof.name, dfs, records, latency, mf, drv.errors)
+    summary = summarise(scenario, vname, prof.name, dfs, pricer.faults, latency, mf, drv.errors)
     summary["wall_time_functional_s"] = round(functional_s, 6)
     summary["wall_time_pricing_s"] = round(priced_s, 6)
     summary.update({f"engine_{k}": v for k, v in engine_stats.items() if np.isscalar(v)})
@@ -301,8 +334,9 @@ def simulate(scenario, *, variant: str | None = None, profile: str | None = None
     return RunOutput(summary, timeseries, latency, pages, mf, meta)
 
 
-def _run_xfsio_workload(script: str, vname: str, nblocks: int, records: list, sample):
-    """The ``xfsio`` generator: run the script through the xfs_io runner, keeping every
+def _run_xfsio_workload(script: str, vname: str, nblocks: int, pricer: "_Pricer", labels: list,
+                        sample):
+    """The ``xfsio`` generator: run the script through the xfs_io runner, pricing every
     operation's work record; returns the final DaxFS and a driver-like holder."""
     from sim.xfsio.parse import parse_script
     from sim.xfsio.runner import XfsioRunner
@@ -312,8 +346,9 @@ def _run_xfsio_workload(script: str, vname: str, nblocks: int, records: list, sa
     holder: dict = {}
 
     def hook(wr: WorkRecord) -> None:
-        records.append(wr)
-        sample(len(records) - 1, holder["runner"].dax)
+        pricer.add(wr, 0)
+        labels.append(wr.op)
+        sample(len(labels) - 1, holder["runner"].dax)
 
     runner = XfsioRunner(vname, device_bytes=nblocks * PAGE_SIZE, filename=Path(script).name,
                          record_hook=hook)
@@ -343,7 +378,7 @@ def page_table(mm) -> pd.DataFrame:
         {"share_degree": np.int64, "pages": np.int64})
 
 
-def summarise(scenario, vname: str, profile_name: str, dfs, records, latency: pd.DataFrame,
+def summarise(scenario, vname: str, profile_name: str, dfs, faults: int, latency: pd.DataFrame,
               mf: pd.DataFrame, errors: dict) -> dict:
     """One row of scalar metrics, with the flattened scenario keys first."""
     mm = dfs.mm
@@ -380,10 +415,10 @@ def summarise(scenario, vname: str, profile_name: str, dfs, records, latency: pd
     cyc = latency["latency_cycles"].to_numpy()
     row["cycles_total"] = int(cyc.sum())
     row["ns_total"] = float(latency["latency_ns"].sum())
-    faults = latency["op"].isin(["read_fault", "write_fault", "cow_fault"]).to_numpy()
-    nf = int(sum(r.faults for r in records))
+    fault_ops = latency["op"].isin(["read_fault", "write_fault", "cow_fault"]).to_numpy()
+    nf = int(faults)
     row["page_faults"] = nf
-    row["cycles_per_fault"] = float(cyc[faults].sum() / nf) if nf else 0.0
+    row["cycles_per_fault"] = float(cyc[fault_ops].sum() / nf) if nf else 0.0
     cow = (latency["op"] == "cow_fault").to_numpy()
     row["cycles_per_cow_fault_op"] = float(cyc[cow].mean()) if cow.any() else 0.0
     row["mf_poisoned_pages"] = len(mf)

@@ -132,3 +132,15 @@ def test_xfsio_timing_reports_cycles_per_operation(tmp_path, capsys):
     t = data["timing"]
     assert t["cycles_total"] == sum(v["cycles_total"] for v in t["by_op"].values()) > 0
     assert t["by_op"]["mwrite"]["count"] == 1
+
+
+def test_chunked_pricing_equals_pricing_the_whole_run(monkeypatch):
+    import sim.runner as runner
+
+    sc = load_scenario("vm-clones", SMALL + ["run.operations=1500"])
+    stream, _ = make_stream(sc)
+    whole = simulate(sc, stream=stream)
+    monkeypatch.setattr(runner, "PRICE_CHUNK", 7)
+    chunked = simulate(sc, stream=stream)
+    pd.testing.assert_frame_equal(whole.latency, chunked.latency)
+    assert whole.summary["cycles_per_fault"] == chunked.summary["cycles_per_fault"]

@@ -31,6 +31,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import repeat
 
 import numpy as np
 import simpy
@@ -185,19 +186,24 @@ class LockTable:
 
 
 def _flatten(streams: Sequence[Stream]):
-    cpu, ops, recs = [], [], []
+    counts, ops, recs = [], [], []
     for k, s in enumerate(streams):
-        for item in s:
-            try:
-                op, rec = item
-            except (TypeError, ValueError):
-                raise InputError("stream items must be (op, WorkRecord) pairs", f"cpu{k}") from None
-            if not isinstance(rec, WorkRecord):
-                raise InputError("stream items must be (op, WorkRecord) pairs", f"cpu{k}")
-            cpu.append(k)
-            ops.append(str(op))
-            recs.append(rec)
-    return np.asarray(cpu, dtype=np.int64), ops, recs
+        s = s if isinstance(s, list) else list(s)
+        try:
+            ok = not s or set(map(len, s)) == {2}
+        except TypeError:
+            ok = False
+        if ok and s:
+            o, r = zip(*s, strict=True)
+            ok = all(map(isinstance, r, repeat(WorkRecord)))
+        if not ok:
+            raise InputError("stream items must be (op, WorkRecord) pairs", f"cpu{k}")
+        counts.append(len(s))
+        if s:
+            ops.extend(map(str, o))
+            recs.extend(r)
+    cpu = np.repeat(np.arange(len(counts), dtype=np.int64), np.asarray(counts, dtype=np.int64))
+    return cpu, ops, recs
 
 
 def _interleaved_order(cpu: np.ndarray) -> np.ndarray:
@@ -420,7 +426,7 @@ class Engine:
         xa_free: dict = {}
         ent: dict = {}
         ent_since: dict = {}
-        lk = {"xa_busy": 0, "xa_waits": 0, "ent_busy": 0, "ent_waits": 0}
+        xa_busy = xa_waits = ent_busy = ent_waits = 0
         xa_taken: set = set()
         timeout = env.timeout
         heapreplace = heapq.heapreplace
@@ -445,6 +451,7 @@ class Engine:
             return cb
 
         def cpu_proc(items):
+            nonlocal xa_busy, xa_waits, ent_busy, ent_waits
             carry = 0
             for i, ec, ents, dc, w, xas, xc, rest, nf in items:
                 t0 = env.now + carry
@@ -463,7 +470,7 @@ class Engine:
                     now = env.now
                     if st.__class__ is int:
                         if st > now:  # freeing at a known time: claim it, sleep until then
-                            lk["ent_waits"] += 1
+                            ent_waits += 1
                             ent[key] = None
                             ent_since[key] = st
                             yield timeout(st - now)
@@ -471,7 +478,7 @@ class Engine:
                             ent[key] = None
                             ent_since[key] = now
                     else:  # held, release time unknown: queue
-                        lk["ent_waits"] += 1
+                        ent_waits += 1
                         if st is None:
                             st = ent[key] = deque()
                         ev = env.event()
@@ -490,20 +497,20 @@ class Engine:
                     for key in xas:
                         f = xa_free.get(key, 0)
                         if f > t:
-                            lk["xa_waits"] += 1
+                            xa_waits += 1
                             t = f
-                        lk["xa_busy"] -= t  # held from now, also while taking the next key
+                        xa_busy -= t  # held from now, also while taking the next key
                         xa_taken.add(key)
                     for key in xas:
                         xa_free[key] = t + xc
-                        lk["xa_busy"] += t + xc
+                        xa_busy += t + xc
                     e = t + xc + rest
                 else:
                     e = t + rest
                 end[i] = e
                 for key in reversed(ents):
                     st = ent[key]
-                    lk["ent_busy"] += e - ent_since[key]
+                    ent_busy += e - ent_since[key]
                     if st is None:
                         ent[key] = e
                     else:  # waiters: the oldest gets it at e, later arrivals keep queueing
@@ -535,14 +542,14 @@ class Engine:
         makespan = int(end.max()) if n else 0
         span = max(1, makespan)
         util = {
-            "xa_lock": lk["xa_busy"] / span / max(1, len(xa_taken)),
-            "entry_lock": lk["ent_busy"] / span / max(1, len(ent)),
+            "xa_lock": xa_busy / span / max(1, len(xa_taken)),
+            "entry_lock": ent_busy / span / max(1, len(ent)),
             "media_read": busy[0] / span / self.media_read_streams,
             "media_write": busy[1] / span / self.media_write_streams,
             "xa_locks": len(xa_taken),
             "entry_locks": len(ent),
-            "xa_lock_waits": lk["xa_waits"],
-            "entry_lock_waits": lk["ent_waits"],
+            "xa_lock_waits": xa_waits,
+            "entry_lock_waits": ent_waits,
         }
         work = parts["total"].copy()
         return EngineResult(
