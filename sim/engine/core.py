@@ -9,18 +9,23 @@ copies). The engine then yields only where a shared resource is taken:
 2. the DAX entry locks of the record (``("entry", mapping, index)``), in order, held until
    the operation ends: a waiter sleeps until the holder releases (the kernel's
    ``wait_entry_unlocked``);
-3. the device channel for the operation's data accesses (``device`` cycles): a
-   ``simpy.Resource`` per direction whose capacity is the number of single-thread streams
-   the device sustains at full per-thread bandwidth (aggregate / one-thread bandwidth from
-   the media model: about 3 writers and 15 readers on 6 optane-gen1 DIMMs); extra streams
+3. the device channel for the operation's data accesses (``device`` cycles): per direction
+   a FIFO multi-server queue whose capacity is the number of single-thread streams the
+   device sustains at full per-thread bandwidth (aggregate / one-thread bandwidth from the
+   media model: about 3 writers and 15 readers on 6 optane-gen1 DIMMs); extra streams
    queue;
 4. the mapping's ``xa_lock`` (``("xa_lock", mapping)``) for the xarray work (``xarray``
    cycles: node lines and lock operations);
 5. the rest (metadata lines, PTE installs, TLB shootdowns) under the entry locks.
 
-A free resource is taken without a process switch (its request event is already
-triggered), so an uncontended operation costs two or three SimPy events. Time is integer
-CPU cycles.
+Locks and channels are kept as the times they free up (a lock or channel is taken at
+``max(now, free time)``, in arrival order), so a free one costs no event and the process
+yields only to reach the time where it next touches something shared: one SimPy event per
+uncontended operation, one more for device work, none for an operation that takes no lock
+and no channel. Contention, queueing and tail latency still emerge from the interleaving
+of the CPU processes. ``Engine._timing_events`` is the earlier one-event-per-step form
+(``simpy.Resource`` channels, releases as timeouts), kept as the reference the tests
+compare against: same start and end of every operation. Time is integer CPU cycles.
 """
 
 from __future__ import annotations
