@@ -26,10 +26,19 @@ def run_point(sets: list[str]) -> dict:
     """One `daxsim run` in a child process: wall seconds, peak RSS, the summary row."""
     with tempfile.TemporaryDirectory() as d:
         out = Path(d) / "r"
-        cmd = [sys.executable, "-c",
-               "import resource, sys, json; from sim.cli import main; rc = main(sys.argv[1:]); "
-               "print(json.dumps({'rc': rc, 'maxrss_kb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))",
-               "run", str(SCENARIO), "--quiet", "--out", str(out), "--set", "output.plots=false"]
+        cmd = [
+            sys.executable,
+            "-c",
+            "import resource, sys, json; from sim.cli import main; rc = main(sys.argv[1:]); "
+            "print(json.dumps({'rc': rc, 'maxrss_kb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))",
+            "run",
+            str(SCENARIO),
+            "--quiet",
+            "--out",
+            str(out),
+            "--set",
+            "output.plots=false",
+        ]
         for s in sets:
             cmd += ["--set", s]
         t0 = time.perf_counter()
@@ -41,9 +50,14 @@ def run_point(sets: list[str]) -> dict:
         import pandas as pd
 
         s = pd.read_parquet(out / "summary.parquet").iloc[0]
-        return {"wall_s": round(wall, 2), "peak_rss_mb": round(info["maxrss_kb"] / 1024, 1),
-                "operations": int(s["operations"]), "share_degree_max": int(s["share_degree_max"]),
-                "functional_s": float(s["wall_time_functional_s"]), "pricing_s": float(s["wall_time_pricing_s"])}
+        return {
+            "wall_s": round(wall, 2),
+            "peak_rss_mb": round(info["maxrss_kb"] / 1024, 1),
+            "operations": int(s["operations"]),
+            "share_degree_max": int(s["share_degree_max"]),
+            "functional_s": float(s["wall_time_functional_s"]),
+            "pricing_s": float(s["wall_time_pricing_s"]),
+        }
 
 
 def main() -> int:
@@ -55,26 +69,51 @@ def main() -> int:
     grid: list[tuple[str, list[str]]] = []
     sizes = ["1GiB", "16GiB", "256GiB", "1TiB"] if not args.quick else ["1GiB", "16GiB"]
     for size in sizes:  # device size, same workload (a 512 MiB image, 16 clones)
-        grid.append((f"device {size}", [f"device.size='{size}'", "workload.image_size='512MiB'",
-                                        "workload.clones=16", "workload.image_chunk='64MiB'"]))
-    for acc in ([512, 2048, 8192] if not args.quick else [512]):  # operation count
-        grid.append((f"accesses/VM {acc}", [*small, "device.size='256GiB'", "workload.clones=16",
-                                            f"workload.accesses_per_vm={acc}"]))
-    for k in ([4, 64, 256] if not args.quick else [4]):  # sharing degree
+        grid.append(
+            (
+                f"device {size}",
+                [
+                    f"device.size='{size}'",
+                    "workload.image_size='512MiB'",
+                    "workload.clones=16",
+                    "workload.image_chunk='64MiB'",
+                ],
+            )
+        )
+    for acc in [512, 2048, 8192] if not args.quick else [512]:  # operation count
+        grid.append(
+            (
+                f"accesses/VM {acc}",
+                [
+                    *small,
+                    "device.size='256GiB'",
+                    "workload.clones=16",
+                    f"workload.accesses_per_vm={acc}",
+                ],
+            )
+        )
+    for k in [4, 64, 256] if not args.quick else [4]:  # sharing degree
         grid.append((f"clones {k}", [*small, "device.size='256GiB'", f"workload.clones={k}"]))
     grid.append(("tib-clone-farm (as shipped)", []))
     rows = []
-    print(f"{'point':32s} {'ops':>9s} {'max share':>9s} {'wall s':>8s} {'functional s':>12s} {'peak RSS MB':>11s}")
+    print(
+        f"{'point':32s} {'ops':>9s} {'max share':>9s} {'wall s':>8s} {'functional s':>12s} {'peak RSS MB':>11s}"
+    )
     for label, sets in grid:
         r = run_point(sets)
         r["point"] = label
         rows.append(r)
-        print(f"{label:32s} {r['operations']:9,d} {r['share_degree_max']:9d} {r['wall_s']:8.1f} "
-              f"{r['functional_s']:12.1f} {r['peak_rss_mb']:11.0f}", flush=True)
+        print(
+            f"{label:32s} {r['operations']:9,d} {r['share_degree_max']:9d} {r['wall_s']:8.1f} "
+            f"{r['functional_s']:12.1f} {r['peak_rss_mb']:11.0f}",
+            flush=True,
+        )
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
-    print(f"# machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; "
-          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    print(
+        f"# machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+    )
     return 0
 
 

@@ -67,7 +67,11 @@ def plot_churn(summary: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
         ``share_dec``, ``flag_set``, ``flag_clear``, ``owner_overwritten``.
     """
     ax = _ax(ax)
-    kinds = [c for c in ("share_inc", "share_dec", "flag_set", "flag_clear", "owner_overwritten") if c in summary]
+    kinds = [
+        c
+        for c in ("share_inc", "share_dec", "flag_set", "flag_clear", "owner_overwritten")
+        if c in summary
+    ]
     x = np.arange(len(summary))
     width = 0.8 / max(len(kinds), 1)
     ops = summary["operations"].clip(lower=1).to_numpy(dtype=np.float64)
@@ -101,8 +105,23 @@ def plot_warnings(summary: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     ax = _ax(ax)
     x = np.arange(len(summary))
     colors = [variant_color(v) for v in summary["variant"]]
-    ax.bar(x - 0.2, summary["warnings_raw"], 0.4, color=colors, edgecolor="black", label="raw (every time)")
-    ax.bar(x + 0.2, summary["warnings_latched"], 0.4, color=colors, hatch="//", edgecolor="black", label="latched (WARN_ON_ONCE sites)")
+    ax.bar(
+        x - 0.2,
+        summary["warnings_raw"],
+        0.4,
+        color=colors,
+        edgecolor="black",
+        label="raw (every time)",
+    )
+    ax.bar(
+        x + 0.2,
+        summary["warnings_latched"],
+        0.4,
+        color=colors,
+        hatch="//",
+        edgecolor="black",
+        label="latched (WARN_ON_ONCE sites)",
+    )
     ax.set_yscale("symlog")
     ax.set_xticks(x, summary["variant"], rotation=20, ha="right")
     ax.set_ylabel("warnings (count)")
@@ -123,7 +142,9 @@ def plot_stale_pages_over_time(timeseries: pd.DataFrame, *, ax: Axes | None = No
     for variant, g in timeseries.groupby("variant", sort=False):
         c = variant_color(str(variant))
         ax.plot(g["op_index"], g["residue_pages"], color=c, label=f"{variant} residue")
-        ax.plot(g["op_index"], g["phantom_pages"], color=c, linestyle="--", label=f"{variant} phantom")
+        ax.plot(
+            g["op_index"], g["phantom_pages"], color=c, linestyle="--", label=f"{variant} phantom"
+        )
     ax.set_xlabel("file-level operations applied")
     ax.set_ylabel("pages with stale sharing state")
     ax.set_title("Stale struct-page state over the run")
@@ -145,7 +166,13 @@ def plot_share_degree(pages: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     width = 0.8 / max(len(variants), 1)
     for i, v in enumerate(variants):
         g = shared[shared["variant"] == v]
-        ax.bar(g["share_degree"] + (i - (len(variants) - 1) / 2) * width, g["pages"], width, color=variant_color(v), label=v)
+        ax.bar(
+            g["share_degree"] + (i - (len(variants) - 1) / 2) * width,
+            g["pages"],
+            width,
+            color=variant_color(v),
+            label=v,
+        )
     ax.set_yscale("symlog")
     ax.set_xlabel("share count recorded in the struct page")
     ax.set_ylabel("pages")
@@ -154,7 +181,9 @@ def plot_share_degree(pages: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     return ax
 
 
-def plot_latency_cdf(latency: pd.DataFrame, *, op: str | None = None, ax: Axes | None = None) -> Axes:
+def plot_latency_cdf(
+    latency: pd.DataFrame, *, op: str | None = None, ax: Axes | None = None
+) -> Axes:
     """Empirical CDF of per-operation latency, one line per variant (and profile).
 
     Parameters
@@ -173,8 +202,14 @@ def plot_latency_cdf(latency: pd.DataFrame, *, op: str | None = None, ax: Axes |
         if len(x) == 0:
             continue
         y = np.arange(1, len(x) + 1) / len(x)
-        ax.step(x, y, where="post", color=variant_color(str(key[0])), label=" / ".join(map(str, key)),
-                linestyle="-" if len(key) == 1 else ["-", "--", ":", "-."][hash(key[1]) % 4])
+        ax.step(
+            x,
+            y,
+            where="post",
+            color=variant_color(str(key[0])),
+            label=" / ".join(map(str, key)),
+            linestyle="-" if len(key) == 1 else ["-", "--", ":", "-."][hash(key[1]) % 4],
+        )
     ax.set_xscale("log")
     ax.set_xlabel("latency (ns)")
     ax.set_ylabel("fraction of operations")
@@ -193,9 +228,31 @@ def plot_memory_failure_owners(summary: pd.DataFrame, *, ax: Axes | None = None)
     """
     ax = _ax(ax)
     x = np.arange(len(summary))
-    ax.bar(x - 0.27, summary["mf_owners_true"], 0.27, color="lightgray", edgecolor="black", label="true owners")
-    ax.bar(x, summary["mf_owners_rmap"], 0.27, color=[variant_color(v) for v in summary["variant"]], edgecolor="black", label="rmap path")
-    ax.bar(x + 0.27, summary["mf_owners_page_mapping"], 0.27, color=[variant_color(v) for v in summary["variant"]], hatch="//", edgecolor="black", label="page->mapping fallback")
+    ax.bar(
+        x - 0.27,
+        summary["mf_owners_true"],
+        0.27,
+        color="lightgray",
+        edgecolor="black",
+        label="true owners",
+    )
+    ax.bar(
+        x,
+        summary["mf_owners_rmap"],
+        0.27,
+        color=[variant_color(v) for v in summary["variant"]],
+        edgecolor="black",
+        label="rmap path",
+    )
+    ax.bar(
+        x + 0.27,
+        summary["mf_owners_page_mapping"],
+        0.27,
+        color=[variant_color(v) for v in summary["variant"]],
+        hatch="//",
+        edgecolor="black",
+        label="page->mapping fallback",
+    )
     ax.set_xticks(x, summary["variant"], rotation=20, ha="right")
     ax.set_ylabel("(file, offset) owners found")
     ax.set_title("Memory failure: owners found")
@@ -212,13 +269,21 @@ def plot_cycles_per_op(latency: pd.DataFrame, *, ax: Axes | None = None) -> Axes
         One row per operation: ``variant``, ``op``, ``latency_cycles``.
     """
     ax = _ax(ax)
-    means = latency.groupby(["op", "variant"], sort=True)["latency_cycles"].mean().unstack("variant")
+    means = (
+        latency.groupby(["op", "variant"], sort=True)["latency_cycles"].mean().unstack("variant")
+    )
     ops = list(means.index)
     variants = list(means.columns)
     width = 0.8 / max(len(variants), 1)
     x = np.arange(len(ops))
     for i, v in enumerate(variants):
-        ax.bar(x + (i - (len(variants) - 1) / 2) * width, means[v].to_numpy(), width, color=variant_color(v), label=v)
+        ax.bar(
+            x + (i - (len(variants) - 1) / 2) * width,
+            means[v].to_numpy(),
+            width,
+            color=variant_color(v),
+            label=v,
+        )
     ax.set_xticks(x, ops, rotation=20, ha="right")
     ax.set_yscale("log")
     ax.set_ylabel("mean latency (CPU cycles)")

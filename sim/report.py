@@ -47,9 +47,9 @@ def summary_table(summary: pd.DataFrame) -> str:
     cols = [(c, h) for c, h in _TABLE_COLUMNS if c in summary]
     df = summary[[c for c, _ in cols]].copy()
     df.columns = [h for _, h in cols]
-    for h in ("churn/op", "cycles/fault"):
+    for h, fmt in (("churn/op", "{:,.2f}"), ("cycles/fault", "{:,.0f}")):
         if h in df:
-            df[h] = df[h].map(lambda v: f"{v:,.2f}" if h == "churn/op" else f"{v:,.0f}")
+            df[h] = df[h].map(fmt.format)
     return df.to_string(index=False)
 
 
@@ -84,14 +84,22 @@ def write_plots(result_dir: str | Path) -> list[Path]:
     plots.plot_stale_pages_over_time(ts, ax=axes[0, 2])
     plots.plot_share_degree(pg, ax=axes[1, 0])
     if len(lat):
-        plots.plot_latency_cdf(lat[lat["op"].isin(["read_fault", "write_fault", "cow_fault"])], ax=axes[1, 1])
+        plots.plot_latency_cdf(
+            lat[lat["op"].isin(["read_fault", "write_fault", "cow_fault"])], ax=axes[1, 1]
+        )
         plots.plot_cycles_per_op(lat, ax=axes[1, 2])
     name = _scenario_name(result_dir)
     fig.suptitle(f"daxsim: {name}")
     save(fig, MAIN_PLOT)
-    for fn, fname in ((plots.plot_churn, "churn.png"), (plots.plot_warnings, "warnings.png"),
-                      (plots.plot_memory_failure_owners, "memory_failure_owners.png")):
-        if fn is plots.plot_memory_failure_owners and s.get("mf_poisoned_pages", pd.Series([0])).sum() == 0:
+    for fn, fname in (
+        (plots.plot_churn, "churn.png"),
+        (plots.plot_warnings, "warnings.png"),
+        (plots.plot_memory_failure_owners, "memory_failure_owners.png"),
+    ):
+        if (
+            fn is plots.plot_memory_failure_owners
+            and s.get("mf_poisoned_pages", pd.Series([0])).sum() == 0
+        ):
             continue
         ax = fn(s)
         save(ax.figure, fname)

@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.errors import InputError
 from sim.fs import FsError
 from sim.work import WorkRecord
 
@@ -117,11 +116,23 @@ class _Driver:
                     return dfs.clone(self.ino[f], src)
                 return dfs.clone(self.ino[f], src, int(row["src_offset_bytes"]), off, length)
             if op == Op.DEDUPE:
-                return dfs.dedupe(self.ino[f], self.ino[int(row["src"])], int(row["src_offset_bytes"]), off, length)
+                return dfs.dedupe(
+                    self.ino[f],
+                    self.ino[int(row["src"])],
+                    int(row["src_offset_bytes"]),
+                    off,
+                    length,
+                )
             if op == Op.MMAP:
                 key = (int(row["pid"]), f)
-                self.vid[key] = dfs.mmap(key[0], self.ino[f], off, length,
-                                         writable=bool(arg & ARG_WRITABLE), huge=bool(arg & ARG_PMD))
+                self.vid[key] = dfs.mmap(
+                    key[0],
+                    self.ino[f],
+                    off,
+                    length,
+                    writable=bool(arg & ARG_WRITABLE),
+                    huge=bool(arg & ARG_PMD),
+                )
                 return WorkRecord("mmap")
             if op == Op.MUNMAP:
                 return dfs.munmap(self.vid.pop((int(row["pid"]), f)))
@@ -159,18 +170,26 @@ class _Driver:
         if f < 0 or key not in self.vid:
             return WorkRecord("poison")  # device-level poison of an unmapped range: nothing to find
         # The truth before the poison acts: every live DAX entry mapping each pfn.
-        res, wr = dfs.memory_failure(self.vid[key], int(row["offset_bytes"]), int(row["length_bytes"]))
+        res, wr = dfs.memory_failure(
+            self.vid[key], int(row["offset_bytes"]), int(row["length_bytes"])
+        )
         for pfn in res.pfns:
             truth = {(int(m), int(i)) for m, i in dfs.entries_mapping_pfn(pfn)}
             rmap = {(dfs.mapping_id(ino), int(fb)) for ino, fb in res.rmap_owners.get(pfn, [])}
-            fallback = {(dfs.mapping_id(ino), int(fb)) for ino, fb in res.fallback_owners.get(pfn, [])}
-            self.mf_rows.append({
-                "op_index": op_index, "pfn": int(pfn),
-                "owners_true": len(truth | rmap), "owners_rmap": len(rmap),
-                "owners_page_mapping": len(fallback),
-                "rmap_found_all": bool(truth <= rmap),
-                "sigbus_poisoner": bool(res.sigbus_poisoner),
-            })
+            fallback = {
+                (dfs.mapping_id(ino), int(fb)) for ino, fb in res.fallback_owners.get(pfn, [])
+            }
+            self.mf_rows.append(
+                {
+                    "op_index": op_index,
+                    "pfn": int(pfn),
+                    "owners_true": len(truth | rmap),
+                    "owners_rmap": len(rmap),
+                    "owners_page_mapping": len(fallback),
+                    "rmap_found_all": bool(truth <= rmap),
+                    "sigbus_poisoner": bool(res.sigbus_poisoner),
+                }
+            )
         return wr
 
 
@@ -195,9 +214,12 @@ class _Pricer:
         from sim.timing import load_profile
         from sim.timing.cost import CostModel
 
-        self.profile = load_profile(profile_name or scenario.hardware.profile,
-                                    scenario.hardware.overrides or None)
-        self.model = CostModel(self.profile, memmap=scenario.device.memmap, cpus=int(scenario.run.cpus))
+        self.profile = load_profile(
+            profile_name or scenario.hardware.profile, scenario.hardware.overrides or None
+        )
+        self.model = CostModel(
+            self.profile, memmap=scenario.device.memmap, cpus=int(scenario.run.cpus)
+        )
         self.functional = scenario.run.mode == "functional"
         self.pending: list[WorkRecord] = []
         self.pending_cpu: list[int] = []
@@ -215,7 +237,9 @@ class _Pricer:
     def _flush(self) -> None:
         if self.pending:
             cpu = np.asarray(self.pending_cpu, dtype=np.int64) % self.model.cpus
-            self.parts.append(np.asarray(self.model.price_many(self.pending, cpu=cpu), dtype=np.int64))
+            self.parts.append(
+                np.asarray(self.model.price_many(self.pending, cpu=cpu), dtype=np.int64)
+            )
             self.pending, self.pending_cpu = [], []
 
     def finish(self) -> np.ndarray:
@@ -230,9 +254,15 @@ class _Pricer:
         return np.asarray(out.latency_cycles, dtype=np.int64)
 
 
-def simulate(scenario, *, variant: str | None = None, profile: str | None = None,
-             seed_sequence: np.random.SeedSequence | None = None, stream: np.ndarray | None = None,
-             progress: bool = False) -> RunOutput:
+def simulate(
+    scenario,
+    *,
+    variant: str | None = None,
+    profile: str | None = None,
+    seed_sequence: np.random.SeedSequence | None = None,
+    stream: np.ndarray | None = None,
+    progress: bool = False,
+) -> RunOutput:
     """Simulate ``scenario`` under one design variant and one hardware profile.
 
     Parameters
@@ -253,7 +283,6 @@ def simulate(scenario, *, variant: str | None = None, profile: str | None = None
     RunOutput
     """
     from sim.dax import DaxFS
-    from workloads.registry import generate
 
     t0 = time.perf_counter()
     vname = _variant_name(scenario, variant)
@@ -272,11 +301,16 @@ def simulate(scenario, *, variant: str | None = None, profile: str | None = None
 
     def sample(i: int, d) -> None:
         m = d.mm
-        ts_rows.append({"op_index": i + 1, **_page_stats(m),
-                        "share_inc": m.counters.get("share_inc", 0),
-                        "share_dec": m.counters.get("share_dec", 0),
-                        "warnings_raw": int(sum(m.warnings.values())),
-                        "live_entries": d.summary()["live_entries"]})
+        ts_rows.append(
+            {
+                "op_index": i + 1,
+                **_page_stats(m),
+                "share_inc": m.counters.get("share_inc", 0),
+                "share_dec": m.counters.get("share_dec", 0),
+                "warnings_raw": int(sum(m.warnings.values())),
+                "live_entries": d.summary()["live_entries"],
+            }
+        )
 
     script = meta.get("xfsio_script") if len(stream) == 0 else None
     if script:
@@ -291,7 +325,9 @@ def simulate(scenario, *, variant: str | None = None, profile: str | None = None
         if progress:
             from tqdm import tqdm
 
-            it = tqdm(it, desc=f"{scenario.name} [{vname}]", unit="op", leave=False, mininterval=0.5)
+            it = tqdm(
+                it, desc=f"{scenario.name} [{vname}]", unit="op", leave=False, mininterval=0.5
+            )
         cpu_col = stream["cpu"]
         for i in it:
             row = stream[i]
@@ -310,20 +346,32 @@ def simulate(scenario, *, variant: str | None = None, profile: str | None = None
     ns = prof.cycles_to_ns(cycles) if n else np.zeros(0)
     cum = np.cumsum(cycles) if n else np.zeros(0, np.int64)
 
-    latency = pd.DataFrame({
-        "op_index": np.arange(n, dtype=np.int64),
-        "op": pd.Series(labels, dtype="string"),
-        "cpu": cpus,
-        "latency_cycles": cycles.astype(np.int64),
-        "latency_ns": np.asarray(ns, dtype=np.float64),
-    })
+    latency = pd.DataFrame(
+        {
+            "op_index": np.arange(n, dtype=np.int64),
+            "op": pd.Series(labels, dtype="string"),
+            "cpu": cpus,
+            "latency_cycles": cycles.astype(np.int64),
+            "latency_ns": np.asarray(ns, dtype=np.float64),
+        }
+    )
     timeseries = pd.DataFrame(ts_rows)
     if len(timeseries):
         idx = timeseries["op_index"].to_numpy() - 1
         timeseries.insert(1, "t_cycles", cum[idx].astype(np.int64))
     pages = page_table(mm)
-    mf = pd.DataFrame(drv.mf_rows, columns=["op_index", "pfn", "owners_true", "owners_rmap",
-                                            "owners_page_mapping", "rmap_found_all", "sigbus_poisoner"])
+    mf = pd.DataFrame(
+        drv.mf_rows,
+        columns=[
+            "op_index",
+            "pfn",
+            "owners_true",
+            "owners_rmap",
+            "owners_page_mapping",
+            "rmap_found_all",
+            "sigbus_poisoner",
+        ],
+    )
     summary = summarise(scenario, vname, prof.name, dfs, pricer.faults, latency, mf, drv.errors)
     summary["wall_time_functional_s"] = round(functional_s, 6)
     summary["wall_time_pricing_s"] = round(priced_s, 6)
@@ -334,8 +382,9 @@ def simulate(scenario, *, variant: str | None = None, profile: str | None = None
     return RunOutput(summary, timeseries, latency, pages, mf, meta)
 
 
-def _run_xfsio_workload(script: str, vname: str, nblocks: int, pricer: "_Pricer", labels: list,
-                        sample):
+def _run_xfsio_workload(
+    script: str, vname: str, nblocks: int, pricer: "_Pricer", labels: list, sample
+):
     """The ``xfsio`` generator: run the script through the xfs_io runner, pricing every
     operation's work record; returns the final DaxFS and a driver-like holder."""
     from sim.xfsio.parse import parse_script
@@ -350,8 +399,9 @@ def _run_xfsio_workload(script: str, vname: str, nblocks: int, pricer: "_Pricer"
         labels.append(wr.op)
         sample(len(labels) - 1, holder["runner"].dax)
 
-    runner = XfsioRunner(vname, device_bytes=nblocks * PAGE_SIZE, filename=Path(script).name,
-                         record_hook=hook)
+    runner = XfsioRunner(
+        vname, device_bytes=nblocks * PAGE_SIZE, filename=Path(script).name, record_hook=hook
+    )
     holder["runner"] = runner
     res = runner.run(cmds)
     drv = _Driver(runner.dax)
@@ -375,11 +425,20 @@ def page_table(mm) -> pd.DataFrame:
     rows.append({"kind": "residue", "share_degree": 0, "pages": int(mm.residue_pages())})
     rows.append({"kind": "phantom", "share_degree": 0, "pages": int(mm.phantom_pages())})
     return pd.DataFrame(rows, columns=["kind", "share_degree", "pages"]).astype(
-        {"share_degree": np.int64, "pages": np.int64})
+        {"share_degree": np.int64, "pages": np.int64}
+    )
 
 
-def summarise(scenario, vname: str, profile_name: str, dfs, faults: int, latency: pd.DataFrame,
-              mf: pd.DataFrame, errors: dict) -> dict:
+def summarise(
+    scenario,
+    vname: str,
+    profile_name: str,
+    dfs,
+    faults: int,
+    latency: pd.DataFrame,
+    mf: pd.DataFrame,
+    errors: dict,
+) -> dict:
     """One row of scalar metrics, with the flattened scenario keys first."""
     mm = dfs.mm
     row: dict[str, Any] = {k: v for k, v in scenario.flat().items() if np.isscalar(v) or v is None}
@@ -390,10 +449,25 @@ def summarise(scenario, vname: str, profile_name: str, dfs, faults: int, latency
     n = len(latency)
     row["operations"] = n
     c = mm.counters
-    for k in ("share_inc", "share_dec", "flag_set", "flag_clear", "owner_overwritten", "pages_reset",
-              "associate_calls", "disassociate_calls", "page_updates"):
+    for k in (
+        "share_inc",
+        "share_dec",
+        "flag_set",
+        "flag_clear",
+        "owner_overwritten",
+        "pages_reset",
+        "associate_calls",
+        "disassociate_calls",
+        "page_updates",
+    ):
         row[k] = int(c.get(k, 0))
-    churn = row["share_inc"] + row["share_dec"] + row["flag_set"] + row["flag_clear"] + row["owner_overwritten"]
+    churn = (
+        row["share_inc"]
+        + row["share_dec"]
+        + row["flag_set"]
+        + row["flag_clear"]
+        + row["owner_overwritten"]
+    )
     row["churn"] = churn
     row["churn_per_op"] = churn / n if n else 0.0
     row["warnings_raw"] = int(sum(mm.warnings.values()))
@@ -407,8 +481,17 @@ def summarise(scenario, vname: str, profile_name: str, dfs, faults: int, latency
     hist = np.asarray(mm.share_histogram())
     row["share_degree_max"] = int(np.nonzero(hist)[0].max()) if hist.any() else 0
     st = dfs.summary()
-    for k in ("cow_pages", "cow_bytes", "blocks_allocated", "blocks_freed", "faults", "pmd_faults",
-              "pte_faults", "pmd_fallbacks", "live_entries"):
+    for k in (
+        "cow_pages",
+        "cow_bytes",
+        "blocks_allocated",
+        "blocks_freed",
+        "faults",
+        "pmd_faults",
+        "pte_faults",
+        "pmd_fallbacks",
+        "live_entries",
+    ):
         if k in st:
             row[k] = int(st[k])
     row["op_errors"] = int(sum(errors.values()))
@@ -437,8 +520,15 @@ def _all_warning_sites() -> list[str]:
     return list(sites)
 
 
-def write_results(out_dir: Path, outputs: list[RunOutput], scenario, *, seed: int | dict | None,
-                  plots: bool = True, extra_manifest: dict | None = None) -> None:
+def write_results(
+    out_dir: Path,
+    outputs: list[RunOutput],
+    scenario,
+    *,
+    seed: int | dict | None,
+    plots: bool = True,
+    extra_manifest: dict | None = None,
+) -> None:
     """Write a results directory atomically from one or more runs (``compare`` gives many)."""
     from sim.results import atomic_output_dir, atomic_write_json, manifest, write_parquet
 
@@ -446,22 +536,45 @@ def write_results(out_dir: Path, outputs: list[RunOutput], scenario, *, seed: in
     with atomic_output_dir(out_dir, overwrite=True) as tmp:
         summary = pd.DataFrame([o.summary for o in outputs])
         write_parquet(summary, tmp / "summary.parquet")
-        write_parquet(pd.concat([o.timeseries for o in outputs], ignore_index=True), tmp / "timeseries.parquet")
-        write_parquet(pd.concat([o.latency for o in outputs], ignore_index=True), tmp / "latency.parquet")
-        write_parquet(pd.concat([o.pages for o in outputs], ignore_index=True), tmp / "pages.parquet")
-        write_parquet(pd.concat([o.memory_failure for o in outputs], ignore_index=True), tmp / "memory_failure.parquet")
-        atomic_write_json(tmp / "manifest.json", manifest(
-            scenario=scenario.to_dict(), seed=seed,
-            extra={"scenario_name": scenario.name, "variants": [o.summary["variant"] for o in outputs],
-                   **(extra_manifest or {})}))
+        write_parquet(
+            pd.concat([o.timeseries for o in outputs], ignore_index=True),
+            tmp / "timeseries.parquet",
+        )
+        write_parquet(
+            pd.concat([o.latency for o in outputs], ignore_index=True), tmp / "latency.parquet"
+        )
+        write_parquet(
+            pd.concat([o.pages for o in outputs], ignore_index=True), tmp / "pages.parquet"
+        )
+        write_parquet(
+            pd.concat([o.memory_failure for o in outputs], ignore_index=True),
+            tmp / "memory_failure.parquet",
+        )
+        atomic_write_json(
+            tmp / "manifest.json",
+            manifest(
+                scenario=scenario.to_dict(),
+                seed=seed,
+                extra={
+                    "scenario_name": scenario.name,
+                    "variants": [o.summary["variant"] for o in outputs],
+                    **(extra_manifest or {}),
+                },
+            ),
+        )
         if plots:
             from sim.report import write_plots
 
             write_plots(tmp)
 
 
-def run_scenario(scenario, out_dir: Path, *, seed_sequence: np.random.SeedSequence | None = None,
-                 quiet: bool = True) -> dict:
+def run_scenario(
+    scenario,
+    out_dir: Path,
+    *,
+    seed_sequence: np.random.SeedSequence | None = None,
+    quiet: bool = True,
+) -> dict:
     """Run one scenario and write its results directory at ``out_dir`` (atomically).
 
     Returns the summary row (scalar metrics), as ``daxsim sweep`` collects them.
@@ -472,8 +585,14 @@ def run_scenario(scenario, out_dir: Path, *, seed_sequence: np.random.SeedSequen
     if seed_sequence is not None:  # a sweep's run: the seed is (entropy, spawn_key), not run.seed
         seed = {"entropy": seed_sequence.entropy, "spawn_key": list(seed_sequence.spawn_key)}
         extra = {"seed_sequence": seed}
-    write_results(Path(out_dir), [out], scenario, seed=seed, plots=bool(scenario.output.plots),
-                  extra_manifest=extra)
+    write_results(
+        Path(out_dir),
+        [out],
+        scenario,
+        seed=seed,
+        plots=bool(scenario.output.plots),
+        extra_manifest=extra,
+    )
     return out.summary
 
 

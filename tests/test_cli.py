@@ -36,7 +36,9 @@ def test_no_command_prints_help_and_exits_2(capsys):
 
 
 def test_python_dash_m_sim_runs_the_cli():
-    proc = subprocess.run([sys.executable, "-m", "sim", "--help"], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "sim", "--help"], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0
     assert "daxsim" in proc.stdout
 

@@ -10,7 +10,9 @@ MiB = 1 << 20
 
 
 @pytest.mark.parametrize("huge, pmd_faults, pte_faults", [(True, 1, 0), (False, 0, 512)])
-def test_colour_aligned_mapping_takes_pmd_faults_and_off_colour_falls_back(huge, pmd_faults, pte_faults):
+def test_colour_aligned_mapping_takes_pmd_faults_and_off_colour_falls_back(
+    huge, pmd_faults, pte_faults
+):
     d = DaxFS(4096, "page-share")
     ino, _ = d.open("f", create=True)
     d.pwrite(ino, 0, 2 * MiB, 0x61)

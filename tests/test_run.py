@@ -1,4 +1,4 @@
-"""``daxsim run`` / ``compare`` / ``plot``: results directories, tables and the design comparison."""
+"""``daxsim run``, ``compare`` and ``plot``: results directories, tables, the comparison."""
 
 from __future__ import annotations
 
@@ -13,15 +13,27 @@ from sim.cli import main
 from sim.runner import make_stream, simulate
 from sim.scenario import load_scenario
 
-SMALL = ["workload.clones=4", "workload.image_size='4MiB'", "workload.accesses_per_vm=256",
-         "device.size='256MiB'", "output.plots=false"]
+SMALL = [
+    "workload.clones=4",
+    "workload.image_size='4MiB'",
+    "workload.accesses_per_vm=256",
+    "device.size='256MiB'",
+    "output.plots=false",
+]
 
 
 @pytest.fixture(scope="module")
 def compare_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("cmp") / "compare"
-    args = ["compare", "vm-clones", "--quiet", "--out", str(out),
-            "--variants", "single-owner,cow-index,page-share,folio-share"]
+    args = [
+        "compare",
+        "vm-clones",
+        "--quiet",
+        "--out",
+        str(out),
+        "--variants",
+        "single-owner,cow-index,page-share,folio-share",
+    ]
     for s in SMALL:
         args += ["--set", s]
     assert main(args) == 0
@@ -82,14 +94,23 @@ def test_functional_state_does_not_depend_on_the_mode():
     stream, _ = make_stream(sc)
     f = simulate(sc, stream=stream)
     t = simulate(sc.with_overrides({"run.mode": "timing"}), stream=stream)
-    for k in ("share_inc", "share_dec", "residue_pages", "phantom_pages", "cow_pages", "warnings_raw"):
+    for k in (
+        "share_inc",
+        "share_dec",
+        "residue_pages",
+        "phantom_pages",
+        "cow_pages",
+        "warnings_raw",
+    ):
         assert f.summary[k] == t.summary[k], k
     assert (t.latency["latency_cycles"] > 0).all()
 
 
 def test_bad_scenario_key_exits_2_and_writes_nothing(tmp_path, capsys):
     out = tmp_path / "r"
-    assert main(["run", "vm-clones", "--quiet", "--out", str(out), "--set", "workload.clonez=3"]) == 2
+    assert (
+        main(["run", "vm-clones", "--quiet", "--out", str(out), "--set", "workload.clonez=3"]) == 2
+    )
     err = capsys.readouterr().err
     assert "workload.clonez" in err and "workload.clones" in err
     assert not out.exists() and not list(tmp_path.iterdir())
@@ -103,7 +124,13 @@ def test_interrupted_run_leaves_no_partial_directory(tmp_path, monkeypatch):
 
     monkeypatch.setattr("sim.report.write_plots", boom)
     out = tmp_path / "r"
-    assert main(["run", "vm-clones", "--quiet", "--out", str(out)] + sum((["--set", s] for s in SMALL[:-1]), [])) == 130
+    assert (
+        main(
+            ["run", "vm-clones", "--quiet", "--out", str(out)]
+            + sum((["--set", s] for s in SMALL[:-1]), [])
+        )
+        == 130
+    )
     assert not out.exists()
     assert list(tmp_path.iterdir()) == []
     assert runner  # imported for the monkeypatch target
@@ -121,8 +148,10 @@ def test_xfsio_workload_runs_the_script_and_prices_each_command(tmp_path):
 
 def test_xfsio_timing_reports_cycles_per_operation(tmp_path, capsys):
     script = tmp_path / "t.xfsio"
-    script.write_text("open -f a\npwrite -S 0x61 0 64k\nopen -f -t b\nreflink a\nmmap -rw 0 64k\n"
-                      "mwrite -S 0x62 0 4096\nmunmap\n@expect_md5 a " + "0" * 32 + "\n")
+    script.write_text(
+        "open -f a\npwrite -S 0x61 0 64k\nopen -f -t b\nreflink a\nmmap -rw 0 64k\n"
+        "mwrite -S 0x62 0 4096\nmunmap\n@expect_md5 a " + "0" * 32 + "\n"
+    )
     summary = tmp_path / "s.json"
     rc = main(["xfsio", str(script), "--timing", "--memmap", "dram", "--summary-out", str(summary)])
     out = capsys.readouterr().out

@@ -25,13 +25,18 @@ mwrite -S 0x62 8192 1
 """
 
 
-@pytest.mark.parametrize("variant, rc", [("folio-share", 0), ("v6.15", 0), ("page-share", 1),
-                                         ("folio-share-reset", 1)])
+@pytest.mark.parametrize(
+    "variant, rc", [("folio-share", 0), ("v6.15", 0), ("page-share", 1), ("folio-share-reset", 1)]
+)
 def test_phantom_reproducer_replays_only_under_folio_share(tmp_path, variant, rc):
     f = tmp_path / "phantom.xfsio"
     f.write_text(PHANTOM)
-    p = subprocess.run([sys.executable, "-m", "sim", "xfsio", str(f), "--variant", variant],
-                       capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [sys.executable, "-m", "sim", "xfsio", str(f), "--variant", variant],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == rc, p.stdout + p.stderr
     if rc:
         assert "phantom.xfsio:10: expect_invariant failed" in p.stdout
@@ -40,7 +45,10 @@ def test_phantom_reproducer_replays_only_under_folio_share(tmp_path, variant, rc
 def test_user_design_from_a_file_replays(tmp_path):
     f = tmp_path / "phantom.xfsio"
     f.write_text(PHANTOM.replace("violated", "holds"))
-    p = subprocess.run([sys.executable, "-m", "sim", "xfsio", str(f), "--variant",
-                        f"{DESIGN}:FolioShareResetExt"],
-                       capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [sys.executable, "-m", "sim", "xfsio", str(f), "--variant", f"{DESIGN}:FolioShareResetExt"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == 0, p.stdout + p.stderr

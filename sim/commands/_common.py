@@ -11,11 +11,26 @@ __all__ = ["add_scenario_args", "default_out_dir", "show_progress", "parse_list"
 
 def add_scenario_args(parser) -> None:
     """``[SCENARIO] [--set k=v ...] [--out DIR] [--quiet]``."""
-    parser.add_argument("scenario", nargs="?", default=None,
-                        help="scenario TOML file or name under scenarios/ (default: the default scenario)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="override a scenario key (repeatable), checked like the file")
-    parser.add_argument("--out", default=None, metavar="DIR", help="results directory (default results/<scenario>-<UTC time>)")
+    parser.add_argument(
+        "scenario",
+        nargs="?",
+        default=None,
+        help="scenario TOML file or name under scenarios/ (default: the default scenario)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a scenario key (repeatable), checked like the file",
+    )
+    parser.add_argument(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help="results directory (default results/<scenario>-<UTC time>)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar, no table")
 
 

@@ -11,10 +11,18 @@ KERNEL_VARIANTS = "single-owner,cow-index,page-share,folio-share"
 
 def configure(parser) -> None:
     add_scenario_args(parser)
-    parser.add_argument("--variants", default=KERNEL_VARIANTS, metavar="A,B,C",
-                        help=f"design variants to compare (default: the four kernel designs, {KERNEL_VARIANTS})")
-    parser.add_argument("--profiles", default=None, metavar="P,Q",
-                        help="hardware profiles to compare as well (default: the scenario's)")
+    parser.add_argument(
+        "--variants",
+        default=KERNEL_VARIANTS,
+        metavar="A,B,C",
+        help=f"design variants to compare (default: the four kernel designs, {KERNEL_VARIANTS})",
+    )
+    parser.add_argument(
+        "--profiles",
+        default=None,
+        metavar="P,Q",
+        help="hardware profiles to compare as well (default: the scenario's)",
+    )
 
 
 def main(args) -> int:
@@ -37,13 +45,28 @@ def main(args) -> int:
     outs = []
     for p in profiles:
         for v in variants:
-            outs.append(simulate(scenario, variant=v, profile=p, stream=stream,
-                                 progress=show_progress(args.quiet)))
-    write_results(out_dir, outs, scenario, seed=scenario.run.seed, plots=bool(scenario.output.plots),
-                  extra_manifest={"compare": {"variants": variants, "profiles": profiles}})
+            outs.append(
+                simulate(
+                    scenario,
+                    variant=v,
+                    profile=p,
+                    stream=stream,
+                    progress=show_progress(args.quiet),
+                )
+            )
+    write_results(
+        out_dir,
+        outs,
+        scenario,
+        seed=scenario.run.seed,
+        plots=bool(scenario.output.plots),
+        extra_manifest={"compare": {"variants": variants, "profiles": profiles}},
+    )
     if not args.quiet:
-        print(f"scenario {scenario.name}: the same {len(stream):,}-operation stream under "
-              f"{len(variants)} designs x {len(profiles)} profile(s)")
+        print(
+            f"scenario {scenario.name}: the same {len(stream):,}-operation stream under "
+            f"{len(variants)} designs x {len(profiles)} profile(s)"
+        )
         print(summary_table(pd.DataFrame([o.summary for o in outs])))
         print(f"\nresults: {out_dir}/")
         if scenario.output.plots:

@@ -6,7 +6,9 @@ from pathlib import Path
 
 
 def configure(parser) -> None:
-    parser.add_argument("directory", help="a results directory (from run/compare) or a sweep directory")
+    parser.add_argument(
+        "directory", help="a results directory (from run/compare) or a sweep directory"
+    )
 
 
 def main(args) -> int:
@@ -22,8 +24,10 @@ def main(args) -> int:
 
         written = write_plots(d)
     else:
-        raise InputError("expected a results directory (summary.parquet) or a sweep directory (sweep.parquet)",
-                         where=str(d))
+        raise InputError(
+            "expected a results directory (summary.parquet) or a sweep directory (sweep.parquet)",
+            where=str(d),
+        )
     for p in written:
         print(p)
     return 0

@@ -19,13 +19,21 @@ def main(args) -> int:
     scenario = load_scenario(args.scenario, args.overrides)
     out_dir = Path(args.out) if args.out else default_out_dir(scenario.name)
     out = simulate(scenario, progress=show_progress(args.quiet))
-    write_results(out_dir, [out], scenario, seed=scenario.run.seed, plots=bool(scenario.output.plots))
+    write_results(
+        out_dir, [out], scenario, seed=scenario.run.seed, plots=bool(scenario.output.plots)
+    )
     if not args.quiet:
         import pandas as pd
 
-        print(f"scenario {scenario.name}: {scenario.description}" if scenario.description else f"scenario {scenario.name}")
+        print(
+            f"scenario {scenario.name}: {scenario.description}"
+            if scenario.description
+            else f"scenario {scenario.name}"
+        )
         print(summary_table(pd.DataFrame([out.summary])))
-        print(f"\nresults: {out_dir}/ (summary, timeseries, latency, pages .parquet; manifest.json)")
+        print(
+            f"\nresults: {out_dir}/ (summary, timeseries, latency, pages .parquet; manifest.json)"
+        )
         if scenario.output.plots:
             print(f"plots:   {out_dir}/plots/ (main figure: {MAIN_PLOT})")
     return 0

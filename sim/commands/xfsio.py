@@ -24,21 +24,44 @@ __all__ = ["configure", "main"]
 def configure(parser) -> None:
     """Add the ``xfsio`` arguments to ``parser``."""
     parser.add_argument("script", nargs="?", help="xfs_io script (*.xfsio)")
-    parser.add_argument("-c", dest="commands", action="append", default=[], metavar="CMD",
-                        help="an xfs_io command (repeatable, run in order, like xfs_io -c)")
-    parser.add_argument("--variant", default="page-share",
-                        help="memmap design variant (default: page-share); see `daxsim variants`")
-    parser.add_argument("--no-rmap", action="store_true",
-                        help="filesystem without rmapbt: memory failure uses page->mapping")
-    parser.add_argument("--device-size", default=None,
-                        help="device size when @mkfs gives none (xfs_io size syntax, default 4g)")
-    parser.add_argument("--summary-out", default=None, metavar="F",
-                        help="write the run's counters as JSON to F")
-    parser.add_argument("--timing", action="store_true",
-                        help="price every operation in CPU cycles and print cycles per operation type")
+    parser.add_argument(
+        "-c",
+        dest="commands",
+        action="append",
+        default=[],
+        metavar="CMD",
+        help="an xfs_io command (repeatable, run in order, like xfs_io -c)",
+    )
+    parser.add_argument(
+        "--variant",
+        default="page-share",
+        help="memmap design variant (default: page-share); see `daxsim variants`",
+    )
+    parser.add_argument(
+        "--no-rmap",
+        action="store_true",
+        help="filesystem without rmapbt: memory failure uses page->mapping",
+    )
+    parser.add_argument(
+        "--device-size",
+        default=None,
+        help="device size when @mkfs gives none (xfs_io size syntax, default 4g)",
+    )
+    parser.add_argument(
+        "--summary-out", default=None, metavar="F", help="write the run's counters as JSON to F"
+    )
+    parser.add_argument(
+        "--timing",
+        action="store_true",
+        help="price every operation in CPU cycles and print cycles per operation type",
+    )
     parser.add_argument("--profile", default="optane-gen1", help="hardware profile for --timing")
-    parser.add_argument("--memmap", default="pmem", choices=("dram", "pmem"),
-                        help="where the struct pages live, for --timing (default pmem)")
+    parser.add_argument(
+        "--memmap",
+        default="pmem",
+        choices=("dram", "pmem"),
+        help="where the struct pages live, for --timing (default pmem)",
+    )
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
 
@@ -58,10 +81,9 @@ def _write_json(path: str, data: dict) -> None:
 
 def main(args) -> int:
     """Run the script or the ``-c`` commands; return the exit status."""
+    from sim.runner import resolve_variant
     from sim.xfsio.parse import cvtnum, parse_command, parse_script
     from sim.xfsio.runner import DEFAULT_DEVICE_BYTES, XfsioRunner
-
-    from sim.runner import resolve_variant
 
     variant = resolve_variant(args.variant)
     if bool(args.script) == bool(args.commands):
@@ -97,8 +119,13 @@ def main(args) -> int:
         from sim.timing.cost import CostModel
 
         model = CostModel(load_profile(args.profile), memmap=args.memmap)
-    runner = XfsioRunner(variant, rmap=not args.no_rmap, device_bytes=device,
-                         filename=label, record_hook=records.append if args.timing else None)
+    runner = XfsioRunner(
+        variant,
+        rmap=not args.no_rmap,
+        device_bytes=device,
+        filename=label,
+        record_hook=records.append if args.timing else None,
+    )
     runner.run(cmds)
     res = runner.result
     summary = runner.summary()
@@ -106,22 +133,38 @@ def main(args) -> int:
     if model is not None:
         import numpy as np
 
-        cycles = np.asarray(model.price_many(records), dtype=np.int64) if records else np.zeros(0, np.int64)
+        cycles = (
+            np.asarray(model.price_many(records), dtype=np.int64)
+            if records
+            else np.zeros(0, np.int64)
+        )
         by_op: dict[str, list[int]] = {}
-        for r, c in zip(records, cycles.tolist()):
+        for r, c in zip(records, cycles.tolist(), strict=True):
             by_op.setdefault(r.op, []).append(c)
         summary["timing"] = {
-            "profile": args.profile, "memmap": args.memmap, "cycles_total": int(cycles.sum()),
+            "profile": args.profile,
+            "memmap": args.memmap,
+            "cycles_total": int(cycles.sum()),
             "ns_total": float(model.profile.cycles_to_ns(int(cycles.sum()))),
-            "by_op": {op: {"count": len(v), "cycles_mean": float(np.mean(v)), "cycles_total": int(np.sum(v))}
-                      for op, v in sorted(by_op.items())},
+            "by_op": {
+                op: {
+                    "count": len(v),
+                    "cycles_mean": float(np.mean(v)),
+                    "cycles_total": int(np.sum(v)),
+                }
+                for op, v in sorted(by_op.items())
+            },
         }
-        timing_lines.append(f"timing on {args.profile} (memmap {args.memmap}): "
-                            f"{int(cycles.sum()):,} cycles = {summary['timing']['ns_total'] / 1e3:,.1f} us")
+        timing_lines.append(
+            f"timing on {args.profile} (memmap {args.memmap}): "
+            f"{int(cycles.sum()):,} cycles = {summary['timing']['ns_total'] / 1e3:,.1f} us"
+        )
         for op, v in sorted(by_op.items()):
             mean = float(np.mean(v))
-            timing_lines.append(f"  {op:16s} {len(v):8d} ops  {mean:12,.0f} cycles/op  "
-                                f"{float(model.profile.cycles_to_ns(mean)):10,.0f} ns/op")
+            timing_lines.append(
+                f"  {op:16s} {len(v):8d} ops  {mean:12,.0f} cycles/op  "
+                f"{float(model.profile.cycles_to_ns(mean)):10,.0f} ns/op"
+            )
     if not args.quiet:
         if args.commands:  # interactive use: what xfs_io would print
             for line in runner.output:
@@ -129,12 +172,14 @@ def main(args) -> int:
         for c in res.failed + res.model_failed:
             print(c.describe(label))
         n = res.counts()
-        print(f"{label}: variant {summary['variant']} (v{summary['generation']} paths): "
-              f"{n['checks_passed']} checks passed, {n['checks_failed']} failed; "
-              f"model-derived {n['model_checks_passed']} passed, "
-              f"{n['model_checks_failed']} failed; "
-              f"warnings {summary['warnings']}, residue {summary['residue_pages']}, "
-              f"phantoms {summary['phantom_pages']}, CoW pages {summary['cow_pages']}")
+        print(
+            f"{label}: variant {summary['variant']} (v{summary['generation']} paths): "
+            f"{n['checks_passed']} checks passed, {n['checks_failed']} failed; "
+            f"model-derived {n['model_checks_passed']} passed, "
+            f"{n['model_checks_failed']} failed; "
+            f"warnings {summary['warnings']}, residue {summary['residue_pages']}, "
+            f"phantoms {summary['phantom_pages']}, CoW pages {summary['cow_pages']}"
+        )
         for line in timing_lines:
             print(line)
     if args.summary_out:

@@ -51,7 +51,9 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     """Write ``obj`` as indented JSON, atomically."""
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n").encode())
+    atomic_write_bytes(
+        path, (json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n").encode()
+    )
 
 
 def _json_default(o: Any) -> Any:
@@ -109,7 +111,11 @@ def git_revision(cwd: str | os.PathLike | None = None) -> str | None:
     try:
         rev = subprocess.run(
             ["git", "describe", "--always", "--dirty", "--abbrev=12"],
-            cwd=here, capture_output=True, text=True, timeout=5, check=True,
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
@@ -130,7 +136,9 @@ def manifest(*, scenario: dict, seed: int | dict | None, extra: dict | None = No
         "git_revision": git_revision(),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
-        "packages": {p: _version(p) for p in ("numpy", "numba", "pandas", "pyarrow", "simpy", "matplotlib")},
+        "packages": {
+            p: _version(p) for p in ("numpy", "numba", "pandas", "pyarrow", "simpy", "matplotlib")
+        },
         "seed": seed,
         "scenario": scenario,
     }
