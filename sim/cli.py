@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     """Build the top-level parser with every available subcommand."""
     parser = argparse.ArgumentParser(
         prog="daxsim",
-        description="Cycle-level simulator of Linux fsdax on persistent memory with reflinked files.",
+        description="Cycle-level simulator of Linux fsdax on pmem with reflinked files.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     for name, module, help_text in _available():

@@ -45,7 +45,8 @@ class RunOutput:
     latency : DataFrame
         One row per operation: ``op_index``, ``op``, ``cpu``, ``latency_cycles``, ``latency_ns``.
     pages : DataFrame
-        Final page-state statistics: ``kind`` (shared/residue/phantom/owned), ``share_degree``, ``pages``.
+        Final page-state statistics: ``kind`` (shared, residue, phantom), ``share_degree``,
+        ``pages``.
     memory_failure : DataFrame
         One row per poisoned pfn: owners found by each path.
     """
