@@ -204,7 +204,6 @@ class DaxFS:
         #: Called with every operation's WorkRecord (``daxsim xfsio --timing`` prices them).
         self.record_hook = None
         self._next_vid = 1
-        self._bmap_cache: dict = {}
         self._w0: int | None = None
         self._next_va = _VA_BASE
         self.stats = {
@@ -233,8 +232,6 @@ class DaxFS:
         """Fold an FsChange into the stats and the work record."""
         if ch is None:
             return
-        if self._bmap_cache:
-            self._bmap_cache.clear()
         st = self.stats
         st["cow_pages"] += ch.cow_blocks
         st["cow_bytes"] += ch.cow_bytes
@@ -387,7 +384,6 @@ class DaxFS:
     def open(self, path: str, *, create: bool = False,
              trunc: bool = False) -> tuple[int, WorkRecord]:
         """``open(2)``; O_TRUNC truncates to 0 (entries removed with trunc semantics)."""
-        self._bmap_cache.clear()
         wr, w0 = self._wr("open")
         ino, ch = self.fs.open_ex(path, create=create, trunc=trunc)
         if trunc:
@@ -413,7 +409,6 @@ class DaxFS:
     def truncate(self, ino: int, size: int) -> WorkRecord:
         """``ftruncate``: entries past the new EOF removed (trunc=true); a partial shared
         tail block is CoW-zeroed by the filesystem (6.2+ invalidates its entry)."""
-        self._bmap_cache.clear()
         wr, w0 = self._wr("truncate")
         self._truncate(ino, int(size), wr)
         return self._done(wr, w0)
@@ -422,7 +417,6 @@ class DaxFS:
         """``write(2)``: copy-around CoW of shared blocks by the filesystem; entries over
         newly allocated blocks are invalidated (IOMAP_F_NEW, every generation), entries over
         CoW'd blocks are invalidated after clearing DIRTY in 6.2+ and left stale <= 6.1."""
-        self._bmap_cache.clear()
         wr, w0 = self._wr("pwrite")
         ch = self.fs.pwrite(ino, off, length, byte)
         self._account(ch, wr, ino)
@@ -444,7 +438,6 @@ class DaxFS:
 
     def _range_op(self, opname: str, ino: int, off: int, length: int, fn, *,
                   remove: bool, clear_dirty: bool = True) -> WorkRecord:
-        self._bmap_cache.clear()
         wr, w0 = self._wr(opname)
         ch = fn()
         self._account(ch, wr, ino)
@@ -483,7 +476,6 @@ class DaxFS:
               length: int | None = None) -> WorkRecord:
         """FICLONE / FICLONERANGE; the destination range's entries are removed
         (``xfs_reflink_remap_prep`` → ``xfs_flush_unmap_range``)."""
-        self._bmap_cache.clear()
         wr, w0 = self._wr("clone")
         if length is None or length == 0:
             eff = max(0, self.fs.size(src) - src_off)
@@ -500,7 +492,6 @@ class DaxFS:
 
     def dedupe(self, dst: int, src: int, src_off: int, dst_off: int, length: int) -> WorkRecord:
         """FIDEDUPERANGE (EBADE raised by the filesystem when the bytes differ)."""
-        self._bmap_cache.clear()
         wr, w0 = self._wr("dedupe")
         ch = self.fs.dedupe(dst, src, src_off, dst_off, length)
         self._account(ch, wr, dst)
@@ -532,7 +523,6 @@ class DaxFS:
 
     def unlink(self, path: str) -> WorkRecord:
         """``unlink(2)`` of a closed file: eviction then the filesystem frees its blocks."""
-        self._bmap_cache.clear()
         wr, w0 = self._wr("unlink")
         ino = self.fs.lookup(path)
         ch = self.fs.unlink(path)
@@ -651,18 +641,6 @@ class DaxFS:
         self.stats["faults"] += 1
         if not self._fault_pmd(vma, index, write, wr):
             self._fault_pte(vma, index, write, wr)
-
-    def _window(self, ino: int, w: int) -> list:
-        """Extents of the 512-block window ``w`` of ``ino`` (cached until the next fs
-        mutation: one ``bmap`` per 512 faults on a quiet file)."""
-        key = (ino, w)
-        ext = self._bmap_cache.get(key)
-        if ext is None:
-            ext = self.fs.bmap(ino, w * PG_PMD_NR, PG_PMD_NR)
-            if len(self._bmap_cache) > 4096:
-                self._bmap_cache.clear()
-            self._bmap_cache[key] = ext
-        return ext
 
     def _iomap(self, ino: int, first: int, n: int):
         """Uniform extent starting at ``first``: ``(state, pblock, nblocks, shared)`` with
