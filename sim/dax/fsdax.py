@@ -203,6 +203,7 @@ class DaxFS:
         self.hwpoisoned: set[int] = set()
         #: Called with every operation's WorkRecord (``daxsim xfsio --timing`` prices them).
         self.record_hook = None
+        self._entry_hook = None
         self._next_vid = 1
         self._w0: int | None = None
         self._next_va = _VA_BASE
@@ -218,7 +219,21 @@ class DaxFS:
         a = self.spaces.get(ino)
         if a is None:
             a = self.spaces[ino] = _Space(self.mapping_id(ino), ino)
+            a.xa.listener = self._entry_hook
         return a
+
+    @property
+    def entry_hook(self):
+        """Called as ``hook(mapping_id, index, old, new)`` after every DAX entry stored
+        (``old`` None) or erased (``new`` None) in any address_space, eviction included;
+        None: no hook. Setting it installs it on every in-core address_space."""
+        return self._entry_hook
+
+    @entry_hook.setter
+    def entry_hook(self, fn) -> None:
+        self._entry_hook = fn
+        for a in self.spaces.values():
+            a.xa.listener = fn
 
     @staticmethod
     def mapping_id(ino: int) -> int:

@@ -147,6 +147,7 @@ class DaxXArray:
         "nrpages",
         "pte_per_pmd",
         "_root",
+        "listener",
     )
 
     def __init__(self, mapping_id: int):
@@ -165,6 +166,9 @@ class DaxXArray:
         self.pte_per_pmd: dict[int, int] = {}
         #: cached root_shift() (None: recompute; reset by store and erase)
         self._root: int | None = None
+        #: Called as ``listener(mapping_id, index, old, new)`` after every entry change
+        #: (``old`` None: stored; ``new`` None: erased); None: no listener.
+        self.listener = None
 
     # ------------------------------------------------------------------ shape
     def __len__(self) -> int:
@@ -251,6 +255,8 @@ class DaxXArray:
         if old is not None:
             self.erase(index)
         self.entries[index] = value
+        if self.listener is not None:
+            self.listener(self.mapping_id, index, None, value)
         n = dax_entry_npages(value)
         self.nrpages += n
         self._level_refs[_shift_for(index + n - 1) // XA_CHUNK_SHIFT] += 1
@@ -274,6 +280,8 @@ class DaxXArray:
         value = self.entries.pop(index, None)
         if value is None:
             return None
+        if self.listener is not None:
+            self.listener(self.mapping_id, index, value, None)
         self._root = None
         self.marks.pop(index, None)
         n = dax_entry_npages(value)

@@ -1706,6 +1706,14 @@ class FileSystem:
             h.update(self.contents.data(last_cid)[:tail])
         return h.hexdigest()
 
+    def byte_runs(self, ino: int, off: int, length: int):
+        """What read(2) of ``[off, off + length)`` returns (clipped at EOF), as coalesced
+        constant-byte runs ``(lens, vals)`` (int64 arrays; adjacent runs differ in value)
+        without materialising the bytes."""
+        if off < 0 or length < 0:
+            raise FsError("EINVAL", "negative offset or length")
+        return self._byte_runs(self._ip(ino), off, length)
+
     def _byte_runs(self, ip: Inode, off: int, length: int):
         """Bytes of ``[off, off+length)`` (clipped at EOF) as coalesced runs ``(lens, vals)``."""
         end = min(off + length, ip.size)

@@ -332,6 +332,22 @@ class MemMap:
         base = len(COUNTERS)
         return {s: int(self._stats[base + SITES.index(s)]) for s in self.variant.warning_sites}
 
+    def warning_total(self) -> int:
+        """Sum of the raw warning counts over every site (cheaper than :attr:`warnings`)."""
+        if self._ref is not None:
+            return int(sum(self._ref.warnings.values()))
+        base = len(COUNTERS)
+        st = self._stats
+        return int(sum(st[base + SITES.index(s)] for s in self.variant.warning_sites))
+
+    @property
+    def folio_orders(self) -> np.ndarray:
+        """Folio order per 512-page block (int8, read-only view; 9 = a PMD folio's head block,
+        0 otherwise; always zeros for designs without folios)."""
+        v = self._order.view()
+        v.flags.writeable = False
+        return v
+
     @property
     def warnings_latched(self) -> dict[str, int]:
         """WARN_ON_ONCE: 1 for each site that fired at least once in this memmap, else 0."""
