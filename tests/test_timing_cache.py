@@ -89,9 +89,23 @@ def reference_costs(profile, cpus, addr, write, medium, cpu, lat, line_bytes, bl
     return out
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_recency_ordered_sets_equal_lru_stamps(seed):
-    prof = load_profile("optane-gen1", SMALL)
+#: Sizes that are not powers of two: the kernel's division paths instead of masks and shifts.
+ODD = {
+    "cache.l1_bytes": 3 * 64 * 8,
+    "cache.l2_bytes": 5 * 64 * 16,
+    "cache.l3_bytes": 8192,
+    "rmw.buffer_lines": 6,
+    "ait.buffer_entries": 10,
+}
+
+
+@pytest.mark.parametrize(
+    ("seed", "sizes", "line_bytes", "block_bytes"),
+    [(0, SMALL, 256, 4096), (1, SMALL, 256, 4096), (2, SMALL, 256, 4096),
+     (3, ODD, 192, 3072), (4, ODD, 256, 4096), (5, SMALL, 320, 1000)],
+)
+def test_recency_ordered_sets_equal_lru_stamps(seed, sizes, line_bytes, block_bytes):
+    prof = load_profile("optane-gen1", sizes)
     cpus = 3
     rng = np.random.default_rng(seed)
     n = 4000
@@ -106,7 +120,8 @@ def test_recency_ordered_sets_equal_lru_stamps(seed):
     state = CacheState(prof, cpus)
     got = np.concatenate(
         [
-            access_lines(state, addr[s], write[s], medium[s], cpu[s], lat, 256, 4096)
+            access_lines(state, addr[s], write[s], medium[s], cpu[s], lat, line_bytes,
+                         block_bytes)
             for s in (slice(0, 1500), slice(1500, n))  # the state carries across calls
         ]
     )
@@ -118,8 +133,8 @@ def test_recency_ordered_sets_equal_lru_stamps(seed):
         medium.tolist(),
         cpu.tolist(),
         lat.tolist(),
-        256,
-        4096,
+        line_bytes,
+        block_bytes,
     )
     assert got.tolist() == want
     assert len(set(want)) > 5  # hits at every level, misses and write-backs were exercised
@@ -202,3 +217,34 @@ def test_unknown_structure_names_the_operation():
     with pytest.raises(InputError) as e:
         RecordBatch.from_records(recs)
     assert "inode" in str(e.value) and "clone" in str(e.value.where)
+
+
+@pytest.mark.parametrize("sp_medium", [0, 1])
+def test_per_record_kernel_equals_per_line_kernel(sp_medium):
+    """access_records (one pass, sums per record) == access_lines on the same addresses,
+    summed per record with the atomic of each written struct-page line."""
+    from sim.timing.cache import access_records
+
+    prof = load_profile("optane-gen1", ODD)
+    cpus = 2
+    rng = np.random.default_rng(7 + sp_medium)
+    n, nrec = 5000, 700
+    rec = np.sort(rng.integers(0, nrec, n))
+    struct = rng.integers(0, len(STRUCTURES), n)
+    key = rng.integers(0, 400, n)
+    write = (rng.random(n) < 0.4).astype(np.int64)
+    cpu_rec = rng.integers(0, cpus, nrec)
+    base = np.array([STRUCT_BASE[s] for s in STRUCTURES], dtype=np.int64)
+    sp, xa = STRUCTURES.index("struct_page"), STRUCTURES.index("xarray_node")
+    lat = np.array([4, 14, 56, 220, 670, 370, 540, 50, 70], dtype=np.int64)
+    got_xa, got_other = access_records(CacheState(prof, cpus), nrec, rec, struct, key, write,
+                                       cpu_rec, base, sp, xa, sp_medium, 23, lat, 256, 4096)
+    cyc = access_lines(CacheState(prof, cpus), base[struct] + key * 64, write,
+                       ((struct == sp) * sp_medium).astype(np.int64), cpu_rec[rec], lat, 256,
+                       4096)
+    cyc = cyc + ((struct == sp) & (write == 1)) * 23
+    want_xa = np.bincount(rec, weights=np.where(struct == xa, cyc, 0), minlength=nrec)
+    want_other = np.bincount(rec, weights=np.where(struct == xa, 0, cyc), minlength=nrec)
+    assert got_xa.tolist() == want_xa.astype(np.int64).tolist()
+    assert got_other.tolist() == want_other.astype(np.int64).tolist()
+    assert got_other.sum() > 0 and got_xa.sum() > 0

@@ -47,7 +47,7 @@ from functools import lru_cache
 import numpy as np
 
 from sim.errors import InputError
-from sim.timing.cache import CacheState, access_lines
+from sim.timing.cache import CacheState, access_records
 from sim.timing.profiles import Profile, load_profile
 from sim.work import STRUCTURES, WorkRecord
 
@@ -290,28 +290,16 @@ class CostModel:
         cpu_rec = np.broadcast_to(np.asarray(cpu, dtype=np.int64), (n,))
         if n and (cpu_rec.min() < 0 or cpu_rec.max() >= self.cpus):
             raise InputError(f"cpu index out of range 0..{self.cpus - 1}", str(cpu))
-        xa = np.zeros(n, dtype=np.float64)
-        lines = np.zeros(n, dtype=np.float64)
         if batch.line_key.size:
             if batch.line_key.min() < 0:
                 raise InputError("negative cache-line key", "lines")
-            addr = _BASE_ARR[batch.line_struct] + batch.line_key * 64
-            is_sp = batch.line_struct == _SP
-            medium = (is_sp & (self._sp_medium == 1)).astype(np.int64)
-            cyc = access_lines(
-                self.cache,
-                addr,
-                batch.line_write,
-                medium,
-                np.ascontiguousarray(cpu_rec[batch.line_rec]),
-                self.lat,
-                self.line_bytes,
-                self.block_bytes,
-            )
-            cyc = cyc + (is_sp & (batch.line_write == 1)) * self.atomic_cycles
-            is_xa = batch.line_struct == _XA
-            xa += np.bincount(batch.line_rec, weights=np.where(is_xa, cyc, 0), minlength=n)
-            lines += np.bincount(batch.line_rec, weights=np.where(is_xa, 0, cyc), minlength=n)
+            xa, lines = access_records(
+                self.cache, n, batch.line_rec, batch.line_struct, batch.line_key,
+                batch.line_write, cpu_rec, _BASE_ARR, _SP, _XA, self._sp_medium,
+                self.atomic_cycles, self.lat, self.line_bytes, self.block_bytes)
+        else:
+            xa = np.zeros(n, dtype=np.int64)
+            lines = np.zeros(n, dtype=np.int64)
         device = np.zeros(n, dtype=np.float64)
         if batch.pm_size.size:
             rc0, rcb = self.dev_read
@@ -324,13 +312,12 @@ class CostModel:
             has_dev = np.zeros(n, dtype=bool)
         device += np.where(has_dev, 0.0, batch.memcpy_bytes * self.memcpy_cpb)
         entry = np.where(batch.faults > 0, batch.faults * self.fault_cycles, self.op_cycles)
-        xa += batch.nlocks * self.lock_cycles
         pte = batch.pages_mapped * self.pte_cycles
         tlb = batch.tlb_shootdowns * self.tlb_cycles
         parts = {
             "entry": np.rint(entry).astype(np.int64),
-            "xarray": np.rint(xa).astype(np.int64),
-            "lines": np.rint(lines).astype(np.int64),
+            "xarray": xa + batch.nlocks * self.lock_cycles,
+            "lines": lines,
             "device": np.rint(device).astype(np.int64),
             "tlb": np.asarray(tlb, dtype=np.int64),
             "pte": np.asarray(pte, dtype=np.int64),
