@@ -2,13 +2,16 @@
 
 Run as a script for the figures recorded in BENCHMARKS.md::
 
-    .venv/bin/python benchmarks/bench_hunt.py [--ops 2000] [--seed 0] [--profile]
+    .venv/bin/python benchmarks/bench_hunt.py [--ops 2000] [--seed 0] [--workers 2]
+                                              [--repeat 3] [--profile]
 
 or with pytest-benchmark (``make bench``). Figures:
 
 - ``checked ops/s`` per design: ``hunt(..., budget_ops=N)`` with every invariant checked
   (violations found early do not stop the run: the search continues until the budget, checking
-  what is not yet found; numba compilation is warmed up first and excluded);
+  what is not yet found; numba compilation is warmed up first and excluded), in this process;
+- ``--workers 2``: the same hunt with ``workers=2`` (episodes in two worker processes, the
+  same result; pool start-up included);
 - the same with only the page-state invariants (``association_truth``, ``no_warnings``,
   ``nothing_left_behind``) to separate the check cost from the fs/dax cost;
 - ``ops/s without checks``: the same op stream applied with no invariant evaluated;
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import os
 import pstats
 import sys
 import time
@@ -57,12 +61,13 @@ def _unchecked(variant: str, n: int, seed: int) -> float:
             op = generate_op(rng, s, OP_KINDS, 3)
             if op is not None and s.apply(op):
                 done += 1
+        s.close()
         ep += 1
     return done / (time.perf_counter() - t0)
 
 
 #: FileSystem queries the hunt itself makes (checks, op generation), timed apart.
-_FS_QUERIES = ("pread", "bmap_arrays", "check_invariants", "md5", "rmap")
+_FS_QUERIES = ("pread", "byte_runs", "bmap_arrays", "check_invariants", "md5", "rmap")
 
 
 def _split(variant: str, n: int, seed: int) -> tuple[float, float, float, float, float]:
@@ -126,23 +131,39 @@ def _warm() -> None:
         hunt(v, seed=99, budget_ops=40)
 
 
+def _rate(variant: str, n: int, seed: int, **kw) -> float:
+    r = hunt(variant, seed=seed, budget_ops=n, **kw)
+    return r.ops_run / r.seconds
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ops", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--workers", type=int, default=2, help="workers of the parallel column")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="measure every figure this many times; print the median")
     ap.add_argument("--profile", action="store_true")
     a = ap.parse_args(argv)
     _warm()
-    print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {a.ops} ops per design")
-    print(f"{'design':20s} {'checked ops/s':>14s} {'page-state only':>16s} {'no checks':>10s} "
-          f"{'op µs':>8s} {'fs-query µs':>12s} {'hunt µs':>8s} {'in check()':>11s}")
+    med = lambda xs: float(np.median(xs))  # noqa: E731
+    rep = range(max(1, a.repeat))
+    print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {a.ops} ops per design; "
+          f"median of {len(rep)}; load {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    wcol = f"--workers {a.workers}"
+    print(f"{'design':20s} {'checked ops/s':>14s} {wcol:>12s} {'page-state only':>16s} "
+          f"{'no checks':>10s} {'op µs':>8s} {'fs-query µs':>12s} {'hunt µs':>8s} "
+          f"{'in check()':>11s}")
     for v in ("single-owner", "cow-index", "page-share", "folio-share", "folio-share-reset"):
-        r = hunt(v, seed=a.seed, budget_ops=a.ops)
-        r2 = hunt(v, seed=a.seed, budget_ops=a.ops, names=PAGE_STATE)
-        u = _unchecked(v, a.ops, a.seed)
-        _rate, op_us, fsq_us, hunt_us, chk_us = _split(v, a.ops, a.seed)
-        print(f"{v:20s} {r.ops_run / r.seconds:14.0f} {r2.ops_run / r2.seconds:16.0f} {u:10.0f} "
+        r1 = med([_rate(v, a.ops, a.seed) for _ in rep])
+        rw = med([_rate(v, a.ops, a.seed, workers=a.workers) for _ in rep])
+        r2 = med([_rate(v, a.ops, a.seed, names=PAGE_STATE) for _ in rep])
+        u = med([_unchecked(v, a.ops, a.seed) for _ in rep])
+        sp = [_split(v, a.ops, a.seed) for _ in rep]
+        op_us, fsq_us, hunt_us, chk_us = (med([x[i] for x in sp]) for i in range(1, 5))
+        print(f"{v:20s} {r1:14.0f} {rw:12.0f} {r2:16.0f} {u:10.0f} "
               f"{op_us:8.1f} {fsq_us:12.1f} {hunt_us:8.1f} {chk_us:11.1f}")
+    print(f"load after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print("\ntime to first violation (median of seeds 0..4)")
     for v in ("cow-index", "folio-share"):
         for name in (None, "nothing_left_behind"):
@@ -180,6 +201,13 @@ def test_bench_hunt_page_share(benchmark):
     _warm()
     r = benchmark.pedantic(lambda: hunt("page-share", seed=0, budget_ops=500), rounds=3)
     assert r.ops_run == 500
+
+
+def test_bench_hunt_page_share_two_workers(benchmark):
+    _warm()
+    r = benchmark.pedantic(lambda: hunt("page-share", seed=0, budget_ops=2000, workers=2),
+                           rounds=3)
+    assert r.ops_run == 2000
 
 
 def test_bench_first_violation_folio_share(benchmark):

@@ -5,13 +5,18 @@
     truncate, punch, zero range, unshare, dedupe, unlink/recreate, munmap/re-mmap) on a few
     files of up to 4 MiB over a 256 MiB device, per op kind and overall;
 (b) functional wall time of the default scenario per kernel design (``sim.runner.simulate``
-    with ``variant=``).
+    with ``variant=``);
+(c) with ``--xfsio-steps``: the cost of ``XfsioRunner.step`` and below per op kind of the
+    hunt's mix. The xfs_io commands of seeded hunt episodes are recorded once (through
+    ``sim.hunt``), then replayed on fresh runners; per kind, the best of ``--rounds`` rounds
+    of CPU time per op (the hunt's own work and its checks are not timed).
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_ops.py                 # both parts
+    .venv/bin/python benchmarks/bench_ops.py                 # parts (a) and (b)
     .venv/bin/python benchmarks/bench_ops.py --ops 20000 --no-scenario
     .venv/bin/python benchmarks/bench_ops.py --profile       # cProfile of part (a)
+    .venv/bin/python benchmarks/bench_ops.py --xfsio-steps --variant page-share
 """
 
 from __future__ import annotations
@@ -153,6 +158,58 @@ def bench_stream(nops: int, seed: int, variant: str = "folio-share", warmup: int
     return out
 
 
+def record_hunt_steps(variant: str, episodes: int = 60, ops: int = 24) -> list:
+    """Per episode, ``[(kind, [Command, ...]), ...]``: the xfs_io commands of each applied op
+    of seeded hunt episodes (the mix of ``hunt_breakdown``: 3 files, 32 MiB device)."""
+    import numpy as np
+
+    from sim.hunt.search import Draws, generate_op
+    from sim.hunt.session import OP_KINDS, Session
+
+    out = []
+    for ep in range(episodes):
+        rng = Draws(np.random.default_rng(np.random.SeedSequence(0, spawn_key=(ep,))))
+        s = Session(variant, snapshot=False)
+        rec = []
+        for _ in range(ops):
+            op = generate_op(rng, s, OP_KINDS, 3)
+            if op is None or not s.apply(op):
+                continue
+            a, b = s.op_lines[-1]
+            rec.append((op.kind, s.commands[a - 1:b - 1]))
+            s.check()
+        out.append(rec)
+    return out
+
+
+def bench_xfsio_steps(variant: str, rounds: int = 5, episodes: int = 60) -> dict:
+    """``{kind: best µs per op}`` of replaying :func:`record_hunt_steps` on bare runners."""
+    from sim.hunt.designs import load_variant
+    from sim.hunt.session import DEFAULT_NBLOCKS, PAGE
+    from sim.xfsio.runner import XfsioRunner
+
+    eps = record_hunt_steps(variant, episodes)
+    v = load_variant(variant)
+    pc = time.process_time
+    best: dict = {}
+    for rnd in range(rounds + 1):  # round 0 warms up (imports, numba dispatch)
+        t: dict = {}
+        n: dict = {}
+        for ops in eps:
+            r = XfsioRunner(v, device_bytes=DEFAULT_NBLOCKS * PAGE, check_model=False)
+            for kind, cmds in ops:
+                t0 = pc()
+                for c in cmds:
+                    r.step(c)
+                t[kind] = t.get(kind, 0.0) + pc() - t0
+                n[kind] = n.get(kind, 0) + 1
+        t["all"], n["all"] = sum(t.values()), sum(n.values())
+        if rnd:
+            for k in t:
+                best[k] = min(best.get(k, float("inf")), t[k] / n[k] * 1e6)
+    return best
+
+
 def bench_scenario(designs=DESIGNS):
     """Functional wall time of the default scenario per design."""
     from sim.runner import make_stream, simulate
@@ -178,7 +235,17 @@ def main(argv=None) -> int:
     ap.add_argument("--no-stream", action="store_true")
     ap.add_argument("--no-scenario", action="store_true")
     ap.add_argument("--profile", action="store_true", help="cProfile part (a), top 40 by tottime")
+    ap.add_argument("--xfsio-steps", action="store_true",
+                    help="only part (c): XfsioRunner.step per op kind of the hunt's mix")
+    ap.add_argument("--variant", default="page-share", help="design of part (c)")
+    ap.add_argument("--rounds", type=int, default=5, help="rounds of part (c) (best is kept)")
     args = ap.parse_args(argv)
+    if args.xfsio_steps:
+        best = bench_xfsio_steps(args.variant, args.rounds)
+        print(f"(c) XfsioRunner.step and below, hunt mix, {args.variant}: best of "
+              f"{args.rounds} rounds, CPU µs per op")
+        print("  ".join(f"{k} {v:.1f}" for k, v in best.items()))
+        return 0
     if args.profile:
         import cProfile
         import pstats

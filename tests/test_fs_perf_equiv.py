@@ -1,7 +1,8 @@
 """The list fast paths of sim.fs (and the run maps' list form) compute exactly what the numpy
 paths compute: random operation sequences run twice, once with the fast paths on (at the
 default thresholds and at tiny thresholds, which makes the maps switch form often) and once
-with them off, must give the same FsChange records, errors, counters and run maps; DaxFS's
+with them off, must give the same FsChange records, errors, counters, run maps and reverse
+maps; the list merges and splices equal the numpy ones per column layout; DaxFS's
 iomap must equal the walk of bmap over the 512-block window it replaced."""
 
 from __future__ import annotations
@@ -106,6 +107,7 @@ def _run(ops, fast_runs: int, small_insert: int, list_max: int) -> list:
             except FsError as exc:
                 out.append(("err", exc.errno))
             out.append(_snapshot(fs))
+            out.append([fs.rmap(p) for p in range(0, 320, 23)])
             for ino in fs.inodes:
                 size = fs.size(ino)
                 out.append([tuple(vars(e).values()) for e in fs.bmap(ino, 0, size // BS + 2)])
@@ -175,17 +177,17 @@ def test_iomap_equals_bmap_window_walk(ops, q):
         assert fs.iomap(inos[f], first, n) == _iomap_by_bmap(fs, inos[f], first, n)
 
 
+@pytest.mark.parametrize("mask", [(True, False), (False,), (True,), (), (False, True, False)])
 @given(rows=st.lists(st.tuples(st.integers(1, 4), st.integers(0, 3), st.integers(0, 2),
-                               st.integers(0, 1)), max_size=12))
+                               st.integers(0, 1), st.integers(0, 1)), max_size=12))
 @settings(max_examples=200, deadline=None)
-def test_merge_list_runs_equals_merge_runs(rows):
+def test_merge_list_runs_equals_merge_runs(mask, rows):
     pos = 0
     rs = []
-    for gap, n, p, c in rows:
+    for gap, n, p, c, d in rows:
         pos += gap - 1
-        rs.append((pos, n + 1, p, c))
+        rs.append((pos, n + 1, *(p, c, d)[: len(mask)]))
         pos += n + 1
-    mask = (True, False)
     got = merge_list_runs(rs, mask)
     if rs:
         a = [np.array(x, dtype=np.int64) for x in zip(*rs, strict=True)]
@@ -201,7 +203,7 @@ splice_op = st.tuples(st.integers(0, 40), st.integers(0, 12),
                                          st.integers(0, 1)), max_size=3))
 
 
-@pytest.mark.parametrize("mask", [(True, False), (False,), ()])
+@pytest.mark.parametrize("mask", [(True, False), (False,), (True,), ()])
 @given(ops=st.lists(splice_op, min_size=1, max_size=40))
 @settings(max_examples=200, deadline=None)
 def test_list_splice_equals_numpy_splice(mask, ops):

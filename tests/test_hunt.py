@@ -280,7 +280,7 @@ def _oracle_bad_pages(dfs):
     for m, i, p, n in rows:
         for j in range(n):
             per_page.setdefault(p + j, []).append((m, i + j))
-    orders = getattr(mm, "_order", None)
+    orders = mm.folio_orders if getattr(mm.variant, "folio", False) else None
     bad = set()
     for pg in range(mm.npages):
         mw = int(mm.mapping[pg])

@@ -58,6 +58,8 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys):
                  ["hunt", "--variant", "page-share", "--ops", "frob"],
                  ["hunt", "--variant", "page-share", "--budget", "0"],
                  ["hunt", "--variant", "page-share", "--files", "0"],
+                 ["hunt", "--variant", "page-share", "--workers", "0"],
+                 ["hunt", "--variant", "page-share", "--ops", "read,unlink"],
                  ["hunt"]):
         assert main(argv + ["--out", str(tmp_path / "x")]) == 2
     assert not (tmp_path / "x").exists()
@@ -73,3 +75,17 @@ def test_time_budget_and_module_form(tmp_path, capsys, monkeypatch):
     assert set(df.variant) == {"folio-share-reset-ext"}
     assert (df.ops_run > 0).all()
     assert (df[df.invariant == "nothing_left_behind"].status == "none").all()
+
+
+def test_workers_option_gives_the_same_table(tmp_path, capsys):
+    outs = []
+    for w in ("1", "2"):
+        d = tmp_path / f"w{w}"
+        assert main(["hunt", "--variant", "cow-index", "--budget", "150", "--seed", "2",
+                     "--workers", w, "--out", str(d), "--quiet"]) == 0
+        outs.append(capsys.readouterr().out)
+        df = pd.read_parquet(d / "hunt.parquet")
+        outs.append(df.drop(columns=["reproducer"]).to_dict("records"))
+        outs.append(sorted(p.read_text() for p in d.glob("*.xfsio")))
+    assert outs[0] == outs[3] and outs[1] == outs[4] and outs[2] == outs[5]
+    assert outs[2]  # reproducers were written and compared

@@ -133,6 +133,40 @@ def test_folio_order_changes_mark_the_block_dirty():
     assert s.tracker.first_bad() == -1
 
 
+def test_entry_hook_coverage_through_pmd_entries_and_eviction():
+    """The coverage folded in from ``DaxFS.entry_hook`` equals the one rebuilt from every
+    xarray after each op, PMD entries and the eviction of a mapped, shared file included;
+    a hook already installed keeps being called."""
+    from sim.hunt import Op
+
+    for variant in ("page-share", "folio-share"):
+        s = Session(variant, nblocks=2048)
+        m2 = 2 << 20
+        ops = [Op("pwrite", "f0", (0, m2, 0x61)), Op("mread", "f0", (0, m2, 4096, 1)),
+               Op("clone", "f1", (0, 0, 0), "f0"), Op("mread", "f1", (0, m2, 0, 1)),
+               Op("mread", "f1", (8192, 4096, 8192, 1)), Op("mwrite", "f1", (0, m2, 0, 1, 0x62)),
+               Op("pwrite", "f0", (0, 4096, 0x63)), Op("unlink", "f1"), Op("unlink", "f0")]
+        for op in ops[:2]:
+            assert s.apply(op)
+        seen: list = []
+        s.tracker.detach()
+        s.dax.entry_hook = lambda *a, seen=seen: seen.append(a)
+        tr = Tracker(s.dax)  # folds in the PMD entry already there; chains the hook above
+        s.tracker = tr
+        _coverage_matches(tr)
+        assert tr.nentries == 1
+        for op in ops[2:]:
+            assert s.apply(op)
+            _coverage_matches(tr)
+            assert tr.nentries == s.dax.entries()["pfn"].shape[0]
+        assert s.dax.stats["pmd_faults"] >= 1
+        assert tr.nentries == 0 and not tr.K.any() and not tr.BK.any()
+        assert seen and any(new is None for *_x, new in seen)  # erases reached the old hook
+        s.close()
+        assert s.dax.entry_hook is not None and getattr(s.dax.entry_hook, "__self__", None) \
+            is not tr
+
+
 @pytest.mark.parametrize("variant", DESIGNS + [ForgetsOwner])
 def test_incremental_hunt_equals_paranoid_hunt(variant):
     """The search with incremental checks finds what checking everything after every op
@@ -202,3 +236,95 @@ def test_run_content_model_equals_bytes_model(ops):
                 assert not f.matches(raw[:-1] + bytes([raw[-1] ^ 1]))
     c = a.copy()
     assert all(bytes(c.files[p]) == bytes(a.files[p]) for p in "ab")
+
+
+# ----------------------------------------------------------------------- workers
+def _result_key(r):
+    return (r.ops_run, r.episodes, list(r.findings),
+            {k: (f.ops_to_find, f.ops, f.episode, f.violation.message, f.violation.before,
+                 f.violation.after, f.violation.op_index) for k, f in r.findings.items()})
+
+
+@pytest.mark.parametrize("variant,budget,names", [
+    ("cow-index", 700, None),              # stops at the budget, mid-episode
+    ("folio-share", 400, None),
+    (ForgetsOwner, 300, ("association_truth", "no_warnings")),
+    ("single-owner", 5000, ("association_truth",)),  # stops once everything is found
+])
+def test_workers_give_the_same_result(variant, budget, names):
+    kw = {} if names is None else {"names": names}
+    a = hunt(variant, seed=2, budget_ops=budget, **kw)
+    b = hunt(variant, seed=2, budget_ops=budget, workers=2, **kw)
+    assert _result_key(a) == _result_key(b)
+    assert a.findings  # the comparison covers findings, not only op counts
+    if names == ("association_truth",):
+        assert a.ops_run < budget
+
+
+def test_workers_with_a_time_budget_stop_and_replay():
+    r = hunt("folio-share", seed=3, budget_ops=None, time_s=0.5, workers=2)
+    assert r.ops_run > 0 and r.episodes >= 1
+    for name, f in r.findings.items():
+        s = Session("folio-share")
+        for op in f.ops:
+            s.apply(op)
+        assert s.check_one(name) is not None
+
+
+# ----------------------------------------------------------------------- data check
+@pytest.fixture
+def broken_fs(monkeypatch):
+    """A filesystem whose long writes land one wrong byte in the middle of the range (far
+    from both ends: a check of the first and last page would not see it)."""
+    from sim.fs.filesystem import FileSystem
+
+    real = FileSystem.pwrite
+
+    def pwrite(self, ino, off, length, byte):
+        ch = real(self, ino, off, length, byte)
+        if length >= 16 * 4096:
+            self.store(ino, off + length // 2 + 5, 1, byte ^ 0x01)
+        return ch
+
+    monkeypatch.setattr(FileSystem, "pwrite", pwrite)
+
+
+def test_byte_run_data_check_catches_a_corrupted_byte(broken_fs):
+    from sim.hunt import Op
+
+    s = Session("page-share", snapshot=False)
+    assert s.apply(Op("pwrite", "f0", (0, 8192, 0x61)))
+    assert s.check() == []
+    assert s.apply(Op("pwrite", "f0", (4096, 2 << 20, 0x62)))
+    bad = (2 << 20) // 2 + 5 + 4096
+    v = [v for v in s.check() if v.invariant == "data_integrity"]
+    assert v and f"byte {bad} reads 0x63, model 0x62" in v[0].message
+    # the incremental search finds it at the op that corrupted, as the paranoid one does
+    a = hunt("page-share", seed=0, budget_ops=300, names=("data_integrity",))
+    b = hunt("page-share", seed=0, budget_ops=300, names=("data_integrity",), paranoid=True)
+    fa = a.findings["data_integrity"]
+    assert fa.ops[-1].kind == "pwrite" and fa.ops[-1].args[1] >= 16 * 4096
+    assert (fa.ops_to_find, fa.ops) == (b.findings["data_integrity"].ops_to_find,
+                                        b.findings["data_integrity"].ops)
+
+
+def test_runs_match_against_read_bytes():
+    """``runs_match`` (byte runs) agrees with comparing the bytes read(2) returns."""
+    from sim.hunt.invariants import runs_match
+
+    n = 0
+    for s in _episodes("page-share", 9, n_episodes=2, n_ops=25):
+        fs = s.dax.fs
+        for path, want in s.model.content.files.items():
+            ino = fs.lookup(path)
+            size = len(want)
+            for a, b in ((0, size), (size // 3, size), (0, size // 2 + 1)):
+                if b <= a:
+                    continue
+                assert runs_match(fs, ino, want, a, b) == want.matches(fs.pread(ino, a, b - a), a)
+                n += 1
+            if size:  # a model that differs in one byte no longer matches
+                other = s.model.content.copy().files[path]
+                other.assign(size - 1, size, want.read(size - 1, size)[0] ^ 1)
+                assert not runs_match(fs, ino, other, 0, size)
+    assert n > 40

@@ -3,13 +3,15 @@
 ::
 
     daxsim hunt --variant NAME [--seed S] [--budget OPS | --time SECONDS] [--ops LIST]
-                [--files N] [--out DIR] [--quiet]
+                [--files N] [--workers N] [--out DIR] [--quiet]
     daxsim hunt --all-variants ...
 
 ``NAME`` is a design name or alias, ``module:Class`` or ``path/to/file.py:Class`` (a
 ``sim.memmap.Variant`` subclass; repeat ``--variant`` to hunt several). For every design it
 prints one explanation per broken invariant, writes ``OUT/<design>-<invariant>.xfsio`` and at
 the end the table (one row per design, one column per invariant) and ``OUT/hunt.parquet``.
+``--workers N`` runs the search's episodes in N processes; with an op budget the findings,
+their reproducers and the table are the same for any N (episodes are merged in order).
 Exit status 0 when the hunt ran (violations are findings, not errors), 2 for bad input.
 """
 
@@ -44,6 +46,9 @@ def configure(parser) -> None:
                         help="files the operations range over (default 3)")
     parser.add_argument("--episode-len", type=int, default=24, metavar="OPS",
                         help="random ops per episode before every file is unlinked (default 24)")
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="processes running the search's episodes (default 1); with --budget "
+                        "the result is the same for any N")
     parser.add_argument("--out", default=None, metavar="DIR",
                         help="output directory (default results/hunt-<UTC timestamp>)")
     parser.add_argument("--quiet", action="store_true", help="print only the table")
@@ -68,6 +73,11 @@ def main(args) -> int:
         raise InputError(f"expected a positive number of seconds, got {args.time}", where="--time")
     if args.files < 1:
         raise InputError(f"expected at least one file, got {args.files}", where="--files")
+    if args.workers < 1:
+        raise InputError(f"expected at least one worker, got {args.workers}", where="--workers")
+    if "pwrite" not in kinds:
+        raise InputError("the op kinds must include pwrite (the only op that creates a file)",
+                         where="--ops")
     if args.episode_len < 1:
         raise InputError(f"expected at least one op, got {args.episode_len}", where="--episode-len")
     budget = args.budget if (args.budget is not None or args.time is not None) else 2000
@@ -83,7 +93,8 @@ def main(args) -> int:
         prog = (lambda n, b=bar: (b.update(n - b.n))) if bar is not None else None
         res, r = hunt_and_shrink(spec, out_dir=out, seed=args.seed, budget_ops=budget,
                                  time_s=args.time, kinds=kinds, nfiles=args.files,
-                                 episode_len=args.episode_len, say=say, progress=prog)
+                                 episode_len=args.episode_len, say=say, progress=prog,
+                                 workers=args.workers)
         if bar is not None:
             bar.close()
         if say is not None:

@@ -59,6 +59,14 @@ _ZERO_VALUE = DAX_ZERO_PAGE
 _VA_BASE = 1 << 40
 
 
+def _any_mapped(vmas) -> bool:
+    """Whether any of the VMAs has a PTE or PMD installed."""
+    for v in vmas:
+        if v.ptes or v.pmds:
+            return True
+    return False
+
+
 def generation_of(variant_name: str) -> str:
     """Fault-path generation for a memmap variant (proposed designs use the 6.2+ paths)."""
     return _GEN_OF_VARIANT.get(variant_name, "6.2")
@@ -241,31 +249,39 @@ class DaxFS:
         return int(ino) if ino >= 1 else 1 - int(ino) + (1 << 30)
 
     def _warn_total(self) -> int:
-        return sum(self.mm.warnings.values())
+        return self.mm.warning_total()
 
     def _account(self, ch, wr: WorkRecord, ino: int = 0) -> None:
         """Fold an FsChange into the stats and the work record."""
         if ch is None:
             return
         st = self.stats
-        st["cow_pages"] += ch.cow_blocks
-        st["cow_bytes"] += ch.cow_bytes
-        st["blocks_allocated"] += ch.blocks_allocated
-        st["blocks_freed"] += ch.blocks_freed
-        st["refcount_changes"] += ch.refcount_changes
-        st["bytes_deduped"] += ch.bytes_deduped
+        cow_bytes = ch.cow_bytes
+        if ch.cow_blocks:
+            st["cow_pages"] += ch.cow_blocks
+        if cow_bytes:
+            st["cow_bytes"] += cow_bytes
+            wr.memcpy_bytes += cow_bytes
+        if ch.blocks_allocated:
+            st["blocks_allocated"] += ch.blocks_allocated
+        if ch.blocks_freed:
+            st["blocks_freed"] += ch.blocks_freed
+        if ch.refcount_changes:
+            st["refcount_changes"] += ch.refcount_changes
+        if ch.bytes_deduped:
+            st["bytes_deduped"] += ch.bytes_deduped
         ne = ch.extent_records_touched
         if ne:
             base = int(ino) << 24
-            wr.write("extent", *range(base, base + min(ne, 1 << 20)))
+            wr.lines_written.setdefault("extent", []).extend(
+                range(base, base + min(ne, 1 << 20)))
         nr = ch.refcount_records_touched
         if nr:
-            wr.write("refcount", *range(0, min(nr, 1 << 20)))
+            wr.lines_written.setdefault("refcount", []).extend(range(0, min(nr, 1 << 20)))
         if ch.pmem_read:
             wr.pmem_read.extend(ch.pmem_read)
         if ch.pmem_write:
             wr.pmem_write.extend(ch.pmem_write)
-        wr.memcpy_bytes += ch.cow_bytes
 
     def _entry_pages(self, a: _Space, index: int, value: int, wr: WorkRecord,
                      assoc: bool, shared_or_trunc: bool) -> None:
@@ -274,17 +290,19 @@ class DaxFS:
             return  # dax_entry_size() == 0: never touches struct pages
         pfn = value >> DAX_SHIFT
         n = PG_PMD_NR if value & DAX_PMD else 1
+        mm = self.mm
         if self._w0 is None:
-            self._w0 = self._warn_total()
+            self._w0 = mm.warning_total()
         if assoc:
-            w = self.mm.associate(pfn, n, a.mid, index, shared_or_trunc)
+            w = mm.associate(pfn, n, a.mid, index, shared_or_trunc)
         else:
-            w = self.mm.disassociate(pfn, n, a.mid, shared_or_trunc)
+            w = mm.disassociate(pfn, n, a.mid, shared_or_trunc)
         if w:
-            wr.write("struct_page", *range(pfn, pfn + int(w)))
+            wr.lines_written.setdefault("struct_page", []).extend(range(pfn, pfn + int(w)))
 
-    def _pt_key(self, vma: Vma, index: int, pmd: bool) -> int:
-        va = vma.va(index)
+    @staticmethod
+    def _pt_key(vma: Vma, index: int, pmd: bool) -> int:
+        va = vma.va_start + (index - vma.pgoff) * PAGE_SIZE
         if pmd:
             return (vma.pid << 40) | (1 << 38) | (va >> 24)
         return (vma.pid << 40) | ((va >> 15) & ((1 << 38) - 1))
@@ -298,17 +316,18 @@ class DaxFS:
             if lo > hi:
                 continue
             hit = 0
-            if vma.ptes:
-                if hi - lo + 1 <= 2 * len(vma.ptes):
-                    for i in range(lo, hi + 1):
-                        if vma.ptes.pop(i, None) is not None:
-                            hit += 1
-                            wr.write("pagetable", self._pt_key(vma, i, False))
+            ptes = vma.ptes
+            if ptes:
+                if hi - lo + 1 <= 2 * len(ptes):
+                    idx = [i for i in range(lo, hi + 1) if i in ptes]
                 else:
-                    for i in [i for i in vma.ptes if lo <= i <= hi]:
-                        del vma.ptes[i]
-                        hit += 1
-                        wr.write("pagetable", self._pt_key(vma, i, False))
+                    idx = [i for i in ptes if lo <= i <= hi]
+                if idx:
+                    keys = wr.lines_written.setdefault("pagetable", [])
+                    for i in idx:
+                        del ptes[i]
+                        keys.append(self._pt_key(vma, i, False))
+                    hit += len(idx)
             if vma.pmds:
                 for c in [c for c in vma.pmds if c <= hi and c + PG_PMD_NR - 1 >= lo]:
                     del vma.pmds[c]
@@ -339,12 +358,12 @@ class DaxFS:
         for idx in xa.range_indices(first, last):
             if not trunc and not clear_dirty and xa.marks.get(idx, 0) & (MARK_DIRTY | MARK_TOWRITE):
                 continue
-            wr.read("xarray_node", *xa.walk_keys(idx))
+            wr.lines_read.setdefault("xarray_node", []).extend(xa.walk_keys(idx))
             value = xa.erase(idx)
             self._entry_pages(a, idx, value, wr, False, trunc)
             removed += 1
         if removed:
-            wr.write("xarray_node", *xa.walk_keys(first))
+            wr.lines_written.setdefault("xarray_node", []).extend(xa.walk_keys(first))
         self.stats["entries_removed"] += removed
         return removed
 
@@ -357,24 +376,25 @@ class DaxFS:
         the PTEs are unmapped so that loads see the new data. Newly mapped ranges
         (IOMAP_F_NEW: zero-page entries) are invalidated in every generation.
         """
-        if ch is None:
+        if ch is None or not (ch.remapped or ch.newly_mapped):
             return
         # remapped: invalidated only by 6.2+ (after __dax_clear_dirty_range when asked);
         # newly mapped (IOMAP_F_NEW): invalidated by every generation, but <= 6.1 never
         # clears DIRTY first, so its dirty zero entries survive (healed by the next fault)
-        new_clear = clear_dirty and self._g >= 2
-        todo = [(ino, fb, n, self._g >= 2, clear_dirty) for ino, fb, n in (ch.remapped or ())]
-        todo += [(ino, fb, n, True, new_clear) for ino, fb, n in (ch.newly_mapped or ())]
-        for ino, fb, n, inval, clear in todo:
-            a = self.spaces.get(ino)
-            if a is None or (not a.xa.entries and not any(v.ptes or v.pmds for v in a.vmas)):
-                continue
-            first, last = fb, fb + n - 1
-            if inval:
-                self._remove_entries(a, first, last, False, wr, clear_dirty=clear)
-            else:
-                self._unmap_index_range(a, first, last, wr)
-                self.stats["stale_entries_left"] += len(a.xa.range_indices(first, last))
+        g2 = self._g >= 2
+        spaces = self.spaces
+        for ranges, inval, clear in ((ch.remapped, g2, clear_dirty),
+                                     (ch.newly_mapped, True, clear_dirty and g2)):
+            for ino, fb, n in ranges or ():
+                a = spaces.get(ino)
+                if a is None or not (a.xa.entries or _any_mapped(a.vmas)):
+                    continue
+                first, last = fb, fb + n - 1
+                if inval:
+                    self._remove_entries(a, first, last, False, wr, clear_dirty=clear)
+                else:
+                    self._unmap_index_range(a, first, last, wr)
+                    self.stats["stale_entries_left"] += len(a.xa.range_indices(first, last))
 
     @staticmethod
     def _blocks(off: int, length: int) -> tuple[int, int]:
@@ -389,7 +409,7 @@ class DaxFS:
 
     def _done(self, wr: WorkRecord, w0: int) -> WorkRecord:
         if self._w0 is not None:
-            wr.warnings += self._warn_total() - self._w0
+            wr.warnings += self.mm.warning_total() - self._w0
             self._w0 = None
         if self.record_hook is not None:
             self.record_hook(wr)
@@ -400,6 +420,8 @@ class DaxFS:
              trunc: bool = False) -> tuple[int, WorkRecord]:
         """``open(2)``; O_TRUNC truncates to 0 (entries removed with trunc semantics)."""
         wr, w0 = self._wr("open")
+        if not trunc:
+            return self.fs.open(path, create=create), self._done(wr, w0)
         ino, ch = self.fs.open_ex(path, create=create, trunc=trunc)
         if trunc:
             self._account(ch, wr, ino)
@@ -646,7 +668,7 @@ class DaxFS:
         return self._done(wr, w0)
 
     def _fault(self, vma: Vma, index: int, write: bool, wr: WorkRecord) -> None:
-        if not vma.covers(index):
+        if not vma.pgoff <= index < vma.pgoff + vma.npages:
             raise ValueError(f"page {index} outside mapping {vma.vid}")
         if write and not vma.writable:
             raise FsError("EACCES", "SIGSEGV: write to a read-only mapping")
@@ -668,11 +690,11 @@ class DaxFS:
         """``dax_insert_entry`` per generation (§2.1); returns the entry value in place."""
         g = self._g
         xa = a.xa
-        new_zero = bool(new_value & DAX_ZERO_PAGE)
-        old_value = old[1] if old is not None else DAX_EMPTY | (new_value & DAX_PMD)
-        old_idx = old[0] if old is not None else index
-        old_zero = bool(old_value & DAX_ZERO_PAGE)
-        old_empty = bool(old_value & DAX_EMPTY)
+        if old is not None:
+            old_idx, old_value = old
+        else:
+            old_idx, old_value = index, DAX_EMPTY | (new_value & DAX_PMD)
+        old_zero = old_value & DAX_ZERO_PAGE
         if g == 0:
             flag, dirty, towrite = False, write, False
             replace_cond = False
@@ -684,13 +706,13 @@ class DaxFS:
             flag = shared
             dirty, towrite = write, write and shared
             replace_cond = shared
-        if replace_cond or (old_zero and not new_zero):
+        if replace_cond or (old_zero and not new_value & DAX_ZERO_PAGE):
             if old_value & DAX_PMD:
                 self._unmap_index_range(a, old_idx, old_idx + PG_PMD_NR - 1, wr)
             else:
                 self._unmap_index_range(a, old_idx, old_idx, wr)
         wr.locks.append(("xa_lock", a.mid))
-        if replace_cond or old_zero or old_empty:
+        if replace_cond or old_zero or old_value & DAX_EMPTY:
             if old is not None:
                 xa.erase(old_idx)
                 self._entry_pages(a, old_idx, old_value, wr, False, False)
@@ -698,10 +720,10 @@ class DaxFS:
             xa.store(index, new_value)
             self.stats["entries_inserted"] += 1
             leaf = XA_CHUNK_SHIFT if new_value & DAX_PMD else 0
-            wr.write("xarray_node", *xa.walk_keys(index, leaf))
+            wr.lines_written.setdefault("xarray_node", []).extend(xa.walk_keys(index, leaf))
             value, idx = new_value, index
         else:
-            wr.read("xarray_node", *xa.walk_keys(old_idx))
+            wr.lines_read.setdefault("xarray_node", []).extend(xa.walk_keys(old_idx))
             value, idx = old_value, old_idx
         if dirty:
             xa.set_mark(idx, MARK_DIRTY)
@@ -714,7 +736,7 @@ class DaxFS:
         and CoW shared blocks. Returns ``(kind, pfn, shared)`` with kind ``"zero"``,
         ``"mapped"`` or None (not uniform: PMD fallback)."""
         ino = a.ino
-        state, pb, length, shared = self._iomap(ino, first, n)
+        state, pb, length, shared = self.fs.iomap(ino, first, n)
         if length < n:
             return None, 0, False
         if state != WRITTEN:
@@ -722,7 +744,7 @@ class DaxFS:
                 return "zero", ZERO_PFN, False
             ch = self.fs.alloc_blocks(ino, first, n)
             self._account(ch, wr, ino)
-            state, pb, length, shared = self._iomap(ino, first, n)
+            state, pb, length, shared = self.fs.iomap(ino, first, n)
             if state != WRITTEN:
                 return None, 0, False
             if not ch.pmem_write:  # XFS_BMAPI_ZERO: DAX allocations are zeroed
@@ -733,7 +755,7 @@ class DaxFS:
         if write and shared:
             ch = self.fs.cow_blocks(ino, first, n)
             self._account(ch, wr, ino)
-            st2, pb2, len2, sh2 = self._iomap(ino, first, n)
+            st2, pb2, len2, sh2 = self.fs.iomap(ino, first, n)
             if not ch.pmem_write:  # dax_iomap_copy_around over the whole page/PMD
                 wr.pmem_read.append((pb * PAGE_SIZE, n * PAGE_SIZE))
                 wr.pmem_write.append((pb2 * PAGE_SIZE, n * PAGE_SIZE))
@@ -785,7 +807,7 @@ class DaxFS:
         xa = a.xa
         wr.locks.append(("entry", a.mid, index))
         old = xa.lookup(index)
-        wr.read("xarray_node", *xa.walk_keys(index))
+        wr.lines_read.setdefault("xarray_node", []).extend(xa.walk_keys(index))
         if old is not None and old[1] & DAX_PMD and old[1] & (DAX_ZERO_PAGE | DAX_EMPTY):
             # grab_mapping_entry: downgrade a zero/empty PMD entry
             self._unmap_index_range(a, old[0], old[0] + PG_PMD_NR - 1, wr)
@@ -812,14 +834,15 @@ class DaxFS:
 
     def _install(self, vma: Vma, index: int, pfn: int, writable: bool, pmd: bool,
                  wr: WorkRecord) -> None:
+        key = self._pt_key
         if pmd:
             vma.pmds[index] = (pfn, writable)
             # a PMD replaces any PTE table under it
-            wr.write("pagetable", self._pt_key(vma, index, True))
+            wr.lines_written.setdefault("pagetable", []).append(key(vma, index, True))
         else:
             vma.ptes[index] = (pfn, writable)
-            wr.read("pagetable", self._pt_key(vma, index, True))
-            wr.write("pagetable", self._pt_key(vma, index, False))
+            wr.lines_read.setdefault("pagetable", []).append(key(vma, index, True))
+            wr.lines_written.setdefault("pagetable", []).append(key(vma, index, False))
         wr.pages_mapped += 1
 
     # ================================================================= loads/stores
@@ -829,10 +852,8 @@ class DaxFS:
         vma = self.vmas[vid]
         first, last = self._blocks(off, length)
         for i in range(first, last + 1):
-            m = vma.lookup(i)
-            if m is None:
+            if vma.lookup(i) is None:
                 self._fault(vma, i, False, wr)
-                m = vma.lookup(i)
         self._record_access(vma, off, length, wr, False)
         return self._done(wr, w0)
 
@@ -854,18 +875,25 @@ class DaxFS:
     def _record_access(self, vma: Vma, off: int, length: int, wr: WorkRecord, store: bool) -> None:
         if length <= 0:
             return
-        first, last = self._blocks(off, length)
+        end = off + length
+        first, last = off // PAGE_SIZE, (end - 1) // PAGE_SIZE
         acc = wr.pmem_write if store else wr.pmem_read
         run_s = None
         run_len = 0
+        ptes = vma.ptes
         for i in range(first, last + 1):
-            m = vma.lookup(i)
+            m = ptes.get(i)
+            if m is None:
+                m = vma.lookup(i)
             pfn = m[0] if m is not None else ZERO_PFN
-            s = max(off, i * PAGE_SIZE)
-            t = min(off + length, (i + 1) * PAGE_SIZE)
             if pfn < 0:
                 continue
-            addr = pfn * PAGE_SIZE + (s - i * PAGE_SIZE)
+            base = i * PAGE_SIZE
+            s = off if off > base else base
+            t = base + PAGE_SIZE
+            if end < t:
+                t = end
+            addr = pfn * PAGE_SIZE + (s - base)
             if run_s is not None and addr == run_s + run_len:
                 run_len += t - s
             else:

@@ -6,10 +6,11 @@ nodes of 64 slots (``XA_CHUNK_SHIFT = 6``); a PMD (order 9) entry is a multi-ind
 canonical slot plus 7 sibling slots in a node of shift 6, so it needs a node even at index 0.
 A lone order-0 entry at index 0 lives in ``xa_head`` without a node.
 
-The model keeps entries in a dict by canonical index (O(1) per operation) and the node set as
-reference counts per ``(shift, prefix)``: the node of shift ``s`` covering index ``i`` has
-prefix ``i >> (s + 6)``. The root shift follows the largest index (``xas_shrink`` keeps the
-tree at the minimal height after removals, see :meth:`DaxXArray.height`).
+The model keeps entries in a dict by canonical index (O(1) per operation) and, per root
+shift, the number of entries whose last index needs it (the root shift follows the largest
+index: ``xas_shrink`` keeps the tree at the minimal height after removals, see
+:meth:`DaxXArray.height`). The node set -- the node of shift ``s`` covering index ``i`` has
+prefix ``i >> (s + 6)`` -- is derived from the entries when asked (:meth:`node_count`).
 """
 
 from __future__ import annotations
@@ -107,6 +108,12 @@ def _shift_for(last_index: int) -> int:
     return 0 if b <= XA_CHUNK_SHIFT else XA_CHUNK_SHIFT * (-(-b // XA_CHUNK_SHIFT) - 1)
 
 
+def _level_for(last_index: int) -> int:
+    """``_shift_for(last_index) // XA_CHUNK_SHIFT`` (for int ``last_index >= 0``)."""
+    b = int(last_index).bit_length()
+    return (b - 1) // XA_CHUNK_SHIFT if b > XA_CHUNK_SHIFT else 0
+
+
 def height_for_index(max_index: int, *, multi_index: bool = False) -> int:
     """Node levels on the path from the root to an order-0 (or, with ``multi_index``, only
     order-9) entry of a tree whose largest index is ``max_index``.
@@ -140,8 +147,6 @@ class DaxXArray:
         "mapping_id",
         "entries",
         "marks",
-        "_node_refs",
-        "_nodes_per_shift",
         "_level_refs",
         "_npmd",
         "nrpages",
@@ -156,10 +161,9 @@ class DaxXArray:
         self.entries: dict[int, int] = {}
         #: canonical index -> mark bits
         self.marks: dict[int, int] = {}
-        self._node_refs: dict[tuple[int, int], int] = {}
-        self._nodes_per_shift = [0] * len(_SHIFTS)
-        #: entries per root shift their last index needs (root shift = highest non-zero)
-        self._level_refs = [0] * len(_SHIFTS)
+        #: entries per root level (shift // 6) their last index needs, non-zero counts only
+        #: (the root level is the highest key)
+        self._level_refs: dict[int, int] = {}
         self._npmd = 0
         self.nrpages = 0
         #: order-0 entries per 512-index block (a PMD fault conflicts with any of them)
@@ -194,11 +198,7 @@ class DaxXArray:
             return -1
         if n == 1 and self._npmd == 0 and 0 in self.entries:
             return -1
-        lv = self._level_refs
-        k = len(lv) - 1
-        while k > 0 and lv[k] == 0:
-            k -= 1
-        root = _SHIFTS[k]
+        root = max(self._level_refs) * XA_CHUNK_SHIFT
         if self._npmd:
             root = max(root, XA_CHUNK_SHIFT)
         return root
@@ -212,11 +212,15 @@ class DaxXArray:
         return (root - leaf) // XA_CHUNK_SHIFT + 1
 
     def node_count(self) -> int:
-        """Number of ``xa_node`` s allocated."""
+        """Number of ``xa_node`` s allocated (O(entries)): per level up to the root, the
+        distinct node prefixes of the entries (a PMD entry starts at the shift-6 level)."""
         root = self.root_shift()
         if root < 0:
             return 0
-        return sum(self._nodes_per_shift[: root // XA_CHUNK_SHIFT + 1])
+        total = 0
+        for k, _s, sh in _LEVELS[: root // XA_CHUNK_SHIFT + 1]:
+            total += len({i >> sh for i, v in self.entries.items() if k or not v & DAX_PMD})
+        return total
 
     def node_key(self, shift: int, prefix: int) -> int:
         """Stable cache-line key of one node of this address_space."""
@@ -225,8 +229,12 @@ class DaxXArray:
 
     def walk_keys(self, index: int, leaf_shift: int = 0) -> list[int]:
         """Node line keys visited by a walk from the root to ``index``'s leaf node."""
+        s = self._root
+        if s is None:
+            s = self.root_shift()
+        if s < 0 or s < leaf_shift:
+            return []
         out = []
-        s = self.root_shift()
         base = self.mapping_id << 40
         while s >= leaf_shift and s >= 0:
             out.append(base | ((s // XA_CHUNK_SHIFT) << 36)
@@ -251,29 +259,24 @@ class DaxXArray:
         if value & DAX_PMD:
             index &= ~PG_PMD_COLOUR
         self._root = None
-        old = self.entries.get(index)
-        if old is not None:
+        entries = self.entries
+        if index in entries:
             self.erase(index)
-        self.entries[index] = value
+        entries[index] = value
         if self.listener is not None:
             self.listener(self.mapping_id, index, None, value)
-        n = dax_entry_npages(value)
-        self.nrpages += n
-        self._level_refs[_shift_for(index + n - 1) // XA_CHUNK_SHIFT] += 1
-        leaf = XA_CHUNK_SHIFT if value & DAX_PMD else 0
         if value & DAX_PMD:
+            n = PG_PMD_NR
             self._npmd += 1
         else:
+            n = 1
             b = index >> PMD_ORDER
-            self.pte_per_pmd[b] = self.pte_per_pmd.get(b, 0) + 1
-        refs = self._node_refs
-        per = self._nodes_per_shift
-        for k, s, sh in _LEVELS[1:] if leaf else _LEVELS:
-            key = (s, index >> sh)
-            c = refs.get(key, 0)
-            if c == 0:
-                per[k] += 1
-            refs[key] = c + 1
+            ppp = self.pte_per_pmd
+            ppp[b] = ppp.get(b, 0) + 1
+        self.nrpages += n
+        lv = self._level_refs
+        k = _level_for(index + n - 1)
+        lv[k] = lv.get(k, 0) + 1
 
     def erase(self, index: int) -> int | None:
         """Remove the entry at canonical ``index``; return its value (None if absent)."""
@@ -283,30 +286,28 @@ class DaxXArray:
         if self.listener is not None:
             self.listener(self.mapping_id, index, value, None)
         self._root = None
-        self.marks.pop(index, None)
-        n = dax_entry_npages(value)
-        self.nrpages -= n
-        self._level_refs[_shift_for(index + n - 1) // XA_CHUNK_SHIFT] -= 1
-        leaf = XA_CHUNK_SHIFT if value & DAX_PMD else 0
+        if self.marks:
+            self.marks.pop(index, None)
         if value & DAX_PMD:
+            n = PG_PMD_NR
             self._npmd -= 1
         else:
+            n = 1
             b = index >> PMD_ORDER
-            c = self.pte_per_pmd[b] - 1
+            ppp = self.pte_per_pmd
+            c = ppp[b] - 1
             if c:
-                self.pte_per_pmd[b] = c
+                ppp[b] = c
             else:
-                del self.pte_per_pmd[b]
-        refs = self._node_refs
-        per = self._nodes_per_shift
-        for k, s, sh in _LEVELS[1:] if leaf else _LEVELS:
-            key = (s, index >> sh)
-            c = refs[key] - 1
-            if c:
-                refs[key] = c
-            else:
-                del refs[key]
-                per[k] -= 1
+                del ppp[b]
+        self.nrpages -= n
+        lv = self._level_refs
+        k = _level_for(index + n - 1)
+        c = lv[k] - 1
+        if c:
+            lv[k] = c
+        else:
+            del lv[k]
         return value
 
     def set_mark(self, index: int, mark: int) -> None:

@@ -31,6 +31,7 @@ class ContentStore:
         self._ids: dict[tuple, int] = {}
         self._bytes: dict[int, bytes] = {}
         self._overlay: dict[tuple[int, int, int, int], int] = {}
+        self._uniform: dict[int, int] = {}  # byte -> content id of a block full of it
         self._cache_entries = cache_entries
         self.intern(((0, block_size, 0),))
 
@@ -58,7 +59,10 @@ class ContentStore:
 
     def uniform(self, byte: int) -> int:
         """Content id of a block filled with ``byte``."""
-        return self.intern(((0, self.block_size, byte & 0xFF),))
+        cid = self._uniform.get(byte)
+        if cid is None:
+            cid = self._uniform[byte] = self.intern(((0, self.block_size, byte & 0xFF),))
+        return cid
 
     def runs(self, cid: int) -> tuple[tuple[int, int, int], ...]:
         """Run list of a content id."""

@@ -116,12 +116,12 @@ class FileSystem:
 
     def open(self, path: str, *, create: bool = False, trunc: bool = False) -> int:
         """Open ``path`` (O_CREAT, O_TRUNC as asked); return the inode number."""
-        return self.open_ex(path, create=create, trunc=trunc)[0]
+        if trunc:
+            return self.open_ex(path, create=create, trunc=trunc)[0]
+        return self._open_ino(path, create)
 
-    def open_ex(
-        self, path: str, *, create: bool = False, trunc: bool = False
-    ) -> tuple[int, FsChange]:
-        """As :meth:`open`, also returning what O_TRUNC did."""
+    def _open_ino(self, path: str, create: bool) -> int:
+        """Inode of ``path``, created when asked (no O_TRUNC)."""
         self._check_path(path)
         ino = self.names.get(path)
         if ino is None:
@@ -131,8 +131,15 @@ class FileSystem:
             self._next_ino += 1
             self.inodes[ino] = Inode(ino)
             self.names[path] = ino
-            return ino, FsChange()
-        if trunc:
+        return ino
+
+    def open_ex(
+        self, path: str, *, create: bool = False, trunc: bool = False
+    ) -> tuple[int, FsChange]:
+        """As :meth:`open`, also returning what O_TRUNC did."""
+        existed = path in self.names
+        ino = self._open_ino(path, create)
+        if trunc and existed:
             return ino, self.truncate(ino, 0)
         return ino, FsChange()
 
@@ -398,7 +405,14 @@ class FileSystem:
         out: list[tuple[int, int]] = []
         for ino, ip in self.inodes.items():
             for m in (ip.ext, ip.cow):
-                if not len(m):
+                k = len(m)
+                if not k:
+                    continue
+                if k <= _FAST_RUNS and m.is_list_form():
+                    S, N, P = m.lists()[:3]
+                    for i in range(k):
+                        if P[i] <= pblock < P[i] + N[i]:
+                            out.append((ino, S[i] + (pblock - P[i])))
                     continue
                 p0 = m.cols[0]
                 hit = np.flatnonzero((p0 <= pblock) & (pblock < p0 + m.length))
@@ -467,17 +481,45 @@ class FileSystem:
             out.append((f0 + pos - p0, e0 - pos, pos, st, 1))
 
     def _map_shared_rows(self, ip: Inode, b0: int, b1: int) -> list:
-        """:meth:`_map_shared` as rows ``(f, n, p, state, count)``."""
+        """:meth:`_map_shared` as rows ``(f, n, p, state, count)`` (:meth:`_map_rows` with
+        each mapped row cut by :meth:`_refcount_rows`, inlined)."""
         out: list = []
-        for f, n, p, st in self._map_rows(ip, b0, b1):
+        if b1 <= b0:
+            return out
+        pos = b0
+        rc_rows = self.refc.rows
+        for f, n, p, st in ip.ext.rows(b0, b1):
+            if f > pos:
+                out.append((pos, f - pos, -1, HOLE, 0))
+            pos = f + n
             if p < 0:
                 out.append((f, n, p, st, 0))
-            else:
-                self._refcount_rows(p, n, out, f, st)
+                continue
+            q = p
+            e0 = p + n
+            for s, m, c in rc_rows(p, e0):
+                if s > q:
+                    out.append((f + q - p, s - q, q, st, 1))
+                out.append((f + s - p, m, s, st, c))
+                q = s + m
+            if q < e0:
+                out.append((f + q - p, e0 - q, q, st, 1))
+        if pos < b1:
+            out.append((pos, b1 - pos, -1, HOLE, 0))
         return out
+
+    def _goal_after(self, ip: Inode, b: int) -> int | None:
+        """Allocation goal after file block ``b - 1``: the physical block following its
+        mapping, None for a hole."""
+        r = ip.ext.rows(b - 1, b)
+        if r and r[0][2] >= 0:
+            return r[0][2] + 1
+        return None
 
     def _small(self, m: RunMap, lo: int, hi: int) -> bool:
         """Whether ``[lo, hi)`` of run map ``m`` is a small query (list fast path)."""
+        if len(m) <= _FAST_RUNS:
+            return True
         i0, i1 = m.window(lo, hi)
         return i1 - i0 <= _FAST_RUNS
 
@@ -487,6 +529,13 @@ class FileSystem:
         physically contiguous blocks; ``pblock`` -1 for a hole. Stops at the 512-block
         window boundary (what a walk of :meth:`bmap` over that window gives)."""
         ip = self._ip(ino)
+        if nblocks == 1:  # one block (a PTE fault): its extent row and its refcount
+            r = ip.ext.rows(fblock, fblock + 1)
+            if not r:
+                return HOLE, -1, 1, False
+            p = r[0][2]
+            rc = self.refc.rows(p, p + 1) if p >= 0 else None
+            return r[0][3], p, 1, bool(rc) and rc[0][2] > 1
         end = min(fblock + nblocks, (fblock | 511) + 1)
         state = pb = -1
         length = 0
@@ -635,7 +684,12 @@ class FileSystem:
             runs = merge_list_runs(runs, (False,))
         if not runs:
             return
-        k = sum(n * abs(d) for _, n, d in runs)
+        if len(runs) == 1:
+            k = runs[0][1] * abs(runs[0][2])
+            clear = [runs[0][:2]]
+        else:
+            k = sum(n * abs(d) for _, n, d in runs)
+            clear = [(s, n) for s, n, _ in runs]
         if delta > 0:
             self.refcount_increments += k
             ch.refcount_increments += k
@@ -677,7 +731,7 @@ class FileSystem:
                 elif nc == 0:
                     freed.append((pos, e0 - pos))
         ch.refcount_records_touched += had + len(keep)
-        rc.replace_rows([(s, n) for s, n, _ in runs], keep)
+        rc.replace_rows(clear, keep)
         if freed:
             self._free_rows(freed, ch)
 
@@ -714,13 +768,14 @@ class FileSystem:
         goal = None
         if any_new:
             if b0 > 0:
-                pr = self._map_rows(ip, b0 - 1, b0)
-                if pr[0][2] >= 0:
-                    goal = pr[0][2] + 1
+                goal = self._goal_after(ip, b0)
             if goal is None and kept:
                 goal = kept[0][2]
-        out = kept + self._alloc_rows(newp, goal, ch)
-        out.sort()
+        if newp:
+            out = kept + self._alloc_rows(newp, goal, ch)
+            out.sort()
+        else:  # an overwrite of private blocks: nothing allocated, kept is in file order
+            out = kept
         if any_shared:
             ncow = sum(r[1] for r in rows if r[3] == WRITTEN and r[4] > 1)
             ch.cow_blocks += ncow
@@ -731,13 +786,7 @@ class FileSystem:
         tail_e = end - (b1 - 1) * BS
         contents = self.contents
         full_cid = contents.uniform(byte)
-
-        def row_of(fb: int, rr: list):
-            for r in rr:
-                if r[0] <= fb < r[0] + r[1]:
-                    return r
-            raise AssertionError("block outside the rows")
-
+        row_of = _row_of
         partial = []
         if head_a > 0 or (b1 - b0 == 1 and tail_e < BS):
             partial.append(b0)
@@ -847,9 +896,7 @@ class FileSystem:
             return
         goal = None
         if fblock > 0:
-            pr = self._map_rows(ip, fblock - 1, fblock)
-            if pr[0][2] >= 0:
-                goal = pr[0][2] + 1
+            goal = self._goal_after(ip, fblock)
         new = self._alloc_rows(holes, goal, ch)
         out = [(f, n, p, WRITTEN if st == UNWRITTEN else st) for f, n, p, st in rows
                if st != HOLE and p >= 0]
@@ -1088,7 +1135,48 @@ class FileSystem:
         """In-place store into private written blocks (a store through a writable mapping
         after the fault made the blocks private). May go past EOF inside the EOF page."""
         ip = self._ip(ino)
+        if length > 0 and self._small(ip.ext, off // BS, _ceil_blocks(off + length)):
+            self._store_rows(ip, off, length, byte & 0xFF)
+            return
         self._write(ip, off, length, byte & 0xFF, FsChange(), extend=False, store_only=True)
+
+    def _store_rows(self, ip: Inode, off: int, length: int, byte: int) -> None:
+        """:meth:`_write_rows` with ``store_only`` (its FsChange is dropped by :meth:`store`):
+        only the content of the private written blocks changes."""
+        end = off + length
+        b0, b1 = off // BS, _ceil_blocks(end)
+        rows = self._map_shared_rows(ip, b0, b1)
+        for _f, _n, _p, st, c in rows:
+            if st != WRITTEN or c > 1:
+                raise FsError("EFAULT", "store into a block that is not a private written block")
+        full_cid = self.contents.uniform(byte)  # interned first, as _write_rows does
+        head_a = off - b0 * BS
+        tail_e = end - (b1 - 1) * BS
+        cs = []
+        fb0, fb1 = b0, b1  # the whole blocks stored
+        if head_a > 0 or (b1 - b0 == 1 and tail_e < BS):
+            e_ = tail_e if b1 - b0 == 1 else BS
+            cs.append(self._overlay_block(rows, b0, head_a, e_, byte))
+            fb0 += 1
+        if tail_e < BS and b1 - 1 >= fb0:
+            cs.append(self._overlay_block(rows, b1 - 1, 0, tail_e, byte))
+            fb1 -= 1
+        if fb1 > fb0:
+            for f, n, p, _st, _c in rows:
+                s_ = max(f, fb0)
+                e2 = min(f + n, fb1)
+                if e2 > s_:
+                    cs.append((p + s_ - f, e2 - s_, full_cid))
+        self._set_content_rows(cs)
+
+    def _overlay_block(self, rows: list, fb: int, a: int, e: int, byte: int) -> tuple:
+        """Content row ``(pblock, 1, cid)`` of file block ``fb`` of private written ``rows``
+        after storing ``byte`` over its bytes ``[a, e)``."""
+        for f, n, p, _st, _c in rows:
+            if f <= fb < f + n:
+                pb = p + fb - f
+                return pb, 1, self.contents.overlay(self._cid_rows(pb, 1)[0][2], a, e, byte)
+        raise AssertionError("block outside the rows")
 
     def cow_blocks(self, ino: int, fblock: int, nblocks: int) -> FsChange:
         """Write-fault CoW: shared written blocks in range get new private blocks (full copy,
@@ -1214,9 +1302,7 @@ class FileSystem:
                 return
             goal = None
             if b0 > 0:
-                pr = self._map_rows(ip, b0 - 1, b0)
-                if pr[0][2] >= 0:
-                    goal = pr[0][2] + 1
+                goal = self._goal_after(ip, b0)
             if goal is None:
                 goal = next((r[2] for r in rows if r[2] >= 0), None)
             new = self._alloc_rows(holes, goal, ch)
@@ -1716,13 +1802,14 @@ class FileSystem:
 
     def _byte_runs(self, ip: Inode, off: int, length: int):
         """Bytes of ``[off, off+length)`` (clipped at EOF) as coalesced runs ``(lens, vals)``."""
-        end = min(off + length, ip.size)
-        if end <= off:
-            return EMPTY, EMPTY
-        b0, b1 = off // BS, _ceil_blocks(end)
-        if b1 - b0 <= 64 and self._small(ip.ext, b0, b1):
-            ln, vs = self._byte_runs_rows(ip, off, end, b0, b1)
+        small = self._byte_runs_small(ip, off, length)
+        if small is not None:
+            ln, vs = small
+            if not ln:
+                return EMPTY, EMPTY
             return np.array(ln, dtype=_I64), np.array(vs, dtype=_I64)
+        end = min(off + length, ip.size)
+        b0, b1 = off // BS, _ceil_blocks(end)
         f, n, c = self._block_cids(ip, b0, b1)
         lens, vals, pos = [], [], []
         uc = np.unique(c)
@@ -1760,6 +1847,17 @@ class FileSystem:
             V = V[idx]
         return L, V
 
+    def _byte_runs_small(self, ip: Inode, off: int, length: int):
+        """:meth:`_byte_runs` as lists ``(lens, vals)`` when the range is empty or short
+        (the list path), else None."""
+        end = min(off + length, ip.size)
+        if end <= off:
+            return [], []
+        b0, b1 = off // BS, _ceil_blocks(end)
+        if b1 - b0 <= 64 and self._small(ip.ext, b0, b1):
+            return self._byte_runs_rows(ip, off, end, b0, b1)
+        return None
+
     def _byte_runs_rows(self, ip: Inode, off: int, end: int, b0: int, b1: int):
         """:meth:`_byte_runs` of ``[off, end)`` as lists (blocks ``[b0, b1)``)."""
         L: list = []
@@ -1789,8 +1887,14 @@ class FileSystem:
 
     def compare(self, ino_a: int, off_a: int, ino_b: int, off_b: int, length: int) -> bool:
         """Whether the two ranges read (clipped at EOF) the same bytes."""
-        la, va = self._byte_runs(self._ip(ino_a), off_a, length)
-        lb, vb = self._byte_runs(self._ip(ino_b), off_b, length)
+        ipa, ipb = self._ip(ino_a), self._ip(ino_b)
+        a = self._byte_runs_small(ipa, off_a, length)
+        if a is not None:
+            b = self._byte_runs_small(ipb, off_b, length)
+            if b is not None:
+                return a == b
+        la, va = self._byte_runs(ipa, off_a, length)
+        lb, vb = self._byte_runs(ipb, off_b, length)
         return bool(np.array_equal(la, lb) and np.array_equal(va, vb))
 
     def block_content(self, pblock: int) -> tuple[tuple[int, int, int], ...]:
@@ -1866,6 +1970,14 @@ class FileSystem:
             e = ip.ext
             if len(e) > 1:
                 assert (e.start[1:] >= e.start[:-1] + e.length[:-1]).all()
+
+
+def _row_of(fb: int, rr: list) -> tuple:
+    """The row of ``rr`` (rows ``(f, n, ...)``) holding file block ``fb``."""
+    for r in rr:
+        if r[0] <= fb < r[0] + r[1]:
+            return r
+    raise AssertionError("block outside the rows")
 
 
 def _franges(ino: int, f: np.ndarray, n: np.ndarray) -> list[tuple[int, int, int]]:

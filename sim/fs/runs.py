@@ -244,6 +244,9 @@ def _joiner(offset_mask: tuple[bool, ...]):
     return join
 
 
+#: Column layouts with inlined single-run paths: offset mask -> layout code (4: generic).
+_KINDS = {(True, False): 0, (False,): 1, (True,): 2, (): 3}
+
 #: Row joiners of the column layouts in use (pure functions, built once).
 _JOINERS = {m: _joiner(m) for m in ((True, False), (False,), (True,), ())}
 
@@ -265,7 +268,25 @@ def merge_list_runs(rows: list, offset_mask: tuple[bool, ...]) -> list:
     """
     if len(rows) < 2:
         return rows
-    join = _JOINERS.get(offset_mask) or _joiner(offset_mask)
+    kind = _KINDS.get(offset_mask, 4)
+    if kind < 4:  # the joiners of _JOINERS, inlined per column layout
+        m = rows[0]
+        out = [m]
+        for r in rows[1:]:
+            ln = m[1]
+            if m[0] + ln == r[0] and (
+                kind == 3
+                or (kind == 1 and m[2] == r[2])
+                or (kind == 0 and m[2] + ln == r[2] and m[3] == r[3])
+                or (kind == 2 and m[2] + ln == r[2])
+            ):
+                m = (m[0], ln + r[1], *m[2:])
+                out[-1] = m
+            else:
+                out.append(r)
+                m = r
+        return out
+    join = _joiner(offset_mask)
     out = [rows[0]]
     m = rows[0]
     for r in rows[1:]:
@@ -303,7 +324,7 @@ class RunMap:
     def __init__(self, offset_mask: tuple[bool, ...] = ()):
         self.offset_mask = tuple(offset_mask)
         #: column layout code for the inlined single-run paths (4: generic)
-        self._kind = {(True, False): 0, (False,): 1, (True,): 2, (): 3}.get(self.offset_mask, 4)
+        self._kind = _KINDS.get(self.offset_mask, 4)
         #: numpy form: [start, length, col0, ...] (None when stale)
         self._a: list | None = None
         #: list form: [start, length, col0, ...] as Python lists (None when stale)
@@ -422,6 +443,8 @@ class RunMap:
         L = self._l
         if L is not None:
             S = L[0]
+            if not S:
+                return []
             i1 = bisect_left(S, hi)
             i0 = bisect_right(S, lo) - 1
             if i0 < 0 or S[i0] + L[1][i0] <= lo:
@@ -527,6 +550,8 @@ class RunMap:
             i0 += 1
         if i1 < i0:
             i1 = i0
+        if i1 == i0 and not new_rows:
+            return 0  # nothing there, nothing to insert
         if lo < hi:
             if not new_rows and i1 - i0 == 1:
                 self._cut_out(L, i0, lo, hi)
@@ -534,6 +559,9 @@ class RunMap:
             if i1 == i0 and len(new_rows) == 1:
                 self._insert_gap(L, i0, new_rows[0])
                 return 1
+            if (i1 - i0 == 1 and self._kind == 1 and len(new_rows) == 1
+                    and self._overwrite_const(L, i0, lo, hi, new_rows[0])):
+                return 2
         lo_i = i0 - 1 if i0 > 0 else 0
         hi_i = i1 + 1 if i1 < n else n
         w = list(zip(*[c[lo_i:hi_i] for c in L], strict=True))
@@ -564,6 +592,40 @@ class RunMap:
                 del x[lo_i:hi_i]
         self._a = None
         return (i1 - i0) + len(new_rows)
+
+    def _overwrite_const(self, L: list, j: int, lo: int, hi: int, r: tuple) -> bool:
+        """One-constant-column map: overwrite ``[lo, hi)`` inside run ``j`` with row ``r``
+        covering it, in place, when no neighbouring run merges with the pieces (what the
+        general splice then computes); False (nothing done) otherwise."""
+        S, N, C = L
+        s0 = S[j]
+        e0 = s0 + N[j]
+        if r[0] != lo or r[1] != hi - lo or s0 > lo or e0 < hi:
+            return False
+        c = r[2]
+        c0 = C[j]
+        first_c = c0 if s0 < lo else c
+        last_c = c0 if e0 > hi else c
+        if j > 0 and S[j - 1] + N[j - 1] == s0 and C[j - 1] == first_c:
+            return False
+        if j + 1 < len(S) and S[j + 1] == e0 and C[j + 1] == last_c:
+            return False
+        self._a = None
+        if c == c0:  # the pieces merge back into run j: unchanged
+            return True
+        ss, ns, cs = [lo], [hi - lo], [c]
+        if s0 < lo:
+            ss.insert(0, s0)
+            ns.insert(0, lo - s0)
+            cs.insert(0, c0)
+        if e0 > hi:
+            ss.append(hi)
+            ns.append(e0 - hi)
+            cs.append(c0)
+        S[j:j + 1] = ss
+        N[j:j + 1] = ns
+        C[j:j + 1] = cs
+        return True
 
     def _cut_out(self, L: list, j: int, lo: int, hi: int) -> None:
         """Remove ``[lo, hi)`` (``lo < hi``) from run ``j``, the only run it overlaps (the
@@ -596,16 +658,27 @@ class RunMap:
         """Insert row ``r`` into the gap before run ``j``, merging with its neighbours."""
         S, N = L[0], L[1]
         n = len(S)
-        join = _JOINERS.get(self.offset_mask) or _joiner(self.offset_mask)
-        if len(L) == 4:
+        k = self._kind
+        # jp: the previous run continues into r; jn: r continues into the next run (the
+        # joiners of merge_list_runs, inlined per column layout)
+        p = j - 1
+        if k == 0:
             c2, c3 = L[2], L[3]
-            jp = j > 0 and join((S[j - 1], N[j - 1], c2[j - 1], c3[j - 1]), r)
-            jn = j < n and join(r, (S[j], N[j], c2[j], c3[j]))
-        elif len(L) == 3:
+            jp = j > 0 and S[p] + N[p] == r[0] and c2[p] + N[p] == r[2] and c3[p] == r[3]
+            jn = j < n and r[0] + r[1] == S[j] and r[2] + r[1] == c2[j] and r[3] == c3[j]
+        elif k == 1:
             c2 = L[2]
-            jp = j > 0 and join((S[j - 1], N[j - 1], c2[j - 1]), r)
-            jn = j < n and join(r, (S[j], N[j], c2[j]))
+            jp = j > 0 and S[p] + N[p] == r[0] and c2[p] == r[2]
+            jn = j < n and r[0] + r[1] == S[j] and r[2] == c2[j]
+        elif k == 2:
+            c2 = L[2]
+            jp = j > 0 and S[p] + N[p] == r[0] and c2[p] + N[p] == r[2]
+            jn = j < n and r[0] + r[1] == S[j] and r[2] + r[1] == c2[j]
+        elif k == 3:
+            jp = j > 0 and S[p] + N[p] == r[0]
+            jn = j < n and r[0] + r[1] == S[j]
         else:
+            join = _joiner(self.offset_mask)
             jp = j > 0 and join(tuple(x[j - 1] for x in L), r)
             jn = j < n and join(r, tuple(x[j] for x in L))
         if jp and jn:
@@ -699,7 +772,7 @@ class RunMap:
         """:meth:`replace_ranges` with Python lists: ``clear`` of ``(start, length)`` (disjoint),
         ``rows`` of ``(start, length, col0, ...)`` each inside one cleared range."""
         k = len(clear)
-        if k == 0:
+        if k == 0 or (not rows and not len(self)):
             return 0
         if k == 1:
             s, n = clear[0]

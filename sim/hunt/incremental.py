@@ -8,11 +8,11 @@ changes and evaluates the same rule on the *dirty* pages only:
 
 * pages whose struct page an operation wrote or read (the ``struct_page`` lines of its
   :class:`~sim.work.WorkRecord`, delivered through ``DaxFS.record_hook``);
-* pages of every DAX entry added to or removed from an xarray (a diff of each
-  address_space's entry dict against a copy taken after the previous operation; an evicted
-  address_space removes all of its entries);
+* pages of every DAX entry stored in or erased from an xarray, as it happens
+  (``DaxFS.entry_hook``: every store and erase, eviction included, so the coverage is never
+  rebuilt or diffed);
 * for folio designs, every page of a 512-page block that holds or held an order-9 folio and
-  whose folio order changed.
+  whose folio order changed (``MemMap.folio_orders``).
 
 Coverage per page is kept as three int64 arrays: ``K`` (entries mapping the page), ``MS``
 (sum of their mapping ids) and ``D`` (sum of ``index - pfn``; the file index of a page mapped
@@ -20,35 +20,27 @@ once is ``D + pfn``), plus per 512-page block the count, mapping sum and index s
 entries that *start* in it (how an order-9 folio counts its owners, exactly as the full
 check does). The rule applied to a page is the full check's (see
 :mod:`sim.hunt.invariants`): a violation found here is then re-derived by the full check, so
-the reported :class:`~sim.hunt.invariants.Violation` is the full check's own.
-
-Entry-set access goes through :func:`entry_dicts` (``DaxFS.spaces[ino].xa.entries``): the
-one place that knows the DAX layer's internals (see the hunt report for the public query
-asked of the fs/dax owners).
+the reported :class:`~sim.hunt.invariants.Violation` is the full check's own. The tests rebuild
+the coverage from :meth:`DaxFS.entries` after every operation and compare.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from sim.dax.xarray_dax import DAX_EMPTY, DAX_PMD, DAX_SHIFT, DAX_ZERO_PAGE
 from sim.hunt.invariants import _orders, association_rule
 from sim.memmap.layout import FLAG_SENTINEL, PHANTOM_TAG, PMD_NPAGES, PMD_ORDER
 
-__all__ = ["Tracker", "entry_dicts", "SMALL_SET"]
+__all__ = ["Tracker", "SMALL_SET"]
 
 _I64 = np.int64
 #: Dirty sets up to this many pages are evaluated page by page in Python; larger ones as
 #: vectors (both apply the same rule; the equivalence tests run both).
 SMALL_SET = 48
-_DAX_SHIFT = 4
-_DAX_PMD = 1 << 1
-_NOT_REAL = (1 << 2) | (1 << 3)  # DAX_ZERO_PAGE | DAX_EMPTY
-
-
-def entry_dicts(dfs) -> dict:
-    """``{mapping_id: {canonical_index: dax_value}}`` of every in-core address_space (live
-    dicts, not copies)."""
-    return {a.mid: a.xa.entries for a in dfs.spaces.values()}
+_DAX_SHIFT = DAX_SHIFT
+_DAX_PMD = DAX_PMD
+_NOT_REAL = DAX_ZERO_PAGE | DAX_EMPTY  # no struct page: never associated
 
 
 class Tracker:
@@ -58,8 +50,17 @@ class Tracker:
     Parameters
     ----------
     dfs : sim.dax.DaxFS
-        A fresh (empty) DaxFS; the tracker installs itself as ``dfs.record_hook``, chaining
-        any hook already there.
+        The tracker installs itself as ``dfs.record_hook`` and ``dfs.entry_hook``, chaining
+        any hook already there, and folds in the entries already present.
+
+    Attributes
+    ----------
+    nentries : int
+        Live real DAX entries (zero and empty entries excluded) over every address_space.
+    pages : set of int
+        Dirty pages of the current operation.
+    warnings : int
+        Raw warnings the current operation's work records report.
     """
 
     def __init__(self, dfs):
@@ -75,26 +76,55 @@ class Tracker:
         self.BK = np.zeros(nb, _I64)
         self.BM = np.zeros(nb, _I64)
         self.BI = np.zeros(nb, _I64)
-        self.snap: dict = {}  # mid -> dict copy of the entries after the last op
+        self.nentries = 0
         self.pages: set = set()  # dirty pages of the current op
         self.warnings = 0  # raw warnings the current op's records report
-        self.prev_order = np.array(_orders(mm)) if self.folio else None
+        self.prev_order = _orders(mm).tobytes() if self.folio else b""
         # int64 memoryviews of the same buffers: Python-speed scalar reads and updates
         self._k, self._ms, self._d = self.K.data, self.MS.data, self.D.data
         self._bk, self._bm, self._bi = self.BK.data, self.BM.data, self.BI.data
         self._chain = dfs.record_hook
         dfs.record_hook = self._hook
-        self.sync()
+        self._chain_entry = dfs.entry_hook
+        e = dfs.entries()  # what is there already (nothing, for a fresh DaxFS)
+        for mid, idx, pfn, n in zip(*(e[c].tolist() for c in ("mapping", "index", "pfn",
+                                                               "npages")), strict=True):
+            self._cover(mid, idx, (pfn << _DAX_SHIFT) | (_DAX_PMD if n > 1 else 0), 1)
+        dfs.entry_hook = self._entry if self._chain_entry is None else self._entry_chained
 
     # ----------------------------------------------------------------- collection
     def _hook(self, wr) -> None:
-        for lines in (wr.lines_written, wr.lines_read):
-            keys = lines.get("struct_page")
-            if keys:
-                self.pages.update(keys)
-        self.warnings += wr.warnings
+        keys = wr.lines_written.get("struct_page")
+        if keys:
+            self.pages.update(keys)
+        keys = wr.lines_read.get("struct_page")
+        if keys:
+            self.pages.update(keys)
+        if wr.warnings:
+            self.warnings += wr.warnings
         if self._chain is not None:
             self._chain(wr)
+
+    def _entry(self, mid: int, idx: int, old, new) -> None:
+        """``DaxFS.entry_hook``: fold one entry store (``old`` None) or erase (``new`` None)."""
+        if old is not None and not old & _NOT_REAL:
+            self._cover(mid, idx, old, -1)
+        if new is not None and not new & _NOT_REAL:
+            self._cover(mid, idx, new, 1)
+
+    def _entry_chained(self, mid: int, idx: int, old, new) -> None:
+        self._entry(mid, idx, old, new)
+        self._chain_entry(mid, idx, old, new)
+
+    def detach(self) -> None:
+        """Uninstall the hooks (restoring the chained ones); the tracker stops following the
+        DaxFS, and the reference cycle DaxFS -> hook -> tracker -> DaxFS is gone, so a
+        finished session is freed at once instead of by the cyclic garbage collector."""
+        dfs = self.dfs
+        if getattr(dfs.record_hook, "__self__", None) is self:
+            dfs.record_hook = self._chain
+        if getattr(dfs.entry_hook, "__self__", None) is self:
+            dfs.entry_hook = self._chain_entry
 
     def begin(self) -> None:
         """Start collecting for a new operation."""
@@ -103,54 +133,35 @@ class Tracker:
 
     def _cover(self, mid: int, idx: int, value: int, sign: int) -> None:
         pfn = value >> _DAX_SHIFT
-        n = PMD_NPAGES if value & _DAX_PMD else 1
         b = pfn // PMD_NPAGES
         self._bk[b] += sign
         self._bm[b] += sign * mid
         self._bi[b] += sign * idx
-        if n == 1:
+        self.nentries += sign
+        if not value & _DAX_PMD:
             self._k[pfn] += sign
             self._ms[pfn] += sign * mid
             self._d[pfn] += sign * (idx - pfn)
             self.pages.add(pfn)
         else:
-            end = min(pfn + n, self.npages)
+            end = min(pfn + PMD_NPAGES, self.npages)
             self.K[pfn:end] += sign
             self.MS[pfn:end] += sign * mid
             self.D[pfn:end] += sign * (idx - pfn)
             self.pages.update(range(pfn, end))
 
     def sync(self) -> None:
-        """Fold the entry changes since the last call into the coverage (and the dirty set)."""
-        cur = entry_dicts(self.dfs)
-        snap = self.snap
-        for mid, ents in cur.items():
-            prev = snap.get(mid)
-            if prev is None:
-                if not ents:
-                    continue
-                prev = {}
-            elif prev == ents:
-                continue
-            for idx, v in prev.items():
-                if ents.get(idx) != v and not v & _NOT_REAL:
-                    self._cover(mid, idx, v, -1)
-            for idx, v in ents.items():
-                if prev.get(idx) != v and not v & _NOT_REAL:
-                    self._cover(mid, idx, v, 1)
-            snap[mid] = dict(ents)
-        if len(snap) != len(cur) or any(m not in cur for m in snap):
-            for mid in [m for m in snap if m not in cur]:
-                for idx, v in snap.pop(mid).items():
-                    if not v & _NOT_REAL:
-                        self._cover(mid, idx, v, -1)
+        """Mark the blocks whose folio order changed since the last call dirty (entry changes
+        are folded in as they happen)."""
         if self.folio:
             order = _orders(self.dfs.mm)
-            if not np.array_equal(order, self.prev_order):
-                for b in np.flatnonzero(order != self.prev_order).tolist():
+            cur = order.tobytes()
+            if cur != self.prev_order:
+                prev = np.frombuffer(self.prev_order, dtype=order.dtype)
+                for b in np.flatnonzero(order != prev).tolist():
                     self.pages.update(range(b * PMD_NPAGES,
                                             min((b + 1) * PMD_NPAGES, self.npages)))
-                self.prev_order = np.array(order)
+                self.prev_order = cur
 
     # ----------------------------------------------------------------- evaluation
     def _expand(self, pages) -> np.ndarray:

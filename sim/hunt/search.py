@@ -10,6 +10,16 @@ its seed and the op budget; a wall-time budget only decides where it stops.
 
 The first violation of each invariant is kept with the ops of its episode up to the op that
 broke it (the shrinker's input) and the global count of checked ops at that point.
+
+Episodes are independent: checks change no state, so the ops of episode ``e`` and the first
+violation of each invariant in it do not depend on what other episodes found. ``workers=N``
+runs episodes in ``N`` processes (``concurrent.futures.ProcessPoolExecutor``, forked so they
+inherit the imports and compiled kernels; this process runs the first episode itself) and
+merges them in episode order exactly as one process would have met them: the op budget
+cuts the last episode where one process would have stopped, and the search stops right
+after the check that finds the last invariant. With an op budget the result (findings,
+their ops, ``ops_to_find``, ``ops_run``, ``episodes``) is therefore the same for any number
+of workers; with a time budget only where it stops differs (workers run whole episodes).
 """
 
 from __future__ import annotations
@@ -119,7 +129,14 @@ class Draws:
     def integers(self, lo: int, hi: int | None = None) -> int:
         if hi is None:
             lo, hi = 0, lo
-        return min(lo + int(self.random() * (hi - lo)), hi - 1)
+        i = self.i
+        buf = self.buf
+        if i >= len(buf):
+            buf = self.buf = self.rng.random(self.block).tolist()
+            i = 0
+        self.i = i + 1
+        v = lo + int(buf[i] * (hi - lo))
+        return v if v < hi else hi - 1
 
 
 @functools.lru_cache(maxsize=16)
@@ -138,9 +155,10 @@ def _shared_pages(sess: Session, path: str, size: int) -> list[int]:
     nb = -(-size // PAGE)
     if nb <= 0:
         return []
-    f, n, p, _st, c = fs.bmap_arrays(fs.lookup(path), 0, nb)
+    f, n, _p, _st, c = fs.bmap_arrays(fs.lookup(path), 0, nb)
+    sh = c > 1
     out: list[int] = []
-    for fi, ni in zip(f[c > 1].tolist(), n[c > 1].tolist(), strict=True):
+    for fi, ni in zip(f[sh].tolist(), n[sh].tolist(), strict=True):
         out.extend(range(fi, min(fi + ni, nb)))
         if len(out) > 4096:
             break
@@ -151,121 +169,120 @@ def generate_op(rng, sess: Session, kinds, nfiles: int) -> Op | None:
     """One random op for the session's current state (None if the drawn kind cannot apply).
 
     ``rng`` is a :class:`Draws` (a numpy Generator is wrapped in one)."""
-    if not isinstance(rng, Draws):
-        rng = Draws(rng, block=16)
-    cw = _cum_weights(tuple(kinds))
-    k = kinds[min(bisect.bisect_right(cw, rng.random() * cw[-1]), len(kinds) - 1)]
+    if type(rng) is not Draws:
+        rng = rng if isinstance(rng, Draws) else Draws(rng, block=16)
+    cw = _cum_weights(kinds if type(kinds) is tuple else tuple(kinds))
+    nk = len(kinds)
+    ki = bisect.bisect_right(cw, rng.random() * cw[-1])
+    k = kinds[ki if ki < nk else nk - 1]
     files = _files(nfiles)
-    # sizes from the content model (equal to the filesystem's while data_integrity holds,
-    # which the search checks after every op)
-    cf = sess.model.content.files
-    sizes = {f: len(cf[f]) if f in cf else -1 for f in files}
-    live = [f for f in files if sizes[f] >= 0]
-    nonempty = [f for f in live if sizes[f] > 0]
-    path = files[int(rng.integers(nfiles))]
-    byte = int(rng.integers(0x61, 0x7b))
     ri = rng.integers
+    path = files[ri(nfiles)]
+    byte = ri(0x61, 0x7b)
     if k == "pwrite":
         if rng.random() < 0.08:
             return Op("pwrite", path, (0, PMD_BYTES, byte))
         if rng.random() < 0.7:
-            return Op("pwrite", path, (int(ri(SMALL_BLOCKS)) * PAGE, int(ri(1, 9)) * PAGE, byte))
-        return Op("pwrite", path, (int(ri(SMALL_BLOCKS * PAGE)), int(ri(1, 3 * PAGE)), byte))
+            return Op("pwrite", path, (ri(SMALL_BLOCKS) * PAGE, ri(1, 9) * PAGE, byte))
+        return Op("pwrite", path, (ri(SMALL_BLOCKS * PAGE), ri(1, 3 * PAGE), byte))
+    # sizes from the content model (equal to the filesystem's while data_integrity holds,
+    # which the search checks after every op)
+    cf = sess.model.content.files
+    if k == "munmap":
+        maps = sess.mappings()
+        if not maps:
+            return None
+        p, moff, mlen = maps[ri(len(maps))]
+        return Op("munmap", p, (moff, mlen))
+    live = [f for f in files if f in cf]
+    if k == "unlink":
+        if not live:
+            return None
+        return Op("unlink", live[ri(len(live))])
     if k in ("truncate", "punch", "zero", "unshare"):
         if not live:
             return None
-        path = live[int(ri(len(live)))]
-        size = sizes[path]
+        path = live[ri(len(live))]
+        size = cf[path].size
         if k == "truncate":
-            v = int(ri(SMALL_BLOCKS * PAGE + 1))
+            v = ri(SMALL_BLOCKS * PAGE + 1)
             return Op(k, path, ((v // PAGE) * PAGE if rng.random() < 0.5 else v,))
         top = max(size, PAGE) + 2 * PAGE
         if rng.random() < 0.6:
-            off = int(ri(top // PAGE)) * PAGE
-            ln = int(ri(1, 9)) * PAGE
+            off = ri(top // PAGE) * PAGE
+            ln = ri(1, 9) * PAGE
         else:
-            off = int(ri(top))
-            ln = int(ri(1, 3 * PAGE))
+            off = ri(top)
+            ln = ri(1, 3 * PAGE)
         if k == "zero":
             return Op(k, path, (off, ln, int(rng.random() < 0.5)))
         return Op(k, path, (off, ln))
+    nonempty = [f for f in live if cf[f].size > 0]
+    if not nonempty:
+        return None
     if k in ("clone", "dedupe"):
-        if not nonempty:
-            return None
-        src = nonempty[int(ri(len(nonempty)))]
+        src = nonempty[ri(len(nonempty))]
         others = [f for f in files if f != src]
-        dst = others[int(ri(len(others)))] if others and rng.random() < 0.85 else src
-        ssize = sizes[src]
+        dst = others[ri(len(others))] if others and rng.random() < 0.85 else src
+        ssize = cf[src].size
         if k == "clone":
             if dst != src and rng.random() < 0.3:
                 return Op("clone", dst, (0, 0, 0), src)  # whole file (FICLONE-like)
-            soff = int(ri(-(-ssize // PAGE))) * PAGE
+            soff = ri(-(-ssize // PAGE)) * PAGE
             full = (ssize - soff) // PAGE
-            ln = 0 if full == 0 or rng.random() < 0.3 else int(ri(1, min(full, 8) + 1)) * PAGE
-            doff = int(ri(SMALL_BLOCKS)) * PAGE
+            ln = 0 if full == 0 or rng.random() < 0.3 else ri(1, min(full, 8) + 1) * PAGE
+            doff = ri(SMALL_BLOCKS) * PAGE
             if dst == src:  # same file: keep the ranges apart
-                doff = soff + max(ln, ssize - soff) + int(ri(4)) * PAGE
+                doff = soff + max(ln, ssize - soff) + ri(4) * PAGE
                 doff = -(-doff // PAGE) * PAGE
             return Op("clone", dst, (soff, doff, ln), src)
-        dsize = sizes[dst]
+        dsize = cf[dst].size if dst in cf else -1
         if dsize <= 0 or dst == src:
             return None
         nb = min(ssize, dsize) // PAGE
         if nb == 0:
             return None
-        soff = int(ri(nb)) * PAGE
-        doff = soff if rng.random() < 0.5 else int(ri(nb)) * PAGE
+        soff = ri(nb) * PAGE
+        doff = soff if rng.random() < 0.5 else ri(nb) * PAGE
         room = min(ssize - soff, dsize - doff) // PAGE
         if room <= 0:
             return None
-        return Op("dedupe", dst, (soff, doff, int(ri(1, min(room, 8) + 1)) * PAGE), src)
+        return Op("dedupe", dst, (soff, doff, ri(1, min(room, 8) + 1) * PAGE), src)
     if k in ("mread", "mwrite", "hwpoison"):
-        if not nonempty:
-            return None
-        path = nonempty[int(ri(len(nonempty)))]
-        size = sizes[path]
-        maps = [m for m in sess.mappings() if m[0] == path]
-        shared = _shared_pages(sess, path, size) if rng.random() < 0.5 else []
+        path = nonempty[ri(len(nonempty))]
+        size = cf[path].size
+        maps = sess.mappings(path)
+        shared = _shared_pages(sess, path, size) if rng.random() < 0.5 else ()
         if shared:  # aim at a block another file (or offset) also references
-            pg = shared[int(ri(len(shared)))]
+            pg = shared[ri(len(shared))]
             cover = [m for m in maps if m[1] <= pg * PAGE < m[1] + m[2]]
             if cover and rng.random() < 0.6:
-                _, moff, mlen = cover[int(ri(len(cover)))]
+                _, moff, mlen = cover[ri(len(cover))]
             else:
-                moff, mlen = pg * PAGE, int(ri(1, 5)) * PAGE
+                moff, mlen = pg * PAGE, ri(1, 5) * PAGE
             if k == "hwpoison":
                 return Op(k, path, (moff, mlen, pg * PAGE, PAGE))
             if k == "mread":
-                return Op(k, path, (moff, mlen, pg * PAGE, int(ri(1, PAGE))))
-            return Op(k, path, (moff, mlen, pg * PAGE, int(ri(1, PAGE)), byte))
+                return Op(k, path, (moff, mlen, pg * PAGE, ri(1, PAGE)))
+            return Op(k, path, (moff, mlen, pg * PAGE, ri(1, PAGE), byte))
         if size >= PMD_BYTES and rng.random() < 0.5:
             moff, mlen = 0, PMD_BYTES
         elif maps and rng.random() < 0.6:
-            _, moff, mlen = maps[int(ri(len(maps)))]
+            _, moff, mlen = maps[ri(len(maps))]
         else:
-            moff = int(ri(-(-size // PAGE))) * PAGE
-            mlen = int(ri(1, 17)) * PAGE
+            moff = ri(-(-size // PAGE)) * PAGE
+            mlen = ri(1, 17) * PAGE
         lo, hi = moff // PAGE, min(moff + mlen, size + PAGE - 1) // PAGE
         if hi <= lo:
             return None
-        pg = int(ri(lo, hi))
+        pg = ri(lo, hi)
         if k == "hwpoison":
-            return Op(k, path, (moff, mlen, pg * PAGE, PAGE * int(ri(1, 3))))
-        off = pg * PAGE + (int(ri(PAGE)) if rng.random() < 0.3 else 0)
-        ln = int(ri(1, 2 * PAGE))
+            return Op(k, path, (moff, mlen, pg * PAGE, PAGE * ri(1, 3)))
+        off = pg * PAGE + (ri(PAGE) if rng.random() < 0.3 else 0)
+        ln = ri(1, 2 * PAGE)
         if k == "mread":
             return Op(k, path, (moff, mlen, off, ln))
         return Op(k, path, (moff, mlen, off, ln, byte))
-    if k == "munmap":
-        maps = sess.mappings()
-        if not maps:
-            return None
-        p, moff, mlen = maps[int(ri(len(maps)))]
-        return Op("munmap", p, (moff, mlen))
-    if k == "unlink":
-        if not live:
-            return None
-        return Op("unlink", live[int(ri(len(live)))])
     raise ValueError(k)
 
 
@@ -284,9 +301,236 @@ def _rederive(variant, ops, name: str, nblocks: int, v: Violation) -> Violation:
 _QUIESCENT = ("no_warnings", "data_integrity", "refcount_conservation")
 
 
+@dataclass
+class _Job:
+    """What every episode of one hunt shares (picklable: sent to worker processes)."""
+
+    variant: object
+    seed: int
+    kinds: tuple
+    nfiles: int
+    names: tuple
+    episode_len: int
+    nblocks: int
+    paranoid: bool
+
+
+@dataclass
+class _Episode:
+    """One episode's outcome, independent of what other episodes found.
+
+    ``events`` are ``(j, quiescent, violation)``: the first violation of each checked name
+    in the episode, after its ``j``-th applied op (``quiescent``: found by the full check
+    before the teardown, which runs after op ``j``'s own checks). ``ops`` holds the applied
+    ops when there is an event (the findings' prefixes), else it is empty.
+    """
+
+    index: int
+    nops: int
+    events: list
+    ops: list
+
+
+def _run_episode(job: _Job, e: int, todo, *, max_ops: int | None = None,
+                 deadline: float | None = None) -> _Episode:
+    """Run episode ``e``, checking the names in ``todo`` after every op.
+
+    Checks change no state, so the ops an episode runs and the first violation of each
+    name in it do not depend on which other names are checked: an episode's events are the
+    same in any worker, whatever the others found (the merge keeps the new ones). Stops
+    early after ``max_ops`` ops, at ``deadline`` (``time.perf_counter()``), or once every
+    name of ``todo`` is found.
+    """
+    rng = Draws(np.random.default_rng(np.random.SeedSequence(job.seed, spawn_key=(e,))))
+    sess = Session(job.variant, nblocks=job.nblocks, snapshot=False, paranoid=job.paranoid)
+    todo = [n for n in job.names if n in todo]
+    ops: list[Op] = []
+    events: list = []
+    files = _files(job.nfiles)
+    exists = sess.dax.fs.exists
+    kinds, nfiles, paranoid = job.kinds, job.nfiles, job.paranoid
+    draws = 0
+    teardown = False
+    clock = time.perf_counter
+    try:
+        while todo:
+            if max_ops is not None and len(ops) >= max_ops:
+                break
+            if deadline is not None and clock() >= deadline:
+                break
+            if not teardown and draws >= job.episode_len:
+                teardown = True
+                if ops and not paranoid:  # quiescent point: everything in full
+                    q = [n for n in _QUIESCENT if n in todo]
+                    if q:
+                        for v in sess.check(q, full=True):
+                            events.append((len(ops), True, v))
+                            todo.remove(v.invariant)
+                        if not todo:
+                            break
+            if teardown:
+                op = None
+                for f in files:
+                    if exists(f):
+                        op = Op("unlink", f)
+                        break
+                if op is None:
+                    break
+            else:
+                draws += 1
+                op = generate_op(rng, sess, kinds, nfiles)
+                if op is None:
+                    continue
+            if not sess.apply(op):
+                continue
+            ops.append(op)
+            for v in sess.check(todo):
+                events.append((len(ops), False, v))
+                todo.remove(v.invariant)
+    finally:
+        sess.close()
+    return _Episode(e, len(ops), events, ops if events else [])
+
+
+def _run_chunk(job: _Job, first: int, count: int, todo) -> list:
+    """Episodes ``first .. first + count - 1`` run whole (a worker process's task)."""
+    return [_run_episode(job, e, todo) for e in range(first, first + count)]
+
+
+class _Merge:
+    """Folds episodes, in episode order, into what one sequential search finds.
+
+    The sequential search stops before an op once ``budget_ops`` ops ran, and right after
+    the check that finds the last name; a violation after op ``j`` of an episode counts
+    when that op ran within the budget, a quiescent one when the budget still allowed
+    another op (the check runs at the top of the loop).
+    """
+
+    def __init__(self, job: _Job, budget_ops: int | None):
+        self.job = job
+        self.budget = budget_ops
+        self.ops_run = 0
+        self.episodes = 0
+        self.findings: dict[str, Finding] = {}
+        self.done = not job.names
+
+    def todo(self) -> list:
+        return [n for n in self.job.names if n not in self.findings]
+
+    def add(self, ep: _Episode) -> None:
+        base = self.ops_run
+        budget = self.budget
+        self.episodes = ep.index + 1
+        names = self.job.names
+        end = base + ep.nops
+        for j, quiescent, v in ep.events:
+            at = base + j
+            if budget is not None and (at > budget or (quiescent and at >= budget)):
+                break
+            if v.invariant in self.findings:
+                continue
+            ops = ep.ops[:j]
+            w = _rederive(self.job.variant, ops, v.invariant, self.job.nblocks, v)
+            self.findings[w.invariant] = Finding(w.invariant, w.with_op(j - 1), at, list(ops),
+                                                 ep.index)
+            if len(self.findings) == len(names):
+                end = at
+                self.done = True
+                break
+        if budget is not None and end >= budget:
+            end = budget
+            self.done = True
+        self.ops_run = end
+
+
+def _fork_context():
+    import multiprocessing
+
+    if "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork")  # workers inherit imports and compiled kernels
+    return multiprocessing.get_context()
+
+
+def _first_submit(ex, *args):
+    """The first submit, which forks the workers: with the objects of this process frozen
+    out of the cyclic garbage collector meanwhile, so that a collection in a worker does not
+    write to (and copy) every page it inherited."""
+    import gc
+
+    freeze = gc.get_freeze_count() == 0 and gc.isenabled()
+    if freeze:
+        gc.freeze()
+    try:
+        return ex.submit(_run_chunk, *args)
+    finally:
+        if freeze:
+            gc.unfreeze()
+
+
+def _hunt_pool(job: _Job, merge: _Merge, workers: int, deadline: float | None, progress,
+               budget_ops: int | None, start: int) -> None:
+    """Episodes from ``start`` on, in chunks on ``workers`` processes, merged in episode
+    order.
+
+    With an op budget, episodes are submitted only while the ones in flight may still be
+    needed (estimated from the mean ops per episode so far), in chunks that shrink towards
+    the end, so little work past the budget is thrown away.
+    """
+    import concurrent.futures as cf
+
+    pending: dict = {}  # first episode -> (future, count)
+    inflight = 0
+    next_ep = start
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=_fork_context()) as ex:
+        try:
+            while not merge.done:
+                if deadline is not None and time.perf_counter() >= deadline:
+                    break
+                while True:
+                    if budget_ops is None:
+                        if len(pending) >= 2 * workers:
+                            break
+                        count = 4
+                    else:
+                        per_ep = max(1.0, merge.ops_run / max(1, merge.episodes))
+                        need = int(-(-(budget_ops - merge.ops_run) // per_ep)) + 1 - inflight
+                        if need <= 0 and pending:
+                            break
+                        count = max(1, min(8, need // (2 * workers)))
+                        if len(pending) >= 2 * workers:
+                            break
+                    if not pending and next_ep == start:
+                        fut = _first_submit(ex, job, next_ep, count, tuple(merge.todo()))
+                    else:
+                        fut = ex.submit(_run_chunk, job, next_ep, count, tuple(merge.todo()))
+                    pending[next_ep] = (fut, count)
+                    inflight += count
+                    next_ep += count
+                first = min(pending)
+                fut, count = pending.pop(first)
+                if deadline is not None:
+                    try:
+                        eps = fut.result(timeout=max(0.0, deadline - time.perf_counter()))
+                    except cf.TimeoutError:
+                        break
+                else:
+                    eps = fut.result()
+                inflight -= count
+                for ep in eps:
+                    merge.add(ep)
+                    if progress is not None:
+                        progress(merge.ops_run)
+                    if merge.done:
+                        break
+        finally:
+            for fut, _count in pending.values():
+                fut.cancel()
+
+
 def hunt(variant, *, seed: int = 0, budget_ops: int | None = 2000, time_s: float | None = None,
          kinds=None, nfiles: int = 3, names=ALL_NAMES, episode_len: int = 24,
-         nblocks: int = DEFAULT_NBLOCKS, progress=None, paranoid: bool = False) -> HuntResult:
+         nblocks: int = DEFAULT_NBLOCKS, progress=None, paranoid: bool = False,
+         workers: int = 1) -> HuntResult:
     """Search one design for violations of ``names``.
 
     Parameters
@@ -299,7 +543,8 @@ def hunt(variant, *, seed: int = 0, budget_ops: int | None = 2000, time_s: float
     time_s : float or None
         Stop after this many seconds (None: no time limit). At least one limit is needed.
     kinds : sequence of str, optional
-        Op kinds to draw from (default: all of :data:`~sim.hunt.session.OP_KINDS`).
+        Op kinds to draw from (default: all of :data:`~sim.hunt.session.OP_KINDS`); must
+        include ``pwrite`` (the only op that creates a file).
     nfiles : int
         Files the ops range over.
     names : sequence of str
@@ -313,6 +558,11 @@ def hunt(variant, *, seed: int = 0, budget_ops: int | None = 2000, time_s: float
     paranoid : bool
         Check every invariant in full after every op (the reference the incremental checks
         are tested against; the same findings, much slower).
+    workers : int
+        Processes running episodes (1: this process). Episodes are merged in episode order,
+        so with an op budget the result (findings, their ops, ``ops_to_find``, ``ops_run``,
+        ``episodes``) is the same for any number of workers; with a time budget only where
+        it stops differs (workers run whole episodes).
 
     Returns
     -------
@@ -322,62 +572,30 @@ def hunt(variant, *, seed: int = 0, budget_ops: int | None = 2000, time_s: float
         raise InputError("give an op budget or a time budget", where="--budget/--time")
     if nfiles < 1:
         raise InputError(f"need at least one file, got {nfiles}", where="--files")
+    if int(workers) < 1:
+        raise InputError(f"expected at least one worker, got {workers}", where="--workers")
     kinds = tuple(kinds) if kinds else OP_KINDS
+    if "pwrite" not in kinds:
+        raise InputError("the op kinds must include pwrite (the only op that creates a file)",
+                         where="--ops")
     names = tuple(names)
     vname = load_variant(variant).name
     t0 = time.perf_counter()
-    ops_run = 0
-    episode = 0
-    findings: dict[str, Finding] = {}
-    files = [f"f{i}" for i in range(nfiles)]
-    todo = list(names)
-
-    def out_of_budget() -> bool:
-        if budget_ops is not None and ops_run >= budget_ops:
-            return True
-        return time_s is not None and time.perf_counter() - t0 >= time_s
-
-    def found(v: Violation, ops: list) -> None:
-        v = _rederive(variant, ops, v.invariant, nblocks, v)
-        findings[v.invariant] = Finding(v.invariant, v.with_op(len(ops) - 1), ops_run,
-                                        list(ops), episode)
-
-    while not out_of_budget() and len(findings) < len(names):
-        rng = Draws(np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(episode,))))
-        sess = Session(variant, nblocks=nblocks, snapshot=False, paranoid=paranoid)
-        ops: list[Op] = []
-        draws = 0
-        teardown = False
-        exists = sess.dax.fs.exists
-        while not out_of_budget():
-            if not teardown and draws >= episode_len:
-                teardown = True
-                if ops and not paranoid:  # quiescent point: everything in full
-                    todo = [n for n in _QUIESCENT if n in names and n not in findings]
-                    for v in sess.check(todo, full=True):
-                        found(v, ops)
-            if teardown:
-                live = [f for f in files if exists(f)]
-                if not live:
-                    break
-                op = Op("unlink", live[0])
-            else:
-                draws += 1
-                op = generate_op(rng, sess, kinds, nfiles)
-                if op is None:
-                    continue
-            if not sess.apply(op):
-                continue
-            ops.append(op)
-            ops_run += 1
-            if len(todo) + len(findings) != len(names):
-                todo = [n for n in names if n not in findings]
-            for v in sess.check(todo):
-                found(v, ops)
-            if len(findings) == len(names):
-                break
-        episode += 1
+    deadline = None if time_s is None else t0 + float(time_s)
+    job = _Job(variant, int(seed), kinds, int(nfiles), names, int(episode_len), int(nblocks),
+               bool(paranoid))
+    merge = _Merge(job, budget_ops)
+    e = 0
+    # this process runs the first episode even with workers (it warms up what they inherit)
+    while not merge.done and (deadline is None or time.perf_counter() < deadline):
+        left = None if budget_ops is None else budget_ops - merge.ops_run
+        merge.add(_run_episode(job, e, merge.todo(), max_ops=left, deadline=deadline))
         if progress is not None:
-            progress(ops_run)
-    return HuntResult(vname, int(seed), ops_run, episode, time.perf_counter() - t0, findings,
-                      names, nblocks)
+            progress(merge.ops_run)
+        e += 1
+        if workers > 1:
+            break
+    if workers > 1 and not merge.done:
+        _hunt_pool(job, merge, int(workers), deadline, progress, budget_ops, e)
+    return HuntResult(vname, int(seed), merge.ops_run, merge.episodes,
+                      time.perf_counter() - t0, merge.findings, names, nblocks)

@@ -6,9 +6,10 @@ A :class:`Session` turns each op into the xfs_io lines of
 interactive file and mapping tables need), and executes them through
 :class:`sim.xfsio.runner.XfsioRunner`, so what the hunt ran and what ``daxsim xfsio`` replays
 from the written reproducer are the same commands on the same code path. Each command is
-built directly as the :class:`~sim.xfsio.parse.Command` its line parses to (no text parsing
-per op; the tests parse every line and compare, and replay recorded scripts to the same
-memmap words and file contents). A command that fails gets an ``@expect_errno`` line right
+built directly as what its line parses to (a :class:`HuntCommand`: no text parsing per op,
+and the line's text is rendered only when read, e.g. for a finding's reproducer; the tests
+parse every line and compare, and replay recorded scripts to the same memmap words and file
+contents). A command that fails gets an ``@expect_errno`` line right
 after it.
 
 Op kinds and their ``args`` (bytes):
@@ -38,7 +39,7 @@ EOF) are skipped, which keeps every subsequence of a sequence runnable (the shri
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from sim.fs import FsError
 from sim.hunt.designs import load_variant
@@ -50,12 +51,13 @@ from sim.hunt.invariants import (
     check_data_integrity,
     check_no_warnings,
     evaluate,
+    runs_match,
 )
 from sim.hunt.model import ContentModel, HuntModel
-from sim.xfsio.parse import Command, parse_command
+from sim.xfsio.parse import parse_command
 from sim.xfsio.runner import XfsioRunner
 
-__all__ = ["Op", "Session", "OP_KINDS", "PAGE", "DEFAULT_NBLOCKS"]
+__all__ = ["Op", "Session", "HuntCommand", "OP_KINDS", "PAGE", "DEFAULT_NBLOCKS"]
 
 PAGE = 4096
 #: Device size of a hunt (32 MiB: room for a few 2 MiB files and their CoW copies).
@@ -65,11 +67,14 @@ OP_KINDS = ("pwrite", "truncate", "punch", "zero", "unshare", "clone", "dedupe",
 _MAP_KINDS = ("mread", "mwrite", "hwpoison")
 #: Ops that change neither file data nor block maps (read faults fill holes with the zero page).
 _NO_DATA_KINDS = ("mread", "munmap", "hwpoison")
+#: Checked at quiescent points only (see :mod:`sim.hunt.invariants`).
+_QUIESCENT_ONLY = ("refcount_conservation", "nothing_left_behind")
+_MF_NAMES = ("memory_failure", "memory_failure_fallback")
 
 
-@dataclass(frozen=True)
-class Op:
-    """One file-level operation (see the module docstring for ``args`` per kind)."""
+class Op(NamedTuple):
+    """One file-level operation (see the module docstring for ``args`` per kind); an
+    immutable named tuple (cheap to build: the search makes one per op)."""
 
     kind: str
     path: str
@@ -85,9 +90,34 @@ class Op:
 
 
 _NOOPTS: dict = {}
-#: Per op, ``data_integrity`` reads a touched range up to this long whole; a longer one at
-#: its first and last page (every byte of every file is read at quiescent points).
-_WHOLE_RANGE = 8 * PAGE
+
+
+class HuntCommand:
+    """A command the session built: the attributes of :class:`~sim.xfsio.parse.Command`
+    (``line``, ``name``, ``opts``, ``args``, ``text``), equal to what
+    :func:`~sim.xfsio.parse.parse_command` makes of its line, with ``text`` rendered from a
+    ``%`` format on first use (the search reads it only for the ops of a finding)."""
+
+    __slots__ = ("line", "name", "opts", "args", "_fmt", "_fargs")
+
+    def __init__(self, line: int, name: str, opts: dict, args: tuple, fmt: str, fargs=None):
+        self.line = line
+        self.name = name
+        self.opts = opts
+        self.args = args
+        self._fmt = fmt
+        self._fargs = fargs
+
+    @property
+    def text(self) -> str:
+        if self._fargs is not None:
+            self._fmt = self._fmt % self._fargs
+            self._fargs = None
+        return self._fmt
+
+    def __repr__(self) -> str:
+        return (f"HuntCommand({self.line}, {self.name!r}, {self.opts!r}, {self.args!r}, "
+                f"{self.text!r})")
 
 
 class Session:
@@ -114,12 +144,14 @@ class Session:
     Attributes
     ----------
     lines : list of str
-        Every xfs_io line run so far (the first is ``@mkfs size=...``).
+        Every xfs_io line run so far (the first is ``@mkfs size=...``); a property that
+        renders a new list.
     op_lines : list of (int, int)
         Per applied op, the slice of :attr:`lines` it produced.
-    commands : list of Command
-        The :class:`~sim.xfsio.parse.Command` of every line after the first, exactly as
-        :func:`~sim.xfsio.parse.parse_command` parses that line (built directly, never parsed).
+    commands : list of HuntCommand
+        The command of every line after the first, with the attributes
+        :func:`~sim.xfsio.parse.parse_command` gives that line (built directly, never
+        parsed).
     model : HuntModel
     tracker : Tracker
         Incremental association truth (:mod:`sim.hunt.incremental`).
@@ -135,7 +167,7 @@ class Session:
         self.runner = XfsioRunner(self.variant, device_bytes=self.nblocks * PAGE,
                                   filename=filename, check_model=False, rmap=rmap)
         # the runner already made this device; the line makes `daxsim xfsio` do the same
-        self.lines: list[str] = [f"@mkfs size={self.nblocks * PAGE}"]
+        self._mkfs_line = f"@mkfs size={self.nblocks * PAGE}"
         self.commands: list = []
         self.op_lines: list[tuple[int, int]] = []
         self.model = HuntModel(ContentModel(), baseline_free=self.dax.fs.free_blocks())
@@ -150,36 +182,46 @@ class Session:
     def dax(self):
         return self.runner.dax
 
+    def close(self) -> None:
+        """Detach the incremental tracker from the DaxFS (no further op is checked
+        incrementally); lets the finished session be freed at once."""
+        self.tracker.detach()
+
     # ------------------------------------------------------------------ stepping
-    def _step(self, name: str, args: tuple, text: str, opts: dict = _NOOPTS) -> str | None:
-        """Run one command built directly (``text`` is what parses to it)."""
-        self.lines.append(text)
-        cmd = Command(len(self.lines), name, dict(opts) if opts else {}, args, text)
-        self.commands.append(cmd)
+    @property
+    def lines(self) -> list[str]:
+        """Every xfs_io line run so far (a new list; the first is ``@mkfs size=...``)."""
+        return [self._mkfs_line] + [c.text for c in self.commands]
+
+    def _step(self, name: str, args: tuple, fmt: str, fargs=None,
+              opts: dict = _NOOPTS) -> str | None:
+        """Run one command built directly (``fmt % fargs``, or ``fmt`` when ``fargs`` is
+        None, is the line that parses to it)."""
+        cmds = self.commands
+        cmd = HuntCommand(len(cmds) + 2, name, dict(opts) if opts else {}, args, fmt, fargs)
+        cmds.append(cmd)
         r = self.runner
         r.step(cmd)
         pend = r.pending_error
         if pend is None:
             return None
         err = pend[2]
-        fix = f"@expect_errno {err.errno}"
-        self.lines.append(fix)
-        cmd = parse_command(fix, self.filename, len(self.lines))
-        self.commands.append(cmd)
+        cmd = parse_command(f"@expect_errno {err.errno}", self.filename, len(cmds) + 2)
+        cmds.append(cmd)
         r.step(cmd)
         return err.errno
 
     def _select_file(self, path: str) -> None:
         fs = self.dax.fs
         if not fs.exists(path):
-            self._step("open", (path,), f"open -f {path}", {"f": True})
+            self._step("open", (path,), "open -f " + path, None, {"f": True})
             self.model.content.create(path)
             return
         ino = fs.lookup(path)
         r = self.runner
         if r.cur >= 0 and r.files[r.cur][0] == path and r.files[r.cur][1] == ino:
             return
-        self._step("open", (path,), f"open {path}")
+        self._step("open", (path,), "open " + path)
 
     def _find_map(self, path: str, moff: int, mlen: int) -> int | None:
         fs = self.dax.fs
@@ -197,13 +239,25 @@ class Session:
 
     def _select_map(self, j: int) -> None:
         if self.runner.curmap != j:
-            self._step("mmap", (j,), f"mmap {j}")
+            self._step("mmap", (j,), "mmap %d", (j,))
 
-    def mappings(self) -> list[tuple[str, int, int]]:
-        """``(path, map_off, map_len)`` of every live mapping, in the mapping table's order."""
+    def mappings(self, path: str | None = None) -> list[tuple[str, int, int]]:
+        """``(path, map_off, map_len)`` of every live mapping (of ``path`` only, if given),
+        in the mapping table's order."""
         out = []
-        vmas = self.dax.vmas
-        path_of = self.dax.fs.path_of
+        dfs = self.dax
+        vmas = dfs.vmas
+        path_of = dfs.fs.path_of
+        if path is not None:
+            fs = dfs.fs
+            if not fs.exists(path):
+                return out
+            ino = fs.lookup(path)
+            for vid in self.runner.maps:
+                v = vmas.get(vid)
+                if v is not None and v.ino == ino and path_of(ino) == path:
+                    out.append((path, v.pgoff * PAGE, v.npages * PAGE))
+            return out
         for vid in self.runner.maps:
             v = vmas.get(vid)
             if v is not None:
@@ -213,7 +267,7 @@ class Session:
     # ------------------------------------------------------------------ ops
     def apply(self, op: Op) -> bool:
         """Run one op; False when it was skipped (preconditions gone: nothing ran)."""
-        start = len(self.lines)
+        start = len(self.commands) + 1
         if self.snapshot:
             self.model.snapshot(self.dax)
         self.tracker.begin()
@@ -226,12 +280,11 @@ class Session:
             ran = self._apply(op)
         except FsError as err:  # a lookup the runner does not catch (e.g. a vanished source)
             self.last_errno = err.errno
-            ran = len(self.lines) > start
+            ran = len(self.commands) + 1 > start
         if ran:
-            self.op_lines.append((start, len(self.lines)))
+            self.op_lines.append((start, len(self.commands) + 1))
         else:
             del self.commands[start - 1:]
-            del self.lines[start:]
         return ran
 
     def _apply(self, op: Op) -> bool:
@@ -248,7 +301,7 @@ class Session:
                 if v is not None and v.ino == ino:
                     self._select_map(j)
                     self._step("munmap", (), "munmap")
-            self._step("@unlink", (path,), f"@unlink {path}")
+            self._step("@unlink", (path,), "@unlink " + path)
             cm.unlink(path)
             return True
         if k == "munmap":
@@ -272,20 +325,20 @@ class Session:
             j = self._find_map(path, moff, mlen)
             if j is None:
                 self._select_file(path)
-                self._step("mmap", (moff, mlen), f"mmap -rw {moff} {mlen}",
+                self._step("mmap", (moff, mlen), "mmap -rw %d %d", (moff, mlen),
                            {"r": True, "w": True})
             else:
                 self._select_map(j)
             if k == "mread":
-                err = self._step("mread", (off, ln), f"mread {off} {ln}")
+                err = self._step("mread", (off, ln), "mread %d %d", (off, ln))
             elif k == "mwrite":
-                err = self._step("mwrite", (off, ln), f"mwrite -S 0x{a[4]:02x} {off} {ln}",
+                err = self._step("mwrite", (off, ln), "mwrite -S 0x%02x %d %d", (a[4], off, ln),
                                  {"S": a[4]})
                 self._range = (off, end)
                 if err is None:
                     cm.store(path, off, ln, a[4])
             else:
-                err = self._step("@hwpoison", (off, ln), f"@hwpoison {off} {ln}")
+                err = self._step("@hwpoison", (off, ln), "@hwpoison %d %d", (off, ln))
                 self._poisoned = err is None
             self.last_errno = err
             return True
@@ -296,7 +349,8 @@ class Session:
             self._select_file(path)
             soff, doff, ln = a
             verb = "reflink" if k == "clone" else "dedupe"
-            err = self._step(verb, (op.src, soff, doff, ln), f"{verb} {op.src} {soff} {doff} {ln}")
+            err = self._step(verb, (op.src, soff, doff, ln), "%s %s %d %d %d",
+                             (verb, op.src, soff, doff, ln))
             if err is None and k == "clone":
                 cm.clone(path, op.src, soff, doff, ln)
             self._range = (min(doff, old), doff + ln if ln else -1)
@@ -305,30 +359,32 @@ class Session:
         self._select_file(path)
         if k == "pwrite":
             off, ln, b = a
-            err = self._step("pwrite", (off, ln), f"pwrite -S 0x{b:02x} {off} {ln}", {"S": b})
+            err = self._step("pwrite", (off, ln), "pwrite -S 0x%02x %d %d", (b, off, ln),
+                             {"S": b})
             if err is None:
                 cm.pwrite(path, off, ln, b)
             self._range = (min(off, old), off + ln)
         elif k == "truncate":
-            err = self._step("truncate", (a[0],), f"truncate {a[0]}")
+            err = self._step("truncate", (a[0],), "truncate %d", (a[0],))
             if err is None:
                 cm.truncate(path, a[0])
             self._range = (min(old, a[0]), -1)
         elif k == "punch":
-            err = self._step("fpunch", (a[0], a[1]), f"fpunch {a[0]} {a[1]}")
+            err = self._step("fpunch", (a[0], a[1]), "fpunch %d %d", (a[0], a[1]))
             if err is None:
                 cm.zero(path, a[0], a[1], extend=False)
             self._range = (min(a[0], old), a[0] + a[1])
         elif k == "zero":
             if a[2]:
-                err = self._step("fzero", (a[0], a[1]), f"fzero -k {a[0]} {a[1]}", {"k": True})
+                err = self._step("fzero", (a[0], a[1]), "fzero -k %d %d", (a[0], a[1]),
+                                 {"k": True})
             else:
-                err = self._step("fzero", (a[0], a[1]), f"fzero {a[0]} {a[1]}")
+                err = self._step("fzero", (a[0], a[1]), "fzero %d %d", (a[0], a[1]))
             if err is None:
                 cm.zero(path, a[0], a[1], extend=not a[2])
             self._range = (min(a[0], old), a[0] + a[1])
         elif k == "unshare":
-            err = self._step("funshare", (a[0], a[1]), f"funshare {a[0]} {a[1]}")
+            err = self._step("funshare", (a[0], a[1]), "funshare %d %d", (a[0], a[1]))
             if err is None:
                 cm.extend_to(path, a[0] + a[1])
             self._range = (min(a[0], old), a[0] + a[1])
@@ -339,7 +395,7 @@ class Session:
 
     # ------------------------------------------------------------------ checks
     def _quiescent(self) -> bool:
-        return not self.runner.dax.fs.paths()
+        return not self.runner.dax.fs.names
 
     def check(self, names=ALL_NAMES, *, full: bool = False) -> list:
         """Evaluate ``names`` after the last op.
@@ -348,10 +404,11 @@ class Session:
         :mod:`sim.hunt.invariants` for what each check covers per op); every invariant in
         full when ``full``, in paranoid mode, or at a quiescent point (no file left).
         """
-        dfs = self.dax
+        dfs = self.runner.dax
         model = self.model
-        model.poison = self.runner.last_poison[2] if self._poisoned else None
-        if full or self.paranoid or self._quiescent():
+        poisoned = self._poisoned
+        model.poison = self.runner.last_poison[2] if poisoned else None
+        if full or self.paranoid or not dfs.fs.names:
             model.touched = None
             if not full and not self.paranoid and self.last_kind in _NO_DATA_KINDS:
                 names = [n for n in names if n not in ("data_integrity", "refcount_conservation")]
@@ -360,19 +417,28 @@ class Session:
                 self.tracker.sync()  # keep the coverage in step for later incremental checks
             return out
         out = []
-        nodata = self.last_kind in _NO_DATA_KINDS
         tr = self.tracker
         for n in names:
             if n == "association_truth":
-                v = check_association(dfs, model) if tr.first_bad() >= 0 else None
+                if tr.first_bad() < 0:
+                    continue
+                v = check_association(dfs, model)
             elif n == "no_warnings":
-                v = check_no_warnings(dfs, model) if tr.warnings else None
+                if not tr.warnings:
+                    continue
+                v = check_no_warnings(dfs, model)
             elif n == "data_integrity":
-                v = None if nodata else self._check_data_range()
-            elif n == "refcount_conservation":
-                v = None  # full at quiescent points (before the teardown and after it)
-            elif n.startswith("memory_failure") and not self._poisoned:
-                v = None
+                if self.last_kind in _NO_DATA_KINDS:
+                    continue
+                v = self._check_data_range()
+            elif n in _QUIESCENT_ONLY:
+                # full at quiescent points (before the teardown and after it); nothing is
+                # left behind while a file exists
+                continue
+            elif n in _MF_NAMES:
+                if not poisoned:
+                    continue
+                v = evaluate(n, dfs, model)
             else:
                 v = evaluate(n, dfs, model)
             if v is not None:
@@ -381,34 +447,28 @@ class Session:
 
     def _check_data_range(self):
         """``data_integrity`` of the bytes the last op can have changed (the file it wrote,
-        its size and the op's range); the full check when anything disagrees (its message)."""
+        its size and the op's whole range, compared as byte runs); the full check when
+        anything disagrees (its message)."""
         cm = self.model.content
         fs = self.dax.fs
         path = self.last_path
         full = False
-        if len(fs.paths()) != len(cm.files):
+        want = cm.files.get(path)
+        if len(fs.names) != len(cm.files):
             full = True
-        elif path in cm.files:
-            want = cm.files[path]
-            if not fs.exists(path):
+        elif want is not None:
+            ino = fs.lookup(path) if fs.exists(path) else None
+            if ino is None:
                 full = True
             else:
-                ino = fs.lookup(path)
-                size = len(want)
+                size = want.size
                 if fs.size(ino) != size:
                     full = True
                 elif self._range is not None:
                     lo, hi = self._range
                     lo = max(0, lo - lo % PAGE)
                     hi = size if hi < 0 else min(size, -(-hi // PAGE) * PAGE)
-                    # the first and the last page of the range (where range bugs show);
-                    # every byte of every file at the next quiescent point
-                    small = hi - lo <= _WHOLE_RANGE
-                    for a in ((lo,) if small else (lo, hi - PAGE)):
-                        b = hi if small else a + PAGE
-                        if b > a and not want.matches(fs.pread(ino, a, b - a), a):
-                            full = True
-                            break
+                    full = hi > lo and not runs_match(fs, ino, want, lo, hi)
         elif fs.exists(path):
             full = True
         if not full:

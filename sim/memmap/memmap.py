@@ -154,6 +154,9 @@ class MemMap:
         self._op = self._pick_op_kernel()
         self._one = np.zeros((6, 1), dtype=_I64)  # op, pfn, npages, mapping, index, flag
         self._one_rows = tuple(self._one[r] for r in range(6))
+        # _stats positions of the warning sites (for warning_total)
+        self._warn_idx = tuple(len(COUNTERS) + SITES.index(s)
+                               for s in dict.fromkeys(self.variant.warning_sites))
         self._ref: PageState | None = None
         if self._batch is None:
             self._ref = PageState(npages, mapping=self.mapping, index=self.index, order=self._order)
@@ -336,9 +339,7 @@ class MemMap:
         """Sum of the raw warning counts over every site (cheaper than :attr:`warnings`)."""
         if self._ref is not None:
             return int(sum(self._ref.warnings.values()))
-        base = len(COUNTERS)
-        st = self._stats
-        return int(sum(st[base + SITES.index(s)] for s in self.variant.warning_sites))
+        return sum(map(self._stats.item, self._warn_idx))
 
     @property
     def folio_orders(self) -> np.ndarray:

@@ -184,6 +184,7 @@ class XfsioRunner:
         self.records = 0
         self.exact_free_delta: list = []
         self.last_read_off = 0
+        self._fns: dict = {}  # command name -> bound handler (looked up once)
 
     # ------------------------------------------------------------------ fs lifecycle
     def _mkfs(self, size_bytes: int) -> DaxFS:
@@ -246,6 +247,12 @@ class XfsioRunner:
     # ------------------------------------------------------------------ helpers
     def _where(self, cmd) -> str:
         return f"{self.filename}:{cmd.line}"
+
+    def _num(self, x, cmd) -> int:
+        """:func:`_cvt` of an argument of ``cmd`` (the location string only built on error)."""
+        if x.__class__ is int:
+            return x
+        return _cvt(x, self._where(cmd))
 
     def _check(self, cmd, kind: str, ok: bool, expected, found, *, model: bool = False) -> None:
         self.result.checks.append(Check(cmd.line, kind, bool(ok), str(expected), str(found),
@@ -310,11 +317,15 @@ class XfsioRunner:
             self._check(cmd, "expect_sigbus", True, "SIGBUS", "SIGBUS (fault beyond EOF)")
             self.pending_error = None
             return
-        self._flush_pending()
+        if self.pending_error is not None:
+            self._flush_pending()
         self.result.commands += 1
-        fn = getattr(self, "_c_" + name.lstrip("@").replace("-", "_"), None)
+        fn = self._fns.get(name)
         if fn is None:
-            raise InputError(f"unknown command {name!r}", where=self._where(cmd))
+            fn = getattr(self, "_c_" + name.lstrip("@").replace("-", "_"), None)
+            if fn is None:
+                raise InputError(f"unknown command {name!r}", where=self._where(cmd))
+            self._fns[name] = fn
         try:
             fn(cmd)
             self.last_error = None
@@ -355,32 +366,31 @@ class XfsioRunner:
 
     def _c_pwrite(self, cmd) -> None:
         a = self._nargs(cmd, 2, 2)
-        w = self._where(cmd)
         ino = self._cur_file(cmd, write=True)
-        seed = cmd.opts.get("S", 0xCDCDCDCD)
-        byte = _byte(seed, w)
-        off, ln = _cvt(a[0], w), _cvt(a[1], w)
+        o = cmd.opts
+        seed = o.get("S", 0xCDCDCDCD)
+        byte = seed & 0xFF if seed.__class__ is int else _byte(seed, self._where(cmd))
+        off, ln = self._num(a[0], cmd), self._num(a[1], cmd)
         self.dax.pwrite(ino, off, ln, byte)
-        if cmd.opts.get("W") or cmd.opts.get("w"):
+        if o.get("W") or o.get("w"):
             self.dax.fsync(ino)
         self.output.append(f"wrote {ln}/{ln} bytes at offset {off}")
 
     def _c_pread(self, cmd) -> None:
         a = self._nargs(cmd, 2, 2)
-        w = self._where(cmd)
         ino = self._cur_file(cmd)
-        data, _wr = self.dax.pread(ino, _cvt(a[0], w), _cvt(a[1], w))
+        off = self._num(a[0], cmd)
+        data, _wr = self.dax.pread(ino, off, self._num(a[1], cmd))
         self.last_read = data
-        self.last_read_off = _cvt(a[0], w)
+        self.last_read_off = off
 
     def _c_truncate(self, cmd) -> None:
         a = self._nargs(cmd, 1, 1)
-        self.dax.truncate(self._cur_file(cmd, write=True), _cvt(a[0], self._where(cmd)))
+        self.dax.truncate(self._cur_file(cmd, write=True), self._num(a[0], cmd))
 
     def _range_args(self, cmd) -> tuple[int, int]:
         a = self._nargs(cmd, 2, 2)
-        w = self._where(cmd)
-        return _cvt(a[0], w), _cvt(a[1], w)
+        return self._num(a[0], cmd), self._num(a[1], cmd)
 
     def _c_falloc(self, cmd) -> None:
         off, ln = self._range_args(cmd)
@@ -402,23 +412,22 @@ class XfsioRunner:
 
     def _c_reflink(self, cmd) -> None:
         a = tuple(cmd.args)
-        w = self._where(cmd)
         if len(a) not in (1, 4):
-            raise InputError("reflink: expected SRC or SRC SOFF DOFF LEN", where=w)
+            raise InputError("reflink: expected SRC or SRC SOFF DOFF LEN", where=self._where(cmd))
         dst = self._cur_file(cmd, write=True)
         src = self._ino(str(a[0]))
         if len(a) == 1:
             self.dax.clone(dst, src, 0, 0, 0)
         else:
-            self.dax.clone(dst, src, _cvt(a[1], w), _cvt(a[2], w), _cvt(a[3], w))
+            num = self._num
+            self.dax.clone(dst, src, num(a[1], cmd), num(a[2], cmd), num(a[3], cmd))
 
     def _c_dedupe(self, cmd) -> None:
         a = self._nargs(cmd, 4, 4)
-        w = self._where(cmd)
         dst = self._cur_file(cmd, write=True)
         src = self._ino(str(a[0]))
-        ln = _cvt(a[3], w)
-        self.dax.dedupe(dst, src, _cvt(a[1], w), _cvt(a[2], w), ln)
+        ln = self._num(a[3], cmd)
+        self.dax.dedupe(dst, src, self._num(a[1], cmd), self._num(a[2], cmd), ln)
         self.output.append(f"deduped {ln}/{ln} bytes")
 
     def _c_fsync(self, cmd) -> None:
@@ -442,11 +451,10 @@ class XfsioRunner:
     # ------------------------------------------------------------------ mappings
     def _c_mmap(self, cmd) -> None:
         a = tuple(cmd.args)
-        w = self._where(cmd)
         if len(a) == 1 and not cmd.opts:
-            n = _cvt(a[0], w)
+            n = self._num(a[0], cmd)
             if not 0 <= n < len(self.maps):
-                raise InputError(f"mmap {n}: no such mapping", where=w)
+                raise InputError(f"mmap {n}: no such mapping", where=self._where(cmd))
             self.curmap = n
             return
         if len(a) == 0:
@@ -456,25 +464,25 @@ class XfsioRunner:
                 self.output.append(f"{mark}{i}: 0x{v.va_start:x} - pgoff {v.pgoff} len {v.npages}p")
             return
         if len(a) != 2:
-            raise InputError("mmap: expected OFF LEN or N", where=w)
+            raise InputError("mmap: expected OFF LEN or N", where=self._where(cmd))
         o = cmd.opts
-        prot = {k for k in ("r", "w", "x") if o.get(k)}
-        writable = not prot or "w" in prot
+        # PROT_WRITE unless only other protections are given
+        writable = bool(o.get("w")) or not (o.get("r") or o.get("x"))
         ino = self._cur_file(cmd, write=writable)
-        vid = self.dax.mmap(_PID, ino, _cvt(a[0], w), _cvt(a[1], w), writable=writable)
+        vid = self.dax.mmap(_PID, ino, self._num(a[0], cmd), self._num(a[1], cmd),
+                            writable=writable)
         self.maps.append(vid)
         self.curmap = len(self.maps) - 1
 
     def _map_range(self, cmd) -> tuple[int, int, int]:
         vid = self._cur_map(cmd)
         a = tuple(cmd.args)
-        w = self._where(cmd)
         v = self.dax.vmas[vid]
         if len(a) == 0:
             return vid, v.pgoff * PAGE, v.npages * PAGE
         if len(a) != 2:
-            raise InputError(f"{cmd.name}: expected OFF LEN", where=w)
-        off, ln = _cvt(a[0], w), _cvt(a[1], w)
+            raise InputError(f"{cmd.name}: expected OFF LEN", where=self._where(cmd))
+        off, ln = self._num(a[0], cmd), self._num(a[1], cmd)
         start, end = v.pgoff * PAGE, (v.pgoff + v.npages) * PAGE
         if off < start or off + ln > end:
             raise FsError("EFAULT", f"{cmd.name}: range [{off}, {off + ln}) outside the mapping")
@@ -494,7 +502,8 @@ class XfsioRunner:
         vid, off, ln = self._map_range(cmd)
         if not self.dax.vmas[vid].writable:
             raise FsError("EACCES", "mwrite: mapping is read-only (SIGSEGV)")
-        byte = _byte(cmd.opts.get("S", 0x58), self._where(cmd))
+        seed = cmd.opts.get("S", 0x58)
+        byte = seed & 0xFF if seed.__class__ is int else _byte(seed, self._where(cmd))
         self.dax.mwrite(vid, off, ln, byte)
 
     def _c_msync(self, cmd) -> None:
