@@ -30,7 +30,8 @@ def run_point(sets: list[str]) -> dict:
             sys.executable,
             "-c",
             "import resource, sys, json; from sim.cli import main; rc = main(sys.argv[1:]); "
-            "print(json.dumps({'rc': rc, 'maxrss_kb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))",
+            "print(json.dumps({'rc': rc, "
+            "'maxrss_kb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))",
             "run",
             str(SCENARIO),
             "--quiet",
@@ -97,7 +98,8 @@ def main() -> int:
     grid.append(("tib-clone-farm (as shipped)", []))
     rows = []
     print(
-        f"{'point':32s} {'ops':>9s} {'max share':>9s} {'wall s':>8s} {'functional s':>12s} {'peak RSS MB':>11s}"
+        f"{'point':32s} {'ops':>9s} {'max share':>9s} {'wall s':>8s} "
+        f"{'functional s':>12s} {'peak RSS MB':>11s}"
     )
     for label, sets in grid:
         r = run_point(sets)
