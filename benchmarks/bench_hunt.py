@@ -23,7 +23,8 @@ or with pytest-benchmark (``make bench``). Figures:
   points, block maps for op generation: they shrink with the filesystem's per-call cost),
   and everything else (the hunt's own overhead: op generation, command building, the
   incremental checks, episode set-up); ``in check()`` is the time spent in
-  ``Session.check`` (its fs queries included);
+  ``Session.check`` (its fs queries included); ``episode µs``: per episode, the fixed work
+  (a fresh ``Session`` plus the full checks at its two quiescent points);
 - ``--profile``: cProfile of a page-share hunt, top functions by own time, grouped by layer.
 """
 
@@ -70,16 +71,17 @@ def _unchecked(variant: str, n: int, seed: int) -> float:
 _FS_QUERIES = ("pread", "byte_runs", "bmap_arrays", "check_invariants", "md5", "rmap")
 
 
-def _split(variant: str, n: int, seed: int) -> tuple[float, float, float, float, float]:
-    """``(checked ops/s, op µs, fs-query µs, hunt µs, check µs)`` per checked op: the xfs_io
-    runner's command execution (the fs/dax op), the filesystem queries the hunt makes outside
-    it (content reads of the data check, the refcount check, block maps for op generation),
-    the rest of the loop (the hunt's own Python and numpy work), and of all that the part
-    spent in ``Session.check``."""
+def _split(variant: str, n: int, seed: int) -> tuple:
+    """``(checked ops/s, op µs, fs-query µs, hunt µs, check µs, episode µs)``: per checked op
+    the xfs_io runner's command execution (the fs/dax op), the filesystem queries the hunt
+    makes outside it (content reads of the data check, the refcount check, block maps for op
+    generation), the rest of the loop (the hunt's own Python and numpy work), and of all that
+    the part spent in ``Session.check``; per *episode* the fixed work: a fresh ``Session``
+    and the checks at its two quiescent points (before the teardown and after it)."""
     from sim.fs.filesystem import FileSystem
 
-    acc = {"step": 0.0, "check": 0.0, "fsq": 0.0, "depth": 0}
-    step0, check0 = XfsioRunner.step, Session.check
+    acc = {"step": 0.0, "check": 0.0, "fsq": 0.0, "depth": 0, "episode": 0.0}
+    step0, check0, init0 = XfsioRunner.step, Session.check, Session.__init__
     fs0 = {m: getattr(FileSystem, m) for m in _FS_QUERIES}
 
     def step(self, cmd):
@@ -96,7 +98,17 @@ def _split(variant: str, n: int, seed: int) -> tuple[float, float, float, float,
         try:
             return check0(self, *a, **k)
         finally:
-            acc["check"] += time.perf_counter() - t
+            dt = time.perf_counter() - t
+            acc["check"] += dt
+            if k.get("full") or not self.dax.fs.names:  # a quiescent point
+                acc["episode"] += dt
+
+    def init(self, *a, **k):
+        t = time.perf_counter()
+        try:
+            return init0(self, *a, **k)
+        finally:
+            acc["episode"] += time.perf_counter() - t
 
     def wrap(fn):
         def w(self, *a, **k):
@@ -111,19 +123,19 @@ def _split(variant: str, n: int, seed: int) -> tuple[float, float, float, float,
                 acc["fsq"] += time.perf_counter() - t
         return w
 
-    XfsioRunner.step, Session.check = step, check
+    XfsioRunner.step, Session.check, Session.__init__ = step, check, init
     for m, fn in fs0.items():
         setattr(FileSystem, m, wrap(fn))
     try:
         r = hunt(variant, seed=seed, budget_ops=n)
     finally:
-        XfsioRunner.step, Session.check = step0, check0
+        XfsioRunner.step, Session.check, Session.__init__ = step0, check0, init0
         for m, fn in fs0.items():
             setattr(FileSystem, m, fn)
     k = 1e6 / r.ops_run
     op_us, fsq_us = acc["step"] * k, acc["fsq"] * k
     return (r.ops_run / r.seconds, op_us, fsq_us, r.seconds * k - op_us - fsq_us,
-            acc["check"] * k)
+            acc["check"] * k, acc["episode"] * 1e6 / max(1, r.episodes))
 
 
 def _warm() -> None:
@@ -153,16 +165,16 @@ def main(argv=None) -> int:
     wcol = f"--workers {a.workers}"
     print(f"{'design':20s} {'checked ops/s':>14s} {wcol:>12s} {'page-state only':>16s} "
           f"{'no checks':>10s} {'op µs':>8s} {'fs-query µs':>12s} {'hunt µs':>8s} "
-          f"{'in check()':>11s}")
+          f"{'in check()':>11s} {'episode µs':>11s}")
     for v in ("single-owner", "cow-index", "page-share", "folio-share", "folio-share-reset"):
         r1 = med([_rate(v, a.ops, a.seed) for _ in rep])
         rw = med([_rate(v, a.ops, a.seed, workers=a.workers) for _ in rep])
         r2 = med([_rate(v, a.ops, a.seed, names=PAGE_STATE) for _ in rep])
         u = med([_unchecked(v, a.ops, a.seed) for _ in rep])
         sp = [_split(v, a.ops, a.seed) for _ in rep]
-        op_us, fsq_us, hunt_us, chk_us = (med([x[i] for x in sp]) for i in range(1, 5))
+        op_us, fsq_us, hunt_us, chk_us, ep_us = (med([x[i] for x in sp]) for i in range(1, 6))
         print(f"{v:20s} {r1:14.0f} {rw:12.0f} {r2:16.0f} {u:10.0f} "
-              f"{op_us:8.1f} {fsq_us:12.1f} {hunt_us:8.1f} {chk_us:11.1f}")
+              f"{op_us:8.1f} {fsq_us:12.1f} {hunt_us:8.1f} {chk_us:11.1f} {ep_us:11.1f}")
     print(f"load after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print("\ntime to first violation (median of seeds 0..4)")
     for v in ("cow-index", "folio-share"):

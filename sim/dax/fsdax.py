@@ -511,14 +511,22 @@ class DaxFS:
 
     def clone(self, dst: int, src: int, src_off: int = 0, dst_off: int = 0,
               length: int | None = None) -> WorkRecord:
-        """FICLONE / FICLONERANGE; the destination range's entries are removed
-        (``xfs_reflink_remap_prep`` → ``xfs_flush_unmap_range``)."""
+        """FICLONE / FICLONERANGE.
+
+        The remap prep (``__generic_remap_file_range_prep``) first writes back both ranges
+        (``filemap_write_and_wait_range``: DIRTY entries cleaned, their PTEs write-protected,
+        so a later store to a now-shared block faults and CoWs); then the destination
+        range's entries are removed (``xfs_reflink_remap_prep`` → ``xfs_flush_unmap_range``).
+        """
         wr, w0 = self._wr("clone")
         if length is None or length == 0:
             eff = max(0, self.fs.size(src) - src_off)
         else:
             eff = length
         ch = self.fs.clone(dst, src, src_off=src_off, dst_off=dst_off, length=length)
+        if eff > 0:  # after the checks that fail the call; commutes with the remap itself
+            self._writeback(src, src_off, eff, wr)
+            self._writeback(dst, dst_off, eff, wr)
         self._account(ch, wr, dst)
         a = self.spaces.get(dst)
         if a is not None and eff > 0:
@@ -528,9 +536,19 @@ class DaxFS:
         return self._done(wr, w0)
 
     def dedupe(self, dst: int, src: int, src_off: int, dst_off: int, length: int) -> WorkRecord:
-        """FIDEDUPERANGE (EBADE raised by the filesystem when the bytes differ)."""
+        """FIDEDUPERANGE (EBADE raised by the filesystem when the bytes differ); both ranges
+        are written back first, as for :meth:`clone`."""
         wr, w0 = self._wr("dedupe")
-        ch = self.fs.dedupe(dst, src, src_off, dst_off, length)
+        try:
+            ch = self.fs.dedupe(dst, src, src_off, dst_off, length)
+        except FsError as err:
+            if err.errno == "EBADE":  # the compare runs after the write-back
+                self._writeback(src, src_off, length, wr)
+                self._writeback(dst, dst_off, length, wr)
+            raise
+        if length > 0:
+            self._writeback(src, src_off, length, wr)
+            self._writeback(dst, dst_off, length, wr)
         self._account(ch, wr, dst)
         a = self.spaces.get(dst)
         if a is not None and length > 0:
@@ -585,15 +603,25 @@ class DaxFS:
         cleared, PTEs write-protected in every VMA (``pfn_mkclean_range``), cache flushed.
         """
         wr, w0 = self._wr("fsync")
+        self._writeback(ino, off, length, wr)
+        return self._done(wr, w0)
+
+    def _writeback(self, ino: int, off: int, length: int | None, wr: WorkRecord) -> None:
+        """``dax_writeback_mapping_range`` over bytes ``[off, off + length)`` of ``ino``
+        (``length`` None: the whole file): every DIRTY/TOWRITE entry is written back, its
+        marks cleared and its PTEs/PMDs write-protected in every VMA, so the next store
+        faults."""
         a = self.spaces.get(ino)
         if a is None or not a.xa.marks:
-            return self._done(wr, w0)
+            return
         xa = a.xa
         if length is None:
             idxs = sorted(xa.marks)
         else:
             first, last = self._blocks(off, length)
             idxs = [i for i in xa.range_indices(first, last) if i in xa.marks]
+        if not idxs:
+            return
         wr.locks.append(("xa_lock", a.mid))
         for idx in idxs:
             value = xa.entries[idx]
@@ -617,7 +645,6 @@ class DaxFS:
             if not value & (DAX_ZERO_PAGE | DAX_EMPTY):
                 # dax_flush of the entry: cache-line write-backs of the whole entry
                 wr.pmem_write.append(((value >> DAX_SHIFT) * PAGE_SIZE, n * PAGE_SIZE))
-        return self._done(wr, w0)
 
     # ================================================================= mappings
     def mmap(self, pid: int, ino: int, off: int, length: int, *, writable: bool = True,

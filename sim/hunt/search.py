@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import gc
 import time
 from dataclasses import dataclass, field
 
@@ -454,16 +455,17 @@ def _fork_context():
 def _first_submit(ex, *args):
     """The first submit, which forks the workers: with the objects of this process frozen
     out of the cyclic garbage collector meanwhile, so that a collection in a worker does not
-    write to (and copy) every page it inherited."""
-    import gc
-
-    freeze = gc.get_freeze_count() == 0 and gc.isenabled()
+    write to (and copy) every page it inherited. (Under :func:`hunt`, which has frozen the
+    objects that existed before the search, the ones made since are frozen too and stay
+    frozen until :func:`hunt` unfreezes them all.)"""
+    was_frozen = gc.get_freeze_count() > 0
+    freeze = gc.isenabled()
     if freeze:
         gc.freeze()
     try:
         return ex.submit(_run_chunk, *args)
     finally:
-        if freeze:
+        if freeze and not was_frozen:
             gc.unfreeze()
 
 
@@ -586,16 +588,27 @@ def hunt(variant, *, seed: int = 0, budget_ops: int | None = 2000, time_s: float
                bool(paranoid))
     merge = _Merge(job, budget_ops)
     e = 0
-    # this process runs the first episode even with workers (it warms up what they inherit)
-    while not merge.done and (deadline is None or time.perf_counter() < deadline):
-        left = None if budget_ops is None else budget_ops - merge.ops_run
-        merge.add(_run_episode(job, e, merge.todo(), max_ops=left, deadline=deadline))
-        if progress is not None:
-            progress(merge.ops_run)
-        e += 1
-        if workers > 1:
-            break
-    if workers > 1 and not merge.done:
-        _hunt_pool(job, merge, int(workers), deadline, progress, budget_ops, e)
+    # The objects that exist now (modules, compiled kernels: ~1e5) are frozen out of the
+    # cyclic collector for the search, so the full collections the episodes' allocations
+    # trigger now and then do not traverse them all (tens of ms each); restored at the end.
+    freeze = gc.isenabled() and gc.get_freeze_count() == 0
+    if freeze:
+        gc.freeze()
+    try:
+        # this process runs the first episode even with workers (it warms up what they
+        # inherit)
+        while not merge.done and (deadline is None or time.perf_counter() < deadline):
+            left = None if budget_ops is None else budget_ops - merge.ops_run
+            merge.add(_run_episode(job, e, merge.todo(), max_ops=left, deadline=deadline))
+            if progress is not None:
+                progress(merge.ops_run)
+            e += 1
+            if workers > 1:
+                break
+        if workers > 1 and not merge.done:
+            _hunt_pool(job, merge, int(workers), deadline, progress, budget_ops, e)
+    finally:
+        if freeze:
+            gc.unfreeze()
     return HuntResult(vname, int(seed), merge.ops_run, merge.episodes,
                       time.perf_counter() - t0, merge.findings, names, nblocks)
