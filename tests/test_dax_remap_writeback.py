@@ -107,3 +107,4 @@ reflink a 0 16384 8192
     marks = d.xarray(ino).marks
     dirty = sorted(i for i, m in marks.items() if m & (MARK_DIRTY | MARK_TOWRITE))
     assert dirty == [2, 3, 4, 5, 6, 7]  # pages 0-1 were the clone's source range
+

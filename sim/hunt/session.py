@@ -193,9 +193,7 @@ class Session:
         next session then reuses the same memory; the cache refills on demand if the
         runner is used again)."""
         self.tracker.detach()
-        fns = getattr(self.runner, "_fns", None)
-        if isinstance(fns, dict):
-            fns.clear()
+        self.runner.close()
 
     # ------------------------------------------------------------------ stepping
     @property

@@ -297,6 +297,12 @@ class XfsioRunner:
                                             f"{err.errno} ({err.message})", False, text))
             self.pending_error = None
 
+    def close(self) -> None:
+        """Drop the handler cache (bound methods: a reference cycle through the runner), so a
+        finished runner, its DaxFS and their arrays are freed at once by reference counting;
+        the cache refills on demand if the runner is stepped again."""
+        self._fns.clear()
+
     def step(self, cmd) -> None:
         """Execute one command."""
         name = cmd.name
