@@ -38,10 +38,7 @@ refcount > 1`` WARN cannot fire and ``trunc`` changes nothing.
 from __future__ import annotations
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, types
-from numba.core import cgutils
-from numba.extending import intrinsic
+from numba import njit
 
 from sim.memmap.layout import (
     G_PHANTOM,
@@ -62,6 +59,7 @@ from sim.memmap.layout import (
     W_ORDER_MISMATCH,
     W_SHARE_ZERO,
 )
+from sim.prefetch import prefetch_write
 
 __all__ = [
     "single_owner_batch",
@@ -86,27 +84,7 @@ _TAG = np.int64(-2)
 PREFETCH_AHEAD = 12
 
 
-@intrinsic
-def _prefetch(typingctx, arr, idx):
-    """``__builtin_prefetch(&arr[idx], 1, 3)``: a write prefetch (never faults, no bounds)."""
-    if not isinstance(arr, types.Array) or not isinstance(idx, types.Integer):
-        return None
-    sig = types.void(arr, idx)
-
-    def codegen(context, builder, signature, args):
-        aryty = signature.args[0]
-        ary = context.make_array(aryty)(context, builder, args[0])
-        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]],
-                                       wraparound=False)
-        i8p = ir.IntType(8).as_pointer()
-        i32 = ir.IntType(32)
-        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
-        builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 1), ir.Constant(i32, 3),
-                          ir.Constant(i32, 1)])
-        return context.get_dummy_value()
-
-    return sig, codegen
+_prefetch = prefetch_write  # the kernels prefetch the words they are about to store
 
 
 @njit(cache=True, inline="always")

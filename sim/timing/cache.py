@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from llvmlite import ir
-from numba.core import cgutils, types
-from numba.extending import intrinsic
+
+from sim.prefetch import prefetch_read
 
 __all__ = ["CacheState", "access_lines", "access_records", "geometry"]
 
@@ -64,26 +63,7 @@ class CacheState:
 PREFETCH_AHEAD = 8
 
 
-@intrinsic
-def _prefetch(typingctx, arr, idx):
-    """``llvm.prefetch`` of ``arr[idx]`` (read, high locality, data cache): a hint that
-    changes no result."""
-    sig = types.void(arr, idx)
-
-    def codegen(context, builder, signature, args):
-        aryty = signature.args[0]
-        ary = context.make_array(aryty)(context, builder, args[0])
-        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]],
-                                       wraparound=False)
-        i8p = ir.IntType(8).as_pointer()
-        i32 = ir.IntType(32)
-        fn = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
-            "llvm.prefetch.p0")
-        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
-        return context.get_dummy_value()
-
-    return sig, codegen
+_prefetch = prefetch_read
 
 
 @numba.njit(cache=True, inline="always")
