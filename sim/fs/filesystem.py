@@ -802,17 +802,7 @@ class FileSystem:
             dst_b = op_ + fb - of
             cs.append((dst_b, 1, contents.overlay(oc, a, e_, byte)))
             if st == WRITTEN and c > 1:
-                kept_b = BS - (e_ - a)
-                ch.cow_bytes += kept_b
-                self.cow_bytes_total += kept_b
-                src = (p + fb - f) * BS
-                dst = dst_b * BS
-                if a:
-                    ch.pmem_read.append((src, a))
-                    ch.pmem_write.append((dst, a))
-                if e_ < BS:
-                    ch.pmem_read.append((src + e_, BS - e_))
-                    ch.pmem_write.append((dst + e_, BS - e_))
+                self._copy_around(ch, (p + fb - f) * BS, dst_b * BS, a, e_)
         fb0 = b0 + (1 if b0 in partial else 0)
         fb1 = b1 - (1 if (b1 - 1) in partial and b1 - 1 >= fb0 else 0)
         if fb1 > fb0:
@@ -1023,17 +1013,7 @@ class FileSystem:
             i = int(f.searchsorted(fb, side="right")) - 1
             if shared[i]:
                 # copy-around: the unwritten head/tail of the block from the old block
-                kept = BS - (e_ - a)
-                ch.cow_bytes += kept
-                self.cow_bytes_total += kept
-                src = int(p[i] + fb - f[i]) * BS
-                dst = new_p_of(fb) * BS
-                if a:
-                    ch.pmem_read.append((src, a))
-                    ch.pmem_write.append((dst, a))
-                if e_ < BS:
-                    ch.pmem_read.append((src + e_, BS - e_))
-                    ch.pmem_write.append((dst + e_, BS - e_))
+                self._copy_around(ch, int(p[i] + fb - f[i]) * BS, new_p_of(fb) * BS, a, e_)
         # full blocks: every run of out mapping clipped to the non-partial blocks
         fb0 = b0 + (1 if b0 in partial else 0)
         fb1 = b1 - (1 if (b1 - 1) in partial and b1 - 1 >= fb0 else 0)
@@ -1630,6 +1610,20 @@ class FileSystem:
             ch.bytes_deduped += chunk
         ch.size_after = dip.size
         return ch
+
+    def _copy_around(self, ch: FsChange, src: int, dst: int, a: int, e_: int) -> None:
+        """CoW of one block written at bytes ``[a, e_)``: the head ``[0, a)`` and the tail
+        ``[e_, BS)`` are copied from the old block at byte address ``src`` to the new one at
+        ``dst`` (``dax_iomap_copy_around``)."""
+        kept = BS - (e_ - a)
+        ch.cow_bytes += kept
+        self.cow_bytes_total += kept
+        if a:
+            ch.pmem_read.append((src, a))
+            ch.pmem_write.append((dst, a))
+        if e_ < BS:
+            ch.pmem_read.append((src + e_, BS - e_))
+            ch.pmem_write.append((dst + e_, BS - e_))
 
     # ------------------------------------------------------------------ reads
     def _block_cids(self, ip: Inode, b0: int, b1: int):
