@@ -190,12 +190,17 @@ class DaxFS:
         Override the fault-path generation (``"5.19"``, ``"6.0"``, ``"6.2"``).
     early_kill : bool
         ``vm.memory_failure_early_kill``: signal every mapper, not only the poisoner.
+    fs_class : type, optional
+        Filesystem implementation, called as ``fs_class(nblocks, fill_byte=...)``
+        (default :class:`~sim.fs.FileSystem`; the hunt's small devices can use the
+        block-granular :class:`~sim.fs.blockfs.BlockFileSystem`, which behaves the same).
     """
 
     def __init__(self, nblocks: int, variant: str = "page-share", *, fill_byte=None,
-                 rmap: bool = True, generation: str | None = None, early_kill: bool = False):
+                 rmap: bool = True, generation: str | None = None, early_kill: bool = False,
+                 fs_class=None):
         self.nblocks = int(nblocks)
-        self.fs = FileSystem(self.nblocks, fill_byte=fill_byte)
+        self.fs = (fs_class or FileSystem)(self.nblocks, fill_byte=fill_byte)
         self.mm = MemMap(self.nblocks, variant)
         self.variant = self.mm.variant.name
         self.gen = generation or generation_of(self.variant)

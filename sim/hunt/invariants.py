@@ -89,6 +89,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sim.dax.xarray_dax import DAX_EMPTY, DAX_PMD, DAX_SHIFT, DAX_ZERO_PAGE
 from sim.memmap.layout import FLAG_SENTINEL, PHANTOM_TAG, PMD_NPAGES, PMD_ORDER
 
 __all__ = [
@@ -440,22 +441,46 @@ def check_no_warnings(dfs, model=None) -> Violation | None:
 
 
 def _poison_truth(dfs, pfns):
-    """Per poisoned pfn: the (ino, file_page) of live, non-stale entries mapping it."""
-    e = dfs.entries()
-    out = {}
-    for p in pfns:
-        sel = np.flatnonzero((e["pfn"] <= p) & (p < e["pfn"] + e["npages"]))
-        owners = []
-        for j in sel:
-            ino = dfs._ino_of(int(e["mapping"][j]))  # noqa: SLF001 (mapping id -> inode)
-            idx = int(e["index"][j]) + (p - int(e["pfn"][j]))
-            if ino not in dfs.fs.inodes:
+    """Per poisoned pfn: the (ino, file_page) of live, non-stale entries mapping it.
+
+    A walk of the in-core xarrays (a hunt episode holds a few dozen entries: cheaper than
+    building :meth:`DaxFS.entries` arrays), each owner confirmed by the file's block map."""
+    want = {int(p) for p in pfns}
+    hits: dict = {p: [] for p in want}
+    lo, hi = min(want), max(want)
+    for a in dfs.spaces.values():
+        for idx, value in a.xa.entries.items():
+            if value & (DAX_ZERO_PAGE | DAX_EMPTY):
                 continue
-            f, n, pb, st, _c = dfs.fs.bmap_arrays(ino, idx, 1)
-            if pb.shape[0] and int(pb[0]) == p:
-                owners.append((ino, idx))
-        out[int(p)] = sorted(set(owners))
+            pfn = value >> DAX_SHIFT
+            n = PMD_NPAGES if value & DAX_PMD else 1
+            if pfn > hi or pfn + n <= lo:
+                continue
+            for p in want:
+                if pfn <= p < pfn + n:
+                    hits[p].append((a.ino, idx + (p - pfn)))
+    fs = dfs.fs
+    inodes = fs.inodes
+    out = {}
+    for p, cand in hits.items():
+        owners = {(ino, idx) for ino, idx in cand
+                  if ino in inodes and fs.iomap(ino, idx, 1)[1] == p}
+        out[p] = sorted(owners)
     return out
+
+
+def _poison_truth_cached(dfs, model, pfns):
+    """:func:`_poison_truth`, kept in ``model.poison_truth`` when the model has that slot
+    (:class:`~sim.hunt.model.HuntModel`: the session clears it before each round of checks,
+    so both memory-failure checks of one operation walk the entries once)."""
+    if model is None or not hasattr(model, "poison_truth"):
+        return _poison_truth(dfs, pfns)
+    got = model.poison_truth
+    if got is not None and got[0] == pfns:
+        return got[1]
+    truth = _poison_truth(dfs, pfns)
+    model.poison_truth = (list(pfns), truth)
+    return truth
 
 
 def _fallback_found(dfs, p: int):
@@ -472,7 +497,7 @@ def _check_mf(dfs, model, fallback: bool) -> Violation | None:
     pfns = list(res.pfns) if res is not None else sorted(dfs.hwpoisoned)
     if not pfns:
         return None
-    truth = _poison_truth(dfs, pfns)
+    truth = _poison_truth_cached(dfs, model, pfns)
     rule = association_rule(dfs.mm.variant)
     for p in pfns:
         want = truth[int(p)]

@@ -325,6 +325,9 @@ class HuntModel:
         The memmap words before the last operation (for explanations).
     poison : MemoryFailureResult or None
         The result of the last operation when it was a memory failure.
+    poison_truth : tuple or None
+        ``(pfns, truth)``: the owners of the poisoned pfns the memory-failure checks derived
+        after the last operation (shared by both; the session resets it before each check).
     """
 
     def __init__(self, content: ContentModel | None = None, baseline_free: int | None = None):
@@ -333,6 +336,7 @@ class HuntModel:
         self.prev_mapping: np.ndarray | None = None
         self.prev_index: np.ndarray | None = None
         self.poison = None
+        self.poison_truth = None
         #: files ``data_integrity`` reads (None: every file)
         self.touched: list[str] | None = None
 

@@ -416,6 +416,7 @@ class Session:
         model = self.model
         poisoned = self._poisoned
         model.poison = self.runner.last_poison[2] if poisoned else None
+        model.poison_truth = None
         if full or self.paranoid or not dfs.fs.names:
             model.touched = None
             if not full and not self.paranoid and self.last_kind in _NO_DATA_KINDS:
@@ -492,5 +493,6 @@ class Session:
         if name.startswith("memory_failure") and not self._poisoned:
             return None
         self.model.poison = self.runner.last_poison[2] if self._poisoned else None
+        self.model.poison_truth = None
         self.model.touched = None if full else [self.last_path]
         return evaluate(name, self.dax, self.model)
