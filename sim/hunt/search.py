@@ -352,7 +352,8 @@ def _run_episode(job: _Job, e: int, todo, *, max_ops: int | None = None,
     name of ``todo`` is found.
     """
     rng = Draws(np.random.default_rng(np.random.SeedSequence(job.seed, spawn_key=(e,))))
-    sess = Session(job.variant, nblocks=job.nblocks, snapshot=False, paranoid=job.paranoid)
+    sess = Session(job.variant, nblocks=job.nblocks, snapshot=False, paranoid=job.paranoid,
+                   direct=True)
     todo = [n for n in job.names if n in todo]
     ops: list[Op] = []
     events: list = []

@@ -154,12 +154,17 @@ class XfsioRunner:
         Script name for messages.
     check_model : bool
         Evaluate the model-derived lines.
+    fs_class : type, optional
+        Filesystem implementation of every device the runner makes (``DaxFS(fs_class=)``;
+        default :class:`~sim.fs.FileSystem`).
     """
 
     def __init__(self, variant: str = "page-share", *, rmap: bool = True,
                  device_bytes: int = DEFAULT_DEVICE_BYTES, filename: str = "<script>",
-                 check_model: bool = True, generation: str | None = None, record_hook=None):
+                 check_model: bool = True, generation: str | None = None, record_hook=None,
+                 fs_class=None):
         self.record_hook = record_hook
+        self.fs_class = fs_class
         self.variant = variant
         self.rmap = rmap
         self.generation = generation
@@ -192,7 +197,7 @@ class XfsioRunner:
             self._fold_totals()
         nblocks = max(1, int(size_bytes) // BLOCK_SIZE)
         d = DaxFS(nblocks, self.variant, fill_byte=self.fill_byte, rmap=self.rmap,
-                  generation=self.generation)
+                  generation=self.generation, fs_class=self.fs_class)
         d.record_hook = self.record_hook
         return d
 
