@@ -21,7 +21,7 @@ __all__ = ["STRUCTURES", "WorkRecord"]
 STRUCTURES = ("struct_page", "xarray_node", "extent", "refcount", "pagetable", "rmap")
 
 
-@dataclass
+@dataclass(slots=True)
 class WorkRecord:
     """What one operation touched.
 

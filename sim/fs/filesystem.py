@@ -1794,6 +1794,18 @@ class FileSystem:
             raise FsError("EINVAL", "negative offset or length")
         return self._byte_runs(self._ip(ino), off, length)
 
+    def byte_runs_list(self, ino: int, off: int, length: int) -> tuple[list, list]:
+        """:meth:`byte_runs` as Python lists ``(lens, vals)`` (the same runs; no array is
+        built for the short ranges the list fast path serves)."""
+        if off < 0 or length < 0:
+            raise FsError("EINVAL", "negative offset or length")
+        ip = self._ip(ino)
+        small = self._byte_runs_small(ip, off, length)
+        if small is not None:
+            return small
+        lens, vals = self._byte_runs(ip, off, length)
+        return lens.tolist(), vals.tolist()
+
     def _byte_runs(self, ip: Inode, off: int, length: int):
         """Bytes of ``[off, off+length)`` (clipped at EOF) as coalesced runs ``(lens, vals)``."""
         small = self._byte_runs_small(ip, off, length)

@@ -547,13 +547,20 @@ _RUN_WINDOW = 64 * 4096
 def runs_match(fs, ino: int, want, a: int, b: int) -> bool:
     """Whether read(2) of bytes ``[a, b)`` of ``ino`` equals the content model's bytes there.
 
-    Compares ``FileSystem.byte_runs`` (the coalesced constant-byte runs read(2) returns,
-    exact) with the model file's runs (:meth:`~sim.hunt.model.RunFile.pieces`, coalesced
-    here too), window by window of at most :data:`_RUN_WINDOW` bytes, so no byte is
-    materialised on either side. ``want`` must be at least ``b`` bytes long; bytes past the
-    file's EOF read as missing (a mismatch).
+    Compares the filesystem's coalesced constant-byte runs (``byte_runs_list``, or
+    ``byte_runs``: exactly what read(2) returns) with the model file's runs
+    (:meth:`~sim.hunt.model.RunFile.pieces`, coalesced here too), window by window of at
+    most :data:`_RUN_WINDOW` bytes, so no byte is materialised on either side. ``want``
+    must be at least ``b`` bytes long; bytes past the file's EOF read as missing (a
+    mismatch).
     """
-    byte_runs = fs.byte_runs
+    byte_runs = getattr(fs, "byte_runs_list", None)
+    if byte_runs is None:
+        arrays = fs.byte_runs
+
+        def byte_runs(i, o, n):
+            lens, vals = arrays(i, o, n)
+            return lens.tolist(), vals.tolist()
     pieces = want.pieces
     lo = a
     while lo < b:
@@ -564,7 +571,7 @@ def runs_match(fs, ino: int, want, a: int, b: int) -> bool:
         got = pieces(lo, hi)
         if len(got) == 1:  # one run (most ranges): no list building
             x, y, v = got[0]
-            if lens.shape[0] != 1 or int(vals[0]) != v or int(lens[0]) != y - x:
+            if len(lens) != 1 or vals[0] != v or lens[0] != y - x:
                 return False
         else:
             ln: list = []
@@ -575,7 +582,7 @@ def runs_match(fs, ino: int, want, a: int, b: int) -> bool:
                 else:
                     ln.append(y - x)
                     vs.append(v)
-            if not (len(ln) == lens.shape[0] and vs == vals.tolist() and ln == lens.tolist()):
+            if not (vs == vals and ln == lens):
                 return False
         lo = hi
     return True
@@ -710,7 +717,7 @@ def check_all_empty(dfs, model, names, *, poisoned: bool) -> list[Violation]:
         and (cm is None or not cm.files)
         and all(not a.xa.entries for a in dfs.spaces.values())
         and mm.warning_total() == 0
-        and not (mm.index.any() or mm.mapping.any())
+        and not (np.count_nonzero(mm.index) or np.count_nonzero(mm.mapping))
     )
     if not clean:
         return check_all(dfs, model, names, poisoned=poisoned)
