@@ -323,6 +323,7 @@ class _Job:
     episode_len: int
     nblocks: int
     paranoid: bool
+    fs_class: object = None
 
 
 @dataclass
@@ -353,7 +354,7 @@ def _run_episode(job: _Job, e: int, todo, *, max_ops: int | None = None,
     """
     rng = Draws(np.random.default_rng(np.random.SeedSequence(job.seed, spawn_key=(e,))))
     sess = Session(job.variant, nblocks=job.nblocks, snapshot=False, paranoid=job.paranoid,
-                   direct=True)
+                   direct=True, fs_class=job.fs_class)
     todo = [n for n in job.names if n in todo]
     ops: list[Op] = []
     events: list = []
@@ -542,7 +543,7 @@ def _hunt_pool(job: _Job, merge: _Merge, workers: int, deadline: float | None, p
 def hunt(variant, *, seed: int = 0, budget_ops: int | None = 2000, time_s: float | None = None,
          kinds=None, nfiles: int = 3, names=ALL_NAMES, episode_len: int = 24,
          nblocks: int = DEFAULT_NBLOCKS, progress=None, paranoid: bool = False,
-         workers: int = 1) -> HuntResult:
+         workers: int = 1, block_fs: bool | None = None) -> HuntResult:
     """Search one design for violations of ``names``.
 
     Parameters
@@ -575,6 +576,13 @@ def hunt(variant, *, seed: int = 0, budget_ops: int | None = 2000, time_s: float
         so with an op budget the result (findings, their ops, ``ops_to_find``, ``ops_run``,
         ``episodes``) is the same for any number of workers; with a time budget only where
         it stops differs (workers run whole episodes).
+    block_fs : bool or None
+        Run the episodes on :class:`~sim.fs.blockfs.BlockFileSystem` (per-block state,
+        the same behaviour as :class:`~sim.fs.FileSystem`, cheaper for a hunt's few small
+        files) instead of the extent filesystem; None: when the device has at most
+        :data:`~sim.fs.blockfs.MAX_BLOCKS` blocks. Findings are explained, replayed and
+        shrunk on :class:`~sim.fs.FileSystem` either way, so the reproducers are checked
+        on the model ``daxsim xfsio`` runs.
 
     Returns
     -------
@@ -594,8 +602,12 @@ def hunt(variant, *, seed: int = 0, budget_ops: int | None = 2000, time_s: float
     vname = load_variant(variant).name
     t0 = time.perf_counter()
     deadline = None if time_s is None else t0 + float(time_s)
+    from sim.fs.blockfs import MAX_BLOCKS, BlockFileSystem
+
+    if block_fs is None:
+        block_fs = int(nblocks) <= MAX_BLOCKS
     job = _Job(variant, int(seed), kinds, int(nfiles), names, int(episode_len), int(nblocks),
-               bool(paranoid))
+               bool(paranoid), BlockFileSystem if block_fs else None)
     merge = _Merge(job, budget_ops)
     e = 0
     # The objects that exist now (modules, compiled kernels: ~1e5) are frozen out of the
