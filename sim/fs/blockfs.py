@@ -463,6 +463,12 @@ class BlockFileSystem:
             return _EMPTY, _EMPTY.copy(), _EMPTY.copy(), _EMPTY.copy(), _EMPTY.copy()
         return tuple(np.array(rows, dtype=_I64).T.copy())
 
+    def shared_rows(self, ino: int, fblock: int, nblocks: int) -> list[tuple[int, int]]:
+        """``(fblock, nblocks)`` of the rows of :meth:`bmap_arrays` over the range whose
+        refcount is above 1, in file order (:meth:`FileSystem.shared_rows`)."""
+        return [(f, n) for f, n, _p, _st, c in
+                self._rows(self._ip(ino), fblock, fblock + nblocks) if c > 1]
+
     def bmap(self, ino: int, fblock: int, nblocks: int = 1) -> list[Extent]:
         """Block map of ``[fblock, fblock + nblocks)``: extents split where sharing changes."""
         ip = self._ip(ino)

@@ -359,6 +359,19 @@ class FileSystem:
             return tuple(np.array(c, dtype=_I64) for c in zip(*rows, strict=True))
         return self._map_shared(ip, fblock, fblock + nblocks)
 
+    def shared_rows(self, ino: int, fblock: int, nblocks: int) -> list[tuple[int, int]]:
+        """``(fblock, nblocks)`` of the rows of :meth:`bmap_arrays` over the range whose
+        refcount is above 1, in file order (no arrays for a small range)."""
+        ip = self._ip(ino)
+        if nblocks <= 0:
+            return []
+        if self._small(ip.ext, fblock, fblock + nblocks):
+            return [(f, n) for f, n, _p, _st, c in
+                    self._map_shared_rows(ip, fblock, fblock + nblocks) if c > 1]
+        f, n, _p, _st, c = self._map_shared(ip, fblock, fblock + nblocks)
+        sh = c > 1
+        return list(zip(f[sh].tolist(), n[sh].tolist(), strict=True))
+
     def bmap(self, ino: int, fblock: int, nblocks: int = 1) -> list[Extent]:
         """Block map of ``[fblock, fblock + nblocks)``: extents split where sharing changes."""
         ip = self._ip(ino)

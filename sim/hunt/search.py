@@ -152,23 +152,13 @@ def _size(sess: Session, path: str) -> int:
 
 def _shared_pages(sess: Session, path: str, size: int) -> list[int]:
     """File pages of ``path`` (inside EOF) whose block has a refcount above 1 (at most
-    4096 + one extent's worth: the list stops after the row that passes 4096)."""
+    4096 + one block-map row's worth: the list stops after the row that passes 4096)."""
     fs = sess.dax.fs
     nb = -(-size // PAGE)
     if nb <= 0:
         return []
-    ino = fs.lookup(path)
     out: list[int] = []
-    for e in fs.bmap(ino, 0, nb):  # merged extents: the same pages when few are shared
-        if e.shared:
-            out.extend(range(e.fblock, min(e.fblock + e.nblocks, nb)))
-    if len(out) <= 4096:
-        return out
-    # where the list is cut depends on the unmerged rows of the block map
-    f, n, _p, _st, c = fs.bmap_arrays(ino, 0, nb)
-    sh = c > 1
-    out = []
-    for fi, ni in zip(f[sh].tolist(), n[sh].tolist(), strict=True):
+    for fi, ni in fs.shared_rows(fs.lookup(path), 0, nb):
         out.extend(range(fi, min(fi + ni, nb)))
         if len(out) > 4096:
             break

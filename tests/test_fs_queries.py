@@ -1,0 +1,68 @@
+"""The list-returning queries the hunt uses (``shared_rows``, ``byte_runs_list``) equal the
+array queries they abbreviate (``bmap_arrays``, ``byte_runs``), on both filesystems, over the
+states a hunt reaches (small files, and files fragmented past the list fast paths)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sim.fs import BlockFileSystem, FileSystem
+from sim.hunt import Session
+from sim.hunt.search import Draws, generate_op
+from sim.hunt.session import OP_KINDS
+
+
+def _states(fs_class, seed: int, n_ops: int):
+    rng = Draws(np.random.default_rng(seed))
+    s = Session("page-share", snapshot=False, direct=True, fs_class=fs_class)
+    for _ in range(n_ops):
+        op = generate_op(rng, s, OP_KINDS, 3)
+        if op is not None and s.apply(op):
+            yield s.dax.fs
+    s.close()
+
+
+def _fragment(fs):
+    """A file of 80 one-block extents, every other one shared: past the list fast paths."""
+    a = fs.create("frag")
+    b = fs.create("src")
+    fs.pwrite(b, 0, 40 * 4096, 0x61)
+    for i in range(80):
+        if i % 2:
+            fs.clone(a, b, (i // 2) * 4096, i * 4096, 4096)
+        else:
+            fs.pwrite(a, i * 4096, 4096, 0x62 + i % 3)
+    return a
+
+
+@pytest.mark.parametrize("fs_class", [FileSystem, BlockFileSystem])
+def test_list_queries_equal_the_array_queries(fs_class):
+    n = shared = 0
+    for seed in range(4):
+        for fs in _states(fs_class, seed, 60):
+            for p in fs.paths():
+                ino = fs.lookup(p)
+                nb = -(-fs.size(ino) // 4096)
+                for b0, cnt in ((0, nb), (nb // 2, nb - nb // 2 + 3), (1, 2)):
+                    if cnt <= 0:
+                        continue
+                    f, ln, _p, _st, c = fs.bmap_arrays(ino, b0, cnt)
+                    want = list(zip(f[c > 1].tolist(), ln[c > 1].tolist(), strict=True))
+                    assert fs.shared_rows(ino, b0, cnt) == want
+                    shared += bool(want)
+                size = fs.size(ino)
+                for off, length in ((0, size), (size // 3, size), (5, 3 * 4096 + 7)):
+                    lens, vals = fs.byte_runs(ino, off, length)
+                    assert fs.byte_runs_list(ino, off, length) == (lens.tolist(), vals.tolist())
+                n += 1
+    assert n > 100 and shared > 10
+    fs = fs_class(4096)
+    a = _fragment(fs)
+    f, ln, _p, _st, c = fs.bmap_arrays(a, 0, 80)
+    assert fs.shared_rows(a, 0, 80) == list(zip(f[c > 1].tolist(), ln[c > 1].tolist(),
+                                                strict=True))
+    assert len(fs.shared_rows(a, 0, 80)) == 40
+    lens, vals = fs.byte_runs(a, 0, 80 * 4096)
+    assert fs.byte_runs_list(a, 0, 80 * 4096) == (lens.tolist(), vals.tolist())
+    assert fs.shared_rows(a, 0, 0) == []
