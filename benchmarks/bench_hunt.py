@@ -3,6 +3,7 @@
 Run as a script for the figures recorded in BENCHMARKS.md::
 
     .venv/bin/python benchmarks/bench_hunt.py [--ops 2000] [--seed 0] [--workers 2]
+                                              [--workers-ops 20000]
                                               [--repeat 3] [--profile]
 
 or with pytest-benchmark (``make bench``). Figures:
@@ -11,16 +12,18 @@ or with pytest-benchmark (``make bench``). Figures:
   (violations found early do not stop the run: the search continues until the budget, checking
   what is not yet found; numba compilation is warmed up first and excluded), in this process;
 - ``--workers 2``: the same hunt with ``workers=2`` (episodes in two worker processes, the
-  same result; pool start-up included);
+  same result; pool start-up included) over ``--workers-ops`` ops (default 20,000: the
+  start-up of the pool is amortised as in a real search);
 - the same with only the page-state invariants (``association_truth``, ``no_warnings``,
   ``nothing_left_behind``) to separate the check cost from the fs/dax cost;
 - ``ops/s without checks``: the same op stream applied with no invariant evaluated;
 - time (and checked ops) to the first violation for cow-index and folio-share, first
   violation of any invariant and of ``nothing_left_behind``;
-- ``op µs`` / ``fs-query µs`` / ``hunt µs``: per checked op, the time inside the xfs_io
-  runner's command execution (the fs/dax operation itself), in the filesystem queries the
-  hunt makes itself (content reads of the data check, the refcount check at quiescent
-  points, block maps for op generation: they shrink with the filesystem's per-call cost),
+- ``op µs`` / ``fs-query µs`` / ``hunt µs``: per checked op, the time inside the session's
+  command execution (``Session._exec``, the search's direct path: the fs/dax operation
+  itself), in the filesystem queries the hunt makes itself (content reads of the data
+  check, the refcount check at quiescent points, block maps for op generation: they
+  shrink with the filesystem's per-call cost),
   and everything else (the hunt's own overhead: op generation, command building, the
   incremental checks, episode set-up); ``in check()`` is the time spent in
   ``Session.check`` (its fs queries included); ``episode µs``: per episode, the fixed work
@@ -43,9 +46,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from sim.fs import BlockFileSystem, FileSystem  # noqa: E402
 from sim.hunt.search import Draws, generate_op, hunt  # noqa: E402
 from sim.hunt.session import OP_KINDS, Session  # noqa: E402
-from sim.xfsio.runner import XfsioRunner  # noqa: E402
 
 PAGE_STATE = ("association_truth", "no_warnings", "nothing_left_behind")
 
@@ -57,7 +60,7 @@ def _unchecked(variant: str, n: int, seed: int) -> float:
     t0 = time.perf_counter()
     while done < n:
         rng = Draws(np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(ep,))))
-        s = Session(variant, snapshot=False)
+        s = Session(variant, snapshot=False, direct=True, fs_class=BlockFileSystem)
         for _ in range(24):
             op = generate_op(rng, s, OP_KINDS, 3)
             if op is not None and s.apply(op):
@@ -67,28 +70,28 @@ def _unchecked(variant: str, n: int, seed: int) -> float:
     return done / (time.perf_counter() - t0)
 
 
-#: FileSystem queries the hunt itself makes (checks, op generation), timed apart.
-_FS_QUERIES = ("pread", "byte_runs", "bmap_arrays", "check_invariants", "md5", "rmap")
+#: Filesystem queries the hunt itself makes (checks, op generation), timed apart.
+_FS_QUERIES = ("pread", "byte_runs", "byte_runs_list", "bmap_arrays", "shared_rows",
+               "check_invariants", "md5", "rmap", "iomap")
 
 
 def _split(variant: str, n: int, seed: int) -> tuple:
     """``(checked ops/s, op µs, fs-query µs, hunt µs, check µs, episode µs)``: per checked op
-    the xfs_io runner's command execution (the fs/dax op), the filesystem queries the hunt
+    the command execution (``Session._exec``: the fs/dax op), the filesystem queries the hunt
     makes outside it (content reads of the data check, the refcount check, block maps for op
     generation), the rest of the loop (the hunt's own Python and numpy work), and of all that
     the part spent in ``Session.check``; per *episode* the fixed work: a fresh ``Session``
     and the checks at its two quiescent points (before the teardown and after it)."""
-    from sim.fs.filesystem import FileSystem
-
     acc = {"step": 0.0, "check": 0.0, "fsq": 0.0, "depth": 0, "episode": 0.0}
-    step0, check0, init0 = XfsioRunner.step, Session.check, Session.__init__
-    fs0 = {m: getattr(FileSystem, m) for m in _FS_QUERIES}
+    step0, check0, init0 = Session._exec, Session.check, Session.__init__
+    fs0 = {(c, m): c.__dict__[m] for c in (FileSystem, BlockFileSystem) for m in _FS_QUERIES
+           if m in c.__dict__}
 
-    def step(self, cmd):
+    def step(self, *a):
         t = time.perf_counter()
         acc["depth"] += 1
         try:
-            return step0(self, cmd)
+            return step0(self, *a)
         finally:
             acc["depth"] -= 1
             acc["step"] += time.perf_counter() - t
@@ -123,15 +126,15 @@ def _split(variant: str, n: int, seed: int) -> tuple:
                 acc["fsq"] += time.perf_counter() - t
         return w
 
-    XfsioRunner.step, Session.check, Session.__init__ = step, check, init
-    for m, fn in fs0.items():
-        setattr(FileSystem, m, wrap(fn))
+    Session._exec, Session.check, Session.__init__ = step, check, init
+    for (c, m), fn in fs0.items():
+        setattr(c, m, wrap(fn))
     try:
         r = hunt(variant, seed=seed, budget_ops=n)
     finally:
-        XfsioRunner.step, Session.check, Session.__init__ = step0, check0, init0
-        for m, fn in fs0.items():
-            setattr(FileSystem, m, fn)
+        Session._exec, Session.check, Session.__init__ = step0, check0, init0
+        for (c, m), fn in fs0.items():
+            setattr(c, m, fn)
     k = 1e6 / r.ops_run
     op_us, fsq_us = acc["step"] * k, acc["fsq"] * k
     return (r.ops_run / r.seconds, op_us, fsq_us, r.seconds * k - op_us - fsq_us,
@@ -153,6 +156,9 @@ def main(argv=None) -> int:
     ap.add_argument("--ops", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2, help="workers of the parallel column")
+    ap.add_argument("--workers-ops", type=int, default=20000,
+                    help="op budget of the parallel column (the pool start-up is amortised "
+                         "over it, as in a real search)")
     ap.add_argument("--repeat", type=int, default=1,
                     help="measure every figure this many times; print the median")
     ap.add_argument("--profile", action="store_true")
@@ -161,14 +167,15 @@ def main(argv=None) -> int:
     med = lambda xs: float(np.median(xs))  # noqa: E731
     rep = range(max(1, a.repeat))
     print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {a.ops} ops per design; "
-          f"median of {len(rep)}; load {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+          f"median of {len(rep)}; --workers {a.workers} column: {a.workers_ops} ops; "
+          f"load {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     wcol = f"--workers {a.workers}"
     print(f"{'design':20s} {'checked ops/s':>14s} {wcol:>12s} {'page-state only':>16s} "
           f"{'no checks':>10s} {'op µs':>8s} {'fs-query µs':>12s} {'hunt µs':>8s} "
           f"{'in check()':>11s} {'episode µs':>11s}")
     for v in ("single-owner", "cow-index", "page-share", "folio-share", "folio-share-reset"):
         r1 = med([_rate(v, a.ops, a.seed) for _ in rep])
-        rw = med([_rate(v, a.ops, a.seed, workers=a.workers) for _ in rep])
+        rw = med([_rate(v, a.workers_ops, a.seed, workers=a.workers) for _ in rep])
         r2 = med([_rate(v, a.ops, a.seed, names=PAGE_STATE) for _ in rep])
         u = med([_unchecked(v, a.ops, a.seed) for _ in rep])
         sp = [_split(v, a.ops, a.seed) for _ in rep]

@@ -35,6 +35,7 @@ import numpy as np
 from sim.errors import InputError
 from sim.hunt.designs import load_variant
 from sim.hunt.invariants import ALL_NAMES, Violation
+from sim.hunt.rng import EpisodeStreams
 from sim.hunt.session import DEFAULT_NBLOCKS, OP_KINDS, PAGE, Op, Session
 
 __all__ = ["Finding", "HuntResult", "hunt", "parse_ops", "OP_ALIASES", "generate_op", "Draws"]
@@ -333,16 +334,20 @@ class _Episode:
 
 
 def _run_episode(job: _Job, e: int, todo, *, max_ops: int | None = None,
-                 deadline: float | None = None) -> _Episode:
+                 deadline: float | None = None, streams: EpisodeStreams | None = None
+                 ) -> _Episode:
     """Run episode ``e``, checking the names in ``todo`` after every op.
 
     Checks change no state, so the ops an episode runs and the first violation of each
     name in it do not depend on which other names are checked: an episode's events are the
     same in any worker, whatever the others found (the merge keeps the new ones). Stops
     early after ``max_ops`` ops, at ``deadline`` (``time.perf_counter()``), or once every
-    name of ``todo`` is found.
+    name of ``todo`` is found. ``streams`` (of ``job.seed``) makes the episode's generator,
+    the stream of ``default_rng(SeedSequence(job.seed, spawn_key=(e,)))``, cheaper.
     """
-    rng = Draws(np.random.default_rng(np.random.SeedSequence(job.seed, spawn_key=(e,))))
+    if streams is None:
+        streams = EpisodeStreams(job.seed)
+    rng = Draws(streams.generator(e))
     sess = Session(job.variant, nblocks=job.nblocks, snapshot=False, paranoid=job.paranoid,
                    direct=True, fs_class=job.fs_class)
     todo = [n for n in job.names if n in todo]
@@ -396,7 +401,8 @@ def _run_episode(job: _Job, e: int, todo, *, max_ops: int | None = None,
 
 def _run_chunk(job: _Job, first: int, count: int, todo) -> list:
     """Episodes ``first .. first + count - 1`` run whole (a worker process's task)."""
-    return [_run_episode(job, e, todo) for e in range(first, first + count)]
+    streams = EpisodeStreams(job.seed)
+    return [_run_episode(job, e, todo, streams=streams) for e in range(first, first + count)]
 
 
 class _Merge:
@@ -599,6 +605,7 @@ def hunt(variant, *, seed: int = 0, budget_ops: int | None = 2000, time_s: float
     job = _Job(variant, int(seed), kinds, int(nfiles), names, int(episode_len), int(nblocks),
                bool(paranoid), BlockFileSystem if block_fs else None)
     merge = _Merge(job, budget_ops)
+    streams = EpisodeStreams(job.seed)
     e = 0
     # The objects that exist now (modules, compiled kernels: ~1e5) are frozen out of the
     # cyclic collector for the search, so the full collections the episodes' allocations
@@ -611,7 +618,8 @@ def hunt(variant, *, seed: int = 0, budget_ops: int | None = 2000, time_s: float
         # inherit)
         while not merge.done and (deadline is None or time.perf_counter() < deadline):
             left = None if budget_ops is None else budget_ops - merge.ops_run
-            merge.add(_run_episode(job, e, merge.todo(), max_ops=left, deadline=deadline))
+            merge.add(_run_episode(job, e, merge.todo(), max_ops=left, deadline=deadline,
+                                   streams=streams))
             if progress is not None:
                 progress(merge.ops_run)
             e += 1
