@@ -895,57 +895,9 @@ class BlockFileSystem:
                     out.append(r)
         return out
 
-    def _chunks(self, ip: BlockInode, off: int, length: int, clip_eof: bool):
-        """Yield the bytes of ``[off, off + length)`` in chunks (zeros past EOF unless clipped)."""
-        end = off + length
-        if clip_eof:
-            end = min(end, ip.size)
-        data_end = min(end, ip.size)
-        if data_end > off:
-            b0, b1 = off // BS, _ceil_blocks(data_end)
-            pos = off
-            for fi, ni, ci in self._block_cids(ip, b0, b1):
-                s = max(pos, fi * BS)
-                e = min(data_end, (fi + ni) * BS)
-                if e <= s:
-                    continue
-                blk = self.contents.data(ci)
-                a = s - fi * BS
-                if a % BS:
-                    ab = a % BS
-                    take = min(BS - ab, e - s)
-                    yield blk[ab:ab + take]
-                    s += take
-                nfull = (e - s) // BS
-                if nfull:
-                    rep = min(nfull, 256)
-                    big = blk * rep
-                    k = nfull
-                    while k >= rep:
-                        yield big
-                        k -= rep
-                    if k:
-                        yield blk * k
-                    s += nfull * BS
-                if e > s:
-                    yield blk[:e - s]
-                pos = e
-        if end > max(data_end, off):
-            z = end - max(data_end, off)
-            zb = bytes(min(z, 1 << 20))
-            while z > 0:
-                t = min(z, len(zb))
-                yield zb[:t]
-                z -= t
-
-    def pread(self, ino: int, off: int, length: int) -> bytes:
-        """read(2): bytes of ``[off, off + length)`` clipped at EOF."""
-        ip = self._ip(ino)
-        if off < 0 or length < 0:
-            raise FsError("EINVAL", "negative offset or length")
-        if off >= ip.size:
-            return b""
-        return b"".join(self._chunks(ip, off, length, clip_eof=True))
+    _cid_pieces = _block_cids  # what FileSystem's _chunks walks
+    _chunks = FileSystem._chunks
+    pread = FileSystem.pread
 
     def md5(self, ino: int, off: int = 0, length: int | None = None) -> str:
         """md5 (hex) of the file (``length`` None: from ``off`` to EOF), or of the raw range

@@ -1639,6 +1639,12 @@ class FileSystem:
             ch.pmem_write.append((dst + e_, BS - e_))
 
     # ------------------------------------------------------------------ reads
+    def _cid_pieces(self, ip: Inode, b0: int, b1: int) -> list:
+        """:meth:`_block_cids` as a list of ``(fblock, n, cid)`` (what :meth:`_chunks` walks;
+        :class:`~sim.fs.blockfs.BlockFileSystem` gives the same list from its own state)."""
+        f, n, c = self._block_cids(ip, b0, b1)
+        return list(zip(f.tolist(), n.tolist(), c.tolist(), strict=True))
+
     def _block_cids(self, ip: Inode, b0: int, b1: int):
         """Content of file blocks ``[b0, b1)``: runs ``(fblock, n, cid)`` (holes/unwritten = 0)."""
         f, n, p, st = self._map(ip, b0, b1)
@@ -1673,9 +1679,8 @@ class FileSystem:
         data_end = min(end, ip.size)
         if data_end > off:
             b0, b1 = off // BS, _ceil_blocks(data_end)
-            f, n, c = self._block_cids(ip, b0, b1)
             pos = off
-            for fi, ni, ci in zip(f.tolist(), n.tolist(), c.tolist(), strict=False):
+            for fi, ni, ci in self._cid_pieces(ip, b0, b1):
                 s = max(pos, fi * BS)
                 e = min(data_end, (fi + ni) * BS)
                 if e <= s:

@@ -25,49 +25,50 @@ _POOL = 4
 _PCG_MULT = 0x2360ED051FC65DA44385DF649FCCF645
 
 
+_M32_U = np.uint64(0xFFFFFFFF)
+_SH = np.uint64(16)
+
+
+@numba.njit(cache=True, nogil=True)
+def _hashmix(v, h):  # pragma: no cover - compiled
+    """``hashmix``: ``(hashed value, next hash constant)`` (uint32 values in uint64)."""
+    v ^= h
+    h = (h * np.uint64(0x931E8875)) & _M32_U
+    v = (v * h) & _M32_U
+    return v ^ (v >> _SH), h
+
+
+@numba.njit(cache=True, nogil=True)
+def _mix(x, y):  # pragma: no cover - compiled
+    r = (np.uint64(0xCA01F9DD) * x - np.uint64(0x4973F715) * y) & _M32_U
+    return r ^ (r >> _SH)
+
+
 @numba.njit(cache=True, nogil=True)
 def _state_words(ent):  # pragma: no cover - compiled
     """``SeedSequence(entropy).generate_state(8, uint32)`` for the assembled entropy words
     ``ent`` (uint64 array holding uint32 values; arithmetic mod 2**32)."""
-    m32 = np.uint64(0xFFFFFFFF)
-    sh = np.uint64(16)
     h = np.uint64(0x43B0D7E5)
-    mult_a = np.uint64(0x931E8875)
-    mix_l = np.uint64(0xCA01F9DD)
-    mix_r = np.uint64(0x4973F715)
     n = ent.shape[0]
     pool = np.zeros(4, np.uint64)
-    for i in range(4):
-        v = ent[i] if i < n else np.uint64(0)
-        v ^= h
-        h = (h * mult_a) & m32
-        v = (v * h) & m32
-        pool[i] = v ^ (v >> sh)
+    for i in range(4):  # mix_entropy
+        pool[i], h = _hashmix(ent[i] if i < n else np.uint64(0), h)
     for i_src in range(4):
         for i_dst in range(4):
             if i_src != i_dst:
-                v = pool[i_src] ^ h
-                h = (h * mult_a) & m32
-                v = (v * h) & m32
-                v ^= v >> sh
-                r = (mix_l * pool[i_dst] - mix_r * v) & m32
-                pool[i_dst] = r ^ (r >> sh)
+                v, h = _hashmix(pool[i_src], h)
+                pool[i_dst] = _mix(pool[i_dst], v)
     for i_src in range(4, n):
         for i_dst in range(4):
-            v = ent[i_src] ^ h
-            h = (h * mult_a) & m32
-            v = (v * h) & m32
-            v ^= v >> sh
-            r = (mix_l * pool[i_dst] - mix_r * v) & m32
-            pool[i_dst] = r ^ (r >> sh)
+            v, h = _hashmix(ent[i_src], h)
+            pool[i_dst] = _mix(pool[i_dst], v)
     out = np.zeros(8, np.uint64)
     hb = np.uint64(0x8B51F9DD)
-    mult_b = np.uint64(0x58F38DED)
-    for i in range(8):
+    for i in range(8):  # generate_state
         v = pool[i % 4] ^ hb
-        hb = (hb * mult_b) & m32
-        v = (v * hb) & m32
-        out[i] = v ^ (v >> sh)
+        hb = (hb * np.uint64(0x58F38DED)) & _M32_U
+        v = (v * hb) & _M32_U
+        out[i] = v ^ (v >> _SH)
     return out
 
 
