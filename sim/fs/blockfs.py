@@ -214,7 +214,7 @@ class BlockFileSystem:
             out.append((pos, b1 - pos, -1, HOLE, 0))
         return out
 
-    def _splice(self, ip: BlockInode, lo: int, hi: int, rows: list) -> int:
+    def _splice_ext(self, ip: BlockInode, lo: int, hi: int, rows: list) -> int:
         """Replace the data fork over ``[lo, hi)`` with ``rows`` ``(f, n, p, state)`` (sorted,
         inside it), merging touching compatible extents; return the records touched (as
         FileSystem's ``RunMap.splice_rows``: extents overlapping plus rows inserted)."""
@@ -259,6 +259,10 @@ class BlockFileSystem:
         P[a:b] = [r[2] for r in out]
         T[a:b] = [r[3] for r in out]
         return (i1 - i0) + len(rows)
+
+    def _map_shared_rows(self, ip: BlockInode, b0: int, b1: int) -> list:
+        """FileSystem's ``_map_shared_rows``: :meth:`_rows` with refcounts."""
+        return self._rows(ip, b0, b1)
 
     def _map_rows(self, ip: BlockInode, b0: int, b1: int) -> list:
         """FileSystem's ``_map_rows``: rows ``(f, n, p, state)`` (holes: p=-1, HOLE)."""
@@ -554,109 +558,19 @@ class BlockFileSystem:
             cid[p:p + n] = [c] * n
 
     # ------------------------------------------------------------------ writes
+    # the row paths of FileSystem run on this state through _map_shared_rows, _map_rows,
+    # _alloc_rows, _cid_rows, _set_content_rows and _splice_ext
+    _write_rows = FileSystem._write_rows
+    _cow_blocks_rows = FileSystem._cow_blocks_rows
+    _alloc_blocks_rows = FileSystem._alloc_blocks_rows
+
     def _write(self, ip: BlockInode, off: int, length: int, byte: int, ch: FsChange, *,
                extend: bool = True, store_only: bool = False) -> None:
         """Write ``length`` bytes of ``byte`` at ``off``: allocate holes, convert unwritten,
         CoW shared blocks (copy-around from the old block), store into private blocks
         (FileSystem's ``_write_rows``)."""
-        if length <= 0:
-            return
-        end = off + length
-        b0, b1 = off // BS, _ceil_blocks(end)
-        rows = self._rows(ip, b0, b1)
-        any_new = any_shared = any_unw = not_written = False
-        kept = []
-        newp = []
-        for f, n, p, st, c in rows:
-            if st == WRITTEN:
-                if c > 1:
-                    any_new = any_shared = True
-                    newp.append((f, n))
-                else:
-                    kept.append((f, n, p))
-            else:
-                not_written = True
-                if st == HOLE:
-                    any_new = True
-                    newp.append((f, n))
-                else:
-                    any_unw = True
-                    kept.append((f, n, p))
-        if store_only and (any_new or not_written):
-            raise FsError("EFAULT", "store into a block that is not a private written block")
-        goal = None
-        if any_new:
-            if b0 > 0:
-                goal = self._goal_after(ip, b0)
-            if goal is None and kept:
-                goal = kept[0][2]
-        if newp:
-            out = kept + self._alloc_rows(newp, goal, ch)
-            out.sort()
-        else:
-            out = kept
-        if any_shared:
-            ncow = sum(r[1] for r in rows if r[3] == WRITTEN and r[4] > 1)
-            ch.cow_blocks += ncow
-            self.cow_blocks_total += ncow
-            self.cow_fork_allocations += ncow
-            self.cow_fork_remaps += ncow
-        head_a = off - b0 * BS
-        tail_e = end - (b1 - 1) * BS
-        contents = self.contents
-        full_cid = contents.uniform(byte)
-        partial = []
-        if head_a > 0 or (b1 - b0 == 1 and tail_e < BS):
-            partial.append(b0)
-        if tail_e < BS and (b1 - 1) not in partial:
-            partial.append(b1 - 1)
-        cs = []
-        for fb in partial:
-            a = head_a if fb == b0 else 0
-            e_ = tail_e if fb == b1 - 1 else BS
-            f, n, p, st, c = _row_of(fb, rows)
-            oc = ZERO_CID if st != WRITTEN else self.cid[p + fb - f]
-            of, _, op_ = _row_of(fb, out)
-            dst_b = op_ + fb - of
-            cs.append((dst_b, 1, contents.overlay(oc, a, e_, byte)))
-            if st == WRITTEN and c > 1:
-                self._copy_around(ch, (p + fb - f) * BS, dst_b * BS, a, e_)
-        fb0 = b0 + (1 if b0 in partial else 0)
-        fb1 = b1 - (1 if (b1 - 1) in partial and b1 - 1 >= fb0 else 0)
-        if fb1 > fb0:
-            for f, n, p in out:
-                s_ = max(f, fb0)
-                e2 = min(f + n, fb1)
-                if e2 > s_:
-                    cs.append((p + s_ - f, e2 - s_, full_cid))
-        self._set_content_rows(cs)
-        if not store_only and not_written:
-            for f, n, _p, st, _c in rows:
-                if st == WRITTEN:
-                    continue
-                e0 = f + n
-                for of, on, op_ in out:
-                    s_ = max(of, f)
-                    e2 = min(of + on, e0)
-                    if e2 > s_:
-                        ch.blocks_zeroed += e2 - s_
-                        ch.pmem_write.append(((op_ + s_ - of) * BS, (e2 - s_) * BS))
-        for a, b, c in out:
-            s0 = max(off, a * BS)
-            e0 = min(end, (a + b) * BS)
-            if e0 > s0:
-                ch.pmem_write.append((c * BS + (s0 - a * BS), e0 - s0))
-        if any_new or any_unw:
-            ch.extent_records_touched += self._splice(
-                ip, b0, b1, [(f, n, p, WRITTEN) for f, n, p in out])
-            ch.newly_mapped.extend(_franges_rows(ip.ino, [(r[0], r[1]) for r in rows
-                                                          if r[3] != WRITTEN]))
-        if any_shared:
-            sh = [r for r in rows if r[3] == WRITTEN and r[4] > 1]
-            ch.remapped.extend(_franges_rows(ip.ino, [(r[0], r[1]) for r in sh]))
-            self._refs_list([(r[2], r[1]) for r in sh], -1, ch)
-        if extend and end > ip.size:
-            ip.size = end
+        if length > 0:
+            self._write_rows(ip, off, length, byte, ch, extend, store_only)
 
     def _zero_bytes(self, ip: BlockInode, off: int, length: int, ch: FsChange) -> None:
         """iomap/dax zero range: zero written blocks only (holes and unwritten are skipped),
@@ -713,34 +627,7 @@ class BlockFileSystem:
         via the CoW fork: allocate, convert now, end_cow remap), old references dropped."""
         ip = self._ip(ino)
         ch = FsChange(size_before=ip.size, size_after=ip.size)
-        rows = self._rows(ip, fblock, fblock + nblocks)
-        sh = [r for r in rows if r[3] == WRITTEN and r[4] > 1]
-        if not sh:
-            return ch
-        new = self._alloc_rows([(r[0], r[1]) for r in sh], None, ch)
-        ncow = sum(r[1] for r in sh)
-        self.cow_fork_allocations += ncow
-        cid = self.cid
-        for f, n, p, _st, _c in sh:  # full-block copy of the content
-            for nf, nn, npp in new:
-                s_ = max(nf, f)
-                e_ = min(nf + nn, f + n)
-                if e_ > s_:
-                    cid[npp + s_ - nf:npp + e_ - nf] = cid[p + s_ - f:p + e_ - f]
-        ch.cow_blocks += ncow
-        ch.cow_bytes += ncow * BS
-        self.cow_blocks_total += ncow
-        self.cow_bytes_total += ncow * BS
-        ch.pmem_read.extend((r[2] * BS, r[1] * BS) for r in sh)
-        ch.pmem_write.extend((p * BS, n * BS) for _, n, p in new)
-        out = [(r[0], r[1], r[2], r[3]) for r in rows
-               if r[2] >= 0 and not (r[3] == WRITTEN and r[4] > 1)]
-        out += [(f, n, p, WRITTEN) for f, n, p in new]
-        out.sort()
-        ch.extent_records_touched += self._splice(ip, fblock, fblock + nblocks, out)
-        self.cow_fork_remaps += ncow
-        ch.remapped.extend(_franges_rows(ip.ino, [(r[0], r[1]) for r in sh]))
-        self._refs_list([(r[2], r[1]) for r in sh], -1, ch)
+        self._cow_blocks_rows(ip, fblock, nblocks, ch)
         return ch
 
     def alloc_blocks(self, ino: int, fblock: int, nblocks: int) -> FsChange:
@@ -748,29 +635,9 @@ class BlockFileSystem:
         blocks to written (zeroed, XFS_BMAPI_ZERO for DAX)."""
         ip = self._ip(ino)
         ch = FsChange(size_before=ip.size, size_after=ip.size)
-        rows = self._rows(ip, fblock, fblock + nblocks, False)
-        holes = [(f, n) for f, n, p, st, _ in rows if st == HOLE]
-        unw = [(f, n, p) for f, n, p, st, _ in rows if st == UNWRITTEN]
-        if not holes and not unw:
-            return ch
-        goal = None
-        if fblock > 0:
-            goal = self._goal_after(ip, fblock)
-        new = self._alloc_rows(holes, goal, ch)
-        out = [(f, n, p, WRITTEN if st == UNWRITTEN else st) for f, n, p, st, _ in rows
-               if st != HOLE and p >= 0]
-        out += [(f, n, p, WRITTEN) for f, n, p in new]
-        out.sort()
-        ch.extent_records_touched += self._splice(ip, fblock, fblock + nblocks, out)
-        z = [(p, n) for _, n, p in new] + [(p, n) for _, n, p in unw]
-        self._set_content_rows([(p, n, ZERO_CID) for p, n in z])
-        ch.blocks_zeroed += sum(n for _, n in z)
-        ch.pmem_write.extend((p * BS, n * BS) for p, n in z)
-        ch.newly_mapped.extend(_franges_rows(ip.ino, [(f, n) for f, n, p, st, _ in rows
-                                                      if st != WRITTEN]))
+        self._alloc_blocks_rows(ip, fblock, nblocks, ch)
         return ch
 
-    # ------------------------------------------------------------------ unmapping, size
     def _unmap(self, ip: BlockInode, b0: int, b1: int | None, ch: FsChange) -> None:
         """Remove data-fork mappings of ``[b0, b1)`` (None = to the end); drop references."""
         if not ip.S:
@@ -781,7 +648,7 @@ class BlockFileSystem:
             return
         rows = [r for r in self._rows(ip, b0, b1, False) if r[2] >= 0]
         if rows:
-            ch.extent_records_touched += self._splice(ip, b0, b1, [])
+            ch.extent_records_touched += self._splice_ext(ip, b0, b1, [])
             ch.remapped.extend(_franges_rows(ip.ino, [(r[0], r[1]) for r in rows]))
             self._refs_list([(r[2], r[1]) for r in rows], -1, ch)
 
@@ -824,59 +691,17 @@ class BlockFileSystem:
         out = [r[:4] for r in rows if r[3] != HOLE and r[2] >= 0]
         out += [(f, n, p, UNWRITTEN) for f, n, p in new]
         out.sort()
-        ch.extent_records_touched += self._splice(ip, b0, b1, out)
+        ch.extent_records_touched += self._splice_ext(ip, b0, b1, out)
 
     # ------------------------------------------------------------------ remap
+    _remap_blocks_rows = FileSystem._remap_blocks_rows
+
     def _remap_blocks(self, src: BlockInode, pos_in: int, dst: BlockInode, pos_out: int,
                       length: int, ch: FsChange) -> None:
         """xfs_reflink_remap_blocks: share written source extents into dest; source holes and
-        unwritten extents punch dest (unless both unwritten); same mapping = nothing."""
-        nb = _ceil_blocks(length)
-        sb, db = pos_in // BS, pos_out // BS
-        srows = self._rows(src, sb, sb + nb, False)
-        drows = self._rows(dst, db, db + nb, False)
-        pieces = []
-        if len(drows) == 1 and drows[0][2] < 0:
-            for f, n, p, st, _ in srows:
-                pieces.append((f - sb + db, n, p, st, -1, HOLE))
-        else:
-            for f, n, p, st, _ in srows:
-                qf = f - sb + db
-                qe = qf + n
-                for df, dn, dp, dst_, _ in drows:
-                    s_ = max(df, qf)
-                    e_ = min(df + dn, qe)
-                    if e_ > s_:
-                        pieces.append((s_, e_ - s_, p + (s_ - qf) if p >= 0 else -1, st,
-                                       dp + (s_ - df) if dp >= 0 else -1, dst_))
-        act = []
-        keep = []
-        for r in pieces:
-            sp_, sst, dp_, dst_ = r[2], r[3], r[4], r[5]
-            if (sp_ >= 0 and sp_ == dp_) or (sst == UNWRITTEN and dst_ == UNWRITTEN):
-                keep.append(r)
-            else:
-                act.append(r)
-        if not act:
-            return
-        share = [r for r in act if r[3] == WRITTEN]
-        if share:
-            self._refs_list([(r[2], r[1]) for r in share], +1, ch)
-            k = sum(r[1] for r in share)
-            ch.remap_blocks += k
-            self.remap_blocks_total += k
-        fresh = [(r[0], r[1]) for r in share if r[4] < 0]
-        if fresh:
-            ch.newly_mapped.extend(_franges_rows(dst.ino, fresh))
-        old = [r for r in act if r[4] >= 0]
-        if old:
-            self._refs_list([(r[4], r[1]) for r in old], -1, ch)
-            ch.remapped.extend(_franges_rows(dst.ino, [(r[0], r[1]) for r in old]))
-        lo, hi = act[0][0], act[-1][0] + act[-1][1]
-        out = [(r[0], r[1], r[4], r[5]) for r in keep if r[4] >= 0 and lo <= r[0] < hi]
-        out += [(r[0], r[1], r[2], WRITTEN) for r in share]
-        out.sort()
-        ch.extent_records_touched += self._splice(dst, lo, hi, out)
+        unwritten extents punch dest (unless both unwritten); same mapping = nothing
+        (FileSystem's ``_remap_blocks_rows``)."""
+        self._remap_blocks_rows(src, pos_in // BS, dst, pos_out // BS, _ceil_blocks(length), ch)
 
     # ------------------------------------------------------------------ reads
     def _block_cids(self, ip: BlockInode, b0: int, b1: int) -> list:

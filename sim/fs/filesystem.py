@@ -521,6 +521,12 @@ class FileSystem:
             out.append((pos, b1 - pos, -1, HOLE, 0))
         return out
 
+    def _splice_ext(self, ip: Inode, b0: int, b1: int, rows: list) -> int:
+        """Replace the data-fork mapping of file blocks ``[b0, b1)`` by ``rows``
+        ``(f, n, p, state)``; the records touched. (The one run-map edit of the row paths:
+        :class:`~sim.fs.blockfs.BlockFileSystem` runs those paths on its own state.)"""
+        return ip.ext.splice_rows(b0, b1, rows)
+
     def _goal_after(self, ip: Inode, b: int) -> int | None:
         """Allocation goal after file block ``b - 1``: the physical block following its
         mapping, None for a hole."""
@@ -842,8 +848,8 @@ class FileSystem:
             if e0 > s0:
                 ch.pmem_write.append((c * BS + (s0 - a * BS), e0 - s0))
         if any_new or any_unw:
-            ch.extent_records_touched += ip.ext.splice_rows(
-                b0, b1, [(f, n, p, WRITTEN) for f, n, p in out])
+            ch.extent_records_touched += self._splice_ext(
+                ip, b0, b1, [(f, n, p, WRITTEN) for f, n, p in out])
             ch.newly_mapped.extend(_franges_rows(ip.ino, [(r[0], r[1]) for r in rows
                                                           if r[3] != WRITTEN]))
         if any_shared:
@@ -885,7 +891,7 @@ class FileSystem:
                if r[2] >= 0 and not (r[3] == WRITTEN and r[4] > 1)]
         out += [(f, n, p, WRITTEN) for f, n, p in new]
         out.sort()
-        ch.extent_records_touched += ip.ext.splice_rows(fblock, fblock + nblocks, out)
+        ch.extent_records_touched += self._splice_ext(ip, fblock, fblock + nblocks, out)
         self.cow_fork_remaps += ncow
         ch.remapped.extend(_franges_rows(ip.ino, [(r[0], r[1]) for r in sh]))
         self._refs_list([(r[2], r[1]) for r in sh], -1, ch)
@@ -905,7 +911,7 @@ class FileSystem:
                if st != HOLE and p >= 0]
         out += [(f, n, p, WRITTEN) for f, n, p in new]
         out.sort()
-        ch.extent_records_touched += ip.ext.splice_rows(fblock, fblock + nblocks, out)
+        ch.extent_records_touched += self._splice_ext(ip, fblock, fblock + nblocks, out)
         z = [(p, n) for _, n, p in new] + [(p, n) for _, n, p in unw]
         self._set_content_rows([(p, n, ZERO_CID) for p, n in z])
         ch.blocks_zeroed += sum(n for _, n in z)
@@ -1571,7 +1577,7 @@ class FileSystem:
         out = [(r[0], r[1], r[4], r[5]) for r in keep if r[4] >= 0 and lo <= r[0] < hi]
         out += [(r[0], r[1], r[2], WRITTEN) for r in share]
         out.sort()
-        ch.extent_records_touched += dst.ext.splice_rows(lo, hi, out)
+        ch.extent_records_touched += self._splice_ext(dst, lo, hi, out)
 
     def clone(
         self, dst: int, src: int, src_off: int = 0, dst_off: int = 0, length: int | None = None
