@@ -334,30 +334,8 @@ class BlockFileSystem:
         self.blocks_allocated += n
         return out
 
-    def _alloc_rows(self, pieces: list, goal: int | None, ch: FsChange) -> list:
-        """File pieces ``(f, n)`` -> allocated ``(f, n, p)`` (in order)."""
-        total = sum(n for _, n in pieces)
-        if total == 0:
-            return []
-        runs = self._alloc_l(total, goal)
-        ch.blocks_allocated += total
-        if len(runs) == 1 and len(pieces) == 1:
-            return [(pieces[0][0], total, runs[0][0])]
-        out = []
-        ri = 0
-        rs, rn = runs[0]
-        for f, n in pieces:
-            while n > 0:
-                take = min(n, rn)
-                out.append((f, take, rs))
-                f += take
-                n -= take
-                rs += take
-                rn -= take
-                if rn == 0 and ri + 1 < len(runs):
-                    ri += 1
-                    rs, rn = runs[ri]
-        return out
+    _alloc_runs = _alloc_l  # the free map is always in list form here
+    _alloc_rows = FileSystem._alloc_rows
 
     def _free_rows(self, rows: list, ch: FsChange) -> None:
         """Return ``(p, n)`` ranges to the free runs (merging neighbours)."""

@@ -629,17 +629,23 @@ class FileSystem:
         self.blocks_allocated += n
         return out
 
+    def _alloc_runs(self, n: int, goal: int | None) -> list:
+        """Allocate ``n`` blocks near ``goal``: the physical runs ``[(pstart, n), ...]``
+        (:meth:`_alloc_l` on a short free map, :meth:`_alloc` on a long one)."""
+        if len(self.free) > _FAST_FREE and not self.free.is_list_form():
+            ps, pn = self._alloc(n, goal)
+            return list(zip(ps.tolist(), pn.tolist(), strict=True))
+        return self._alloc_l(n, goal)
+
     def _alloc_rows(self, pieces: list, goal: int | None, ch: FsChange) -> list:
         """:meth:`_alloc_for` on rows: file pieces ``(f, n)`` -> ``(f, n, p)``."""
         total = sum(n for _, n in pieces)
         if total == 0:
             return []
-        if len(self.free) > _FAST_FREE and not self.free.is_list_form():
-            ps, pn = self._alloc(total, goal)
-            runs = list(zip(ps.tolist(), pn.tolist(), strict=True))
-        else:
-            runs = self._alloc_l(total, goal)
+        runs = self._alloc_runs(total, goal)
         ch.blocks_allocated += total
+        if len(runs) == 1 and len(pieces) == 1:
+            return [(pieces[0][0], total, runs[0][0])]
         out = []
         ri = 0
         rs, rn = runs[0]
