@@ -481,35 +481,15 @@ class BlockFileSystem:
                     out.append((ino, s + pblock - p))
         return sorted(out)
 
-    def iomap(self, ino: int, fblock: int, nblocks: int) -> tuple[int, int, int, bool]:
-        """The iomap at ``fblock``: ``(state, pblock, nblocks, shared)`` of the longest prefix
-        of ``[fblock, fblock + nblocks)`` with one state, one shared flag and (written)
-        physically contiguous blocks; ``pblock`` -1 for a hole. Stops at the 512-block
-        window boundary."""
-        ip = self._ip(ino)
-        if nblocks == 1:
-            i = ip.find(fblock)
-            if i < 0:
-                return HOLE, -1, 1, False
-            p = ip.P[i] + fblock - ip.S[i]
-            return ip.T[i], p, 1, self.rc[p] > 1
-        end = min(fblock + nblocks, (fblock | 511) + 1)
-        state = pb = -1
-        length = 0
-        shared = False
-        for _f, n, p, st, c in self._rows(ip, fblock, end):
-            sh = c > 1
-            if state < 0:
-                state, pb, shared, length = st, p, sh, n
-                continue
-            if st != state or sh != shared:
-                break
-            if state == WRITTEN and p != pb + length:
-                break
-            length += n
-        if state < 0:
-            return HOLE, -1, nblocks, False
-        return state, pb, length, shared
+    iomap = FileSystem.iomap
+
+    def _iomap_one(self, ip: BlockInode, fblock: int) -> tuple[int, int, int, bool]:
+        """:meth:`iomap` of one block: its extent and the block's refcount."""
+        i = ip.find(fblock)
+        if i < 0:
+            return HOLE, -1, 1, False
+        p = ip.P[i] + fblock - ip.S[i]
+        return ip.T[i], p, 1, self.rc[p] > 1
 
     def _cid_rows(self, p0: int, n0: int) -> list:
         """Content of physical range ``[p0, p0+n0)``: maximal rows ``(p, n, cid)``."""

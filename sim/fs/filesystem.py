@@ -548,13 +548,8 @@ class FileSystem:
         physically contiguous blocks; ``pblock`` -1 for a hole. Stops at the 512-block
         window boundary (what a walk of :meth:`bmap` over that window gives)."""
         ip = self._ip(ino)
-        if nblocks == 1:  # one block (a PTE fault): its extent row and its refcount
-            r = ip.ext.rows(fblock, fblock + 1)
-            if not r:
-                return HOLE, -1, 1, False
-            p = r[0][2]
-            rc = self.refc.rows(p, p + 1) if p >= 0 else None
-            return r[0][3], p, 1, bool(rc) and rc[0][2] > 1
+        if nblocks == 1:  # one block (a PTE fault)
+            return self._iomap_one(ip, fblock)
         end = min(fblock + nblocks, (fblock | 511) + 1)
         state = pb = -1
         length = 0
@@ -572,6 +567,15 @@ class FileSystem:
         if state < 0:
             return HOLE, -1, nblocks, False
         return state, pb, length, shared
+
+    def _iomap_one(self, ip: Inode, fblock: int) -> tuple[int, int, int, bool]:
+        """:meth:`iomap` of one block: its extent row and its refcount."""
+        r = ip.ext.rows(fblock, fblock + 1)
+        if not r:
+            return HOLE, -1, 1, False
+        p = r[0][2]
+        rc = self.refc.rows(p, p + 1) if p >= 0 else None
+        return r[0][3], p, 1, bool(rc) and rc[0][2] > 1
 
     def _cid_rows(self, p0: int, n0: int) -> list:
         """Content of physical range ``[p0, p0+n0)``: rows ``(p, n, cid)`` (gaps: fill)."""
