@@ -294,46 +294,11 @@ class BlockFileSystem:
                 L.insert(i + 1, re - s - n)
         self.rc[s:s + n] = [1] * n
 
-    def _alloc_l(self, n: int, goal: int | None) -> list:
-        """FileSystem's ``_alloc_l``: ``n`` blocks as ``[(pstart, n), ...]``, first fit near
-        ``goal``, the largest free run when no run is long enough."""
-        if n > self._nfree:
-            raise FsError("ENOSPC", f"need {n} blocks, {self._nfree} free")
-        S, L = self._fs, self._fl
-        out: list = []
-        need = n
-        if goal is not None and goal >= 0 and S:
-            i = bisect_right(S, goal) - 1
-            if i >= 0 and S[i] + L[i] > goal:
-                take = min(need, S[i] + L[i] - goal)
-                out.append((goal, take))
-                self._take(i, goal, take)
-                need -= take
-        while need > 0:
-            i = -1
-            if goal is not None:
-                for j in range(bisect_left(S, goal), len(L)):
-                    if L[j] >= need:
-                        i = j
-                        break
-            if i < 0:
-                for j in range(len(L)):
-                    if L[j] >= need:
-                        i = j
-                        break
-            if i >= 0:
-                take = need
-            else:
-                i = L.index(max(L))
-                take = L[i]
-            s = S[i]
-            out.append((s, take))
-            self._take(i, s, take)
-            need -= take
-        self._nfree -= n
-        self.blocks_allocated += n
-        return out
+    def _free_lists(self) -> tuple[list, list]:
+        return self._fs, self._fl
 
+    _take_free = _take
+    _alloc_l = FileSystem._alloc_l
     _alloc_runs = _alloc_l  # the free map is always in list form here
     _alloc_rows = FileSystem._alloc_rows
 

@@ -592,23 +592,30 @@ class FileSystem:
             out.append((pos, e0 - pos, fill))
         return out
 
+    def _free_lists(self) -> tuple[list, list]:
+        """The free runs as sorted lists ``(starts, lengths)``."""
+        return self.free.lists()
+
+    def _take_free(self, i: int, s: int, n: int) -> None:
+        """Allocate ``[s, s + n)`` from free run ``i`` (which holds it)."""
+        self.free.splice_rows(s, s + n, [])
+
     def _alloc_l(self, n: int, goal: int | None) -> list:
         """:meth:`_alloc` on the list form of the free map: ``[(pstart, n), ...]``."""
         if n > self._nfree:
             raise FsError("ENOSPC", f"need {n} blocks, {self._nfree} free")
-        fr = self.free
         out: list = []
         need = n
-        S, L = fr.lists()
+        S, L = self._free_lists()
         if goal is not None and goal >= 0 and S:
             i = bisect_right(S, goal) - 1
             if i >= 0 and S[i] + L[i] > goal:
                 take = min(need, S[i] + L[i] - goal)
                 out.append((goal, take))
-                fr.splice_rows(goal, goal + take, [])
+                self._take_free(i, goal, take)
                 need -= take
         while need > 0:
-            S, L = fr.lists()
+            S, L = self._free_lists()
             i = -1
             if goal is not None:
                 for j in range(bisect_left(S, goal), len(L)):
@@ -627,7 +634,7 @@ class FileSystem:
                 take = L[i]
             s = S[i]
             out.append((s, take))
-            fr.splice_rows(s, s + take, [])
+            self._take_free(i, s, take)
             need -= take
         self._nfree -= n
         self.blocks_allocated += n
