@@ -38,7 +38,7 @@ import numpy as np
 
 from sim.fs.change import BLOCK_SIZE, HOLE, UNWRITTEN, WRITTEN, Extent, FsChange, FsError
 from sim.fs.content import ZERO_CID, ContentStore
-from sim.fs.filesystem import MAX_FILE_SIZE, FileSystem, _franges_rows, _row_of
+from sim.fs.filesystem import MAX_FILE_SIZE, FileSystem, _delta_runs, _franges_rows, _row_of
 
 __all__ = ["BlockFileSystem", "BlockInode", "MAX_BLOCKS"]
 
@@ -335,24 +335,7 @@ class BlockFileSystem:
         are summed into maximal runs of one delta, each cut into refcount-record pieces."""
         if not ranges:
             return
-        if len(ranges) == 1:
-            p, n = ranges[0]
-            runs = [(p, n, delta)] if delta and n > 0 else []
-        else:
-            ev: dict[int, int] = {}
-            for p, n in ranges:
-                ev[p] = ev.get(p, 0) + delta
-                ev[p + n] = ev.get(p + n, 0) - delta
-            pts = sorted(ev)
-            level = 0
-            runs = []
-            for a, b in zip(pts, pts[1:], strict=False):
-                level += ev[a]
-                if level:
-                    if runs and runs[-1][2] == level and runs[-1][0] + runs[-1][1] == a:
-                        runs[-1] = (runs[-1][0], runs[-1][1] + b - a, level)
-                    else:
-                        runs.append((a, b - a, level))
+        runs = _delta_runs(ranges, delta)
         if not runs:
             return
         k = sum(n * abs(d) for _, n, d in runs)

@@ -702,22 +702,7 @@ class FileSystem:
         """:meth:`_refs` of ``(p, n)`` ranges (may repeat or overlap)."""
         if not ranges:
             return
-        if len(ranges) == 1:
-            p, n = ranges[0]
-            runs = [(p, n, delta)] if delta and n > 0 else []
-        else:
-            ev: dict[int, int] = {}
-            for p, n in ranges:
-                ev[p] = ev.get(p, 0) + delta
-                ev[p + n] = ev.get(p + n, 0) - delta
-            pts = sorted(ev)
-            level = 0
-            runs = []
-            for a, b in zip(pts, pts[1:], strict=False):
-                level += ev[a]
-                if level:
-                    runs.append((a, b - a, level))
-            runs = merge_list_runs(runs, (False,))
+        runs = _delta_runs(ranges, delta)
         if not runs:
             return
         if len(runs) == 1:
@@ -2117,6 +2102,26 @@ def _row_of(fb: int, rr: list) -> tuple:
         if r[0] <= fb < r[0] + r[1]:
             return r
     raise AssertionError("block outside the rows")
+
+
+def _delta_runs(ranges: list, delta: int) -> list:
+    """``delta`` added once per ``(p, n)`` range (ranges may repeat or overlap), summed:
+    maximal runs ``(p, n, d)`` of one non-zero total ``d``, in block order."""
+    if len(ranges) == 1:
+        p, n = ranges[0]
+        return [(p, n, delta)] if delta and n > 0 else []
+    ev: dict[int, int] = {}
+    for p, n in ranges:
+        ev[p] = ev.get(p, 0) + delta
+        ev[p + n] = ev.get(p + n, 0) - delta
+    pts = sorted(ev)
+    level = 0
+    runs = []
+    for a, b in zip(pts, pts[1:], strict=False):
+        level += ev[a]
+        if level:
+            runs.append((a, b - a, level))
+    return merge_list_runs(runs, (False,))
 
 
 def _franges(ino: int, f: np.ndarray, n: np.ndarray) -> list[tuple[int, int, int]]:
