@@ -38,7 +38,14 @@ import numpy as np
 
 from sim.fs.change import BLOCK_SIZE, HOLE, UNWRITTEN, WRITTEN, Extent, FsChange, FsError
 from sim.fs.content import ZERO_CID, ContentStore
-from sim.fs.filesystem import MAX_FILE_SIZE, FileSystem, _delta_runs, _franges_rows, _row_of
+from sim.fs.filesystem import (
+    MAX_FILE_SIZE,
+    FileSystem,
+    _cid_byte_runs,
+    _delta_runs,
+    _franges_rows,
+    _row_of,
+)
 
 __all__ = ["BlockFileSystem", "BlockInode", "MAX_BLOCKS"]
 
@@ -647,27 +654,10 @@ class BlockFileSystem:
     def _byte_runs_l(self, ip: BlockInode, off: int, length: int):
         """Bytes of ``[off, off+length)`` (clipped at EOF) as coalesced lists ``(lens, vals)``."""
         end = min(off + length, ip.size)
-        L: list = []
-        V: list = []
         if end <= off:
-            return L, V
-        runs_of = self.contents.runs
-        for fi, ni, ci in self._block_cids(ip, off // BS, _ceil_blocks(end)):
-            r = runs_of(ci)
-            if len(r) == 1:
-                pieces = [(fi * BS, ni * BS, r[0][2])]
-            else:
-                pieces = [(b * BS + o, ln, v) for b in range(fi, fi + ni) for o, ln, v in r]
-            for P, ln, v in pieces:
-                s_ = max(P, off)
-                e_ = min(P + ln, end)
-                if e_ > s_:
-                    if V and V[-1] == v:
-                        L[-1] += e_ - s_
-                    else:
-                        L.append(e_ - s_)
-                        V.append(v)
-        return L, V
+            return [], []
+        return _cid_byte_runs(self._block_cids(ip, off // BS, _ceil_blocks(end)), off, end,
+                              self.contents.runs)
 
     def byte_runs(self, ino: int, off: int, length: int):
         """What read(2) of ``[off, off + length)`` returns (clipped at EOF), as coalesced

@@ -1892,30 +1892,17 @@ class FileSystem:
 
     def _byte_runs_rows(self, ip: Inode, off: int, end: int, b0: int, b1: int):
         """:meth:`_byte_runs` of ``[off, end)`` as lists (blocks ``[b0, b1)``)."""
-        L: list = []
-        V: list = []
-        runs_of = self.contents.runs
+        return _cid_byte_runs(self._cid_pieces_rows(ip, b0, b1), off, end, self.contents.runs)
+
+    def _cid_pieces_rows(self, ip: Inode, b0: int, b1: int):
+        """Content pieces ``(fblock, n, cid)`` of file blocks ``[b0, b1)`` from the rows
+        (holes and unwritten blocks read as zeros; not coalesced)."""
         for f, n, p, st in self._map_rows(ip, b0, b1):
             if st == WRITTEN:
-                cr = [(f + cp - p, cn, cid) for cp, cn, cid in self._cid_rows(p, n)]
+                for cp, cn, cid in self._cid_rows(p, n):
+                    yield f + cp - p, cn, cid
             else:
-                cr = [(f, n, ZERO_CID)]
-            for fi, ni, ci in cr:
-                r = runs_of(ci)
-                if len(r) == 1:
-                    pieces = [(fi * BS, ni * BS, r[0][2])]
-                else:
-                    pieces = [(b * BS + o, ln, v) for b in range(fi, fi + ni) for o, ln, v in r]
-                for P, ln, v in pieces:
-                    s_ = max(P, off)
-                    e_ = min(P + ln, end)
-                    if e_ > s_:
-                        if V and V[-1] == v:
-                            L[-1] += e_ - s_
-                        else:
-                            L.append(e_ - s_)
-                            V.append(v)
-        return L, V
+                yield f, n, ZERO_CID
 
     def compare(self, ino_a: int, off_a: int, ino_b: int, off_b: int, length: int) -> bool:
         """Whether the two ranges read (clipped at EOF) the same bytes."""
@@ -2102,6 +2089,30 @@ def _row_of(fb: int, rr: list) -> tuple:
         if r[0] <= fb < r[0] + r[1]:
             return r
     raise AssertionError("block outside the rows")
+
+
+def _cid_byte_runs(pieces, off: int, end: int, runs_of) -> tuple[list, list]:
+    """The bytes of ``[off, end)`` as coalesced constant-byte runs ``(lens, vals)`` from
+    content pieces ``(fblock, n, cid)`` in file order covering it (``runs_of(cid)``: the
+    ``(offset, length, byte)`` runs of one block's content)."""
+    L: list = []
+    V: list = []
+    for fi, ni, ci in pieces:
+        r = runs_of(ci)
+        if len(r) == 1:
+            segs = [(fi * BS, ni * BS, r[0][2])]
+        else:
+            segs = [(b * BS + o, ln, v) for b in range(fi, fi + ni) for o, ln, v in r]
+        for P, ln, v in segs:
+            s_ = max(P, off)
+            e_ = min(P + ln, end)
+            if e_ > s_:
+                if V and V[-1] == v:
+                    L[-1] += e_ - s_
+                else:
+                    L.append(e_ - s_)
+                    V.append(v)
+    return L, V
 
 
 def _delta_runs(ranges: list, delta: int) -> list:
