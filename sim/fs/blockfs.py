@@ -108,22 +108,12 @@ class BlockFileSystem:
         self._fs: list[int] = [0]  # free runs: starts
         self._fl: list[int] = [self.nblocks]  # free runs: lengths
         self._nfree = self.nblocks
-        self.inodes: dict[int, BlockInode] = {}
-        self.names: dict[str, int] = {}
-        self._next_ino = 128
-        self.blocks_allocated = 0
-        self.blocks_freed = 0
-        self.refcount_increments = 0
-        self.refcount_decrements = 0
-        self.cow_blocks_total = 0
-        self.cow_bytes_total = 0
-        self.cow_fork_allocations = 0
-        self.cow_fork_remaps = 0
-        self.remap_blocks_total = 0
+        self._init_namespace()
 
     # ------------------------------------------------------------------ FileSystem's own code
     # Pure checks and compositions of the primitives below: the very functions of FileSystem,
     # so argument checks, their order and the call sequence are identical by construction.
+    _init_namespace = FileSystem._init_namespace
     _check_path = FileSystem._check_path
     create = FileSystem.create
     open = FileSystem.open

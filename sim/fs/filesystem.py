@@ -86,10 +86,16 @@ class FileSystem:
         self._nfree = self.nblocks
         self.refc = RunMap((False,))
         self.content = RunMap((False,))
-        self.inodes: dict[int, Inode] = {}
+        self._init_namespace()
+        # md5 of whole files: hash states cached along content-run prefixes (see _md5_file)
+        self._md5_chain: dict[tuple[int, int, int], int] = {}
+        self._md5_states: dict[tuple[int, int], dict[int, object]] = {}
+
+    def _init_namespace(self) -> None:
+        """No file yet: empty inode and name tables, the first inode number, zero counters."""
+        self.inodes = {}
         self.names: dict[str, int] = {}
         self._next_ino = 128
-        # counters
         self.blocks_allocated = 0
         self.blocks_freed = 0
         self.refcount_increments = 0
@@ -99,9 +105,6 @@ class FileSystem:
         self.cow_fork_allocations = 0
         self.cow_fork_remaps = 0
         self.remap_blocks_total = 0
-        # md5 of whole files: hash states cached along content-run prefixes (see _md5_file)
-        self._md5_chain: dict[tuple[int, int, int], int] = {}
-        self._md5_states: dict[tuple[int, int], dict[int, object]] = {}
 
     # ------------------------------------------------------------------ namespace
     def _check_path(self, path: str) -> None:
