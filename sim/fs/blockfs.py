@@ -20,9 +20,13 @@ The rows FileSystem computes from its maximally merged run maps (extents: contig
 physical blocks of one state; cut where the refcount changes) are rebuilt by
 :meth:`BlockFileSystem._rows` (extents cut at refcount changes found by slicing the
 per-block counts), so every decision made on rows (allocation goals, the pieces of a zeroing,
-record counts) is the same. The operations are ports of FileSystem's row paths; pure checks
-and compositions (argument checks, clone, dedupe, fallocate modes, pwrite, unlink, ...) are
-FileSystem's own functions, bound here.
+record counts) is the same. Most operations are FileSystem's own functions, bound here: the
+checks and compositions (argument checks, clone, dedupe, fallocate modes, pwrite, unlink,
+...) and the row paths (write, CoW and allocation faults, remap, the first-fit allocator,
+iomap, reads, the refcount sweep), which run on this state through a few primitives
+(``_map_shared_rows``/``_map_rows``, ``_splice_ext``, ``_free_lists``/``_take_free``,
+``_iomap_one``, ``_cid_pieces``, ``_cid_rows``/``_set_content_rows``). The rest (truncate,
+unmap, free, refcount updates, reads of content ids) are ports to the per-block state.
 
 Not kept: the md5 prefix cache (md5 values are equal), the CoW staging fork (FileSystem's is
 empty between calls), FileSystem's run-map attributes (``free``, ``refc``, ``content``).
