@@ -77,7 +77,12 @@ def call(fs, op):
             v = fs.byte_runs_list(_ino(fs, path), off, ln)
         elif name == "md5":
             path, off, ln = args
-            v = fs.md5(_ino(fs, path), off, ln)
+            ino = _ino(fs, path)
+            if ln is None and fs.size(ino) - off > 1 << 22:
+                # to EOF of a huge sparse file: md5 reads every byte (hours for the 2**63-2
+                # byte files truncate makes here), in either class; hash a bounded range
+                ln = 9 * BS
+            v = fs.md5(ino, off, ln)
         else:
             raise AssertionError(name)
     except FsError as e:
@@ -206,10 +211,7 @@ def _setup(paths=PATHS):
 
 
 # ---------------------------------------------------------------------- differential tests
-# derandomized: the same 400 examples in every run (CI is reproducible; a random run once
-# met an example that did not finish, see the note on issue 6)
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow],
-          derandomize=True)
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     nblocks=st.sampled_from([20, 40, 100, 700]),
     fill=st.sampled_from([None, 0, 0xAB]),
