@@ -149,18 +149,8 @@ class BlockFileSystem:
     _copy_around = FileSystem._copy_around
     counters = FileSystem.counters
 
-    def _open_ino(self, path: str, create: bool) -> int:
-        """Inode of ``path``, created when asked (no O_TRUNC)."""
-        self._check_path(path)
-        ino = self.names.get(path)
-        if ino is None:
-            if not create:
-                raise FsError("ENOENT", f"{path}: no such file")
-            ino = self._next_ino
-            self._next_ino += 1
-            self.inodes[ino] = BlockInode(ino)
-            self.names[path] = ino
-        return ino
+    _inode_class = BlockInode
+    _open_ino = FileSystem._open_ino
 
     # ------------------------------------------------------------------ rows
     def _rows(self, ip: BlockInode, b0: int, b1: int, shared: bool = True) -> list:

@@ -74,6 +74,9 @@ class FileSystem:
         Byte the raw device held before mkfs (``@scratch_dev_fill``); None = zeros.
     """
 
+    #: What a new file's inode is (:class:`~sim.fs.blockfs.BlockFileSystem` keeps its own).
+    _inode_class = Inode
+
     def __init__(self, nblocks: int, *, fill_byte: int | None = None):
         if nblocks <= 0:
             raise FsError("EINVAL", f"device size must be positive, got {nblocks} blocks")
@@ -132,7 +135,7 @@ class FileSystem:
                 raise FsError("ENOENT", f"{path}: no such file")
             ino = self._next_ino
             self._next_ino += 1
-            self.inodes[ino] = Inode(ino)
+            self.inodes[ino] = self._inode_class(ino)
             self.names[path] = ino
         return ino
 

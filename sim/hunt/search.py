@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sim.errors import InputError
+from sim.fs.blockfs import MAX_BLOCKS, BlockFileSystem
 from sim.hunt.designs import load_variant
 from sim.hunt.invariants import ALL_NAMES, Violation
 from sim.hunt.rng import EpisodeStreams
@@ -598,8 +599,6 @@ def hunt(variant, *, seed: int = 0, budget_ops: int | None = 2000, time_s: float
     vname = load_variant(variant).name
     t0 = time.perf_counter()
     deadline = None if time_s is None else t0 + float(time_s)
-    from sim.fs.blockfs import MAX_BLOCKS, BlockFileSystem
-
     if block_fs is None:
         block_fs = int(nblocks) <= MAX_BLOCKS
     job = _Job(variant, int(seed), kinds, int(nfiles), names, int(episode_len), int(nblocks),
