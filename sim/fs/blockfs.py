@@ -47,6 +47,7 @@ from sim.fs.filesystem import (
     FileSystem,
     _cid_byte_runs,
     _delta_runs,
+    _extents_of_rows,
     _franges_rows,
     _row_of,
 )
@@ -392,19 +393,7 @@ class BlockFileSystem:
 
     def bmap(self, ino: int, fblock: int, nblocks: int = 1) -> list[Extent]:
         """Block map of ``[fblock, fblock + nblocks)``: extents split where sharing changes."""
-        ip = self._ip(ino)
-        out: list = []
-        for f, n, p, st, c in self._rows(ip, fblock, fblock + nblocks):
-            sh = c > 1
-            if out:
-                q = out[-1]
-                if q[3] == st and q[4] == sh and (
-                    (p < 0 and q[1] < 0) or (q[1] >= 0 and q[1] + q[2] == p)
-                ):
-                    out[-1] = [q[0], q[1], q[2] + n, st, sh]
-                    continue
-            out.append([f, p, n, st, sh])
-        return [Extent(*e) for e in out]
+        return _extents_of_rows(self._rows(self._ip(ino), fblock, fblock + nblocks))
 
     def extent_count(self, ino: int) -> int:
         """Number of data-fork records of the inode."""

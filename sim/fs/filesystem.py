@@ -382,18 +382,7 @@ class FileSystem:
         """Block map of ``[fblock, fblock + nblocks)``: extents split where sharing changes."""
         ip = self._ip(ino)
         if self._small(ip.ext, fblock, fblock + nblocks):
-            out: list = []
-            for f, n, p, st, c in self._map_shared_rows(ip, fblock, fblock + nblocks):
-                sh = c > 1
-                if out:
-                    q = out[-1]
-                    if q[3] == st and q[4] == sh and (
-                        (p < 0 and q[1] < 0) or (q[1] >= 0 and q[1] + q[2] == p)
-                    ):
-                        out[-1] = [q[0], q[1], q[2] + n, st, sh]
-                        continue
-                out.append([f, p, n, st, sh])
-            return [Extent(*e) for e in out]
+            return _extents_of_rows(self._map_shared_rows(ip, fblock, fblock + nblocks))
         f, n, p, st, c = self.bmap_arrays(ino, fblock, nblocks)
         sh = c > 1
         if f.shape[0] > 1:
@@ -2095,6 +2084,23 @@ def _row_of(fb: int, rr: list) -> tuple:
         if r[0] <= fb < r[0] + r[1]:
             return r
     raise AssertionError("block outside the rows")
+
+
+def _extents_of_rows(rows) -> list[Extent]:
+    """:meth:`FileSystem.bmap` of rows ``(f, n, p, state, refcount)``: neighbours with one
+    state and one sharing that continue each other merged into one extent."""
+    out: list = []
+    for f, n, p, st, c in rows:
+        sh = c > 1
+        if out:
+            q = out[-1]
+            if q[3] == st and q[4] == sh and (
+                (p < 0 and q[1] < 0) or (q[1] >= 0 and q[1] + q[2] == p)
+            ):
+                out[-1] = [q[0], q[1], q[2] + n, st, sh]
+                continue
+        out.append([f, p, n, st, sh])
+    return [Extent(*e) for e in out]
 
 
 def _cid_byte_runs(pieces, off: int, end: int, runs_of) -> tuple[list, list]:
