@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.fs import BlockFileSystem, FileSystem
+from sim.fs import BlockFileSystem, FileSystem, FsError
 from sim.hunt import Session
 from sim.hunt.search import Draws, generate_op
 from sim.hunt.session import OP_KINDS
@@ -66,3 +66,31 @@ def test_list_queries_equal_the_array_queries(fs_class):
     lens, vals = fs.byte_runs(a, 0, 80 * 4096)
     assert fs.byte_runs_list(a, 0, 80 * 4096) == (lens.tolist(), vals.tolist())
     assert fs.shared_rows(a, 0, 0) == []
+
+
+@pytest.mark.parametrize("fs_class", [FileSystem, BlockFileSystem])
+@pytest.mark.parametrize("size", [1 << 40, (1 << 63) - 2, (1 << 63) - 1])
+def test_byte_runs_of_a_file_near_the_size_limit(fs_class, size):
+    """A sparse file up to 2**63 - 1 bytes reads as its data then one run of zeros (the
+    array path summed a run's start and length past 2**63 and dropped the hole)."""
+    fs = fs_class(1024)
+    ino = fs.create("a")
+    fs.pwrite(ino, 0, 100, 0x61)
+    fs.pwrite(ino, 70 * 4096, 4096, 0x62)  # more than 64 blocks: past the list fast path
+    fs.truncate(ino, size)
+    lens, vals = fs.byte_runs(ino, 0, size)
+    assert lens.tolist() == [100, 70 * 4096 - 100, 4096, size - 71 * 4096]
+    assert vals.tolist() == [0x61, 0, 0x62, 0]
+    tail = fs.byte_runs(ino, size - 10_000, 50_000)
+    assert tail[0].tolist() == [10_000] and tail[1].tolist() == [0]
+    assert fs.byte_runs_list(ino, 0, size) == (lens.tolist(), vals.tolist())
+
+
+@pytest.mark.parametrize("fs_class", [FileSystem, BlockFileSystem])
+def test_refcount_outside_the_device_is_einval(fs_class):
+    fs = fs_class(64)
+    assert fs.refcount(0) == 0 and fs.refcount(63) == 0
+    for p in (-1, 64, 1 << 40):
+        with pytest.raises(FsError) as ei:
+            fs.refcount(p)
+        assert ei.value.errno == "EINVAL"

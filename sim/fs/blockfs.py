@@ -371,10 +371,10 @@ class BlockFileSystem:
             self._free_rows(freed, ch)
 
     def refcount(self, pblock: int) -> int:
-        """Reference count of a physical block (0 = free)."""
+        """Reference count of a physical block (0 = free); FsError EINVAL outside the device."""
         if 0 <= pblock < self.nblocks:
             return self.rc[pblock]
-        return 1
+        raise FsError("EINVAL", f"block {pblock} outside the device (0..{self.nblocks - 1})")
 
     # ------------------------------------------------------------------ maps
     def bmap_arrays(self, ino: int, fblock: int, nblocks: int = 1):

@@ -306,7 +306,9 @@ class FileSystem:
             self._free(ss[freed], sl[freed], ch)
 
     def refcount(self, pblock: int) -> int:
-        """Reference count of a physical block (0 = free)."""
+        """Reference count of a physical block (0 = free); FsError EINVAL outside the device."""
+        if not 0 <= pblock < self.nblocks:
+            raise FsError("EINVAL", f"block {pblock} outside the device (0..{self.nblocks - 1})")
         r = self.refc.rows(pblock, pblock + 1)
         if r:
             return r[0][2]
@@ -1863,7 +1865,7 @@ class FileSystem:
         V = np.concatenate(vals)
         P = np.concatenate(pos)
         s = np.maximum(P, off)
-        e = np.minimum(P + L, end)
+        e = P + np.minimum(L, end - P)  # not P + L: that passes 2**63 in a file near the limit
         ok = e > s
         L, V = (e - s)[ok], V[ok]
         if L.shape[0] > 1:
