@@ -47,17 +47,19 @@ def test_direct_commands_match_the_runner(variant):
         rng = Draws(np.random.default_rng(seed))
         a = Session(variant, snapshot=False, direct=True)
         b = Session(variant, snapshot=False)
+        c = Session(variant, snapshot=False, direct=True, record=False)  # the search's
         teardown = [Op("unlink", f) for f in ("f0", "f1", "f2")]
         for i in range(70 + len(teardown)):
             op = generate_op(rng, a, OP_KINDS, 3) if i < 70 else teardown[i - 70]
             if op is None:
                 continue
-            ra, rb = a.apply(op), b.apply(op)
-            assert ra == rb, op
-            assert a.last_errno == b.last_errno, op
+            ra, rb, rc = a.apply(op), b.apply(op), c.apply(op)
+            assert ra == rb == rc, op
+            assert a.last_errno == b.last_errno == c.last_errno, op
             assert a.lines == b.lines, op
             assert _tables(a) == _tables(b), op
-            assert _state(a) == _state(b), op
+            assert _state(a) == _state(b) == _state(c), op
+            assert _tables(c) == _tables(a), op
             checked += 1
             errnos += a.last_errno is not None
         # the direct session's script replays to the same state through the parser
@@ -65,7 +67,11 @@ def test_direct_commands_match_the_runner(variant):
         r.run(parse_script("\n".join(a.lines) + "\n", "<direct>"))
         assert sorted(r.dax.fs.paths()) == sorted(a.dax.fs.paths())
         assert [x.tolist() for x in r.dax.mm.state()] == [x.tolist() for x in a.dax.mm.state()]
+        with pytest.raises(ValueError, match="record=False"):
+            c.lines  # noqa: B018 (a property that refuses)
+        assert c.commands == [] and c.op_lines == []
         a.close()
         b.close()
+        c.close()
     assert checked > 200
     assert errnos > 0  # failing commands (and their @expect_errno lines) were compared too

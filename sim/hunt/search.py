@@ -350,7 +350,7 @@ def _run_episode(job: _Job, e: int, todo, *, max_ops: int | None = None,
         streams = EpisodeStreams(job.seed)
     rng = Draws(streams.generator(e))
     sess = Session(job.variant, nblocks=job.nblocks, snapshot=False, paranoid=job.paranoid,
-                   direct=True, fs_class=job.fs_class)
+                   direct=True, record=False, fs_class=job.fs_class)
     todo = [n for n in job.names if n in todo]
     ops: list[Op] = []
     events: list = []

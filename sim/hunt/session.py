@@ -148,6 +148,11 @@ class Session:
         Run each command by the session's own copy of the runner's handler (:meth:`_exec`)
         instead of :meth:`XfsioRunner.step`: the same DaxFS calls on the same tables, the
         same lines, less per-command work (the search uses it; the tests compare both).
+    record : bool
+        Keep the commands (:attr:`lines`, :attr:`commands`, :attr:`op_lines`). The search
+        turns it off (with ``direct``): it keeps the ops, and a finding's lines come from
+        replaying them in a recording session (the shrinker does). Without it the session
+        runs the same DaxFS calls; only the command objects are not built.
 
     Attributes
     ----------
@@ -167,13 +172,17 @@ class Session:
 
     def __init__(self, variant, *, nblocks: int = DEFAULT_NBLOCKS, rmap: bool = True,
                  filename: str = "<hunt>", snapshot: bool = True, paranoid: bool = False,
-                 fs_class=None, direct: bool = False):
+                 fs_class=None, direct: bool = False, record: bool = True):
         self.variant = load_variant(variant)
         self.nblocks = int(nblocks)
         self.filename = filename
         self.snapshot = bool(snapshot)
         self.paranoid = bool(paranoid)
         self.direct = bool(direct)
+        self.record = bool(record)
+        if not self.record and not self.direct:
+            raise ValueError("record=False needs direct=True (the runner steps command objects)")
+        self._nsteps = 0  # commands run (counted even when not recorded)
         self.runner = XfsioRunner(self.variant, device_bytes=self.nblocks * PAGE,
                                   filename=filename, check_model=False, rmap=rmap,
                                   fs_class=fs_class)
@@ -209,6 +218,8 @@ class Session:
     @property
     def lines(self) -> list[str]:
         """Every xfs_io line run so far (a new list; the first is ``@mkfs size=...``)."""
+        if not self.record:
+            raise ValueError("this session does not record its lines (record=False)")
         return [self._mkfs_line] + [c.text for c in self.commands]
 
     def _step(self, name: str, args: tuple, fmt: str, fargs=None,
@@ -220,6 +231,13 @@ class Session:
         on the same runner tables and DaxFS, without the dispatch, argument conversion and
         result bookkeeping a script needs); others through :meth:`XfsioRunner.step`. The
         tests drive both with the same ops and compare lines, errnos and state."""
+        self._nsteps += 1
+        if not self.record:
+            try:
+                self._exec(name, args, opts)
+                return None
+            except FsError as err:
+                return err.errno
         cmds = self.commands
         cmd = HuntCommand(len(cmds) + 2, name, dict(opts) if opts else {}, args, fmt, fargs)
         cmds.append(cmd)
@@ -370,6 +388,7 @@ class Session:
     def apply(self, op: Op) -> bool:
         """Run one op; False when it was skipped (preconditions gone: nothing ran)."""
         start = len(self.commands) + 1
+        steps = self._nsteps
         if self.snapshot:
             self.model.snapshot(self.dax)
         self.tracker.begin()
@@ -382,7 +401,9 @@ class Session:
             ran = self._apply(op)
         except FsError as err:  # a lookup the runner does not catch (e.g. a vanished source)
             self.last_errno = err.errno
-            ran = len(self.commands) + 1 > start
+            ran = self._nsteps > steps
+        if not self.record:
+            return ran
         if ran:
             self.op_lines.append((start, len(self.commands) + 1))
         else:
