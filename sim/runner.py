@@ -110,7 +110,7 @@ class _Driver:
             if op == Op.WRITE:
                 return dfs.pwrite(self.ino[f], off, length, arg & 0xFF)
             if op == Op.READ:
-                return dfs.pread(self.ino[f], off, length)[1]
+                return dfs.read(self.ino[f], off, length)
             if op == Op.CLONE:
                 src = self.ino[int(row["src"])]
                 if arg & ARG_WHOLE_FILE:

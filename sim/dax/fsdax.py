@@ -467,16 +467,25 @@ class DaxFS:
         return self._done(wr, w0)
 
     def pread(self, ino: int, off: int, length: int) -> tuple[bytes, WorkRecord]:
-        """``read(2)`` (clipped at EOF)."""
-        wr, w0 = self._wr("pread")
+        """``read(2)`` (clipped at EOF): the bytes and the work (:meth:`read`)."""
         data = self.fs.pread(ino, off, length)
-        if data:
-            first, last = self._blocks(off, len(data))
+        return data, self.read(ino, off, length)
+
+    def read(self, ino: int, off: int, length: int) -> WorkRecord:
+        """The work of ``read(2)`` of ``[off, off + length)`` clipped at EOF, without producing
+        the bytes (a scenario's reads and an un-printed ``pread`` need only the work; a read
+        of a huge sparse range costs its block map, not its length)."""
+        if off < 0 or length < 0:
+            raise FsError("EINVAL", "negative offset or length")
+        wr, w0 = self._wr("pread")
+        n = min(off + length, self.fs.size(ino)) - off
+        if n > 0:
+            first, last = self._blocks(off, n)
             for e in self.fs.bmap(ino, first, last - first + 1):
                 if e.pblock >= 0 and e.state == WRITTEN:
                     wr.pmem_read.append((e.pblock * PAGE_SIZE, e.nblocks * PAGE_SIZE))
-            wr.memcpy_bytes += len(data)
-        return data, self._done(wr, w0)
+            wr.memcpy_bytes += n
+        return self._done(wr, w0)
 
     def _range_op(self, opname: str, ino: int, off: int, length: int, fn, *,
                   remove: bool, clear_dirty: bool = True) -> WorkRecord:

@@ -25,6 +25,8 @@ __all__ = ["XfsioRunner", "Check", "RunResult", "INVARIANTS", "DEFAULT_DEVICE_BY
 DEFAULT_DEVICE_BYTES = 4 << 30
 PAGE = 4096
 _PID = 1  # the xfs_io process
+#: Bytes a ``pread -v`` may print (and the runner keep for ``@expect_bytes``).
+_MAX_PRINTED = 1 << 30
 
 
 @dataclass
@@ -312,7 +314,7 @@ class XfsioRunner:
         """Execute one command."""
         name = cmd.name
         if isinstance(self.last_read, tuple) and name != "@expect_bytes":
-            self.last_read = b""  # an un-printed mread's bytes are only for the next line
+            self.last_read = b""  # an un-printed read's bytes are only for the next lines
         if name == "@expect_errno":
             a = self._nargs(cmd, 1, 1)
             want = str(a[0])
@@ -390,9 +392,17 @@ class XfsioRunner:
     def _c_pread(self, cmd) -> None:
         a = self._nargs(cmd, 2, 2)
         ino = self._cur_file(cmd)
-        off = self._num(a[0], cmd)
-        data, _wr = self.dax.pread(ino, off, self._num(a[1], cmd))
-        self.last_read = data
+        off, ln = self._num(a[0], cmd), self._num(a[1], cmd)
+        if cmd.opts.get("v"):  # xfs_io prints the bytes: keep them for later @expect_bytes
+            n = max(0, min(off + ln, self.dax.fs.size(ino)) - off) if ln >= 0 else 0
+            if n > _MAX_PRINTED:
+                raise InputError(f"pread -v of {n} bytes: more than the runner keeps to print "
+                                 f"({_MAX_PRINTED} bytes); drop -v or read less",
+                                 where=self._where(cmd))
+            self.last_read, _wr = self.dax.pread(ino, off, ln)
+        else:  # nothing printed: the work of the read; its bytes only for the next lines
+            self.dax.read(ino, off, ln)
+            self.last_read = (ino, off, ln)
         self.last_read_off = off
 
     def _c_truncate(self, cmd) -> None:
@@ -625,11 +635,16 @@ class XfsioRunner:
         w = self._where(cmd)
         off = _cvt(a[0], w)
         want = str(a[1]).lower()
-        base = self.last_read_off
-        if isinstance(self.last_read, tuple):
-            self.last_read = self.dax.fs.pread(*self.last_read)
-        rel = off - base
-        got = self.last_read[rel: rel + len(want) // 2].hex() if rel >= 0 else ""
+        rel = off - self.last_read_off
+        n = len(want) // 2
+        lr = self.last_read
+        if rel < 0:
+            got = ""
+        elif isinstance(lr, tuple):  # an un-printed read: read just the bytes asked for
+            ino, _off, ln = lr
+            got = self.dax.fs.pread(ino, off, min(n, ln - rel)).hex() if rel < ln else ""
+        else:
+            got = lr[rel: rel + n].hex()
         self._check(cmd, "expect_bytes", got == want, want, got or "(no data)")
 
     def _c_expect_same_mapping(self, cmd) -> None:
