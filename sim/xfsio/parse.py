@@ -10,6 +10,7 @@ optional suffix ``k m g t p e`` (powers of 1024, any case), ``b`` (fs block, 409
 
 from __future__ import annotations
 
+import errno
 import re
 import shlex
 from dataclasses import dataclass
@@ -177,7 +178,9 @@ _AT_KEYS = {
 COMMANDS = tuple(sorted(_IO_SPEC)) + tuple(sorted(_AT_SPEC))
 
 _MD5 = re.compile(r"^[0-9a-fA-F]{32}$")
-_ERRNO = re.compile(r"^E[A-Z0-9]+$")
+#: Names an ``@expect_errno`` line may give: the host's errno names (Python's ``errno``
+#: module: EINVAL, EBADE, ENOSPC...) and SIGBUS (how the model reports a fault's bus error).
+_ERRNOS = frozenset(errno.errorcode.values()) | {"SIGBUS"}
 _HEX = re.compile(r"^(0x)?([0-9a-fA-F]{2})+$")
 
 
@@ -321,8 +324,9 @@ def _parse_at(name: str, toks: list[str], where: str):
                 raise InputError(f"{what}: not an md5 sum: {t!r}", where=where)
             args.append(t.lower())
         elif kind == "e":
-            if not _ERRNO.match(t):
-                raise InputError(f"{what}: not an errno name: {t!r}", where=where)
+            if t not in _ERRNOS:
+                raise InputError(f"{what}: not an errno name: {t!r} (e.g. EINVAL, EBADE, "
+                                 f"ENOSPC, EFAULT, SIGBUS)", where=where)
             args.append(t)
         elif kind == "sd":
             if t not in ("same", "differ"):
