@@ -60,6 +60,7 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys):
                  ["hunt", "--variant", "page-share", "--files", "0"],
                  ["hunt", "--variant", "page-share", "--workers", "0"],
                  ["hunt", "--variant", "page-share", "--ops", "read,unlink"],
+                 ["hunt", "--variant", "page-share", "--seed", "-1"],
                  ["hunt"]):
         assert main(argv + ["--out", str(tmp_path / "x")]) == 2
     assert not (tmp_path / "x").exists()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-__all__ = ["add_scenario_args", "default_out_dir", "show_progress", "parse_list"]
+__all__ = ["add_scenario_args", "default_out_dir", "show_progress", "parse_list",
+           "check_out_path"]
 
 
 def add_scenario_args(parser) -> None:
@@ -48,3 +51,25 @@ def show_progress(quiet: bool) -> bool:
 def parse_list(text: str | None) -> list[str]:
     """``"a,b, c"`` -> ``["a", "b", "c"]``."""
     return [t.strip() for t in (text or "").split(",") if t.strip()]
+
+
+def check_out_path(path, where: str) -> None:
+    """Fail early (InputError naming ``where``) when ``path``, a results directory still to
+    be written (or to write into), cannot be: it or its nearest existing ancestor is not a
+    directory,
+    or a probe directory cannot be made there (a read-only or pseudo filesystem, a missing
+    permission: root passes access checks that ``/proc`` still refuses). Creates nothing
+    that stays."""
+    from sim.errors import InputError
+
+    p = Path(path).absolute()
+    q = p
+    while not q.exists():
+        q = q.parent
+    if not q.is_dir():
+        raise InputError(f"cannot create {p}: {q} is not a directory", where=where)
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".daxsim-probe-", dir=q))
+    except OSError as exc:
+        raise InputError(f"cannot create {p}: {exc.strerror or exc} in {q}", where=where) \
+            from None

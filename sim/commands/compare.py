@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sim.commands._common import add_scenario_args, default_out_dir, parse_list, show_progress
+from sim.commands._common import (
+    add_scenario_args,
+    check_out_path,
+    default_out_dir,
+    parse_list,
+    show_progress,
+)
 
 KERNEL_VARIANTS = "single-owner,cow-index,page-share,folio-share"
 
@@ -41,6 +47,7 @@ def main(args) -> int:
     for p in profiles:  # check every name before running anything
         scenario.with_overrides({"hardware.profile": p}, where="--profiles")
     out_dir = Path(args.out) if args.out else default_out_dir(scenario.name, "compare")
+    check_out_path(out_dir, "--out")
     stream, _meta = make_stream(scenario)
     outs = []
     for p in profiles:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import sys
 
-from sim.commands._common import default_out_dir, show_progress
+from sim.commands._common import check_out_path, default_out_dir, show_progress
 from sim.errors import InputError
 
 __all__ = ["configure", "main"]
@@ -71,6 +71,8 @@ def main(args) -> int:
         raise InputError(f"expected a positive number of ops, got {args.budget}", where="--budget")
     if args.time is not None and args.time <= 0:
         raise InputError(f"expected a positive number of seconds, got {args.time}", where="--time")
+    if args.seed < 0:
+        raise InputError(f"expected a non-negative integer, got {args.seed}", where="--seed")
     if args.files < 1:
         raise InputError(f"expected at least one file, got {args.files}", where="--files")
     if args.workers < 1:
@@ -82,6 +84,7 @@ def main(args) -> int:
         raise InputError(f"expected at least one op, got {args.episode_len}", where="--episode-len")
     budget = args.budget if (args.budget is not None or args.time is not None) else 2000
     out = str(args.out or default_out_dir("hunt"))
+    check_out_path(out, "--out")
     say = None if args.quiet else (lambda s: print(s, flush=True))
     rows = []
     for spec in specs:

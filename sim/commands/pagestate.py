@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from sim.commands._common import check_out_path
 from sim.errors import InputError
 from sim.memmap import OP_ASSOCIATE, OP_DISASSOCIATE, MemMap, get_variant
 from sim.memmap.memmap import find_bad_row
@@ -188,6 +189,9 @@ def main(args: argparse.Namespace) -> int:
     if args.pages < 1:
         raise InputError(f"expected a page count >= 1, got {args.pages}", where="--pages")
     variant = get_variant(args.variant)
+    for opt, dest in (("--state-out", args.state_out), ("--summary-out", args.summary_out)):
+        if dest:
+            check_out_path(Path(dest).absolute().parent, opt)
     mm = replay(args.trace, variant, args.pages)
     summary = mm.summary()
     pending: list[tuple[Path, Path]] = []

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sim.commands._common import add_scenario_args, default_out_dir, show_progress
+from sim.commands._common import (
+    add_scenario_args,
+    check_out_path,
+    default_out_dir,
+    show_progress,
+)
 
 
 def configure(parser) -> None:
@@ -18,6 +23,7 @@ def main(args) -> int:
 
     scenario = load_scenario(args.scenario, args.overrides)
     out_dir = Path(args.out) if args.out else default_out_dir(scenario.name)
+    check_out_path(out_dir, "--out")
     out = simulate(scenario, progress=show_progress(args.quiet))
     write_results(
         out_dir, [out], scenario, seed=scenario.run.seed, plots=bool(scenario.output.plots)

@@ -18,6 +18,7 @@ import json
 import sys
 from pathlib import Path
 
+from sim.commands._common import check_out_path
 from sim.errors import InputError
 
 __all__ = ["configure", "main"]
@@ -78,6 +79,7 @@ def main(args: argparse.Namespace) -> int:
             "--resume needs --out DIR, the directory of the sweep to continue", where="--resume"
         )
     out_dir = Path(args.out) if args.out else Path("results") / f"sweep-{spec.name}-{_timestamp()}"
+    check_out_path(out_dir, "--out")
     if args.resume and plan.entropy_source == "random":
         # No seed anywhere in the sweep: reuse the entropy the sweep drew when it started.
         stored = _stored_plan(out_dir)

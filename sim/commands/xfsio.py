@@ -16,6 +16,7 @@ import os
 import sys
 import tempfile
 
+from sim.commands._common import check_out_path
 from sim.errors import InputError
 
 __all__ = ["configure", "main"]
@@ -67,6 +68,7 @@ def configure(parser) -> None:
 
 def _write_json(path: str, data: dict) -> None:
     d = os.path.dirname(os.path.abspath(path)) or "."
+    os.makedirs(d, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".summary-", suffix=".json", dir=d)
     try:
         with os.fdopen(fd, "w") as fh:
@@ -88,6 +90,8 @@ def main(args) -> int:
     variant = resolve_variant(args.variant)
     if bool(args.script) == bool(args.commands):
         raise InputError("give either a SCRIPT or one or more -c commands", where="xfsio")
+    if args.summary_out:
+        check_out_path(os.path.dirname(os.path.abspath(args.summary_out)), "--summary-out")
     device = DEFAULT_DEVICE_BYTES
     if args.device_size is not None:
         try:
