@@ -198,8 +198,13 @@ class DaxFS:
 
     def __init__(self, nblocks: int, variant: str = "page-share", *, fill_byte=None,
                  rmap: bool = True, generation: str | None = None, early_kill: bool = False,
-                 fs_class=None):
+                 fs_class=None, accounting: bool = True):
         self.nblocks = int(nblocks)
+        #: Record the timing work of each operation (cache lines of the xarray, page tables,
+        #: extents and refcounts; locks; pmem traffic). Off, a record keeps only what the
+        #: functional model itself reports: its ``struct_page`` lines, warnings and counts
+        #: (the hunt's searches, which price nothing, turn it off).
+        self.accounting = bool(accounting)
         self.fs = (fs_class or FileSystem)(self.nblocks, fill_byte=fill_byte)
         self.mm = MemMap(self.nblocks, variant)
         self.variant = self.mm.variant.name
@@ -275,6 +280,8 @@ class DaxFS:
             st["refcount_changes"] += ch.refcount_changes
         if ch.bytes_deduped:
             st["bytes_deduped"] += ch.bytes_deduped
+        if not self.accounting:
+            return
         ne = ch.extent_records_touched
         if ne:
             base = int(ino) << 24
@@ -328,16 +335,19 @@ class DaxFS:
                 else:
                     idx = [i for i in ptes if lo <= i <= hi]
                 if idx:
-                    keys = wr.lines_written.setdefault("pagetable", [])
+                    if self.accounting:
+                        keys = wr.lines_written.setdefault("pagetable", [])
+                        for i in idx:
+                            keys.append(self._pt_key(vma, i, False))
                     for i in idx:
                         del ptes[i]
-                        keys.append(self._pt_key(vma, i, False))
                     hit += len(idx)
             if vma.pmds:
                 for c in [c for c in vma.pmds if c <= hi and c + PG_PMD_NR - 1 >= lo]:
                     del vma.pmds[c]
                     hit += 1
-                    wr.write("pagetable", self._pt_key(vma, c, True))
+                    if self.accounting:
+                        wr.write("pagetable", self._pt_key(vma, c, True))
             if hit:
                 wr.tlb_shootdowns += 1
                 n += hit
@@ -358,16 +368,19 @@ class DaxFS:
         xa = a.xa
         if not xa.entries:
             return 0
-        wr.locks.append(("xa_lock", a.mid))
+        acct = self.accounting
+        if acct:
+            wr.locks.append(("xa_lock", a.mid))
         removed = 0
         for idx in xa.range_indices(first, last):
             if not trunc and not clear_dirty and xa.marks.get(idx, 0) & (MARK_DIRTY | MARK_TOWRITE):
                 continue
-            wr.lines_read.setdefault("xarray_node", []).extend(xa.walk_keys(idx))
+            if acct:
+                wr.lines_read.setdefault("xarray_node", []).extend(xa.walk_keys(idx))
             value = xa.erase(idx)
             self._entry_pages(a, idx, value, wr, False, trunc)
             removed += 1
-        if removed:
+        if removed and acct:
             wr.lines_written.setdefault("xarray_node", []).extend(xa.walk_keys(first))
         self.stats["entries_removed"] += removed
         return removed
@@ -583,9 +596,12 @@ class DaxFS:
                 wr.tlb_shootdowns += 1
         xa = a.xa
         if xa.entries:
-            wr.locks.append(("xa_lock", a.mid))
+            acct = self.accounting
+            if acct:
+                wr.locks.append(("xa_lock", a.mid))
             for idx in sorted(xa.entries):
-                wr.write("xarray_node", *xa.walk_keys(idx))
+                if acct:
+                    wr.write("xarray_node", *xa.walk_keys(idx))
                 value = xa.erase(idx)
                 self._entry_pages(a, idx, value, wr, False, True)
                 self.stats["entries_removed"] += 1
@@ -636,27 +652,32 @@ class DaxFS:
             idxs = [i for i in xa.range_indices(first, last) if i in xa.marks]
         if not idxs:
             return
-        wr.locks.append(("xa_lock", a.mid))
+        acct = self.accounting
+        if acct:
+            wr.locks.append(("xa_lock", a.mid))
         for idx in idxs:
             value = xa.entries[idx]
-            wr.write("xarray_node", *xa.walk_keys(idx))
+            if acct:
+                wr.write("xarray_node", *xa.walk_keys(idx))
+                wr.locks.append(("entry", a.mid, idx))
             xa.clear_mark(idx, MARK_DIRTY | MARK_TOWRITE)
-            wr.locks.append(("entry", a.mid, idx))
             n = PG_PMD_NR if value & DAX_PMD else 1
             for vma in a.vmas:
                 if value & DAX_PMD:
                     p = vma.pmds.get(idx)
                     if p is not None and p[1]:
                         vma.pmds[idx] = (p[0], False)
-                        wr.write("pagetable", self._pt_key(vma, idx, True))
+                        if acct:
+                            wr.write("pagetable", self._pt_key(vma, idx, True))
                         wr.tlb_shootdowns += 1
                 else:
                     p = vma.ptes.get(idx)
                     if p is not None and p[1]:
                         vma.ptes[idx] = (p[0], False)
-                        wr.write("pagetable", self._pt_key(vma, idx, False))
+                        if acct:
+                            wr.write("pagetable", self._pt_key(vma, idx, False))
                         wr.tlb_shootdowns += 1
-            if not value & (DAX_ZERO_PAGE | DAX_EMPTY):
+            if acct and not value & (DAX_ZERO_PAGE | DAX_EMPTY):
                 # dax_flush of the entry: cache-line write-backs of the whole entry
                 wr.pmem_write.append(((value >> DAX_SHIFT) * PAGE_SIZE, n * PAGE_SIZE))
 
@@ -687,10 +708,11 @@ class DaxFS:
         wr = WorkRecord("munmap")
         vma = self.vmas.pop(vid)
         if vma.ptes or vma.pmds:
-            for i in vma.ptes:
-                wr.write("pagetable", self._pt_key(vma, i, False))
-            for c in vma.pmds:
-                wr.write("pagetable", self._pt_key(vma, c, True))
+            if self.accounting:
+                for i in vma.ptes:
+                    wr.write("pagetable", self._pt_key(vma, i, False))
+                for c in vma.pmds:
+                    wr.write("pagetable", self._pt_key(vma, c, True))
             wr.tlb_shootdowns += 1
         a = self.spaces.get(vma.ino)
         if a is not None:
@@ -752,7 +774,9 @@ class DaxFS:
                 self._unmap_index_range(a, old_idx, old_idx + PG_PMD_NR - 1, wr)
             else:
                 self._unmap_index_range(a, old_idx, old_idx, wr)
-        wr.locks.append(("xa_lock", a.mid))
+        acct = self.accounting
+        if acct:
+            wr.locks.append(("xa_lock", a.mid))
         if replace_cond or old_zero or old_value & DAX_EMPTY:
             if old is not None:
                 xa.erase(old_idx)
@@ -760,11 +784,13 @@ class DaxFS:
             self._entry_pages(a, index, new_value, wr, True, flag)
             xa.store(index, new_value)
             self.stats["entries_inserted"] += 1
-            leaf = XA_CHUNK_SHIFT if new_value & DAX_PMD else 0
-            wr.lines_written.setdefault("xarray_node", []).extend(xa.walk_keys(index, leaf))
+            if acct:
+                leaf = XA_CHUNK_SHIFT if new_value & DAX_PMD else 0
+                wr.lines_written.setdefault("xarray_node", []).extend(xa.walk_keys(index, leaf))
             value, idx = new_value, index
         else:
-            wr.lines_read.setdefault("xarray_node", []).extend(xa.walk_keys(old_idx))
+            if acct:
+                wr.lines_read.setdefault("xarray_node", []).extend(xa.walk_keys(old_idx))
             value, idx = old_value, old_idx
         if dirty:
             xa.set_mark(idx, MARK_DIRTY)
@@ -788,7 +814,7 @@ class DaxFS:
             state, pb, length, shared = self.fs.iomap(ino, first, n)
             if state != WRITTEN:
                 return None, 0, False
-            if not ch.pmem_write:  # XFS_BMAPI_ZERO: DAX allocations are zeroed
+            if not ch.pmem_write and self.accounting:  # XFS_BMAPI_ZERO: zeroed allocation
                 wr.pmem_write.append((pb * PAGE_SIZE, length * PAGE_SIZE))
             if length < n:
                 return None, 0, False
@@ -797,7 +823,7 @@ class DaxFS:
             ch = self.fs.cow_blocks(ino, first, n)
             self._account(ch, wr, ino)
             st2, pb2, len2, sh2 = self.fs.iomap(ino, first, n)
-            if not ch.pmem_write:  # dax_iomap_copy_around over the whole page/PMD
+            if not ch.pmem_write and self.accounting:  # dax_iomap_copy_around, page/PMD
                 wr.pmem_read.append((pb * PAGE_SIZE, n * PAGE_SIZE))
                 wr.pmem_write.append((pb2 * PAGE_SIZE, n * PAGE_SIZE))
                 wr.memcpy_bytes += n * PAGE_SIZE
@@ -823,8 +849,9 @@ class DaxFS:
             self.stats["pmd_fallbacks"] += 1
             return False  # grab_mapping_entry conflict with PTE entries
         old = xa.lookup(c)
-        wr.locks.append(("entry", a.mid, c))
-        wr.read("xarray_node", *xa.walk_keys(c, XA_CHUNK_SHIFT))
+        if self.accounting:
+            wr.locks.append(("entry", a.mid, c))
+            wr.read("xarray_node", *xa.walk_keys(c, XA_CHUNK_SHIFT))
         kind, pfn, shared = self._cow_or_alloc(a, vma, c, PG_PMD_NR, write, wr)
         if kind is None or (kind == "mapped" and pfn & PG_PMD_COLOUR):
             self.stats["pmd_fallbacks"] += 1
@@ -846,13 +873,16 @@ class DaxFS:
         """``dax_iomap_pte_fault``."""
         a = self._space(vma.ino)
         xa = a.xa
-        wr.locks.append(("entry", a.mid, index))
+        acct = self.accounting
         old = xa.lookup(index)
-        wr.lines_read.setdefault("xarray_node", []).extend(xa.walk_keys(index))
+        if acct:
+            wr.locks.append(("entry", a.mid, index))
+            wr.lines_read.setdefault("xarray_node", []).extend(xa.walk_keys(index))
         if old is not None and old[1] & DAX_PMD and old[1] & (DAX_ZERO_PAGE | DAX_EMPTY):
             # grab_mapping_entry: downgrade a zero/empty PMD entry
             self._unmap_index_range(a, old[0], old[0] + PG_PMD_NR - 1, wr)
-            wr.locks.append(("xa_lock", a.mid))
+            if acct:
+                wr.locks.append(("xa_lock", a.mid))
             xa.erase(old[0])
             old = None
         self.stats["pte_faults"] += 1
@@ -875,16 +905,19 @@ class DaxFS:
 
     def _install(self, vma: Vma, index: int, pfn: int, writable: bool, pmd: bool,
                  wr: WorkRecord) -> None:
-        key = self._pt_key
         if pmd:
             vma.pmds[index] = (pfn, writable)
-            # a PMD replaces any PTE table under it
-            wr.lines_written.setdefault("pagetable", []).append(key(vma, index, True))
         else:
             vma.ptes[index] = (pfn, writable)
+        wr.pages_mapped += 1
+        if not self.accounting:
+            return
+        key = self._pt_key
+        if pmd:  # a PMD replaces any PTE table under it
+            wr.lines_written.setdefault("pagetable", []).append(key(vma, index, True))
+        else:
             wr.lines_read.setdefault("pagetable", []).append(key(vma, index, True))
             wr.lines_written.setdefault("pagetable", []).append(key(vma, index, False))
-        wr.pages_mapped += 1
 
     # ================================================================= loads/stores
     def mread(self, vid: int, off: int, length: int) -> WorkRecord:
@@ -895,7 +928,8 @@ class DaxFS:
         for i in range(first, last + 1):
             if vma.lookup(i) is None:
                 self._fault(vma, i, False, wr)
-        self._record_access(vma, off, length, wr, False)
+        if self.accounting:
+            self._record_access(vma, off, length, wr, False)
         return self._done(wr, w0)
 
     def mwrite(self, vid: int, off: int, length: int, byte: int) -> WorkRecord:
@@ -910,7 +944,8 @@ class DaxFS:
                 self._fault(vma, i, True, wr)
         if length > 0:
             self.fs.store(vma.ino, off, length, byte)
-        self._record_access(vma, off, length, wr, True)
+        if self.accounting:
+            self._record_access(vma, off, length, wr, True)
         return self._done(wr, w0)
 
     def _record_access(self, vma: Vma, off: int, length: int, wr: WorkRecord, store: bool) -> None:
@@ -978,7 +1013,8 @@ class DaxFS:
             res.pfns.append(pfn)
             self.hwpoisoned.add(pfn)
             owners = [(int(o), int(fb)) for o, fb in self.fs.rmap(pfn)]
-            wr.read("rmap", *[(pfn << 8) | k for k in range(max(1, len(owners)))])
+            if self.accounting:
+                wr.read("rmap", *[(pfn << 8) | k for k in range(max(1, len(owners)))])
             res.rmap_owners[pfn] = owners
             mo = self.mm.page_owner(pfn)
             wr.read("struct_page", pfn)
@@ -996,8 +1032,9 @@ class DaxFS:
                 a = self.spaces.get(ino)
                 if a is None:
                     continue  # not in core: nothing can be mapped
-                wr.locks.append(("entry", a.mid, idx))
-                wr.read("xarray_node", *a.xa.walk_keys(idx))
+                if self.accounting:
+                    wr.locks.append(("entry", a.mid, idx))
+                    wr.read("xarray_node", *a.xa.walk_keys(idx))
                 ent = a.xa.lookup(idx)
                 if ent is None or ent[1] & (DAX_ZERO_PAGE | DAX_EMPTY):
                     continue

@@ -152,7 +152,9 @@ class Session:
         Keep the commands (:attr:`lines`, :attr:`commands`, :attr:`op_lines`). The search
         turns it off (with ``direct``): it keeps the ops, and a finding's lines come from
         replaying them in a recording session (the shrinker does). Without it the session
-        runs the same DaxFS calls; only the command objects are not built.
+        runs the same DaxFS calls; only the command objects are not built, and the DaxFS
+        records no timing work (``DaxFS.accounting``: cache lines, locks and pmem traffic,
+        which nothing in a search prices).
 
     Attributes
     ----------
@@ -186,6 +188,8 @@ class Session:
         self.runner = XfsioRunner(self.variant, device_bytes=self.nblocks * PAGE,
                                   filename=filename, check_model=False, rmap=rmap,
                                   fs_class=fs_class)
+        if not self.record:
+            self.runner.dax.accounting = False
         # the runner already made this device; the line makes `daxsim xfsio` do the same
         self._mkfs_line = f"@mkfs size={self.nblocks * PAGE}"
         self.commands: list = []
