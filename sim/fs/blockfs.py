@@ -594,11 +594,14 @@ class BlockFileSystem:
         """Content of file blocks ``[b0, b1)``: coalesced rows ``(fblock, n, cid)``
         (holes and unwritten blocks read as zeros)."""
         out: list = []
+        cid = self.cid
         for f, n, p, st, _ in self._rows(ip, b0, b1, False):
-            if st == WRITTEN:
-                cr = [(f + cp - p, cn, c) for cp, cn, c in self._cid_rows(p, n)]
+            if st != WRITTEN:
+                cr = ((f, n, ZERO_CID),)
+            elif n == 1 or cid[p:p + n].count(cid[p]) == n:  # one content (most rows)
+                cr = ((f, n, cid[p]),)
             else:
-                cr = [(f, n, ZERO_CID)]
+                cr = [(f + cp - p, cn, c) for cp, cn, c in self._cid_rows(p, n)]
             for r in cr:
                 if out and out[-1][2] == r[2]:
                     out[-1] = (out[-1][0], out[-1][1] + r[1], r[2])

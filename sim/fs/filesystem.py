@@ -2113,19 +2113,32 @@ def _cid_byte_runs(pieces, off: int, end: int, runs_of) -> tuple[list, list]:
     V: list = []
     for fi, ni, ci in pieces:
         r = runs_of(ci)
-        if len(r) == 1:
-            segs = [(fi * BS, ni * BS, r[0][2])]
-        else:
-            segs = [(b * BS + o, ln, v) for b in range(fi, fi + ni) for o, ln, v in r]
-        for P, ln, v in segs:
-            s_ = max(P, off)
-            e_ = min(P + ln, end)
+        if len(r) == 1:  # one byte value over the whole piece (most pieces): no segment list
+            s_ = fi * BS
+            e_ = s_ + ni * BS
+            if s_ < off:
+                s_ = off
+            if e_ > end:
+                e_ = end
             if e_ > s_:
+                v = r[0][2]
                 if V and V[-1] == v:
                     L[-1] += e_ - s_
                 else:
                     L.append(e_ - s_)
                     V.append(v)
+            continue
+        for b in range(fi, fi + ni):
+            for o, ln, v in r:
+                P = b * BS + o
+                s_ = max(P, off)
+                e_ = min(P + ln, end)
+                if e_ > s_:
+                    if V and V[-1] == v:
+                        L[-1] += e_ - s_
+                    else:
+                        L.append(e_ - s_)
+                        V.append(v)
     return L, V
 
 
