@@ -8,6 +8,8 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
+from sim.errors import InputError
+
 __all__ = ["add_scenario_args", "default_out_dir", "show_progress", "parse_list",
            "check_out_path"]
 
@@ -60,8 +62,6 @@ def check_out_path(path, where: str) -> None:
     or a probe directory cannot be made there (a read-only or pseudo filesystem, a missing
     permission: root passes access checks that ``/proc`` still refuses). Creates nothing
     that stays."""
-    from sim.errors import InputError
-
     p = Path(path).absolute()
     q = p
     while not q.exists():
