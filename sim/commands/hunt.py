@@ -49,6 +49,11 @@ def configure(parser) -> None:
     parser.add_argument("--workers", type=int, default=1, metavar="N",
                         help="processes running the search's episodes (default 1); with --budget "
                         "the result is the same for any N")
+    parser.add_argument("--engine", choices=("auto", "compiled", "python"), default="auto",
+                        help="where episodes run first: the compiled engine (built-in designs; "
+                        "an episode it cannot vouch for reruns in Python, so findings are the "
+                        "same) or the Python stack only; auto: compiled when it applies "
+                        "(default)")
     parser.add_argument("--out", default=None, metavar="DIR",
                         help="output directory (default results/hunt-<UTC timestamp>)")
     parser.add_argument("--quiet", action="store_true", help="print only the table")
@@ -97,7 +102,9 @@ def main(args) -> int:
         res, r = hunt_and_shrink(spec, out_dir=out, seed=args.seed, budget_ops=budget,
                                  time_s=args.time, kinds=kinds, nfiles=args.files,
                                  episode_len=args.episode_len, say=say, progress=prog,
-                                 workers=args.workers)
+                                 workers=args.workers,
+                                 compiled={"auto": None, "compiled": True,
+                                           "python": False}[args.engine])
         if bar is not None:
             bar.close()
         if say is not None:

@@ -47,15 +47,16 @@ class HuntRow:
 def hunt_and_shrink(variant_spec, *, out_dir: str | None, seed: int = 0, budget_ops=2000,
                     time_s=None, kinds=None, nfiles: int = 3, episode_len: int = 24,
                     names=ALL_NAMES, say=None, progress=None,
-                    workers: int = 1) -> tuple[HuntResult, list]:
+                    workers: int = 1, compiled: bool | None = None) -> tuple[HuntResult, list]:
     """Hunt one design, shrink every finding and write its reproducer into ``out_dir``.
 
-    ``workers`` processes run the search's episodes (see :func:`~sim.hunt.search.hunt`).
+    ``workers`` processes run the search's episodes, ``compiled`` chooses the compiled
+    episode engine (see :func:`~sim.hunt.search.hunt`).
     Returns ``(HuntResult, rows)`` with one :class:`HuntRow` per name.
     """
     res = hunt(variant_spec, seed=seed, budget_ops=budget_ops, time_s=time_s, kinds=kinds,
                nfiles=nfiles, names=names, episode_len=episode_len, progress=progress,
-               workers=workers)
+               workers=workers, compiled=compiled)
     rows = []
     spec = variant_spec if isinstance(variant_spec, str) else res.variant
     for name in names:

@@ -36,6 +36,7 @@ from sim.errors import InputError
 from sim.fs.blockfs import MAX_BLOCKS, BlockFileSystem
 from sim.hunt.designs import load_variant
 from sim.hunt.invariants import ALL_NAMES, Violation
+from sim.hunt.jit.episode import CLEAN
 from sim.hunt.rng import EpisodeStreams
 from sim.hunt.session import DEFAULT_NBLOCKS, OP_KINDS, PAGE, Op, Session
 
@@ -316,6 +317,8 @@ class _Job:
     nblocks: int
     paranoid: bool
     fs_class: object = None
+    #: Design code of the compiled engine (:mod:`sim.hunt.jit`), None: Python episodes only.
+    compiled: int | None = None
 
 
 @dataclass
@@ -348,6 +351,12 @@ def _run_episode(job: _Job, e: int, todo, *, max_ops: int | None = None,
     """
     if streams is None:
         streams = EpisodeStreams(job.seed)
+    if job.compiled is not None and (deadline is None or clock_ok(deadline)):
+        status, nops = _compiled(job).run(streams.generator(e),
+                                          [n for n in job.names if n in todo], max_ops)
+        if status == CLEAN:
+            return _Episode(e, nops, [], [])
+        # a possible violation (or an overflow): the Python stack runs the episode
     rng = Draws(streams.generator(e))
     sess = Session(job.variant, nblocks=job.nblocks, snapshot=False, paranoid=job.paranoid,
                    direct=True, record=False, fs_class=job.fs_class)
@@ -398,6 +407,22 @@ def _run_episode(job: _Job, e: int, todo, *, max_ops: int | None = None,
     finally:
         sess.close()
     return _Episode(e, len(ops), events, ops if events else [])
+
+
+def clock_ok(deadline: float) -> bool:
+    return time.perf_counter() < deadline
+
+
+@functools.lru_cache(maxsize=4)
+def _compiled_states(design: int, nblocks: int, nfiles: int, kinds: tuple, episode_len: int):
+    from sim.hunt.jit.engine import CompiledEpisodes
+
+    return CompiledEpisodes(design, nblocks, nfiles, kinds, episode_len)
+
+
+def _compiled(job: _Job):
+    """This process's compiled states for ``job`` (made once, reused by every episode)."""
+    return _compiled_states(job.compiled, job.nblocks, job.nfiles, job.kinds, job.episode_len)
 
 
 def _run_chunk(job: _Job, first: int, count: int, todo) -> list:
@@ -540,7 +565,8 @@ def _hunt_pool(job: _Job, merge: _Merge, workers: int, deadline: float | None, p
 def hunt(variant, *, seed: int = 0, budget_ops: int | None = 2000, time_s: float | None = None,
          kinds=None, nfiles: int = 3, names=ALL_NAMES, episode_len: int = 24,
          nblocks: int = DEFAULT_NBLOCKS, progress=None, paranoid: bool = False,
-         workers: int = 1, block_fs: bool | None = None) -> HuntResult:
+         workers: int = 1, block_fs: bool | None = None,
+         compiled: bool | None = None) -> HuntResult:
     """Search one design for violations of ``names``.
 
     Parameters
@@ -580,6 +606,12 @@ def hunt(variant, *, seed: int = 0, budget_ops: int | None = 2000, time_s: float
         :data:`~sim.fs.blockfs.MAX_BLOCKS` blocks. Findings are explained, replayed and
         shrunk on :class:`~sim.fs.FileSystem` either way, so the reproducers are checked
         on the model ``daxsim xfsio`` runs.
+    compiled : bool or None
+        Run each episode first in the compiled engine (:mod:`sim.hunt.jit`: the same
+        episode, every check, in numba), which says whether it is clean; an episode it
+        cannot vouch for (a possible violation, an overflow of its capacities) is run on the
+        Python stack as always, so the result is the same either way. None: when the
+        design is built in, the episodes run on the block filesystem and not ``paranoid``.
 
     Returns
     -------
@@ -601,8 +633,18 @@ def hunt(variant, *, seed: int = 0, budget_ops: int | None = 2000, time_s: float
     deadline = None if time_s is None else t0 + float(time_s)
     if block_fs is None:
         block_fs = int(nblocks) <= MAX_BLOCKS
+    design = None
+    if compiled is None or compiled:
+        from sim.hunt.jit.engine import engine_for
+
+        design = engine_for(variant, nblocks, nfiles)
+        if compiled is None and (paranoid or not block_fs):
+            design = None
+        if compiled and design is None:
+            raise InputError(f"the compiled engine does not run {vname!r} with "
+                             f"{nfiles} files on {nblocks} blocks", where="--engine")
     job = _Job(variant, int(seed), kinds, int(nfiles), names, int(episode_len), int(nblocks),
-               bool(paranoid), BlockFileSystem if block_fs else None)
+               bool(paranoid), BlockFileSystem if block_fs else None, design)
     merge = _Merge(job, budget_ops)
     streams = EpisodeStreams(job.seed)
     e = 0

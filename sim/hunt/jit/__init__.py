@@ -1,0 +1,1 @@
+"""Compiled (numba) engine of the hunt's episodes."""

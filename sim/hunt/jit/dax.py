@@ -1,0 +1,980 @@
+"""Compiled (numba) DAX layer of the hunt's episodes: :class:`sim.dax.DaxFS` without timing.
+
+A transcription of the functional paths of :mod:`sim.dax.fsdax` (entries, faults at PMD and
+PTE size per kernel generation, invalidation after remaps, write-back marks, eviction,
+memory failure) and of :mod:`sim.dax.xarray_dax` (entries by canonical index, marks, order-0
+entries per 512-index block), on the compiled filesystem :mod:`sim.hunt.jit.fs`, calling the
+built-in designs' single-operation kernels (:mod:`sim.memmap.kernels`) for every
+``dax_associate_entry`` / ``dax_disassociate_entry``. Nothing of the timing model is kept:
+the search prices nothing (as ``DaxFS(accounting=False)``).
+
+State is one :class:`DaxState` of arrays, per file slot (slot ``k`` is the hunt's file
+``f{k}``; its address_space id is its inode number). Besides what DaxFS holds it keeps, for
+the incremental association check, the *coverage* of every page by live real entries (count,
+sum of mapping ids, sum of file indices at which they map the page) and per 512-page block
+(entries starting in it: count, mapping sum, index sum), and the pfn ranges whose struct pages
+the last operation touched.
+
+Capacities (entries per file below :data:`MAXPG` indices, mappings, touched ranges) set the
+overflow flag ``scal[S_OVERFLOW]`` when exceeded: the episode is then run on the Python stack.
+Return codes are errnos as in :mod:`sim.hunt.jit.fs` (0 success, > 0 errno, -1 overflow).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+from numba.experimental import structref
+
+from sim.hunt.jit.fs import (
+    ERR_OVERFLOW,
+    fs_alloc_blocks,
+    fs_clone,
+    fs_cow_blocks,
+    fs_dedupe,
+    fs_iomap,
+    fs_punch,
+    fs_pwrite,
+    fs_rmap,
+    fs_store,
+    fs_truncate,
+    fs_unlink,
+    fs_unshare,
+    fs_zero_range,
+)
+from sim.hunt.jit.state import StateType, state_class
+from sim.memmap.kernels import (
+    cow_index_one,
+    folio_share_one,
+    folio_share_reset_one,
+    page_share_one,
+    single_owner_one,
+)
+from sim.memmap.layout import COUNTERS, N_STATS, SITES
+
+__all__ = ["DaxState", "dax_new", "dax_reset", "DESIGNS", "GEN_OF_DESIGN", "MAXPG", "MAXV"]
+
+PAGE = 4096
+DAX_SHIFT = 4
+DAX_PMD = 2
+DAX_ZERO_PAGE = 4
+DAX_EMPTY = 8
+PMD_NR = 512
+COLOUR = 511
+MARK_DIRTY = 1
+MARK_TOWRITE = 2
+ZERO_PFN = -1
+HOLE, UNWRITTEN, WRITTEN = 0, 1, 2
+
+EACCES = 13
+SIGBUS = 1000  # not an errno: the fault beyond EOF (``FsError("SIGBUS")``)
+EBUSY = 16
+
+#: Built-in designs with a compiled engine, by code.
+DESIGNS = ("single-owner", "cow-index", "page-share", "folio-share", "folio-share-reset")
+#: Fault-path generation index (0: 5.19, 1: 6.0, 2: 6.2) per design code.
+GEN_OF_DESIGN = (0, 1, 2, 2, 2)
+#: Association rule per design code: 0 single owner, 1 flag + count, 2 folio share.
+RULE_OF_DESIGN = (0, 1, 1, 2, 2)
+
+#: File page indices an entry may have (per file slot) before the episode overflows.
+MAXPG = 4096
+#: Mappings per episode before it overflows.
+MAXV = 64
+#: Touched pfn ranges per operation before it overflows.
+MAXT = 4096
+
+_WARN0 = len(COUNTERS)
+_NWARN = len(SITES)
+
+# scal slots
+S_OVERFLOW = 0
+S_NVMA = 1  # mappings created so far (vid = index + 1)
+S_NTOUCH = 2
+S_DESIGN = 3
+S_GEN = 4
+S_MF_BAD = 5  # memory failure of the last op: rmap path missed an owner
+S_MF_FB_BAD = 6  # ... the page->mapping fallback missed one
+S_NPOISON = 7
+
+
+#: Fields of :class:`DaxState`, in constructor order:
+#: ``xv``: int64[S, MAXPG] entry value at a canonical index, -1 none
+#: ``xm``: int64[S, MAXPG] marks
+#: ``ppp``: int64[S, MAXPG // 512] order-0 entries per 512-index block
+#: ``xmax``: int64[S] bound above every entry's index (+1), for range walks
+#: ``nent``: int64[S]
+#: ``vm``: int64[MAXV, 8]: slot, pgoff, npages, live, pmd chunk (-1), pmd pfn, pmd w
+#: ``vpte``: int64[MAXV, 512] pfn of the PTE at page pgoff + j
+#: ``vptw``: int64[MAXV, 512] -1 none, 0 read-only, 1 writable
+#: ``mapping``: int64[nblocks] page->mapping words
+#: ``index``: int64[nblocks]
+#: ``order``: int8[nblk] folio order per 512-page block
+#: ``stats``: int64[N_STATS]
+#: ``cov_k``: int64[nblocks] live real entries mapping the page
+#: ``cov_m``: int64[nblocks] sum of their mapping ids
+#: ``cov_i``: int64[nblocks] sum of the file index at which each maps the page
+#: ``bk_k``, ``bk_m``, ``bk_i``: int64[nblk] real entries starting in the block: count, sums of
+#: their mapping ids and file indices
+#: ``touch``: int64[MAXT, 2] (pfn, npages) whose struct pages the op touched
+#: ``order0``: int8[nblk] folio orders before the op
+#: ``poison``: int64[512, 3] pfns poisoned by the last op, with the fallback's owner read when
+#: poisoned: (pfn, mapping id or 0, file index)
+#: ``rbuf``: int64[64, 2] rmap scratch
+#: ``iom``: int64[4] iomap scratch
+#: ``scal``: int64[16]
+#: ``ibuf``: int64[MAXPG + 1] entry indices of a range
+#: ``shared``: int64[4 * MAXPG] shared pages of a file (op generation)
+#: ``maps``: int64[3, MAXV] live mappings: slot, offset, length (bytes)
+#: ``res``: int64[4] fault resolution
+#: ``rng``: int64[2] byte range of the data check
+@structref.register
+class DaxStateType(StateType):
+    """numba type of :class:`DaxState`."""
+
+
+DaxState = state_class("DaxState", (
+    "xv", "xm", "ppp", "xmax", "nent", "vm", "vpte", "vptw", "mapping", "index",
+    "order", "stats", "cov_k", "cov_m", "cov_i", "bk_k", "bk_m", "bk_i", "touch",
+    "order0", "poison", "rbuf", "iom", "scal", "ibuf", "shared", "maps", "res", "rng",
+), DaxStateType, __name__, """Arrays of one compiled DaxFS (see the module docstring).""")
+
+def dax_new(nblocks: int, nslots: int, design: int) -> DaxState:
+    """A compiled DaxFS for a device of ``nblocks`` pages and ``nslots`` file slots."""
+    nblk = max(1, -(-int(nblocks) // PMD_NR))
+    i64 = np.int64
+    st = DaxState(
+        np.full((nslots, MAXPG), -1, i64), np.zeros((nslots, MAXPG), i64),
+        np.zeros((nslots, MAXPG // PMD_NR), i64), np.zeros(nslots, i64), np.zeros(nslots, i64),
+        np.zeros((MAXV, 8), i64), np.zeros((MAXV, PMD_NR), i64),
+        np.full((MAXV, PMD_NR), -1, i64),
+        np.zeros(nblocks, i64), np.zeros(nblocks, i64), np.zeros(nblk, np.int8),
+        np.zeros(N_STATS, i64),
+        np.zeros(nblocks, i64), np.zeros(nblocks, i64), np.zeros(nblocks, i64),
+        np.zeros(nblk, i64), np.zeros(nblk, i64), np.zeros(nblk, i64),
+        np.zeros((MAXT, 2), i64), np.zeros(nblk, np.int8), np.zeros((PMD_NR, 3), i64),
+        np.zeros((64, 2), i64), np.zeros(4, i64), np.zeros(16, i64),
+        np.zeros(MAXPG + 1, i64), np.zeros(4 * MAXPG, i64), np.zeros((3, MAXV), i64),
+        np.zeros(4, i64), np.zeros(2, i64))
+    st.scal[S_DESIGN] = design
+    st.scal[S_GEN] = GEN_OF_DESIGN[design]
+    return st
+
+
+@njit(cache=True)
+def dax_reset(st):
+    """Back to a fresh DaxFS (no entry, no mapping, every page (NULL, 0))."""
+    ns = st.xv.shape[0]
+    nv = st.scal[S_NVMA]
+    for v in range(min(nv, MAXV)):
+        for j in range(PMD_NR):
+            st.vptw[v, j] = -1
+        for c in range(8):
+            st.vm[v, c] = 0
+    live = False
+    for s in range(ns):
+        if st.nent[s]:
+            live = True
+    # the coverage follows the entries (zero once every entry is gone, as after a teardown);
+    # the words are cleared where set
+    if live or st.scal[S_OVERFLOW]:
+        st.cov_k[:] = 0
+        st.cov_m[:] = 0
+        st.cov_i[:] = 0
+        st.bk_k[:] = 0
+        st.bk_m[:] = 0
+        st.bk_i[:] = 0
+    m = st.mapping
+    x = st.index
+    for p in range(m.shape[0]):
+        if m[p] != 0 or x[p] != 0:
+            m[p] = 0
+            x[p] = 0
+    st.order[:] = 0
+    st.stats[:] = 0
+    for s in range(ns):
+        hi = st.xmax[s]
+        if st.nent[s] > 0 or hi > 0:
+            for i in range(min(hi, MAXPG)):
+                st.xv[s, i] = -1
+                st.xm[s, i] = 0
+        st.xmax[s] = 0
+        st.nent[s] = 0
+        for b in range(st.ppp.shape[1]):
+            st.ppp[s, b] = 0
+    d = st.scal[S_DESIGN]
+    g = st.scal[S_GEN]
+    st.scal[:] = 0
+    st.scal[S_DESIGN] = d
+    st.scal[S_GEN] = g
+
+
+# ------------------------------------------------------------------------ page state
+@njit(cache=True)
+def _design_op(st, op, pfn, n, mid, index, flag):
+    d = st.scal[S_DESIGN]
+    if d == 0:
+        return single_owner_one(op, pfn, n, mid, index, flag, st.mapping, st.index, st.order,
+                                st.stats)
+    if d == 1:
+        return cow_index_one(op, pfn, n, mid, index, flag, st.mapping, st.index, st.order,
+                             st.stats)
+    if d == 2:
+        return page_share_one(op, pfn, n, mid, index, flag, st.mapping, st.index, st.order,
+                              st.stats)
+    if d == 3:
+        return folio_share_one(op, pfn, n, mid, index, flag, st.mapping, st.index, st.order,
+                               st.stats)
+    return folio_share_reset_one(op, pfn, n, mid, index, flag, st.mapping, st.index, st.order,
+                                 st.stats)
+
+
+@njit(cache=True)
+def _touch(st, pfn, n):
+    k = st.scal[S_NTOUCH]
+    if k >= MAXT:
+        st.scal[S_OVERFLOW] = 1
+        return
+    st.touch[k, 0] = pfn
+    st.touch[k, 1] = n
+    st.scal[S_NTOUCH] = k + 1
+
+
+@njit(cache=True)
+def _entry_pages(st, mid, index, value, assoc, flag):
+    """DaxFS._entry_pages: associate / disassociate a real entry with the memmap."""
+    if value & (DAX_ZERO_PAGE | DAX_EMPTY):
+        return
+    pfn = value >> DAX_SHIFT
+    n = PMD_NR if value & DAX_PMD else 1
+    _touch(st, pfn, n)
+    if assoc:
+        w = _design_op(st, 0, pfn, n, mid, index, 1 if flag else 0)
+    else:
+        w = _design_op(st, 1, pfn, n, mid, 0, 1 if flag else 0)
+    if w < 0:
+        st.scal[S_OVERFLOW] = 1  # an invalid entry: let the Python stack raise it
+
+
+# ------------------------------------------------------------------------ xarray
+@njit(cache=True)
+def _cover(st, mid, index, value, sign):
+    if value & (DAX_ZERO_PAGE | DAX_EMPTY):
+        return
+    pfn = value >> DAX_SHIFT
+    n = PMD_NR if value & DAX_PMD else 1
+    for j in range(n):
+        p = pfn + j
+        st.cov_k[p] += sign
+        st.cov_m[p] += sign * mid
+        st.cov_i[p] += sign * (index + j)
+    b = pfn >> 9
+    st.bk_k[b] += sign
+    st.bk_m[b] += sign * mid
+    st.bk_i[b] += sign * index
+    _touch(st, pfn, n)
+
+
+@njit(cache=True)
+def xa_erase(st, s, mid, index):
+    """Remove the entry at canonical ``index`` of slot ``s``; its value or -1."""
+    if index < 0 or index >= MAXPG:
+        return -1
+    v = st.xv[s, index]
+    if v < 0:
+        return -1
+    st.xv[s, index] = -1
+    st.xm[s, index] = 0
+    st.nent[s] -= 1
+    if not v & DAX_PMD:
+        st.ppp[s, index >> 9] -= 1
+    _cover(st, mid, index, v, -1)
+    return v
+
+
+@njit(cache=True)
+def xa_store(st, s, mid, index, value):
+    """Install ``value`` at canonical ``index`` (replacing what is there)."""
+    if value & DAX_PMD:
+        index &= ~COLOUR
+    n = PMD_NR if value & DAX_PMD else 1
+    if index < 0 or index + n > MAXPG:
+        st.scal[S_OVERFLOW] = 1
+        return
+    if st.xv[s, index] >= 0:
+        xa_erase(st, s, mid, index)
+    st.xv[s, index] = value
+    st.nent[s] += 1
+    if not value & DAX_PMD:
+        st.ppp[s, index >> 9] += 1
+    if index + n > st.xmax[s]:
+        st.xmax[s] = index + n
+    _cover(st, mid, index, value, 1)
+
+
+@njit(cache=True)
+def xa_lookup(st, s, index):
+    """Canonical index of the entry covering ``index`` (-1 none)."""
+    if index < 0 or index >= MAXPG:
+        return -1
+    if st.xv[s, index] >= 0:
+        return index
+    c = index & ~COLOUR
+    v = st.xv[s, c]
+    if v >= 0 and v & DAX_PMD:
+        return c
+    return -1
+
+
+@njit(cache=True)
+def _range_indices(st, s, first, last, out):
+    """Canonical indices of entries intersecting ``[first, last]`` (sorted) into ``out``."""
+    k = 0
+    if last < first or st.nent[s] == 0:
+        return 0
+    if first < 0:
+        first = 0
+    c = first & ~COLOUR
+    if c < first and c < MAXPG:
+        v = st.xv[s, c]
+        if v >= 0 and v & DAX_PMD:
+            out[k] = c
+            k += 1
+    hi = min(last, st.xmax[s] - 1)
+    for i in range(first, hi + 1):
+        if st.xv[s, i] >= 0:
+            out[k] = i
+            k += 1
+    return k
+
+
+# ------------------------------------------------------------------------ mappings
+@njit(cache=True)
+def vma_lookup(st, v, index):
+    """``(pfn, writable)`` of what mapping ``v`` (0-based) maps at file page ``index``;
+    writable -1 when nothing is mapped."""
+    j = index - st.vm[v, 1]
+    if 0 <= j < PMD_NR and st.vptw[v, j] >= 0:
+        return st.vpte[v, j], st.vptw[v, j]
+    c = st.vm[v, 4]
+    if c >= 0 and c == (index & ~COLOUR):
+        p = st.vm[v, 5]
+        return (p + (index & COLOUR) if p >= 0 else ZERO_PFN), st.vm[v, 6]
+    return 0, -1
+
+
+@njit(cache=True)
+def _any_mapped(st, s):
+    for v in range(st.scal[S_NVMA]):
+        if st.vm[v, 3] and st.vm[v, 0] == s:
+            if st.vm[v, 4] >= 0:
+                return True
+            for j in range(st.vm[v, 2]):
+                if st.vptw[v, j] >= 0:
+                    return True
+    return False
+
+
+@njit(cache=True)
+def _unmap_index_range(st, s, first, last):
+    """``unmap_mapping_pages`` over file pages ``[first, last]`` in every mapping of ``s``."""
+    for v in range(st.scal[S_NVMA]):
+        if not st.vm[v, 3] or st.vm[v, 0] != s:
+            continue
+        pg = st.vm[v, 1]
+        lo = max(first, pg)
+        hi = min(last, pg + st.vm[v, 2] - 1)
+        if lo > hi:
+            continue
+        for i in range(lo, hi + 1):
+            st.vptw[v, i - pg] = -1
+        c = st.vm[v, 4]
+        if c >= 0 and c <= hi and c + PMD_NR - 1 >= lo:
+            st.vm[v, 4] = -1
+
+
+@njit(cache=True)
+def dax_mmap(st, s, off, length):
+    """A writable MAP_SHARED mapping of slot ``s`` (PMD colour-aligned); its 0-based id."""
+    v = st.scal[S_NVMA]
+    npg = -(-length // PAGE)
+    if v >= MAXV or npg > PMD_NR:
+        st.scal[S_OVERFLOW] = 1
+        return -1
+    st.scal[S_NVMA] = v + 1
+    st.vm[v, 0] = s
+    st.vm[v, 1] = off // PAGE
+    st.vm[v, 2] = npg
+    st.vm[v, 3] = 1
+    st.vm[v, 4] = -1
+    st.vm[v, 5] = 0
+    st.vm[v, 6] = 0
+    for j in range(PMD_NR):
+        st.vptw[v, j] = -1
+    return v
+
+
+@njit(cache=True)
+def dax_munmap(st, v):
+    """Remove mapping ``v`` (its page-table entries; the DAX entries stay)."""
+    st.vm[v, 3] = 0
+    st.vm[v, 4] = -1
+    for j in range(PMD_NR):
+        st.vptw[v, j] = -1
+
+
+# ------------------------------------------------------------------------ entries
+@njit(cache=True)
+def _remove_entries(st, s, mid, first, last, trunc, clear_dirty, buf):
+    if last < first:
+        return
+    _unmap_index_range(st, s, first, last)
+    if st.nent[s] == 0:
+        return
+    k = _range_indices(st, s, first, last, buf)
+    for j in range(k):
+        idx = buf[j]
+        if not trunc and not clear_dirty and st.xm[s, idx] & (MARK_DIRTY | MARK_TOWRITE):
+            continue
+        value = xa_erase(st, s, mid, idx)
+        _entry_pages(st, mid, idx, value, False, trunc)
+
+
+@njit(cache=True)
+def _after_remap(st, fsst, clear_dirty, buf):
+    """DaxFS._after_remap over the change rows of the last filesystem call."""
+    g2 = st.scal[S_GEN] >= 2
+    nch = fsst.scal[3]
+    for kind in range(2):
+        inval = g2 if kind == 0 else True
+        clear = clear_dirty if kind == 0 else (clear_dirty and g2)
+        for r in range(nch):
+            if fsst.chg[r, 0] != kind:
+                continue
+            s = fsst.chg[r, 1]
+            if s < 0:
+                continue
+            if fsst.ino[s] < 0:
+                continue
+            if not (st.nent[s] > 0 or _any_mapped(st, s)):
+                continue
+            first = fsst.chg[r, 2]
+            last = first + fsst.chg[r, 3] - 1
+            if inval:
+                _remove_entries(st, s, fsst.ino[s], first, last, False, clear, buf)
+            else:
+                _unmap_index_range(st, s, first, last)
+
+
+@njit(cache=True)
+def _writeback(st, s, off, length, whole):
+    """dax_writeback_mapping_range: marks cleared, PTEs/PMDs write-protected."""
+    if st.nent[s] == 0:
+        return
+    if whole:
+        first, last = 0, MAXPG - 1
+    else:
+        if length <= 0:
+            return
+        first, last = off // PAGE, (off + length - 1) // PAGE
+    if first < 0:
+        first = 0
+    c = first & ~COLOUR
+    lo = c if c < first else first
+    hi = min(last, st.xmax[s] - 1)
+    for idx in range(lo, hi + 1):
+        value = st.xv[s, idx]
+        if value < 0:
+            continue
+        if idx < first and not value & DAX_PMD:
+            continue
+        if st.xm[s, idx] == 0:
+            continue
+        st.xm[s, idx] = 0
+        for v in range(st.scal[S_NVMA]):
+            if not st.vm[v, 3] or st.vm[v, 0] != s:
+                continue
+            if value & DAX_PMD:
+                if st.vm[v, 4] == idx and st.vm[v, 6]:
+                    st.vm[v, 6] = 0
+            else:
+                j = idx - st.vm[v, 1]
+                if 0 <= j < PMD_NR and st.vptw[v, j] == 1:
+                    st.vptw[v, j] = 0
+
+
+@njit(cache=True)
+def _evict(st, s, mid):
+    """Inode eviction: mappings' tables cleared, every entry removed with trunc=true."""
+    for v in range(st.scal[S_NVMA]):
+        if st.vm[v, 3] and st.vm[v, 0] == s:
+            st.vm[v, 4] = -1
+            for j in range(PMD_NR):
+                st.vptw[v, j] = -1
+    if st.nent[s]:
+        for idx in range(st.xmax[s]):
+            if st.xv[s, idx] >= 0:
+                value = xa_erase(st, s, mid, idx)
+                _entry_pages(st, mid, idx, value, False, True)
+    st.xmax[s] = 0
+
+
+# ------------------------------------------------------------------------ file ops
+@njit(cache=True)
+def dax_truncate(st, fsst, s, size, buf):
+    """ftruncate: entries past the new EOF removed (trunc=true), then the remap."""
+    err = fs_truncate(fsst, s, size)
+    if err:
+        return err
+    mid = fsst.ino[s]
+    first = -(-size // PAGE)
+    mx = st.xmax[s] - 1 if st.nent[s] else -1
+    # max(mx, max vma end): DaxFS takes the largest covered index and mapping end
+    if st.nent[s]:
+        mx = -1
+        for i in range(st.xmax[s]):
+            v = st.xv[s, i]
+            if v >= 0:
+                e = i + (PMD_NR if v & DAX_PMD else 1) - 1
+                if e > mx:
+                    mx = e
+    hi = mx
+    vend = 0
+    for v in range(st.scal[S_NVMA]):
+        if st.vm[v, 3] and st.vm[v, 0] == s:
+            e = st.vm[v, 1] + st.vm[v, 2]
+            if e > vend:
+                vend = e
+    if vend > hi:
+        hi = vend
+    if first > hi:
+        hi = first
+    _remove_entries(st, s, mid, first, hi, True, False, buf)
+    _after_remap(st, fsst, True, buf)
+    return 0
+
+
+@njit(cache=True)
+def dax_pwrite(st, fsst, s, off, length, byte, buf):
+    err = fs_pwrite(fsst, s, off, length, byte)
+    if err:
+        return err
+    _after_remap(st, fsst, True, buf)
+    return 0
+
+
+@njit(cache=True)
+def _range_op_tail(st, fsst, s, off, length, remove, clear_dirty, buf):
+    if remove and length > 0:
+        first, last = off // PAGE, (off + length - 1) // PAGE
+        _remove_entries(st, s, fsst.ino[s], first, last, True, False, buf)
+    _after_remap(st, fsst, clear_dirty, buf)
+
+
+@njit(cache=True)
+def dax_punch(st, fsst, s, off, length, buf):
+    err = fs_punch(fsst, s, off, length)
+    if err:
+        return err
+    _range_op_tail(st, fsst, s, off, length, True, True, buf)
+    return 0
+
+
+@njit(cache=True)
+def dax_zero_range(st, fsst, s, off, length, keep_size, buf):
+    err = fs_zero_range(fsst, s, off, length, keep_size)
+    if err:
+        return err
+    _range_op_tail(st, fsst, s, off, length, True, True, buf)
+    return 0
+
+
+@njit(cache=True)
+def dax_unshare(st, fsst, s, off, length, buf):
+    err = fs_unshare(fsst, s, off, length)
+    if err:
+        return err
+    _range_op_tail(st, fsst, s, off, length, False, False, buf)
+    return 0
+
+
+@njit(cache=True)
+def dax_clone(st, fsst, d, src, soff, doff, length, buf):
+    """FICLONE(RANGE): write-back of both ranges, destination entries removed, remap."""
+    if length == 0:
+        eff = max(0, fsst.size[src] - soff)
+    else:
+        eff = length
+    err = fs_clone(fsst, d, src, soff, doff, length)
+    if err:
+        return err
+    if eff > 0:
+        _writeback(st, src, soff, eff, False)
+        _writeback(st, d, doff, eff, False)
+        first, last = doff // PAGE, (doff + eff - 1) // PAGE
+        _remove_entries(st, d, fsst.ino[d], first, last, True, False, buf)
+    _after_remap(st, fsst, True, buf)
+    return 0
+
+
+@njit(cache=True)
+def dax_dedupe(st, fsst, d, src, soff, doff, length, buf):
+    err = fs_dedupe(fsst, d, src, soff, doff, length)
+    if err == 52:  # EBADE: the compare ran after the write-back
+        _writeback(st, src, soff, length, False)
+        _writeback(st, d, doff, length, False)
+        return err
+    if err:
+        return err
+    if length > 0:
+        _writeback(st, src, soff, length, False)
+        _writeback(st, d, doff, length, False)
+        first, last = doff // PAGE, (doff + length - 1) // PAGE
+        _remove_entries(st, d, fsst.ino[d], first, last, True, False, buf)
+    _after_remap(st, fsst, True, buf)
+    return 0
+
+
+@njit(cache=True)
+def dax_unlink(st, fsst, s):
+    """unlink of a closed file: the filesystem frees its blocks, then eviction."""
+    mid = fsst.ino[s]
+    err = fs_unlink(fsst, s)
+    if err:
+        return err
+    _evict(st, s, mid)
+    return 0
+
+
+# ------------------------------------------------------------------------ faults
+@njit(cache=True)
+def _insert_entry(st, s, mid, index, old_idx, old_value, has_old, new_value, write, shared):
+    """dax_insert_entry per generation; the entry value in place."""
+    g = st.scal[S_GEN]
+    if not has_old:
+        old_idx = index
+        old_value = DAX_EMPTY | (new_value & DAX_PMD)
+    old_zero = old_value & DAX_ZERO_PAGE
+    if g == 0:
+        flag, dirty, towrite = False, write, False
+        replace_cond = False
+    elif g == 1:
+        flag = write and shared
+        dirty, towrite = True, flag
+        replace_cond = flag
+    else:
+        flag = shared
+        dirty, towrite = write, write and shared
+        replace_cond = shared
+    if replace_cond or (old_zero and not new_value & DAX_ZERO_PAGE):
+        if old_value & DAX_PMD:
+            _unmap_index_range(st, s, old_idx, old_idx + PMD_NR - 1)
+        else:
+            _unmap_index_range(st, s, old_idx, old_idx)
+    if replace_cond or old_zero or old_value & DAX_EMPTY:
+        if has_old:
+            xa_erase(st, s, mid, old_idx)
+            _entry_pages(st, mid, old_idx, old_value, False, False)
+        _entry_pages(st, mid, index, new_value, True, flag)
+        xa_store(st, s, mid, index, new_value)
+        idx = index & ~COLOUR if new_value & DAX_PMD else index
+    else:
+        idx = old_idx
+    if idx >= MAXPG:
+        st.scal[S_OVERFLOW] = 1
+        return
+    if dirty:
+        st.xm[s, idx] |= MARK_DIRTY
+    if towrite:
+        st.xm[s, idx] |= MARK_TOWRITE
+
+
+@njit(cache=True)
+def _cow_or_alloc(st, fsst, s, first, n, write, res):
+    """DaxFS._cow_or_alloc into ``res`` = (kind, pfn, shared): kind 0 none (fallback),
+    1 zero, 2 mapped. Returns an errno (the filesystem's allocation can fail)."""
+    iom = st.iom
+    err = fs_iomap(fsst, s, first, n, iom)
+    if err:
+        return err
+    res[0] = 0
+    res[1] = 0
+    res[2] = 0
+    state, pb, length, shared = iom[0], iom[1], iom[2], iom[3]
+    if length < n:
+        return 0
+    if state != WRITTEN:
+        if not write:
+            res[0] = 1
+            res[1] = ZERO_PFN
+            return 0
+        err = fs_alloc_blocks(fsst, s, first, n)
+        if err:
+            return err
+        err = fs_iomap(fsst, s, first, n, iom)
+        if err:
+            return err
+        if iom[0] != WRITTEN or iom[2] < n:
+            return 0
+        res[0] = 2
+        res[1] = iom[1]
+        return 0
+    if write and shared:
+        err = fs_cow_blocks(fsst, s, first, n)
+        if err:
+            return err
+        err = fs_iomap(fsst, s, first, n, iom)
+        if err:
+            return err
+        if iom[2] < n:
+            return 0
+        res[0] = 2
+        res[1] = iom[1]
+        res[2] = 1
+        return 0
+    res[0] = 2
+    res[1] = pb
+    res[2] = 1 if shared else 0
+    return 0
+
+
+@njit(cache=True)
+def _install(st, v, index, pfn, writable, pmd):
+    if pmd:
+        st.vm[v, 4] = index
+        st.vm[v, 5] = pfn
+        st.vm[v, 6] = 1 if writable else 0
+    else:
+        j = index - st.vm[v, 1]
+        st.vpte[v, j] = pfn
+        st.vptw[v, j] = 1 if writable else 0
+
+
+@njit(cache=True)
+def _fault_pmd(st, fsst, v, index, write, res):
+    """dax_iomap_pmd_fault: (handled, errno)."""
+    s = st.vm[v, 0]
+    pg, npg = st.vm[v, 1], st.vm[v, 2]
+    c = index & ~COLOUR
+    if c < pg or c + PMD_NR > pg + npg:
+        return False, 0
+    size = fsst.size[s]
+    max_pgoff = -(-size // PAGE)
+    if c >= max_pgoff or (c | COLOUR) >= max_pgoff:
+        return False, 0
+    if c + PMD_NR > MAXPG:
+        st.scal[S_OVERFLOW] = 1
+        return True, ERR_OVERFLOW
+    if st.ppp[s, c >> 9]:
+        return False, 0
+    mid = fsst.ino[s]
+    oi = xa_lookup(st, s, c)
+    has_old = oi >= 0
+    ov = st.xv[s, oi] if has_old else 0
+    err = _cow_or_alloc(st, fsst, s, c, PMD_NR, write, res)
+    if err:
+        return True, err
+    kind, pfn, shared = res[0], res[1], res[2]
+    if kind == 0 or (kind == 2 and pfn & COLOUR):
+        return False, 0
+    if kind == 1:
+        if not has_old or ov & DAX_EMPTY:
+            _insert_entry(st, s, mid, c, oi, ov, has_old, DAX_ZERO_PAGE | DAX_PMD, False,
+                          False)
+        _install(st, v, c, ZERO_PFN, False, True)
+    else:
+        _insert_entry(st, s, mid, c, oi, ov, has_old, (pfn << DAX_SHIFT) | DAX_PMD, write,
+                      shared != 0)
+        _install(st, v, c, pfn, write, True)
+    return True, 0
+
+
+@njit(cache=True)
+def _fault_pte(st, fsst, v, index, write, res):
+    s = st.vm[v, 0]
+    mid = fsst.ino[s]
+    if index >= MAXPG:
+        st.scal[S_OVERFLOW] = 1
+        return ERR_OVERFLOW
+    oi = xa_lookup(st, s, index)
+    has_old = oi >= 0
+    ov = st.xv[s, oi] if has_old else 0
+    if has_old and ov & DAX_PMD and ov & (DAX_ZERO_PAGE | DAX_EMPTY):
+        _unmap_index_range(st, s, oi, oi + PMD_NR - 1)
+        xa_erase(st, s, mid, oi)
+        has_old = False
+        oi = -1
+        ov = 0
+    err = _cow_or_alloc(st, fsst, s, index, 1, write, res)
+    if err:
+        return err
+    kind, pfn, shared = res[0], res[1], res[2] != 0
+    if kind == 1:
+        if not has_old:
+            _insert_entry(st, s, mid, index, -1, 0, False, DAX_ZERO_PAGE, False, False)
+        _install(st, v, index, ZERO_PFN, False, False)
+        return 0
+    g = st.scal[S_GEN]
+    if has_old and ov & DAX_PMD:
+        if (g >= 2 and shared) or (g == 1 and write and shared):
+            _insert_entry(st, s, mid, index, oi, ov, True, pfn << DAX_SHIFT, write, shared)
+        else:
+            _insert_entry(st, s, mid, oi, oi, ov, True, ov, write, shared)
+        _install(st, v, index, pfn, write, False)
+        return 0
+    _insert_entry(st, s, mid, index, oi, ov, has_old, pfn << DAX_SHIFT, write, shared)
+    _install(st, v, index, pfn, write, False)
+    return 0
+
+
+@njit(cache=True)
+def dax_fault(st, fsst, v, index, write, res):
+    """One fault on file page ``index`` through mapping ``v``: PMD first, PTE on fallback."""
+    s = st.vm[v, 0]
+    if index * PAGE >= fsst.size[s]:
+        return SIGBUS
+    handled, err = _fault_pmd(st, fsst, v, index, write, res)
+    if handled:
+        return err
+    return _fault_pte(st, fsst, v, index, write, res)
+
+
+@njit(cache=True)
+def dax_mread(st, fsst, v, off, length, res):
+    """Loads through mapping ``v``: fault every unmapped page."""
+    if length <= 0:
+        return 0
+    for i in range(off // PAGE, (off + length - 1) // PAGE + 1):
+        _p, w = vma_lookup(st, v, i)
+        if w < 0:
+            err = dax_fault(st, fsst, v, i, False, res)
+            if err:
+                return err
+    return 0
+
+
+@njit(cache=True)
+def dax_mwrite(st, fsst, v, off, length, byte, res):
+    """Stores through mapping ``v``: write-fault every page not mapped writable, then store."""
+    if length > 0:
+        for i in range(off // PAGE, (off + length - 1) // PAGE + 1):
+            _p, w = vma_lookup(st, v, i)
+            if w != 1:
+                err = dax_fault(st, fsst, v, i, True, res)
+                if err:
+                    return err
+    if length > 0:
+        return fs_store(fsst, st.vm[v, 0], off, length, byte)
+    return 0
+
+
+# ------------------------------------------------------------------------ memory failure
+@njit(cache=True)
+def _page_owner(st, pfn):
+    """(mapping word >= 1 or 0, head pfn) as MemMap.page_owner / folio read them."""
+    head = pfn
+    if RULE_OF_DESIGN_ARR[st.scal[S_DESIGN]] == 2 and st.order[pfn >> 9] == 9:
+        head = pfn - (pfn & COLOUR)
+    m = st.mapping[head]
+    return (m if m >= 1 else 0), head
+
+
+RULE_OF_DESIGN_ARR = np.array(RULE_OF_DESIGN, dtype=np.int64)
+
+
+@njit(cache=True)
+def _mf_check(st, fsst, j):
+    """Whether the rmap path and the page->mapping fallback find every owner of poisoned
+    page ``j``: live real entries mapping it whose file's block map still points at it (the
+    rmap path reads the filesystem now, which a poison does not change; the fallback's owner
+    is the one read when the page was poisoned)."""
+    p = st.poison[j, 0]
+    mo = st.poison[j, 1]
+    mfi = st.poison[j, 2]
+    iom = st.iom
+    rb = st.rbuf
+    nr = fs_rmap(fsst, p, rb)
+    if nr < 0:
+        st.scal[S_OVERFLOW] = 1
+        return
+    for s in range(st.xv.shape[0]):
+        if fsst.ino[s] < 0 or st.nent[s] == 0:
+            continue
+        for idx in range(st.xmax[s]):
+            value = st.xv[s, idx]
+            if value < 0 or value & (DAX_ZERO_PAGE | DAX_EMPTY):
+                continue
+            pfn = value >> DAX_SHIFT
+            n = PMD_NR if value & DAX_PMD else 1
+            if not (pfn <= p < pfn + n):
+                continue
+            fi = idx + (p - pfn)
+            fs_iomap(fsst, s, fi, 1, iom)
+            if iom[1] != p:
+                continue  # stale: the file no longer maps the block there
+            found = False
+            for r in range(nr):
+                if rb[r, 0] == s and rb[r, 1] == fi:
+                    found = True
+                    break
+            if not found:
+                st.scal[S_MF_BAD] = 1
+            if not (mo >= 1 and mo == fsst.ino[s] and mfi == fi):
+                st.scal[S_MF_FB_BAD] = 1
+
+
+@njit(cache=True)
+def dax_memory_failure(st, fsst, v, off, length, res):
+    """MADV_HWPOISON over ``[off, off + length)`` of mapping ``v``: per page fault it in,
+    act through the rmap path (owners' PTEs unmapped); then check both owner lookups
+    (``scal[S_MF_BAD]``, ``scal[S_MF_FB_BAD]``)."""
+    st.scal[S_MF_BAD] = 0
+    st.scal[S_MF_FB_BAD] = 0
+    st.scal[S_NPOISON] = 0
+    if length <= 0:
+        return 0
+    rb = st.rbuf
+    for i in range(off // PAGE, (off + length - 1) // PAGE + 1):
+        pfn, w = vma_lookup(st, v, i)
+        if w < 0:
+            err = dax_fault(st, fsst, v, i, False, res)
+            if err:
+                return err
+            pfn, w = vma_lookup(st, v, i)
+        if pfn < 0:
+            continue
+        k = st.scal[S_NPOISON]
+        for q in range(st.scal[S_NPOISON]):
+            if st.poison[q, 0] == pfn:  # a repeat: the last reading counts (a dict)
+                k = q
+                break
+        if k >= st.poison.shape[0]:
+            st.scal[S_OVERFLOW] = 1
+            return ERR_OVERFLOW
+        mo, head = _page_owner(st, pfn)
+        st.poison[k, 0] = pfn
+        st.poison[k, 1] = mo
+        st.poison[k, 2] = st.index[head] + (pfn - head)
+        if k == st.scal[S_NPOISON]:
+            st.scal[S_NPOISON] = k + 1
+        nr = fs_rmap(fsst, pfn, rb)
+        if nr < 0:
+            st.scal[S_OVERFLOW] = 1
+            return ERR_OVERFLOW
+        for r in range(nr):
+            s = rb[r, 0]
+            idx = rb[r, 1]
+            if s < 0 or fsst.ino[s] < 0:
+                continue
+            ci = xa_lookup(st, s, idx)
+            if ci < 0:
+                continue
+            value = st.xv[s, ci]
+            if value & (DAX_ZERO_PAGE | DAX_EMPTY):
+                continue
+            lo = ci if value & DAX_PMD else idx
+            n = PMD_NR if value & DAX_PMD else 1
+            _unmap_index_range(st, s, lo, lo + n - 1)
+    for j in range(st.scal[S_NPOISON]):
+        _mf_check(st, fsst, j)
+    return 0

@@ -1,0 +1,92 @@
+"""The compiled episode engine as the search uses it: states made once per process, one
+call per episode.
+
+:class:`CompiledEpisodes` answers, for episode ``e`` of a hunt, whether it is clean (then
+the search takes its op count and moves on) or must be run on the Python stack (a possible
+violation, or an overflow of the engine's capacities). See :mod:`sim.hunt.jit.episode` for
+the contract and :func:`sim.hunt.search._run_episode` for its use.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.hunt.designs import load_variant
+from sim.hunt.jit.content import content_new
+from sim.hunt.jit.dax import DESIGNS, dax_new
+from sim.hunt.jit.episode import CLEAN, NAME_BITS, run_episode
+from sim.hunt.jit.fs import fs_new
+from sim.hunt.jit.generate import kind_arrays
+from sim.memmap.layout import SITES
+from sim.memmap.variants import get_variant
+
+__all__ = ["CompiledEpisodes", "engine_for"]
+
+#: Uniform draws made per episode (an episode of 24 draws uses ~150-250; an episode that
+#: needs more falls back to the Python stack).
+DRAWS = 1024
+#: Largest device and file count the engine takes.
+MAX_NBLOCKS = 1 << 16
+MAX_FILES = 16
+
+
+def engine_for(variant, nblocks: int, nfiles: int):
+    """The design code of ``variant`` when the compiled engine can run its episodes (a
+    built-in design by name or alias, a small device, few files), else None."""
+    try:
+        v = load_variant(variant)
+    except Exception:  # noqa: BLE001 - the Python path reports it
+        return None
+    name = getattr(v, "name", None)
+    if name not in DESIGNS:
+        return None
+    try:
+        builtin = get_variant(name)
+    except Exception:  # noqa: BLE001
+        return None
+    if type(v) is not type(builtin):  # a user's subclass of a built-in design
+        return None
+    if not 0 < int(nblocks) <= MAX_NBLOCKS or not 0 < int(nfiles) <= MAX_FILES:
+        return None
+    return DESIGNS.index(name)
+
+
+class CompiledEpisodes:
+    """Compiled states for the episodes of one hunt (one per process).
+
+    Parameters
+    ----------
+    design : int
+        Code from :func:`engine_for`.
+    nblocks, nfiles : int
+    kinds : tuple of str
+        Op kinds of the hunt.
+    episode_len : int
+    """
+
+    def __init__(self, design: int, nblocks: int, nfiles: int, kinds, episode_len: int):
+        self.fs = fs_new(int(nblocks), int(nfiles))
+        self.dax = dax_new(int(nblocks), int(nfiles), int(design))
+        self.cm = content_new(int(nfiles))
+        self.cw, self.kinds = kind_arrays(tuple(kinds))
+        self.nfiles = int(nfiles)
+        self.episode_len = int(episode_len)
+        sites = get_variant(DESIGNS[design]).warning_sites
+        self.wsites = np.array([SITES.index(s) for s in sites], dtype=np.int64)
+        self.out = np.zeros(8, dtype=np.int64)
+
+    def run(self, rng: np.random.Generator, todo, max_ops: int | None) -> tuple[int, int]:
+        """``(status, ops)`` of the episode drawing from ``rng`` (a fresh episode
+        Generator), checking the invariant names ``todo``."""
+        mask = 0
+        for n in todo:
+            mask |= 1 << NAME_BITS[n]
+        u = rng.random(DRAWS)
+        status, nops = run_episode(self.fs, self.dax, self.cm, u, self.cw, self.kinds,
+                                   self.nfiles, self.episode_len, mask,
+                                   -1 if max_ops is None else int(max_ops), self.wsites,
+                                   self.out)
+        return int(status), int(nops)
+
+
+CLEAN_STATUS = CLEAN
