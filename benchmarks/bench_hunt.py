@@ -10,20 +10,23 @@ or with pytest-benchmark (``make bench``). Figures:
 
 - ``checked ops/s`` per design: ``hunt(..., budget_ops=N)`` with every invariant checked
   (violations found early do not stop the run: the search continues until the budget, checking
-  what is not yet found; numba compilation is warmed up first and excluded), in this process;
+  what is not yet found; numba compilation is warmed up first and excluded), in this process,
+  with the compiled episode engine (the default);
+- ``Python episodes``: the share of episodes the compiled engine handed back to the Python
+  stack (a possible violation), and ``--engine python``: the rate without the engine;
 - ``--workers 2``: the same hunt with ``workers=2`` (episodes in two worker processes, the
   same result; pool start-up included) over ``--workers-ops`` ops (default 20,000: the
   start-up of the pool is amortised as in a real search);
 - the same with only the page-state invariants (``association_truth``, ``no_warnings``,
   ``nothing_left_behind``) to separate the check cost from the fs/dax cost;
-- ``ops/s without checks``: the same op stream applied with no invariant evaluated;
 - time (and checked ops) to the first violation for cow-index and folio-share, first
   violation of any invariant and of ``nothing_left_behind``;
-- ``op µs`` / ``fs-query µs`` / ``hunt µs``: per checked op, the time inside the session's
-  command execution (``Session._exec``, the search's direct path: the fs/dax operation
-  itself), in the filesystem queries the hunt makes itself (content reads of the data
-  check, the refcount check at quiescent points, block maps for op generation: they
-  shrink with the filesystem's per-call cost),
+- with ``--python-split``, for the Python path: ``no checks``, the same op stream applied
+  with no invariant evaluated; ``op µs`` / ``fs-query µs`` / ``hunt µs``: per checked op,
+  the time inside the session's command execution (``Session._exec``, the search's direct
+  path: the fs/dax operation itself), in the filesystem queries the hunt makes itself
+  (content reads of the data check, the refcount check at quiescent points, block maps
+  for op generation: they shrink with the filesystem's per-call cost),
   and everything else (the hunt's own overhead: op generation, command building, the
   incremental checks, episode set-up); ``in check()`` is the time spent in
   ``Session.check`` (its fs queries included); ``episode µs``: per episode, the fixed work
@@ -130,7 +133,7 @@ def _split(variant: str, n: int, seed: int) -> tuple:
     for (c, m), fn in fs0.items():
         setattr(c, m, wrap(fn))
     try:
-        r = hunt(variant, seed=seed, budget_ops=n)
+        r = hunt(variant, seed=seed, budget_ops=n, compiled=False)
     finally:
         Session._exec, Session.check, Session.__init__ = step0, check0, init0
         for (c, m), fn in fs0.items():
@@ -147,8 +150,13 @@ def _warm() -> None:
 
 
 def _rate(variant: str, n: int, seed: int, **kw) -> float:
+    return _run(variant, n, seed, **kw)[0]
+
+
+def _run(variant: str, n: int, seed: int, **kw) -> tuple[float, float]:
+    """``(checked ops/s, share of episodes run on the Python stack)``."""
     r = hunt(variant, seed=seed, budget_ops=n, **kw)
-    return r.ops_run / r.seconds
+    return r.ops_run / r.seconds, r.episodes_python / max(1, r.episodes)
 
 
 def main(argv=None) -> int:
@@ -162,6 +170,9 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=1,
                     help="measure every figure this many times; print the median")
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--python-split", action="store_true",
+                    help="also the Python path's split: no checks, op / fs-query / hunt / "
+                    "check µs per op, episode µs")
     a = ap.parse_args(argv)
     _warm()
     med = lambda xs: float(np.median(xs))  # noqa: E731
@@ -171,17 +182,25 @@ def main(argv=None) -> int:
           f"load {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     wcol = f"--workers {a.workers}"
     print(f"{'design':20s} {'checked ops/s':>14s} {wcol:>12s} {'page-state only':>16s} "
-          f"{'no checks':>10s} {'op µs':>8s} {'fs-query µs':>12s} {'hunt µs':>8s} "
-          f"{'in check()':>11s} {'episode µs':>11s}")
+          f"{'Python episodes':>16s} {'--engine python':>16s}")
     for v in ("single-owner", "cow-index", "page-share", "folio-share", "folio-share-reset"):
-        r1 = med([_rate(v, a.ops, a.seed) for _ in rep])
+        runs = [_run(v, a.ops, a.seed) for _ in rep]
+        r1, back = med([x[0] for x in runs]), med([x[1] for x in runs])
         rw = med([_rate(v, a.workers_ops, a.seed, workers=a.workers) for _ in rep])
         r2 = med([_rate(v, a.ops, a.seed, names=PAGE_STATE) for _ in rep])
-        u = med([_unchecked(v, a.ops, a.seed) for _ in rep])
-        sp = [_split(v, a.ops, a.seed) for _ in rep]
-        op_us, fsq_us, hunt_us, chk_us, ep_us = (med([x[i] for x in sp]) for i in range(1, 6))
-        print(f"{v:20s} {r1:14.0f} {rw:12.0f} {r2:16.0f} {u:10.0f} "
-              f"{op_us:8.1f} {fsq_us:12.1f} {hunt_us:8.1f} {chk_us:11.1f} {ep_us:11.1f}")
+        rp = med([_rate(v, a.ops, a.seed, compiled=False) for _ in rep])
+        print(f"{v:20s} {r1:14.0f} {rw:12.0f} {r2:16.0f} {back:15.1%} {rp:16.0f}")
+    if a.python_split:
+        print(f"\nPython path: {'design':20s} {'no checks':>10s} {'op µs':>8s} "
+              f"{'fs-query µs':>12s} {'hunt µs':>8s} {'in check()':>11s} {'episode µs':>11s}")
+        for v in ("single-owner", "cow-index", "page-share", "folio-share",
+                  "folio-share-reset"):
+            u = med([_unchecked(v, a.ops, a.seed) for _ in rep])
+            sp = [_split(v, a.ops, a.seed) for _ in rep]
+            op_us, fsq_us, hunt_us, chk_us, ep_us = (med([x[i] for x in sp])
+                                                     for i in range(1, 6))
+            print(f"{'':13s}{v:20s} {u:10.0f} {op_us:8.1f} {fsq_us:12.1f} {hunt_us:8.1f} "
+                  f"{chk_us:11.1f} {ep_us:11.1f}")
     print(f"load after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print("\ntime to first violation (median of seeds 0..4)")
     for v in ("cow-index", "folio-share"):

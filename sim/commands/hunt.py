@@ -108,8 +108,9 @@ def main(args) -> int:
         if bar is not None:
             bar.close()
         if say is not None:
-            say(f"{res.variant}: {res.ops_run} checked ops in {res.episodes} episodes, "
-                f"{res.seconds:.1f} s ({res.ops_run / max(res.seconds, 1e-9):.0f} ops/s)")
+            say(f"{res.variant}: {res.ops_run} checked ops in {res.episodes} episodes "
+                f"({res.episodes_python} on the Python stack), {res.seconds:.1f} s "
+                f"({res.ops_run / max(res.seconds, 1e-9):.0f} ops/s)")
         rows += r
     df = results_frame(rows)
     print(format_table(rows))

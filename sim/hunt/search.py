@@ -100,6 +100,9 @@ class HuntResult:
     findings: dict = field(default_factory=dict)
     names: tuple = ALL_NAMES
     nblocks: int = DEFAULT_NBLOCKS
+    #: Episodes run on the Python stack (all of them without the compiled engine; with it,
+    #: those it handed back: a possible violation, or an overflow of its capacities).
+    episodes_python: int = 0
 
 
 @functools.lru_cache(maxsize=64)
@@ -335,6 +338,7 @@ class _Episode:
     nops: int
     events: list
     ops: list
+    python: bool = True  # run on the Python stack (False: vouched for by the compiled engine)
 
 
 def _run_episode(job: _Job, e: int, todo, *, max_ops: int | None = None,
@@ -355,7 +359,7 @@ def _run_episode(job: _Job, e: int, todo, *, max_ops: int | None = None,
         status, nops = _compiled(job).run(streams.generator(e),
                                           [n for n in job.names if n in todo], max_ops)
         if status == CLEAN:
-            return _Episode(e, nops, [], [])
+            return _Episode(e, nops, [], [], False)
         # a possible violation (or an overflow): the Python stack runs the episode
     rng = Draws(streams.generator(e))
     sess = Session(job.variant, nblocks=job.nblocks, snapshot=False, paranoid=job.paranoid,
@@ -445,6 +449,7 @@ class _Merge:
         self.budget = budget_ops
         self.ops_run = 0
         self.episodes = 0
+        self.episodes_python = 0
         self.findings: dict[str, Finding] = {}
         self.done = not job.names
 
@@ -455,6 +460,7 @@ class _Merge:
         base = self.ops_run
         budget = self.budget
         self.episodes = ep.index + 1
+        self.episodes_python += ep.python
         names = self.job.names
         end = base + ep.nops
         for j, quiescent, v in ep.events:
@@ -672,4 +678,5 @@ def hunt(variant, *, seed: int = 0, budget_ops: int | None = 2000, time_s: float
         if freeze:
             gc.unfreeze()
     return HuntResult(vname, int(seed), merge.ops_run, merge.episodes,
-                      time.perf_counter() - t0, merge.findings, names, nblocks)
+                      time.perf_counter() - t0, merge.findings, names, nblocks,
+                      merge.episodes_python)

@@ -9,22 +9,26 @@ the contract and :func:`sim.hunt.search._run_episode` for its use.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 
 from sim.hunt.designs import load_variant
+from sim.hunt.jit import episode as _episode
 from sim.hunt.jit.content import content_new
 from sim.hunt.jit.dax import DESIGNS, dax_new
-from sim.hunt.jit.episode import CLEAN, NAME_BITS, run_episode
+from sim.hunt.jit.episode import NAME_BITS, run_episode
 from sim.hunt.jit.fs import fs_new
-from sim.hunt.jit.generate import kind_arrays
+from sim.hunt.jit.generate import MAX_DRAWS, kind_arrays
 from sim.memmap.layout import SITES
 from sim.memmap.variants import get_variant
 
-__all__ = ["CompiledEpisodes", "engine_for"]
+__all__ = ["CompiledEpisodes", "engine_for", "compiled_on_disk"]
 
-#: Uniform draws made per episode (an episode of 24 draws uses ~150-250; an episode that
-#: needs more falls back to the Python stack).
-DRAWS = 1024
+#: Uniform draws made per episode and random op (an op takes at most 13, ``MAX_DRAWS`` is
+#: 16; an episode that would need more falls back to the Python stack).
+DRAWS_PER_OP = MAX_DRAWS
 #: Largest device and file count the engine takes.
 MAX_NBLOCKS = 1 << 16
 MAX_FILES = 16
@@ -51,6 +55,15 @@ def engine_for(variant, nblocks: int, nfiles: int):
     return DESIGNS.index(name)
 
 
+def compiled_on_disk() -> bool:
+    """Whether numba's on-disk cache already holds the engine (else its first episode
+    compiles it: a few minutes, once per installation and numba version)."""
+    if run_episode.signatures:
+        return True
+    cache = Path(_episode.__file__).parent / "__pycache__"
+    return any(cache.glob("episode.run_episode-*.nbi"))
+
+
 class CompiledEpisodes:
     """Compiled states for the episodes of one hunt (one per process).
 
@@ -74,6 +87,9 @@ class CompiledEpisodes:
         sites = get_variant(DESIGNS[design]).warning_sites
         self.wsites = np.array([SITES.index(s) for s in sites], dtype=np.int64)
         self.out = np.zeros(8, dtype=np.int64)
+        if not compiled_on_disk():
+            print("daxsim hunt: compiling the episode engine (first use only: a few minutes; "
+                  "--engine python skips it)", file=sys.stderr, flush=True)
 
     def run(self, rng: np.random.Generator, todo, max_ops: int | None) -> tuple[int, int]:
         """``(status, ops)`` of the episode drawing from ``rng`` (a fresh episode
@@ -81,12 +97,10 @@ class CompiledEpisodes:
         mask = 0
         for n in todo:
             mask |= 1 << NAME_BITS[n]
-        u = rng.random(DRAWS)
+        u = rng.random(DRAWS_PER_OP * self.episode_len + 64)
         status, nops = run_episode(self.fs, self.dax, self.cm, u, self.cw, self.kinds,
                                    self.nfiles, self.episode_len, mask,
                                    -1 if max_ops is None else int(max_ops), self.wsites,
                                    self.out)
         return int(status), int(nops)
 
-
-CLEAN_STATUS = CLEAN
