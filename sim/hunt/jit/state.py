@@ -7,6 +7,11 @@ thirty arrays is a by-value struct whose typing and lowering made every function
 engine several times slower to compile. From Python a record is built with
 :func:`state_class`'s class, its fields given in order, and read as attributes (the arrays
 themselves, shared with the compiled code).
+
+Developer note: numba's on-disk cache (``cache=True``) is keyed by each function's own source
+file, so after editing a module of this package that other modules call (``pages.py``,
+``fs.py``, ...) delete ``sim/hunt/jit/__pycache__/*.nb*``: the callers' cached code would
+otherwise keep the old callee. A fresh clone has no cache.
 """
 
 from __future__ import annotations
