@@ -36,7 +36,6 @@ from sim.errors import InputError
 from sim.fs.blockfs import MAX_BLOCKS, BlockFileSystem
 from sim.hunt.designs import load_variant
 from sim.hunt.invariants import ALL_NAMES, Violation
-from sim.hunt.jit.episode import CLEAN
 from sim.hunt.rng import EpisodeStreams
 from sim.hunt.session import DEFAULT_NBLOCKS, OP_KINDS, PAGE, Op, Session
 
@@ -356,6 +355,8 @@ def _run_episode(job: _Job, e: int, todo, *, max_ops: int | None = None,
     if streams is None:
         streams = EpisodeStreams(job.seed)
     if job.compiled is not None and (deadline is None or clock_ok(deadline)):
+        from sim.hunt.jit.episode import CLEAN  # the engine loads with its first episode
+
         status, nops = _compiled(job).run(streams.generator(e),
                                           [n for n in job.names if n in todo], max_ops)
         if status == CLEAN:
