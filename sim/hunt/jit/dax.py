@@ -66,9 +66,7 @@ MARK_TOWRITE = 2
 ZERO_PFN = -1
 HOLE, UNWRITTEN, WRITTEN = 0, 1, 2
 
-EACCES = 13
 SIGBUS = 1000  # not an errno: the fault beyond EOF (``FsError("SIGBUS")``)
-EBUSY = 16
 
 #: Built-in designs with a compiled engine, by code.
 DESIGNS = ("single-owner", "cow-index", "page-share", "folio-share", "folio-share-reset")
@@ -467,16 +465,12 @@ def _after_remap(st, fsst, clear_dirty, buf):
 
 
 @njit(cache=True)
-def _writeback(st, s, off, length, whole):
-    """dax_writeback_mapping_range: marks cleared, PTEs/PMDs write-protected."""
-    if st.nent[s] == 0:
+def _writeback(st, s, off, length):
+    """dax_writeback_mapping_range over bytes ``[off, off + length)``: marks cleared,
+    PTEs/PMDs write-protected."""
+    if st.nent[s] == 0 or length <= 0:
         return
-    if whole:
-        first, last = 0, MAXPG - 1
-    else:
-        if length <= 0:
-            return
-        first, last = off // PAGE, (off + length - 1) // PAGE
+    first, last = off // PAGE, (off + length - 1) // PAGE
     if first < 0:
         first = 0
     c = first & ~COLOUR
@@ -528,10 +522,10 @@ def dax_truncate(st, fsst, s, size, buf):
         return err
     mid = fsst.ino[s]
     first = -(-size // PAGE)
-    mx = st.xmax[s] - 1 if st.nent[s] else -1
-    # max(mx, max vma end): DaxFS takes the largest covered index and mapping end
+    # DaxFS: from the new EOF to the larger of the last index an entry covers and the end
+    # of the file's mappings
+    mx = -1
     if st.nent[s]:
-        mx = -1
         for i in range(st.xmax[s]):
             v = st.xv[s, i]
             if v >= 0:
@@ -609,8 +603,8 @@ def dax_clone(st, fsst, d, src, soff, doff, length, buf):
     if err:
         return err
     if eff > 0:
-        _writeback(st, src, soff, eff, False)
-        _writeback(st, d, doff, eff, False)
+        _writeback(st, src, soff, eff)
+        _writeback(st, d, doff, eff)
         first, last = doff // PAGE, (doff + eff - 1) // PAGE
         _remove_entries(st, d, fsst.ino[d], first, last, True, False, buf)
     _after_remap(st, fsst, True, buf)
@@ -621,14 +615,14 @@ def dax_clone(st, fsst, d, src, soff, doff, length, buf):
 def dax_dedupe(st, fsst, d, src, soff, doff, length, buf):
     err = fs_dedupe(fsst, d, src, soff, doff, length)
     if err == 52:  # EBADE: the compare ran after the write-back
-        _writeback(st, src, soff, length, False)
-        _writeback(st, d, doff, length, False)
+        _writeback(st, src, soff, length)
+        _writeback(st, d, doff, length)
         return err
     if err:
         return err
     if length > 0:
-        _writeback(st, src, soff, length, False)
-        _writeback(st, d, doff, length, False)
+        _writeback(st, src, soff, length)
+        _writeback(st, d, doff, length)
         first, last = doff // PAGE, (doff + length - 1) // PAGE
         _remove_entries(st, d, fsst.ino[d], first, last, True, False, buf)
     _after_remap(st, fsst, True, buf)
