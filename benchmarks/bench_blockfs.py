@@ -37,22 +37,32 @@ def make_calls(n: int, seed: int = 0) -> list:
             if r < 0.08:
                 out.append(("pwrite", p, (0, 512 * BS, rng.randrange(97, 123))))
             elif r < 0.7:
-                out.append(("pwrite", p, (rng.randrange(8) * BS, rng.randrange(1, 9) * BS,
-                                          rng.randrange(97, 123))))
+                out.append(
+                    (
+                        "pwrite",
+                        p,
+                        (rng.randrange(8) * BS, rng.randrange(1, 9) * BS, rng.randrange(97, 123)),
+                    )
+                )
             else:
-                out.append(("pwrite", p, (rng.randrange(8 * BS), rng.randrange(1, 3 * BS),
-                                          rng.randrange(97, 123))))
+                out.append(
+                    (
+                        "pwrite",
+                        p,
+                        (rng.randrange(8 * BS), rng.randrange(1, 3 * BS), rng.randrange(97, 123)),
+                    )
+                )
         elif k < 0.32:
-            out.append(("store", p, (rng.randrange(16 * BS), rng.randrange(1, BS),
-                                     rng.randrange(97, 123))))
+            out.append(
+                ("store", p, (rng.randrange(16 * BS), rng.randrange(1, BS), rng.randrange(97, 123)))
+            )
         elif k < 0.42:
             r = rng.random()
             if r < 0.3:
                 out.append(("clone", p, (q, None)))
             else:
                 ln = 0 if r < 0.5 else rng.randrange(1, 9) * BS
-                out.append(("clone", p, (q, (rng.randrange(8) * BS, rng.randrange(16) * BS,
-                                             ln))))
+                out.append(("clone", p, (q, (rng.randrange(8) * BS, rng.randrange(16) * BS, ln))))
         elif k < 0.47:
             out.append(("truncate", p, (rng.randrange(8 * BS + 1),)))
         elif k < 0.52:

@@ -42,8 +42,13 @@ print(json.dumps({"wall_s": wall, "peak_rss_mb": peak / 1024, "import_rss_mb": b
 
 def run_case(path: Path, variant: str) -> dict:
     """Replay one case in a fresh interpreter; returns its figures."""
-    out = subprocess.run([sys.executable, "-c", _CHILD, str(path), variant], cwd=ROOT,
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(path), variant],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -74,8 +79,11 @@ def main(argv=None) -> int:
     for p in cases:
         r = run_case(p, args.variant)
         rows[p.stem] = r
-        print(f"{p.stem:16s} {r['wall_s']:8.2f} {r['peak_rss_mb']:8.0f}  "
-              f"{r['checks_passed']}+{r['model_checks_passed']}m ok={r['ok']}", flush=True)
+        print(
+            f"{p.stem:16s} {r['wall_s']:8.2f} {r['peak_rss_mb']:8.0f}  "
+            f"{r['checks_passed']}+{r['model_checks_passed']}m ok={r['ok']}",
+            flush=True,
+        )
     total_cases = sum(r["wall_s"] for r in rows.values())
     folder = run_folder_in_process(args.variant) if args.only is None else None
     print(f"sum of per-case wall: {total_cases:.2f} s")
@@ -84,9 +92,17 @@ def main(argv=None) -> int:
     if args.json:
         tmp = args.json + ".tmp"
         with open(tmp, "w") as fh:
-            json.dump({"variant": args.variant, "cases": rows, "folder_s": folder,
-                       "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-                       "cpu_count": os.cpu_count()}, fh, indent=2)
+            json.dump(
+                {
+                    "variant": args.variant,
+                    "cases": rows,
+                    "folder_s": folder,
+                    "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                    "cpu_count": os.cpu_count(),
+                },
+                fh,
+                indent=2,
+            )
         os.replace(tmp, args.json)
     return 0 if all(r["ok"] for r in rows.values()) else 1
 

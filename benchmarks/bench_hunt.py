@@ -74,8 +74,17 @@ def _unchecked(variant: str, n: int, seed: int) -> float:
 
 
 #: Filesystem queries the hunt itself makes (checks, op generation), timed apart.
-_FS_QUERIES = ("pread", "byte_runs", "byte_runs_list", "bmap_arrays", "shared_rows",
-               "check_invariants", "md5", "rmap", "iomap")
+_FS_QUERIES = (
+    "pread",
+    "byte_runs",
+    "byte_runs_list",
+    "bmap_arrays",
+    "shared_rows",
+    "check_invariants",
+    "md5",
+    "rmap",
+    "iomap",
+)
 
 
 def _split(variant: str, n: int, seed: int) -> tuple:
@@ -87,8 +96,12 @@ def _split(variant: str, n: int, seed: int) -> tuple:
     and the checks at its two quiescent points (before the teardown and after it)."""
     acc = {"step": 0.0, "check": 0.0, "fsq": 0.0, "depth": 0, "episode": 0.0}
     step0, check0, init0 = Session._exec, Session.check, Session.__init__
-    fs0 = {(c, m): c.__dict__[m] for c in (FileSystem, BlockFileSystem) for m in _FS_QUERIES
-           if m in c.__dict__}
+    fs0 = {
+        (c, m): c.__dict__[m]
+        for c in (FileSystem, BlockFileSystem)
+        for m in _FS_QUERIES
+        if m in c.__dict__
+    }
 
     def step(self, *a):
         t = time.perf_counter()
@@ -127,6 +140,7 @@ def _split(variant: str, n: int, seed: int) -> tuple:
             finally:
                 acc["depth"] -= 1
                 acc["fsq"] += time.perf_counter() - t
+
         return w
 
     Session._exec, Session.check, Session.__init__ = step, check, init
@@ -140,8 +154,14 @@ def _split(variant: str, n: int, seed: int) -> tuple:
             setattr(c, m, fn)
     k = 1e6 / r.ops_run
     op_us, fsq_us = acc["step"] * k, acc["fsq"] * k
-    return (r.ops_run / r.seconds, op_us, fsq_us, r.seconds * k - op_us - fsq_us,
-            acc["check"] * k, acc["episode"] * 1e6 / max(1, r.episodes))
+    return (
+        r.ops_run / r.seconds,
+        op_us,
+        fsq_us,
+        r.seconds * k - op_us - fsq_us,
+        acc["check"] * k,
+        acc["episode"] * 1e6 / max(1, r.episodes),
+    )
 
 
 def _warm() -> None:
@@ -164,25 +184,40 @@ def main(argv=None) -> int:
     ap.add_argument("--ops", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2, help="workers of the parallel column")
-    ap.add_argument("--workers-ops", type=int, default=20000,
-                    help="op budget of the parallel column (the pool start-up is amortised "
-                         "over it, as in a real search)")
-    ap.add_argument("--repeat", type=int, default=1,
-                    help="measure every figure this many times; print the median")
+    ap.add_argument(
+        "--workers-ops",
+        type=int,
+        default=20000,
+        help="op budget of the parallel column (the pool start-up is amortised "
+        "over it, as in a real search)",
+    )
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="measure every figure this many times; print the median",
+    )
     ap.add_argument("--profile", action="store_true")
-    ap.add_argument("--python-split", action="store_true",
-                    help="also the Python path's split: no checks, op / fs-query / hunt / "
-                    "check µs per op, episode µs")
+    ap.add_argument(
+        "--python-split",
+        action="store_true",
+        help="also the Python path's split: no checks, op / fs-query / hunt / "
+        "check µs per op, episode µs",
+    )
     a = ap.parse_args(argv)
     _warm()
     med = lambda xs: float(np.median(xs))  # noqa: E731
     rep = range(max(1, a.repeat))
-    print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {a.ops} ops per design; "
-          f"median of {len(rep)}; --workers {a.workers} column: {a.workers_ops} ops; "
-          f"load {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(
+        f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {a.ops} ops per design; "
+        f"median of {len(rep)}; --workers {a.workers} column: {a.workers_ops} ops; "
+        f"load {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
     wcol = f"--workers {a.workers}"
-    print(f"{'design':20s} {'checked ops/s':>14s} {wcol:>12s} {'page-state only':>16s} "
-          f"{'Python episodes':>16s} {'--engine python':>16s}")
+    print(
+        f"{'design':20s} {'checked ops/s':>14s} {wcol:>12s} {'page-state only':>16s} "
+        f"{'Python episodes':>16s} {'--engine python':>16s}"
+    )
     for v in ("single-owner", "cow-index", "page-share", "folio-share", "folio-share-reset"):
         runs = [_run(v, a.ops, a.seed) for _ in rep]
         r1, back = med([x[0] for x in runs]), med([x[1] for x in runs])
@@ -191,25 +226,36 @@ def main(argv=None) -> int:
         rp = med([_rate(v, a.ops, a.seed, compiled=False) for _ in rep])
         print(f"{v:20s} {r1:14.0f} {rw:12.0f} {r2:16.0f} {back:15.1%} {rp:16.0f}")
     if a.python_split:
-        print(f"\nPython path: {'design':20s} {'no checks':>10s} {'op µs':>8s} "
-              f"{'fs-query µs':>12s} {'hunt µs':>8s} {'in check()':>11s} {'episode µs':>11s}")
-        for v in ("single-owner", "cow-index", "page-share", "folio-share",
-                  "folio-share-reset"):
+        print(
+            f"\nPython path: {'design':20s} {'no checks':>10s} {'op µs':>8s} "
+            f"{'fs-query µs':>12s} {'hunt µs':>8s} {'in check()':>11s} {'episode µs':>11s}"
+        )
+        for v in ("single-owner", "cow-index", "page-share", "folio-share", "folio-share-reset"):
             u = med([_unchecked(v, a.ops, a.seed) for _ in rep])
             sp = [_split(v, a.ops, a.seed) for _ in rep]
-            op_us, fsq_us, hunt_us, chk_us, ep_us = (med([x[i] for x in sp])
-                                                     for i in range(1, 6))
-            print(f"{'':13s}{v:20s} {u:10.0f} {op_us:8.1f} {fsq_us:12.1f} {hunt_us:8.1f} "
-                  f"{chk_us:11.1f} {ep_us:11.1f}")
+            op_us, fsq_us, hunt_us, chk_us, ep_us = (med([x[i] for x in sp]) for i in range(1, 6))
+            print(
+                f"{'':13s}{v:20s} {u:10.0f} {op_us:8.1f} {fsq_us:12.1f} {hunt_us:8.1f} "
+                f"{chk_us:11.1f} {ep_us:11.1f}"
+            )
     print(f"load after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print("\ntime to first violation (median of seeds 0..4)")
     for v in ("cow-index", "folio-share"):
         for name in (None, "nothing_left_behind"):
             ts, ns = [], []
             for seed in range(5):
-                names = (name,) if name else ("association_truth", "nothing_left_behind",
-                                              "no_warnings", "memory_failure", "data_integrity",
-                                              "refcount_conservation")
+                names = (
+                    (name,)
+                    if name
+                    else (
+                        "association_truth",
+                        "nothing_left_behind",
+                        "no_warnings",
+                        "memory_failure",
+                        "data_integrity",
+                        "refcount_conservation",
+                    )
+                )
                 t0 = time.perf_counter()
                 r = hunt(v, seed=seed, budget_ops=5000, names=names)
                 first = min((f.ops_to_find for f in r.findings.values()), default=None)
@@ -222,8 +268,10 @@ def main(argv=None) -> int:
                 ns.append(first)
             label = name or "any invariant"
             if ts:
-                print(f"{v:12s} {label:22s} {np.median(ts) * 1e3:8.1f} ms  "
-                      f"{int(np.median(ns)):5d} ops (found in {len(ts)}/5 seeds)")
+                print(
+                    f"{v:12s} {label:22s} {np.median(ts) * 1e3:8.1f} ms  "
+                    f"{int(np.median(ns)):5d} ops (found in {len(ts)}/5 seeds)"
+                )
     if a.profile:
         pr = cProfile.Profile()
         pr.enable()
@@ -243,15 +291,16 @@ def test_bench_hunt_page_share(benchmark):
 
 def test_bench_hunt_page_share_two_workers(benchmark):
     _warm()
-    r = benchmark.pedantic(lambda: hunt("page-share", seed=0, budget_ops=2000, workers=2),
-                           rounds=3)
+    r = benchmark.pedantic(lambda: hunt("page-share", seed=0, budget_ops=2000, workers=2), rounds=3)
     assert r.ops_run == 2000
 
 
 def test_bench_first_violation_folio_share(benchmark):
     _warm()
-    r = benchmark.pedantic(lambda: hunt("folio-share", seed=0, budget_ops=2000,
-                                        names=("nothing_left_behind",)), rounds=3)
+    r = benchmark.pedantic(
+        lambda: hunt("folio-share", seed=0, budget_ops=2000, names=("nothing_left_behind",)),
+        rounds=3,
+    )
     assert "nothing_left_behind" in r.findings
 
 

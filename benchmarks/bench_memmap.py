@@ -47,16 +47,32 @@ def pte_random_ops(n, device_npages, seed=0):
     flag = rng.integers(0, 2, half)
     index = rng.integers(0, 1 << 20, half)
     op = np.concatenate([np.full(half, OP_ASSOCIATE), np.full(half, OP_DISASSOCIATE)])
-    return np.stack([op, np.tile(pfn, 2), np.ones(2 * half, np.int64), np.tile(mapping, 2),
-                     np.tile(index, 2), np.tile(flag, 2)]).astype(np.int64)
+    return np.stack(
+        [
+            op,
+            np.tile(pfn, 2),
+            np.ones(2 * half, np.int64),
+            np.tile(mapping, 2),
+            np.tile(index, 2),
+            np.tile(flag, 2),
+        ]
+    ).astype(np.int64)
 
 
 def pte_hot_ops(n, pfn=12345, seed=0):
     """n operations on one page: shared associates and disassociates interleaved."""
     rng = np.random.default_rng(seed)
     op = np.tile([OP_ASSOCIATE, OP_ASSOCIATE, OP_DISASSOCIATE, OP_DISASSOCIATE], n // 4 + 1)[:n]
-    return np.stack([op, np.full(n, pfn), np.ones(n, np.int64), rng.integers(1, 3, n),
-                     np.zeros(n, np.int64), np.ones(n, np.int64)]).astype(np.int64)
+    return np.stack(
+        [
+            op,
+            np.full(n, pfn),
+            np.ones(n, np.int64),
+            rng.integers(1, 3, n),
+            np.zeros(n, np.int64),
+            np.ones(n, np.int64),
+        ]
+    ).astype(np.int64)
 
 
 def pmd_ops(n, device_npages, seed=0):
@@ -67,8 +83,16 @@ def pmd_ops(n, device_npages, seed=0):
     mapping = rng.integers(1, 1000, half)
     flag = rng.integers(0, 2, half)
     op = np.concatenate([np.full(half, OP_ASSOCIATE), np.full(half, OP_DISASSOCIATE)])
-    return np.stack([op, np.tile(pfn, 2), np.full(2 * half, PMD_NPAGES), np.tile(mapping, 2),
-                     np.tile(pfn, 2), np.tile(flag, 2)]).astype(np.int64)
+    return np.stack(
+        [
+            op,
+            np.tile(pfn, 2),
+            np.full(2 * half, PMD_NPAGES),
+            np.tile(mapping, 2),
+            np.tile(pfn, 2),
+            np.tile(flag, 2),
+        ]
+    ).astype(np.int64)
 
 
 @contextlib.contextmanager
@@ -124,8 +148,10 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=3, help="best of N timings (default 3)")
     args = ap.parse_args(argv)
     variants = args.variant or list(VARIANTS)
-    print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} "
-          f"{os.getloadavg()[2]:.2f} on {os.cpu_count()} cpus")
+    print(
+        f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} "
+        f"{os.getloadavg()[2]:.2f} on {os.cpu_count()} cpus"
+    )
     small = 1 << 20  # reference device: 1M pages (4 GiB)
     for name in variants:
         t = time.perf_counter()
@@ -165,16 +191,22 @@ def main(argv=None):
                 one.disassociate(j, 1, 3, False)
             single_us = min(single_us, (time.perf_counter() - t) / k * 1e6)
         print(f"{name}: first-call compile/load {compile_s:.2f} s")
-        print(f"  pte-random 1TiB  cold {args.ops / cold / 1e6:7.2f} M ops/s   "
-              f"warm {args.ops / warm / 1e6:7.2f} M ops/s   reference {ref_rate / 1e6:.3f} M ops/s"
-              f"   x{args.ops / warm / ref_rate:.0f} (warm)")
-        print(f"  pte-hot 1 page        {args.ops / hot / 1e6:7.2f} M ops/s   "
-              f"reference {args.ref_ops / ref_hot / 1e6:.3f} M ops/s   "
-              f"x{(args.ops / hot) / (args.ref_ops / ref_hot):.0f};  hot/random-warm cost "
-              f"{hot / warm:.2f}")
-        print(f"  pmd batches           {upd / t_pmd / 1e6:7.1f} M page-updates/s "
-              f"(ops {args.pmd_ops / t_pmd / 1e6:.2f} M/s)   reference {ref_upd / 1e6:.2f} M/s"
-              f"   x{(upd / t_pmd) / ref_upd:.0f}")
+        print(
+            f"  pte-random 1TiB  cold {args.ops / cold / 1e6:7.2f} M ops/s   "
+            f"warm {args.ops / warm / 1e6:7.2f} M ops/s   reference {ref_rate / 1e6:.3f} M ops/s"
+            f"   x{args.ops / warm / ref_rate:.0f} (warm)"
+        )
+        print(
+            f"  pte-hot 1 page        {args.ops / hot / 1e6:7.2f} M ops/s   "
+            f"reference {args.ref_ops / ref_hot / 1e6:.3f} M ops/s   "
+            f"x{(args.ops / hot) / (args.ref_ops / ref_hot):.0f};  hot/random-warm cost "
+            f"{hot / warm:.2f}"
+        )
+        print(
+            f"  pmd batches           {upd / t_pmd / 1e6:7.1f} M page-updates/s "
+            f"(ops {args.pmd_ops / t_pmd / 1e6:.2f} M/s)   reference {ref_upd / 1e6:.2f} M/s"
+            f"   x{(upd / t_pmd) / ref_upd:.0f}"
+        )
         print(f"  single-op API         {single_us:.2f} us per call")
         print(f"  gauges (4 reads)      {gauges_us:.2f} us   full scan {scan_s * 1e3:.0f} ms")
         del mm

@@ -34,8 +34,18 @@ DEVICE_BLOCKS = (256 << 20) // PAGE
 MAX_PAGES = 1024  # 4 MiB files
 NFILES = 4
 KINDS = (
-    "read_fault", "write_fault", "mwrite", "pwrite", "clone", "truncate", "punch", "zero",
-    "unshare", "dedupe", "unlink", "remap",
+    "read_fault",
+    "write_fault",
+    "mwrite",
+    "pwrite",
+    "clone",
+    "truncate",
+    "punch",
+    "zero",
+    "unshare",
+    "dedupe",
+    "unlink",
+    "remap",
 )
 WEIGHTS = (20, 15, 15, 15, 8, 3, 5, 4, 4, 4, 1, 2)
 DESIGNS = ("single-owner", "cow-index", "page-share", "folio-share")
@@ -176,7 +186,7 @@ def record_hunt_steps(variant: str, episodes: int = 60, ops: int = 24) -> list:
             if op is None or not s.apply(op):
                 continue
             a, b = s.op_lines[-1]
-            rec.append((op.kind, s.commands[a - 1:b - 1]))
+            rec.append((op.kind, s.commands[a - 1 : b - 1]))
             s.check()
         out.append(rec)
     return out
@@ -222,9 +232,16 @@ def bench_scenario(designs=DESIGNS):
         t0 = time.perf_counter()
         c0 = time.process_time()
         out = simulate(sc, variant=v, stream=stream)
-        rows.append((v, out.summary["operations"], out.summary["wall_time_functional_s"],
-                     out.summary["wall_time_pricing_s"], time.perf_counter() - t0,
-                     time.process_time() - c0))
+        rows.append(
+            (
+                v,
+                out.summary["operations"],
+                out.summary["wall_time_functional_s"],
+                out.summary["wall_time_pricing_s"],
+                time.perf_counter() - t0,
+                time.process_time() - c0,
+            )
+        )
     return rows
 
 
@@ -235,15 +252,20 @@ def main(argv=None) -> int:
     ap.add_argument("--no-stream", action="store_true")
     ap.add_argument("--no-scenario", action="store_true")
     ap.add_argument("--profile", action="store_true", help="cProfile part (a), top 40 by tottime")
-    ap.add_argument("--xfsio-steps", action="store_true",
-                    help="only part (c): XfsioRunner.step per op kind of the hunt's mix")
+    ap.add_argument(
+        "--xfsio-steps",
+        action="store_true",
+        help="only part (c): XfsioRunner.step per op kind of the hunt's mix",
+    )
     ap.add_argument("--variant", default="page-share", help="design of part (c)")
     ap.add_argument("--rounds", type=int, default=5, help="rounds of part (c) (best is kept)")
     args = ap.parse_args(argv)
     if args.xfsio_steps:
         best = bench_xfsio_steps(args.variant, args.rounds)
-        print(f"(c) XfsioRunner.step and below, hunt mix, {args.variant}: best of "
-              f"{args.rounds} rounds, CPU µs per op")
+        print(
+            f"(c) XfsioRunner.step and below, hunt mix, {args.variant}: best of "
+            f"{args.rounds} rounds, CPU µs per op"
+        )
         print("  ".join(f"{k} {v:.1f}" for k, v in best.items()))
         return 0
     if args.profile:
@@ -260,14 +282,18 @@ def main(argv=None) -> int:
     k = 0
     for i in range(2_000_000):
         k += i
-    print(f"calibration: pure-Python loop of 2e6 additions = {time.process_time() - t0:.3f} s cpu "
-          f"(about 0.08-0.10 s on an idle modern x86 core)")
+    print(
+        f"calibration: pure-Python loop of 2e6 additions = {time.process_time() - t0:.3f} s cpu "
+        f"(about 0.08-0.10 s on an idle modern x86 core)"
+    )
     if not args.no_stream:
         c0 = time.process_time()
         res = bench_stream(args.ops, args.seed)
         cpu = time.process_time() - c0
-        print(f"(a) mixed stream: {args.ops} ops, seed {args.seed}, device 256 MiB, "
-              f"{NFILES} files <= 4 MiB (cpu {cpu:.2f} s incl. setup/arg draws)")
+        print(
+            f"(a) mixed stream: {args.ops} ops, seed {args.seed}, device 256 MiB, "
+            f"{NFILES} files <= 4 MiB (cpu {cpu:.2f} s incl. setup/arg draws)"
+        )
         print(f"{'op':<12} {'count':>7} {'errors':>7} {'us/op':>9} {'ops/s':>10}")
         tot_n = tot_t = 0
         for k in KINDS:
@@ -276,12 +302,15 @@ def main(argv=None) -> int:
             tot_t += t
             if n:
                 print(f"{k:<12} {n:>7} {e:>7} {t / n * 1e6:>9.1f} {n / t:>10.0f}")
-        print(f"{'overall':<12} {tot_n:>7} {'':>7} {tot_t / tot_n * 1e6:>9.1f} "
-              f"{tot_n / tot_t:>10.0f}")
+        print(
+            f"{'overall':<12} {tot_n:>7} {'':>7} {tot_t / tot_n * 1e6:>9.1f} {tot_n / tot_t:>10.0f}"
+        )
     if not args.no_scenario:
         print("(b) default scenario (functional mode) per design")
-        print(f"{'design':<14} {'ops':>6} {'functional s':>13} {'pricing s':>10} "
-              f"{'total s':>8} {'cpu s':>7}")
+        print(
+            f"{'design':<14} {'ops':>6} {'functional s':>13} {'pricing s':>10} "
+            f"{'total s':>8} {'cpu s':>7}"
+        )
         for v, n, fs_, pr_, tot, cpu in bench_scenario():
             print(f"{v:<14} {n:>6} {fs_:>13.2f} {pr_:>10.2f} {tot:>8.2f} {cpu:>7.2f}")
     return 0

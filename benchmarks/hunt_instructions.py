@@ -48,22 +48,44 @@ if sys.argv[1] == "run":
 def _env(repo: Path) -> dict:
     # one thread per library: idle BLAS/OpenMP pool threads spin for a varying number of
     # instructions (the count varied by ±8% before; with one thread it repeats to ±10 per op)
-    return dict(os.environ, PYTHONHASHSEED="0", PYTHONPATH=str(repo), OMP_NUM_THREADS="1",
-                OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+    return dict(
+        os.environ,
+        PYTHONHASHSEED="0",
+        PYTHONPATH=str(repo),
+        OMP_NUM_THREADS="1",
+        OPENBLAS_NUM_THREADS="1",
+        MKL_NUM_THREADS="1",
+        NUMBA_NUM_THREADS="1",
+    )
 
 
 def _warm(repo: Path, ops: int) -> None:
     """Run the base phase once natively: numba compiles into its cache (a fresh checkout
     has none; compiling under valgrind in one phase only would spoil the difference)."""
-    subprocess.run([sys.executable, "-c", _CHILD, "base", ",".join(DESIGNS), str(ops)],
-                   cwd=repo, env=_env(repo), check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-c", _CHILD, "base", ",".join(DESIGNS), str(ops)],
+        cwd=repo,
+        env=_env(repo),
+        check=True,
+        capture_output=True,
+    )
 
 
 def _count(repo: Path, phase: str, ops: int) -> tuple[int, int]:
     """``(instructions, checked ops)`` of one phase under cachegrind."""
     env = _env(repo)
-    cmd = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
-           sys.executable, "-c", _CHILD, phase, ",".join(DESIGNS), str(ops)]
+    cmd = [
+        "valgrind",
+        "--tool=cachegrind",
+        "--cache-sim=no",
+        "--cachegrind-out-file=/dev/null",
+        sys.executable,
+        "-c",
+        _CHILD,
+        phase,
+        ",".join(DESIGNS),
+        str(ops),
+    ]
     p = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, check=True)
     m = re.search(r"I\s+refs:\s+([\d,]+)", p.stderr)
     if m is None:
@@ -83,8 +105,10 @@ def main(argv=None) -> int:
     _warm(a.repo, a.ops)
     base, _ = _count(a.repo, "base", a.ops)
     run, nops = _count(a.repo, "run", a.ops)
-    print(f"{a.repo}: {nops} checked ops ({', '.join(DESIGNS)}; seed 1), "
-          f"{(run - base) / nops:,.0f} instructions per checked op")
+    print(
+        f"{a.repo}: {nops} checked ops ({', '.join(DESIGNS)}; seed 1), "
+        f"{(run - base) / nops:,.0f} instructions per checked op"
+    )
     return 0
 
 

@@ -86,13 +86,16 @@ def make_trace(path: Path, rows: int, pages: int, seed: int = 0) -> None:
     npages = np.where(pmd, 512, 1)
     pfn = np.where(pmd, 512 * rng.integers(0, pages // 512, rows), rng.integers(0, pages, rows))
     op = rng.integers(0, 2, rows)
-    table = pa.table({
-        "op": pa.array(np.array(["associate", "disassociate"])[op]),
-        "pfn": pfn, "npages": npages,
-        "mapping": rng.integers(1, 10_000, rows),
-        "index": np.where(pmd, 0, rng.integers(0, 1 << 20, rows)),
-        "flag": rng.integers(0, 2, rows),
-    })
+    table = pa.table(
+        {
+            "op": pa.array(np.array(["associate", "disassociate"])[op]),
+            "pfn": pfn,
+            "npages": npages,
+            "mapping": rng.integers(1, 10_000, rows),
+            "index": np.where(pmd, 0, rng.integers(0, 1 << 20, rows)),
+            "flag": rng.integers(0, 2, rows),
+        }
+    )
     with open(path, "wb") as f:
         f.write(b"op,pfn,npages,mapping,index,flag\n")
         pacsv.write_csv(table, f, pacsv.WriteOptions(include_header=False, quoting_style="none"))
@@ -101,11 +104,13 @@ def make_trace(path: Path, rows: int, pages: int, seed: int = 0) -> None:
 def timed(cmd: list[str]) -> tuple[float, int, str]:
     """Run cmd under /usr/bin/time -v: (wall seconds, peak RSS kB, stdout)."""
     t = time.perf_counter()
-    proc = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True,
-                          cwd=ROOT, check=True)
+    proc = subprocess.run(
+        ["/usr/bin/time", "-v", *cmd], capture_output=True, text=True, cwd=ROOT, check=True
+    )
     wall = time.perf_counter() - t
-    rss = next(int(ln.split()[-1]) for ln in proc.stderr.splitlines()
-               if "Maximum resident set size" in ln)
+    rss = next(
+        int(ln.split()[-1]) for ln in proc.stderr.splitlines() if "Maximum resident set size" in ln
+    )
     return wall, rss, proc.stdout
 
 
@@ -120,25 +125,44 @@ def main(argv=None):
         trace = Path(tmp) / "trace.csv"
         make_trace(trace, args.rows, args.pages)
         size_mb = trace.stat().st_size / 1e6
-        print(f"trace: {args.rows:,} rows, {size_mb:.0f} MB, device {args.pages:,} pages, "
-              f"variant {args.variant}")
-        subprocess.run([py, "-c", BASELINE, str(trace), str(args.pages), args.variant],
-                       cwd=ROOT, check=True)  # warm numba cache
+        print(
+            f"trace: {args.rows:,} rows, {size_mb:.0f} MB, device {args.pages:,} pages, "
+            f"variant {args.variant}"
+        )
+        subprocess.run(
+            [py, "-c", BASELINE, str(trace), str(args.pages), args.variant], cwd=ROOT, check=True
+        )  # warm numba cache
         wall, rss, out = timed([py, "-c", PARSE_ONLY, str(trace)])
-        print(f"  parse only (pyarrow)      inner {float(out.split()[1]):6.2f} s   "
-              f"process {wall:6.2f} s   peak RSS {rss / 1024:6.0f} MiB")
+        print(
+            f"  parse only (pyarrow)      inner {float(out.split()[1]):6.2f} s   "
+            f"process {wall:6.2f} s   peak RSS {rss / 1024:6.0f} MiB"
+        )
         wall, rss, out = timed([py, "-c", BASELINE, str(trace), str(args.pages), args.variant])
-        print(f"  baseline compiled loop    inner {float(out.split()[1]):6.2f} s   "
-              f"process {wall:6.2f} s   peak RSS {rss / 1024:6.0f} MiB")
+        print(
+            f"  baseline compiled loop    inner {float(out.split()[1]):6.2f} s   "
+            f"process {wall:6.2f} s   peak RSS {rss / 1024:6.0f} MiB"
+        )
         state, summary = Path(tmp) / "state.csv", Path(tmp) / "summary.json"
-        cmd = [str(Path(py).with_name("daxsim")), "pagestate", str(trace), "--variant",
-               args.variant, "--pages", str(args.pages), "--state-out", str(state),
-               "--summary-out", str(summary)]
+        cmd = [
+            str(Path(py).with_name("daxsim")),
+            "pagestate",
+            str(trace),
+            "--variant",
+            args.variant,
+            "--pages",
+            str(args.pages),
+            "--state-out",
+            str(state),
+            "--summary-out",
+            str(summary),
+        ]
         timed(cmd)  # numba cache warm
         wall, rss, _ = timed(cmd)
         s = json.loads(summary.read_text())
-        print(f"  daxsim pagestate          process {wall:6.2f} s   peak RSS {rss / 1024:6.0f} MiB"
-              f"   ({s['operations']:,} ops, {sum(1 for _ in open(state)) - 1:,} state rows)")
+        print(
+            f"  daxsim pagestate          process {wall:6.2f} s   peak RSS {rss / 1024:6.0f} MiB"
+            f"   ({s['operations']:,} ops, {sum(1 for _ in open(state)) - 1:,} state rows)"
+        )
 
 
 if __name__ == "__main__":

@@ -24,16 +24,26 @@ def _make(rw: int, doc: str):
         def codegen(context, builder, signature, args):
             aryty = signature.args[0]
             ary = context.make_array(aryty)(context, builder, args[0])
-            ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]],
-                                           wraparound=False)
+            ptr = cgutils.get_item_pointer(
+                context, builder, aryty, ary, [args[1]], wraparound=False
+            )
             i8p = ir.IntType(8).as_pointer()
             i32 = ir.IntType(32)
             fn = cgutils.get_or_insert_function(
-                builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
-                "llvm.prefetch.p0")
+                builder.module,
+                ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+                "llvm.prefetch.p0",
+            )
             # (address, rw, locality 3 = keep in all levels, cache type 1 = data)
-            builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, rw),
-                              ir.Constant(i32, 3), ir.Constant(i32, 1)])
+            builder.call(
+                fn,
+                [
+                    builder.bitcast(ptr, i8p),
+                    ir.Constant(i32, rw),
+                    ir.Constant(i32, 3),
+                    ir.Constant(i32, 1),
+                ],
+            )
             return context.get_dummy_value()
 
         return sig, codegen

@@ -63,11 +63,14 @@ def test_content_checks_pass_under_every_variant(path, variant):
 
 
 @pytest.mark.skipif(not CASES, reason=_ABSENT)
-@pytest.mark.parametrize("variant, rmap, owners_ok, sigbus", [
-    ("page-share", True, True, True),
-    ("page-share", False, False, False),
-    ("single-owner", False, False, True),
-])
+@pytest.mark.parametrize(
+    "variant, rmap, owners_ok, sigbus",
+    [
+        ("page-share", True, True, True),
+        ("page-share", False, False, False),
+        ("single-owner", False, False, True),
+    ],
+)
 def test_xfs551_poison_owners_rmap_vs_fallback(variant, rmap, owners_ok, sigbus):
     """The rmap path finds both files; the page->mapping fallback finds nothing for a
     SHARED page (no SIGBUS: dax_lock_page gets no mapping) and only the last owner for a

@@ -16,8 +16,13 @@ PAGE = 4096
 FILES = ("a", "b", "c")
 op = st.one_of(
     st.tuples(st.just("pwrite"), st.sampled_from(FILES), st.integers(0, 40), st.integers(1, 9)),
-    st.tuples(st.just("clone"), st.sampled_from(FILES), st.sampled_from(FILES),
-              st.integers(0, 8), st.integers(0, 8)),
+    st.tuples(
+        st.just("clone"),
+        st.sampled_from(FILES),
+        st.sampled_from(FILES),
+        st.integers(0, 8),
+        st.integers(0, 8),
+    ),
     st.tuples(st.just("mread"), st.sampled_from(FILES), st.integers(0, 40), st.integers(1, 9)),
     st.tuples(st.just("mwrite"), st.sampled_from(FILES), st.integers(0, 40), st.integers(1, 9)),
     st.tuples(st.just("truncate"), st.sampled_from(FILES), st.integers(0, 48)),

@@ -45,7 +45,8 @@ def test_store_through_a_mapping_made_before_a_reflink_cows(variant):
     """The clone keeps the bytes of the source at the time of the clone; the store after it
     write-faults (the PTE was write-protected by the write-back) and CoWs the source page."""
     script = STORE_AFTER_CLONE.format(
-        f1=_md5([(0x62, 10), (0x61, 8182)]), f0=_md5([(0x63, 10), (0x61, 8182)]))
+        f1=_md5([(0x62, 10), (0x61, 8182)]), f0=_md5([(0x63, 10), (0x61, 8182)])
+    )
     r = run_script(script, "t", variant)
     assert r.result.ok, [c.describe() for c in r.result.failed]
     assert r.dax.stats["cow_pages"] == 1
@@ -107,4 +108,3 @@ reflink a 0 16384 8192
     marks = d.xarray(ino).marks
     dirty = sorted(i for i, m in marks.items() if m & (MARK_DIRTY | MARK_TOWRITE))
     assert dirty == [2, 3, 4, 5, 6, 7]  # pages 0-1 were the clone's source range
-

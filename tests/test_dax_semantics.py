@@ -35,8 +35,10 @@ def _md5_of(byte: int, n: int) -> str:
     return hashlib.md5(bytes([byte]) * n).hexdigest()
 
 
-@pytest.mark.parametrize("variant, residue, phantoms", [
-    ("single-owner", 0, 0), ("cow-index", 16, 0), ("page-share", 0, 0), ("folio-share", 0, 15)])
+@pytest.mark.parametrize(
+    "variant, residue, phantoms",
+    [("single-owner", 0, 0), ("cow-index", 16, 0), ("page-share", 0, 0), ("folio-share", 0, 15)],
+)
 def test_clone_cow_every_page_then_unlink(variant, residue, phantoms):
     """16 CoW write faults then eviction: cow-index leaves the 16 CoW destinations at
     (COW, 0) (post-decrement, §1b); page-share balances (§1c); folio-share leaves a phantom
@@ -69,8 +71,10 @@ mread 0 4096
 """
 
 
-@pytest.mark.parametrize("variant, warns", [("single-owner", True), ("cow-index", True),
-                                            ("page-share", False), ("folio-share", False)])
+@pytest.mark.parametrize(
+    "variant, warns",
+    [("single-owner", True), ("cow-index", True), ("page-share", False), ("folio-share", False)],
+)
 def test_read_fault_shared_page_through_both_files(variant, warns):
     """Reads pass no flag <= 6.1 (second owner hits WARN_ON_ONCE(page->mapping)); 6.2+
     passes shared = IOMAP_F_SHARED on reads too."""
@@ -167,8 +171,9 @@ def test_pmd_cow_write_fault_copies_2mib():
     assert d.fs.compare(a, 10, b, 10, (4 << 20) - 10)
 
 
-@pytest.mark.parametrize("variant, dirty_on_read", [("single-owner", False), ("cow-index", True),
-                                                     ("page-share", False)])
+@pytest.mark.parametrize(
+    "variant, dirty_on_read", [("single-owner", False), ("cow-index", True), ("page-share", False)]
+)
 def test_dirty_mark_on_read_fault(variant, dirty_on_read):
     """6.0/6.1 pass dirty = !sync, so read faults set PAGECACHE_TAG_DIRTY (§2.1)."""
     d = DaxFS(NB, variant)

@@ -39,9 +39,19 @@ def test_flag_bits_are_the_kernels():
     assert (DAX_LOCKED, DAX_PMD, DAX_ZERO_PAGE, DAX_EMPTY) == (1, 2, 4, 8)
 
 
-@pytest.mark.parametrize("index, height, nodes", [(0, 0, 0), (1, 1, 1), (63, 1, 1), (64, 2, 2),
-                                                  (4095, 2, 2), (4096, 3, 3), (262143, 3, 3),
-                                                  (262144, 4, 4)])
+@pytest.mark.parametrize(
+    "index, height, nodes",
+    [
+        (0, 0, 0),
+        (1, 1, 1),
+        (63, 1, 1),
+        (64, 2, 2),
+        (4095, 2, 2),
+        (4096, 3, 3),
+        (262143, 3, 3),
+        (262144, 4, 4),
+    ],
+)
 def test_height_for_a_lone_entry(index, height, nodes):
     xa = DaxXArray(1)
     xa.store(index, dax_make_entry(7))

@@ -102,8 +102,13 @@ def norm(res):
 
 def state(fs):
     """Everything observable of a filesystem."""
-    out = {"names": dict(fs.names), "free": fs.free_blocks(), "counters": fs.counters(),
-           "inodes": sorted(fs.inodes), "paths": fs.paths()}
+    out = {
+        "names": dict(fs.names),
+        "free": fs.free_blocks(),
+        "counters": fs.counters(),
+        "inodes": sorted(fs.inodes),
+        "paths": fs.paths(),
+    }
     pblocks = set()
     files = {}
     for path, ino in sorted(fs.names.items()):
@@ -115,10 +120,16 @@ def state(fs):
                 pblocks.update(range(e.pblock, e.pblock + e.nblocks))
         lens, vals = fs.byte_runs(ino, 0, size + 10)
         files[path] = {
-            "size": size, "reflink": fs.is_reflink(ino), "bmap": bm, "arrays": arr,
-            "runs": (lens.tolist(), vals.tolist()), "shared": fs.shared_blocks(ino),
-            "extents": fs.extent_count(ino), "path_of": fs.path_of(ino),
-            "md5": fs.md5(ino) if size <= 1 << 22 else None, "pread": fs.pread(ino, 1000, 9000),
+            "size": size,
+            "reflink": fs.is_reflink(ino),
+            "bmap": bm,
+            "arrays": arr,
+            "runs": (lens.tolist(), vals.tolist()),
+            "shared": fs.shared_blocks(ino),
+            "extents": fs.extent_count(ino),
+            "path_of": fs.path_of(ino),
+            "md5": fs.md5(ino) if size <= 1 << 22 else None,
+            "pread": fs.pread(ino, 1000, 9000),
             "runs_mid": [a.tolist() for a in fs.byte_runs(ino, 5000, 7000)],
             "iomap": [fs.iomap(ino, fb, n) for fb in range(0, 12, 3) for n in (1, 4, 600)],
         }
@@ -159,12 +170,16 @@ _aoff = blk.map(lambda b: b * BS)
 _alen = st.integers(0, 10).map(lambda b: b * BS)
 _near = st.integers(0, 5).map(lambda b: b * BS)  # inside the files _setup writes
 _off = st.one_of(
-    _aoff, _aoff, _aoff,
+    _aoff,
+    _aoff,
+    _aoff,
     st.integers(0, 24 * BS),
     st.sampled_from([-1, 1 << 40, (1 << 63) - 2]),
 )
 _len = st.one_of(
-    _alen, _alen, _alen,
+    _alen,
+    _alen,
+    _alen,
     st.integers(0, 12 * BS),
     st.just(512 * BS),
     st.sampled_from([-5, 1 << 62]),
@@ -175,8 +190,9 @@ nblk = st.integers(0, 20)
 
 op_st = st.one_of(
     st.tuples(st.just("open"), path, st.booleans(), st.booleans()),
-    st.tuples(st.just("open"), st.sampled_from(["", "d/", "f0", "f1"]), st.just(True),
-              st.just(False)),
+    st.tuples(
+        st.just("open"), st.sampled_from(["", "d/", "f0", "f1"]), st.just(True), st.just(False)
+    ),
     st.tuples(st.just("pwrite"), path, _off, _len, byte),
     st.tuples(st.just("pwrite"), path, _off, _len, byte),
     st.tuples(st.just("store"), path, _off, _len, byte),
@@ -200,8 +216,9 @@ op_st = st.one_of(
     st.tuples(st.just("compare"), path, _off, path, _off, _len),
     st.tuples(st.just("pread"), path, _off, st.integers(0, 3 * BS)),
     st.tuples(st.just("byte_runs_list"), path, _off, st.one_of(_len, st.just(200 * BS))),
-    st.tuples(st.just("md5"), path, st.integers(0, 9 * BS),
-              st.one_of(st.none(), st.integers(0, 9 * BS))),
+    st.tuples(
+        st.just("md5"), path, st.integers(0, 9 * BS), st.one_of(st.none(), st.integers(0, 9 * BS))
+    ),
 )
 
 
@@ -209,8 +226,11 @@ def _setup(paths=PATHS):
     """Create the files; f0 and f1 hold equal bytes (dedupe can succeed), f2 other bytes
     and a partial block."""
     ops = [("open", p, True, False) for p in paths]
-    return ops + [("pwrite", "f0", 0, 6 * BS, 0x61), ("pwrite", "f1", 0, 6 * BS, 0x61),
-                  ("pwrite", "f2", 0, 2 * BS + 100, 0x62)]
+    return ops + [
+        ("pwrite", "f0", 0, 6 * BS, 0x61),
+        ("pwrite", "f1", 0, 6 * BS, 0x61),
+        ("pwrite", "f2", 0, 2 * BS + 100, 0x62),
+    ]
 
 
 # ---------------------------------------------------------------------- differential tests
@@ -234,26 +254,63 @@ def _fragmenting_ops(rng: random.Random, n: int):
         k = rng.random()
         p, q = rng.choice(PATHS), rng.choice(PATHS)
         if k < 0.35:
-            ops.append(("pwrite", p, rng.randrange(128) * BS + rng.choice([0, 0, 100]),
-                        rng.randrange(1, 4) * BS - rng.choice([0, 0, 7]), rng.randrange(256)))
+            ops.append(
+                (
+                    "pwrite",
+                    p,
+                    rng.randrange(128) * BS + rng.choice([0, 0, 100]),
+                    rng.randrange(1, 4) * BS - rng.choice([0, 0, 7]),
+                    rng.randrange(256),
+                )
+            )
         elif k < 0.5:
-            ops.append(("clone", p, q, rng.randrange(40) * BS, rng.randrange(64) * BS,
-                        rng.randrange(0, 9) * BS))
+            ops.append(
+                (
+                    "clone",
+                    p,
+                    q,
+                    rng.randrange(40) * BS,
+                    rng.randrange(64) * BS,
+                    rng.randrange(0, 9) * BS,
+                )
+            )
         elif k < 0.6:
             ops.append(("punch", p, rng.randrange(64) * BS, rng.randrange(1, 5) * BS))
         elif k < 0.7:
             ops.append(("cow_blocks", p, rng.randrange(64), rng.randrange(1, 9)))
         elif k < 0.75:
-            ops.append(("fallocate", p, rng.randrange(80) * BS, rng.randrange(1, 5) * BS,
-                        rng.random() < 0.5))
+            ops.append(
+                (
+                    "fallocate",
+                    p,
+                    rng.randrange(80) * BS,
+                    rng.randrange(1, 5) * BS,
+                    rng.random() < 0.5,
+                )
+            )
         elif k < 0.8:
             ops.append(("alloc_blocks", p, rng.randrange(64), rng.randrange(1, 9)))
         elif k < 0.85:
-            ops.append(("zero_range", p, rng.randrange(64 * BS), rng.randrange(1, 6 * BS),
-                        rng.random() < 0.5))
+            ops.append(
+                (
+                    "zero_range",
+                    p,
+                    rng.randrange(64 * BS),
+                    rng.randrange(1, 6 * BS),
+                    rng.random() < 0.5,
+                )
+            )
         elif k < 0.9:
-            ops.append(("dedupe", p, q, rng.randrange(16) * BS, rng.randrange(16) * BS,
-                        rng.randrange(1, 5) * BS))
+            ops.append(
+                (
+                    "dedupe",
+                    p,
+                    q,
+                    rng.randrange(16) * BS,
+                    rng.randrange(16) * BS,
+                    rng.randrange(1, 5) * BS,
+                )
+            )
         elif k < 0.95:
             ops.append(("unshare", p, rng.randrange(64 * BS), rng.randrange(1, 9 * BS), False))
         elif k < 0.98:
@@ -269,8 +326,7 @@ def test_differential_fragmented(seed):
     """Long sequences: files of more than 32 extents take FileSystem's numpy paths."""
     rng = random.Random(seed)
     ops = _fragmenting_ops(rng, 400)
-    a, b = run_both(400 if seed % 2 else 8192, None if seed % 3 else 0x5A, ops,
-                    check_state=False)
+    a, b = run_both(400 if seed % 2 else 8192, None if seed % 3 else 0x5A, ops, check_state=False)
     assert state(a) == state(b)
     assert a.max_extents > 32
 
@@ -302,8 +358,12 @@ def test_allocation_goal_after_neighbour_taken():
     ops = _open3()
     for k in range(6):
         ops += [("pwrite", "f0", 2 * k * BS, BS, 1), ("pwrite", "f1", (2 * k + 1) * BS, BS, 2)]
-    ops += [("punch", "f0", 2 * BS, 2 * BS), ("pwrite", "f2", 0, 3 * BS, 3),
-            ("pwrite", "f0", 11 * BS, 5 * BS, 4), ("pwrite", "f1", 40 * BS, 30 * BS, 5)]
+    ops += [
+        ("punch", "f0", 2 * BS, 2 * BS),
+        ("pwrite", "f2", 0, 3 * BS, 3),
+        ("pwrite", "f0", 11 * BS, 5 * BS, 4),
+        ("pwrite", "f1", 40 * BS, 30 * BS, 5),
+    ]
     a, b = run_both(40, None, ops)
     assert b.bmap(b.names["f0"], 0, 12)[0].pblock == 0
 
@@ -360,8 +420,11 @@ def test_record_accounting_clone_into_fragmented_destination():
     ops = _open3()
     for k in range(8):
         ops += [("pwrite", "f0", 2 * k * BS, BS, k), ("pwrite", "f2", 2 * k * BS, BS, k)]
-    ops += [("clone", "f1", "f2", 0, 0, 16 * BS), ("clone", "f0", "f1", 0, 0, 16 * BS),
-            ("clone", "f0", "f2", 2 * BS, 4 * BS, 6 * BS)]
+    ops += [
+        ("clone", "f1", "f2", 0, 0, 16 * BS),
+        ("clone", "f0", "f1", 0, 0, 16 * BS),
+        ("clone", "f0", "f2", 2 * BS, 4 * BS, 6 * BS),
+    ]
     a, b = run_both(64, None, ops)
     ch = b.clone(b.names["f2"], b.names["f0"], 0, 0, 0)
     want = a.clone(a.names["f2"], a.names["f0"], 0, 0, 0)
@@ -394,8 +457,12 @@ def _dax_view(sess):
     for path, ino in sorted(fs.names.items()):
         size = fs.size(ino)
         lens, vals = fs.byte_runs(ino, 0, size)
-        files[path] = (size, lens.tolist(), vals.tolist(),
-                       [a.tolist() for a in fs.bmap_arrays(ino, 0, -(-size // BS) + 1)])
+        files[path] = (
+            size,
+            lens.tolist(),
+            vals.tolist(),
+            [a.tolist() for a in fs.bmap_arrays(ino, 0, -(-size // BS) + 1)],
+        )
     return {
         "words": (pfn.tolist(), mapping.tolist(), index.tolist()),
         "warnings": dict(d.mm.warnings),
@@ -407,8 +474,9 @@ def _dax_view(sess):
     }
 
 
-@pytest.mark.parametrize("variant", sorted(__import__("sim.memmap.variants",
-                                                      fromlist=["VARIANTS"]).VARIANTS))
+@pytest.mark.parametrize(
+    "variant", sorted(__import__("sim.memmap.variants", fromlist=["VARIANTS"]).VARIANTS)
+)
 def test_daxfs_hunt_ops_same(variant):
     """The hunt's op generator on two sessions, FileSystem vs BlockFileSystem: the same
     memmap words, warnings, DAX entries, file contents, errnos, DaxFS stats and invariant

@@ -16,19 +16,47 @@ BS = 4096
 NFILES = 3
 
 op = st.one_of(
-    st.tuples(st.just("pwrite"), st.integers(0, NFILES - 1), st.integers(0, 90 * BS),
-              st.integers(1, 9 * BS), st.integers(0, 255)),
-    st.tuples(st.just("store"), st.integers(0, NFILES - 1), st.integers(0, 60 * BS),
-              st.integers(1, 2 * BS), st.integers(0, 255)),
+    st.tuples(
+        st.just("pwrite"),
+        st.integers(0, NFILES - 1),
+        st.integers(0, 90 * BS),
+        st.integers(1, 9 * BS),
+        st.integers(0, 255),
+    ),
+    st.tuples(
+        st.just("store"),
+        st.integers(0, NFILES - 1),
+        st.integers(0, 60 * BS),
+        st.integers(1, 2 * BS),
+        st.integers(0, 255),
+    ),
     st.tuples(st.just("truncate"), st.integers(0, NFILES - 1), st.integers(0, 100 * BS)),
-    st.tuples(st.just("punch"), st.integers(0, NFILES - 1), st.integers(0, 60 * BS),
-              st.integers(1, 12 * BS)),
-    st.tuples(st.just("zero"), st.integers(0, NFILES - 1), st.integers(0, 60 * BS),
-              st.integers(1, 12 * BS)),
-    st.tuples(st.just("falloc"), st.integers(0, NFILES - 1), st.integers(0, 60 * BS),
-              st.integers(1, 12 * BS)),
-    st.tuples(st.just("clone"), st.integers(0, NFILES - 1), st.integers(0, NFILES - 1),
-              st.integers(0, 40), st.integers(0, 40), st.integers(0, 24)),
+    st.tuples(
+        st.just("punch"),
+        st.integers(0, NFILES - 1),
+        st.integers(0, 60 * BS),
+        st.integers(1, 12 * BS),
+    ),
+    st.tuples(
+        st.just("zero"),
+        st.integers(0, NFILES - 1),
+        st.integers(0, 60 * BS),
+        st.integers(1, 12 * BS),
+    ),
+    st.tuples(
+        st.just("falloc"),
+        st.integers(0, NFILES - 1),
+        st.integers(0, 60 * BS),
+        st.integers(1, 12 * BS),
+    ),
+    st.tuples(
+        st.just("clone"),
+        st.integers(0, NFILES - 1),
+        st.integers(0, NFILES - 1),
+        st.integers(0, 40),
+        st.integers(0, 40),
+        st.integers(0, 24),
+    ),
 )
 
 
@@ -59,9 +87,14 @@ def _runs_of(data: bytes) -> tuple[list, list]:
     return (ends - head).tolist(), b[head].astype(np.int64).tolist()
 
 
-@given(ops=st.lists(op, max_size=25),
-       q=st.lists(st.tuples(st.integers(0, NFILES - 1), st.integers(0, 110 * BS),
-                            st.integers(0, 110 * BS)), min_size=1, max_size=8))
+@given(
+    ops=st.lists(op, max_size=25),
+    q=st.lists(
+        st.tuples(st.integers(0, NFILES - 1), st.integers(0, 110 * BS), st.integers(0, 110 * BS)),
+        min_size=1,
+        max_size=8,
+    ),
+)
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_byte_runs_equal_runs_of_pread(ops, q):
     fs = FileSystem(1024, fill_byte=0x5A)

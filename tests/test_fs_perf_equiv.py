@@ -21,26 +21,63 @@ BS = 4096
 NFILES = 3
 
 op = st.one_of(
-    st.tuples(st.just("pwrite"), st.integers(0, NFILES - 1), st.integers(0, 60 * BS),
-              st.integers(1, 9 * BS), st.integers(1, 255)),
-    st.tuples(st.just("store"), st.integers(0, NFILES - 1), st.integers(0, 60 * BS),
-              st.integers(1, 3 * BS), st.integers(1, 255)),
+    st.tuples(
+        st.just("pwrite"),
+        st.integers(0, NFILES - 1),
+        st.integers(0, 60 * BS),
+        st.integers(1, 9 * BS),
+        st.integers(1, 255),
+    ),
+    st.tuples(
+        st.just("store"),
+        st.integers(0, NFILES - 1),
+        st.integers(0, 60 * BS),
+        st.integers(1, 3 * BS),
+        st.integers(1, 255),
+    ),
     st.tuples(st.just("cow"), st.integers(0, NFILES - 1), st.integers(0, 60), st.integers(1, 12)),
     st.tuples(st.just("alloc"), st.integers(0, NFILES - 1), st.integers(0, 60), st.integers(1, 12)),
     st.tuples(st.just("truncate"), st.integers(0, NFILES - 1), st.integers(0, 64 * BS)),
-    st.tuples(st.just("punch"), st.integers(0, NFILES - 1), st.integers(0, 60 * BS),
-              st.integers(1, 12 * BS)),
-    st.tuples(st.just("zero"), st.integers(0, NFILES - 1), st.integers(0, 60 * BS),
-              st.integers(1, 12 * BS)),
-    st.tuples(st.just("unshare"), st.integers(0, NFILES - 1), st.integers(0, 60 * BS),
-              st.integers(1, 12 * BS)),
-    st.tuples(st.just("falloc"), st.integers(0, NFILES - 1), st.integers(0, 60 * BS),
-              st.integers(1, 12 * BS)),
-    st.tuples(st.just("clone"), st.integers(0, NFILES - 1), st.integers(0, NFILES - 1),
-              st.integers(0, 40), st.integers(0, 40), st.integers(0, 24)),
+    st.tuples(
+        st.just("punch"),
+        st.integers(0, NFILES - 1),
+        st.integers(0, 60 * BS),
+        st.integers(1, 12 * BS),
+    ),
+    st.tuples(
+        st.just("zero"),
+        st.integers(0, NFILES - 1),
+        st.integers(0, 60 * BS),
+        st.integers(1, 12 * BS),
+    ),
+    st.tuples(
+        st.just("unshare"),
+        st.integers(0, NFILES - 1),
+        st.integers(0, 60 * BS),
+        st.integers(1, 12 * BS),
+    ),
+    st.tuples(
+        st.just("falloc"),
+        st.integers(0, NFILES - 1),
+        st.integers(0, 60 * BS),
+        st.integers(1, 12 * BS),
+    ),
+    st.tuples(
+        st.just("clone"),
+        st.integers(0, NFILES - 1),
+        st.integers(0, NFILES - 1),
+        st.integers(0, 40),
+        st.integers(0, 40),
+        st.integers(0, 24),
+    ),
     st.tuples(st.just("clonefile"), st.integers(0, NFILES - 1), st.integers(0, NFILES - 1)),
-    st.tuples(st.just("dedupe"), st.integers(0, NFILES - 1), st.integers(0, NFILES - 1),
-              st.integers(0, 40), st.integers(1, 16)),
+    st.tuples(
+        st.just("dedupe"),
+        st.integers(0, NFILES - 1),
+        st.integers(0, NFILES - 1),
+        st.integers(0, 40),
+        st.integers(1, 16),
+    ),
     st.tuples(st.just("recreate"), st.integers(0, NFILES - 1)),
 )
 
@@ -83,8 +120,9 @@ def _snapshot(fs: FileSystem) -> tuple:
     def m(r: RunMap):
         return tuple(tuple(int(v) for v in a) for a in (r.start, r.length, *r.cols))
 
-    files = tuple((ino, ip.size, ip.reflink, m(ip.ext), m(ip.cow))
-                  for ino, ip in sorted(fs.inodes.items()))
+    files = tuple(
+        (ino, ip.size, ip.reflink, m(ip.ext), m(ip.cow)) for ino, ip in sorted(fs.inodes.items())
+    )
     return files, m(fs.refc), m(fs.content), m(fs.free), tuple(sorted(fs.counters().items()))
 
 
@@ -156,9 +194,16 @@ def _iomap_by_bmap(fs: FileSystem, ino: int, first: int, n: int):
     return state, pb, length, shared
 
 
-@given(ops=st.lists(op, min_size=1, max_size=20),
-       q=st.lists(st.tuples(st.integers(0, NFILES - 1), st.integers(0, 1100),
-                            st.sampled_from([1, 1, 2, 7, 512])), min_size=1, max_size=10))
+@given(
+    ops=st.lists(op, min_size=1, max_size=20),
+    q=st.lists(
+        st.tuples(
+            st.integers(0, NFILES - 1), st.integers(0, 1100), st.sampled_from([1, 1, 2, 7, 512])
+        ),
+        min_size=1,
+        max_size=10,
+    ),
+)
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_iomap_equals_bmap_window_walk(ops, q):
     fs = FileSystem(2048)
@@ -178,8 +223,18 @@ def test_iomap_equals_bmap_window_walk(ops, q):
 
 
 @pytest.mark.parametrize("mask", [(True, False), (False,), (True,), (), (False, True, False)])
-@given(rows=st.lists(st.tuples(st.integers(1, 4), st.integers(0, 3), st.integers(0, 2),
-                               st.integers(0, 1), st.integers(0, 1)), max_size=12))
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.integers(1, 4),
+            st.integers(0, 3),
+            st.integers(0, 2),
+            st.integers(0, 1),
+            st.integers(0, 1),
+        ),
+        max_size=12,
+    )
+)
 @settings(max_examples=200, deadline=None)
 def test_merge_list_runs_equals_merge_runs(mask, rows):
     pos = 0
@@ -198,9 +253,14 @@ def test_merge_list_runs_equals_merge_runs(mask, rows):
     assert got == want
 
 
-splice_op = st.tuples(st.integers(0, 40), st.integers(0, 12),
-                      st.lists(st.tuples(st.integers(0, 11), st.integers(1, 4), st.integers(0, 3),
-                                         st.integers(0, 1)), max_size=3))
+splice_op = st.tuples(
+    st.integers(0, 40),
+    st.integers(0, 12),
+    st.lists(
+        st.tuples(st.integers(0, 11), st.integers(1, 4), st.integers(0, 3), st.integers(0, 1)),
+        max_size=3,
+    ),
+)
 
 
 @pytest.mark.parametrize("mask", [(True, False), (False,), (True,), ()])
@@ -224,6 +284,9 @@ def test_list_splice_equals_numpy_splice(mask, ops):
         b = slow._splice_np(lo, hi, arr[0], arr[1], arr[2:])
         assert a == b
         assert fast.is_list_form() and not slow.is_list_form()
-        for x, y in zip((fast.start, fast.length, *fast.cols),
-                        (slow.start, slow.length, *slow.cols), strict=True):
+        for x, y in zip(
+            (fast.start, fast.length, *fast.cols),
+            (slow.start, slow.length, *slow.cols),
+            strict=True,
+        ):
             assert x.tolist() == y.tolist()

@@ -60,8 +60,7 @@ def test_list_queries_equal_the_array_queries(fs_class):
     fs = fs_class(4096)
     a = _fragment(fs)
     f, ln, _p, _st, c = fs.bmap_arrays(a, 0, 80)
-    assert fs.shared_rows(a, 0, 80) == list(zip(f[c > 1].tolist(), ln[c > 1].tolist(),
-                                                strict=True))
+    assert fs.shared_rows(a, 0, 80) == list(zip(f[c > 1].tolist(), ln[c > 1].tolist(), strict=True))
     assert len(fs.shared_rows(a, 0, 80)) == 40
     lens, vals = fs.byte_runs(a, 0, 80 * 4096)
     assert fs.byte_runs_list(a, 0, 80 * 4096) == (lens.tolist(), vals.tolist())

@@ -34,12 +34,24 @@ def run_ops(variant, ops):
     return s, broken
 
 
-READ_SHARED = [Op("pwrite", "f0", (0, 8192, 0x61)), Op("clone", "f1", (0, 0, 0), "f0"),
-               Op("mread", "f0", (0, 8192, 0, 1)), Op("mread", "f1", (0, 8192, 0, 1))]
-COW_UNLINK = [Op("pwrite", "f0", (0, 8192, 0x61)), Op("clone", "f1", (0, 0, 0), "f0"),
-              Op("mwrite", "f1", (0, 8192, 0, 1, 0x62)), Op("unlink", "f1"), Op("unlink", "f0")]
-OWNED_DROP = [Op("pwrite", "f0", (0, 8192, 0x61)), Op("mread", "f0", (0, 8192, 4096, 1)),
-              Op("unlink", "f0")]
+READ_SHARED = [
+    Op("pwrite", "f0", (0, 8192, 0x61)),
+    Op("clone", "f1", (0, 0, 0), "f0"),
+    Op("mread", "f0", (0, 8192, 0, 1)),
+    Op("mread", "f1", (0, 8192, 0, 1)),
+]
+COW_UNLINK = [
+    Op("pwrite", "f0", (0, 8192, 0x61)),
+    Op("clone", "f1", (0, 0, 0), "f0"),
+    Op("mwrite", "f1", (0, 8192, 0, 1, 0x62)),
+    Op("unlink", "f1"),
+    Op("unlink", "f0"),
+]
+OWNED_DROP = [
+    Op("pwrite", "f0", (0, 8192, 0x61)),
+    Op("mread", "f0", (0, 8192, 4096, 1)),
+    Op("unlink", "f0"),
+]
 
 
 # ----------------------------------------------------------------------- invariants
@@ -82,9 +94,15 @@ def test_page_share_owned_drop_is_clean():
 @pytest.mark.parametrize("variant", ["page-share", "folio-share"])
 def test_pmd_sharing_agrees(variant):
     """A 2 MiB file mapped by PMDs in two clones: (FLAG, 2) per page / one Shared(2) folio."""
-    ops = [Op("pwrite", "f0", (0, M2, 0x61)), Op("mread", "f0", (0, M2, 4096, 1)),
-           Op("clone", "f1", (0, 0, 0), "f0"), Op("mread", "f1", (0, M2, 8192, 1)),
-           Op("mwrite", "f1", (0, M2, 0, 1, 0x62)), Op("unlink", "f1"), Op("unlink", "f0")]
+    ops = [
+        Op("pwrite", "f0", (0, M2, 0x61)),
+        Op("mread", "f0", (0, M2, 4096, 1)),
+        Op("clone", "f1", (0, 0, 0), "f0"),
+        Op("mread", "f1", (0, M2, 8192, 1)),
+        Op("mwrite", "f1", (0, M2, 0, 1, 0x62)),
+        Op("unlink", "f1"),
+        Op("unlink", "f0"),
+    ]
     s, broken = run_ops(variant, ops)
     assert not any(broken)
     assert s.dax.stats["pmd_faults"] >= 3
@@ -102,7 +120,7 @@ def test_memory_failure_fallback_is_a_limit_and_rmap_finds_both():
 
 def test_data_integrity_and_refcount_detect_tampering():
     s, _ = run_ops("page-share", [Op("pwrite", "f0", (0, 8192, 0x61))])
-    s.model.content.pwrite("f0", 10, 1, 0x7a)  # the model now disagrees
+    s.model.content.pwrite("f0", 10, 1, 0x7A)  # the model now disagrees
     v = s.check_one("data_integrity")
     assert v is not None and "byte 10" in v.message
     assert s.check_one("refcount_conservation") is None
@@ -154,9 +172,14 @@ def test_hunt_finds_expected_kind(hunts, variant):
     assert res.ops_run == 300 or len(found) == len(ALL_NAMES)
 
 
-@pytest.mark.parametrize("variant,invariant", [("single-owner", "association_truth"),
-                                               ("cow-index", "nothing_left_behind"),
-                                               ("folio-share", "nothing_left_behind")])
+@pytest.mark.parametrize(
+    "variant,invariant",
+    [
+        ("single-owner", "association_truth"),
+        ("cow-index", "nothing_left_behind"),
+        ("folio-share", "nothing_left_behind"),
+    ],
+)
 def test_reproducer_replays_with_daxsim_xfsio(hunts, tmp_path, variant, invariant, capsys):
     from sim.cli import main
 
@@ -165,8 +188,15 @@ def test_reproducer_replays_with_daxsim_xfsio(hunts, tmp_path, variant, invarian
     assert s is not None and s.violation.invariant == invariant
     assert len(s.ops) <= 8 and len(s.lines) <= 20
     assert len(s.ops) <= len(f.ops)
-    path = write_reproducer(str(tmp_path), s, variant_spec=variant, variant_name=variant, seed=1,
-                            ops_to_find=f.ops_to_find, explanation=s.explanation)
+    path = write_reproducer(
+        str(tmp_path),
+        s,
+        variant_spec=variant,
+        variant_name=variant,
+        seed=1,
+        ops_to_find=f.ops_to_find,
+        explanation=s.explanation,
+    )
     assert Path(path).name == f"{variant}-{invariant}.xfsio"
     text = Path(path).read_text()
     assert text.rstrip().endswith(f"@expect_invariant {invariant} violated")
@@ -188,8 +218,9 @@ def test_determinism_same_seed_same_result():
     a = hunt("cow-index", seed=7, budget_ops=150)
     b = hunt("cow-index", seed=7, budget_ops=150)
     assert a.ops_run == b.ops_run
-    assert {k: (f.ops_to_find, f.ops) for k, f in a.findings.items()} == \
-        {k: (f.ops_to_find, f.ops) for k, f in b.findings.items()}
+    assert {k: (f.ops_to_find, f.ops) for k, f in a.findings.items()} == {
+        k: (f.ops_to_find, f.ops) for k, f in b.findings.items()
+    }
     c = hunt("cow-index", seed=8, budget_ops=150)
     assert [f.ops for f in c.findings.values()] != [f.ops for f in a.findings.values()]
 
@@ -227,17 +258,25 @@ class ForgetsOwner(PageShare):
 
 
 def test_broken_design_is_caught_and_shrunk(tmp_path):
-    res = hunt(ForgetsOwner, seed=1, budget_ops=300,
-               names=("association_truth", "no_warnings"))
+    res = hunt(ForgetsOwner, seed=1, budget_ops=300, names=("association_truth", "no_warnings"))
     assert "association_truth" in res.findings
     f = res.findings["association_truth"]
     s = shrink(ForgetsOwner, f.ops, "association_truth")
     assert s is not None and len(s.ops) <= 6
-    assert "(FLAG, 2)" in s.violation.expected or "Shared" in s.violation.expected \
+    assert (
+        "(FLAG, 2)" in s.violation.expected
+        or "Shared" in s.violation.expected
         or "owned" in s.violation.message
-    path = write_reproducer(str(tmp_path), s, variant_spec="tests:ForgetsOwner",
-                            variant_name=res.variant, seed=2, ops_to_find=f.ops_to_find,
-                            explanation=s.explanation)
+    )
+    path = write_reproducer(
+        str(tmp_path),
+        s,
+        variant_spec="tests:ForgetsOwner",
+        variant_name=res.variant,
+        seed=2,
+        ops_to_find=f.ops_to_find,
+        explanation=s.explanation,
+    )
     r = replay_file(path, ForgetsOwner)
     chk = [c for c in r.result.checks if c.kind == "expect_invariant"]
     assert chk and all(c.ok for c in chk)
@@ -258,15 +297,25 @@ def test_external_design_from_file_is_clean():
 
 def test_module_form_and_bad_specs():
     assert load_variant("sim.memmap.variants:PageShare").name == "page-share"
-    for bad in ("no/such/file.py:X", "sim.memmap.variants:Nope", f"{EXT_DESIGN}:Nope",
-                "not-a-design"):
+    for bad in (
+        "no/such/file.py:X",
+        "sim.memmap.variants:Nope",
+        f"{EXT_DESIGN}:Nope",
+        "not-a-design",
+    ):
         with pytest.raises(InputError):
             load_variant(bad)
 
 
 def test_invariant_names():
-    assert INVARIANT_NAMES == ("association_truth", "nothing_left_behind", "no_warnings",
-                               "memory_failure", "data_integrity", "refcount_conservation")
+    assert INVARIANT_NAMES == (
+        "association_truth",
+        "nothing_left_behind",
+        "no_warnings",
+        "memory_failure",
+        "data_integrity",
+        "refcount_conservation",
+    )
 
 
 # ----------------------------------------------------------------------- oracle

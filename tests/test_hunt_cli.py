@@ -17,8 +17,23 @@ EXT = f"{ROOT / 'scenarios' / 'designs' / 'folio_share_reset_ext.py'}:FolioShare
 
 def test_all_variants_writes_table_and_parquet(tmp_path, capsys):
     out = tmp_path / "h"
-    rc = main(["hunt", "--all-variants", "--variant", EXT, "--budget", "60", "--seed", "1",
-               "--episode-len", "12", "--out", str(out), "--quiet"])
+    rc = main(
+        [
+            "hunt",
+            "--all-variants",
+            "--variant",
+            EXT,
+            "--budget",
+            "60",
+            "--seed",
+            "1",
+            "--episode-len",
+            "12",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
     assert rc == 0
     text = capsys.readouterr().out
     lines = text.splitlines()
@@ -27,8 +42,18 @@ def test_all_variants_writes_table_and_parquet(tmp_path, capsys):
         assert any(line.startswith(v + " ") for line in lines), v
     df = pd.read_parquet(out / "hunt.parquet")
     assert len(df) == (len(VARIANTS) + 1) * len(ALL_NAMES)
-    assert list(df.columns) == ["variant", "invariant", "status", "ops_to_find", "shrunk_ops",
-                                "shrunk_lines", "ops_run", "seed", "reproducer", "message"]
+    assert list(df.columns) == [
+        "variant",
+        "invariant",
+        "status",
+        "ops_to_find",
+        "shrunk_ops",
+        "shrunk_lines",
+        "ops_run",
+        "seed",
+        "reproducer",
+        "message",
+    ]
     for c in ("ops_to_find", "shrunk_ops", "shrunk_lines", "ops_run", "seed"):
         assert df[c].dtype == np.int64
     assert set(df["status"]) <= {"violated", "limit", "none"}
@@ -44,8 +69,23 @@ def test_all_variants_writes_table_and_parquet(tmp_path, capsys):
 
 
 def test_single_variant_prints_explanation(tmp_path, capsys):
-    rc = main(["hunt", "--variant", "folio-share", "--budget", "40", "--seed", "1",
-               "--ops", "pwrite,read,unlink", "--files", "1", "--out", str(tmp_path)])
+    rc = main(
+        [
+            "hunt",
+            "--variant",
+            "folio-share",
+            "--budget",
+            "40",
+            "--seed",
+            "1",
+            "--ops",
+            "pwrite,read,unlink",
+            "--files",
+            "1",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert rc == 0
     out = capsys.readouterr().out
     assert "nothing_left_behind broken by op" in out and "page pfn" in out and "before" in out
@@ -54,14 +94,16 @@ def test_single_variant_prints_explanation(tmp_path, capsys):
 
 
 def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys):
-    for argv in (["hunt", "--variant", "nope"],
-                 ["hunt", "--variant", "page-share", "--ops", "frob"],
-                 ["hunt", "--variant", "page-share", "--budget", "0"],
-                 ["hunt", "--variant", "page-share", "--files", "0"],
-                 ["hunt", "--variant", "page-share", "--workers", "0"],
-                 ["hunt", "--variant", "page-share", "--ops", "read,unlink"],
-                 ["hunt", "--variant", "page-share", "--seed", "-1"],
-                 ["hunt"]):
+    for argv in (
+        ["hunt", "--variant", "nope"],
+        ["hunt", "--variant", "page-share", "--ops", "frob"],
+        ["hunt", "--variant", "page-share", "--budget", "0"],
+        ["hunt", "--variant", "page-share", "--files", "0"],
+        ["hunt", "--variant", "page-share", "--workers", "0"],
+        ["hunt", "--variant", "page-share", "--ops", "read,unlink"],
+        ["hunt", "--variant", "page-share", "--seed", "-1"],
+        ["hunt"],
+    ):
         assert main(argv + ["--out", str(tmp_path / "x")]) == 2
     assert not (tmp_path / "x").exists()
     assert "error" in capsys.readouterr().err
@@ -69,8 +111,20 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys):
 
 def test_time_budget_and_module_form(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(ROOT)
-    rc = main(["hunt", "--variant", "scenarios.designs.folio_share_reset_ext:FolioShareResetExt",
-               "--time", "0.3", "--ops", "pwrite,read,unlink", "--out", str(tmp_path), "--quiet"])
+    rc = main(
+        [
+            "hunt",
+            "--variant",
+            "scenarios.designs.folio_share_reset_ext:FolioShareResetExt",
+            "--time",
+            "0.3",
+            "--ops",
+            "pwrite,read,unlink",
+            "--out",
+            str(tmp_path),
+            "--quiet",
+        ]
+    )
     assert rc == 0
     df = pd.read_parquet(tmp_path / "hunt.parquet")
     assert set(df.variant) == {"folio-share-reset-ext"}
@@ -82,8 +136,25 @@ def test_workers_option_gives_the_same_table(tmp_path, capsys):
     outs = []
     for w in ("1", "2"):
         d = tmp_path / f"w{w}"
-        assert main(["hunt", "--variant", "cow-index", "--budget", "150", "--seed", "2",
-                     "--workers", w, "--out", str(d), "--quiet"]) == 0
+        assert (
+            main(
+                [
+                    "hunt",
+                    "--variant",
+                    "cow-index",
+                    "--budget",
+                    "150",
+                    "--seed",
+                    "2",
+                    "--workers",
+                    w,
+                    "--out",
+                    str(d),
+                    "--quiet",
+                ]
+            )
+            == 0
+        )
         outs.append(capsys.readouterr().out)
         df = pd.read_parquet(d / "hunt.parquet")
         outs.append(df.drop(columns=["reproducer"]).to_dict("records"))

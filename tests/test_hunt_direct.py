@@ -23,20 +23,44 @@ def _state(s: Session) -> tuple:
     fs = dax.fs
     mp, ix, order = dax.mm.state()
     ents = {k: v.tolist() for k, v in dax.entries().items()}
-    files = {p: (fs.size(fs.lookup(p)), fs.pread(fs.lookup(p), 0, fs.size(fs.lookup(p))))
-             for p in fs.paths()}
+    files = {
+        p: (fs.size(fs.lookup(p)), fs.pread(fs.lookup(p), 0, fs.size(fs.lookup(p))))
+        for p in fs.paths()
+    }
     marks = {a.ino: dict(a.xa.marks) for a in dax.spaces.values()}
-    vmas = {vid: (v.ino, v.pgoff, v.npages, dict(v.ptes), dict(v.pmds))
-            for vid, v in dax.vmas.items()}
-    return (mp.tolist(), ix.tolist(), order.tolist(), dict(dax.mm.warnings), ents, files,
-            marks, vmas, sorted(dax.hwpoisoned), fs.free_blocks())
+    vmas = {
+        vid: (v.ino, v.pgoff, v.npages, dict(v.ptes), dict(v.pmds)) for vid, v in dax.vmas.items()
+    }
+    return (
+        mp.tolist(),
+        ix.tolist(),
+        order.tolist(),
+        dict(dax.mm.warnings),
+        ents,
+        files,
+        marks,
+        vmas,
+        sorted(dax.hwpoisoned),
+        fs.free_blocks(),
+    )
 
 
 def _tables(s: Session) -> tuple:
     r = s.runner
     lp = r.last_poison
-    poison = None if lp is None else (lp[0], lp[1], lp[2].pfns, lp[2].rmap_owners,
-                                      lp[2].fallback_owners, lp[2].errno, lp[2].signalled)
+    poison = (
+        None
+        if lp is None
+        else (
+            lp[0],
+            lp[1],
+            lp[2].pfns,
+            lp[2].rmap_owners,
+            lp[2].fallback_owners,
+            lp[2].errno,
+            lp[2].signalled,
+        )
+    )
     return (list(r.files), r.cur, list(r.maps), r.curmap, poison)
 
 

@@ -65,30 +65,36 @@ def _corruptions(fs: FileSystem):
     out = []
     R = fs.refc.lists()
     if R[0]:
+
         def bump_count(f):
             L = f.refc.lists()
             f.refc._l = [list(L[0]), list(L[1]), [c + 1 for c in L[2]]]
             f.refc._a = None
+
         out.append(bump_count)
 
         def drop_record(f):
             L = f.refc.lists()
             f.refc._l = [list(L[0][1:]), list(L[1][1:]), list(L[2][1:])]
             f.refc._a = None
+
         out.append(drop_record)
 
     def leak_free(f):
         f._nfree -= 1
+
     out.append(leak_free)
 
     def extra_record(f):
         L = f.refc.lists()
         f.refc._l = [list(L[0]) + [f.nblocks - 2], list(L[1]) + [1], list(L[2]) + [2]]
         f.refc._a = None
+
     out.append(extra_record)
 
     ino = next((i for i, ip in fs.inodes.items() if len(ip.ext)), None)
     if ino is not None:
+
         def free_a_referenced_block(f):
             ip = f.inodes[ino]
             p = ip.ext.lists()[2][0]
@@ -98,6 +104,7 @@ def _corruptions(fs: FileSystem):
             f.free._l = [[a for a, _ in S], [b for _, b in S]]
             f.free._a = None
             f._nfree += 1
+
         out.append(free_a_referenced_block)
     return out
 
@@ -163,8 +170,9 @@ def test_check_all_empty_equals_check_all_after_every_teardown(variant):
             for poisoned in (False, True):
                 want = check_all(s.dax, s.model, ALL_NAMES, poisoned=poisoned)
                 got = check_all_empty(s.dax, s.model, ALL_NAMES, poisoned=poisoned)
-                assert [(x.invariant, x.message) for x in got] == \
-                    [(x.invariant, x.message) for x in want]
+                assert [(x.invariant, x.message) for x in got] == [
+                    (x.invariant, x.message) for x in want
+                ]
                 dirty += bool(want)
             s.close()
     if variant in ("single-owner", "cow-index", "folio-share"):

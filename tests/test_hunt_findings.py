@@ -20,8 +20,9 @@ mread 0 1
 """
 
 
-@pytest.mark.parametrize("variant, fires", [
-    ("page-share", False), ("folio-share", True), ("folio-share-reset", True)])
+@pytest.mark.parametrize(
+    "variant, fires", [("page-share", False), ("folio-share", True), ("folio-share-reset", True)]
+)
 def test_pte_share_of_a_pmd_folio_warns_order_mismatch_in_v6_15(variant, fires):
     """The hunt's v6.15 finding (README): f2 PMD-maps a 2 MiB extent (an order-9 folio),
     f1 reflinks it and PTE-maps one page: the shared association of an order-0 entry with an

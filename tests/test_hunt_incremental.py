@@ -36,8 +36,13 @@ def test_built_commands_equal_parsed_text(variant):
     for s in _episodes(variant, 5, n_episodes=2):
         for line, cmd in zip(s.lines[1:], s.commands, strict=True):
             p = parse_command(line, "<t>", cmd.line)
-            assert (p.name, p.opts, p.args, p.text, p.line) == \
-                (cmd.name, cmd.opts, cmd.args, cmd.text, cmd.line)
+            assert (p.name, p.opts, p.args, p.text, p.line) == (
+                cmd.name,
+                cmd.opts,
+                cmd.args,
+                cmd.text,
+                cmd.line,
+            )
             n += 1
     assert n > 50
 
@@ -142,10 +147,17 @@ def test_entry_hook_coverage_through_pmd_entries_and_eviction():
     for variant in ("page-share", "folio-share"):
         s = Session(variant, nblocks=2048)
         m2 = 2 << 20
-        ops = [Op("pwrite", "f0", (0, m2, 0x61)), Op("mread", "f0", (0, m2, 4096, 1)),
-               Op("clone", "f1", (0, 0, 0), "f0"), Op("mread", "f1", (0, m2, 0, 1)),
-               Op("mread", "f1", (8192, 4096, 8192, 1)), Op("mwrite", "f1", (0, m2, 0, 1, 0x62)),
-               Op("pwrite", "f0", (0, 4096, 0x63)), Op("unlink", "f1"), Op("unlink", "f0")]
+        ops = [
+            Op("pwrite", "f0", (0, m2, 0x61)),
+            Op("mread", "f0", (0, m2, 4096, 1)),
+            Op("clone", "f1", (0, 0, 0), "f0"),
+            Op("mread", "f1", (0, m2, 0, 1)),
+            Op("mread", "f1", (8192, 4096, 8192, 1)),
+            Op("mwrite", "f1", (0, m2, 0, 1, 0x62)),
+            Op("pwrite", "f0", (0, 4096, 0x63)),
+            Op("unlink", "f1"),
+            Op("unlink", "f0"),
+        ]
         for op in ops[:2]:
             assert s.apply(op)
         seen: list = []
@@ -163,8 +175,9 @@ def test_entry_hook_coverage_through_pmd_entries_and_eviction():
         assert tr.nentries == 0 and not tr.K.any() and not tr.BK.any()
         assert seen and any(new is None for *_x, new in seen)  # erases reached the old hook
         s.close()
-        assert s.dax.entry_hook is not None and getattr(s.dax.entry_hook, "__self__", None) \
-            is not tr
+        assert (
+            s.dax.entry_hook is not None and getattr(s.dax.entry_hook, "__self__", None) is not tr
+        )
 
 
 @pytest.mark.parametrize("variant", DESIGNS + [ForgetsOwner])
@@ -175,8 +188,9 @@ def test_incremental_hunt_equals_paranoid_hunt(variant):
         a = hunt(variant, seed=seed, budget_ops=160)
         b = hunt(variant, seed=seed, budget_ops=160, paranoid=True)
         assert a.ops_run == b.ops_run
-        assert {k: (f.ops_to_find, f.ops) for k, f in a.findings.items()} == \
-            {k: (f.ops_to_find, f.ops) for k, f in b.findings.items()}
+        assert {k: (f.ops_to_find, f.ops) for k, f in a.findings.items()} == {
+            k: (f.ops_to_find, f.ops) for k, f in b.findings.items()
+        }
         for k, f in a.findings.items():
             assert f.violation.message == b.findings[k].violation.message
 
@@ -188,14 +202,17 @@ from hypothesis import strategies as st  # noqa: E402
 from sim.hunt.model import BytesContentModel, ContentModel  # noqa: E402
 
 _N = st.integers(0, 40)
-_OPS = st.lists(st.one_of(
-    st.tuples(st.just("pwrite"), st.sampled_from("ab"), _N, _N, st.integers(0, 3)),
-    st.tuples(st.just("store"), st.sampled_from("ab"), _N, _N, st.integers(0, 3)),
-    st.tuples(st.just("truncate"), st.sampled_from("ab"), _N),
-    st.tuples(st.just("zero"), st.sampled_from("ab"), _N, _N, st.booleans()),
-    st.tuples(st.just("extend_to"), st.sampled_from("ab"), _N),
-    st.tuples(st.just("clone"), st.sampled_from("ab"), st.sampled_from("ab"), _N, _N, _N),
-), max_size=30)
+_OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("pwrite"), st.sampled_from("ab"), _N, _N, st.integers(0, 3)),
+        st.tuples(st.just("store"), st.sampled_from("ab"), _N, _N, st.integers(0, 3)),
+        st.tuples(st.just("truncate"), st.sampled_from("ab"), _N),
+        st.tuples(st.just("zero"), st.sampled_from("ab"), _N, _N, st.booleans()),
+        st.tuples(st.just("extend_to"), st.sampled_from("ab"), _N),
+        st.tuples(st.just("clone"), st.sampled_from("ab"), st.sampled_from("ab"), _N, _N, _N),
+    ),
+    max_size=30,
+)
 
 
 @settings(max_examples=200, deadline=None)
@@ -240,17 +257,34 @@ def test_run_content_model_equals_bytes_model(ops):
 
 # ----------------------------------------------------------------------- workers
 def _result_key(r):
-    return (r.ops_run, r.episodes, list(r.findings),
-            {k: (f.ops_to_find, f.ops, f.episode, f.violation.message, f.violation.before,
-                 f.violation.after, f.violation.op_index) for k, f in r.findings.items()})
+    return (
+        r.ops_run,
+        r.episodes,
+        list(r.findings),
+        {
+            k: (
+                f.ops_to_find,
+                f.ops,
+                f.episode,
+                f.violation.message,
+                f.violation.before,
+                f.violation.after,
+                f.violation.op_index,
+            )
+            for k, f in r.findings.items()
+        },
+    )
 
 
-@pytest.mark.parametrize("variant,budget,names", [
-    ("cow-index", 700, None),              # stops at the budget, mid-episode
-    ("folio-share", 400, None),
-    (ForgetsOwner, 300, ("association_truth", "no_warnings")),
-    ("single-owner", 5000, ("association_truth",)),  # stops once everything is found
-])
+@pytest.mark.parametrize(
+    "variant,budget,names",
+    [
+        ("cow-index", 700, None),  # stops at the budget, mid-episode
+        ("folio-share", 400, None),
+        (ForgetsOwner, 300, ("association_truth", "no_warnings")),
+        ("single-owner", 5000, ("association_truth",)),  # stops once everything is found
+    ],
+)
 def test_workers_give_the_same_result(variant, budget, names):
     kw = {} if names is None else {"names": names}
     a = hunt(variant, seed=2, budget_ops=budget, **kw)
@@ -307,8 +341,10 @@ def test_byte_run_data_check_catches_a_corrupted_byte(broken_fs):
     b = hunt("page-share", seed=0, budget_ops=300, names=("data_integrity",), paranoid=True)
     fa = a.findings["data_integrity"]
     assert fa.ops[-1].kind == "pwrite" and fa.ops[-1].args[1] >= 16 * 4096
-    assert (fa.ops_to_find, fa.ops) == (b.findings["data_integrity"].ops_to_find,
-                                        b.findings["data_integrity"].ops)
+    assert (fa.ops_to_find, fa.ops) == (
+        b.findings["data_integrity"].ops_to_find,
+        b.findings["data_integrity"].ops,
+    )
 
 
 def test_runs_match_against_read_bytes():

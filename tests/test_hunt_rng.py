@@ -26,5 +26,6 @@ def test_streams_reuse_one_bit_generator_and_give_the_same_draws():
         want = np.random.default_rng(np.random.SeedSequence(7, spawn_key=(e,))).random(300)
         assert np.array_equal(got, want)
     # a different seed is a different stream
-    assert not np.array_equal(EpisodeStreams(8).generator(0).random(8),
-                              EpisodeStreams(7).generator(0).random(8))
+    assert not np.array_equal(
+        EpisodeStreams(8).generator(0).random(8), EpisodeStreams(7).generator(0).random(8)
+    )

@@ -25,11 +25,31 @@ from sim.hunt.session import DEFAULT_NBLOCKS, OP_KINDS
 DESIGNS = ("single-owner", "cow-index", "page-share", "folio-share", "folio-share-reset")
 
 
-def _compare(design, seed, episodes, *, kinds=OP_KINDS, nfiles=3, names=ALL_NAMES,
-             episode_len=24, nblocks=DEFAULT_NBLOCKS, max_ops=None):
+def _compare(
+    design,
+    seed,
+    episodes,
+    *,
+    kinds=OP_KINDS,
+    nfiles=3,
+    names=ALL_NAMES,
+    episode_len=24,
+    nblocks=DEFAULT_NBLOCKS,
+    max_ops=None,
+):
     """Run ``episodes`` episodes both ways; the engine's outcomes by Python outcome."""
-    job = S._Job(design, seed, tuple(kinds), nfiles, tuple(names), episode_len, nblocks,
-                 False, BlockFileSystem, None)
+    job = S._Job(
+        design,
+        seed,
+        tuple(kinds),
+        nfiles,
+        tuple(names),
+        episode_len,
+        nblocks,
+        False,
+        BlockFileSystem,
+        None,
+    )
     code = engine_for(design, nblocks, nfiles)
     assert code is not None
     eng = CompiledEpisodes(code, nblocks, nfiles, tuple(kinds), episode_len)
@@ -60,15 +80,27 @@ def test_engine_agrees_with_python_episodes(design):
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(design=st.sampled_from(DESIGNS), seed=st.integers(0, 2**32),
-       kinds=st.lists(st.sampled_from(OP_KINDS), min_size=1, max_size=6, unique=True),
-       nfiles=st.integers(1, 4), episode_len=st.sampled_from([4, 24, 60]),
-       names=st.lists(st.sampled_from(ALL_NAMES), min_size=1, max_size=4, unique=True),
-       max_ops=st.sampled_from([None, None, 3, 17]))
+@given(
+    design=st.sampled_from(DESIGNS),
+    seed=st.integers(0, 2**32),
+    kinds=st.lists(st.sampled_from(OP_KINDS), min_size=1, max_size=6, unique=True),
+    nfiles=st.integers(1, 4),
+    episode_len=st.sampled_from([4, 24, 60]),
+    names=st.lists(st.sampled_from(ALL_NAMES), min_size=1, max_size=4, unique=True),
+    max_ops=st.sampled_from([None, None, 3, 17]),
+)
 def test_engine_agrees_hypothesis(design, seed, kinds, nfiles, episode_len, names, max_ops):
     kinds = tuple(dict.fromkeys(["pwrite", *kinds]))
-    _compare(design, seed, 6, kinds=kinds, nfiles=nfiles, names=names,
-             episode_len=episode_len, max_ops=max_ops)
+    _compare(
+        design,
+        seed,
+        6,
+        kinds=kinds,
+        nfiles=nfiles,
+        names=names,
+        episode_len=episode_len,
+        max_ops=max_ops,
+    )
 
 
 @pytest.mark.parametrize("design", ["cow-index", "page-share", "folio-share"])

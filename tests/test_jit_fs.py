@@ -70,8 +70,10 @@ weird = st.sampled_from([-1, -PAGE, BIG, BIG - 10, BIG - PAGE, BIG - 5 * PAGE + 
 
 def _offlen(maxpages=12):
     return st.one_of(
-        st.tuples(st.integers(0, maxpages).map(lambda x: x * PAGE),
-                  st.integers(1, 9).map(lambda x: x * PAGE)),
+        st.tuples(
+            st.integers(0, maxpages).map(lambda x: x * PAGE),
+            st.integers(1, 9).map(lambda x: x * PAGE),
+        ),
         st.tuples(st.integers(0, maxpages * PAGE), st.integers(1, 3 * PAGE)),
         st.tuples(st.integers(0, maxpages).map(lambda x: x * PAGE), st.integers(0, 3 * PAGE)),
         st.tuples(weird, st.integers(0, 3 * PAGE)),
@@ -86,52 +88,122 @@ op = st.one_of(
     st.tuples(st.just("pwrite"), slot, _offlen(), byte),
     st.tuples(st.just("pwrite"), slot, _offlen(), byte),
     st.tuples(st.just("pwrite"), slot, st.just((0, 512 * PAGE)), byte),
-    st.tuples(st.just("truncate"), slot, st.one_of(
-        st.integers(0, 8 * PAGE + 1), st.integers(0, 8).map(lambda x: x * PAGE),
-        st.sampled_from([-1, -PAGE, 1 << 40, BIG - 3]))),
+    st.tuples(
+        st.just("truncate"),
+        slot,
+        st.one_of(
+            st.integers(0, 8 * PAGE + 1),
+            st.integers(0, 8).map(lambda x: x * PAGE),
+            st.sampled_from([-1, -PAGE, 1 << 40, BIG - 3]),
+        ),
+    ),
     st.tuples(st.just("punch"), slot, _offlen()),
     st.tuples(st.just("zero"), slot, _offlen(), st.integers(0, 1)),
     st.tuples(st.just("unshare"), slot, _offlen()),
-    st.tuples(st.just("clone"), slot, slot, st.one_of(
-        st.just((0, 0, 0)),
-        st.tuples(st.integers(0, 10).map(lambda x: x * PAGE),
-                  st.integers(0, 12).map(lambda x: x * PAGE),
-                  st.integers(0, 8).map(lambda x: x * PAGE)),
-        st.tuples(st.integers(0, 10 * PAGE), st.integers(0, 12 * PAGE),
-                  st.integers(0, 4 * PAGE)),
-        st.tuples(weird, st.integers(0, 4).map(lambda x: x * PAGE), st.integers(0, 4 * PAGE)),
-        st.tuples(st.just(0), weird, st.integers(0, 4).map(lambda x: x * PAGE)),
-        st.tuples(st.just(0), st.just(0), weird),
-    )),
-    st.tuples(st.just("clone"), slot, slot, st.tuples(
-        st.integers(0, 10).map(lambda x: x * PAGE), st.integers(0, 12).map(lambda x: x * PAGE),
-        st.integers(0, 8).map(lambda x: x * PAGE))),
-    st.tuples(st.just("dedupe"), slot, slot, st.one_of(
-        st.tuples(st.integers(0, 10).map(lambda x: x * PAGE),
-                  st.integers(0, 10).map(lambda x: x * PAGE),
-                  st.integers(0, 8).map(lambda x: x * PAGE)),
-        st.tuples(st.integers(0, 10 * PAGE), st.integers(0, 10 * PAGE),
-                  st.integers(0, 4 * PAGE)),
-        st.tuples(weird, st.just(0), st.integers(0, 4 * PAGE)),
-    )),
-    st.tuples(st.just("mwrite"), slot, st.tuples(st.integers(0, 12 * PAGE),
-                                                   st.integers(1, 2 * PAGE)), byte),
+    st.tuples(
+        st.just("clone"),
+        slot,
+        slot,
+        st.one_of(
+            st.just((0, 0, 0)),
+            st.tuples(
+                st.integers(0, 10).map(lambda x: x * PAGE),
+                st.integers(0, 12).map(lambda x: x * PAGE),
+                st.integers(0, 8).map(lambda x: x * PAGE),
+            ),
+            st.tuples(
+                st.integers(0, 10 * PAGE), st.integers(0, 12 * PAGE), st.integers(0, 4 * PAGE)
+            ),
+            st.tuples(weird, st.integers(0, 4).map(lambda x: x * PAGE), st.integers(0, 4 * PAGE)),
+            st.tuples(st.just(0), weird, st.integers(0, 4).map(lambda x: x * PAGE)),
+            st.tuples(st.just(0), st.just(0), weird),
+        ),
+    ),
+    st.tuples(
+        st.just("clone"),
+        slot,
+        slot,
+        st.tuples(
+            st.integers(0, 10).map(lambda x: x * PAGE),
+            st.integers(0, 12).map(lambda x: x * PAGE),
+            st.integers(0, 8).map(lambda x: x * PAGE),
+        ),
+    ),
+    st.tuples(
+        st.just("dedupe"),
+        slot,
+        slot,
+        st.one_of(
+            st.tuples(
+                st.integers(0, 10).map(lambda x: x * PAGE),
+                st.integers(0, 10).map(lambda x: x * PAGE),
+                st.integers(0, 8).map(lambda x: x * PAGE),
+            ),
+            st.tuples(
+                st.integers(0, 10 * PAGE), st.integers(0, 10 * PAGE), st.integers(0, 4 * PAGE)
+            ),
+            st.tuples(weird, st.just(0), st.integers(0, 4 * PAGE)),
+        ),
+    ),
+    st.tuples(
+        st.just("mwrite"),
+        slot,
+        st.tuples(st.integers(0, 12 * PAGE), st.integers(1, 2 * PAGE)),
+        byte,
+    ),
     st.tuples(st.just("store"), slot, _offlen(), byte),
     # offsets drawn relative to the current sizes, as generate_op does
-    st.tuples(st.just("clone_r"), slot, slot, st.integers(0, 1 << 20), st.integers(0, 1 << 20),
-              st.integers(0, 1 << 20)),
-    st.tuples(st.just("clone_r"), slot, slot, st.integers(0, 1 << 20), st.integers(0, 1 << 20),
-              st.integers(0, 1 << 20)),
-    st.tuples(st.just("dedupe_r"), slot, slot, st.integers(0, 1 << 20), st.integers(0, 1 << 20),
-              st.integers(0, 1 << 20)),
-    st.tuples(st.just("dedupe_r"), slot, slot, st.integers(0, 1 << 20), st.integers(0, 1 << 20),
-              st.integers(0, 1 << 20)),
-    st.tuples(st.just("mwrite_r"), slot, st.integers(0, 1 << 20), st.integers(1, 2 * PAGE),
-              st.booleans(), byte),
-    st.tuples(st.just("mwrite_r"), slot, st.integers(0, 1 << 20), st.integers(1, 2 * PAGE),
-              st.booleans(), byte),
-    st.tuples(st.just("iomap"), slot, st.integers(-2, 600), st.sampled_from([1, 1, 2, 8, 512,
-                                                                           0, -1])),
+    st.tuples(
+        st.just("clone_r"),
+        slot,
+        slot,
+        st.integers(0, 1 << 20),
+        st.integers(0, 1 << 20),
+        st.integers(0, 1 << 20),
+    ),
+    st.tuples(
+        st.just("clone_r"),
+        slot,
+        slot,
+        st.integers(0, 1 << 20),
+        st.integers(0, 1 << 20),
+        st.integers(0, 1 << 20),
+    ),
+    st.tuples(
+        st.just("dedupe_r"),
+        slot,
+        slot,
+        st.integers(0, 1 << 20),
+        st.integers(0, 1 << 20),
+        st.integers(0, 1 << 20),
+    ),
+    st.tuples(
+        st.just("dedupe_r"),
+        slot,
+        slot,
+        st.integers(0, 1 << 20),
+        st.integers(0, 1 << 20),
+        st.integers(0, 1 << 20),
+    ),
+    st.tuples(
+        st.just("mwrite_r"),
+        slot,
+        st.integers(0, 1 << 20),
+        st.integers(1, 2 * PAGE),
+        st.booleans(),
+        byte,
+    ),
+    st.tuples(
+        st.just("mwrite_r"),
+        slot,
+        st.integers(0, 1 << 20),
+        st.integers(1, 2 * PAGE),
+        st.booleans(),
+        byte,
+    ),
+    st.tuples(
+        st.just("iomap"), slot, st.integers(-2, 600), st.sampled_from([1, 1, 2, 8, 512, 0, -1])
+    ),
     st.tuples(st.just("alloc"), slot, st.integers(0, 12), st.integers(0, 8)),
     st.tuples(st.just("cow"), slot, st.integers(0, 12), st.integers(0, 8)),
 )
@@ -152,7 +224,7 @@ def _changes(ch, slot_of):
 
 
 def _jchanges(s):
-    return [tuple(int(x) for x in r) for r in s.chg[:s.scal[3]]]
+    return [tuple(int(x) for x in r) for r in s.chg[: s.scal[3]]]
 
 
 def _compare_state(fs, s, check_data=True):
@@ -184,8 +256,9 @@ def _compare_state(fs, s, check_data=True):
         for f0, n, p0, t in zip(ip.S, ip.N, ip.P, ip.T, strict=True):
             if t == 2:
                 for p in range(p0, p0 + n):
-                    got = (bytes([int(s.ub[p])]) * 4096 if s.ub[p] >= 0
-                           else s.data[p].tobytes())  # a page descriptor, or the bytes
+                    got = (
+                        bytes([int(s.ub[p])]) * 4096 if s.ub[p] >= 0 else s.data[p].tobytes()
+                    )  # a page descriptor, or the bytes
                     assert fs.contents.data(fs.cid[p]) == got, (k, f0, p)
         # read(2) of the whole file (small files) and of a window
         if ip.size <= buf.shape[0]:
@@ -392,14 +465,30 @@ def test_jit_fs_matches_blockfs(nblocks, ops):
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)
-@given(st.lists(st.tuples(st.sampled_from(["pwrite", "clone", "punch", "pwrite"]),
-                          slot, slot, st.integers(0, 12), st.integers(1, 4), byte),
-                min_size=5, max_size=60))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["pwrite", "clone", "punch", "pwrite"]),
+            slot,
+            slot,
+            st.integers(0, 12),
+            st.integers(1, 4),
+            byte,
+        ),
+        min_size=5,
+        max_size=60,
+    )
+)
 def test_jit_fs_reflink_heavy(steps):
     """Many clones and small writes on page boundaries: fragmented extents, shared runs with
     changing refcounts, CoW copy-around, the allocator fallback on a small device."""
-    ops = [("create", 0), ("create", 1), ("create", 2),
-           ("pwrite", 0, (0, 6 * PAGE), 0x61), ("pwrite", 1, (0, 3 * PAGE), 0x62)]
+    ops = [
+        ("create", 0),
+        ("create", 1),
+        ("create", 2),
+        ("pwrite", 0, (0, 6 * PAGE), 0x61),
+        ("pwrite", 1, (0, 3 * PAGE), 0x62),
+    ]
     for kind, a, b, x, y, v in steps:
         if kind == "pwrite":
             ops.append(("pwrite", a, (x * PAGE + (v % 3) * 100, y * PAGE), v))
@@ -411,32 +500,45 @@ def test_jit_fs_reflink_heavy(steps):
 
 
 def test_jit_fs_dedupe_equal_and_unequal():
-    ops = [("create", 0), ("create", 1),
-           ("pwrite", 0, (0, 4 * PAGE), 0x61), ("pwrite", 1, (0, 4 * PAGE), 0x61),
-           ("dedupe", 1, 0, (0, 0, 4 * PAGE)),  # equal: shared
-           ("pwrite", 1, (PAGE + 7, 10), 0x62),
-           ("dedupe", 1, 0, (0, 0, 4 * PAGE)),  # EBADE
-           ("dedupe", 1, 0, (2 * PAGE, 2 * PAGE, 2 * PAGE)),
-           ("truncate", 0, 3 * PAGE + 5), ("truncate", 1, 3 * PAGE + 5),
-           ("dedupe", 1, 0, (0, 0, 3 * PAGE + 5)),
-           ("clone", 0, 0, (0, 5 * PAGE, 0)),
-           ("mwrite", 0, (5 * PAGE + 3, 5000), 0x63),
-           ("unlink", 0), ("unlink", 1)]
+    ops = [
+        ("create", 0),
+        ("create", 1),
+        ("pwrite", 0, (0, 4 * PAGE), 0x61),
+        ("pwrite", 1, (0, 4 * PAGE), 0x61),
+        ("dedupe", 1, 0, (0, 0, 4 * PAGE)),  # equal: shared
+        ("pwrite", 1, (PAGE + 7, 10), 0x62),
+        ("dedupe", 1, 0, (0, 0, 4 * PAGE)),  # EBADE
+        ("dedupe", 1, 0, (2 * PAGE, 2 * PAGE, 2 * PAGE)),
+        ("truncate", 0, 3 * PAGE + 5),
+        ("truncate", 1, 3 * PAGE + 5),
+        ("dedupe", 1, 0, (0, 0, 3 * PAGE + 5)),
+        ("clone", 0, 0, (0, 5 * PAGE, 0)),
+        ("mwrite", 0, (5 * PAGE + 3, 5000), 0x63),
+        ("unlink", 0),
+        ("unlink", 1),
+    ]
     _run(64, ops)
 
 
 def test_jit_fs_enospc_and_fallback():
-    ops = [("create", 0), ("create", 1), ("create", 2),
-           ("pwrite", 0, (0, 512 * PAGE), 0x61),  # ENOSPC on 64 blocks
-           ("pwrite", 0, (0, 20 * PAGE), 0x61),
-           ("pwrite", 1, (0, 10 * PAGE), 0x62),
-           ("punch", 0, (2 * PAGE, 3 * PAGE)), ("punch", 0, (9 * PAGE, 2 * PAGE)),
-           ("pwrite", 2, (0, 40 * PAGE), 0x63),  # fallback: largest runs
-           ("zero", 1, (4 * PAGE, 100 * PAGE), 0),
-           ("clone", 2, 0, (0, 0, 0)),
-           ("pwrite", 2, (PAGE, 30 * PAGE), 0x64),
-           ("unshare", 2, (0, 40 * PAGE)),
-           ("unlink", 0), ("unlink", 1), ("unlink", 2)]
+    ops = [
+        ("create", 0),
+        ("create", 1),
+        ("create", 2),
+        ("pwrite", 0, (0, 512 * PAGE), 0x61),  # ENOSPC on 64 blocks
+        ("pwrite", 0, (0, 20 * PAGE), 0x61),
+        ("pwrite", 1, (0, 10 * PAGE), 0x62),
+        ("punch", 0, (2 * PAGE, 3 * PAGE)),
+        ("punch", 0, (9 * PAGE, 2 * PAGE)),
+        ("pwrite", 2, (0, 40 * PAGE), 0x63),  # fallback: largest runs
+        ("zero", 1, (4 * PAGE, 100 * PAGE), 0),
+        ("clone", 2, 0, (0, 0, 0)),
+        ("pwrite", 2, (PAGE, 30 * PAGE), 0x64),
+        ("unshare", 2, (0, 40 * PAGE)),
+        ("unlink", 0),
+        ("unlink", 1),
+        ("unlink", 2),
+    ]
     _run(64, ops)
 
 
@@ -546,61 +648,88 @@ class _MirrorFS(BlockFileSystem):
         return self.names[path], ch
 
     def unlink(self, path):
-        return self._mirror("unlink", lambda: BlockFileSystem.unlink(self, path),
-                            lambda: (fs_unlink(self.jst, int(path[1:])), None))
+        return self._mirror(
+            "unlink",
+            lambda: BlockFileSystem.unlink(self, path),
+            lambda: (fs_unlink(self.jst, int(path[1:])), None),
+        )
 
     def pwrite(self, ino, off, length, byte):
-        return self._mirror("pwrite", lambda: BlockFileSystem.pwrite(self, ino, off, length, byte),
-                            lambda: (fs_pwrite(self.jst, self._slot(ino), off, length, byte), None))
+        return self._mirror(
+            "pwrite",
+            lambda: BlockFileSystem.pwrite(self, ino, off, length, byte),
+            lambda: (fs_pwrite(self.jst, self._slot(ino), off, length, byte), None),
+        )
 
     def store(self, ino, off, length, byte):
-        return self._mirror("store", lambda: BlockFileSystem.store(self, ino, off, length, byte),
-                            lambda: (fs_store(self.jst, self._slot(ino), off, length, byte), None))
+        return self._mirror(
+            "store",
+            lambda: BlockFileSystem.store(self, ino, off, length, byte),
+            lambda: (fs_store(self.jst, self._slot(ino), off, length, byte), None),
+        )
 
     def truncate(self, ino, size):
-        return self._mirror("truncate", lambda: BlockFileSystem.truncate(self, ino, size),
-                            lambda: (fs_truncate(self.jst, self._slot(ino), size), None))
+        return self._mirror(
+            "truncate",
+            lambda: BlockFileSystem.truncate(self, ino, size),
+            lambda: (fs_truncate(self.jst, self._slot(ino), size), None),
+        )
 
     def punch(self, ino, off, length):
-        return self._mirror("punch", lambda: BlockFileSystem.punch(self, ino, off, length),
-                            lambda: (fs_punch(self.jst, self._slot(ino), off, length), None))
+        return self._mirror(
+            "punch",
+            lambda: BlockFileSystem.punch(self, ino, off, length),
+            lambda: (fs_punch(self.jst, self._slot(ino), off, length), None),
+        )
 
     def zero_range(self, ino, off, length, *, keep_size=False):
         return self._mirror(
             "zero_range",
             lambda: BlockFileSystem.zero_range(self, ino, off, length, keep_size=keep_size),
-            lambda: (fs_zero_range(self.jst, self._slot(ino), off, length, int(keep_size)),
-                     None))
+            lambda: (fs_zero_range(self.jst, self._slot(ino), off, length, int(keep_size)), None),
+        )
 
     def unshare(self, ino, off, length, *, keep_size=False):
         assert not keep_size or self.depth
         return self._mirror(
-            "unshare", lambda: BlockFileSystem.unshare(self, ino, off, length, keep_size=keep_size),
-            lambda: (fs_unshare(self.jst, self._slot(ino), off, length), None))
+            "unshare",
+            lambda: BlockFileSystem.unshare(self, ino, off, length, keep_size=keep_size),
+            lambda: (fs_unshare(self.jst, self._slot(ino), off, length), None),
+        )
 
     def clone(self, dst, src, src_off=0, dst_off=0, length=None):
         a = (0, 0, 0) if length is None else (src_off, dst_off, length)
         return self._mirror(
             "clone",
-            lambda: BlockFileSystem.clone(self, dst, src, src_off=src_off, dst_off=dst_off,
-                                          length=length),
-            lambda: (fs_clone(self.jst, self._slot(dst), self._slot(src), *a), None))
+            lambda: BlockFileSystem.clone(
+                self, dst, src, src_off=src_off, dst_off=dst_off, length=length
+            ),
+            lambda: (fs_clone(self.jst, self._slot(dst), self._slot(src), *a), None),
+        )
 
     def dedupe(self, dst, src, src_off, dst_off, length):
         return self._mirror(
-            "dedupe", lambda: BlockFileSystem.dedupe(self, dst, src, src_off, dst_off, length),
-            lambda: (fs_dedupe(self.jst, self._slot(dst), self._slot(src), src_off, dst_off,
-                               length), None))
+            "dedupe",
+            lambda: BlockFileSystem.dedupe(self, dst, src, src_off, dst_off, length),
+            lambda: (
+                fs_dedupe(self.jst, self._slot(dst), self._slot(src), src_off, dst_off, length),
+                None,
+            ),
+        )
 
     def alloc_blocks(self, ino, fblock, nblocks):
         return self._mirror(
-            "alloc_blocks", lambda: BlockFileSystem.alloc_blocks(self, ino, fblock, nblocks),
-            lambda: (fs_alloc_blocks(self.jst, self._slot(ino), fblock, nblocks), None))
+            "alloc_blocks",
+            lambda: BlockFileSystem.alloc_blocks(self, ino, fblock, nblocks),
+            lambda: (fs_alloc_blocks(self.jst, self._slot(ino), fblock, nblocks), None),
+        )
 
     def cow_blocks(self, ino, fblock, nblocks):
         return self._mirror(
-            "cow_blocks", lambda: BlockFileSystem.cow_blocks(self, ino, fblock, nblocks),
-            lambda: (fs_cow_blocks(self.jst, self._slot(ino), fblock, nblocks), None))
+            "cow_blocks",
+            lambda: BlockFileSystem.cow_blocks(self, ino, fblock, nblocks),
+            lambda: (fs_cow_blocks(self.jst, self._slot(ino), fblock, nblocks), None),
+        )
 
     def iomap(self, ino, fblock, nblocks):
         def jcall():
@@ -608,8 +737,9 @@ class _MirrorFS(BlockFileSystem):
             i = self.iom
             return err, (int(i[0]), int(i[1]), int(i[2]), bool(i[3]))
 
-        return self._mirror("iomap", lambda: BlockFileSystem.iomap(self, ino, fblock, nblocks),
-                            jcall)
+        return self._mirror(
+            "iomap", lambda: BlockFileSystem.iomap(self, ino, fblock, nblocks), jcall
+        )
 
     def rmap(self, pblock):
         def jcall():
@@ -632,8 +762,9 @@ def test_jit_fs_mirrors_hunt_episodes(seed, nblocks):
     from sim.hunt.search import generate_op
     from sim.hunt.session import OP_KINDS, Op, Session
 
-    sess = Session("page-share", nblocks=nblocks, snapshot=False, direct=True, record=False,
-                   fs_class=_MirrorFS)
+    sess = Session(
+        "page-share", nblocks=nblocks, snapshot=False, direct=True, record=False, fs_class=_MirrorFS
+    )
     rng = np.random.default_rng(seed)
     fs = sess.dax.fs
     for _ in range(250):

@@ -63,6 +63,7 @@ NSLOTS = 3
 
 # --------------------------------------------------------------------------- content model
 
+
 def _py_apply(m: BytesContentModel, op) -> None:
     name, a = op[0], op[1:]
     if name == "create":
@@ -132,7 +133,7 @@ def _same(s, m: BytesContentModel, probe) -> None:
             assert s.size[k] == len(ref)
             assert cm_bytes(s, k) == ref
             off, ln = probe
-            other = np.frombuffer(ref[off:off + ln], np.uint8)
+            other = np.frombuffer(ref[off : off + ln], np.uint8)
             inside = off + ln <= len(ref)
             assert cm_equal(s, k, off, ln, other) == inside
             if inside and ln > 0:
@@ -194,10 +195,13 @@ def test_content_model_matches_bytes_model(ops, probe):
 # the same at page scale: whole pages of one byte (descriptors), partial pages, clones
 # across page boundaries at equal and unequal alignments, within one file both ways
 _P = 4096
-_poff = st.one_of(st.integers(0, 6).map(lambda k: k * _P),
-                  st.integers(0, 6 * _P), st.sampled_from([_P - 1, _P + 1, 2 * _P - 7]))
+_poff = st.one_of(
+    st.integers(0, 6).map(lambda k: k * _P),
+    st.integers(0, 6 * _P),
+    st.sampled_from([_P - 1, _P + 1, 2 * _P - 7]),
+)
 _plen = st.one_of(st.integers(0, 4).map(lambda k: k * _P), st.integers(0, 3 * _P))
-_pbyte = st.integers(0x61, 0x7a)  # never 0: a zero write would look like a hole
+_pbyte = st.integers(0x61, 0x7A)  # never 0: a zero write would look like a hole
 _cm_page_op = st.one_of(
     st.tuples(st.just("pwrite"), _slot, _poff, _plen, _pbyte),
     st.tuples(st.just("store"), _slot, _poff, _plen, _pbyte),
@@ -211,15 +215,20 @@ _cm_page_op = st.one_of(
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(ops=st.lists(_cm_page_op, max_size=30),
-       probe=st.tuples(st.integers(0, 8 * _P), st.integers(0, 2 * _P)))
+@given(
+    ops=st.lists(_cm_page_op, max_size=30),
+    probe=st.tuples(st.integers(0, 8 * _P), st.integers(0, 2 * _P)),
+)
 def test_content_model_matches_bytes_model_at_page_scale(ops, probe):
     _run_content(ops, 10 * _P, probe)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(ops=st.lists(_cm_op, max_size=30), probe=st.tuples(st.integers(0, 60), _len),
-       cap=st.integers(0, 40))
+@given(
+    ops=st.lists(_cm_op, max_size=30),
+    probe=st.tuples(st.integers(0, 60), _len),
+    cap=st.integers(0, 40),
+)
 def test_content_model_overflow_with_a_tiny_cap(ops, probe, cap):
     _run_content(ops, cap, probe)
 
@@ -252,6 +261,7 @@ def test_clone_within_one_file_is_a_memmove():
 
 
 # --------------------------------------------------------------------------- generate_op
+
 
 class _CountingGenerator:
     """A numpy Generator for :class:`Draws` that counts the blocks it hands out."""
@@ -306,8 +316,7 @@ def _episode(variant: str, seed: int, kinds: tuple, nfiles: int, nops: int, stat
     assert cw.tolist() == _cum_weights(kinds)
     u = np.random.default_rng(seed).random(MAX_DRAWS * nops + 300)
     d = Draws(_CountingGenerator(seed))
-    sess = Session(variant, snapshot=False, direct=True, record=False,
-                   fs_class=BlockFileSystem)
+    sess = Session(variant, snapshot=False, direct=True, record=False, fs_class=BlockFileSystem)
     out = np.zeros(8, np.int64)
     try:
         for _ in range(nops):
@@ -320,8 +329,9 @@ def _episode(variant: str, seed: int, kinds: tuple, nfiles: int, nops: int, stat
             nshared, sslot = -1, -1
             for attempt in range(3):
                 out[:] = 12345
-                r = generate_op(u, pos, cw, codes, nfiles, ex, sz, ms, mo, ml, nm, shared,
-                                nshared, sslot, out)
+                r = generate_op(
+                    u, pos, cw, codes, nfiles, ex, sz, ms, mo, ml, nm, shared, nshared, sslot, out
+                )
                 if r > -2:
                     break
                 assert attempt == 0
@@ -336,8 +346,26 @@ def _episode(variant: str, seed: int, kinds: tuple, nfiles: int, nops: int, stat
                 # a wrong slot is asked again
                 if nfiles > 1:
                     w = (s + 1) % nfiles
-                    assert generate_op(u, pos, cw, codes, nfiles, ex, sz, ms, mo, ml, nm,
-                                       shared, nshared, w, out) == r
+                    assert (
+                        generate_op(
+                            u,
+                            pos,
+                            cw,
+                            codes,
+                            nfiles,
+                            ex,
+                            sz,
+                            ms,
+                            mo,
+                            ml,
+                            nm,
+                            shared,
+                            nshared,
+                            w,
+                            out,
+                        )
+                        == r
+                    )
             assert r == used > pos
             want = _expected(op)
             if want is None:
@@ -350,11 +378,47 @@ def _episode(variant: str, seed: int, kinds: tuple, nfiles: int, nops: int, stat
             for m in {pos, pos + 1, (pos + used) // 2, used - 1}:
                 if pos <= m < used:
                     before = out.copy()
-                    assert generate_op(u[:m], pos, cw, codes, nfiles, ex, sz, ms, mo, ml, nm,
-                                       shared, nshared, sslot, out) == EXHAUSTED
+                    assert (
+                        generate_op(
+                            u[:m],
+                            pos,
+                            cw,
+                            codes,
+                            nfiles,
+                            ex,
+                            sz,
+                            ms,
+                            mo,
+                            ml,
+                            nm,
+                            shared,
+                            nshared,
+                            sslot,
+                            out,
+                        )
+                        == EXHAUSTED
+                    )
                     assert (out == before).all()
-            assert generate_op(u[:used], pos, cw, codes, nfiles, ex, sz, ms, mo, ml, nm,
-                               shared, nshared, sslot, out) == used
+            assert (
+                generate_op(
+                    u[:used],
+                    pos,
+                    cw,
+                    codes,
+                    nfiles,
+                    ex,
+                    sz,
+                    ms,
+                    mo,
+                    ml,
+                    nm,
+                    shared,
+                    nshared,
+                    sslot,
+                    out,
+                )
+                == used
+            )
             if op is not None:
                 sess.apply(op)
     finally:
@@ -392,8 +456,12 @@ def _kinds(draw):
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 2**63), kinds=_kinds(), nfiles=st.integers(1, 4),
-       variant=st.sampled_from(DESIGNS))
+@given(
+    seed=st.integers(0, 2**63),
+    kinds=_kinds(),
+    nfiles=st.integers(1, 4),
+    variant=st.sampled_from(DESIGNS),
+)
 def test_generate_op_matches_python_hypothesis(seed, kinds, nfiles, variant):
     _episode(variant, seed, kinds, nfiles, 30, _new_stats())
 
@@ -404,8 +472,20 @@ def test_constants_agree_with_the_search():
 
 
 def test_kind_codes():
-    codes = (K_PWRITE, K_TRUNCATE, K_PUNCH, K_ZERO, K_UNSHARE, K_CLONE, K_DEDUPE, K_MREAD,
-             K_MWRITE, K_HWPOISON, K_MUNMAP, K_UNLINK)
+    codes = (
+        K_PWRITE,
+        K_TRUNCATE,
+        K_PUNCH,
+        K_ZERO,
+        K_UNSHARE,
+        K_CLONE,
+        K_DEDUPE,
+        K_MREAD,
+        K_MWRITE,
+        K_HWPOISON,
+        K_MUNMAP,
+        K_UNLINK,
+    )
     assert codes == tuple(range(len(OP_KINDS)))
     cw, c = kind_arrays(("mread", "pwrite"))
     assert c.tolist() == [K_MREAD, K_PWRITE] and cw.dtype == np.float64 and c.dtype == np.int64

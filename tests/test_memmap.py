@@ -210,10 +210,19 @@ def test_apply_rejects_bad_rows_and_applies_nothing():
 
 
 def test_variant_names_aliases_and_errors():
-    assert list(VARIANTS) == ["single-owner", "cow-index", "page-share", "folio-share",
-                              "folio-share-reset"]
-    for alias, name in [("v5.19", "single-owner"), ("v6.0", "cow-index"), ("v6.2", "page-share"),
-                        ("v6.15", "folio-share")]:
+    assert list(VARIANTS) == [
+        "single-owner",
+        "cow-index",
+        "page-share",
+        "folio-share",
+        "folio-share-reset",
+    ]
+    for alias, name in [
+        ("v5.19", "single-owner"),
+        ("v6.0", "cow-index"),
+        ("v6.2", "page-share"),
+        ("v6.15", "folio-share"),
+    ]:
         assert get_variant(alias).name == name
     assert not VARIANTS["folio-share-reset"].in_kernel
     assert all(v.in_kernel for n, v in VARIANTS.items() if n != "folio-share-reset")
@@ -236,8 +245,16 @@ def test_user_variant_without_kernel_uses_reference_and_agrees():
     n = 400
     npg = np.where(rng.random(n) < 0.1, PMD_NPAGES, 1)
     pfn = np.where(npg == PMD_NPAGES, PMD_NPAGES * rng.integers(0, 4, n), rng.integers(0, N, n))
-    ops = np.stack([rng.integers(0, 2, n), pfn, npg, rng.integers(1, 4, n),
-                    rng.integers(0, 9, n) * PMD_NPAGES, rng.integers(0, 2, n)]).astype(np.int64)
+    ops = np.stack(
+        [
+            rng.integers(0, 2, n),
+            pfn,
+            npg,
+            rng.integers(1, 4, n),
+            rng.integers(0, 9, n) * PMD_NPAGES,
+            rng.integers(0, 2, n),
+        ]
+    ).astype(np.int64)
     fast, slow = MemMap(N, "page-share"), MemMap(N, SlowPageShare)
     assert isinstance(slow.variant, Variant) and slow._ref is not None
     fast.apply(*ops)
@@ -293,8 +310,16 @@ def test_user_design_without_kernel_scans_for_gauges(variant):
     n = 600
     npg = np.where(rng.random(n) < 0.1, PMD_NPAGES, 1)
     pfn = np.where(npg == PMD_NPAGES, PMD_NPAGES * rng.integers(0, 4, n), rng.integers(0, N, n))
-    ops = np.stack([rng.integers(0, 2, n), pfn, npg, rng.integers(1, 4, n),
-                    rng.integers(0, 3, n), rng.integers(0, 2, n)]).astype(np.int64)
+    ops = np.stack(
+        [
+            rng.integers(0, 2, n),
+            pfn,
+            npg,
+            rng.integers(1, 4, n),
+            rng.integers(0, 3, n),
+            rng.integers(0, 2, n),
+        ]
+    ).astype(np.int64)
     fast, ref = MemMap(N, variant), MemMap(N, slow)
     assert ref._op is None and not ref._gauged
     fast.apply(*ops)
@@ -309,9 +334,13 @@ def test_user_design_without_kernel_scans_for_gauges(variant):
 def test_single_op_kernel_rejects_bad_entries_like_the_batch_path():
     mm = MemMap(N, "folio-share")
     assert mm._op is not None
-    for args, match in [((N, 1, 1, 0, False), "outside"), ((-1, 1, 1, 0, False), "outside"),
-                        ((0, 3, 1, 0, False), "npages"), ((5, PMD_NPAGES, 1, 0, False), "multiple"),
-                        ((0, 1, 0, 0, False), "mapping")]:
+    for args, match in [
+        ((N, 1, 1, 0, False), "outside"),
+        ((-1, 1, 1, 0, False), "outside"),
+        ((0, 3, 1, 0, False), "npages"),
+        ((5, PMD_NPAGES, 1, 0, False), "multiple"),
+        ((0, 1, 0, 0, False), "mapping"),
+    ]:
         with pytest.raises(ValueError, match=match):
             mm.associate(*args)
         with pytest.raises(ValueError, match=match):

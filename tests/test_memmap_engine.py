@@ -101,7 +101,8 @@ def _run_all(name, ops):
     _check_equal(batch, ref, variant)
     single = MemMap(NPAGES, variant)
     got = [
-        single.associate(pfn, n, m, i, bool(f)) if op == OP_ASSOCIATE
+        single.associate(pfn, n, m, i, bool(f))
+        if op == OP_ASSOCIATE
         else single.disassociate(pfn, n, m, bool(f))
         for op, pfn, n, m, i, f in ops.T.tolist()
     ]
@@ -110,8 +111,7 @@ def _run_all(name, ops):
     assert batch.summary() == single.summary()
 
 
-_settings = settings(max_examples=100, deadline=None,
-                     suppress_health_check=[HealthCheck.too_slow])
+_settings = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @_settings
@@ -150,9 +150,16 @@ def test_hot_page_sequences_equal_reference(name, n, seed):
     """Long runs on one page (re-faults, shares, drops) exercise counts far from zero."""
     rng = np.random.default_rng(seed)
     op = rng.integers(0, 2, n * 5)
-    ops = np.stack([op, np.full(op.size, 700), np.ones(op.size, np.int64),
-                    rng.integers(1, 3, op.size), rng.integers(0, 3, op.size),
-                    rng.integers(0, 2, op.size)]).astype(np.int64)
+    ops = np.stack(
+        [
+            op,
+            np.full(op.size, 700),
+            np.ones(op.size, np.int64),
+            rng.integers(1, 3, op.size),
+            rng.integers(0, 3, op.size),
+            rng.integers(0, 2, op.size),
+        ]
+    ).astype(np.int64)
     _run_all(name, ops)
 
 
@@ -160,15 +167,24 @@ def test_batch_split_into_chunks_equals_one_batch():
     rng = np.random.default_rng(7)
     n = 5000
     npg = np.where(rng.random(n) < 0.2, PMD_NPAGES, 1)
-    pfn = np.where(npg == PMD_NPAGES, PMD_NPAGES * rng.integers(0, 4, n),
-                   rng.integers(0, NPAGES, n))
-    ops = np.stack([rng.integers(0, 2, n), pfn, npg, rng.integers(1, 4, n),
-                    rng.integers(0, 9, n) * PMD_NPAGES, rng.integers(0, 2, n)]).astype(np.int64)
+    pfn = np.where(
+        npg == PMD_NPAGES, PMD_NPAGES * rng.integers(0, 4, n), rng.integers(0, NPAGES, n)
+    )
+    ops = np.stack(
+        [
+            rng.integers(0, 2, n),
+            pfn,
+            npg,
+            rng.integers(1, 4, n),
+            rng.integers(0, 9, n) * PMD_NPAGES,
+            rng.integers(0, 2, n),
+        ]
+    ).astype(np.int64)
     for name in VARIANTS:
         a, b = MemMap(NPAGES, name), MemMap(NPAGES, name)
         a.apply(*ops)
         for lo in range(0, n, 777):
-            b.apply(*ops[:, lo:lo + 777])
+            b.apply(*ops[:, lo : lo + 777])
         assert a.summary() == b.summary()
         np.testing.assert_array_equal(a.mapping, b.mapping)
         np.testing.assert_array_equal(a.index, b.index)
@@ -182,13 +198,22 @@ def test_gauges_equal_scan_after_long_random_batches(name, seed):
     rng = np.random.default_rng(seed)
     n = 3000
     npg = np.where(rng.random(n) < 0.15, PMD_NPAGES, 1)
-    pfn = np.where(npg == PMD_NPAGES, PMD_NPAGES * rng.integers(0, 4, n),
-                   rng.integers(0, NPAGES, n))
-    ops = np.stack([rng.integers(0, 2, n), pfn, npg, rng.integers(1, 4, n),
-                    rng.integers(0, 3, n) * PMD_NPAGES, rng.integers(0, 2, n)]).astype(np.int64)
+    pfn = np.where(
+        npg == PMD_NPAGES, PMD_NPAGES * rng.integers(0, 4, n), rng.integers(0, NPAGES, n)
+    )
+    ops = np.stack(
+        [
+            rng.integers(0, 2, n),
+            pfn,
+            npg,
+            rng.integers(1, 4, n),
+            rng.integers(0, 3, n) * PMD_NPAGES,
+            rng.integers(0, 2, n),
+        ]
+    ).astype(np.int64)
     mm = MemMap(NPAGES, name)
     for lo in range(0, n, 500):
-        mm.apply(*ops[:, lo:lo + 500])
+        mm.apply(*ops[:, lo : lo + 500])
         scanned = mm.scan_stats()
         assert mm.residue_pages() == scanned["residue_pages"]
         assert mm.phantom_pages() == scanned["phantom_pages"]

@@ -38,8 +38,13 @@ def _designs():
     return [*VARIANTS.values(), _user_design(), _RepeatedSites()]
 
 
-one = st.tuples(st.booleans(), st.sampled_from([0, 1, 2, 3, 512]), st.integers(1, 3),
-                st.integers(0, 5), st.booleans())
+one = st.tuples(
+    st.booleans(),
+    st.sampled_from([0, 1, 2, 3, 512]),
+    st.integers(1, 3),
+    st.integers(0, 5),
+    st.booleans(),
+)
 
 
 @pytest.mark.parametrize("design", _designs(), ids=lambda v: v.name)

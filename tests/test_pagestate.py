@@ -24,15 +24,20 @@ def _write(tmp_path, rows, name="trace.csv", header=HEADER):
 def _random_trace(tmp_path, n=3000, npages=4096, seed=1):
     rng = np.random.default_rng(seed)
     npg = np.where(rng.random(n) < 0.1, PMD_NPAGES, 1)
-    pfn = np.where(npg == PMD_NPAGES, PMD_NPAGES * rng.integers(0, npages // PMD_NPAGES, n),
-                   rng.integers(0, 64, n))
+    pfn = np.where(
+        npg == PMD_NPAGES,
+        PMD_NPAGES * rng.integers(0, npages // PMD_NPAGES, n),
+        rng.integers(0, 64, n),
+    )
     op = rng.integers(0, 2, n)
     mapping = rng.integers(1, 5, n)
     index = rng.integers(0, 4, n) * PMD_NPAGES
     flag = rng.integers(0, 2, n)
     words = np.array(["associate", "disassociate"])[op]
-    rows = [f"{w},{a},{b},{c},{d},{e}" for w, a, b, c, d, e in
-            zip(words, pfn, npg, mapping, index, flag, strict=True)]
+    rows = [
+        f"{w},{a},{b},{c},{d},{e}"
+        for w, a, b, c, d, e in zip(words, pfn, npg, mapping, index, flag, strict=True)
+    ]
     return _write(tmp_path, rows), np.stack([op, pfn, npg, mapping, index, flag]).astype(np.int64)
 
 
@@ -40,8 +45,20 @@ def _random_trace(tmp_path, n=3000, npages=4096, seed=1):
 def test_replay_writes_state_and_summary_equal_to_memmap(tmp_path, variant):
     trace, ops = _random_trace(tmp_path)
     state, summ = tmp_path / "state.csv", tmp_path / "summary.json"
-    rc = main(["pagestate", str(trace), "--variant", variant, "--pages", "4096",
-               "--state-out", str(state), "--summary-out", str(summ)])
+    rc = main(
+        [
+            "pagestate",
+            str(trace),
+            "--variant",
+            variant,
+            "--pages",
+            "4096",
+            "--state-out",
+            str(state),
+            "--summary-out",
+            str(summ),
+        ]
+    )
     assert rc == 0
     mm = MemMap(4096, variant)
     mm.apply(*ops)
@@ -57,13 +74,30 @@ def test_replay_writes_state_and_summary_equal_to_memmap(tmp_path, variant):
 
 
 def test_known_residue_via_trace(tmp_path):
-    rows = ["associate,7,1,1,10,1", "associate,7,1,2,10,1",
-            "disassociate,7,1,1,0,0", "disassociate,7,1,2,0,0"]
+    rows = [
+        "associate,7,1,1,10,1",
+        "associate,7,1,2,10,1",
+        "disassociate,7,1,1,0,0",
+        "disassociate,7,1,2,0,0",
+    ]
     trace = _write(tmp_path, rows)
     for variant, want in [("cow-index", "7,-1,0"), ("page-share", None), ("folio-share", None)]:
         out = tmp_path / f"{variant}.csv"
-        assert main(["pagestate", str(trace), "--variant", variant, "--pages", "64",
-                     "--state-out", str(out)]) == 0
+        assert (
+            main(
+                [
+                    "pagestate",
+                    str(trace),
+                    "--variant",
+                    variant,
+                    "--pages",
+                    "64",
+                    "--state-out",
+                    str(out),
+                ]
+            )
+            == 0
+        )
         body = out.read_text().splitlines()[1:]
         assert body == ([want] if want else [])
 
@@ -94,27 +128,56 @@ BAD = [
 
 
 @pytest.mark.parametrize("rows,message", BAD)
-def test_malformed_row_exits_2_naming_line_and_field_and_writes_nothing(tmp_path, capsys, rows,
-                                                                         message):
+def test_malformed_row_exits_2_naming_line_and_field_and_writes_nothing(
+    tmp_path, capsys, rows, message
+):
     trace = _write(tmp_path, rows)
     state, summ = tmp_path / "state.csv", tmp_path / "summary.json"
-    rc = main(["pagestate", str(trace), "--variant", "page-share", "--pages", "1024",
-               "--state-out", str(state), "--summary-out", str(summ)])
+    rc = main(
+        [
+            "pagestate",
+            str(trace),
+            "--variant",
+            "page-share",
+            "--pages",
+            "1024",
+            "--state-out",
+            str(state),
+            "--summary-out",
+            str(summ),
+        ]
+    )
     assert rc == 2
     assert message in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["trace.csv"]
 
 
-@pytest.mark.parametrize("header,detail", [
-    ("op,pfn,npages,mapping,index\n", "missing column(s) flag"),
-    ("op,pfn,npages,mapping,index,flag,extra\n", "unexpected column(s) extra"),
-    ("pfn,op,npages,mapping,index,flag\n", "out of order"),
-])
+@pytest.mark.parametrize(
+    "header,detail",
+    [
+        ("op,pfn,npages,mapping,index\n", "missing column(s) flag"),
+        ("op,pfn,npages,mapping,index,flag,extra\n", "unexpected column(s) extra"),
+        ("pfn,op,npages,mapping,index,flag\n", "out of order"),
+    ],
+)
 def test_bad_header_is_line_1(tmp_path, capsys, header, detail):
     trace = _write(tmp_path, ["associate,1,1,1,0,0"], header=header)
     out = tmp_path / "s.json"
-    assert main(["pagestate", str(trace), "--variant", "v6.2", "--pages", "8",
-                 "--summary-out", str(out)]) == 2
+    assert (
+        main(
+            [
+                "pagestate",
+                str(trace),
+                "--variant",
+                "v6.2",
+                "--pages",
+                "8",
+                "--summary-out",
+                str(out),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "trace.csv:1:" in err and detail in err
     assert not out.exists()
@@ -126,8 +189,21 @@ def test_error_late_in_a_multi_block_trace_names_the_right_line(tmp_path, capsys
     monkeypatch.setattr(ps, "_BLOCK_BYTES", 4096)  # many blocks
     rows = ["associate,1,1,1,0,0"] * 5000 + ["disassociate,1,1,1,0,7"]
     trace = _write(tmp_path, rows)
-    assert main(["pagestate", str(trace), "--variant", "v6.2", "--pages", "8",
-                 "--summary-out", str(tmp_path / "s.json")]) == 2
+    assert (
+        main(
+            [
+                "pagestate",
+                str(trace),
+                "--variant",
+                "v6.2",
+                "--pages",
+                "8",
+                "--summary-out",
+                str(tmp_path / "s.json"),
+            ]
+        )
+        == 2
+    )
     assert "trace.csv:5002: field 'flag'" in capsys.readouterr().err
     rows[2500] = "associate,1,1,1,zz,0"
     trace = _write(tmp_path, rows)
@@ -156,14 +232,40 @@ def test_variants_table_lists_every_variant_and_the_proposal(capsys):
 
 def test_pagestate_as_a_subprocess(tmp_path):
     trace = _write(tmp_path, ["associate,1,1,1,0,0", "associate,1,1,2,0,0"])
-    proc = subprocess.run([sys.executable, "-m", "sim", "pagestate", str(trace), "--variant",
-                           "single-owner", "--pages", "8"], capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sim",
+            "pagestate",
+            str(trace),
+            "--variant",
+            "single-owner",
+            "--pages",
+            "8",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "associate_mapping_set" in proc.stdout
     bad = _write(tmp_path, ["associate,1,7,1,0,0"], name="bad.csv")
-    proc = subprocess.run([sys.executable, "-m", "sim", "pagestate", str(bad), "--variant",
-                           "single-owner", "--pages", "8"], capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sim",
+            "pagestate",
+            str(bad),
+            "--variant",
+            "single-owner",
+            "--pages",
+            "8",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2 and "bad.csv:2: field 'npages'" in proc.stderr
     assert "Traceback" not in proc.stderr

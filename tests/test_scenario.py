@@ -71,8 +71,13 @@ def test_default_scenario_is_a_vm_clone_farm():
 def test_defaults_filled_in(tmp_path):
     sc = load_scenario(write(tmp_path, ""))
     d = sc.to_dict()
-    assert d["run"] == {"seed": 0, "mode": "functional", "operations": 0, "duration_ns": 0,
-                        "cpus": 4}
+    assert d["run"] == {
+        "seed": 0,
+        "mode": "functional",
+        "operations": 0,
+        "duration_ns": 0,
+        "cpus": 4,
+    }
     assert d["device"] == {"size": 8 << 30, "memmap": "pmem"}
     assert d["hardware"] == {"profile": "optane-gen1", "overrides": {}}
     assert d["variant"] == {"name": "folio-share"}
@@ -91,20 +96,44 @@ def test_to_dict_roundtrip():
         assert again.workload == sc.workload and again.run == sc.run
 
 
-@pytest.mark.parametrize("text, expect", [
-    (4096, 4096), (0, 0), ("4096", 4096), ("64k", 64 << 10), ("64K", 64 << 10),
-    ("2M", 2 << 20), ("8GiB", 8 << 30), ("8gib", 8 << 30), ("1TiB", 1 << 40), ("3t", 3 << 40),
-    ("0x1000", 4096), ("512B", 512), (" 16 MiB ", 16 << 20),
-])
+@pytest.mark.parametrize(
+    "text, expect",
+    [
+        (4096, 4096),
+        (0, 0),
+        ("4096", 4096),
+        ("64k", 64 << 10),
+        ("64K", 64 << 10),
+        ("2M", 2 << 20),
+        ("8GiB", 8 << 30),
+        ("8gib", 8 << 30),
+        ("1TiB", 1 << 40),
+        ("3t", 3 << 40),
+        ("0x1000", 4096),
+        ("512B", 512),
+        (" 16 MiB ", 16 << 20),
+    ],
+)
 def test_parse_size(text, expect):
     assert parse_size(text) == expect
 
 
-@pytest.mark.parametrize("text, match", [
-    ("8GB", "GiB"), ("64kB", "KiB"), ("1.5GiB", "cannot parse"), ("-1", "cannot parse"),
-    (-1, ">= 0"), (True, "expected a size"), (1.5, "expected a size"), ("abc", "cannot parse"),
-    ("iB", "cannot parse"), ("12iB", "needs a prefix"), ("8 GiB extra", "cannot parse"),
-])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("8GB", "GiB"),
+        ("64kB", "KiB"),
+        ("1.5GiB", "cannot parse"),
+        ("-1", "cannot parse"),
+        (-1, ">= 0"),
+        (True, "expected a size"),
+        (1.5, "expected a size"),
+        ("abc", "cannot parse"),
+        ("iB", "cannot parse"),
+        ("12iB", "needs a prefix"),
+        ("8 GiB extra", "cannot parse"),
+    ],
+)
 def test_parse_size_rejects(text, match):
     with pytest.raises(ParamError, match=match):
         parse_size(text)
@@ -142,24 +171,27 @@ def test_unknown_key_suggests_the_closest(tmp_path):
     with pytest.raises(InputError, match="did you mean 'device.memmap'"):
         load_scenario(write(tmp_path, '[device]\nmemap = "dram"\n'))
     with pytest.raises(InputError, match="unknown section; did you mean 'workload'"):
-        load_scenario(write(tmp_path, '[wrkload]\nclones = 4\n'))
+        load_scenario(write(tmp_path, "[wrkload]\nclones = 4\n"))
     with pytest.raises(InputError, match="unknown key for generator 'dedupe'"):
         load_scenario(write(tmp_path, '[workload]\ngenerator = "dedupe"\nclones = 4\n'))
     with pytest.raises(InputError, match="did you mean 'vm-clones'"):
         load_scenario(write(tmp_path, '[workload]\ngenerator = "vm-clone"\n'))
 
 
-@pytest.mark.parametrize("text, key, allowed", [
-    ('[run]\nseed = "x"\n', "run.seed", "an integer"),
-    ('[run]\ncpus = 2.5\n', "run.cpus", "an integer"),
-    ('[run]\nmode = "fast"\n', "run.mode", '"functional", "timing"'),
-    ('[output]\nplots = 1\n', "output.plots", "true or false"),
-    ('[workload]\nzipf_s = "big"\n', "workload.zipf_s", "a number"),
-    ('[workload]\nclones = true\n', "workload.clones", "an integer"),
-    ('[device]\nsize = [1]\n', "device.size", "a size"),
-    ('run = 3\n', "run", "table"),
-    ('[hardware]\noverrides = 3\n', "hardware.overrides", "table"),
-])
+@pytest.mark.parametrize(
+    "text, key, allowed",
+    [
+        ('[run]\nseed = "x"\n', "run.seed", "an integer"),
+        ("[run]\ncpus = 2.5\n", "run.cpus", "an integer"),
+        ('[run]\nmode = "fast"\n', "run.mode", '"functional", "timing"'),
+        ("[output]\nplots = 1\n", "output.plots", "true or false"),
+        ('[workload]\nzipf_s = "big"\n', "workload.zipf_s", "a number"),
+        ("[workload]\nclones = true\n", "workload.clones", "an integer"),
+        ("[device]\nsize = [1]\n", "device.size", "a size"),
+        ("run = 3\n", "run", "table"),
+        ("[hardware]\noverrides = 3\n", "hardware.overrides", "table"),
+    ],
+)
 def test_wrong_type(tmp_path, text, key, allowed):
     p = write(tmp_path, text)
     with pytest.raises(InputError) as e:
@@ -169,14 +201,17 @@ def test_wrong_type(tmp_path, text, key, allowed):
     assert allowed in e.value.message
 
 
-@pytest.mark.parametrize("text, key", [
-    ('[run]\ncpus = 0\n', "run.cpus"),
-    ('[run]\nseed = -1\n', "run.seed"),
-    ('[device]\nsize = "1MiB"\n', "device.size"),
-    ('[workload]\nwrite_fraction = 1.5\n', "workload.write_fraction"),
-    ('[workload]\nclones = 0\n', "workload.clones"),
-    ('[workload]\ngenerator = "backup"\nfile_size_min = "2MiB"\n', "workload.file_size_min"),
-])
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("[run]\ncpus = 0\n", "run.cpus"),
+        ("[run]\nseed = -1\n", "run.seed"),
+        ('[device]\nsize = "1MiB"\n', "device.size"),
+        ("[workload]\nwrite_fraction = 1.5\n", "workload.write_fraction"),
+        ("[workload]\nclones = 0\n", "workload.clones"),
+        ('[workload]\ngenerator = "backup"\nfile_size_min = "2MiB"\n', "workload.file_size_min"),
+    ],
+)
 def test_out_of_range(tmp_path, text, key):
     with pytest.raises(InputError) as e:
         load_scenario(write(tmp_path, text))
@@ -191,9 +226,14 @@ def test_variant_and_profile_checked_against_registries(tmp_path):
     assert e.value.message.startswith("variant.name:")
     with pytest.raises(InputError, match="hardware.profile: unknown profile") as e:
         load_scenario(write(tmp_path, '[hardware]\nprofile = "optane-gen9"\n'))
-    sc = load_scenario(write(tmp_path, '[hardware]\nprofile = "cxl"\n'
-                                       '[hardware.overrides]\nmedia.t_read_ns = 90\n'
-                                       '"cpu.freq_ghz" = 3\n'))
+    sc = load_scenario(
+        write(
+            tmp_path,
+            '[hardware]\nprofile = "cxl"\n'
+            "[hardware.overrides]\nmedia.t_read_ns = 90\n"
+            '"cpu.freq_ghz" = 3\n',
+        )
+    )
     assert sc.hardware.overrides == {"media.t_read_ns": 90.0, "cpu.freq_ghz": 3.0}
     with pytest.raises(InputError) as e:
         load_scenario(write(tmp_path, '[hardware.overrides]\n"media.t_red_ns" = 9\n'))
@@ -211,9 +251,18 @@ def test_not_toml(tmp_path):
 
 
 def test_set_overrides():
-    sc = load_scenario(None, ["workload.clones=4", "device.size=2GiB", "run.mode=timing",
-                              'variant.name="page-share"', "output.plots=false",
-                              "run.duration_ns=10ms", "hardware.overrides.media.t_read_ns=99"])
+    sc = load_scenario(
+        None,
+        [
+            "workload.clones=4",
+            "device.size=2GiB",
+            "run.mode=timing",
+            'variant.name="page-share"',
+            "output.plots=false",
+            "run.duration_ns=10ms",
+            "hardware.overrides.media.t_read_ns=99",
+        ],
+    )
     assert sc.workload.params.clones == 4 and sc.device.size == 2 << 30
     assert sc.run.mode == "timing" and sc.variant.name == "page-share"
     assert sc.output.plots is False and sc.run.duration_ns == 10_000_000
@@ -225,16 +274,22 @@ def test_set_overrides():
     assert parse_set("a.b=cow-index") == ("a.b", "cow-index")
 
 
-@pytest.mark.parametrize("item, where, key", [
-    ("workload.clones=abc", "--set workload.clones=abc", "workload.clones"),
-    ("workload.clones=-3", "--set workload.clones=-3", "workload.clones"),
-    ("workload.clonse=3", "--set workload.clonse=3", "workload.clonse"),
-    ("device.size=8GB", "--set device.size=8GB", "device.size"),
-    ("variant.name=nope", "--set variant.name=nope", "variant.name"),
-    ("workload.generator=nope", "--set workload.generator=nope", "workload.generator"),
-    ("hardware.overrides.media.t_read_ns=x", "--set hardware.overrides.media.t_read_ns=x",
-     "hardware.overrides.media.t_read_ns"),
-])
+@pytest.mark.parametrize(
+    "item, where, key",
+    [
+        ("workload.clones=abc", "--set workload.clones=abc", "workload.clones"),
+        ("workload.clones=-3", "--set workload.clones=-3", "workload.clones"),
+        ("workload.clonse=3", "--set workload.clonse=3", "workload.clonse"),
+        ("device.size=8GB", "--set device.size=8GB", "device.size"),
+        ("variant.name=nope", "--set variant.name=nope", "variant.name"),
+        ("workload.generator=nope", "--set workload.generator=nope", "workload.generator"),
+        (
+            "hardware.overrides.media.t_read_ns=x",
+            "--set hardware.overrides.media.t_read_ns=x",
+            "hardware.overrides.media.t_read_ns",
+        ),
+    ],
+)
 def test_bad_set(item, where, key):
     with pytest.raises(InputError) as e:
         load_scenario(None, [item])
@@ -257,8 +312,14 @@ def test_set_malformed():
 
 def test_with_overrides_for_sweeps():
     base = load_scenario("vm-clones")
-    sc = base.with_overrides({"workload.clones": 4, "variant.name": "cow-index",
-                              "device.memmap": "dram", "hardware.overrides.media.t_read_ns": 80})
+    sc = base.with_overrides(
+        {
+            "workload.clones": 4,
+            "variant.name": "cow-index",
+            "device.memmap": "dram",
+            "hardware.overrides.media.t_read_ns": 80,
+        }
+    )
     assert sc.workload.params.clones == 4 and sc.variant.name == "cow-index"
     assert sc.device.memmap == "dram" and sc.hardware.overrides["media.t_read_ns"] == 80
     assert base.workload.params.clones == 32 and base.hardware.overrides == {}
@@ -291,7 +352,8 @@ def test_seeds():
     sc = load_scenario(None)
     a = resolve_rng(sc, 3).integers(0, 2**62, 4)
     b = np.random.default_rng(np.random.SeedSequence(sc.run.seed, spawn_key=(3,))).integers(
-        0, 2**62, 4)
+        0, 2**62, 4
+    )
     assert (a == b).all()
     assert seed_sequence(sc).spawn_key == () and seed_sequence(sc, 5).spawn_key == (5,)
     small = sc.with_overrides({"workload.clones": 3, "workload.accesses_per_vm": 50})

@@ -15,9 +15,19 @@ def _scenario_part(out: str) -> str:
 def test_show_config_default(capsys):
     assert main(["show-config"]) == 0
     out = capsys.readouterr().out
-    for key in ("[run]", "seed = 20221201", "[device]", 'size = "8GiB"', "[workload]",
-                'generator = "vm-clones"', "clones = 16", "zipf_s = 1.0",
-                "image_chunk = ", "[output]", "plots = true"):
+    for key in (
+        "[run]",
+        "seed = 20221201",
+        "[device]",
+        'size = "8GiB"',
+        "[workload]",
+        'generator = "vm-clones"',
+        "clones = 16",
+        "zipf_s = 1.0",
+        "image_chunk = ",
+        "[output]",
+        "plots = true",
+    ):
         assert key in out, key
     assert "# hardware profile 'optane-gen1'" in out
     assert "media.t_read_ns" in out
@@ -25,8 +35,19 @@ def test_show_config_default(capsys):
 
 def test_show_config_output_is_toml_that_loads_back(capsys, tmp_path):
     for name in ("default", "memory-failure", "xfsio"):
-        assert main(["show-config", name, "--set", "hardware.overrides.media.t_read_ns=123",
-                     "--set", "run.cpus=3"]) == 0
+        assert (
+            main(
+                [
+                    "show-config",
+                    name,
+                    "--set",
+                    "hardware.overrides.media.t_read_ns=123",
+                    "--set",
+                    "run.cpus=3",
+                ]
+            )
+            == 0
+        )
         text = _scenario_part(capsys.readouterr().out)
         data = tomllib.loads(text)
         again = scenario_from_dict(data, name=name)

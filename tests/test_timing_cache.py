@@ -101,8 +101,14 @@ ODD = {
 
 @pytest.mark.parametrize(
     ("seed", "sizes", "line_bytes", "block_bytes"),
-    [(0, SMALL, 256, 4096), (1, SMALL, 256, 4096), (2, SMALL, 256, 4096),
-     (3, ODD, 192, 3072), (4, ODD, 256, 4096), (5, SMALL, 320, 1000)],
+    [
+        (0, SMALL, 256, 4096),
+        (1, SMALL, 256, 4096),
+        (2, SMALL, 256, 4096),
+        (3, ODD, 192, 3072),
+        (4, ODD, 256, 4096),
+        (5, SMALL, 320, 1000),
+    ],
 )
 def test_recency_ordered_sets_equal_lru_stamps(seed, sizes, line_bytes, block_bytes):
     prof = load_profile("optane-gen1", sizes)
@@ -120,8 +126,7 @@ def test_recency_ordered_sets_equal_lru_stamps(seed, sizes, line_bytes, block_by
     state = CacheState(prof, cpus)
     got = np.concatenate(
         [
-            access_lines(state, addr[s], write[s], medium[s], cpu[s], lat, line_bytes,
-                         block_bytes)
+            access_lines(state, addr[s], write[s], medium[s], cpu[s], lat, line_bytes, block_bytes)
             for s in (slice(0, 1500), slice(1500, n))  # the state carries across calls
         ]
     )
@@ -237,11 +242,33 @@ def test_per_record_kernel_equals_per_line_kernel(sp_medium):
     base = np.array([STRUCT_BASE[s] for s in STRUCTURES], dtype=np.int64)
     sp, xa = STRUCTURES.index("struct_page"), STRUCTURES.index("xarray_node")
     lat = np.array([4, 14, 56, 220, 670, 370, 540, 50, 70], dtype=np.int64)
-    got_xa, got_other = access_records(CacheState(prof, cpus), nrec, rec, struct, key, write,
-                                       cpu_rec, base, sp, xa, sp_medium, 23, lat, 256, 4096)
-    cyc = access_lines(CacheState(prof, cpus), base[struct] + key * 64, write,
-                       ((struct == sp) * sp_medium).astype(np.int64), cpu_rec[rec], lat, 256,
-                       4096)
+    got_xa, got_other = access_records(
+        CacheState(prof, cpus),
+        nrec,
+        rec,
+        struct,
+        key,
+        write,
+        cpu_rec,
+        base,
+        sp,
+        xa,
+        sp_medium,
+        23,
+        lat,
+        256,
+        4096,
+    )
+    cyc = access_lines(
+        CacheState(prof, cpus),
+        base[struct] + key * 64,
+        write,
+        ((struct == sp) * sp_medium).astype(np.int64),
+        cpu_rec[rec],
+        lat,
+        256,
+        4096,
+    )
     cyc = cyc + ((struct == sp) & (write == 1)) * 23
     want_xa = np.bincount(rec, weights=np.where(struct == xa, cyc, 0), minlength=nrec)
     want_other = np.bincount(rec, weights=np.where(struct == xa, 0, cyc), minlength=nrec)

@@ -23,17 +23,47 @@ from workloads.registry import (
 
 # Small parameter sets, so that many seeds run quickly.
 SMALL = {
-    "vm-clones": {"clones": 6, "image_size": 4 << 20, "accesses_per_vm": 300,
-                  "pmd_fraction": 0.3, "stop_fraction": 0.5},
-    "containers": {"layers": 4, "layer_size": 1 << 20, "images": 3, "layers_per_image": 2,
-                   "containers": 8, "accesses_per_container": 200, "pmd_fraction": 0.2},
-    "db-snapshots": {"db_size": 2 << 20, "updates": 1500, "snapshot_every": 200,
-                     "keep_snapshots": 2},
+    "vm-clones": {
+        "clones": 6,
+        "image_size": 4 << 20,
+        "accesses_per_vm": 300,
+        "pmd_fraction": 0.3,
+        "stop_fraction": 0.5,
+    },
+    "containers": {
+        "layers": 4,
+        "layer_size": 1 << 20,
+        "images": 3,
+        "layers_per_image": 2,
+        "containers": 8,
+        "accesses_per_container": 200,
+        "pmd_fraction": 0.2,
+    },
+    "db-snapshots": {
+        "db_size": 2 << 20,
+        "updates": 1500,
+        "snapshot_every": 200,
+        "keep_snapshots": 2,
+    },
     "dedupe": {"files": 3, "file_size": 256 << 10, "distinct_blocks": 6},
-    "backup": {"files": 12, "file_size_max": 64 << 10, "rounds": 3, "keep_backups": 1,
-               "modify_fraction": 0.5, "delete_fraction": 0.2, "verify_fraction": 0.5},
-    "memory-failure": {"poisons": 5, "base": {"generator": "vm-clones", "clones": 4,
-                                              "image_size": 2 << 20, "accesses_per_vm": 200}},
+    "backup": {
+        "files": 12,
+        "file_size_max": 64 << 10,
+        "rounds": 3,
+        "keep_backups": 1,
+        "modify_fraction": 0.5,
+        "delete_fraction": 0.2,
+        "verify_fraction": 0.5,
+    },
+    "memory-failure": {
+        "poisons": 5,
+        "base": {
+            "generator": "vm-clones",
+            "clones": 4,
+            "image_size": 2 << 20,
+            "accesses_per_vm": 200,
+        },
+    },
 }
 
 
@@ -42,8 +72,15 @@ def spec(name: str, **extra) -> WorkloadSpec:
 
 
 def test_every_generator_is_registered():
-    assert generator_names() == ["vm-clones", "containers", "db-snapshots", "dedupe", "backup",
-                                 "memory-failure", "xfsio"]
+    assert generator_names() == [
+        "vm-clones",
+        "containers",
+        "db-snapshots",
+        "dedupe",
+        "backup",
+        "memory-failure",
+        "xfsio",
+    ]
     with pytest.raises(InputError, match="did you mean 'vm-clones'"):
         get_generator("vm-clone")
 
@@ -74,14 +111,31 @@ def test_streams_are_legal_for_many_seeds(name):
 
 
 @settings(max_examples=120, deadline=None)
-@given(clones=st.integers(1, 8), pages=st.integers(1, 1200), accesses=st.integers(0, 400),
-       wf=st.floats(0, 1), pmd=st.floats(0, 1), stop=st.floats(0, 1), s=st.floats(0, 3),
-       seed=st.integers(0, 2**32), cpus=st.integers(1, 5))
+@given(
+    clones=st.integers(1, 8),
+    pages=st.integers(1, 1200),
+    accesses=st.integers(0, 400),
+    wf=st.floats(0, 1),
+    pmd=st.floats(0, 1),
+    stop=st.floats(0, 1),
+    s=st.floats(0, 3),
+    seed=st.integers(0, 2**32),
+    cpus=st.integers(1, 5),
+)
 def test_vm_clones_legal_for_any_params(clones, pages, accesses, wf, pmd, stop, s, seed, cpus):
-    sp = build_workload({"generator": "vm-clones", "clones": clones,
-                         "image_size": pages * PAGE_SIZE, "accesses_per_vm": accesses,
-                         "write_fraction": wf, "pmd_fraction": pmd, "stop_fraction": stop,
-                         "zipf_s": s, "image_chunk": 64 << 10})
+    sp = build_workload(
+        {
+            "generator": "vm-clones",
+            "clones": clones,
+            "image_size": pages * PAGE_SIZE,
+            "accesses_per_vm": accesses,
+            "write_fraction": wf,
+            "pmd_fraction": pmd,
+            "stop_fraction": stop,
+            "zipf_s": s,
+            "image_chunk": 64 << 10,
+        }
+    )
     stream, meta = generate(sp, seed, cpus=cpus)
     validate_stream(stream)
     faults = stream[(stream["op"] == Op.READ_FAULT) | (stream["op"] == Op.WRITE_FAULT)]
@@ -93,14 +147,34 @@ def test_vm_clones_legal_for_any_params(clones, pages, accesses, wf, pmd, stop, 
 
 def test_vm_clones_shape():
     base = SMALL["vm-clones"]
-    s, meta = generate(build_workload({"generator": "vm-clones", **base, "write_fraction": 0.0,
-                                       "pmd_fraction": 0.0, "stop_fraction": 0.0}), 1)
+    s, meta = generate(
+        build_workload(
+            {
+                "generator": "vm-clones",
+                **base,
+                "write_fraction": 0.0,
+                "pmd_fraction": 0.0,
+                "stop_fraction": 0.0,
+            }
+        ),
+        1,
+    )
     c = validate_stream(s)["counts"]
     assert "WRITE_FAULT" not in c and "UNLINK" not in c and "MUNMAP" not in c
     assert c["CLONE"] == base["clones"] and c["MMAP"] == base["clones"]
     assert (s["length_bytes"][s["op"] == Op.READ_FAULT] == PAGE_SIZE).all()
-    s, meta = generate(build_workload({"generator": "vm-clones", **base, "pmd_fraction": 1.0,
-                                       "stop_fraction": 1.0, "write_fraction": 1.0}), 1)
+    s, meta = generate(
+        build_workload(
+            {
+                "generator": "vm-clones",
+                **base,
+                "pmd_fraction": 1.0,
+                "stop_fraction": 1.0,
+                "write_fraction": 1.0,
+            }
+        ),
+        1,
+    )
     f = s[(s["op"] == Op.READ_FAULT) | (s["op"] == Op.WRITE_FAULT)]
     assert ((f["arg"] & ARG_PMD) != 0).all() and (f["offset_bytes"] % PMD_SIZE == 0).all()
     assert (f["op"] == Op.WRITE_FAULT).all()
@@ -110,8 +184,16 @@ def test_vm_clones_shape():
 
 
 def test_vm_clones_write_fraction_and_zipf_skew():
-    sp = build_workload({"generator": "vm-clones", "clones": 4, "image_size": 16 << 20,
-                         "accesses_per_vm": 4000, "write_fraction": 0.3, "zipf_s": 1.2})
+    sp = build_workload(
+        {
+            "generator": "vm-clones",
+            "clones": 4,
+            "image_size": 16 << 20,
+            "accesses_per_vm": 4000,
+            "write_fraction": 0.3,
+            "zipf_s": 1.2,
+        }
+    )
     s, _ = generate(sp, 9)
     wf = s[s["op"] == Op.WRITE_FAULT]
     assert (wf["arg"] >> 8 & 0xFF).min() > 0  # a stored pattern byte
@@ -154,14 +236,14 @@ def test_db_snapshots_keeps_n():
     n_snap = -(-p["updates"] // p["snapshot_every"])
     assert len(meta["snapshots"]) == n_snap
     live = validate_stream(s)["live_files"]
-    assert live == [0] + meta["snapshots"][-p["keep_snapshots"]:]
+    assert live == [0] + meta["snapshots"][-p["keep_snapshots"] :]
 
 
 def _block_contents(stream, nfiles, nblocks):
     content = np.zeros((nfiles, nblocks), np.int64)
     for r in stream[stream["op"] == Op.WRITE]:
         b0 = r["offset_bytes"] // PAGE_SIZE
-        content[r["file"], b0:b0 + r["length_bytes"] // PAGE_SIZE] = r["arg"]
+        content[r["file"], b0 : b0 + r["length_bytes"] // PAGE_SIZE] = r["arg"]
     return content
 
 
@@ -179,7 +261,7 @@ def test_dedupe_pairs_identical_blocks(via):
     for r in dd:
         n = r["length_bytes"] // PAGE_SIZE
         d0, s0 = r["offset_bytes"] // PAGE_SIZE, r["src_offset_bytes"] // PAGE_SIZE
-        assert (content[r["file"], d0:d0 + n] == content[r["src"], s0:s0 + n]).all()
+        assert (content[r["file"], d0 : d0 + n] == content[r["src"], s0 : s0 + n]).all()
         shared += n
     assert shared == meta["duplicate_blocks"] == content.size - len(np.unique(content))
     after = s[first_dedupe:]

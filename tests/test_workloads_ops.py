@@ -33,15 +33,31 @@ def test_dtype_is_signed_and_documented():
     for name in OP_DTYPE.names:
         assert OP_DTYPE[name].kind == "i", name  # no unsigned fields
     assert OP_DTYPE["offset_bytes"] == np.int64 and OP_DTYPE["t_cycles"] == np.int64
-    assert {o.name for o in Op} >= {"CREATE", "WRITE", "CLONE", "DEDUPE", "MMAP", "MUNMAP",
-                                    "READ_FAULT", "WRITE_FAULT", "TRUNCATE", "PUNCH", "ZERO",
-                                    "UNSHARE", "UNLINK", "FSYNC", "POISON", "READ"}
+    assert {o.name for o in Op} >= {
+        "CREATE",
+        "WRITE",
+        "CLONE",
+        "DEDUPE",
+        "MMAP",
+        "MUNMAP",
+        "READ_FAULT",
+        "WRITE_FAULT",
+        "TRUNCATE",
+        "PUNCH",
+        "ZERO",
+        "UNSHARE",
+        "UNLINK",
+        "FSYNC",
+        "POISON",
+        "READ",
+    }
     assert len({int(o) for o in Op}) == len(Op)
 
 
 def test_make_ops_broadcasts():
-    rows = make_ops(Op.READ_FAULT, pid=3, file=1, offset_bytes=np.arange(4) * 4096,
-                    length_bytes=4096)
+    rows = make_ops(
+        Op.READ_FAULT, pid=3, file=1, offset_bytes=np.arange(4) * 4096, length_bytes=4096
+    )
     assert len(rows) == 4 and rows.dtype == OP_DTYPE
     assert (rows["pid"] == 3).all() and rows["offset_bytes"].tolist() == [0, 4096, 8192, 12288]
     assert (rows["src"] == -1).all()
@@ -50,8 +66,13 @@ def test_make_ops_broadcasts():
     with pytest.raises(TypeError):
         make_ops(Op.CREATE, fil=1)
     assert len(concat([])) == 0 and len(empty_stream(3)) == 3
-    t = concat([make_ops(Op.FSYNC, file=0, t_cycles=5), make_ops(Op.FSYNC, file=1, t_cycles=1),
-                make_ops(Op.FSYNC, file=2, t_cycles=5)])
+    t = concat(
+        [
+            make_ops(Op.FSYNC, file=0, t_cycles=5),
+            make_ops(Op.FSYNC, file=1, t_cycles=1),
+            make_ops(Op.FSYNC, file=2, t_cycles=5),
+        ]
+    )
     assert sort_by_time(t)["file"].tolist() == [1, 0, 2]  # stable among equal times
 
 
@@ -74,40 +95,78 @@ def test_validator_accepts_a_legal_stream():
     assert summary["counts"] == op_counts(s)
 
 
-@pytest.mark.parametrize("extra, why", [
-    ([make_ops(Op.READ_FAULT, pid=1, file=1, offset_bytes=8192, length_bytes=4096)],
-     "beyond EOF"),
-    ([make_ops(Op.READ_FAULT, pid=2, file=1, offset_bytes=0, length_bytes=4096)],
-     "no mapping"),
-    ([make_ops(Op.READ_FAULT, pid=1, file=1, offset_bytes=100, length_bytes=4096)],
-     "page aligned"),
-    ([make_ops(Op.READ_FAULT, pid=1, file=1, offset_bytes=0, length_bytes=PMD_SIZE,
-               arg=ARG_PMD)], "outside the mapping"),
-    ([make_ops(Op.WRITE, file=1, length_bytes=PMD_SIZE, arg=1),
-      make_ops(Op.READ_FAULT, pid=1, file=1, offset_bytes=0, length_bytes=PMD_SIZE,
-               arg=ARG_PMD)], "outside the mapping"),
-    ([make_ops(Op.WRITE, file=0, length_bytes=PMD_SIZE, arg=1),
-      make_ops(Op.MMAP, pid=5, file=0, length_bytes=PMD_SIZE),
-      make_ops(Op.READ_FAULT, pid=5, file=0, offset_bytes=0, length_bytes=PMD_SIZE,
-               arg=ARG_PMD)], "not huge-aligned"),
-    ([make_ops(Op.UNLINK, file=1)], "still mapped"),
-    ([make_ops(Op.MUNMAP, pid=1, file=1), make_ops(Op.UNLINK, file=1),
-      make_ops(Op.WRITE, file=1, length_bytes=1, arg=1)], "unlinked"),
-    ([make_ops(Op.CREATE, file=0)], "new file id"),
-    ([make_ops(Op.CLONE, file=0, src=5, arg=ARG_WHOLE_FILE)], "never created"),
-    ([make_ops(Op.CLONE, file=1, src=0, src_offset_bytes=4096, length_bytes=8192)],
-     "beyond source EOF"),
-    ([make_ops(Op.CLONE, file=1, src=0, src_offset_bytes=100, length_bytes=4096)],
-     "block aligned"),
-    ([make_ops(Op.DEDUPE, file=1, src=0, offset_bytes=4096, length_bytes=8192)],
-     "beyond EOF"),
-    ([make_ops(Op.MMAP, pid=1, file=1, length_bytes=4096)], "already maps"),
-    ([make_ops(Op.MMAP, pid=2, file=0, length_bytes=4096),
-      make_ops(Op.WRITE_FAULT, pid=2, file=0, length_bytes=4096)], "read-only"),
-    ([make_ops(Op.POISON, pid=3, file=0, length_bytes=4096)], "mapping that does not exist"),
-    ([make_ops(Op.FSYNC, file=0, t_cycles=-1)], "non-decreasing"),
-    ([make_ops(99, file=0)], "unknown op"),
-])
+@pytest.mark.parametrize(
+    "extra, why",
+    [
+        (
+            [make_ops(Op.READ_FAULT, pid=1, file=1, offset_bytes=8192, length_bytes=4096)],
+            "beyond EOF",
+        ),
+        ([make_ops(Op.READ_FAULT, pid=2, file=1, offset_bytes=0, length_bytes=4096)], "no mapping"),
+        (
+            [make_ops(Op.READ_FAULT, pid=1, file=1, offset_bytes=100, length_bytes=4096)],
+            "page aligned",
+        ),
+        (
+            [
+                make_ops(
+                    Op.READ_FAULT, pid=1, file=1, offset_bytes=0, length_bytes=PMD_SIZE, arg=ARG_PMD
+                )
+            ],
+            "outside the mapping",
+        ),
+        (
+            [
+                make_ops(Op.WRITE, file=1, length_bytes=PMD_SIZE, arg=1),
+                make_ops(
+                    Op.READ_FAULT, pid=1, file=1, offset_bytes=0, length_bytes=PMD_SIZE, arg=ARG_PMD
+                ),
+            ],
+            "outside the mapping",
+        ),
+        (
+            [
+                make_ops(Op.WRITE, file=0, length_bytes=PMD_SIZE, arg=1),
+                make_ops(Op.MMAP, pid=5, file=0, length_bytes=PMD_SIZE),
+                make_ops(
+                    Op.READ_FAULT, pid=5, file=0, offset_bytes=0, length_bytes=PMD_SIZE, arg=ARG_PMD
+                ),
+            ],
+            "not huge-aligned",
+        ),
+        ([make_ops(Op.UNLINK, file=1)], "still mapped"),
+        (
+            [
+                make_ops(Op.MUNMAP, pid=1, file=1),
+                make_ops(Op.UNLINK, file=1),
+                make_ops(Op.WRITE, file=1, length_bytes=1, arg=1),
+            ],
+            "unlinked",
+        ),
+        ([make_ops(Op.CREATE, file=0)], "new file id"),
+        ([make_ops(Op.CLONE, file=0, src=5, arg=ARG_WHOLE_FILE)], "never created"),
+        (
+            [make_ops(Op.CLONE, file=1, src=0, src_offset_bytes=4096, length_bytes=8192)],
+            "beyond source EOF",
+        ),
+        (
+            [make_ops(Op.CLONE, file=1, src=0, src_offset_bytes=100, length_bytes=4096)],
+            "block aligned",
+        ),
+        ([make_ops(Op.DEDUPE, file=1, src=0, offset_bytes=4096, length_bytes=8192)], "beyond EOF"),
+        ([make_ops(Op.MMAP, pid=1, file=1, length_bytes=4096)], "already maps"),
+        (
+            [
+                make_ops(Op.MMAP, pid=2, file=0, length_bytes=4096),
+                make_ops(Op.WRITE_FAULT, pid=2, file=0, length_bytes=4096),
+            ],
+            "read-only",
+        ),
+        ([make_ops(Op.POISON, pid=3, file=0, length_bytes=4096)], "mapping that does not exist"),
+        ([make_ops(Op.FSYNC, file=0, t_cycles=-1)], "non-decreasing"),
+        ([make_ops(99, file=0)], "unknown op"),
+    ],
+)
 def test_validator_rejects(extra, why):
     s = concat(_base() + extra)
     with pytest.raises(InputError, match=why) as e:
@@ -123,9 +182,17 @@ def test_validator_time_order():
 
 
 def test_xfsio_roundtrip_small_stream():
-    sp = build_workload({"generator": "vm-clones", "clones": 3, "image_size": 256 << 10,
-                         "accesses_per_vm": 40, "image_chunk": 64 << 10, "write_fraction": 0.4,
-                         "stop_fraction": 0.67})
+    sp = build_workload(
+        {
+            "generator": "vm-clones",
+            "clones": 3,
+            "image_size": 256 << 10,
+            "accesses_per_vm": 40,
+            "image_chunk": 64 << 10,
+            "write_fraction": 0.4,
+            "stop_fraction": 0.67,
+        }
+    )
     stream, meta = generate(sp, 11, cpus=2)
     lines = to_xfsio_lines(stream, meta["file_names"])
     assert lines[0] == "open -f -t golden.img"

@@ -60,8 +60,10 @@ def test_unexpected_error_and_missing_error_are_failed_checks():
 
 def test_failed_checks_report_line_expected_found(capsys, tmp_path):
     p = tmp_path / "bad.xfsio"
-    p.write_text("open -f a\npwrite -S 0x61 0 4k\n@expect_md5 a 00000000000000000000000000000000\n"
-                 "@final a size=1 md5=00000000000000000000000000000000\n")
+    p.write_text(
+        "open -f a\npwrite -S 0x61 0 4k\n@expect_md5 a 00000000000000000000000000000000\n"
+        "@final a size=1 md5=00000000000000000000000000000000\n"
+    )
     out = tmp_path / "s.json"
     rc = main(["xfsio", str(p), "--summary-out", str(out)])
     text = capsys.readouterr().out
@@ -70,8 +72,18 @@ def test_failed_checks_report_line_expected_found(capsys, tmp_path):
     assert "bad.xfsio:4: final (model-derived) failed" in text
     s = json.loads(out.read_text())
     assert s["checks_failed"] == 1 and s["model_checks_failed"] == 1 and s["checks_passed"] == 0
-    for k in ("warnings", "warnings_latched", "residue_pages", "phantom_pages", "share_inc",
-              "share_dec", "cow_pages", "cow_bytes", "blocks_allocated", "blocks_freed"):
+    for k in (
+        "warnings",
+        "warnings_latched",
+        "residue_pages",
+        "phantom_pages",
+        "share_inc",
+        "share_dec",
+        "cow_pages",
+        "cow_bytes",
+        "blocks_allocated",
+        "blocks_freed",
+    ):
         assert k in s
     assert s["blocks_allocated"] == 1
 
@@ -88,20 +100,24 @@ def test_cli_script_passes_and_quiet(capsys, tmp_path):
 
 
 def test_cli_dash_c_commands(capsys):
-    rc = main(["xfsio", "-c", "open -f a", "-c", "pwrite -S 0x61 0 64k", "-c", "md5sum",
-               "-c", "stat"])
+    rc = main(
+        ["xfsio", "-c", "open -f a", "-c", "pwrite -S 0x61 0 64k", "-c", "md5sum", "-c", "stat"]
+    )
     out = capsys.readouterr().out
     assert rc == 0
     assert "2d61aa54b58c2e94403fb092c3dbc027  a" in out and "stat.size = 65536" in out
 
 
-@pytest.mark.parametrize("body, line, reason", [
-    ("open -f a\nfrobnicate 1\n", 2, "unknown command"),
-    ("open -f a\npwrite 0 1q\n", 2, "suffix"),
-    ("open -f a\n\ntruncate\n", 3, "missing argument"),
-    ("open -f a\npwrite 0 4k\nmread 0 4k\n", 3, "no current mapping"),
-    ("pwrite 0 4k\n", 1, "no file open"),
-])
+@pytest.mark.parametrize(
+    "body, line, reason",
+    [
+        ("open -f a\nfrobnicate 1\n", 2, "unknown command"),
+        ("open -f a\npwrite 0 1q\n", 2, "suffix"),
+        ("open -f a\n\ntruncate\n", 3, "missing argument"),
+        ("open -f a\npwrite 0 4k\nmread 0 4k\n", 3, "no current mapping"),
+        ("pwrite 0 4k\n", 1, "no file open"),
+    ],
+)
 def test_malformed_script_exit_2_with_file_line(body, line, reason, tmp_path, capsys):
     p = tmp_path / "m.xfsio"
     p.write_text(body)
@@ -142,8 +158,13 @@ close
 
 
 def test_invariant_registry_is_extensible():
-    assert {"no_residue", "no_phantom", "no_warnings", "memory_failure_owners",
-            "nothing_left_behind"} <= set(INVARIANTS)
+    assert {
+        "no_residue",
+        "no_phantom",
+        "no_warnings",
+        "memory_failure_owners",
+        "nothing_left_behind",
+    } <= set(INVARIANTS)
     INVARIANTS["always_false_for_test"] = lambda r: False
     try:
         r = run_script("@expect_invariant always_false_for_test violated\n", "t")
@@ -227,8 +248,10 @@ def test_pread_v_past_the_print_limit_is_a_clean_error(tmp_path, capsys):
 def test_read_bytes_outlive_later_commands_only_when_printed():
     """``pread -v`` bytes stay the previous read's for later @expect_bytes (README); an
     un-printed read's bytes are for the lines right after it only."""
-    base = "open -f a\npwrite -S 0x61 0 8192\npread {v}0 8192\npwrite -S 0x62 0 8192\n" \
-           "@expect_bytes 0 61\n"
+    base = (
+        "open -f a\npwrite -S 0x61 0 8192\npread {v}0 8192\npwrite -S 0x62 0 8192\n"
+        "@expect_bytes 0 61\n"
+    )
     assert run_script(base.format(v="-v "), "t.xfsio").result.ok
     r = run_script(base.format(v=""), "t.xfsio")
     (c,) = r.result.failed
@@ -238,6 +261,7 @@ def test_read_bytes_outlive_later_commands_only_when_printed():
 def test_read_work_equals_pread_work():
     """DaxFS.read (the work of a read, no bytes) gives the record pread gives."""
     from sim.dax import DaxFS
+
     d = DaxFS(4096, "page-share")
     a, _ = d.open("a", create=True)
     d.pwrite(a, 4096, 3 * 4096 + 5, 0x61)

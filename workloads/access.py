@@ -42,8 +42,9 @@ def zipf_ranks(rng: np.random.Generator, n_items: int, n_samples: int, s: float)
     return np.minimum(np.searchsorted(cdf, u, side="right"), n_items - 1).astype(np.int64)
 
 
-def first_touch_faults(instance: np.ndarray, unit: np.ndarray, is_write: np.ndarray,
-                       n_units: int) -> tuple[np.ndarray, np.ndarray]:
+def first_touch_faults(
+    instance: np.ndarray, unit: np.ndarray, is_write: np.ndarray, n_units: int
+) -> tuple[np.ndarray, np.ndarray]:
     """The accesses that fault, for accesses given in per-instance program order.
 
     Parameters
@@ -84,9 +85,16 @@ def _first_occurrences(key: np.ndarray) -> np.ndarray:
     return order[start]
 
 
-def instance_faults(rng: np.random.Generator, *, n_instances: int, image_pages: int,
-                    accesses: int, zipf_s: float, write_fraction: float,
-                    pmd_fraction: float) -> dict[str, np.ndarray]:
+def instance_faults(
+    rng: np.random.Generator,
+    *,
+    n_instances: int,
+    image_pages: int,
+    accesses: int,
+    zipf_s: float,
+    write_fraction: float,
+    pmd_fraction: float,
+) -> dict[str, np.ndarray]:
     """Faults of ``n_instances`` processes each touching a Zipf working set of one image.
 
     Every instance draws ``accesses`` page accesses from the same hotness order (a random
@@ -110,8 +118,11 @@ def instance_faults(rng: np.random.Generator, *, n_instances: int, image_pages: 
     page = hot[zipf_ranks(rng, image_pages, n, zipf_s)]
     is_write = rng.random(n) < write_fraction
     n_regions = image_pages // PMD_PAGES
-    huge = rng.random(n_instances) < pmd_fraction if pmd_fraction > 0 else \
-        np.zeros(n_instances, dtype=bool)
+    huge = (
+        rng.random(n_instances) < pmd_fraction
+        if pmd_fraction > 0
+        else np.zeros(n_instances, dtype=bool)
+    )
     pmd = huge[inst] & (page // PMD_PAGES < n_regions)
     unit = np.where(pmd, (page // PMD_PAGES) * PMD_PAGES, page)
     idx, write = first_touch_faults(inst, unit, is_write, image_pages)
@@ -131,9 +142,17 @@ def fault_rows(*, pid, cpu, file, offset_bytes, length_bytes, write, pmd, patter
     write = np.asarray(write, dtype=bool)
     op = np.where(write, int(Op.WRITE_FAULT), int(Op.READ_FAULT)).astype(np.int8)
     arg = np.where(np.asarray(pmd, dtype=bool), ARG_PMD, 0) | np.where(
-        write, (np.asarray(pattern, dtype=np.int64) & 0xFF) << 8, 0)
-    return make_ops(op, pid=pid, cpu=cpu, file=file, offset_bytes=offset_bytes,
-                    length_bytes=length_bytes, arg=arg)
+        write, (np.asarray(pattern, dtype=np.int64) & 0xFF) << 8, 0
+    )
+    return make_ops(
+        op,
+        pid=pid,
+        cpu=cpu,
+        file=file,
+        offset_bytes=offset_bytes,
+        length_bytes=length_bytes,
+        arg=arg,
+    )
 
 
 class StreamBuilder:

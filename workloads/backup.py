@@ -19,33 +19,59 @@ class BackupParams:
     """Parameters of ``backup``."""
 
     files: int = param(64, "files in the source tree", unit="count", min=1, max=1_000_000)
-    file_size_min: int = param(4 << 10, "smallest source file (any byte count; partial EOF "
-                               "blocks are cloned too)", kind="size", min=1)
+    file_size_min: int = param(
+        4 << 10,
+        "smallest source file (any byte count; partial EOF blocks are cloned too)",
+        kind="size",
+        min=1,
+    )
     file_size_max: int = param(1 << 20, "largest source file", kind="size", min=1)
-    rounds: int = param(3, "backup rounds: reflink-copy the tree, then modify the source",
-                        unit="count", min=1, max=10_000)
-    keep_backups: int = param(2, "backup generations kept; older ones are unlinked",
-                              unit="count", min=1)
-    modify_fraction: float = param(0.2, "fraction of source files modified per round "
-                                   "(overwrite, append, truncate or punch)", min=0.0, max=1.0)
-    delete_fraction: float = param(0.05, "fraction of source files deleted and replaced by a new "
-                                   "file per round", min=0.0, max=1.0)
-    verify_fraction: float = param(0.25, "fraction of backup files a verifier maps read-only "
-                                   "and reads completely (read faults on shared blocks)",
-                                   min=0.0, max=1.0)
-    op_interval_ns: int = param(2_000, "simulated time between operations", kind="duration",
-                                min=0)
+    rounds: int = param(
+        3,
+        "backup rounds: reflink-copy the tree, then modify the source",
+        unit="count",
+        min=1,
+        max=10_000,
+    )
+    keep_backups: int = param(
+        2, "backup generations kept; older ones are unlinked", unit="count", min=1
+    )
+    modify_fraction: float = param(
+        0.2,
+        "fraction of source files modified per round (overwrite, append, truncate or punch)",
+        min=0.0,
+        max=1.0,
+    )
+    delete_fraction: float = param(
+        0.05,
+        "fraction of source files deleted and replaced by a new file per round",
+        min=0.0,
+        max=1.0,
+    )
+    verify_fraction: float = param(
+        0.25,
+        "fraction of backup files a verifier maps read-only "
+        "and reads completely (read faults on shared blocks)",
+        min=0.0,
+        max=1.0,
+    )
+    op_interval_ns: int = param(2_000, "simulated time between operations", kind="duration", min=0)
 
     def check(self) -> None:
         """Cross-field rule: min <= max."""
         if self.file_size_min > self.file_size_max:
-            raise ParamError(f"{self.file_size_min} exceeds file_size_max = "
-                             f"{self.file_size_max}; allowed: <= file_size_max",
-                             key="file_size_min")
+            raise ParamError(
+                f"{self.file_size_min} exceeds file_size_max = "
+                f"{self.file_size_max}; allowed: <= file_size_max",
+                key="file_size_min",
+            )
 
 
-@register("backup", BackupParams, "a file tree copied with reflink (cp --reflink), then the "
-          "source tree modified; rounds of that")
+@register(
+    "backup",
+    BackupParams,
+    "a file tree copied with reflink (cp --reflink), then the source tree modified; rounds of that",
+)
 def generate(params: BackupParams, rng, *, cpus: int = 1, cycles_per_ns: float = 2.2):
     """Generate the ``backup`` stream.
 
@@ -111,9 +137,19 @@ def generate(params: BackupParams, rng, *, cpus: int = 1, cycles_per_ns: float =
             b.op(Op.MMAP, tick(), pid=1, cpu=vcpu, file=c, length_bytes=size[c])
             pages = np.arange(-(-size[c] // PAGE_SIZE), dtype=np.int64)
             t0 = tick()
-            b.add(fault_rows(pid=1, cpu=vcpu, file=c, offset_bytes=pages * PAGE_SIZE,
-                             length_bytes=PAGE_SIZE, write=False, pmd=False, pattern=0),
-                  t0 + dt * pages / max(len(pages), 1))
+            b.add(
+                fault_rows(
+                    pid=1,
+                    cpu=vcpu,
+                    file=c,
+                    offset_bytes=pages * PAGE_SIZE,
+                    length_bytes=PAGE_SIZE,
+                    write=False,
+                    pmd=False,
+                    pattern=0,
+                ),
+                t0 + dt * pages / max(len(pages), 1),
+            )
             b.op(Op.MUNMAP, tick(), pid=1, cpu=vcpu, file=c)
         if len(generations) > p.keep_backups:
             for c in generations[-p.keep_backups - 1]:
@@ -133,12 +169,24 @@ def generate(params: BackupParams, rng, *, cpus: int = 1, cycles_per_ns: float =
             if kind == 0 and sz > 0:  # overwrite inside
                 off = int(rng.integers(0, sz))
                 ln = int(rng.integers(1, min(64 << 10, sz - off) + 1))
-                b.op(Op.WRITE, tick(), file=f, offset_bytes=off, length_bytes=ln,
-                     arg=int(rng.integers(1, 256)))
+                b.op(
+                    Op.WRITE,
+                    tick(),
+                    file=f,
+                    offset_bytes=off,
+                    length_bytes=ln,
+                    arg=int(rng.integers(1, 256)),
+                )
             elif kind == 1 or sz == 0:  # append
                 ln = int(rng.integers(1, 64 << 10))
-                b.op(Op.WRITE, tick(), file=f, offset_bytes=sz, length_bytes=ln,
-                     arg=int(rng.integers(1, 256)))
+                b.op(
+                    Op.WRITE,
+                    tick(),
+                    file=f,
+                    offset_bytes=sz,
+                    length_bytes=ln,
+                    arg=int(rng.integers(1, 256)),
+                )
                 size[f] = sz + ln
             elif kind == 2:  # truncate down
                 new = int(rng.integers(0, sz))
@@ -148,10 +196,14 @@ def generate(params: BackupParams, rng, *, cpus: int = 1, cycles_per_ns: float =
                 nblk = -(-sz // PAGE_SIZE)
                 first = int(rng.integers(0, nblk))
                 cnt = int(rng.integers(1, nblk - first + 1))
-                b.op(Op.PUNCH, tick(), file=f, offset_bytes=first * PAGE_SIZE,
-                     length_bytes=cnt * PAGE_SIZE)
+                b.op(
+                    Op.PUNCH,
+                    tick(),
+                    file=f,
+                    offset_bytes=first * PAGE_SIZE,
+                    length_bytes=cnt * PAGE_SIZE,
+                )
         for f in src:
             b.op(Op.FSYNC, tick(), file=f)
     stream = b.build(cycles_per_ns)
-    return stream, {"file_names": names, "generations": generations,
-                    "counts": op_counts(stream)}
+    return stream, {"file_names": names, "generations": generations, "counts": op_counts(stream)}

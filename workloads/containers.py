@@ -19,39 +19,65 @@ __all__ = ["ContainersParams", "generate"]
 class ContainersParams:
     """Parameters of ``containers``."""
 
-    layers: int = param(8, "image layers (files written once)", unit="count", min=1,
-                        max=100_000)
-    layer_size: int = param(8 << 20, "size of each layer", kind="size", min=PAGE_SIZE,
-                            align=PAGE_SIZE)
-    images: int = param(4, "container images, each a file built from FICLONERANGE pieces of "
-                        "layers", unit="count", min=1, max=100_000)
-    layers_per_image: int = param(3, "distinct layers stacked in each image", unit="count",
-                                  min=1, max=100_000)
-    containers: int = param(32, "containers; each clones an image (FICLONE) and maps it",
-                            unit="count", min=1, max=1_000_000)
-    accesses_per_container: int = param(2048, "page accesses per container (Zipf)",
-                                        unit="count", min=0, max=100_000_000)
+    layers: int = param(8, "image layers (files written once)", unit="count", min=1, max=100_000)
+    layer_size: int = param(
+        8 << 20, "size of each layer", kind="size", min=PAGE_SIZE, align=PAGE_SIZE
+    )
+    images: int = param(
+        4,
+        "container images, each a file built from FICLONERANGE pieces of layers",
+        unit="count",
+        min=1,
+        max=100_000,
+    )
+    layers_per_image: int = param(
+        3, "distinct layers stacked in each image", unit="count", min=1, max=100_000
+    )
+    containers: int = param(
+        32,
+        "containers; each clones an image (FICLONE) and maps it",
+        unit="count",
+        min=1,
+        max=1_000_000,
+    )
+    accesses_per_container: int = param(
+        2048, "page accesses per container (Zipf)", unit="count", min=0, max=100_000_000
+    )
     zipf_s: float = param(1.1, "Zipf exponent of page popularity", min=0.0, max=10.0)
-    write_fraction: float = param(0.05, "fraction of accesses that are stores (CoW)", min=0.0,
-                                  max=1.0)
-    pmd_fraction: float = param(0.0, "fraction of containers whose mapping is huge-aligned "
-                                "(PMD faults in whole 2 MiB regions)", min=0.0, max=1.0)
-    stop_fraction: float = param(0.5, "fraction of containers that stop (munmap, unlink)",
-                                 min=0.0, max=1.0)
-    start_interval_ns: int = param(50_000, "simulated time between container starts",
-                                   kind="duration", min=0)
-    access_interval_ns: int = param(1_000, "mean time between accesses of one container",
-                                    kind="duration", min=0)
+    write_fraction: float = param(
+        0.05, "fraction of accesses that are stores (CoW)", min=0.0, max=1.0
+    )
+    pmd_fraction: float = param(
+        0.0,
+        "fraction of containers whose mapping is huge-aligned (PMD faults in whole 2 MiB regions)",
+        min=0.0,
+        max=1.0,
+    )
+    stop_fraction: float = param(
+        0.5, "fraction of containers that stop (munmap, unlink)", min=0.0, max=1.0
+    )
+    start_interval_ns: int = param(
+        50_000, "simulated time between container starts", kind="duration", min=0
+    )
+    access_interval_ns: int = param(
+        1_000, "mean time between accesses of one container", kind="duration", min=0
+    )
 
     def check(self) -> None:
         """Cross-field rule: an image cannot stack more layers than exist."""
         if self.layers_per_image > self.layers:
-            raise ParamError(f"{self.layers_per_image} exceeds layers = {self.layers}; "
-                             f"allowed: <= layers", key="layers_per_image")
+            raise ParamError(
+                f"{self.layers_per_image} exceeds layers = {self.layers}; allowed: <= layers",
+                key="layers_per_image",
+            )
 
 
-@register("containers", ContainersParams, "layered images built by clone ranges, cloned by "
-          "many containers: mostly reads, some CoW writes")
+@register(
+    "containers",
+    ContainersParams,
+    "layered images built by clone ranges, cloned by "
+    "many containers: mostly reads, some CoW writes",
+)
 def generate(params: ContainersParams, rng, *, cpus: int = 1, cycles_per_ns: float = 2.2):
     """Generate the ``containers`` stream.
 
@@ -72,25 +98,56 @@ def generate(params: ContainersParams, rng, *, cpus: int = 1, cycles_per_ns: flo
     b = StreamBuilder()
     p = params
     for layer in range(p.layers):
-        write_image(b, file=layer, size_bytes=p.layer_size, chunk_bytes=min(1 << 20,
-                    p.layer_size), pattern0=layer * 17, t_ns=0.0)
-    image_layers = np.argsort(rng.random((p.images, p.layers)), axis=1)[:, :p.layers_per_image]
+        write_image(
+            b,
+            file=layer,
+            size_bytes=p.layer_size,
+            chunk_bytes=min(1 << 20, p.layer_size),
+            pattern0=layer * 17,
+            t_ns=0.0,
+        )
+    image_layers = np.argsort(rng.random((p.images, p.layers)), axis=1)[:, : p.layers_per_image]
     img_files = p.layers + np.arange(p.images, dtype=np.int64)
     b.add(make_ops(Op.CREATE, file=img_files), 0.5)
     dst = np.repeat(img_files, p.layers_per_image)
     off = np.tile(np.arange(p.layers_per_image, dtype=np.int64) * p.layer_size, p.images)
-    b.add(make_ops(Op.CLONE, file=dst, src=image_layers.ravel(), offset_bytes=off,
-                   length_bytes=p.layer_size), 0.5)
+    b.add(
+        make_ops(
+            Op.CLONE,
+            file=dst,
+            src=image_layers.ravel(),
+            offset_bytes=off,
+            length_bytes=p.layer_size,
+        ),
+        0.5,
+    )
     choice = rng.integers(0, p.images, size=p.containers)
     info = clone_farm(
-        b, rng, sources=img_files[choice], first_file=p.layers + p.images,
-        image_size=p.layers_per_image * p.layer_size, accesses=p.accesses_per_container,
-        zipf_s=p.zipf_s, write_fraction=p.write_fraction, pmd_fraction=p.pmd_fraction,
-        stop_fraction=p.stop_fraction, start_interval_ns=p.start_interval_ns,
-        access_interval_ns=p.access_interval_ns, t0_ns=1.0, cpus=cpus)
+        b,
+        rng,
+        sources=img_files[choice],
+        first_file=p.layers + p.images,
+        image_size=p.layers_per_image * p.layer_size,
+        accesses=p.accesses_per_container,
+        zipf_s=p.zipf_s,
+        write_fraction=p.write_fraction,
+        pmd_fraction=p.pmd_fraction,
+        stop_fraction=p.stop_fraction,
+        start_interval_ns=p.start_interval_ns,
+        access_interval_ns=p.access_interval_ns,
+        t0_ns=1.0,
+        cpus=cpus,
+    )
     stream = b.build(cycles_per_ns)
-    names = ([f"layer{i:03d}" for i in range(p.layers)] + [f"image{i:03d}" for i in
-             range(p.images)] + [f"ctr{i:05d}.rootfs" for i in range(p.containers)])
-    return stream, {"file_names": names, "image_layers": image_layers.tolist(),
-                    "container_image": choice.tolist(), "stopped": info["stopped"],
-                    "counts": op_counts(stream)}
+    names = (
+        [f"layer{i:03d}" for i in range(p.layers)]
+        + [f"image{i:03d}" for i in range(p.images)]
+        + [f"ctr{i:05d}.rootfs" for i in range(p.containers)]
+    )
+    return stream, {
+        "file_names": names,
+        "image_layers": image_layers.tolist(),
+        "container_image": choice.tolist(),
+        "stopped": info["stopped"],
+        "counts": op_counts(stream),
+    }

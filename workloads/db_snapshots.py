@@ -19,22 +19,36 @@ __all__ = ["DbSnapshotsParams", "generate"]
 class DbSnapshotsParams:
     """Parameters of ``db-snapshots``."""
 
-    db_size: int = param(64 << 20, "size of the database file", kind="size", min=PAGE_SIZE,
-                         align=PAGE_SIZE)
-    updates: int = param(20_000, "page updates (stores through the writable mapping)",
-                         unit="count", min=0, max=100_000_000)
-    snapshot_every: int = param(2_000, "a reflink snapshot (FICLONE) after every this many "
-                                "updates", unit="count", min=1)
-    keep_snapshots: int = param(3, "snapshots kept; older ones are unlinked", unit="count",
-                                min=1)
+    db_size: int = param(
+        64 << 20, "size of the database file", kind="size", min=PAGE_SIZE, align=PAGE_SIZE
+    )
+    updates: int = param(
+        20_000,
+        "page updates (stores through the writable mapping)",
+        unit="count",
+        min=0,
+        max=100_000_000,
+    )
+    snapshot_every: int = param(
+        2_000, "a reflink snapshot (FICLONE) after every this many updates", unit="count", min=1
+    )
+    keep_snapshots: int = param(3, "snapshots kept; older ones are unlinked", unit="count", min=1)
     zipf_s: float = param(0.8, "Zipf exponent of page update popularity", min=0.0, max=10.0)
-    snapshot_read_fraction: float = param(0.1, "fraction of each new snapshot's pages a backup "
-                                          "reader maps and read-faults", min=0.0, max=1.0)
+    snapshot_read_fraction: float = param(
+        0.1,
+        "fraction of each new snapshot's pages a backup reader maps and read-faults",
+        min=0.0,
+        max=1.0,
+    )
     update_interval_ns: int = param(1_000, "mean time between updates", kind="duration", min=0)
 
 
-@register("db-snapshots", DbSnapshotsParams, "a database file updated through mmap, reflink "
-          "snapshots every N updates, old snapshots deleted")
+@register(
+    "db-snapshots",
+    DbSnapshotsParams,
+    "a database file updated through mmap, reflink "
+    "snapshots every N updates, old snapshots deleted",
+)
 def generate(params: DbSnapshotsParams, rng, *, cpus: int = 1, cycles_per_ns: float = 2.2):
     """Generate the ``db-snapshots`` stream.
 
@@ -56,8 +70,9 @@ def generate(params: DbSnapshotsParams, rng, *, cpus: int = 1, cycles_per_ns: fl
     p = params
     npages = p.db_size // PAGE_SIZE
     b = StreamBuilder()
-    write_image(b, file=0, size_bytes=p.db_size, chunk_bytes=min(1 << 20, p.db_size),
-                pattern0=0, t_ns=0.0)
+    write_image(
+        b, file=0, size_bytes=p.db_size, chunk_bytes=min(1 << 20, p.db_size), pattern0=0, t_ns=0.0
+    )
     b.op(Op.MMAP, 0.0, pid=1, file=0, length_bytes=p.db_size, arg=ARG_WRITABLE)
     n_epochs = -(-p.updates // p.snapshot_every)
     hot = rng.permutation(npages).astype(np.int64)
@@ -65,11 +80,23 @@ def generate(params: DbSnapshotsParams, rng, *, cpus: int = 1, cycles_per_ns: fl
     epoch = np.arange(p.updates, dtype=np.int64) // p.snapshot_every
     t_upd = 1.0 + np.cumsum(rng.exponential(float(p.update_interval_ns), p.updates))
     idx, _ = first_touch_faults(epoch, page, np.ones(p.updates, bool), npages)
-    b.add(fault_rows(pid=1, cpu=0, file=0, offset_bytes=page[idx] * PAGE_SIZE,
-                     length_bytes=PAGE_SIZE, write=True, pmd=False,
-                     pattern=(epoch[idx] + 1) % 255 + 1), t_upd[idx])
-    epoch_end = np.array([t_upd[min((e + 1) * p.snapshot_every, p.updates) - 1]
-                          for e in range(n_epochs)]) + 0.5
+    b.add(
+        fault_rows(
+            pid=1,
+            cpu=0,
+            file=0,
+            offset_bytes=page[idx] * PAGE_SIZE,
+            length_bytes=PAGE_SIZE,
+            write=True,
+            pmd=False,
+            pattern=(epoch[idx] + 1) % 255 + 1,
+        ),
+        t_upd[idx],
+    )
+    epoch_end = (
+        np.array([t_upd[min((e + 1) * p.snapshot_every, p.updates) - 1] for e in range(n_epochs)])
+        + 0.5
+    )
     epoch_len = np.diff(np.concatenate([[1.0], epoch_end]))
     snaps = []
     rcpu = 1 % cpus
@@ -89,11 +116,20 @@ def generate(params: DbSnapshotsParams, rng, *, cpus: int = 1, cycles_per_ns: fl
             pages = np.sort(rng.choice(npages, size=nread, replace=False))
             tr = t + span * (0.05 + 0.8 * np.sort(rng.random(nread)))
             b.op(Op.MMAP, t + span * 0.01, pid=2, cpu=rcpu, file=f, length_bytes=p.db_size)
-            b.add(fault_rows(pid=2, cpu=rcpu, file=f, offset_bytes=rng.permutation(pages) *
-                             PAGE_SIZE, length_bytes=PAGE_SIZE, write=False, pmd=False,
-                             pattern=0), tr)
+            b.add(
+                fault_rows(
+                    pid=2,
+                    cpu=rcpu,
+                    file=f,
+                    offset_bytes=rng.permutation(pages) * PAGE_SIZE,
+                    length_bytes=PAGE_SIZE,
+                    write=False,
+                    pmd=False,
+                    pattern=0,
+                ),
+                tr,
+            )
             b.op(Op.MUNMAP, t + span * 0.9, pid=2, cpu=rcpu, file=f)
     stream = b.build(cycles_per_ns)
     names = ["db"] + [f"db.snap{e:04d}" for e in range(n_epochs)]
     return stream, {"file_names": names, "snapshots": snaps, "counts": op_counts(stream)}
-

@@ -19,19 +19,35 @@ class DedupeParams:
     """Parameters of ``dedupe``."""
 
     files: int = param(8, "files to deduplicate", unit="count", min=1, max=100_000)
-    file_size: int = param(4 << 20, "size of each file", kind="size", min=PAGE_SIZE,
-                           align=PAGE_SIZE)
-    distinct_blocks: int = param(16, "distinct block contents (each block is one pattern byte "
-                                 "drawn from this many); fewer means more duplicates",
-                                 unit="count", min=1, max=255)
-    read_fraction: float = param(0.5, "fraction of each file's pages read-faulted through a "
-                                 "mapping after the dedupe pass", min=0.0, max=1.0)
-    overwrite_fraction: float = param(0.1, "fraction of each file's pages overwritten after "
-                                      "the dedupe pass (CoW of shared blocks)", min=0.0, max=1.0)
-    overwrite_via: str = param("mmap", "how overwrites are issued: write faults through the "
-                               "mapping, or pwrite", choices=("mmap", "pwrite"))
-    op_interval_ns: int = param(1_000, "simulated time between operations", kind="duration",
-                                min=0)
+    file_size: int = param(
+        4 << 20, "size of each file", kind="size", min=PAGE_SIZE, align=PAGE_SIZE
+    )
+    distinct_blocks: int = param(
+        16,
+        "distinct block contents (each block is one pattern byte "
+        "drawn from this many); fewer means more duplicates",
+        unit="count",
+        min=1,
+        max=255,
+    )
+    read_fraction: float = param(
+        0.5,
+        "fraction of each file's pages read-faulted through a mapping after the dedupe pass",
+        min=0.0,
+        max=1.0,
+    )
+    overwrite_fraction: float = param(
+        0.1,
+        "fraction of each file's pages overwritten after the dedupe pass (CoW of shared blocks)",
+        min=0.0,
+        max=1.0,
+    )
+    overwrite_via: str = param(
+        "mmap",
+        "how overwrites are issued: write faults through the mapping, or pwrite",
+        choices=("mmap", "pwrite"),
+    )
+    op_interval_ns: int = param(1_000, "simulated time between operations", kind="duration", min=0)
 
 
 def _runs(mask_break: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -41,8 +57,11 @@ def _runs(mask_break: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return starts, lengths
 
 
-@register("dedupe", DedupeParams, "files with duplicate blocks; a FIDEDUPERANGE pass shares "
-          "them; then overwrites")
+@register(
+    "dedupe",
+    DedupeParams,
+    "files with duplicate blocks; a FIDEDUPERANGE pass shares them; then overwrites",
+)
 def generate(params: DedupeParams, rng, *, cpus: int = 1, cycles_per_ns: float = 2.2):
     """Generate the ``dedupe`` stream.
 
@@ -78,8 +97,16 @@ def generate(params: DedupeParams, rng, *, cpus: int = 1, cycles_per_ns: float =
     brk[1:] = (flat[1:] != flat[:-1]) | (blk[1:] == 0)
     st, ln = _runs(brk)
     tw = t + dt * (1 + np.arange(len(st)))
-    b.add(make_ops(Op.WRITE, file=fid[st], offset_bytes=blk[st] * PAGE_SIZE,
-                   length_bytes=ln * PAGE_SIZE, arg=flat[st]), tw)
+    b.add(
+        make_ops(
+            Op.WRITE,
+            file=fid[st],
+            offset_bytes=blk[st] * PAGE_SIZE,
+            length_bytes=ln * PAGE_SIZE,
+            arg=flat[st],
+        ),
+        tw,
+    )
     t = float(tw[-1]) + dt
     b.add(make_ops(Op.FSYNC, file=files), t)
     # First occurrence of each content value, in (file, block) order.
@@ -91,13 +118,25 @@ def generate(params: DedupeParams, rng, *, cpus: int = 1, cycles_per_ns: float =
     if len(dup):
         d_src = src[dup]
         brk = np.ones(len(dup), bool)
-        brk[1:] = ((dup[1:] != dup[:-1] + 1) | (blk[dup[1:]] == 0) | (d_src[1:] != d_src[:-1] + 1)
-                   | (blk[d_src[1:]] == 0))
+        brk[1:] = (
+            (dup[1:] != dup[:-1] + 1)
+            | (blk[dup[1:]] == 0)
+            | (d_src[1:] != d_src[:-1] + 1)
+            | (blk[d_src[1:]] == 0)
+        )
         st, ln = _runs(brk)
         td = t + dt * (1 + np.arange(len(st)))
-        b.add(make_ops(Op.DEDUPE, file=fid[dup[st]], offset_bytes=blk[dup[st]] * PAGE_SIZE,
-                       src=fid[d_src[st]], src_offset_bytes=blk[d_src[st]] * PAGE_SIZE,
-                       length_bytes=ln * PAGE_SIZE), td)
+        b.add(
+            make_ops(
+                Op.DEDUPE,
+                file=fid[dup[st]],
+                offset_bytes=blk[dup[st]] * PAGE_SIZE,
+                src=fid[d_src[st]],
+                src_offset_bytes=blk[d_src[st]] * PAGE_SIZE,
+                length_bytes=ln * PAGE_SIZE,
+            ),
+            td,
+        )
         t = float(td[-1]) + dt
         n_calls = len(st)
     else:
@@ -105,32 +144,70 @@ def generate(params: DedupeParams, rng, *, cpus: int = 1, cycles_per_ns: float =
     # Phase 3: per-file readers/writers.
     pid = 1 + files
     cpu = files % cpus
-    b.add(make_ops(Op.MMAP, pid=pid, cpu=cpu, file=files, length_bytes=p.file_size,
-                   arg=ARG_WRITABLE), t)
+    b.add(
+        make_ops(Op.MMAP, pid=pid, cpu=cpu, file=files, length_bytes=p.file_size, arg=ARG_WRITABLE),
+        t,
+    )
     nr = int(round(p.read_fraction * nb))
     nw = int(round(p.overwrite_fraction * nb))
     order = np.argsort(rng.random((nf, nb)), axis=1)
     rpages = order[:, :nr]
     wpages = np.argsort(rng.random((nf, nb)), axis=1)[:, :nw]
     tr = t + dt * (1 + np.arange(nr))
-    b.add(fault_rows(pid=np.repeat(pid, nr), cpu=np.repeat(cpu, nr), file=np.repeat(files, nr),
-                     offset_bytes=rpages.ravel() * PAGE_SIZE, length_bytes=PAGE_SIZE,
-                     write=False, pmd=False, pattern=0), np.tile(tr, nf))
+    b.add(
+        fault_rows(
+            pid=np.repeat(pid, nr),
+            cpu=np.repeat(cpu, nr),
+            file=np.repeat(files, nr),
+            offset_bytes=rpages.ravel() * PAGE_SIZE,
+            length_bytes=PAGE_SIZE,
+            write=False,
+            pmd=False,
+            pattern=0,
+        ),
+        np.tile(tr, nf),
+    )
     t = t + dt * (nr + 1)
     tw = t + dt * (1 + np.arange(nw))
-    newpat = (p.distinct_blocks + 1 + rng.integers(0, 255 - p.distinct_blocks, size=nf * nw)
-              if p.distinct_blocks < 255 else rng.integers(1, 256, size=nf * nw))
+    newpat = (
+        p.distinct_blocks + 1 + rng.integers(0, 255 - p.distinct_blocks, size=nf * nw)
+        if p.distinct_blocks < 255
+        else rng.integers(1, 256, size=nf * nw)
+    )
     wf, wcpu, wpid = np.repeat(files, nw), np.repeat(cpu, nw), np.repeat(pid, nw)
     if p.overwrite_via == "mmap":
-        b.add(fault_rows(pid=wpid, cpu=wcpu, file=wf, offset_bytes=wpages.ravel() * PAGE_SIZE,
-                         length_bytes=PAGE_SIZE, write=True, pmd=False, pattern=newpat),
-              np.tile(tw, nf))
+        b.add(
+            fault_rows(
+                pid=wpid,
+                cpu=wcpu,
+                file=wf,
+                offset_bytes=wpages.ravel() * PAGE_SIZE,
+                length_bytes=PAGE_SIZE,
+                write=True,
+                pmd=False,
+                pattern=newpat,
+            ),
+            np.tile(tw, nf),
+        )
     else:
-        b.add(make_ops(Op.WRITE, pid=wpid, cpu=wcpu, file=wf,
-                       offset_bytes=wpages.ravel() * PAGE_SIZE, length_bytes=PAGE_SIZE,
-                       arg=newpat), np.tile(tw, nf))
+        b.add(
+            make_ops(
+                Op.WRITE,
+                pid=wpid,
+                cpu=wcpu,
+                file=wf,
+                offset_bytes=wpages.ravel() * PAGE_SIZE,
+                length_bytes=PAGE_SIZE,
+                arg=newpat,
+            ),
+            np.tile(tw, nf),
+        )
     t = t + dt * (nw + 1)
     b.add(make_ops(Op.FSYNC, pid=pid, cpu=cpu, file=files), t)
     stream = b.build(cycles_per_ns)
-    return stream, {"file_names": [f"data{i:04d}" for i in range(nf)], "dedupe_calls": n_calls,
-                    "duplicate_blocks": int(len(dup)), "counts": op_counts(stream)}
+    return stream, {
+        "file_names": [f"data{i:04d}" for i in range(nf)],
+        "dedupe_calls": n_calls,
+        "duplicate_blocks": int(len(dup)),
+        "counts": op_counts(stream),
+    }

@@ -14,22 +14,35 @@ from workloads.vm_clones import VmClonesParams
 
 __all__ = ["MemoryFailureParams", "generate"]
 
-_DEFAULT_BASE = WorkloadSpec("vm-clones", VmClonesParams(clones=8, image_size=16 << 20,
-                                                         accesses_per_vm=2048))
+_DEFAULT_BASE = WorkloadSpec(
+    "vm-clones", VmClonesParams(clones=8, image_size=16 << 20, accesses_per_vm=2048)
+)
 
 
 @dataclass(frozen=True)
 class MemoryFailureParams:
     """Parameters of ``memory-failure``."""
 
-    base: WorkloadSpec = param(_DEFAULT_BASE, "the wrapped workload: a table with "
-                               "'generator' and that generator's parameters", kind="workload")
-    poisons: int = param(8, "pages poisoned (MADV_HWPOISON through the mapping of a process "
-                         "that just faulted them)", unit="count", min=0, max=10_000_000)
+    base: WorkloadSpec = param(
+        _DEFAULT_BASE,
+        "the wrapped workload: a table with 'generator' and that generator's parameters",
+        kind="workload",
+    )
+    poisons: int = param(
+        8,
+        "pages poisoned (MADV_HWPOISON through the mapping of a process that just faulted them)",
+        unit="count",
+        min=0,
+        max=10_000_000,
+    )
 
 
-@register("memory-failure", MemoryFailureParams, "any workload with pmem pages poisoned at "
-          "random faulted pages; reports the owners each design finds")
+@register(
+    "memory-failure",
+    MemoryFailureParams,
+    "any workload with pmem pages poisoned at "
+    "random faulted pages; reports the owners each design finds",
+)
 def generate(params: MemoryFailureParams, rng, *, cpus: int = 1, cycles_per_ns: float = 2.2):
     """Generate the base workload, then insert POISON rows.
 
@@ -51,16 +64,24 @@ def generate(params: MemoryFailureParams, rng, *, cpus: int = 1, cycles_per_ns: 
     base, meta = run_generator(params.base, base_seed, cpus=cpus, cycles_per_ns=cycles_per_ns)
     faults = np.flatnonzero((base["op"] == Op.READ_FAULT) | (base["op"] == Op.WRITE_FAULT))
     n = min(params.poisons, len(faults))
-    at = np.sort(pick_seed.choice(faults, size=n, replace=False)) if n else \
-        np.zeros(0, np.int64)
+    at = np.sort(pick_seed.choice(faults, size=n, replace=False)) if n else np.zeros(0, np.int64)
     src = base[at]
     pages = np.maximum(src["length_bytes"] // PAGE_SIZE, 1)
     page = (pick_seed.random(n) * pages).astype(np.int64)
-    rows = make_ops(Op.POISON, pid=src["pid"], cpu=src["cpu"], file=src["file"],
-                    offset_bytes=src["offset_bytes"] + page * PAGE_SIZE,
-                    length_bytes=PAGE_SIZE, t_cycles=src["t_cycles"])
+    rows = make_ops(
+        Op.POISON,
+        pid=src["pid"],
+        cpu=src["cpu"],
+        file=src["file"],
+        offset_bytes=src["offset_bytes"] + page * PAGE_SIZE,
+        length_bytes=PAGE_SIZE,
+        t_cycles=src["t_cycles"],
+    )
     stream = np.insert(base, at + 1, rows)
     meta = dict(meta)
-    meta.update(base_generator=params.base.generator,
-                poison_rows=(at + 1 + np.arange(n)).tolist(), counts=op_counts(stream))
+    meta.update(
+        base_generator=params.base.generator,
+        poison_rows=(at + 1 + np.arange(n)).tolist(),
+        counts=op_counts(stream),
+    )
     return stream, meta

@@ -223,9 +223,11 @@ def make_ops(op, n: int | None = None, **fields) -> np.ndarray:
     arrays = {k: np.asarray(v) for k, v in fields.items()}
     arrays["op"] = np.asarray(op)
     if n is None:
-        n = int(np.broadcast_shapes(*(a.shape for a in arrays.values()))[0]) if any(
-            a.ndim for a in arrays.values()
-        ) else 1
+        n = (
+            int(np.broadcast_shapes(*(a.shape for a in arrays.values()))[0])
+            if any(a.ndim for a in arrays.values())
+            else 1
+        )
     out = empty_stream(n)
     for k, a in arrays.items():
         out[k] = np.broadcast_to(a, (n,))
@@ -337,10 +339,13 @@ def validate_stream(stream: np.ndarray) -> dict:
         if not ok.all():
             j = int(np.flatnonzero(~ok)[0])
             why = (
-                "file not live" if not live[j] else
-                f"beyond EOF ({int(size[f[j]])} bytes)" if not inside[j] else
-                "PMD fault must be 2 MiB aligned and 2 MiB long" if not pmd_ok[j] else
-                "offset must be page aligned and length > 0"
+                "file not live"
+                if not live[j]
+                else f"beyond EOF ({int(size[f[j]])} bytes)"
+                if not inside[j]
+                else "PMD fault must be 2 MiB aligned and 2 MiB long"
+                if not pmd_ok[j]
+                else "offset must be page aligned and length > 0"
             )
             _fail(lo + j, stream, why)
         key = seg["pid"].astype(np.int64) * max(nfiles, 1) + f
@@ -355,16 +360,25 @@ def validate_stream(stream: np.ndarray) -> dict:
                 j = int(np.flatnonzero(inv == u)[0])
                 _fail(lo + j, stream, "no mapping of this file by this pid")
             m_lo[u], m_hi[u], m_w[u], m_huge[u] = m[0], m[0] + m[1], m[2], m[3]
-        in_map = (off >= m_lo[inv]) & (off + np.minimum(ln, PAGE_SIZE) <= m_hi[inv]) & (
-            ~pmd | (off + ln <= m_hi[inv]))
+        in_map = (
+            (off >= m_lo[inv])
+            & (off + np.minimum(ln, PAGE_SIZE) <= m_hi[inv])
+            & (~pmd | (off + ln <= m_hi[inv]))
+        )
         wr_ok = (seg["op"] != Op.WRITE_FAULT) | m_w[inv]
         huge_ok = ~pmd | m_huge[inv]
         ok = in_map & wr_ok & huge_ok
         if not ok.all():
             j = int(np.flatnonzero(~ok)[0])
-            _fail(lo + j, stream, "outside the mapping" if not in_map[j] else
-                  "write fault through a read-only mapping" if not wr_ok[j] else
-                  "PMD fault through a mapping that is not huge-aligned")
+            _fail(
+                lo + j,
+                stream,
+                "outside the mapping"
+                if not in_map[j]
+                else "write fault through a read-only mapping"
+                if not wr_ok[j]
+                else "PMD fault through a mapping that is not huge-aligned",
+            )
 
     def need_live(i: int, f: int, what: str = "file") -> None:
         if f < 0 or f >= nfiles or state[f] != 1:
@@ -423,8 +437,12 @@ def validate_stream(stream: np.ndarray) -> dict:
                     _fail(i, stream, "DEDUPE destination range beyond EOF")
             else:
                 if partial and (soff + ln != size[s] or off + ln < size[f]):
-                    _fail(i, stream, "unaligned clone length must end at source EOF and "
-                                     "reach the destination EOF")
+                    _fail(
+                        i,
+                        stream,
+                        "unaligned clone length must end at source EOF and "
+                        "reach the destination EOF",
+                    )
                 size[f] = max(size[f], off + ln)
         elif op == Op.MMAP:
             if (pid, f) in maps:
@@ -432,8 +450,12 @@ def validate_stream(stream: np.ndarray) -> dict:
             if off % PAGE_SIZE or ln <= 0:
                 _fail(i, stream, "MMAP needs a page-aligned offset and length > 0")
             # The kernel rounds a mapping's length up to whole pages.
-            maps[(pid, f)] = (off, -(-ln // PAGE_SIZE) * PAGE_SIZE,
-                              bool(int(r["arg"]) & ARG_WRITABLE), bool(int(r["arg"]) & ARG_PMD))
+            maps[(pid, f)] = (
+                off,
+                -(-ln // PAGE_SIZE) * PAGE_SIZE,
+                bool(int(r["arg"]) & ARG_WRITABLE),
+                bool(int(r["arg"]) & ARG_PMD),
+            )
         elif op == Op.MUNMAP:
             if maps.pop((pid, f), None) is None:
                 _fail(i, stream, "MUNMAP without a mapping")
@@ -518,8 +540,12 @@ def to_xfsio_lines(stream: np.ndarray, names: Sequence[str] | Mapping[int, str])
     for r in stream:
         op = int(r["op"])
         f, s, pid = int(r["file"]), int(r["src"]), int(r["pid"])
-        off, ln, soff, arg = (int(r["offset_bytes"]), int(r["length_bytes"]),
-                              int(r["src_offset_bytes"]), int(r["arg"]))
+        off, ln, soff, arg = (
+            int(r["offset_bytes"]),
+            int(r["length_bytes"]),
+            int(r["src_offset_bytes"]),
+            int(r["arg"]),
+        )
         if op == Op.CREATE:
             use_file(f, create=True)
         elif op == Op.WRITE:
@@ -677,11 +703,31 @@ def from_xfsio_lines(lines: Sequence[str], *, source: str = "<script>"):
                 table.remove(need_cur(where))
             cur = table[-1] if table else None
         elif cmd == "pwrite":
-            rows.append((Op.WRITE, 1, need_cur(where), -1, _cvtnum(pos[0], where),
-                         _cvtnum(pos[1], where), 0, 0xCD if pat is None else pat))
+            rows.append(
+                (
+                    Op.WRITE,
+                    1,
+                    need_cur(where),
+                    -1,
+                    _cvtnum(pos[0], where),
+                    _cvtnum(pos[1], where),
+                    0,
+                    0xCD if pat is None else pat,
+                )
+            )
         elif cmd == "pread":
-            rows.append((Op.READ, 1, need_cur(where), -1, _cvtnum(pos[0], where),
-                         _cvtnum(pos[1], where), 0, 0))
+            rows.append(
+                (
+                    Op.READ,
+                    1,
+                    need_cur(where),
+                    -1,
+                    _cvtnum(pos[0], where),
+                    _cvtnum(pos[1], where),
+                    0,
+                    0,
+                )
+            )
         elif cmd in ("reflink", "dedupe"):
             s = ids.get(pos[0])
             if s is None:
@@ -690,8 +736,18 @@ def from_xfsio_lines(lines: Sequence[str], *, source: str = "<script>"):
                 rows.append((Op.CLONE, 1, need_cur(where), s, 0, 0, 0, ARG_WHOLE_FILE))
             else:
                 soff, doff, ln = (_cvtnum(p, where) for p in pos[1:4])
-                rows.append((Op.CLONE if cmd == "reflink" else Op.DEDUPE, 1, need_cur(where),
-                             s, doff, ln, soff, 0))
+                rows.append(
+                    (
+                        Op.CLONE if cmd == "reflink" else Op.DEDUPE,
+                        1,
+                        need_cur(where),
+                        s,
+                        doff,
+                        ln,
+                        soff,
+                        0,
+                    )
+                )
         elif cmd == "mmap":
             if len(pos) == 1:
                 k = int(pos[0])
@@ -702,8 +758,18 @@ def from_xfsio_lines(lines: Sequence[str], *, source: str = "<script>"):
                 writable = "-r" not in flags or "-rw" in flags or "-w" in flags
                 f = need_cur(where)
                 maps.append((next_pid, f))
-                rows.append((Op.MMAP, next_pid, f, -1, _cvtnum(pos[0], where),
-                             _cvtnum(pos[1], where), 0, ARG_WRITABLE if writable else 0))
+                rows.append(
+                    (
+                        Op.MMAP,
+                        next_pid,
+                        f,
+                        -1,
+                        _cvtnum(pos[0], where),
+                        _cvtnum(pos[1], where),
+                        0,
+                        ARG_WRITABLE if writable else 0,
+                    )
+                )
                 next_pid += 1
                 cur_map = len(maps) - 1
         elif cmd == "munmap":
@@ -721,8 +787,9 @@ def from_xfsio_lines(lines: Sequence[str], *, source: str = "<script>"):
         elif cmd in ("fpunch", "fzero", "funshare"):
             op = {"fpunch": Op.PUNCH, "fzero": Op.ZERO, "funshare": Op.UNSHARE}[cmd]
             a = ARG_KEEP_SIZE if op == Op.ZERO and "-k" in flags else 0
-            rows.append((op, 1, need_cur(where), -1, _cvtnum(pos[0], where),
-                         _cvtnum(pos[1], where), 0, a))
+            rows.append(
+                (op, 1, need_cur(where), -1, _cvtnum(pos[0], where), _cvtnum(pos[1], where), 0, a)
+            )
         elif cmd == "@unlink":
             f = ids.get(pos[0])
             if f is None:
@@ -734,15 +801,19 @@ def from_xfsio_lines(lines: Sequence[str], *, source: str = "<script>"):
                 cur = table[-1] if table else None
         elif cmd in ("fsync", "fdatasync"):
             rows.append((Op.FSYNC, 1, need_cur(where), -1, 0, 0, 0, 0))
-        elif cmd in ("stat", "msync") or cmd.startswith(("@expect", "@statfs", "@final", "@model",
-                                                          "@sync", "@cycle_mount", "@mkfs")):
+        elif cmd in ("stat", "msync") or cmd.startswith(
+            ("@expect", "@statfs", "@final", "@model", "@sync", "@cycle_mount", "@mkfs")
+        ):
             continue
         else:
             raise InputError(f"unsupported xfs_io command {cmd!r}", where=where)
     out = empty_stream(len(rows))
     if rows:
         cols = list(zip(*rows, strict=True))
-        for name, col in zip(("op", "pid", "file", "src", "offset_bytes", "length_bytes",
-                              "src_offset_bytes", "arg"), cols, strict=True):
+        for name, col in zip(
+            ("op", "pid", "file", "src", "offset_bytes", "length_bytes", "src_offset_bytes", "arg"),
+            cols,
+            strict=True,
+        ):
             out[name] = np.asarray([int(c) for c in col], dtype=np.int64)
     return out, names

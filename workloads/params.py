@@ -32,8 +32,15 @@ import math
 import re
 from typing import Any
 
-__all__ = ["param", "ParamError", "parse_size", "parse_duration_ns", "coerce", "describe",
-           "format_size"]
+__all__ = [
+    "param",
+    "ParamError",
+    "parse_size",
+    "parse_duration_ns",
+    "coerce",
+    "describe",
+    "format_size",
+]
 
 
 class ParamError(ValueError):
@@ -75,22 +82,28 @@ def parse_size(value: Any) -> int:
     ParamError
     """
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ParamError(f"expected a size (int bytes or a string such as \"64MiB\"), "
-                         f"got {type(value).__name__} {value!r}")
+        raise ParamError(
+            f'expected a size (int bytes or a string such as "64MiB"), '
+            f"got {type(value).__name__} {value!r}"
+        )
     if isinstance(value, int):
         if value < 0:
             raise ParamError(f"size must be >= 0, got {value}")
         return value
     m = _SIZE_RE.match(value)
     if not m:
-        raise ParamError(f"cannot parse size {value!r}; use bytes or a binary suffix: "
-                         f"\"64k\", \"2M\", \"8GiB\", \"1TiB\"")
+        raise ParamError(
+            f"cannot parse size {value!r}; use bytes or a binary suffix: "
+            f'"64k", "2M", "8GiB", "1TiB"'
+        )
     digits, suffix, tail = m.groups()
     suffix = suffix.lower()
     if tail in ("B", "b") and suffix:
-        raise ParamError(f"ambiguous decimal-looking suffix in {value!r}: write "
-                         f"\"{digits}{suffix.upper()}iB\" (2^{10 * 'kmgtp'.index(suffix) + 10}"
-                         f" units) or the exact byte count")
+        raise ParamError(
+            f"ambiguous decimal-looking suffix in {value!r}: write "
+            f'"{digits}{suffix.upper()}iB" (2^{10 * "kmgtp".index(suffix) + 10}'
+            f" units) or the exact byte count"
+        )
     if tail and tail.lower() == "ib" and not suffix:
         raise ParamError(f"cannot parse size {value!r}: 'iB' needs a prefix (KiB, MiB, GiB...)")
     n = int(digits, 16) if digits.lower().startswith("0x") else int(digits)
@@ -113,22 +126,33 @@ def parse_duration_ns(value: Any) -> int:
     ParamError
     """
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ParamError(f"expected a duration (int ns or a string such as \"10ms\"), "
-                         f"got {type(value).__name__} {value!r}")
+        raise ParamError(
+            f'expected a duration (int ns or a string such as "10ms"), '
+            f"got {type(value).__name__} {value!r}"
+        )
     if isinstance(value, int):
         if value < 0:
             raise ParamError(f"duration must be >= 0, got {value}")
         return value
     m = _DUR_RE.match(value)
     if not m:
-        raise ParamError(f"cannot parse duration {value!r}; use ns or a suffix ns, us, ms, s "
-                         f"(\"10ms\", \"250us\")")
+        raise ParamError(
+            f'cannot parse duration {value!r}; use ns or a suffix ns, us, ms, s ("10ms", "250us")'
+        )
     return int(round(float(m.group(1)) * _DUR[m.group(2)]))
 
 
-def param(default: Any, help: str, *, unit: str = "", kind: str | None = None,
-          min: float | None = None, max: float | None = None,
-          choices: tuple[str, ...] | None = None, align: int | None = None) -> Any:
+def param(
+    default: Any,
+    help: str,
+    *,
+    unit: str = "",
+    kind: str | None = None,
+    min: float | None = None,
+    max: float | None = None,
+    choices: tuple[str, ...] | None = None,
+    align: int | None = None,
+) -> Any:
     """Declare a dataclass field with its documentation and checks.
 
     Parameters
@@ -149,25 +173,42 @@ def param(default: Any, help: str, *, unit: str = "", kind: str | None = None,
         The value must be a multiple of this (sizes).
     """
     if kind is None:
-        kind = ("choice" if choices else
-                "bool" if isinstance(default, bool) else
-                "int" if isinstance(default, int) else
-                "float" if isinstance(default, float) else "str")
+        kind = (
+            "choice"
+            if choices
+            else "bool"
+            if isinstance(default, bool)
+            else "int"
+            if isinstance(default, int)
+            else "float"
+            if isinstance(default, float)
+            else "str"
+        )
     if kind == "size" and not unit:
         unit = "bytes"
     if kind == "duration" and not unit:
         unit = "ns"
-    meta = {"help": help, "unit": unit, "kind": kind, "min": min, "max": max,
-            "choices": choices, "align": align}
+    meta = {
+        "help": help,
+        "unit": unit,
+        "kind": kind,
+        "min": min,
+        "max": max,
+        "choices": choices,
+        "align": align,
+    }
     return dataclasses.field(default=default, metadata=meta)
 
 
 def _allowed(meta: dict) -> str:
     kind = meta["kind"]
     parts = {
-        "int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
-        "size": "a size (int bytes or \"64k\", \"2MiB\", \"8GiB\")",
-        "duration": "a duration (int ns or \"10ms\", \"250us\")",
+        "int": "an integer",
+        "float": "a number",
+        "bool": "true or false",
+        "str": "a string",
+        "size": 'a size (int bytes or "64k", "2MiB", "8GiB")',
+        "duration": 'a duration (int ns or "10ms", "250us")',
         "path": "a path to an existing file (relative to the scenario file)",
         "choice": "one of " + ", ".join(f'"{c}"' for c in meta["choices"] or ()),
         "workload": "a table with 'generator' and its parameters",

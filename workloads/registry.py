@@ -70,8 +70,15 @@ class WorkloadSpec:
 
 
 _REGISTRY: dict[str, Generator] = {}
-_MODULES = ("vm_clones", "containers", "db_snapshots", "dedupe", "backup", "memory_failure",
-            "xfsio")
+_MODULES = (
+    "vm_clones",
+    "containers",
+    "db_snapshots",
+    "dedupe",
+    "backup",
+    "memory_failure",
+    "xfsio",
+)
 
 
 def register(name: str, params: type, help: str) -> Callable:
@@ -114,12 +121,15 @@ def get_generator(name: str) -> Generator:
         return _REGISTRY[name]
     except (KeyError, TypeError):
         names = list(_REGISTRY)
-        raise InputError(f"unknown generator {name!r}{suggest(str(name), names)} "
-                         f"(known: {', '.join(names)})", where="workload.generator") from None
+        raise InputError(
+            f"unknown generator {name!r}{suggest(str(name), names)} (known: {', '.join(names)})",
+            where="workload.generator",
+        ) from None
 
 
-def build_dataclass(cls: type, table: Mapping[str, Any], prefix: str,
-                    base_dir: str | None = None) -> Any:
+def build_dataclass(
+    cls: type, table: Mapping[str, Any], prefix: str, base_dir: str | None = None
+) -> Any:
     """Check a table against a params dataclass and build it; missing keys get defaults.
 
     Parameters
@@ -147,15 +157,20 @@ def build_dataclass(cls: type, table: Mapping[str, Any], prefix: str,
             valid = [f"{prefix}.{n}" for n in fields]
             raise ParamError(
                 f"unknown key{suggest(k, list(fields), prefix + '.')} (valid keys: "
-                f"{', '.join(valid)})", key=f"{prefix}.{k}")
+                f"{', '.join(valid)})",
+                key=f"{prefix}.{k}",
+            )
         f = fields[k]
         if f.metadata.get("kind") == "workload":
             if isinstance(v, WorkloadSpec):
                 kwargs[k] = v
                 continue
             if not isinstance(v, Mapping):
-                raise ParamError(f"expected a table with 'generator' and its parameters, got "
-                                 f"{type(v).__name__} {v!r}", key=f"{prefix}.{k}")
+                raise ParamError(
+                    f"expected a table with 'generator' and its parameters, got "
+                    f"{type(v).__name__} {v!r}",
+                    key=f"{prefix}.{k}",
+                )
             default = f.default
             if v.get("generator", default.generator) == default.generator:
                 # Same generator as the default: the given keys refine the default's values.
@@ -163,8 +178,9 @@ def build_dataclass(cls: type, table: Mapping[str, Any], prefix: str,
             kwargs[k] = build_workload(v, f"{prefix}.{k}", base_dir)
             continue
         if isinstance(v, Mapping):
-            raise ParamError(f"expected a value, got a table; allowed: "
-                             f"{_describe(f)}", key=f"{prefix}.{k}")
+            raise ParamError(
+                f"expected a value, got a table; allowed: {_describe(f)}", key=f"{prefix}.{k}"
+            )
         try:
             kwargs[k] = coerce(f, v)
         except ParamError as exc:
@@ -178,8 +194,9 @@ def build_dataclass(cls: type, table: Mapping[str, Any], prefix: str,
         if f.metadata.get("kind") == "path" and f.name not in kwargs:
             path = os.path.normpath(os.path.join(base_dir or os.getcwd(), f.default))
             if not os.path.isfile(path):
-                raise ParamError(f"no such file: {path} (the default; set it)",
-                                 key=f"{prefix}.{f.name}")
+                raise ParamError(
+                    f"no such file: {path} (the default; set it)", key=f"{prefix}.{f.name}"
+                )
             kwargs[f.name] = path
     obj = cls(**kwargs)
     check = getattr(obj, "check", None)
@@ -187,8 +204,9 @@ def build_dataclass(cls: type, table: Mapping[str, Any], prefix: str,
         try:
             check()
         except ParamError as exc:
-            raise ParamError(exc.message, key=f"{prefix}.{exc.key}" if exc.key else prefix) \
-                from None
+            raise ParamError(
+                exc.message, key=f"{prefix}.{exc.key}" if exc.key else prefix
+            ) from None
     return obj
 
 
@@ -198,8 +216,9 @@ def _describe(f: dataclasses.Field) -> str:
     return describe(f)
 
 
-def build_workload(table: Mapping[str, Any], prefix: str = "workload",
-                   base_dir: str | None = None) -> WorkloadSpec:
+def build_workload(
+    table: Mapping[str, Any], prefix: str = "workload", base_dir: str | None = None
+) -> WorkloadSpec:
     """Build a :class:`WorkloadSpec` from ``{"generator": name, **params}``.
 
     Raises
@@ -217,10 +236,15 @@ def build_workload(table: Mapping[str, Any], prefix: str = "workload",
     try:
         params = build_dataclass(gen.params, table, prefix, base_dir)
     except ParamError as exc:
-        if exc.message.startswith("unknown key") and exc.key and exc.key.count(".") == \
-                prefix.count(".") + 1:
-            raise ParamError(exc.message.replace("unknown key", f"unknown key for generator "
-                                                 f"'{gen.name}'", 1), key=exc.key) from None
+        if (
+            exc.message.startswith("unknown key")
+            and exc.key
+            and exc.key.count(".") == prefix.count(".") + 1
+        ):
+            raise ParamError(
+                exc.message.replace("unknown key", f"unknown key for generator '{gen.name}'", 1),
+                key=exc.key,
+            ) from None
         raise
     return WorkloadSpec(gen.name, params)
 
@@ -255,13 +279,14 @@ def dataclass_keys(cls_or_obj: Any, prefix: str) -> list[str]:
     return keys
 
 
-def generate(spec: WorkloadSpec, rng: Any = None, *, cpus: int = 1,
-             cycles_per_ns: float = 2.2) -> tuple[np.ndarray, dict]:
+def generate(
+    spec: WorkloadSpec, rng: Any = None, *, cpus: int = 1, cycles_per_ns: float = 2.2
+) -> tuple[np.ndarray, dict]:
     """Run the generator of ``spec`` (``rng`` normalised with ``np.random.default_rng``)."""
     gen = get_generator(spec.generator)
-    stream, meta = gen.generate(spec.params, np.random.default_rng(rng), cpus=cpus,
-                                cycles_per_ns=cycles_per_ns)
+    stream, meta = gen.generate(
+        spec.params, np.random.default_rng(rng), cpus=cpus, cycles_per_ns=cycles_per_ns
+    )
     meta = dict(meta)
     meta.setdefault("generator", spec.generator)
     return stream, meta
-

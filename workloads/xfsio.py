@@ -15,9 +15,12 @@ __all__ = ["XfsioParams", "generate"]
 class XfsioParams:
     """Parameters of ``xfsio``."""
 
-    script: str = param("scripts/clone-cow.xfsio", "xfs_io script to run (format of "
-                        "shared/conformance/xfstests/README.md), relative to the scenario file",
-                        kind="path")
+    script: str = param(
+        "scripts/clone-cow.xfsio",
+        "xfs_io script to run (format of "
+        "shared/conformance/xfstests/README.md), relative to the scenario file",
+        kind="path",
+    )
 
 
 @register("xfsio", XfsioParams, "any xfs_io script as a workload, run by the xfs_io runner")

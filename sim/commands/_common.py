@@ -10,8 +10,7 @@ from pathlib import Path
 
 from sim.errors import InputError
 
-__all__ = ["add_scenario_args", "default_out_dir", "show_progress", "parse_list",
-           "check_out_path"]
+__all__ = ["add_scenario_args", "default_out_dir", "show_progress", "parse_list", "check_out_path"]
 
 
 def add_scenario_args(parser) -> None:
@@ -71,5 +70,4 @@ def check_out_path(path, where: str) -> None:
     try:
         os.rmdir(tempfile.mkdtemp(prefix=".daxsim-probe-", dir=q))
     except OSError as exc:
-        raise InputError(f"cannot create {p}: {exc.strerror or exc} in {q}", where=where) \
-            from None
+        raise InputError(f"cannot create {p}: {exc.strerror or exc} in {q}", where=where) from None

@@ -27,35 +27,74 @@ __all__ = ["configure", "main"]
 
 def configure(parser) -> None:
     """Add the ``hunt`` arguments to ``parser``."""
-    parser.add_argument("--variant", action="append", default=[], metavar="NAME",
-                        help="design to hunt (name, alias, module:Class or file.py:Class); "
-                        "repeatable")
-    parser.add_argument("--all-variants", action="store_true",
-                        help="hunt every registered design (plus any --variant given)")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="design to hunt (name, alias, module:Class or file.py:Class); repeatable",
+    )
+    parser.add_argument(
+        "--all-variants",
+        action="store_true",
+        help="hunt every registered design (plus any --variant given)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="SeedSequence entropy (default 0)")
-    parser.add_argument("--budget", type=int, default=None, metavar="OPS",
-                        help="checked file-level operations per design (default 2000 unless "
-                        "--time is given)")
-    parser.add_argument("--time", type=float, default=None, metavar="SECONDS",
-                        help="wall-time budget per design")
-    parser.add_argument("--ops", default=None, metavar="LIST",
-                        help="comma-separated op kinds to draw from: pwrite, truncate, punch, "
-                        "zero, unshare, clone, dedupe, mread, mwrite, hwpoison, munmap, unlink "
-                        "(aliases: read, write, reflink, memory_failure, ...)")
-    parser.add_argument("--files", type=int, default=3, metavar="N",
-                        help="files the operations range over (default 3)")
-    parser.add_argument("--episode-len", type=int, default=24, metavar="OPS",
-                        help="random ops per episode before every file is unlinked (default 24)")
-    parser.add_argument("--workers", type=int, default=1, metavar="N",
-                        help="processes running the search's episodes (default 1); with --budget "
-                        "the result is the same for any N")
-    parser.add_argument("--engine", choices=("auto", "compiled", "python"), default="auto",
-                        help="where episodes run first: the compiled engine (built-in designs; "
-                        "an episode it cannot vouch for reruns in Python, so findings are the "
-                        "same) or the Python stack only; auto: compiled when it applies "
-                        "(default)")
-    parser.add_argument("--out", default=None, metavar="DIR",
-                        help="output directory (default results/hunt-<UTC timestamp>)")
+    parser.add_argument(
+        "--budget",
+        type=int,
+        default=None,
+        metavar="OPS",
+        help="checked file-level operations per design (default 2000 unless --time is given)",
+    )
+    parser.add_argument(
+        "--time", type=float, default=None, metavar="SECONDS", help="wall-time budget per design"
+    )
+    parser.add_argument(
+        "--ops",
+        default=None,
+        metavar="LIST",
+        help="comma-separated op kinds to draw from: pwrite, truncate, punch, "
+        "zero, unshare, clone, dedupe, mread, mwrite, hwpoison, munmap, unlink "
+        "(aliases: read, write, reflink, memory_failure, ...)",
+    )
+    parser.add_argument(
+        "--files",
+        type=int,
+        default=3,
+        metavar="N",
+        help="files the operations range over (default 3)",
+    )
+    parser.add_argument(
+        "--episode-len",
+        type=int,
+        default=24,
+        metavar="OPS",
+        help="random ops per episode before every file is unlinked (default 24)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="processes running the search's episodes (default 1); with --budget "
+        "the result is the same for any N",
+    )
+    parser.add_argument(
+        "--engine",
+        choices=("auto", "compiled", "python"),
+        default="auto",
+        help="where episodes run first: the compiled engine (built-in designs; "
+        "an episode it cannot vouch for reruns in Python, so findings are the "
+        "same) or the Python stack only; auto: compiled when it applies "
+        "(default)",
+    )
+    parser.add_argument(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help="output directory (default results/hunt-<UTC timestamp>)",
+    )
     parser.add_argument("--quiet", action="store_true", help="print only the table")
 
 
@@ -83,8 +122,9 @@ def main(args) -> int:
     if args.workers < 1:
         raise InputError(f"expected at least one worker, got {args.workers}", where="--workers")
     if "pwrite" not in kinds:
-        raise InputError("the op kinds must include pwrite (the only op that creates a file)",
-                         where="--ops")
+        raise InputError(
+            "the op kinds must include pwrite (the only op that creates a file)", where="--ops"
+        )
     if args.episode_len < 1:
         raise InputError(f"expected at least one op, got {args.episode_len}", where="--episode-len")
     budget = args.budget if (args.budget is not None or args.time is not None) else 2000
@@ -98,19 +138,29 @@ def main(args) -> int:
             from tqdm import tqdm
 
             bar = tqdm(total=budget, desc=str(spec), unit="op", leave=False)
-        prog = (lambda n, b=bar: (b.update(n - b.n))) if bar is not None else None
-        res, r = hunt_and_shrink(spec, out_dir=out, seed=args.seed, budget_ops=budget,
-                                 time_s=args.time, kinds=kinds, nfiles=args.files,
-                                 episode_len=args.episode_len, say=say, progress=prog,
-                                 workers=args.workers,
-                                 compiled={"auto": None, "compiled": True,
-                                           "python": False}[args.engine])
+        prog = (lambda n, b=bar: b.update(n - b.n)) if bar is not None else None
+        res, r = hunt_and_shrink(
+            spec,
+            out_dir=out,
+            seed=args.seed,
+            budget_ops=budget,
+            time_s=args.time,
+            kinds=kinds,
+            nfiles=args.files,
+            episode_len=args.episode_len,
+            say=say,
+            progress=prog,
+            workers=args.workers,
+            compiled={"auto": None, "compiled": True, "python": False}[args.engine],
+        )
         if bar is not None:
             bar.close()
         if say is not None:
-            say(f"{res.variant}: {res.ops_run} checked ops in {res.episodes} episodes "
+            say(
+                f"{res.variant}: {res.ops_run} checked ops in {res.episodes} episodes "
                 f"({res.episodes_python} on the Python stack), {res.seconds:.1f} s "
-                f"({res.ops_run / max(res.seconds, 1e-9):.0f} ops/s)")
+                f"({res.ops_run / max(res.seconds, 1e-9):.0f} ops/s)"
+            )
         rows += r
     df = results_frame(rows)
     print(format_table(rows))

@@ -30,8 +30,11 @@ __all__ = ["configure", "main", "replay", "HEADER"]
 HEADER = ("op", "pfn", "npages", "mapping", "index", "flag")
 _INT_COLUMNS = HEADER[1:]
 _BLOCK_BYTES = 8 << 20
-_CONVERSION = re.compile(r"In CSV column #(\d+): Row #(\d+): CSV conversion error to \w+: "
-                         r"invalid value '(.*)'", re.S)
+_CONVERSION = re.compile(
+    r"In CSV column #(\d+): Row #(\d+): CSV conversion error to \w+: "
+    r"invalid value '(.*)'",
+    re.S,
+)
 _PARSE = re.compile(r"Row #(\d+): Expected (\d+) columns, got (\d+)")
 
 
@@ -39,8 +42,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("trace", metavar="TRACE.csv", help="op,pfn,npages,mapping,index,flag")
     parser.add_argument("--variant", required=True, help="design variant (see daxsim variants)")
     parser.add_argument("--pages", required=True, type=int, help="pages of the device (npages)")
-    parser.add_argument("--state-out", metavar="F", help="write pfn,mapping,index CSV of pages "
-                        "not at (0, 0)")
+    parser.add_argument(
+        "--state-out", metavar="F", help="write pfn,mapping,index CSV of pages not at (0, 0)"
+    )
     parser.add_argument("--summary-out", metavar="F", help="write a JSON summary")
 
 
@@ -52,7 +56,9 @@ def _open(path: Path, use_threads: bool):
         read_options=pacsv.ReadOptions(use_threads=use_threads, block_size=_BLOCK_BYTES),
         parse_options=pacsv.ParseOptions(ignore_empty_lines=False, newlines_in_values=False),
         convert_options=pacsv.ConvertOptions(
-            column_types=types, null_values=[], strings_can_be_null=False,
+            column_types=types,
+            null_values=[],
+            strings_can_be_null=False,
             include_columns=list(HEADER),
         ),
     )
@@ -75,8 +81,10 @@ def _check_header(path: Path) -> None:
             detail.append(f"unexpected column(s) {', '.join(extra)}")
         if not detail:
             detail.append("columns out of order")
-        raise InputError(f"header must be {','.join(HEADER)} ({'; '.join(detail)}), got "
-                         f"{first!r}", where=f"{path}:1")
+        raise InputError(
+            f"header must be {','.join(HEADER)} ({'; '.join(detail)}), got {first!r}",
+            where=f"{path}:1",
+        )
 
 
 def _arrow_error(path: Path, exc: Exception) -> InputError:
@@ -85,12 +93,14 @@ def _arrow_error(path: Path, exc: Exception) -> InputError:
     m = _CONVERSION.search(msg)
     if m:
         col, line, value = int(m.group(1)), int(m.group(2)), m.group(3)
-        return InputError(f"field {HEADER[col]!r}: expected an integer, got {value!r}",
-                          where=f"{path}:{line}")
+        return InputError(
+            f"field {HEADER[col]!r}: expected an integer, got {value!r}", where=f"{path}:{line}"
+        )
     m = _PARSE.search(msg)
     if m:
-        return InputError(f"expected {m.group(2)} fields, got {m.group(3)}",
-                          where=f"{path}:{m.group(1)}")
+        return InputError(
+            f"expected {m.group(2)} fields, got {m.group(3)}", where=f"{path}:{m.group(1)}"
+        )
     return InputError(f"malformed CSV: {msg}", where=str(path))
 
 
@@ -109,8 +119,13 @@ def _op_codes(column) -> np.ndarray:
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
     words = column.dictionary.to_pylist()
-    table = np.array([OP_ASSOCIATE if w == "associate" else OP_DISASSOCIATE
-                      if w == "disassociate" else -1 for w in words], dtype=np.int64)
+    table = np.array(
+        [
+            OP_ASSOCIATE if w == "associate" else OP_DISASSOCIATE if w == "disassociate" else -1
+            for w in words
+        ],
+        dtype=np.int64,
+    )
     idx = column.indices.to_numpy(zero_copy_only=False)
     return table[idx] if table.size else np.full(idx.shape, -1, np.int64)
 
@@ -128,8 +143,10 @@ def replay(path, variant, npages: int) -> MemMap:
             if n == 0:
                 continue
             op = _op_codes(batch.column(0))
-            ints = [np.ascontiguousarray(batch.column(i).to_numpy(zero_copy_only=False),
-                                         dtype=np.int64) for i in range(1, 6)]
+            ints = [
+                np.ascontiguousarray(batch.column(i).to_numpy(zero_copy_only=False), dtype=np.int64)
+                for i in range(1, 6)
+            ]
             bad = find_bad_row(op, *ints, npages)
             if bad is not None:
                 row, field, msg = bad

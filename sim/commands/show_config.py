@@ -22,14 +22,26 @@ __all__ = ["configure", "main", "render_scenario", "render_profile"]
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add the arguments of ``show-config``."""
-    parser.add_argument("scenario", nargs="?", default=None,
-                        help="scenario TOML file or name in scenarios/ (default: the default "
-                             "scenario)")
-    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a scenario key, e.g. --set workload.clones=64 "
-                             "(repeatable)")
-    parser.add_argument("--profile", default=None, metavar="NAME",
-                        help="show this hardware profile (same as --set hardware.profile=NAME)")
+    parser.add_argument(
+        "scenario",
+        nargs="?",
+        default=None,
+        help="scenario TOML file or name in scenarios/ (default: the default scenario)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a scenario key, e.g. --set workload.clones=64 (repeatable)",
+    )
+    parser.add_argument(
+        "--profile",
+        default=None,
+        metavar="NAME",
+        help="show this hardware profile (same as --set hardware.profile=NAME)",
+    )
 
 
 def _toml_value(v: Any) -> str:
@@ -48,14 +60,18 @@ def _line(key: str, value: Any, field: dataclasses.Field | None) -> str:
     meta = dict(field.metadata) if field is not None else {}
     kind = meta.get("kind")
     if kind == "size":
-        text = _toml_value(format_size(value)) if format_size(value) != str(value) else \
-            _toml_value(value)
+        text = (
+            _toml_value(format_size(value))
+            if format_size(value) != str(value)
+            else _toml_value(value)
+        )
         unit = f"bytes ({value})" if format_size(value) != str(value) else "bytes"
     else:
         text = _toml_value(value)
         unit = meta.get("unit", "")
-    note = "; ".join(x for x in (unit, meta.get("help", ""),
-                                 f"allowed: {describe(field)}" if field else "") if x)
+    note = "; ".join(
+        x for x in (unit, meta.get("help", ""), f"allowed: {describe(field)}" if field else "") if x
+    )
     return f"{key} = {text}".ljust(40) + (f"  # {note}" if note else "")
 
 
@@ -70,8 +86,10 @@ def _params_lines(obj: Any, table: str, out: list[str]) -> None:
     for f, spec in nested:
         out.append("")
         out.append(f"[{table}.{f.name}]  # {f.metadata.get('help', '')}")
-        out.append(f"generator = {_toml_value(spec.generator)}".ljust(40) +
-                   f"  # {get_generator(spec.generator).help}")
+        out.append(
+            f"generator = {_toml_value(spec.generator)}".ljust(40)
+            + f"  # {get_generator(spec.generator).help}"
+        )
         _params_lines(spec.params, f"{table}.{f.name}", out)
 
 
@@ -85,8 +103,9 @@ def render_scenario(sc: Scenario) -> str:
         out.append(f"[{sec}]  # {SECTION_HELP[sec]}")
         if sec == "workload":
             gen = get_generator(sc.workload.generator)
-            out.append(f"generator = {_toml_value(sc.workload.generator)}".ljust(40) +
-                       f"  # {gen.help}")
+            out.append(
+                f"generator = {_toml_value(sc.workload.generator)}".ljust(40) + f"  # {gen.help}"
+            )
             _params_lines(sc.workload.params, "workload", out)
             continue
         obj = getattr(sc, sec)
@@ -111,8 +130,10 @@ def render_profile(sc: Scenario) -> str | None:
     prof = load_profile(sc.hardware.profile, sc.hardware.overrides)
     rows = profile_table(prof)
     width = max((len(r[0]) for r in rows), default=10)
-    out = [f"# hardware profile {prof.name!r}: {getattr(prof, 'description', '')}",
-           "# (* = overridden in [hardware.overrides])"]
+    out = [
+        f"# hardware profile {prof.name!r}: {getattr(prof, 'description', '')}",
+        "# (* = overridden in [hardware.overrides])",
+    ]
     for key, value, unit, desc in rows:
         mark = "*" if key in sc.hardware.overrides else " "
         val = f"{value} {unit}".strip()

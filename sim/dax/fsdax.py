@@ -196,9 +196,18 @@ class DaxFS:
         block-granular :class:`~sim.fs.blockfs.BlockFileSystem`, which behaves the same).
     """
 
-    def __init__(self, nblocks: int, variant: str = "page-share", *, fill_byte=None,
-                 rmap: bool = True, generation: str | None = None, early_kill: bool = False,
-                 fs_class=None, accounting: bool = True):
+    def __init__(
+        self,
+        nblocks: int,
+        variant: str = "page-share",
+        *,
+        fill_byte=None,
+        rmap: bool = True,
+        generation: str | None = None,
+        early_kill: bool = False,
+        fs_class=None,
+        accounting: bool = True,
+    ):
         self.nblocks = int(nblocks)
         #: Record the timing work of each operation (cache lines of the xarray, page tables,
         #: extents and refcounts; locks; pmem traffic). Off, a record keeps only what the
@@ -226,10 +235,19 @@ class DaxFS:
         self._w0: int | None = None
         self._next_va = _VA_BASE
         self.stats = {
-            "cow_pages": 0, "cow_bytes": 0, "blocks_allocated": 0, "blocks_freed": 0,
-            "refcount_changes": 0, "faults": 0, "pmd_faults": 0, "pte_faults": 0,
-            "pmd_fallbacks": 0, "entries_inserted": 0, "entries_removed": 0,
-            "stale_entries_left": 0, "bytes_deduped": 0,
+            "cow_pages": 0,
+            "cow_bytes": 0,
+            "blocks_allocated": 0,
+            "blocks_freed": 0,
+            "refcount_changes": 0,
+            "faults": 0,
+            "pmd_faults": 0,
+            "pte_faults": 0,
+            "pmd_fallbacks": 0,
+            "entries_inserted": 0,
+            "entries_removed": 0,
+            "stale_entries_left": 0,
+            "bytes_deduped": 0,
         }
 
     # ================================================================= helpers
@@ -285,8 +303,7 @@ class DaxFS:
         ne = ch.extent_records_touched
         if ne:
             base = int(ino) << 24
-            wr.lines_written.setdefault("extent", []).extend(
-                range(base, base + min(ne, 1 << 20)))
+            wr.lines_written.setdefault("extent", []).extend(range(base, base + min(ne, 1 << 20)))
         nr = ch.refcount_records_touched
         if nr:
             wr.lines_written.setdefault("refcount", []).extend(range(0, min(nr, 1 << 20)))
@@ -295,8 +312,9 @@ class DaxFS:
         if ch.pmem_write:
             wr.pmem_write.extend(ch.pmem_write)
 
-    def _entry_pages(self, a: _Space, index: int, value: int, wr: WorkRecord,
-                     assoc: bool, shared_or_trunc: bool) -> None:
+    def _entry_pages(
+        self, a: _Space, index: int, value: int, wr: WorkRecord, assoc: bool, shared_or_trunc: bool
+    ) -> None:
         """Associate or disassociate a real entry with the memmap."""
         if value & (DAX_ZERO_PAGE | DAX_EMPTY):
             return  # dax_entry_size() == 0: never touches struct pages
@@ -353,8 +371,16 @@ class DaxFS:
                 n += hit
         return n
 
-    def _remove_entries(self, a: _Space, first: int, last: int, trunc: bool, wr: WorkRecord,
-                        *, clear_dirty: bool = False) -> int:
+    def _remove_entries(
+        self,
+        a: _Space,
+        first: int,
+        last: int,
+        trunc: bool,
+        wr: WorkRecord,
+        *,
+        clear_dirty: bool = False,
+    ) -> int:
         """Remove the entries intersecting ``[first, last]``.
 
         ``trunc=True``: ``dax_delete_mapping_entry`` (truncate, punch, unlink, eviction).
@@ -401,8 +427,10 @@ class DaxFS:
         # clears DIRTY first, so its dirty zero entries survive (healed by the next fault)
         g2 = self._g >= 2
         spaces = self.spaces
-        for ranges, inval, clear in ((ch.remapped, g2, clear_dirty),
-                                     (ch.newly_mapped, True, clear_dirty and g2)):
+        for ranges, inval, clear in (
+            (ch.remapped, g2, clear_dirty),
+            (ch.newly_mapped, True, clear_dirty and g2),
+        ):
             for ino, fb, n in ranges or ():
                 a = spaces.get(ino)
                 if a is None or not (a.xa.entries or _any_mapped(a.vmas)):
@@ -434,8 +462,9 @@ class DaxFS:
         return wr
 
     # ================================================================= file ops
-    def open(self, path: str, *, create: bool = False,
-             trunc: bool = False) -> tuple[int, WorkRecord]:
+    def open(
+        self, path: str, *, create: bool = False, trunc: bool = False
+    ) -> tuple[int, WorkRecord]:
         """``open(2)``; O_TRUNC truncates to 0 (entries removed with trunc semantics)."""
         wr, w0 = self._wr("open")
         if not trunc:
@@ -500,8 +529,17 @@ class DaxFS:
             wr.memcpy_bytes += n
         return self._done(wr, w0)
 
-    def _range_op(self, opname: str, ino: int, off: int, length: int, fn, *,
-                  remove: bool, clear_dirty: bool = True) -> WorkRecord:
+    def _range_op(
+        self,
+        opname: str,
+        ino: int,
+        off: int,
+        length: int,
+        fn,
+        *,
+        remove: bool,
+        clear_dirty: bool = True,
+    ) -> WorkRecord:
         wr, w0 = self._wr(opname)
         ch = fn()
         self._account(ch, wr, ino)
@@ -515,29 +553,47 @@ class DaxFS:
 
     def fallocate(self, ino: int, off: int, length: int, *, keep_size: bool = False) -> WorkRecord:
         """``fallocate`` mode 0 (preallocation: no entry changes)."""
-        return self._range_op("fallocate", ino, off, length,
-                              lambda: self.fs.fallocate(ino, off, length, keep_size=keep_size),
-                              remove=False)
+        return self._range_op(
+            "fallocate",
+            ino,
+            off,
+            length,
+            lambda: self.fs.fallocate(ino, off, length, keep_size=keep_size),
+            remove=False,
+        )
 
     def punch(self, ino: int, off: int, length: int) -> WorkRecord:
         """``FALLOC_FL_PUNCH_HOLE``: entries over the range removed (trunc=true)."""
-        return self._range_op("punch", ino, off, length,
-                              lambda: self.fs.punch(ino, off, length), remove=True)
+        return self._range_op(
+            "punch", ino, off, length, lambda: self.fs.punch(ino, off, length), remove=True
+        )
 
     def zero_range(self, ino: int, off: int, length: int, *, keep_size: bool = False) -> WorkRecord:
         """``FALLOC_FL_ZERO_RANGE``: entries over the range removed (trunc=true)."""
-        return self._range_op("zero_range", ino, off, length,
-                              lambda: self.fs.zero_range(ino, off, length, keep_size=keep_size),
-                              remove=True)
+        return self._range_op(
+            "zero_range",
+            ino,
+            off,
+            length,
+            lambda: self.fs.zero_range(ino, off, length, keep_size=keep_size),
+            remove=True,
+        )
 
     def unshare(self, ino: int, off: int, length: int) -> WorkRecord:
         """``FALLOC_FL_UNSHARE_RANGE``: 6.2+ invalidates the unshared blocks' entries."""
-        return self._range_op("unshare", ino, off, length,
-                              lambda: self.fs.unshare(ino, off, length), remove=False,
-                              clear_dirty=False)
+        return self._range_op(
+            "unshare",
+            ino,
+            off,
+            length,
+            lambda: self.fs.unshare(ino, off, length),
+            remove=False,
+            clear_dirty=False,
+        )
 
-    def clone(self, dst: int, src: int, src_off: int = 0, dst_off: int = 0,
-              length: int | None = None) -> WorkRecord:
+    def clone(
+        self, dst: int, src: int, src_off: int = 0, dst_off: int = 0, length: int | None = None
+    ) -> WorkRecord:
         """FICLONE / FICLONERANGE.
 
         The remap prep (``__generic_remap_file_range_prep``) first writes back both ranges
@@ -682,8 +738,9 @@ class DaxFS:
                 wr.pmem_write.append(((value >> DAX_SHIFT) * PAGE_SIZE, n * PAGE_SIZE))
 
     # ================================================================= mappings
-    def mmap(self, pid: int, ino: int, off: int, length: int, *, writable: bool = True,
-             huge: bool = True) -> int:
+    def mmap(
+        self, pid: int, ino: int, off: int, length: int, *, writable: bool = True, huge: bool = True
+    ) -> int:
         """Create a ``MAP_SHARED`` mapping; returns its id. With ``huge`` the virtual address
         is PMD colour-aligned with the file offset (``thp_get_unmapped_area`` for DAX files);
         without it the address is one page off that colour (as a fixed or hinted address can
@@ -748,8 +805,9 @@ class DaxFS:
         ``n`` blocks (``n`` <= 512 and the range inside one 512-block window)."""
         return self.fs.iomap(ino, first, n)
 
-    def _insert_entry(self, a: _Space, index: int, old, new_value: int, write: bool,
-                      shared: bool, wr: WorkRecord) -> int:
+    def _insert_entry(
+        self, a: _Space, index: int, old, new_value: int, write: bool, shared: bool, wr: WorkRecord
+    ) -> int:
         """``dax_insert_entry`` per generation (§2.1); returns the entry value in place."""
         g = self._g
         xa = a.xa
@@ -903,8 +961,9 @@ class DaxFS:
         self._insert_entry(a, index, old, pfn << DAX_SHIFT, write, shared, wr)
         self._install(vma, index, pfn, write, False, wr)
 
-    def _install(self, vma: Vma, index: int, pfn: int, writable: bool, pmd: bool,
-                 wr: WorkRecord) -> None:
+    def _install(
+        self, vma: Vma, index: int, pfn: int, writable: bool, pmd: bool, wr: WorkRecord
+    ) -> None:
         if pmd:
             vma.pmds[index] = (pfn, writable)
         else:
@@ -980,9 +1039,15 @@ class DaxFS:
             acc.append((run_s, run_len))
 
     # ================================================================= memory failure
-    def memory_failure(self, vid: int | None, off: int, length: int,
-                       poisoner_pid: int | None = None, *,
-                       ino: int | None = None) -> tuple[MemoryFailureResult, WorkRecord]:
+    def memory_failure(
+        self,
+        vid: int | None,
+        off: int,
+        length: int,
+        poisoner_pid: int | None = None,
+        *,
+        ino: int | None = None,
+    ) -> tuple[MemoryFailureResult, WorkRecord]:
         """``MADV_HWPOISON`` over file range ``[off, off+length)`` of mapping ``vid`` (or, with
         ``vid=None, ino=``, the blocks backing that range of a file: a media error).
 
@@ -1071,8 +1136,14 @@ class DaxFS:
                 continue
             d = a.xa.arrays()
             real = (d["flags"] & (DAX_ZERO_PAGE | DAX_EMPTY)) == 0
-            parts.append((np.full(int(real.sum()), a.mid, np.int64), d["index"][real],
-                          d["pfn"][real], d["npages"][real]))
+            parts.append(
+                (
+                    np.full(int(real.sum()), a.mid, np.int64),
+                    d["index"][real],
+                    d["pfn"][real],
+                    d["npages"][real],
+                )
+            )
         if not parts:
             z = np.zeros(0, np.int64)
             return {"mapping": z, "index": z.copy(), "pfn": z.copy(), "npages": z.copy()}
@@ -1084,8 +1155,10 @@ class DaxFS:
         """``(mapping, file_index)`` of every live entry mapping ``pfn``."""
         e = self.entries()
         sel = (e["pfn"] <= pfn) & (pfn < e["pfn"] + e["npages"])
-        return [(int(m), int(i) + int(pfn - p)) for m, i, p in
-                zip(e["mapping"][sel], e["index"][sel], e["pfn"][sel], strict=True)]
+        return [
+            (int(m), int(i) + int(pfn - p))
+            for m, i, p in zip(e["mapping"][sel], e["index"][sel], e["pfn"][sel], strict=True)
+        ]
 
     def xarray(self, ino: int) -> DaxXArray | None:
         """The DAX xarray of ``ino`` (None when the inode is not in core)."""

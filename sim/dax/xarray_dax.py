@@ -237,8 +237,11 @@ class DaxXArray:
         out = []
         base = self.mapping_id << 40
         while s >= leaf_shift and s >= 0:
-            out.append(base | ((s // XA_CHUNK_SHIFT) << 36)
-                       | ((index >> (s + XA_CHUNK_SHIFT)) & ((1 << 36) - 1)))
+            out.append(
+                base
+                | ((s // XA_CHUNK_SHIFT) << 36)
+                | ((index >> (s + XA_CHUNK_SHIFT)) & ((1 << 36) - 1))
+            )
             s -= XA_CHUNK_SHIFT
         return out
 

@@ -189,7 +189,7 @@ class BlockFileSystem:
             elif k == 1:
                 out.append((a, 1, p, T[i], rc[p]))
             else:
-                seg = rc[p:p + k]
+                seg = rc[p : p + k]
                 c = seg[0]
                 if seg.count(c) == k:
                     out.append((a, k, p, T[i], c))
@@ -284,7 +284,7 @@ class BlockFileSystem:
             if s + n < re:
                 S.insert(i + 1, s + n)
                 L.insert(i + 1, re - s - n)
-        self.rc[s:s + n] = [1] * n
+        self.rc[s : s + n] = [1] * n
 
     def _free_lists(self) -> tuple[list, list]:
         return self._fs, self._fl
@@ -344,7 +344,7 @@ class BlockFileSystem:
         freed: list = []
         for s0, n0, d in runs:
             # the run's refcount-record pieces: runs of one count (a record, or a gap of 1s)
-            seg = rc[s0:s0 + n0]
+            seg = rc[s0 : s0 + n0]
             c = seg[0]
             if seg.count(c) == n0:
                 pieces = ((c, n0),)
@@ -359,7 +359,7 @@ class BlockFileSystem:
                     had += 1
                 if nc >= 2:
                     keep += 1
-                rc[b:b + k] = [nc] * k
+                rc[b : b + k] = [nc] * k
                 if nc == 0:
                     if freed and freed[-1][0] + freed[-1][1] == b:
                         freed[-1][1] += k
@@ -388,8 +388,11 @@ class BlockFileSystem:
     def shared_rows(self, ino: int, fblock: int, nblocks: int) -> list[tuple[int, int]]:
         """``(fblock, nblocks)`` of the rows of :meth:`bmap_arrays` over the range whose
         refcount is above 1, in file order (:meth:`FileSystem.shared_rows`)."""
-        return [(f, n) for f, n, _p, _st, c in
-                self._rows(self._ip(ino), fblock, fblock + nblocks) if c > 1]
+        return [
+            (f, n)
+            for f, n, _p, _st, c in self._rows(self._ip(ino), fblock, fblock + nblocks)
+            if c > 1
+        ]
 
     def bmap(self, ino: int, fblock: int, nblocks: int = 1) -> list[Extent]:
         """Block map of ``[fblock, fblock + nblocks)``: extents split where sharing changes."""
@@ -421,7 +424,7 @@ class BlockFileSystem:
 
     def _cid_rows(self, p0: int, n0: int) -> list:
         """Content of physical range ``[p0, p0+n0)``: maximal rows ``(p, n, cid)``."""
-        seg = self.cid[p0:p0 + n0]
+        seg = self.cid[p0 : p0 + n0]
         c = seg[0]
         if seg.count(c) == n0:
             return [(p0, n0, c)]
@@ -441,7 +444,7 @@ class BlockFileSystem:
     def _set_content_rows(self, rows: list) -> None:
         cid = self.cid
         for p, n, c in rows:
-            cid[p:p + n] = [c] * n
+            cid[p : p + n] = [c] * n
 
     # ------------------------------------------------------------------ writes
     # the row paths of FileSystem run on this state through _map_shared_rows, _map_rows,
@@ -450,8 +453,17 @@ class BlockFileSystem:
     _cow_blocks_rows = FileSystem._cow_blocks_rows
     _alloc_blocks_rows = FileSystem._alloc_blocks_rows
 
-    def _write(self, ip: BlockInode, off: int, length: int, byte: int, ch: FsChange, *,
-               extend: bool = True, store_only: bool = False) -> None:
+    def _write(
+        self,
+        ip: BlockInode,
+        off: int,
+        length: int,
+        byte: int,
+        ch: FsChange,
+        *,
+        extend: bool = True,
+        store_only: bool = False,
+    ) -> None:
         """Write ``length`` bytes of ``byte`` at ``off``: allocate holes, convert unwritten,
         CoW shared blocks (copy-around from the old block), store into private blocks
         (FileSystem's ``_write_rows``)."""
@@ -506,7 +518,7 @@ class BlockFileSystem:
                 s_ = max(f, fb0)
                 e2 = min(f + n, fb1)
                 if e2 > s_:
-                    cid[p + s_ - f:p + e2 - f] = [full_cid] * (e2 - s_)
+                    cid[p + s_ - f : p + e2 - f] = [full_cid] * (e2 - s_)
 
     def cow_blocks(self, ino: int, fblock: int, nblocks: int) -> FsChange:
         """Write-fault CoW: shared written blocks in range get new private blocks (full copy,
@@ -582,8 +594,9 @@ class BlockFileSystem:
     # ------------------------------------------------------------------ remap
     _remap_blocks_rows = FileSystem._remap_blocks_rows
 
-    def _remap_blocks(self, src: BlockInode, pos_in: int, dst: BlockInode, pos_out: int,
-                      length: int, ch: FsChange) -> None:
+    def _remap_blocks(
+        self, src: BlockInode, pos_in: int, dst: BlockInode, pos_out: int, length: int, ch: FsChange
+    ) -> None:
         """xfs_reflink_remap_blocks: share written source extents into dest; source holes and
         unwritten extents punch dest (unless both unwritten); same mapping = nothing
         (FileSystem's ``_remap_blocks_rows``)."""
@@ -598,7 +611,7 @@ class BlockFileSystem:
         for f, n, p, st, _ in self._rows(ip, b0, b1, False):
             if st != WRITTEN:
                 cr = ((f, n, ZERO_CID),)
-            elif n == 1 or cid[p:p + n].count(cid[p]) == n:  # one content (most rows)
+            elif n == 1 or cid[p : p + n].count(cid[p]) == n:  # one content (most rows)
                 cr = ((f, n, cid[p]),)
             else:
                 cr = [(f + cp - p, cn, c) for cp, cn, c in self._cid_rows(p, n)]
@@ -632,8 +645,9 @@ class BlockFileSystem:
         end = min(off + length, ip.size)
         if end <= off:
             return [], []
-        return _cid_byte_runs(self._block_cids(ip, off // BS, _ceil_blocks(end)), off, end,
-                              self.contents.runs)
+        return _cid_byte_runs(
+            self._block_cids(ip, off // BS, _ceil_blocks(end)), off, end, self.contents.runs
+        )
 
     def byte_runs(self, ino: int, off: int, length: int):
         """What read(2) of ``[off, off + length)`` returns (clipped at EOF), as coalesced
@@ -671,7 +685,7 @@ class BlockFileSystem:
         rc = self.rc
         sh = 0
         for n, p in zip(ip.N, ip.P, strict=True):
-            seg = rc[p:p + n]
+            seg = rc[p : p + n]
             sh += n - seg.count(1)
         return sh, sum(ip.N)
 

@@ -374,8 +374,11 @@ class FileSystem:
         if nblocks <= 0:
             return []
         if self._small(ip.ext, fblock, fblock + nblocks):
-            return [(f, n) for f, n, _p, _st, c in
-                    self._map_shared_rows(ip, fblock, fblock + nblocks) if c > 1]
+            return [
+                (f, n)
+                for f, n, _p, _st, c in self._map_shared_rows(ip, fblock, fblock + nblocks)
+                if c > 1
+            ]
         f, n, _p, _st, c = self._map_shared(ip, fblock, fblock + nblocks)
         sh = c > 1
         return list(zip(f[sh].tolist(), n[sh].tolist(), strict=True))
@@ -757,8 +760,16 @@ class FileSystem:
         if rows:
             self.content.replace_rows([(p, n) for p, n, _ in rows], rows)
 
-    def _write_rows(self, ip: Inode, off: int, length: int, byte: int, ch: FsChange,
-                    extend: bool, store_only: bool) -> None:
+    def _write_rows(
+        self,
+        ip: Inode,
+        off: int,
+        length: int,
+        byte: int,
+        ch: FsChange,
+        extend: bool,
+        store_only: bool,
+    ) -> None:
         """:meth:`_write` on rows (see there)."""
         end = off + length
         b0, b1 = off // BS, _ceil_blocks(end)
@@ -848,9 +859,11 @@ class FileSystem:
                 ch.pmem_write.append((c * BS + (s0 - a * BS), e0 - s0))
         if any_new or any_unw:
             ch.extent_records_touched += self._splice_ext(
-                ip, b0, b1, [(f, n, p, WRITTEN) for f, n, p in out])
-            ch.newly_mapped.extend(_franges_rows(ip.ino, [(r[0], r[1]) for r in rows
-                                                          if r[3] != WRITTEN]))
+                ip, b0, b1, [(f, n, p, WRITTEN) for f, n, p in out]
+            )
+            ch.newly_mapped.extend(
+                _franges_rows(ip.ino, [(r[0], r[1]) for r in rows if r[3] != WRITTEN])
+            )
         if any_shared:
             sh = [r for r in rows if r[3] == WRITTEN and r[4] > 1]
             ch.remapped.extend(_franges_rows(ip.ino, [(r[0], r[1]) for r in sh]))
@@ -886,8 +899,11 @@ class FileSystem:
         self.cow_bytes_total += ncow * BS
         ch.pmem_read.extend((r[2] * BS, r[1] * BS) for r in sh)
         ch.pmem_write.extend((p * BS, n * BS) for _, n, p in new)
-        out = [(r[0], r[1], r[2], r[3]) for r in rows
-               if r[2] >= 0 and not (r[3] == WRITTEN and r[4] > 1)]
+        out = [
+            (r[0], r[1], r[2], r[3])
+            for r in rows
+            if r[2] >= 0 and not (r[3] == WRITTEN and r[4] > 1)
+        ]
         out += [(f, n, p, WRITTEN) for f, n, p in new]
         out.sort()
         ch.extent_records_touched += self._splice_ext(ip, fblock, fblock + nblocks, out)
@@ -906,8 +922,11 @@ class FileSystem:
         if fblock > 0:
             goal = self._goal_after(ip, fblock)
         new = self._alloc_rows(holes, goal, ch)
-        out = [(f, n, p, WRITTEN if st == UNWRITTEN else st) for f, n, p, st in rows
-               if st != HOLE and p >= 0]
+        out = [
+            (f, n, p, WRITTEN if st == UNWRITTEN else st)
+            for f, n, p, st in rows
+            if st != HOLE and p >= 0
+        ]
         out += [(f, n, p, WRITTEN) for f, n, p in new]
         out.sort()
         ch.extent_records_touched += self._splice_ext(ip, fblock, fblock + nblocks, out)
@@ -915,8 +934,9 @@ class FileSystem:
         self._set_content_rows([(p, n, ZERO_CID) for p, n in z])
         ch.blocks_zeroed += sum(n for _, n in z)
         ch.pmem_write.extend((p * BS, n * BS) for p, n in z)
-        ch.newly_mapped.extend(_franges_rows(ip.ino, [(f, n) for f, n, p, st in rows
-                                                      if st != WRITTEN]))
+        ch.newly_mapped.extend(
+            _franges_rows(ip.ino, [(f, n) for f, n, p, st in rows if st != WRITTEN])
+        )
 
     # ------------------------------------------------------------------ unmapping
     def _unmap(self, ip: Inode, b0: int, b1: int | None, ch: FsChange) -> None:
@@ -1547,8 +1567,16 @@ class FileSystem:
                     s_ = max(df, qf)
                     e_ = min(df + dn, qe)
                     if e_ > s_:
-                        pieces.append((s_, e_ - s_, p + (s_ - qf) if p >= 0 else -1, st,
-                                       dp + (s_ - df) if dp >= 0 else -1, dst_))
+                        pieces.append(
+                            (
+                                s_,
+                                e_ - s_,
+                                p + (s_ - qf) if p >= 0 else -1,
+                                st,
+                                dp + (s_ - df) if dp >= 0 else -1,
+                                dst_,
+                            )
+                        )
         act = []
         keep = []
         for r in pieces:
@@ -2096,8 +2124,10 @@ def _extents_of_rows(rows) -> list[Extent]:
         sh = c > 1
         if out:
             q = out[-1]
-            if q[3] == st and q[4] == sh and (
-                (p < 0 and q[1] < 0) or (q[1] >= 0 and q[1] + q[2] == p)
+            if (
+                q[3] == st
+                and q[4] == sh
+                and ((p < 0 and q[1] < 0) or (q[1] >= 0 and q[1] + q[2] == p))
             ):
                 out[-1] = [q[0], q[1], q[2] + n, st, sh]
                 continue

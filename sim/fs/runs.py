@@ -559,8 +559,12 @@ class RunMap:
             if i1 == i0 and len(new_rows) == 1:
                 self._insert_gap(L, i0, new_rows[0])
                 return 1
-            if (i1 - i0 == 1 and self._kind == 1 and len(new_rows) == 1
-                    and self._overwrite_const(L, i0, lo, hi, new_rows[0])):
+            if (
+                i1 - i0 == 1
+                and self._kind == 1
+                and len(new_rows) == 1
+                and self._overwrite_const(L, i0, lo, hi, new_rows[0])
+            ):
                 return 2
         lo_i = i0 - 1 if i0 > 0 else 0
         hi_i = i1 + 1 if i1 < n else n
@@ -622,9 +626,9 @@ class RunMap:
             ss.append(hi)
             ns.append(e0 - hi)
             cs.append(c0)
-        S[j:j + 1] = ss
-        N[j:j + 1] = ns
-        C[j:j + 1] = cs
+        S[j : j + 1] = ss
+        N[j : j + 1] = ns
+        C[j : j + 1] = cs
         return True
 
     def _cut_out(self, L: list, j: int, lo: int, hi: int) -> None:
@@ -710,8 +714,10 @@ class RunMap:
         k = len(new_start)
         if self._use_list(k):
             if k:
-                cols = [x.tolist() if isinstance(x, np.ndarray) else list(x)
-                        for x in (new_start, new_len, *new_cols)]
+                cols = [
+                    x.tolist() if isinstance(x, np.ndarray) else list(x)
+                    for x in (new_start, new_len, *new_cols)
+                ]
                 rows = list(zip(*cols, strict=True))
             else:
                 rows = []

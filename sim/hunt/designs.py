@@ -41,8 +41,9 @@ def _load_file(path: str, attr: str, spec: str) -> Variant:
             sp.loader.exec_module(mod)
         except Exception as exc:  # noqa: BLE001 - the user's code: report, do not crash
             del sys.modules[modname]
-            raise InputError(f"cannot load variant {spec!r}: {type(exc).__name__}: {exc}",
-                             where="--variant") from None
+            raise InputError(
+                f"cannot load variant {spec!r}: {type(exc).__name__}: {exc}", where="--variant"
+            ) from None
     obj = getattr(mod, attr, None)
     if isinstance(obj, type) and issubclass(obj, Variant):
         return obj()

@@ -87,8 +87,9 @@ class Tracker:
         dfs.record_hook = self._hook
         self._chain_entry = dfs.entry_hook
         e = dfs.entries()  # what is there already (nothing, for a fresh DaxFS)
-        for mid, idx, pfn, n in zip(*(e[c].tolist() for c in ("mapping", "index", "pfn",
-                                                               "npages")), strict=True):
+        for mid, idx, pfn, n in zip(
+            *(e[c].tolist() for c in ("mapping", "index", "pfn", "npages")), strict=True
+        ):
             self._cover(mid, idx, (pfn << _DAX_SHIFT) | (_DAX_PMD if n > 1 else 0), 1)
         dfs.entry_hook = self._entry if self._chain_entry is None else self._entry_chained
 
@@ -159,8 +160,7 @@ class Tracker:
             if cur != self.prev_order:
                 prev = np.frombuffer(self.prev_order, dtype=order.dtype)
                 for b in np.flatnonzero(order != prev).tolist():
-                    self.pages.update(range(b * PMD_NPAGES,
-                                            min((b + 1) * PMD_NPAGES, self.npages)))
+                    self.pages.update(range(b * PMD_NPAGES, min((b + 1) * PMD_NPAGES, self.npages)))
                 self.prev_order = cur
 
     # ----------------------------------------------------------------- evaluation

@@ -158,8 +158,17 @@ class Violation:
     detail: dict = field(default_factory=dict)
 
     def with_op(self, op_index: int) -> "Violation":
-        return Violation(self.invariant, self.message, self.pfn, self.before, self.after,
-                         self.expected, op_index, self.limit, self.detail)
+        return Violation(
+            self.invariant,
+            self.message,
+            self.pfn,
+            self.before,
+            self.after,
+            self.expected,
+            op_index,
+            self.limit,
+            self.detail,
+        )
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -213,11 +222,13 @@ def page_coverage(entries: dict, npages: int):
         return z, z.copy(), np.arange(npages, dtype=_I64)
     end = np.minimum(pfn + n, npages)
     pos = np.concatenate([pfn, end])
-    k = np.bincount(pos, weights=np.concatenate([np.ones_like(pfn), -np.ones_like(pfn)]),
-                    minlength=npages + 1)
+    k = np.bincount(
+        pos, weights=np.concatenate([np.ones_like(pfn), -np.ones_like(pfn)]), minlength=npages + 1
+    )
     # float64 sums of int64 ids and offsets below 2**53 are exact; back to int64 at once
-    ms = np.bincount(pos, weights=np.concatenate([entries["mapping"], -entries["mapping"]]),
-                     minlength=npages + 1)
+    ms = np.bincount(
+        pos, weights=np.concatenate([entries["mapping"], -entries["mapping"]]), minlength=npages + 1
+    )
     d = entries["index"] - pfn
     off = np.bincount(pos, weights=np.concatenate([d, -d]), minlength=npages + 1)
     k = np.cumsum(k[:npages]).astype(_I64)
@@ -270,11 +281,13 @@ def _expected_text(dfs, rule: str, k: int, m1: int, i1: int) -> str:
 
 def _before_after(dfs, model, pfn: int):
     mm = dfs.mm
-    after = (int(_norm_mapping(mm.mapping[pfn:pfn + 1])[0]), int(mm.index[pfn]))
+    after = (int(_norm_mapping(mm.mapping[pfn : pfn + 1])[0]), int(mm.index[pfn]))
     before = None
     if model is not None and getattr(model, "prev_mapping", None) is not None:
-        before = (int(_norm_mapping(model.prev_mapping[pfn:pfn + 1])[0]),
-                  int(model.prev_index[pfn]))
+        before = (
+            int(_norm_mapping(model.prev_mapping[pfn : pfn + 1])[0]),
+            int(model.prev_index[pfn]),
+        )
     return before, after
 
 
@@ -313,8 +326,11 @@ def _association_bad(dfs, e, rule):
     P = np.union1d(np.union1d(cand, upages), heads).astype(_I64)
     pos = np.searchsorted(upages, P)
     posc = np.minimum(pos, max(upages.shape[0] - 1, 0))
-    hit = (pos < upages.shape[0]) & (upages[posc] == P) if upages.shape[0] else \
-        np.zeros(P.shape[0], dtype=bool)
+    hit = (
+        (pos < upages.shape[0]) & (upages[posc] == P)
+        if upages.shape[0]
+        else np.zeros(P.shape[0], dtype=bool)
+    )
     k = np.where(hit, ucnt[posc] if upages.shape[0] else 0, 0)
     ms = np.where(hit, ums[posc] if upages.shape[0] else 0, 0)
     isum = np.where(hit, uis[posc] if upages.shape[0] else 0, P)
@@ -378,8 +394,9 @@ def check_association(dfs, model=None) -> Violation | None:
     hits = P[sel_bad]
     before, after = _before_after(dfs, model, p)
     phantom = bool(mm.mapping[p] == PHANTOM_TAG)
-    big_head = (rule == "folio" and p % PMD_NPAGES == 0
-                and int(_orders(mm)[p // PMD_NPAGES]) == PMD_ORDER)
+    big_head = (
+        rule == "folio" and p % PMD_NPAGES == 0 and int(_orders(mm)[p // PMD_NPAGES]) == PMD_ORDER
+    )
     if big_head:  # an order-9 folio: the entries in its block
         sel = e["pfn"] // PMD_NPAGES == p // PMD_NPAGES
         owners = [(int(a), int(b)) for a, b in zip(e["mapping"][sel], e["index"][sel], strict=True)]
@@ -388,11 +405,20 @@ def check_association(dfs, model=None) -> Violation | None:
         cols = zip(e["mapping"][sel], e["index"][sel], e["pfn"][sel], strict=True)
         owners = [(int(a), int(b) + (p - int(c))) for a, b, c in cols]
     exp = _expected_text(dfs, rule, kp, m1, i1)
-    msg = (f"pfn {p} reads {describe_state(dfs, rule, *after, phantom=phantom)} but "
-           f"{kp} live entr{'y maps' if kp == 1 else 'ies map'} it "
-           f"[{_owners_text(dfs, owners)}]; expected {exp}")
-    return Violation("association_truth", msg, p, before, after, exp,
-                     detail={"pages_disagreeing": int(hits.size), "entries": kp, "rule": rule})
+    msg = (
+        f"pfn {p} reads {describe_state(dfs, rule, *after, phantom=phantom)} but "
+        f"{kp} live entr{'y maps' if kp == 1 else 'ies map'} it "
+        f"[{_owners_text(dfs, owners)}]; expected {exp}"
+    )
+    return Violation(
+        "association_truth",
+        msg,
+        p,
+        before,
+        after,
+        exp,
+        detail={"pages_disagreeing": int(hits.size), "entries": kp, "rule": rule},
+    )
 
 
 def check_nothing_left_behind(dfs, model=None) -> Violation | None:
@@ -407,12 +433,24 @@ def check_nothing_left_behind(dfs, model=None) -> Violation | None:
     rule = association_rule(mm.variant)
     before, after = _before_after(dfs, model, p)
     phantom = bool(mm.mapping[p] == PHANTOM_TAG)
-    msg = (f"every file is unlinked but {hits.size} page(s) are not at (NULL, 0); first pfn {p} "
-           f"reads {describe_state(dfs, rule, *after, phantom=phantom)} "
-           f"(residue {mm.residue_pages()}, phantoms {mm.phantom_pages()})")
-    return Violation("nothing_left_behind", msg, p, before, after, "(NULL, 0)",
-                     detail={"pages": int(hits.size), "residue": int(mm.residue_pages()),
-                             "phantoms": int(mm.phantom_pages())})
+    msg = (
+        f"every file is unlinked but {hits.size} page(s) are not at (NULL, 0); first pfn {p} "
+        f"reads {describe_state(dfs, rule, *after, phantom=phantom)} "
+        f"(residue {mm.residue_pages()}, phantoms {mm.phantom_pages()})"
+    )
+    return Violation(
+        "nothing_left_behind",
+        msg,
+        p,
+        before,
+        after,
+        "(NULL, 0)",
+        detail={
+            "pages": int(hits.size),
+            "residue": int(mm.residue_pages()),
+            "phantoms": int(mm.phantom_pages()),
+        },
+    )
 
 
 def _changed_page(dfs, model) -> int:
@@ -434,10 +472,18 @@ def check_no_warnings(dfs, model=None) -> Violation | None:
     p = _changed_page(dfs, model)
     before, after = _before_after(dfs, model, p) if p >= 0 else (None, None)
     sites = ", ".join(f"{s} raw {c} latched {latched.get(s, 0)}" for s, c in fired.items())
-    msg = f"WARN_ON_ONCE fired: {sites}" + (f"; first page changed by the operation: pfn {p}"
-                                           if p >= 0 else "")
-    return Violation("no_warnings", msg, p, before, after, "no warning on a legal sequence",
-                     detail={"raw": dict(w), "latched": dict(latched)})
+    msg = f"WARN_ON_ONCE fired: {sites}" + (
+        f"; first page changed by the operation: pfn {p}" if p >= 0 else ""
+    )
+    return Violation(
+        "no_warnings",
+        msg,
+        p,
+        before,
+        after,
+        "no warning on a legal sequence",
+        detail={"raw": dict(w), "latched": dict(latched)},
+    )
 
 
 def _poison_truth(dfs, pfns):
@@ -463,8 +509,9 @@ def _poison_truth(dfs, pfns):
     inodes = fs.inodes
     out = {}
     for p, cand in hits.items():
-        owners = {(ino, idx) for ino, idx in cand
-                  if ino in inodes and fs.iomap(ino, idx, 1)[1] == p}
+        owners = {
+            (ino, idx) for ino, idx in cand if ino in inodes and fs.iomap(ino, idx, 1)[1] == p
+        }
         out[p] = sorted(owners)
     return out
 
@@ -504,28 +551,37 @@ def _check_mf(dfs, model, fallback: bool) -> Violation | None:
         if not want:
             continue
         if fallback:
-            found = (res.fallback_owners.get(p) if res is not None else None)
+            found = res.fallback_owners.get(p) if res is not None else None
             found = _fallback_found(dfs, p) if found is None else found
         else:
-            found = (res.rmap_owners.get(p) if res is not None else None)
+            found = res.rmap_owners.get(p) if res is not None else None
             found = [(int(a), int(b)) for a, b in dfs.fs.rmap(p)] if found is None else found
         missed = [o for o in want if o not in set(map(tuple, found))]
         if not missed:
             continue
-        after = (int(_norm_mapping(dfs.mm.mapping[p:p + 1])[0]), int(dfs.mm.index[p]))
+        after = (int(_norm_mapping(dfs.mm.mapping[p : p + 1])[0]), int(dfs.mm.index[p]))
         before, _ = _before_after(dfs, model, p)
         path = "page->mapping fallback" if fallback else "rmap path"
         name = lambda o: f"({dfs.fs.path_of(o[0]) or o[0]}, page {o[1]})"  # noqa: E731
-        msg = (f"memory failure on pfn {p}: the {path} found "
-               f"[{', '.join(map(name, found)) or 'none'}] but "
-               f"[{', '.join(map(name, want))}] map it; missed "
-               f"[{', '.join(map(name, missed))}] (page reads "
-               f"{describe_state(dfs, rule, *after)})")
+        msg = (
+            f"memory failure on pfn {p}: the {path} found "
+            f"[{', '.join(map(name, found)) or 'none'}] but "
+            f"[{', '.join(map(name, want))}] map it; missed "
+            f"[{', '.join(map(name, missed))}] (page reads "
+            f"{describe_state(dfs, rule, *after)})"
+        )
         if fallback:
             msg += "; a known limit of the design without rmapbt, not a simulator defect"
-        return Violation("memory_failure_fallback" if fallback else "memory_failure", msg,
-                         int(p), before, after, "every owner found", limit=fallback,
-                         detail={"found": list(found), "truth": want, "missed": missed})
+        return Violation(
+            "memory_failure_fallback" if fallback else "memory_failure",
+            msg,
+            int(p),
+            before,
+            after,
+            "every owner found",
+            limit=fallback,
+            detail={"found": list(found), "truth": want, "missed": missed},
+        )
     return None
 
 
@@ -561,6 +617,7 @@ def runs_match(fs, ino: int, want, a: int, b: int) -> bool:
         def byte_runs(i, o, n):
             lens, vals = arrays(i, o, n)
             return lens.tolist(), vals.tolist()
+
     pieces = want.pieces
     lo = a
     while lo < b:
@@ -596,14 +653,17 @@ def check_data_integrity(dfs, model=None) -> Violation | None:
     fs = dfs.fs
     live = set(fs.paths())
     only = getattr(model, "touched", None)
-    for path in (cm.paths() if only is None else [p for p in only if p in cm.files]):
+    for path in cm.paths() if only is None else [p for p in only if p in cm.files]:
         if path not in live:
             return Violation("data_integrity", f"{path} exists in the model but not in the fs")
         ino = fs.lookup(path)
         want = cm.files[path]
         if fs.size(ino) != len(want):
-            return Violation("data_integrity", f"{path}: size {fs.size(ino)}, model {len(want)}",
-                             detail={"path": path})
+            return Violation(
+                "data_integrity",
+                f"{path}: size {fs.size(ino)}, model {len(want)}",
+                detail={"path": path},
+            )
         if hasattr(want, "pieces"):
             same = runs_match(fs, ino, want, 0, len(want))
             if not same:  # the message names the first differing byte: read(2) it
@@ -618,8 +678,10 @@ def check_data_integrity(dfs, model=None) -> Violation | None:
             off = int(np.flatnonzero(a != b)[0])
             _f, _n, pb, _st, _c = fs.bmap_arrays(ino, off // 4096, 1)
             p = int(pb[0]) if pb.shape[0] else -1
-            msg = (f"{path} byte {off} reads 0x{a[off]:02x}, model 0x{b[off]:02x} "
-                   f"(file block {off // 4096}, pfn {p})")
+            msg = (
+                f"{path} byte {off} reads 0x{a[off]:02x}, model 0x{b[off]:02x} "
+                f"(file block {off // 4096}, pfn {p})"
+            )
             return Violation("data_integrity", msg, p, detail={"path": path, "offset": off})
     for path in sorted(live - set(cm.paths())):
         return Violation("data_integrity", f"{path} exists in the fs but not in the model")
@@ -633,16 +695,20 @@ def check_refcount_conservation(dfs, model=None) -> Violation | None:
     try:
         fs.check_invariants()
     except AssertionError as exc:
-        return Violation("refcount_conservation", f"refcount records disagree with extent "
-                         f"references: {exc}")
+        return Violation(
+            "refcount_conservation", f"refcount records disagree with extent references: {exc}"
+        )
     if not fs.paths():
         base = getattr(model, "baseline_free", None) if model is not None else None
         base = fs.nblocks if base is None else base
         free = fs.free_blocks()
         if free != base:
-            return Violation("refcount_conservation", f"every file unlinked but {free} blocks "
-                             f"free, baseline {base} ({base - free} leaked)",
-                             detail={"free": free, "baseline": base})
+            return Violation(
+                "refcount_conservation",
+                f"every file unlinked but {free} blocks "
+                f"free, baseline {base} ({base - free} leaked)",
+                detail={"free": free, "baseline": base},
+            )
     return None
 
 
@@ -742,6 +808,7 @@ def register_runner_invariants(invariants: dict | None = None) -> dict:
         def fn(runner) -> bool:
             model = HuntModelLite(getattr(runner, "last_poison", None))
             return evaluate(name, runner.dax, model) is None
+
         fn.__name__ = f"hunt_{name}"
         return fn
 

@@ -103,7 +103,7 @@ class RunFile:
                 if not sw(pat, pos):
                     return False
                 pos += step
-            if end > pos and not sw(pat[:end - pos], pos):
+            if end > pos and not sw(pat[: end - pos], pos):
                 return False
         return True
 
@@ -150,8 +150,8 @@ class RunFile:
             ins_s.append(b)
             ins_v.append(V[j])
         lo = i if S[i] == a else i + 1
-        S[lo:j + 1] = ins_s
-        V[lo:j + 1] = ins_v
+        S[lo : j + 1] = ins_s
+        V[lo : j + 1] = ins_v
         # coalesce equal neighbours around the edit
         k = min(lo + len(ins_s), len(S) - 1)
         while k >= max(lo, 1):
@@ -306,10 +306,10 @@ class BytesContentModel:
         n = len(s) - src_off if length == 0 else min(length, len(s) - src_off)
         if n <= 0:
             return
-        data = bytes(s[src_off:src_off + n])
+        data = bytes(s[src_off : src_off + n])
         d = self._f(dst)
         self._grow(d, dst_off + n)
-        d[dst_off:dst_off + n] = data
+        d[dst_off : dst_off + n] = data
 
 
 class HuntModel:

@@ -13,8 +13,14 @@ from sim.hunt.invariants import ALL_NAMES, LIMIT_NAMES
 from sim.hunt.search import HuntResult, hunt
 from sim.hunt.shrink import shrink, write_reproducer
 
-__all__ = ["HuntRow", "hunt_and_shrink", "results_frame", "format_table", "write_parquet",
-           "COLUMN_TITLES"]
+__all__ = [
+    "HuntRow",
+    "hunt_and_shrink",
+    "results_frame",
+    "format_table",
+    "write_parquet",
+    "COLUMN_TITLES",
+]
 
 #: Short column titles of the printed table.
 COLUMN_TITLES = {
@@ -44,19 +50,41 @@ class HuntRow:
     message: str
 
 
-def hunt_and_shrink(variant_spec, *, out_dir: str | None, seed: int = 0, budget_ops=2000,
-                    time_s=None, kinds=None, nfiles: int = 3, episode_len: int = 24,
-                    names=ALL_NAMES, say=None, progress=None,
-                    workers: int = 1, compiled: bool | None = None) -> tuple[HuntResult, list]:
+def hunt_and_shrink(
+    variant_spec,
+    *,
+    out_dir: str | None,
+    seed: int = 0,
+    budget_ops=2000,
+    time_s=None,
+    kinds=None,
+    nfiles: int = 3,
+    episode_len: int = 24,
+    names=ALL_NAMES,
+    say=None,
+    progress=None,
+    workers: int = 1,
+    compiled: bool | None = None,
+) -> tuple[HuntResult, list]:
     """Hunt one design, shrink every finding and write its reproducer into ``out_dir``.
 
     ``workers`` processes run the search's episodes, ``compiled`` chooses the compiled
     episode engine (see :func:`~sim.hunt.search.hunt`).
     Returns ``(HuntResult, rows)`` with one :class:`HuntRow` per name.
     """
-    res = hunt(variant_spec, seed=seed, budget_ops=budget_ops, time_s=time_s, kinds=kinds,
-               nfiles=nfiles, names=names, episode_len=episode_len, progress=progress,
-               workers=workers, compiled=compiled)
+    res = hunt(
+        variant_spec,
+        seed=seed,
+        budget_ops=budget_ops,
+        time_s=time_s,
+        kinds=kinds,
+        nfiles=nfiles,
+        names=names,
+        episode_len=episode_len,
+        progress=progress,
+        workers=workers,
+        compiled=compiled,
+    )
     rows = []
     spec = variant_spec if isinstance(variant_spec, str) else res.variant
     for name in names:
@@ -68,16 +96,34 @@ def hunt_and_shrink(variant_spec, *, out_dir: str | None, seed: int = 0, budget_
         f.shrunk = s
         path = ""
         if s is not None and out_dir is not None:
-            path = write_reproducer(out_dir, s, variant_spec=spec, variant_name=res.variant,
-                                    seed=seed, ops_to_find=f.ops_to_find,
-                                    explanation=s.explanation)
+            path = write_reproducer(
+                out_dir,
+                s,
+                variant_spec=spec,
+                variant_name=res.variant,
+                seed=seed,
+                ops_to_find=f.ops_to_find,
+                explanation=s.explanation,
+            )
         if say is not None:
-            say((s.explanation if s is not None else f.violation.message)
-                + (f"\n  reproducer: {path}" if path else ""))
-        rows.append(HuntRow(res.variant, name, "limit" if name in LIMIT_NAMES else "violated",
-                            f.ops_to_find, len(s.ops) if s else -1, len(s.lines) if s else -1,
-                            res.ops_run, seed, path,
-                            (s.violation.message if s else f.violation.message)))
+            say(
+                (s.explanation if s is not None else f.violation.message)
+                + (f"\n  reproducer: {path}" if path else "")
+            )
+        rows.append(
+            HuntRow(
+                res.variant,
+                name,
+                "limit" if name in LIMIT_NAMES else "violated",
+                f.ops_to_find,
+                len(s.ops) if s else -1,
+                len(s.lines) if s else -1,
+                res.ops_run,
+                seed,
+                path,
+                (s.violation.message if s else f.violation.message),
+            )
+        )
     return res, rows
 
 

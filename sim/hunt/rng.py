@@ -95,8 +95,12 @@ def episode_state(seed: int, episode: int) -> dict:
     initseq = ((w[4] | (w[5] << 32)) << 64) | (w[6] | (w[7] << 32))
     inc = ((initseq << 1) | 1) & _M128
     state = (((inc + initstate) & _M128) * _PCG_MULT + inc) & _M128  # two LCG steps from 0
-    return {"bit_generator": "PCG64", "state": {"state": state, "inc": inc},
-            "has_uint32": 0, "uinteger": 0}
+    return {
+        "bit_generator": "PCG64",
+        "state": {"state": state, "inc": inc},
+        "has_uint32": 0,
+        "uinteger": 0,
+    }
 
 
 class EpisodeStreams:

@@ -43,14 +43,35 @@ __all__ = ["Finding", "HuntResult", "hunt", "parse_ops", "OP_ALIASES", "generate
 
 #: Accepted names in ``--ops`` (besides the kinds themselves).
 OP_ALIASES = {
-    "reflink": "clone", "clone_range": "clone", "read": "mread", "write": "mwrite",
-    "read_fault": "mread", "write_fault": "mwrite", "write2": "pwrite", "fpunch": "punch",
-    "fzero": "zero", "funshare": "unshare", "memory_failure": "hwpoison", "poison": "hwpoison",
-    "remap": "munmap", "re-mmap": "munmap",
+    "reflink": "clone",
+    "clone_range": "clone",
+    "read": "mread",
+    "write": "mwrite",
+    "read_fault": "mread",
+    "write_fault": "mwrite",
+    "write2": "pwrite",
+    "fpunch": "punch",
+    "fzero": "zero",
+    "funshare": "unshare",
+    "memory_failure": "hwpoison",
+    "poison": "hwpoison",
+    "remap": "munmap",
+    "re-mmap": "munmap",
 }
-_WEIGHTS = {"pwrite": 3.0, "clone": 3.0, "dedupe": 1.0, "mread": 4.0, "mwrite": 3.0,
-            "truncate": 1.0, "punch": 1.0, "zero": 1.0, "unshare": 1.0, "unlink": 0.7,
-            "hwpoison": 1.0, "munmap": 2.0}
+_WEIGHTS = {
+    "pwrite": 3.0,
+    "clone": 3.0,
+    "dedupe": 1.0,
+    "mread": 4.0,
+    "mwrite": 3.0,
+    "truncate": 1.0,
+    "punch": 1.0,
+    "zero": 1.0,
+    "unshare": 1.0,
+    "unlink": 0.7,
+    "hwpoison": 1.0,
+    "munmap": 2.0,
+}
 #: File range most ops land in (blocks); a 2 MiB write now and then makes PMD faults possible.
 SMALL_BLOCKS = 8
 PMD_BYTES = 512 * PAGE
@@ -66,8 +87,11 @@ def parse_ops(text: str | None) -> tuple[str, ...]:
             continue
         k = OP_ALIASES.get(t, t)
         if k not in OP_KINDS:
-            raise InputError(f"unknown op {t!r}; valid: {', '.join(OP_KINDS)} "
-                             f"(aliases: {', '.join(sorted(OP_ALIASES))})", where="--ops")
+            raise InputError(
+                f"unknown op {t!r}; valid: {', '.join(OP_KINDS)} "
+                f"(aliases: {', '.join(sorted(OP_ALIASES))})",
+                where="--ops",
+            )
         if k not in out:
             out.append(k)
     if not out:
@@ -183,7 +207,7 @@ def generate_op(rng, sess: Session, kinds, nfiles: int) -> Op | None:
     files = _files(nfiles)
     ri = rng.integers
     path = files[ri(nfiles)]
-    byte = ri(0x61, 0x7b)
+    byte = ri(0x61, 0x7B)
     if k == "pwrite":
         if rng.random() < 0.08:
             return Op("pwrite", path, (0, PMD_BYTES, byte))
@@ -340,9 +364,15 @@ class _Episode:
     python: bool = True  # run on the Python stack (False: vouched for by the compiled engine)
 
 
-def _run_episode(job: _Job, e: int, todo, *, max_ops: int | None = None,
-                 deadline: float | None = None, streams: EpisodeStreams | None = None
-                 ) -> _Episode:
+def _run_episode(
+    job: _Job,
+    e: int,
+    todo,
+    *,
+    max_ops: int | None = None,
+    deadline: float | None = None,
+    streams: EpisodeStreams | None = None,
+) -> _Episode:
     """Run episode ``e``, checking the names in ``todo`` after every op.
 
     Checks change no state, so the ops an episode runs and the first violation of each
@@ -357,14 +387,22 @@ def _run_episode(job: _Job, e: int, todo, *, max_ops: int | None = None,
     if job.compiled is not None and (deadline is None or clock_ok(deadline)):
         from sim.hunt.jit.episode import CLEAN  # the engine loads with its first episode
 
-        status, nops = _compiled(job).run(streams.generator(e),
-                                          [n for n in job.names if n in todo], max_ops)
+        status, nops = _compiled(job).run(
+            streams.generator(e), [n for n in job.names if n in todo], max_ops
+        )
         if status == CLEAN:
             return _Episode(e, nops, [], [], False)
         # a possible violation (or an overflow): the Python stack runs the episode
     rng = Draws(streams.generator(e))
-    sess = Session(job.variant, nblocks=job.nblocks, snapshot=False, paranoid=job.paranoid,
-                   direct=True, record=False, fs_class=job.fs_class)
+    sess = Session(
+        job.variant,
+        nblocks=job.nblocks,
+        snapshot=False,
+        paranoid=job.paranoid,
+        direct=True,
+        record=False,
+        fs_class=job.fs_class,
+    )
     todo = [n for n in job.names if n in todo]
     ops: list[Op] = []
     events: list = []
@@ -472,8 +510,9 @@ class _Merge:
                 continue
             ops = ep.ops[:j]
             w = _rederive(self.job.variant, ops, v.invariant, self.job.nblocks, v)
-            self.findings[w.invariant] = Finding(w.invariant, w.with_op(j - 1), at, list(ops),
-                                                 ep.index)
+            self.findings[w.invariant] = Finding(
+                w.invariant, w.with_op(j - 1), at, list(ops), ep.index
+            )
             if len(self.findings) == len(names):
                 end = at
                 self.done = True
@@ -509,8 +548,15 @@ def _first_submit(ex, *args):
             gc.unfreeze()
 
 
-def _hunt_pool(job: _Job, merge: _Merge, workers: int, deadline: float | None, progress,
-               budget_ops: int | None, start: int) -> None:
+def _hunt_pool(
+    job: _Job,
+    merge: _Merge,
+    workers: int,
+    deadline: float | None,
+    progress,
+    budget_ops: int | None,
+    start: int,
+) -> None:
     """Episodes from ``start`` on, in chunks on ``workers`` processes, merged in episode
     order.
 
@@ -572,11 +618,23 @@ def _hunt_pool(job: _Job, merge: _Merge, workers: int, deadline: float | None, p
                 fut.cancel()
 
 
-def hunt(variant, *, seed: int = 0, budget_ops: int | None = 2000, time_s: float | None = None,
-         kinds=None, nfiles: int = 3, names=ALL_NAMES, episode_len: int = 24,
-         nblocks: int = DEFAULT_NBLOCKS, progress=None, paranoid: bool = False,
-         workers: int = 1, block_fs: bool | None = None,
-         compiled: bool | None = None) -> HuntResult:
+def hunt(
+    variant,
+    *,
+    seed: int = 0,
+    budget_ops: int | None = 2000,
+    time_s: float | None = None,
+    kinds=None,
+    nfiles: int = 3,
+    names=ALL_NAMES,
+    episode_len: int = 24,
+    nblocks: int = DEFAULT_NBLOCKS,
+    progress=None,
+    paranoid: bool = False,
+    workers: int = 1,
+    block_fs: bool | None = None,
+    compiled: bool | None = None,
+) -> HuntResult:
     """Search one design for violations of ``names``.
 
     Parameters
@@ -635,8 +693,9 @@ def hunt(variant, *, seed: int = 0, budget_ops: int | None = 2000, time_s: float
         raise InputError(f"expected at least one worker, got {workers}", where="--workers")
     kinds = tuple(kinds) if kinds else OP_KINDS
     if "pwrite" not in kinds:
-        raise InputError("the op kinds must include pwrite (the only op that creates a file)",
-                         where="--ops")
+        raise InputError(
+            "the op kinds must include pwrite (the only op that creates a file)", where="--ops"
+        )
     names = tuple(names)
     vname = load_variant(variant).name
     t0 = time.perf_counter()
@@ -651,10 +710,23 @@ def hunt(variant, *, seed: int = 0, budget_ops: int | None = 2000, time_s: float
         if compiled is None and (paranoid or not block_fs):
             design = None
         if compiled and design is None:
-            raise InputError(f"the compiled engine does not run {vname!r} with "
-                             f"{nfiles} files on {nblocks} blocks", where="--engine")
-    job = _Job(variant, int(seed), kinds, int(nfiles), names, int(episode_len), int(nblocks),
-               bool(paranoid), BlockFileSystem if block_fs else None, design)
+            raise InputError(
+                f"the compiled engine does not run {vname!r} with "
+                f"{nfiles} files on {nblocks} blocks",
+                where="--engine",
+            )
+    job = _Job(
+        variant,
+        int(seed),
+        kinds,
+        int(nfiles),
+        names,
+        int(episode_len),
+        int(nblocks),
+        bool(paranoid),
+        BlockFileSystem if block_fs else None,
+        design,
+    )
     merge = _Merge(job, budget_ops)
     streams = EpisodeStreams(job.seed)
     e = 0
@@ -669,8 +741,9 @@ def hunt(variant, *, seed: int = 0, budget_ops: int | None = 2000, time_s: float
         # inherit)
         while not merge.done and (deadline is None or time.perf_counter() < deadline):
             left = None if budget_ops is None else budget_ops - merge.ops_run
-            merge.add(_run_episode(job, e, merge.todo(), max_ops=left, deadline=deadline,
-                                   streams=streams))
+            merge.add(
+                _run_episode(job, e, merge.todo(), max_ops=left, deadline=deadline, streams=streams)
+            )
             if progress is not None:
                 progress(merge.ops_run)
             e += 1
@@ -681,6 +754,14 @@ def hunt(variant, *, seed: int = 0, budget_ops: int | None = 2000, time_s: float
     finally:
         if freeze:
             gc.unfreeze()
-    return HuntResult(vname, int(seed), merge.ops_run, merge.episodes,
-                      time.perf_counter() - t0, merge.findings, names, nblocks,
-                      merge.episodes_python)
+    return HuntResult(
+        vname,
+        int(seed),
+        merge.ops_run,
+        merge.episodes,
+        time.perf_counter() - t0,
+        merge.findings,
+        names,
+        nblocks,
+        merge.episodes_python,
+    )

@@ -63,8 +63,20 @@ __all__ = ["Op", "Session", "HuntCommand", "OP_KINDS", "PAGE", "DEFAULT_NBLOCKS"
 PAGE = 4096
 #: Device size of a hunt (32 MiB: room for a few 2 MiB files and their CoW copies).
 DEFAULT_NBLOCKS = 8192
-OP_KINDS = ("pwrite", "truncate", "punch", "zero", "unshare", "clone", "dedupe", "mread",
-            "mwrite", "hwpoison", "munmap", "unlink")
+OP_KINDS = (
+    "pwrite",
+    "truncate",
+    "punch",
+    "zero",
+    "unshare",
+    "clone",
+    "dedupe",
+    "mread",
+    "mwrite",
+    "hwpoison",
+    "munmap",
+    "unlink",
+)
 _MAP_KINDS = ("mread", "mwrite", "hwpoison")
 #: Ops that change neither file data nor block maps (read faults fill holes with the zero page).
 _NO_DATA_KINDS = ("mread", "munmap", "hwpoison")
@@ -117,8 +129,9 @@ class HuntCommand:
         return self._fmt
 
     def __repr__(self) -> str:
-        return (f"HuntCommand({self.line}, {self.name!r}, {self.opts!r}, {self.args!r}, "
-                f"{self.text!r})")
+        return (
+            f"HuntCommand({self.line}, {self.name!r}, {self.opts!r}, {self.args!r}, {self.text!r})"
+        )
 
 
 class Session:
@@ -172,9 +185,19 @@ class Session:
         Incremental association truth (:mod:`sim.hunt.incremental`).
     """
 
-    def __init__(self, variant, *, nblocks: int = DEFAULT_NBLOCKS, rmap: bool = True,
-                 filename: str = "<hunt>", snapshot: bool = True, paranoid: bool = False,
-                 fs_class=None, direct: bool = False, record: bool = True):
+    def __init__(
+        self,
+        variant,
+        *,
+        nblocks: int = DEFAULT_NBLOCKS,
+        rmap: bool = True,
+        filename: str = "<hunt>",
+        snapshot: bool = True,
+        paranoid: bool = False,
+        fs_class=None,
+        direct: bool = False,
+        record: bool = True,
+    ):
         self.variant = load_variant(variant)
         self.nblocks = int(nblocks)
         self.filename = filename
@@ -185,9 +208,14 @@ class Session:
         if not self.record and not self.direct:
             raise ValueError("record=False needs direct=True (the runner steps command objects)")
         self._nsteps = 0  # commands run (counted even when not recorded)
-        self.runner = XfsioRunner(self.variant, device_bytes=self.nblocks * PAGE,
-                                  filename=filename, check_model=False, rmap=rmap,
-                                  fs_class=fs_class)
+        self.runner = XfsioRunner(
+            self.variant,
+            device_bytes=self.nblocks * PAGE,
+            filename=filename,
+            check_model=False,
+            rmap=rmap,
+            fs_class=fs_class,
+        )
         if not self.record:
             self.runner.dax.accounting = False
         # the runner already made this device; the line makes `daxsim xfsio` do the same
@@ -226,8 +254,9 @@ class Session:
             raise ValueError("this session does not record its lines (record=False)")
         return [self._mkfs_line] + [c.text for c in self.commands]
 
-    def _step(self, name: str, args: tuple, fmt: str, fargs=None,
-              opts: dict = _NOOPTS) -> str | None:
+    def _step(
+        self, name: str, args: tuple, fmt: str, fargs=None, opts: dict = _NOOPTS
+    ) -> str | None:
         """Run one command built directly (``fmt % fargs``, or ``fmt`` when ``fargs`` is
         None, is the line that parses to it); its errno, or None.
 
@@ -251,8 +280,9 @@ class Session:
                 return None
             except FsError as err:
                 errno = err.errno
-            cmds.append(HuntCommand(len(cmds) + 2, "@expect_errno", {}, (errno,),
-                                    "@expect_errno " + errno))
+            cmds.append(
+                HuntCommand(len(cmds) + 2, "@expect_errno", {}, (errno,), "@expect_errno " + errno)
+            )
             return errno
         r = self.runner
         r.step(cmd)
@@ -356,8 +386,14 @@ class Session:
         pg, npg = moff // PAGE, mlen // PAGE
         for j, vid in enumerate(self.runner.maps):
             v = vmas.get(vid)
-            if (v is not None and v.ino == ino and v.pgoff == pg and v.npages == npg
-                    and moff % PAGE == 0 and mlen % PAGE == 0):
+            if (
+                v is not None
+                and v.ino == ino
+                and v.pgoff == pg
+                and v.npages == npg
+                and moff % PAGE == 0
+                and mlen % PAGE == 0
+            ):
                 return j
         return None
 
@@ -411,7 +447,7 @@ class Session:
         if ran:
             self.op_lines.append((start, len(self.commands) + 1))
         else:
-            del self.commands[start - 1:]
+            del self.commands[start - 1 :]
         return ran
 
     def _apply(self, op: Op) -> bool:
@@ -452,15 +488,17 @@ class Session:
             j = self._find_map(path, moff, mlen)
             if j is None:
                 self._select_file(path)
-                self._step("mmap", (moff, mlen), "mmap -rw %d %d", (moff, mlen),
-                           {"r": True, "w": True})
+                self._step(
+                    "mmap", (moff, mlen), "mmap -rw %d %d", (moff, mlen), {"r": True, "w": True}
+                )
             else:
                 self._select_map(j)
             if k == "mread":
                 err = self._step("mread", (off, ln), "mread %d %d", (off, ln))
             elif k == "mwrite":
-                err = self._step("mwrite", (off, ln), "mwrite -S 0x%02x %d %d", (a[4], off, ln),
-                                 {"S": a[4]})
+                err = self._step(
+                    "mwrite", (off, ln), "mwrite -S 0x%02x %d %d", (a[4], off, ln), {"S": a[4]}
+                )
                 self._range = (off, end)
                 if err is None:
                     cm.store(path, off, ln, a[4])
@@ -476,8 +514,9 @@ class Session:
             self._select_file(path)
             soff, doff, ln = a
             verb = "reflink" if k == "clone" else "dedupe"
-            err = self._step(verb, (op.src, soff, doff, ln), "%s %s %d %d %d",
-                             (verb, op.src, soff, doff, ln))
+            err = self._step(
+                verb, (op.src, soff, doff, ln), "%s %s %d %d %d", (verb, op.src, soff, doff, ln)
+            )
             if err is None and k == "clone":
                 cm.clone(path, op.src, soff, doff, ln)
             self._range = (min(doff, old), doff + ln if ln else -1)
@@ -486,8 +525,7 @@ class Session:
         self._select_file(path)
         if k == "pwrite":
             off, ln, b = a
-            err = self._step("pwrite", (off, ln), "pwrite -S 0x%02x %d %d", (b, off, ln),
-                             {"S": b})
+            err = self._step("pwrite", (off, ln), "pwrite -S 0x%02x %d %d", (b, off, ln), {"S": b})
             if err is None:
                 cm.pwrite(path, off, ln, b)
             self._range = (min(off, old), off + ln)
@@ -503,8 +541,7 @@ class Session:
             self._range = (min(a[0], old), a[0] + a[1])
         elif k == "zero":
             if a[2]:
-                err = self._step("fzero", (a[0], a[1]), "fzero -k %d %d", (a[0], a[1]),
-                                 {"k": True})
+                err = self._step("fzero", (a[0], a[1]), "fzero -k %d %d", (a[0], a[1]), {"k": True})
             else:
                 err = self._step("fzero", (a[0], a[1]), "fzero %d %d", (a[0], a[1]))
             if err is None:

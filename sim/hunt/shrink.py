@@ -82,7 +82,7 @@ class _Tester:
             return None
         self.replays += 1
         _s, i, v = replay_ops(self.variant, ops, self.invariant, nblocks=self.nblocks)
-        out = list(ops[:i + 1]) if v is not None else None
+        out = list(ops[: i + 1]) if v is not None else None
         self.cache[key] = out
         return out
 
@@ -92,7 +92,7 @@ def _ddmin(ops, test):
     n = 2
     while len(ops) >= 2:
         size = -(-len(ops) // n)
-        chunks = [ops[i:i + size] for i in range(0, len(ops), size)]
+        chunks = [ops[i : i + size] for i in range(0, len(ops), size)]
         done = False
         for c in chunks:  # reduce to a chunk
             r = test(c)
@@ -174,7 +174,7 @@ def _remove_pairs(ops, test, budget: int):
                 if budget <= 0:
                     return ops
                 budget -= 1
-                r = test(ops[:i] + ops[i + 1:j] + ops[j + 1:])
+                r = test(ops[:i] + ops[i + 1 : j] + ops[j + 1 :])
                 if r is not None:
                     ops, changed = r, True
                     break
@@ -192,15 +192,18 @@ def _simplify(ops, test, budget: int):
             if budget <= 0:
                 return ops
             budget -= 1
-            trial = ops[:i] + [cand] + ops[i + 1:]
+            trial = ops[:i] + [cand] + ops[i + 1 :]
             # a mapping op's window must follow: rewrite the same window in later ops
             old = ops[i]
             if old.kind in ("mread", "mwrite", "hwpoison") and cand.args[:2] != old.args[:2]:
-                trial = trial[:i + 1] + [
+                trial = trial[: i + 1] + [
                     o.replace_args(tuple(cand.args[:2]) + tuple(o.args[2:]))
-                    if o.path == old.path and o.kind in ("mread", "mwrite", "hwpoison", "munmap")
-                    and tuple(o.args[:2]) == tuple(old.args[:2]) else o
-                    for o in trial[i + 1:]]
+                    if o.path == old.path
+                    and o.kind in ("mread", "mwrite", "hwpoison", "munmap")
+                    and tuple(o.args[:2]) == tuple(old.args[:2])
+                    else o
+                    for o in trial[i + 1 :]
+                ]
             r = test(trial)
             if r is not None:
                 ops = r
@@ -208,8 +211,9 @@ def _simplify(ops, test, budget: int):
     return ops
 
 
-def shrink(variant, ops, invariant: str, *, nblocks: int = DEFAULT_NBLOCKS,
-           max_replays: int = 400) -> ShrinkResult | None:
+def shrink(
+    variant, ops, invariant: str, *, nblocks: int = DEFAULT_NBLOCKS, max_replays: int = 400
+) -> ShrinkResult | None:
     """Shrink ``ops`` (which break ``invariant``) to a minimal failing sequence.
 
     Returns None if the sequence does not reproduce the violation from scratch.
@@ -223,10 +227,15 @@ def shrink(variant, ops, invariant: str, *, nblocks: int = DEFAULT_NBLOCKS,
     cur = _simplify(cur, test, budget=max(0, max_replays - test.replays))
     cur = _ddmin(cur, test)
     sess, i, v = replay_ops(variant, cur, invariant, nblocks=nblocks)
-    cur = cur[:i + 1]
+    cur = cur[: i + 1]
     a, b = sess.op_lines[-1]
-    res = ShrinkResult(cur, list(sess.lines), v.with_op(len(sess.op_lines) - 1),
-                       "; ".join(sess.lines[a:b]), test.replays)
+    res = ShrinkResult(
+        cur,
+        list(sess.lines),
+        v.with_op(len(sess.op_lines) - 1),
+        "; ".join(sess.lines[a:b]),
+        test.replays,
+    )
     res.explanation = explain(res, sess.variant.name, sess.dax)
     return res
 
@@ -234,12 +243,16 @@ def shrink(variant, ops, invariant: str, *, nblocks: int = DEFAULT_NBLOCKS,
 def explain(res: ShrinkResult, variant_name: str, dfs=None) -> str:
     """Short explanation: the invariant, the page and its state before and after the op."""
     v = res.violation
-    lines = [f"{variant_name}: {v.invariant} {'(known limit) ' if v.limit else ''}"
-             f"broken by op {v.op_index + 1} of {len(res.ops)}: {res.op_text}"]
+    lines = [
+        f"{variant_name}: {v.invariant} {'(known limit) ' if v.limit else ''}"
+        f"broken by op {v.op_index + 1} of {len(res.ops)}: {res.op_text}"
+    ]
     if v.pfn >= 0 and v.before is not None and dfs is not None:
         rule = association_rule(dfs.mm.variant)
-        lines.append(f"  page pfn {v.pfn}: before {describe_state(dfs, rule, *v.before)}; "
-                     f"after {describe_state(dfs, rule, *v.after)}")
+        lines.append(
+            f"  page pfn {v.pfn}: before {describe_state(dfs, rule, *v.before)}; "
+            f"after {describe_state(dfs, rule, *v.after)}"
+        )
     elif v.pfn >= 0 and v.before is not None:
         lines.append(f"  page pfn {v.pfn}: before {v.before}, after {v.after}")
     lines.append(f"  {v.message}")
@@ -260,8 +273,15 @@ def _atomic_write(path: str, text: str) -> None:
         raise
 
 
-def reproducer_text(res: ShrinkResult, *, variant_spec: str, variant_name: str, seed: int,
-                    ops_to_find: int, explanation: str) -> str:
+def reproducer_text(
+    res: ShrinkResult,
+    *,
+    variant_spec: str,
+    variant_name: str,
+    seed: int,
+    ops_to_find: int,
+    explanation: str,
+) -> str:
     v = res.violation
     head = [
         "# daxsim hunt reproducer (generated; fs block size 4096 = page size)",
@@ -276,14 +296,30 @@ def reproducer_text(res: ShrinkResult, *, variant_spec: str, variant_name: str, 
     return "\n".join(head + list(res.lines) + [tail]) + "\n"
 
 
-def write_reproducer(out_dir: str, res: ShrinkResult, *, variant_spec: str, variant_name: str,
-                     seed: int, ops_to_find: int, explanation: str) -> str:
+def write_reproducer(
+    out_dir: str,
+    res: ShrinkResult,
+    *,
+    variant_spec: str,
+    variant_name: str,
+    seed: int,
+    ops_to_find: int,
+    explanation: str,
+) -> str:
     """Write ``out_dir/<variant>-<invariant>.xfsio`` atomically; returns its path."""
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in variant_name)
     path = os.path.join(out_dir, f"{safe}-{res.violation.invariant}.xfsio")
-    _atomic_write(path, reproducer_text(res, variant_spec=variant_spec, variant_name=variant_name,
-                                        seed=seed, ops_to_find=ops_to_find,
-                                        explanation=explanation))
+    _atomic_write(
+        path,
+        reproducer_text(
+            res,
+            variant_spec=variant_spec,
+            variant_name=variant_name,
+            seed=seed,
+            ops_to_find=ops_to_find,
+            explanation=explanation,
+        ),
+    )
     return path
 
 
@@ -298,7 +334,12 @@ def replay_file(path: str, variant, *, rmap: bool = True):
     register_runner_invariants()
     with open(path, encoding="utf-8") as fh:
         text = fh.read()
-    r = XfsioRunner(load_variant(variant), filename=os.path.basename(path), rmap=rmap,
-                    check_model=False, device_bytes=1 << 20)
+    r = XfsioRunner(
+        load_variant(variant),
+        filename=os.path.basename(path),
+        rmap=rmap,
+        check_model=False,
+        device_bytes=1 << 20,
+    )
     r.run(parse_script(text, os.path.basename(path)))
     return r

@@ -96,8 +96,23 @@ def _hbin(degree):
 
 
 @njit(cache=True, inline="always")
-def _flush(stats, share_inc, share_dec, flag_set, flag_clear, overwritten, reset, calls_a,
-           calls_d, updates, w_set, w_foreign, w_zero, w_order, w_init):
+def _flush(
+    stats,
+    share_inc,
+    share_dec,
+    flag_set,
+    flag_clear,
+    overwritten,
+    reset,
+    calls_a,
+    calls_d,
+    updates,
+    w_set,
+    w_foreign,
+    w_zero,
+    w_order,
+    w_init,
+):
     stats[S_SHARE_INC] += share_inc
     stats[S_SHARE_DEC] += share_dec
     stats[S_FLAG_SET] += flag_set
@@ -173,8 +188,9 @@ def _single_owner_loop(op, pfn, npages, mapping, index, flag, st_map, st_idx, st
                 st_map[p] = 0
                 st_idx[p] = 0
         updates += n
-    _flush(stats, 0, 0, 0, 0, overwritten, reset, calls_a, calls_d, updates, w_set, w_foreign,
-           0, 0, 0)
+    _flush(
+        stats, 0, 0, 0, 0, overwritten, reset, calls_a, calls_d, updates, w_set, w_foreign, 0, 0, 0
+    )
     return updates
 
 
@@ -188,8 +204,7 @@ def single_owner_one(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_o
     if not _valid_one(pfn, npages, mapping, st_map.shape[0]):
         return -1
     r = _one_row(op, pfn, npages, mapping, index, flag)
-    return _single_owner_loop(r[0:1], r[1:2], r[2:3], r[3:4], r[4:5], r[5:6], st_map, st_idx,
-                              stats)
+    return _single_owner_loop(r[0:1], r[1:2], r[2:3], r[3:4], r[4:5], r[5:6], st_map, st_idx, stats)
 
 
 # ------------------------------------------------------------------- cow-index / page-share
@@ -268,21 +283,34 @@ def _flag_design_loop(op, pfn, npages, mapping, index, flag, st_map, st_idx, sta
                 st_map[p] = 0
                 st_idx[p] = 0
         updates += n
-    _flush(stats, share_inc, share_dec, flag_set, flag_clear, overwritten, reset, calls_a,
-           calls_d, updates, w_set, w_foreign, 0, 0, 0)
+    _flush(
+        stats,
+        share_inc,
+        share_dec,
+        flag_set,
+        flag_clear,
+        overwritten,
+        reset,
+        calls_a,
+        calls_d,
+        updates,
+        w_set,
+        w_foreign,
+        0,
+        0,
+        0,
+    )
     return updates
 
 
 @njit(cache=True)
 def cow_index_batch(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order, stats):
-    return _flag_design_loop(op, pfn, npages, mapping, index, flag, st_map, st_idx, stats,
-                             True)
+    return _flag_design_loop(op, pfn, npages, mapping, index, flag, st_map, st_idx, stats, True)
 
 
 @njit(cache=True)
 def page_share_batch(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order, stats):
-    return _flag_design_loop(op, pfn, npages, mapping, index, flag, st_map, st_idx, stats,
-                             False)
+    return _flag_design_loop(op, pfn, npages, mapping, index, flag, st_map, st_idx, stats, False)
 
 
 @njit(cache=True)
@@ -290,8 +318,9 @@ def cow_index_one(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_orde
     if not _valid_one(pfn, npages, mapping, st_map.shape[0]):
         return -1
     r = _one_row(op, pfn, npages, mapping, index, flag)
-    return _flag_design_loop(r[0:1], r[1:2], r[2:3], r[3:4], r[4:5], r[5:6], st_map, st_idx,
-                             stats, True)
+    return _flag_design_loop(
+        r[0:1], r[1:2], r[2:3], r[3:4], r[4:5], r[5:6], st_map, st_idx, stats, True
+    )
 
 
 @njit(cache=True)
@@ -299,8 +328,9 @@ def page_share_one(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_ord
     if not _valid_one(pfn, npages, mapping, st_map.shape[0]):
         return -1
     r = _one_row(op, pfn, npages, mapping, index, flag)
-    return _flag_design_loop(r[0:1], r[1:2], r[2:3], r[3:4], r[4:5], r[5:6], st_map, st_idx,
-                             stats, False)
+    return _flag_design_loop(
+        r[0:1], r[1:2], r[2:3], r[3:4], r[4:5], r[5:6], st_map, st_idx, stats, False
+    )
 
 
 # ------------------------------------------------------------ folio-share (v6.15+) / reset
@@ -314,8 +344,9 @@ def _tails_set(st_map, st_idx, head):
 
 
 @njit(cache=True, inline="always")
-def _folio_loop(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order, stats,
-                reset_share):
+def _folio_loop(
+    op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order, stats, reset_share
+):
     """The v6.15+ folio path; ``reset_share`` zeroes the share word on every final put.
 
     Gauges: a folio head with ``mapping == 0`` and ``index != 0`` is Shared(index), counted in
@@ -433,23 +464,37 @@ def _folio_loop(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order,
         st_idx[head] = 0
         reset += 512
         updates += 512
-    _flush(stats, share_inc, share_dec, flag_set, flag_clear, overwritten, reset, calls_a,
-           calls_d, updates, w_set, 0, w_zero, w_order, w_init)
+    _flush(
+        stats,
+        share_inc,
+        share_dec,
+        flag_set,
+        flag_clear,
+        overwritten,
+        reset,
+        calls_a,
+        calls_d,
+        updates,
+        w_set,
+        0,
+        w_zero,
+        w_order,
+        w_init,
+    )
     stats[G_PHANTOM] += phantom
     return updates
 
 
 @njit(cache=True)
 def folio_share_batch(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order, stats):
-    return _folio_loop(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order, stats,
-                       False)
+    return _folio_loop(
+        op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order, stats, False
+    )
 
 
 @njit(cache=True)
-def folio_share_reset_batch(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order,
-                            stats):
-    return _folio_loop(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order, stats,
-                       True)
+def folio_share_reset_batch(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order, stats):
+    return _folio_loop(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order, stats, True)
 
 
 @njit(cache=True)
@@ -457,18 +502,19 @@ def folio_share_one(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_or
     if not _valid_one(pfn, npages, mapping, st_map.shape[0]):
         return -1
     r = _one_row(op, pfn, npages, mapping, index, flag)
-    return _folio_loop(r[0:1], r[1:2], r[2:3], r[3:4], r[4:5], r[5:6], st_map, st_idx,
-                       st_order, stats, False)
+    return _folio_loop(
+        r[0:1], r[1:2], r[2:3], r[3:4], r[4:5], r[5:6], st_map, st_idx, st_order, stats, False
+    )
 
 
 @njit(cache=True)
-def folio_share_reset_one(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order,
-                          stats):
+def folio_share_reset_one(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order, stats):
     if not _valid_one(pfn, npages, mapping, st_map.shape[0]):
         return -1
     r = _one_row(op, pfn, npages, mapping, index, flag)
-    return _folio_loop(r[0:1], r[1:2], r[2:3], r[3:4], r[4:5], r[5:6], st_map, st_idx,
-                       st_order, stats, True)
+    return _folio_loop(
+        r[0:1], r[1:2], r[2:3], r[3:4], r[4:5], r[5:6], st_map, st_idx, st_order, stats, True
+    )
 
 
 @njit(cache=True)

@@ -45,17 +45,32 @@ def check_batch(op, pfn, npages, mapping, index, flag, device_npages: int):
     """
     n = op.shape[0]
     checks = (
-        ("op", (op != OP_ASSOCIATE) & (op != OP_DISASSOCIATE),
-         lambda r: f"expected associate or disassociate, got {op[r]}"),
+        (
+            "op",
+            (op != OP_ASSOCIATE) & (op != OP_DISASSOCIATE),
+            lambda r: f"expected associate or disassociate, got {op[r]}",
+        ),
         ("pfn", pfn < 0, lambda r: f"expected >= 0, got {pfn[r]}"),
-        ("npages", (npages != 1) & (npages != PMD_NPAGES),
-         lambda r: f"expected 1 or {PMD_NPAGES}, got {npages[r]}"),
-        ("pfn", (npages == PMD_NPAGES) & (pfn % PMD_NPAGES != 0),
-         lambda r: f"a {PMD_NPAGES}-page entry must start at a multiple of {PMD_NPAGES}, "
-         f"got {pfn[r]}"),
-        ("pfn", pfn > device_npages - npages,
-         lambda r: f"entry [{pfn[r]}, {pfn[r] + npages[r]}) is beyond the device "
-         f"({device_npages} pages)"),
+        (
+            "npages",
+            (npages != 1) & (npages != PMD_NPAGES),
+            lambda r: f"expected 1 or {PMD_NPAGES}, got {npages[r]}",
+        ),
+        (
+            "pfn",
+            (npages == PMD_NPAGES) & (pfn % PMD_NPAGES != 0),
+            lambda r: (
+                f"a {PMD_NPAGES}-page entry must start at a multiple of {PMD_NPAGES}, got {pfn[r]}"
+            ),
+        ),
+        (
+            "pfn",
+            pfn > device_npages - npages,
+            lambda r: (
+                f"entry [{pfn[r]}, {pfn[r] + npages[r]}) is beyond the device "
+                f"({device_npages} pages)"
+            ),
+        ),
         ("mapping", mapping < 1, lambda r: f"expected an address_space id >= 1, got {mapping[r]}"),
         ("index", index < 0, lambda r: f"expected >= 0, got {index[r]}"),
         ("flag", (flag != 0) & (flag != 1), lambda r: f"expected 0 or 1, got {flag[r]}"),
@@ -95,7 +110,7 @@ def find_bad_row(op, pfn, npages, mapping, index, flag, device_npages: int):
     row = _first_bad_row(op, pfn, npages, mapping, index, flag, device_npages)
     if row < 0:
         return None
-    cols = [a[row:row + 1] for a in (op, pfn, npages, mapping, index, flag)]
+    cols = [a[row : row + 1] for a in (op, pfn, npages, mapping, index, flag)]
     _, field, msg = check_batch(*cols, device_npages)
     return int(row), field, msg
 
@@ -155,8 +170,9 @@ class MemMap:
         self._one = np.zeros((6, 1), dtype=_I64)  # op, pfn, npages, mapping, index, flag
         self._one_rows = tuple(self._one[r] for r in range(6))
         # _stats positions of the warning sites (for warning_total)
-        self._warn_idx = tuple(len(COUNTERS) + SITES.index(s)
-                               for s in dict.fromkeys(self.variant.warning_sites))
+        self._warn_idx = tuple(
+            len(COUNTERS) + SITES.index(s) for s in dict.fromkeys(self.variant.warning_sites)
+        )
         self._ref: PageState | None = None
         if self._batch is None:
             self._ref = PageState(npages, mapping=self.mapping, index=self.index, order=self._order)
@@ -226,14 +242,25 @@ class MemMap:
     def _apply_checked(self, op, pfn, npages, mapping, index, flag) -> None:
         """:meth:`apply` without validation (int64 contiguous arrays, already checked)."""
         if self._ref is None:
-            self._batch(op, pfn, npages, mapping, index, flag,
-                        self.mapping, self.index, self._order, self._stats)
+            self._batch(
+                op,
+                pfn,
+                npages,
+                mapping,
+                index,
+                flag,
+                self.mapping,
+                self.index,
+                self._order,
+                self._stats,
+            )
             return
         v, st = self.variant, self._ref
         for k in range(op.shape[0]):  # slow path: a user design without a compiled kernel
             if op[k] == OP_ASSOCIATE:
-                v.associate(st, int(pfn[k]), int(npages[k]), int(mapping[k]), int(index[k]),
-                            bool(flag[k]))
+                v.associate(
+                    st, int(pfn[k]), int(npages[k]), int(mapping[k]), int(index[k]), bool(flag[k])
+                )
             else:
                 v.disassociate(st, int(pfn[k]), int(npages[k]), int(mapping[k]), bool(flag[k]))
 
@@ -254,8 +281,18 @@ class MemMap:
         the entry's first page (``index & ~511``).
         """
         if self._op is not None:
-            w = self._op(0, pfn, npages, mapping, index, 1 if shared else 0,
-                         self.mapping, self.index, self._order, self._stats)
+            w = self._op(
+                0,
+                pfn,
+                npages,
+                mapping,
+                index,
+                1 if shared else 0,
+                self.mapping,
+                self.index,
+                self._order,
+                self._stats,
+            )
             if w < 0:
                 self._check_one(pfn, npages, mapping)
             return w
@@ -268,15 +305,26 @@ class MemMap:
             one[3, 0] = mapping
             one[4, 0] = index
             one[5, 0] = 1 if shared else 0
-            return int(self._batch(*self._one_rows, self.mapping, self.index, self._order,
-                                   self._stats))
+            return int(
+                self._batch(*self._one_rows, self.mapping, self.index, self._order, self._stats)
+            )
         return self.variant.associate(self._ref, pfn, npages, mapping, index, bool(shared))
 
     def disassociate(self, pfn: int, npages: int, mapping: int, trunc: bool) -> int:
         """``dax_disassociate_entry`` for one entry; returns the struct pages written."""
         if self._op is not None:
-            w = self._op(1, pfn, npages, mapping, 0, 1 if trunc else 0,
-                         self.mapping, self.index, self._order, self._stats)
+            w = self._op(
+                1,
+                pfn,
+                npages,
+                mapping,
+                0,
+                1 if trunc else 0,
+                self.mapping,
+                self.index,
+                self._order,
+                self._stats,
+            )
             if w < 0:
                 self._check_one(pfn, npages, mapping)
             return w
@@ -289,8 +337,9 @@ class MemMap:
             one[3, 0] = mapping
             one[4, 0] = 0
             one[5, 0] = 1 if trunc else 0
-            return int(self._batch(*self._one_rows, self.mapping, self.index, self._order,
-                                   self._stats))
+            return int(
+                self._batch(*self._one_rows, self.mapping, self.index, self._order, self._stats)
+            )
         return self.variant.disassociate(self._ref, pfn, npages, mapping, bool(trunc))
 
     # ------------------------------------------------------------------ views
@@ -330,7 +379,8 @@ class MemMap:
         """Raw warning counts per site (every time the kernel's condition held)."""
         if self._ref is not None:
             sites = self.variant.warning_sites + tuple(
-                s for s in self._ref.warnings if s not in self.variant.warning_sites)
+                s for s in self._ref.warnings if s not in self.variant.warning_sites
+            )
             return {s: int(self._ref.warnings.get(s, 0)) for s in sites}
         base = len(COUNTERS)
         return {s: int(self._stats[base + SITES.index(s)]) for s in self.variant.warning_sites}
@@ -409,7 +459,7 @@ class MemMap:
         if not (self.variant.flag_sentinel or self.variant.folio):
             return np.zeros(0, _I64)
         if self._gauged and self._stats[H_OVERFLOW] == 0:
-            return self._stats[H_BASE:H_BASE + hist_top(self._stats) + 1].copy()
+            return self._stats[H_BASE : H_BASE + hist_top(self._stats) + 1].copy()
         return self._scan_histogram()
 
     def _scan_histogram(self) -> np.ndarray:
@@ -423,12 +473,15 @@ class MemMap:
         else:
             return np.zeros(0, _I64)
         nz = np.flatnonzero(h)
-        return h[:nz[-1] + 1] if nz.size else np.zeros(0, _I64)
+        return h[: nz[-1] + 1] if nz.size else np.zeros(0, _I64)
 
     def share_degree_max(self) -> int:
         """Largest share degree present (0 if nothing is shared); O(HIST_BINS) at most."""
-        if (self.variant.flag_sentinel or self.variant.folio) and self._gauged \
-                and self._stats[H_OVERFLOW] == 0:
+        if (
+            (self.variant.flag_sentinel or self.variant.folio)
+            and self._gauged
+            and self._stats[H_OVERFLOW] == 0
+        ):
             return max(int(hist_top(self._stats)), 0)
         h = self.share_histogram()
         return h.size - 1 if h.size else 0
@@ -444,8 +497,11 @@ class MemMap:
             phantom = len(self._ref.phantoms)
         else:
             phantom = _scan.scan_phantom_tags(self.mapping, self.index)
-        return {"residue_pages": residue, "phantom_pages": phantom,
-                "share_histogram": self._scan_histogram()}
+        return {
+            "residue_pages": residue,
+            "phantom_pages": phantom,
+            "share_histogram": self._scan_histogram(),
+        }
 
     def summary(self) -> dict:
         """JSON-ready summary of this memmap."""

@@ -135,6 +135,7 @@ def _touched(st, pfn, npages, folio):
 
 def _tallied(folio):
     """Keep ``st.share_pages`` across a transcription: untally its pages, call, tally them."""
+
     def wrap(fn):
         @functools.wraps(fn)
         def call(st, pfn, npages, *args, **kwargs):
@@ -151,7 +152,9 @@ def _tallied(folio):
                 else:
                     st._tally(_flag_degree(st, page), 1, +1)
             return written
+
         return call
+
     return wrap
 
 

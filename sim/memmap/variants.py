@@ -227,8 +227,9 @@ def get_variant(spec) -> Variant:
         if isinstance(obj, Variant):
             return obj
         raise InputError(f"{name!r} is not a sim.memmap.Variant subclass", where="--variant")
-    valid = ", ".join(f"{v.name} ({', '.join(v.aliases)})" if v.aliases else v.name
-                      for v in VARIANTS.values())
+    valid = ", ".join(
+        f"{v.name} ({', '.join(v.aliases)})" if v.aliases else v.name for v in VARIANTS.values()
+    )
     raise InputError(
         f"unknown variant {name!r}; valid: {valid}, or module:Class", where="--variant"
     )

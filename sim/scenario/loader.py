@@ -122,8 +122,7 @@ class Scenario:
         walk(self.to_dict(), "")
         return out
 
-    def with_overrides(self, overrides: Mapping[str, Any], *, where: str = "override") \
-            -> Scenario:
+    def with_overrides(self, overrides: Mapping[str, Any], *, where: str = "override") -> Scenario:
         """A new scenario with ``{dotted key: value}`` applied, with the same checks.
 
         Values are Python values (as TOML would give them: ``4``, ``"8GiB"``, ``true``).
@@ -200,8 +199,7 @@ def _resolve_path(path: str | os.PathLike | None) -> Path:
     return p
 
 
-def load_scenario(path: str | os.PathLike | None = None, overrides: Iterable[str] = ()) \
-        -> Scenario:
+def load_scenario(path: str | os.PathLike | None = None, overrides: Iterable[str] = ()) -> Scenario:
     """Load and check a scenario file, then apply ``--set`` overrides.
 
     Parameters
@@ -240,11 +238,15 @@ def load_scenario(path: str | os.PathLike | None = None, overrides: Iterable[str
     return _build(raw, name=p.stem, path=str(p.resolve()), sources=sources)
 
 
-def scenario_from_dict(data: Mapping[str, Any], *, name: str = "scenario",
-                       where: str = "<dict>", base_dir: str | None = None) -> Scenario:
+def scenario_from_dict(
+    data: Mapping[str, Any],
+    *,
+    name: str = "scenario",
+    where: str = "<dict>",
+    base_dir: str | None = None,
+) -> Scenario:
     """Check and build a scenario from nested plain values (the form of ``to_dict``)."""
-    return _build(copy.deepcopy(dict(data)), name=name, path=None, where=where,
-                  base_dir=base_dir)
+    return _build(copy.deepcopy(dict(data)), name=name, path=None, where=where, base_dir=base_dir)
 
 
 def _where_for(key: str | None, sources: Mapping[str, str], default: str) -> str:
@@ -255,8 +257,15 @@ def _where_for(key: str | None, sources: Mapping[str, str], default: str) -> str
     return default
 
 
-def _build(raw: dict, *, name: str, path: str | None, sources: Mapping[str, str] = (),
-           where: str | None = None, base_dir: str | None = None) -> Scenario:
+def _build(
+    raw: dict,
+    *,
+    name: str,
+    path: str | None,
+    sources: Mapping[str, str] = (),
+    where: str | None = None,
+    base_dir: str | None = None,
+) -> Scenario:
     sources = dict(sources or {})
     where = where or path or "<scenario>"
     if base_dir is None:
@@ -278,8 +287,10 @@ def _section(raw: dict, sec: str) -> dict:
 def _build_parts(raw: dict, base_dir: str) -> dict:
     for k in raw:
         if k not in _TOP_KEYS:
-            raise ParamError(f"unknown section{suggest(k, list(_TOP_KEYS))} (valid: "
-                             f"{', '.join(_TOP_KEYS)})", key=k)
+            raise ParamError(
+                f"unknown section{suggest(k, list(_TOP_KEYS))} (valid: {', '.join(_TOP_KEYS)})",
+                key=k,
+            )
     desc = raw.get("description", "")
     if not isinstance(desc, str):
         raise ParamError(f"expected a string, got {type(desc).__name__}", key="description")
@@ -289,8 +300,10 @@ def _build_parts(raw: dict, base_dir: str) -> dict:
         if sec == "hardware":
             ov = table.pop("overrides", {})
             if not isinstance(ov, dict):
-                raise ParamError(f"expected a table of dotted profile keys, got "
-                                 f"{type(ov).__name__} {ov!r}", key="hardware.overrides")
+                raise ParamError(
+                    f"expected a table of dotted profile keys, got {type(ov).__name__} {ov!r}",
+                    key="hardware.overrides",
+                )
             hw = build_dataclass(cls, table, sec)
             out[sec] = _check_hardware(hw, _flatten_overrides(ov))
         else:
@@ -320,13 +333,18 @@ def _check_hardware(hw: HardwareConfig, overrides: dict) -> HardwareConfig:
     except ImportError:  # pragma: no cover - only while sim.timing is absent
         if hw.profile not in KNOWN_PROFILES:
             hint = suggest(hw.profile, list(KNOWN_PROFILES))
-            raise ParamError(f"unknown profile {hw.profile!r}{hint}; allowed: "
-                             f"{', '.join(KNOWN_PROFILES)}", key="hardware.profile") from None
+            raise ParamError(
+                f"unknown profile {hw.profile!r}{hint}; allowed: {', '.join(KNOWN_PROFILES)}",
+                key="hardware.profile",
+            ) from None
         return dataclasses.replace(hw, overrides=dict(overrides))
     names = profile_names()
     if hw.profile not in names:
-        raise ParamError(f"unknown profile {hw.profile!r}{suggest(hw.profile, names)}; "
-                         f"allowed: {', '.join(names)}", key="hardware.profile")
+        raise ParamError(
+            f"unknown profile {hw.profile!r}{suggest(hw.profile, names)}; "
+            f"allowed: {', '.join(names)}",
+            key="hardware.profile",
+        )
     try:
         prof = load_profile(hw.profile, overrides)
     except InputError as exc:
@@ -342,14 +360,17 @@ def _check_variant(v: VariantConfig) -> VariantConfig:
     except ImportError:  # pragma: no cover - only while sim.memmap is absent
         if v.name not in KNOWN_VARIANTS:
             hint = suggest(v.name, list(KNOWN_VARIANTS))
-            raise ParamError(f"unknown variant {v.name!r}{hint}; allowed: "
-                             f"{', '.join(KNOWN_VARIANTS)}", key="variant.name") from None
+            raise ParamError(
+                f"unknown variant {v.name!r}{hint}; allowed: {', '.join(KNOWN_VARIANTS)}",
+                key="variant.name",
+            ) from None
         return v
     try:
         var = get_variant(v.name)
     except InputError as exc:
-        raise ParamError(f"{exc.message}{suggest(v.name, list(VARIANTS))}",
-                         key="variant.name") from None
+        raise ParamError(
+            f"{exc.message}{suggest(v.name, list(VARIANTS))}", key="variant.name"
+        ) from None
     name = getattr(var, "name", v.name)
     return dataclasses.replace(v, name=name if name in VARIANTS else v.name)
 
@@ -367,6 +388,7 @@ def scenario_keys(scenario: Scenario | None = None) -> list[str]:
             if sec == "hardware" and f.name == "overrides":
                 try:
                     from sim.timing import PARAMS
+
                     keys.extend(f"hardware.overrides.{p.name}" for p in PARAMS)
                 except ImportError:  # pragma: no cover
                     pass
@@ -388,8 +410,9 @@ def resolve_rng(scenario: Scenario, run_index: int | None = None) -> np.random.G
     return np.random.default_rng(seed_sequence(scenario, run_index))
 
 
-def build_stream(scenario: Scenario, run_index: int | None = None, *,
-                 cycles_per_ns: float | None = None) -> tuple[np.ndarray, dict]:
+def build_stream(
+    scenario: Scenario, run_index: int | None = None, *, cycles_per_ns: float | None = None
+) -> tuple[np.ndarray, dict]:
     """Generate the scenario's operation stream (the same for every design variant).
 
     Parameters
@@ -412,9 +435,14 @@ def build_stream(scenario: Scenario, run_index: int | None = None, *,
         try:
             from sim.timing import load_profile
 
-            cycles_per_ns = load_profile(scenario.hardware.profile,
-                                         scenario.hardware.overrides).freq_ghz
+            cycles_per_ns = load_profile(
+                scenario.hardware.profile, scenario.hardware.overrides
+            ).freq_ghz
         except ImportError:  # pragma: no cover
             cycles_per_ns = 2.2
-    return generate(scenario.workload, resolve_rng(scenario, run_index), cpus=scenario.run.cpus,
-                    cycles_per_ns=cycles_per_ns)
+    return generate(
+        scenario.workload,
+        resolve_rng(scenario, run_index),
+        cpus=scenario.run.cpus,
+        cycles_per_ns=cycles_per_ns,
+    )

@@ -33,27 +33,50 @@ KNOWN_PROFILES = ("optane-gen1", "optane-gen2", "cxl", "dram")
 class RunConfig:
     """``[run]``: how the run is driven."""
 
-    seed: int = param(0, "entropy of the run's numpy SeedSequence (a sweep's run i uses "
-                      "spawn_key=(i,))", min=0, max=2**63 - 1)
-    mode: str = param("functional", "functional: operations applied in order, each priced in "
-                      "isolation; timing: SimPy engine with CPUs, locks and media queues",
-                      choices=("functional", "timing"))
-    operations: int = param(0, "stop after this many operations of the stream (0 = the whole "
-                            "stream)", unit="count", min=0)
-    duration_ns: int = param(0, "stop at this simulated time (0 = no limit); accepts \"10ms\"",
-                             kind="duration", min=0)
-    cpus: int = param(4, "simulated CPUs the workload's processes are spread over",
-                      unit="count", min=1, max=4096)
+    seed: int = param(
+        0,
+        "entropy of the run's numpy SeedSequence (a sweep's run i uses spawn_key=(i,))",
+        min=0,
+        max=2**63 - 1,
+    )
+    mode: str = param(
+        "functional",
+        "functional: operations applied in order, each priced in "
+        "isolation; timing: SimPy engine with CPUs, locks and media queues",
+        choices=("functional", "timing"),
+    )
+    operations: int = param(
+        0,
+        "stop after this many operations of the stream (0 = the whole stream)",
+        unit="count",
+        min=0,
+    )
+    duration_ns: int = param(
+        0, 'stop at this simulated time (0 = no limit); accepts "10ms"', kind="duration", min=0
+    )
+    cpus: int = param(
+        4, "simulated CPUs the workload's processes are spread over", unit="count", min=1, max=4096
+    )
 
 
 @dataclass(frozen=True)
 class DeviceConfig:
     """``[device]``: the pmem namespace."""
 
-    size: int = param(8 << 30, "pmem device size (fs block = page = 4 KiB)", kind="size",
-                      min=16 << 20, max=1 << 50, align=2 << 20)
-    memmap: str = param("pmem", "where the struct pages live: pmem (ndctl map=dev, the default "
-                        "for large namespaces) or dram (map=mem)", choices=("dram", "pmem"))
+    size: int = param(
+        8 << 30,
+        "pmem device size (fs block = page = 4 KiB)",
+        kind="size",
+        min=16 << 20,
+        max=1 << 50,
+        align=2 << 20,
+    )
+    memmap: str = param(
+        "pmem",
+        "where the struct pages live: pmem (ndctl map=dev, the default "
+        "for large namespaces) or dram (map=mem)",
+        choices=("dram", "pmem"),
+    )
 
 
 @dataclass(frozen=True)
@@ -63,19 +86,29 @@ class HardwareConfig:
     profile: str = param("optane-gen1", "hardware profile (daxsim profiles lists them)")
     overrides: dict = dataclasses.field(
         default_factory=dict,
-        metadata={"help": "profile parameters to override, dotted keys "
-                  "(\"media.t_read_ns\" = 300); see daxsim show-config --profile",
-                  "unit": "", "kind": "table", "min": None, "max": None, "choices": None,
-                  "align": None})
+        metadata={
+            "help": "profile parameters to override, dotted keys "
+            '("media.t_read_ns" = 300); see daxsim show-config --profile',
+            "unit": "",
+            "kind": "table",
+            "min": None,
+            "max": None,
+            "choices": None,
+            "align": None,
+        },
+    )
 
 
 @dataclass(frozen=True)
 class VariantConfig:
     """``[variant]``: the struct-page association design."""
 
-    name: str = param("folio-share", "design variant (daxsim variants lists them): "
-                      "single-owner (<=v5.19), cow-index (v6.0-6.1), page-share (v6.2-6.14), "
-                      "folio-share (v6.15+), folio-share-reset")
+    name: str = param(
+        "folio-share",
+        "design variant (daxsim variants lists them): "
+        "single-owner (<=v5.19), cow-index (v6.0-6.1), page-share (v6.2-6.14), "
+        "folio-share (v6.15+), folio-share-reset",
+    )
 
 
 @dataclass(frozen=True)

@@ -186,15 +186,49 @@ def _kernel(
     for i in range(n):
         if i + PREFETCH_AHEAD < n:
             _prefetch_set(l3flat, addr[i + PREFETCH_AHEAD], geom)
-        out[i] = _access(addr[i], write[i], medium[i], cpu[i], lat, geom, l1, l2, l3, xpb, ait,
-                         line_bytes, block_bytes)
+        out[i] = _access(
+            addr[i],
+            write[i],
+            medium[i],
+            cpu[i],
+            lat,
+            geom,
+            l1,
+            l2,
+            l3,
+            xpb,
+            ait,
+            line_bytes,
+            block_bytes,
+        )
     clock[0] += n
 
 
 @numba.njit(cache=True)
-def _kernel_records(rec, struct, key, write, cpu_rec, base, sp_struct, xa_struct, sp_medium,
-                    atomic, lat, geom, l1, l2, l3, xpb, ait, clock, line_bytes, block_bytes,
-                    xa_out, other_out):
+def _kernel_records(
+    rec,
+    struct,
+    key,
+    write,
+    cpu_rec,
+    base,
+    sp_struct,
+    xa_struct,
+    sp_medium,
+    atomic,
+    lat,
+    geom,
+    l1,
+    l2,
+    l3,
+    xpb,
+    ait,
+    clock,
+    line_bytes,
+    block_bytes,
+    xa_out,
+    other_out,
+):
     """Per record: cycles of its ``xa_struct`` lines into ``xa_out``, of every other line
     into ``other_out`` (a written ``sp_struct`` line adds ``atomic``)."""
     n = key.shape[0]
@@ -207,8 +241,21 @@ def _kernel_records(rec, struct, key, write, cpu_rec, base, sp_struct, xa_struct
         w = write[i]
         r = rec[i]
         is_sp = s == sp_struct
-        cost = _access(base[s] + key[i] * 64, w, sp_medium if is_sp else 0, cpu_rec[r], lat,
-                       geom, l1, l2, l3, xpb, ait, line_bytes, block_bytes)
+        cost = _access(
+            base[s] + key[i] * 64,
+            w,
+            sp_medium if is_sp else 0,
+            cpu_rec[r],
+            lat,
+            geom,
+            l1,
+            l2,
+            l3,
+            xpb,
+            ait,
+            line_bytes,
+            block_bytes,
+        )
         if s == xa_struct:
             xa_out[r] += cost
         else:
@@ -230,9 +277,21 @@ def geometry(state: CacheState, line_bytes: int, block_bytes: int) -> np.ndarray
     a size is not a power of two, which takes the division path)."""
     g = state.geom
     return np.array(
-        [g[0], g[1], g[2], g[3], g[4], g[5], _mask(int(g[0])), _mask(int(g[2])),
-         _mask(int(g[4])), _mask(state.xpb.shape[0]), _mask(state.ait.shape[0]),
-         _shift(int(line_bytes)), _shift(int(block_bytes))],
+        [
+            g[0],
+            g[1],
+            g[2],
+            g[3],
+            g[4],
+            g[5],
+            _mask(int(g[0])),
+            _mask(int(g[2])),
+            _mask(int(g[4])),
+            _mask(state.xpb.shape[0]),
+            _mask(state.ait.shape[0]),
+            _shift(int(line_bytes)),
+            _shift(int(block_bytes)),
+        ],
         dtype=np.int64,
     )
 
@@ -277,9 +336,23 @@ def access_lines(state: CacheState, addr, write, medium, cpu, lat, line_bytes, b
     return out
 
 
-def access_records(state: CacheState, nrec: int, rec, struct, key, write, cpu_rec, base,
-                   sp_struct: int, xa_struct: int, sp_medium: int, atomic_cycles: int, lat,
-                   line_bytes, block_bytes):
+def access_records(
+    state: CacheState,
+    nrec: int,
+    rec,
+    struct,
+    key,
+    write,
+    cpu_rec,
+    base,
+    sp_struct: int,
+    xa_struct: int,
+    sp_medium: int,
+    atomic_cycles: int,
+    lat,
+    line_bytes,
+    block_bytes,
+):
     """Cycles of line accesses summed per record, in one compiled pass (no per-line arrays).
 
     Access ``i`` is to byte address ``base[struct[i]] + 64 * key[i]`` by CPU
@@ -294,9 +367,28 @@ def access_records(state: CacheState, nrec: int, rec, struct, key, write, cpu_re
     """
     xa = np.zeros(nrec, dtype=np.int64)
     other = np.zeros(nrec, dtype=np.int64)
-    _kernel_records(rec, struct, key, write, np.ascontiguousarray(cpu_rec, dtype=np.int64),
-                    base, np.int64(sp_struct), np.int64(xa_struct), np.int64(sp_medium),
-                    np.int64(atomic_cycles), lat, geometry(state, line_bytes, block_bytes),
-                    state.l1, state.l2, state.l3, state.xpb, state.ait, state.clock,
-                    np.int64(line_bytes), np.int64(block_bytes), xa, other)
+    _kernel_records(
+        rec,
+        struct,
+        key,
+        write,
+        np.ascontiguousarray(cpu_rec, dtype=np.int64),
+        base,
+        np.int64(sp_struct),
+        np.int64(xa_struct),
+        np.int64(sp_medium),
+        np.int64(atomic_cycles),
+        lat,
+        geometry(state, line_bytes, block_bytes),
+        state.l1,
+        state.l2,
+        state.l3,
+        state.xpb,
+        state.ait,
+        state.clock,
+        np.int64(line_bytes),
+        np.int64(block_bytes),
+        xa,
+        other,
+    )
     return xa, other

@@ -294,9 +294,22 @@ class CostModel:
             if batch.line_key.min() < 0:
                 raise InputError("negative cache-line key", "lines")
             xa, lines = access_records(
-                self.cache, n, batch.line_rec, batch.line_struct, batch.line_key,
-                batch.line_write, cpu_rec, _BASE_ARR, _SP, _XA, self._sp_medium,
-                self.atomic_cycles, self.lat, self.line_bytes, self.block_bytes)
+                self.cache,
+                n,
+                batch.line_rec,
+                batch.line_struct,
+                batch.line_key,
+                batch.line_write,
+                cpu_rec,
+                _BASE_ARR,
+                _SP,
+                _XA,
+                self._sp_medium,
+                self.atomic_cycles,
+                self.lat,
+                self.line_bytes,
+                self.block_bytes,
+            )
         else:
             xa = np.zeros(n, dtype=np.int64)
             lines = np.zeros(n, dtype=np.int64)

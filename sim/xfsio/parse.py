@@ -325,8 +325,11 @@ def _parse_at(name: str, toks: list[str], where: str):
             args.append(t.lower())
         elif kind == "e":
             if t not in _ERRNOS:
-                raise InputError(f"{what}: not an errno name: {t!r} (e.g. EINVAL, EBADE, "
-                                 f"ENOSPC, EFAULT, SIGBUS)", where=where)
+                raise InputError(
+                    f"{what}: not an errno name: {t!r} (e.g. EINVAL, EBADE, "
+                    f"ENOSPC, EFAULT, SIGBUS)",
+                    where=where,
+                )
             args.append(t)
         elif kind == "sd":
             if t not in ("same", "differ"):

@@ -164,10 +164,18 @@ class XfsioRunner:
         default :class:`~sim.fs.FileSystem`).
     """
 
-    def __init__(self, variant: str = "page-share", *, rmap: bool = True,
-                 device_bytes: int = DEFAULT_DEVICE_BYTES, filename: str = "<script>",
-                 check_model: bool = True, generation: str | None = None, record_hook=None,
-                 fs_class=None):
+    def __init__(
+        self,
+        variant: str = "page-share",
+        *,
+        rmap: bool = True,
+        device_bytes: int = DEFAULT_DEVICE_BYTES,
+        filename: str = "<script>",
+        check_model: bool = True,
+        generation: str | None = None,
+        record_hook=None,
+        fs_class=None,
+    ):
         self.record_hook = record_hook
         self.fs_class = fs_class
         self.variant = variant
@@ -201,8 +209,14 @@ class XfsioRunner:
         if getattr(self, "dax", None) is not None:
             self._fold_totals()
         nblocks = max(1, int(size_bytes) // BLOCK_SIZE)
-        d = DaxFS(nblocks, self.variant, fill_byte=self.fill_byte, rmap=self.rmap,
-                  generation=self.generation, fs_class=self.fs_class)
+        d = DaxFS(
+            nblocks,
+            self.variant,
+            fill_byte=self.fill_byte,
+            rmap=self.rmap,
+            generation=self.generation,
+            fs_class=self.fs_class,
+        )
         d.record_hook = self.record_hook
         return d
 
@@ -226,9 +240,20 @@ class XfsioRunner:
             "share_inc": int(c.get("share_inc", 0)),
             "share_dec": int(c.get("share_dec", 0)),
         }
-        for k in ("cow_pages", "cow_bytes", "blocks_allocated", "blocks_freed",
-                  "refcount_changes", "faults", "pmd_faults", "pte_faults", "pmd_fallbacks",
-                  "entries_inserted", "entries_removed", "stale_entries_left"):
+        for k in (
+            "cow_pages",
+            "cow_bytes",
+            "blocks_allocated",
+            "blocks_freed",
+            "refcount_changes",
+            "faults",
+            "pmd_faults",
+            "pte_faults",
+            "pmd_fallbacks",
+            "entries_inserted",
+            "entries_removed",
+            "stale_entries_left",
+        ):
             out[k] = int(d.stats.get(k, 0))
         for k, v in w.items():
             out[f"warn_{k}"] = int(v)
@@ -265,8 +290,11 @@ class XfsioRunner:
         return _cvt(x, self._where(cmd))
 
     def _check(self, cmd, kind: str, ok: bool, expected, found, *, model: bool = False) -> None:
-        self.result.checks.append(Check(cmd.line, kind, bool(ok), str(expected), str(found),
-                                        model, getattr(cmd, "text", "")))
+        self.result.checks.append(
+            Check(
+                cmd.line, kind, bool(ok), str(expected), str(found), model, getattr(cmd, "text", "")
+            )
+        )
 
     def _cur_file(self, cmd, *, write: bool = False) -> int:
         if self.cur < 0 or not self.files:
@@ -288,8 +316,9 @@ class XfsioRunner:
         a = tuple(cmd.args)
         if len(a) < lo or (hi is not None and len(a) > hi):
             want = f"{lo}" if hi == lo else f"{lo}..{hi if hi is not None else 'n'}"
-            raise InputError(f"{cmd.name}: expected {want} arguments, got {len(a)}",
-                             where=self._where(cmd))
+            raise InputError(
+                f"{cmd.name}: expected {want} arguments, got {len(a)}", where=self._where(cmd)
+            )
         return a
 
     # ------------------------------------------------------------------ driver
@@ -303,8 +332,11 @@ class XfsioRunner:
     def _flush_pending(self) -> None:
         if self.pending_error is not None:
             line, text, err = self.pending_error
-            self.result.checks.append(Check(line, "command", False, "success",
-                                            f"{err.errno} ({err.message})", False, text))
+            self.result.checks.append(
+                Check(
+                    line, "command", False, "success", f"{err.errno} ({err.message})", False, text
+                )
+            )
             self.pending_error = None
 
     def close(self) -> None:
@@ -328,8 +360,11 @@ class XfsioRunner:
                 self._check(cmd, "expect_errno", got == want, want, got)
             self.pending_error = None
             return
-        if name == "@expect_sigbus" and self.pending_error is not None \
-                and self.pending_error[2].errno == "SIGBUS":
+        if (
+            name == "@expect_sigbus"
+            and self.pending_error is not None
+            and self.pending_error[2].errno == "SIGBUS"
+        ):
             self._check(cmd, "expect_sigbus", True, "SIGBUS", "SIGBUS (fault beyond EOF)")
             self.pending_error = None
             return
@@ -399,9 +434,11 @@ class XfsioRunner:
         if cmd.opts.get("v"):  # xfs_io prints the bytes: keep them for later @expect_bytes
             n = max(0, min(off + ln, self.dax.fs.size(ino)) - off) if ln >= 0 else 0
             if n > _MAX_PRINTED:
-                raise InputError(f"pread -v of {n} bytes: more than the runner keeps to print "
-                                 f"({_MAX_PRINTED} bytes); drop -v or read less",
-                                 where=self._where(cmd))
+                raise InputError(
+                    f"pread -v of {n} bytes: more than the runner keeps to print "
+                    f"({_MAX_PRINTED} bytes); drop -v or read less",
+                    where=self._where(cmd),
+                )
             self.last_read, _wr = self.dax.pread(ino, off, ln)
         else:  # nothing printed: the work of the read; its bytes only for the next lines
             self.dax.read(ino, off, ln)
@@ -464,7 +501,7 @@ class XfsioRunner:
     def _c_stat(self, cmd) -> None:
         ino = self._cur_file(cmd)
         fs = self.dax.fs
-        self.output.append(f"fd.path = \"{self.files[self.cur][0]}\"")
+        self.output.append(f'fd.path = "{self.files[self.cur][0]}"')
         self.output.append(f"stat.ino = {ino}")
         self.output.append(f"stat.size = {fs.size(ino)}")
 
@@ -493,8 +530,9 @@ class XfsioRunner:
         # PROT_WRITE unless only other protections are given
         writable = bool(o.get("w")) or not (o.get("r") or o.get("x"))
         ino = self._cur_file(cmd, write=writable)
-        vid = self.dax.mmap(_PID, ino, self._num(a[0], cmd), self._num(a[1], cmd),
-                            writable=writable)
+        vid = self.dax.mmap(
+            _PID, ino, self._num(a[0], cmd), self._num(a[1], cmd), writable=writable
+        )
         self.maps.append(vid)
         self.curmap = len(self.maps) - 1
 
@@ -594,9 +632,12 @@ class XfsioRunner:
         InputError naming the line when it would hash more than :data:`_MAX_HASHED` bytes."""
         n = max(self.dax.fs.size(ino) - off, 0) if length is None else length
         if n > _MAX_HASHED:
-            raise InputError(f"{cmd.name}: md5 of {n} bytes: more than the runner hashes "
-                             f"({_MAX_HASHED} bytes; an md5 has no shortcut over a sparse "
-                             f"file's zeros)", where=self._where(cmd))
+            raise InputError(
+                f"{cmd.name}: md5 of {n} bytes: more than the runner hashes "
+                f"({_MAX_HASHED} bytes; an md5 has no shortcut over a sparse "
+                f"file's zeros)",
+                where=self._where(cmd),
+            )
         return self.dax.fs.md5(ino, off, length)
 
     def _c_expect_range_md5(self, cmd) -> None:
@@ -626,8 +667,13 @@ class XfsioRunner:
             found = "same" if same else "differ"
         except FsError as err:
             same, found = None, err.errno
-        self._check(cmd, "expect_cmp", same is not None and same == want_same,
-                    f"{a[0]} {a[1]} {a[2]}", found)
+        self._check(
+            cmd,
+            "expect_cmp",
+            same is not None and same == want_same,
+            f"{a[0]} {a[1]} {a[2]}",
+            found,
+        )
 
     def _c_expect_range(self, cmd) -> None:
         a = self._nargs(cmd, 6, 6)
@@ -635,13 +681,23 @@ class XfsioRunner:
         want_same = self._same_diff(cmd, a[5])
         fs = self.dax.fs
         try:
-            same = fs.compare(self._ino(str(a[0])), _cvt(a[1], w), self._ino(str(a[2])),
-                              _cvt(a[3], w), _cvt(a[4], w))
+            same = fs.compare(
+                self._ino(str(a[0])),
+                _cvt(a[1], w),
+                self._ino(str(a[2])),
+                _cvt(a[3], w),
+                _cvt(a[4], w),
+            )
             found = "same" if same else "differ"
         except FsError as err:
             same, found = None, err.errno
-        self._check(cmd, "expect_range", same is not None and same == want_same,
-                    " ".join(str(x) for x in a), found)
+        self._check(
+            cmd,
+            "expect_range",
+            same is not None and same == want_same,
+            " ".join(str(x) for x in a),
+            found,
+        )
 
     def _c_expect_bytes(self, cmd) -> None:
         a = self._nargs(cmd, 2, 2)
@@ -657,7 +713,7 @@ class XfsioRunner:
             ino, _off, ln = lr
             got = self.dax.fs.pread(ino, off, min(n, ln - rel)).hex() if rel < ln else ""
         else:
-            got = lr[rel: rel + n].hex()
+            got = lr[rel : rel + n].hex()
         self._check(cmd, "expect_bytes", got == want, want, got or "(no data)")
 
     def _c_expect_same_mapping(self, cmd) -> None:
@@ -667,10 +723,12 @@ class XfsioRunner:
             ia, ib = self._ino(str(a[0])), self._ino(str(a[1]))
             na = -(-fs.size(ia) // BLOCK_SIZE)
             nb = -(-fs.size(ib) // BLOCK_SIZE)
-            ma = [(e.fblock, e.pblock, e.nblocks, e.state)
-                  for e in (fs.bmap(ia, 0, na) if na else [])]
-            mb = [(e.fblock, e.pblock, e.nblocks, e.state)
-                  for e in (fs.bmap(ib, 0, nb) if nb else [])]
+            ma = [
+                (e.fblock, e.pblock, e.nblocks, e.state) for e in (fs.bmap(ia, 0, na) if na else [])
+            ]
+            mb = [
+                (e.fblock, e.pblock, e.nblocks, e.state) for e in (fs.bmap(ib, 0, nb) if nb else [])
+            ]
             ok = na == nb and ma == mb
             found = "same mapping" if ok else f"{len(ma)} vs {len(mb)} extents differ"
         except FsError as err:
@@ -688,21 +746,33 @@ class XfsioRunner:
         tolf = float(cmd.opts.get("tol", 0.0))
         # xfstests _within_tolerance: free(Sa) within +-tol of the expected absolute count
         slack = tolf * abs(self.samples[sb] + d)
-        self._check(cmd, "expect_free_delta", abs(got - d) <= slack,
-                    f"free({sa})-free({sb}) = {d:+d} (tol {tolf:.0%})", f"{got:+d}")
+        self._check(
+            cmd,
+            "expect_free_delta",
+            abs(got - d) <= slack,
+            f"free({sa})-free({sb}) = {d:+d} (tol {tolf:.0%})",
+            f"{got:+d}",
+        )
         self.exact_free_delta.append((cmd.line, got == d))
 
     def _c_expect_sigbus(self, cmd) -> None:
         got = self.last_poison is not None and self.last_poison[2].sigbus_poisoner
-        self._check(cmd, "expect_sigbus", got, "SIGBUS to the poisoner",
-                    "SIGBUS" if got else "no SIGBUS")
+        self._check(
+            cmd, "expect_sigbus", got, "SIGBUS to the poisoner", "SIGBUS" if got else "no SIGBUS"
+        )
 
     def _c_expect_poison_owners(self, cmd) -> None:
         a = self._nargs(cmd, 1)
         w = self._where(cmd)
         if self.last_poison is None:
-            self._check(cmd, "expect_poison_owners", False, " ".join(map(str, a[1:])),
-                        "no @hwpoison before", model=True)
+            self._check(
+                cmd,
+                "expect_poison_owners",
+                False,
+                " ".join(map(str, a[1:])),
+                "no @hwpoison before",
+                model=True,
+            )
             return
         vid, off0, res = self.last_poison
         pageoff = _cvt(a[0], w)
@@ -716,8 +786,14 @@ class XfsioRunner:
             pfn = res.pfns[k] if 0 <= k < len(res.pfns) else None
         owners = (res.rmap_owners if self.dax.rmap else res.fallback_owners).get(pfn, [])
         got = sorted(f"{self.dax.fs.path_of(ino) or ino}:{fb * PAGE}" for ino, fb in owners)
-        self._check(cmd, "expect_poison_owners", got == want, " ".join(want),
-                    " ".join(got) or "(none)", model=True)
+        self._check(
+            cmd,
+            "expect_poison_owners",
+            got == want,
+            " ".join(want),
+            " ".join(got) or "(none)",
+            model=True,
+        )
 
     def _c_final(self, cmd) -> None:
         if not self.check_model:
@@ -764,25 +840,37 @@ class XfsioRunner:
         a = self._nargs(cmd, 2, 2)
         name, word = str(a[0]), str(a[1])
         if word not in ("violated", "holds"):
-            raise InputError("@expect_invariant: expected NAME violated|holds",
-                             where=self._where(cmd))
+            raise InputError(
+                "@expect_invariant: expected NAME violated|holds", where=self._where(cmd)
+            )
         fn = INVARIANTS.get(name)
         if fn is None:  # the hunt's invariants (imported here: sim.hunt imports this module)
             from sim.hunt.invariants import ALL_NAMES, HuntModelLite, evaluate
 
             if name in ALL_NAMES:
+
                 def fn(runner, _name=name):
                     return evaluate(_name, runner.dax, HuntModelLite(runner.last_poison)) is None
+
         if fn is None:
-            raise InputError(f"@expect_invariant: unknown invariant {name!r} "
-                             f"(known: {', '.join(sorted(INVARIANTS))})", where=self._where(cmd))
+            raise InputError(
+                f"@expect_invariant: unknown invariant {name!r} "
+                f"(known: {', '.join(sorted(INVARIANTS))})",
+                where=self._where(cmd),
+            )
         holds = bool(fn(self))
-        self._check(cmd, "expect_invariant", holds == (word == "holds"), f"{name} {word}",
-                    f"{name} {'holds' if holds else 'violated'}")
+        self._check(
+            cmd,
+            "expect_invariant",
+            holds == (word == "holds"),
+            f"{name} {word}",
+            f"{name} {'holds' if holds else 'violated'}",
+        )
 
 
-def run_script(text: str, filename: str = "<script>", variant: str = "page-share",
-               **kw) -> XfsioRunner:
+def run_script(
+    text: str, filename: str = "<script>", variant: str = "page-share", **kw
+) -> XfsioRunner:
     """Parse and run a script; returns the runner (``.result``, ``.summary()``)."""
     from sim.xfsio.parse import parse_script
 

@@ -30,9 +30,21 @@ from sim.hunt.jit.pages import PAGE, pg_copy, pg_copy_part, pg_fill, pg_get
 from sim.hunt.jit.state import StateType, state_class
 
 __all__ = [
-    "ContentState", "content_new", "content_reset", "cm_create", "cm_unlink", "cm_pwrite",
-    "cm_store", "cm_truncate", "cm_zero", "cm_extend_to", "cm_clone", "cm_equal",
-    "cm_bytes", "cm_page", "OVERFLOW",
+    "ContentState",
+    "content_new",
+    "content_reset",
+    "cm_create",
+    "cm_unlink",
+    "cm_pwrite",
+    "cm_store",
+    "cm_truncate",
+    "cm_zero",
+    "cm_extend_to",
+    "cm_clone",
+    "cm_equal",
+    "cm_bytes",
+    "cm_page",
+    "OVERFLOW",
 ]
 
 #: Index in ``ContentState.scal`` of the overflow flag.
@@ -44,9 +56,18 @@ class ContentStateType(StateType):
     """numba type of :class:`ContentState`."""
 
 
-ContentState = state_class("ContentState", (
-    "exists", "size", "pu", "data", "scal",
-), ContentStateType, __name__, """Arrays of the content model (a record passed to every kernel).
+ContentState = state_class(
+    "ContentState",
+    (
+        "exists",
+        "size",
+        "pu",
+        "data",
+        "scal",
+    ),
+    ContentStateType,
+    __name__,
+    """Arrays of the content model (a record passed to every kernel).
 
     Attributes
     ----------
@@ -61,7 +82,8 @@ ContentState = state_class("ContentState", (
     scal : ndarray of shape (4,), int64
         ``scal[0]``: overflow flag (a size above the capacity was asked for); ``scal[1]``:
         the capacity in bytes.
-    """)
+    """,
+)
 
 
 def content_new(nslots: int, cap_bytes: int = 8 << 20) -> ContentState:
@@ -86,9 +108,13 @@ def content_new(nslots: int, cap_bytes: int = 8 << 20) -> ContentState:
     npg = max(1, -(-cap_bytes // PAGE))
     scal = np.zeros(4, np.int64)
     scal[1] = cap_bytes
-    return ContentState(np.zeros(nslots, np.int64), np.zeros(nslots, np.int64),
-                        np.zeros((nslots, npg), np.int64),
-                        np.zeros((nslots, npg, PAGE), np.uint8), scal)
+    return ContentState(
+        np.zeros(nslots, np.int64),
+        np.zeros(nslots, np.int64),
+        np.zeros((nslots, npg), np.int64),
+        np.zeros((nslots, npg, PAGE), np.uint8),
+        scal,
+    )
 
 
 @njit(cache=True)

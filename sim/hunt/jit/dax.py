@@ -131,29 +131,80 @@ class DaxStateType(StateType):
     """numba type of :class:`DaxState`."""
 
 
-DaxState = state_class("DaxState", (
-    "xv", "xm", "ppp", "xmax", "nent", "vm", "vpte", "vptw", "mapping", "index",
-    "order", "stats", "cov_k", "cov_m", "cov_i", "bk_k", "bk_m", "bk_i", "touch",
-    "order0", "poison", "rbuf", "iom", "scal", "ibuf", "shared", "maps", "res", "rng",
-), DaxStateType, __name__, """Arrays of one compiled DaxFS (see the module docstring).""")
+DaxState = state_class(
+    "DaxState",
+    (
+        "xv",
+        "xm",
+        "ppp",
+        "xmax",
+        "nent",
+        "vm",
+        "vpte",
+        "vptw",
+        "mapping",
+        "index",
+        "order",
+        "stats",
+        "cov_k",
+        "cov_m",
+        "cov_i",
+        "bk_k",
+        "bk_m",
+        "bk_i",
+        "touch",
+        "order0",
+        "poison",
+        "rbuf",
+        "iom",
+        "scal",
+        "ibuf",
+        "shared",
+        "maps",
+        "res",
+        "rng",
+    ),
+    DaxStateType,
+    __name__,
+    """Arrays of one compiled DaxFS (see the module docstring).""",
+)
+
 
 def dax_new(nblocks: int, nslots: int, design: int) -> DaxState:
     """A compiled DaxFS for a device of ``nblocks`` pages and ``nslots`` file slots."""
     nblk = max(1, -(-int(nblocks) // PMD_NR))
     i64 = np.int64
     st = DaxState(
-        np.full((nslots, MAXPG), -1, i64), np.zeros((nslots, MAXPG), i64),
-        np.zeros((nslots, MAXPG // PMD_NR), i64), np.zeros(nslots, i64), np.zeros(nslots, i64),
-        np.zeros((MAXV, 8), i64), np.zeros((MAXV, PMD_NR), i64),
+        np.full((nslots, MAXPG), -1, i64),
+        np.zeros((nslots, MAXPG), i64),
+        np.zeros((nslots, MAXPG // PMD_NR), i64),
+        np.zeros(nslots, i64),
+        np.zeros(nslots, i64),
+        np.zeros((MAXV, 8), i64),
+        np.zeros((MAXV, PMD_NR), i64),
         np.full((MAXV, PMD_NR), -1, i64),
-        np.zeros(nblocks, i64), np.zeros(nblocks, i64), np.zeros(nblk, np.int8),
+        np.zeros(nblocks, i64),
+        np.zeros(nblocks, i64),
+        np.zeros(nblk, np.int8),
         np.zeros(N_STATS, i64),
-        np.zeros(nblocks, i64), np.zeros(nblocks, i64), np.zeros(nblocks, i64),
-        np.zeros(nblk, i64), np.zeros(nblk, i64), np.zeros(nblk, i64),
-        np.zeros((MAXT, 2), i64), np.zeros(nblk, np.int8), np.zeros((PMD_NR, 3), i64),
-        np.zeros((64, 2), i64), np.zeros(4, i64), np.zeros(16, i64),
-        np.zeros(MAXPG + 1, i64), np.zeros(4 * MAXPG, i64), np.zeros((3, MAXV), i64),
-        np.zeros(4, i64), np.zeros(2, i64))
+        np.zeros(nblocks, i64),
+        np.zeros(nblocks, i64),
+        np.zeros(nblocks, i64),
+        np.zeros(nblk, i64),
+        np.zeros(nblk, i64),
+        np.zeros(nblk, i64),
+        np.zeros((MAXT, 2), i64),
+        np.zeros(nblk, np.int8),
+        np.zeros((PMD_NR, 3), i64),
+        np.zeros((64, 2), i64),
+        np.zeros(4, i64),
+        np.zeros(16, i64),
+        np.zeros(MAXPG + 1, i64),
+        np.zeros(4 * MAXPG, i64),
+        np.zeros((3, MAXV), i64),
+        np.zeros(4, i64),
+        np.zeros(2, i64),
+    )
     st.scal[S_DESIGN] = design
     st.scal[S_GEN] = GEN_OF_DESIGN[design]
     return st
@@ -212,19 +263,22 @@ def dax_reset(st):
 def _design_op(st, op, pfn, n, mid, index, flag):
     d = st.scal[S_DESIGN]
     if d == 0:
-        return single_owner_one(op, pfn, n, mid, index, flag, st.mapping, st.index, st.order,
-                                st.stats)
+        return single_owner_one(
+            op, pfn, n, mid, index, flag, st.mapping, st.index, st.order, st.stats
+        )
     if d == 1:
-        return cow_index_one(op, pfn, n, mid, index, flag, st.mapping, st.index, st.order,
-                             st.stats)
+        return cow_index_one(op, pfn, n, mid, index, flag, st.mapping, st.index, st.order, st.stats)
     if d == 2:
-        return page_share_one(op, pfn, n, mid, index, flag, st.mapping, st.index, st.order,
-                              st.stats)
+        return page_share_one(
+            op, pfn, n, mid, index, flag, st.mapping, st.index, st.order, st.stats
+        )
     if d == 3:
-        return folio_share_one(op, pfn, n, mid, index, flag, st.mapping, st.index, st.order,
-                               st.stats)
-    return folio_share_reset_one(op, pfn, n, mid, index, flag, st.mapping, st.index, st.order,
-                                 st.stats)
+        return folio_share_one(
+            op, pfn, n, mid, index, flag, st.mapping, st.index, st.order, st.stats
+        )
+    return folio_share_reset_one(
+        op, pfn, n, mid, index, flag, st.mapping, st.index, st.order, st.stats
+    )
 
 
 @njit(cache=True)
@@ -773,12 +827,12 @@ def _fault_pmd(st, fsst, v, index, write, res):
         return False, 0
     if kind == 1:
         if not has_old or ov & DAX_EMPTY:
-            _insert_entry(st, s, mid, c, oi, ov, has_old, DAX_ZERO_PAGE | DAX_PMD, False,
-                          False)
+            _insert_entry(st, s, mid, c, oi, ov, has_old, DAX_ZERO_PAGE | DAX_PMD, False, False)
         _install(st, v, c, ZERO_PFN, False, True)
     else:
-        _insert_entry(st, s, mid, c, oi, ov, has_old, (pfn << DAX_SHIFT) | DAX_PMD, write,
-                      shared != 0)
+        _insert_entry(
+            st, s, mid, c, oi, ov, has_old, (pfn << DAX_SHIFT) | DAX_PMD, write, shared != 0
+        )
         _install(st, v, c, pfn, write, True)
     return True, 0
 

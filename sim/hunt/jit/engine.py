@@ -88,8 +88,12 @@ class CompiledEpisodes:
         self.wsites = np.array([SITES.index(s) for s in sites], dtype=np.int64)
         self.out = np.zeros(8, dtype=np.int64)
         if not compiled_on_disk():
-            print("daxsim hunt: compiling the episode engine (first use only: a few minutes; "
-                  "--engine python skips it)", file=sys.stderr, flush=True)
+            print(
+                "daxsim hunt: compiling the episode engine (first use only: a few minutes; "
+                "--engine python skips it)",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def run(self, rng: np.random.Generator, todo, max_ops: int | None) -> tuple[int, int]:
         """``(status, ops)`` of the episode drawing from ``rng`` (a fresh episode
@@ -98,9 +102,18 @@ class CompiledEpisodes:
         for n in todo:
             mask |= 1 << NAME_BITS[n]
         u = rng.random(DRAWS_PER_OP * self.episode_len + 64)
-        status, nops = run_episode(self.fs, self.dax, self.cm, u, self.cw, self.kinds,
-                                   self.nfiles, self.episode_len, mask,
-                                   -1 if max_ops is None else int(max_ops), self.wsites,
-                                   self.out)
+        status, nops = run_episode(
+            self.fs,
+            self.dax,
+            self.cm,
+            u,
+            self.cw,
+            self.kinds,
+            self.nfiles,
+            self.episode_len,
+            mask,
+            -1 if max_ops is None else int(max_ops),
+            self.wsites,
+            self.out,
+        )
         return int(status), int(nops)
-

@@ -84,9 +84,15 @@ PAGE = 4096
 CLEAN, EVENT, FALLBACK = 0, 1, 2
 
 #: Bit of each invariant in ``todo`` (the order of ``ALL_NAMES``).
-NAME_BITS = {"association_truth": 0, "nothing_left_behind": 1, "no_warnings": 2,
-             "memory_failure": 3, "data_integrity": 4, "refcount_conservation": 5,
-             "memory_failure_fallback": 6}
+NAME_BITS = {
+    "association_truth": 0,
+    "nothing_left_behind": 1,
+    "no_warnings": 2,
+    "memory_failure": 3,
+    "data_integrity": 4,
+    "refcount_conservation": 5,
+    "memory_failure_fallback": 6,
+}
 B_ASSOC, B_NLB, B_WARN, B_MF, B_DATA, B_REFC, B_MFFB = 0, 1, 2, 3, 4, 5, 6
 
 _W0 = len(COUNTERS)
@@ -140,12 +146,19 @@ def _association_touched(dst):
                 else:  # split by this op: every page of the block on its own
                     h = b * PMD_NR
                     for q in range(h, min(h + PMD_NR, npages)):
-                        if not _page_ok(rule, dst.mapping[q], dst.index[q], dst.cov_k[q],
-                                        dst.cov_m[q], dst.cov_i[q]):
+                        if not _page_ok(
+                            rule,
+                            dst.mapping[q],
+                            dst.index[q],
+                            dst.cov_k[q],
+                            dst.cov_m[q],
+                            dst.cov_i[q],
+                        ):
                             return False
                 continue
-            if not _page_ok(rule, dst.mapping[p], dst.index[p], dst.cov_k[p], dst.cov_m[p],
-                            dst.cov_i[p]):
+            if not _page_ok(
+                rule, dst.mapping[p], dst.index[p], dst.cov_k[p], dst.cov_m[p], dst.cov_i[p]
+            ):
                 return False
     return True
 
@@ -169,8 +182,7 @@ def _same_bytes(fsst, cst, s, lo, hi):
         pg = pos // PAGE
         base = pg * PAGE
         e = min(hi, base + PAGE)
-        if not pg_equal(fsst.ub, fsst.data, _wblock(fsst, s, pg), u, d, pg, pos - base,
-                        e - base):
+        if not pg_equal(fsst.ub, fsst.data, _wblock(fsst, s, pg), u, d, pg, pos - base, e - base):
             return False
         pos = e
     return True
@@ -387,8 +399,7 @@ def _check_op(fsst, dst, cst, nfiles, todo, wsites, kind, s, poisoned, rng):
 
 # ------------------------------------------------------------------------ the episode
 @njit(cache=True)
-def run_episode(fsst, dst, cst, u, cw, kinds, nfiles, episode_len, todo, max_ops, wsites,
-                out):
+def run_episode(fsst, dst, cst, u, cw, kinds, nfiles, episode_len, todo, max_ops, wsites, out):
     """Run one episode from a fresh filesystem; ``(status, ops applied)``.
 
     Parameters
@@ -471,8 +482,23 @@ def run_episode(fsst, dst, cst, u, cw, kinds, nfiles, episode_len, todo, max_ops
             nsh = -1
             ssl = -1
             while True:
-                r = generate_op(u, pos, cw, kinds, nfiles, cst.exists, cst.size, map_slot,
-                                map_off, map_len, nm, shared, nsh, ssl, out)
+                r = generate_op(
+                    u,
+                    pos,
+                    cw,
+                    kinds,
+                    nfiles,
+                    cst.exists,
+                    cst.size,
+                    map_slot,
+                    map_off,
+                    map_len,
+                    nm,
+                    shared,
+                    nsh,
+                    ssl,
+                    out,
+                )
                 if r <= -2:
                     ssl = -(r + 2)
                     nsh = fs_shared_pages(fsst, ssl, cst.size[ssl], shared)
@@ -488,8 +514,7 @@ def run_episode(fsst, dst, cst, u, cw, kinds, nfiles, episode_len, todo, max_ops
         dst.order0[:] = dst.order[:]
         dst.scal[S_NTOUCH] = 0
         ran, err, poisoned = _apply(fsst, dst, cst, out, res, ibuf, rng)
-        if (err == ERR_OVERFLOW or dst.scal[S_OVERFLOW] or fsst.scal[2]
-                or cst.scal[0]):
+        if err == ERR_OVERFLOW or dst.scal[S_OVERFLOW] or fsst.scal[2] or cst.scal[0]:
             return FALLBACK, nops
         if not ran:
             continue

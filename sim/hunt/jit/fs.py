@@ -46,10 +46,31 @@ from sim.hunt.jit.pages import pg_copy, pg_equal, pg_fill, pg_get, pg_read
 from sim.hunt.jit.state import StateType, state_class
 
 __all__ = [
-    "FsState", "fs_new", "fs_reset", "fs_create", "fs_unlink", "fs_pwrite", "fs_store",
-    "fs_truncate", "fs_punch", "fs_zero_range", "fs_unshare", "fs_clone", "fs_dedupe",
-    "fs_iomap", "fs_alloc_blocks", "fs_cow_blocks", "fs_rmap", "fs_shared_pages", "fs_read",
-    "fs_refcounts_ok", "ERR_OVERFLOW", "ERRNO_OF", "HOLE", "UNWRITTEN", "WRITTEN",
+    "FsState",
+    "fs_new",
+    "fs_reset",
+    "fs_create",
+    "fs_unlink",
+    "fs_pwrite",
+    "fs_store",
+    "fs_truncate",
+    "fs_punch",
+    "fs_zero_range",
+    "fs_unshare",
+    "fs_clone",
+    "fs_dedupe",
+    "fs_iomap",
+    "fs_alloc_blocks",
+    "fs_cow_blocks",
+    "fs_rmap",
+    "fs_shared_pages",
+    "fs_read",
+    "fs_refcounts_ok",
+    "ERR_OVERFLOW",
+    "ERRNO_OF",
+    "HOLE",
+    "UNWRITTEN",
+    "WRITTEN",
 ]
 
 BS = 4096
@@ -76,8 +97,16 @@ EBADE = _errno.EBADE
 EOPNOTSUPP = _errno.EOPNOTSUPP
 #: FsError name -> errno number.
 ERRNO_OF = {
-    "EPERM": EPERM, "ENOENT": ENOENT, "EFAULT": EFAULT, "EXDEV": EXDEV, "EISDIR": EISDIR,
-    "EINVAL": EINVAL, "ETXTBSY": ETXTBSY, "EFBIG": EFBIG, "ENOSPC": ENOSPC, "EBADE": EBADE,
+    "EPERM": EPERM,
+    "ENOENT": ENOENT,
+    "EFAULT": EFAULT,
+    "EXDEV": EXDEV,
+    "EISDIR": EISDIR,
+    "EINVAL": EINVAL,
+    "ETXTBSY": ETXTBSY,
+    "EFBIG": EFBIG,
+    "ENOSPC": ENOSPC,
+    "EBADE": EBADE,
     "EOPNOTSUPP": EOPNOTSUPP,
 }
 
@@ -93,10 +122,27 @@ class FsStateType(StateType):
     """numba type of :class:`FsState`."""
 
 
-FsState = state_class("FsState", (
-    "rc", "ub", "data", "fr_s", "fr_l", "ino", "size", "reflink", "ext", "next", "scal",
-    "chg",
-), FsStateType, __name__, """Arrays of the compiled filesystem (see the module docstring).""")
+FsState = state_class(
+    "FsState",
+    (
+        "rc",
+        "ub",
+        "data",
+        "fr_s",
+        "fr_l",
+        "ino",
+        "size",
+        "reflink",
+        "ext",
+        "next",
+        "scal",
+        "chg",
+    ),
+    FsStateType,
+    __name__,
+    """Arrays of the compiled filesystem (see the module docstring).""",
+)
+
 
 def fs_new(nblocks: int, nslots: int, ext_cap: int = 64, free_cap: int = 256) -> FsState:
     """A freshly made filesystem of ``nblocks`` blocks and ``nslots`` file slots.
@@ -376,7 +422,7 @@ def _splice_ext(st, s, lo, hi, rows, nrows):
     tail = ne - b
     if tail > 0 and a + m != b:
         tmp = ext[s, b:ne, :].copy()
-        ext[s, a + m:a + m + tail, :] = tmp
+        ext[s, a + m : a + m + tail, :] = tmp
     for r in range(m):
         for c in range(4):
             ext[s, a + r, c] = w[r, c]
@@ -490,7 +536,7 @@ def _take(st, i, s0, n):
             S[i + 1] = s0 + n
             L[i + 1] = re - s0 - n
             st.scal[S_NRUNS] = nf + 1
-    st.rc[s0:s0 + n] = 1
+    st.rc[s0 : s0 + n] = 1
     return 0
 
 
@@ -1029,13 +1075,13 @@ def _alloc_blocks(st, s, fblock, nblocks):
     if err != 0:
         return err
     for q in range(nnew):
-        st.ub[new[q, 2]:new[q, 2] + new[q, 1]] = 0
+        st.ub[new[q, 2] : new[q, 2] + new[q, 1]] = 0
     pf = np.empty(nr, np.int64)
     pn = np.empty(nr, np.int64)
     k = 0
     for r in range(nr):
         if rows[r, 3] == UNWRITTEN:
-            st.ub[rows[r, 2]:rows[r, 2] + rows[r, 1]] = 0
+            st.ub[rows[r, 2] : rows[r, 2] + rows[r, 1]] = 0
         if rows[r, 3] != WRITTEN:
             pf[k] = rows[r, 0]
             pn[k] = rows[r, 1]
@@ -1211,8 +1257,12 @@ def _remap_checks(st, ss, pos_in, ds, pos_out, length, dedup):
         return EINVAL, 0
     size_in = st.size[ss]
     size_out = st.size[ds]
-    if dedup and (pos_in >= size_in or length > size_in - pos_in or pos_out >= size_out
-                  or length > size_out - pos_out):
+    if dedup and (
+        pos_in >= size_in
+        or length > size_in - pos_in
+        or pos_out >= size_out
+        or length > size_out - pos_out
+    ):
         return EINVAL, 0
     if pos_in >= size_in:
         return EINVAL, 0
@@ -1590,8 +1640,7 @@ def fs_clone(st, dst_slot, src_slot, src_off, dst_off, length):
             err = _zero_posteof(st, dst_slot, dst_off)
             if err != 0:
                 return _finish(st, err)
-        err = _remap_blocks(st, src_slot, src_off // BS, dst_slot, dst_off // BS,
-                            _ceil_blocks(ln))
+        err = _remap_blocks(st, src_slot, src_off // BS, dst_slot, dst_off // BS, _ceil_blocks(ln))
         if err != 0:
             return _finish(st, err)
         st.reflink[src_slot] = 1
@@ -1862,7 +1911,7 @@ def fs_read(st, slot, off, length, out):
         p = _wblock(st, slot, fb)
         o = pos - off
         if p < 0:
-            out[o:o + e - a] = 0
+            out[o : o + e - a] = 0
         else:
             pg_read(st.ub, data, p, a, e, out, o)
         pos += e - a

@@ -33,10 +33,27 @@ from numba import njit
 from sim.hunt.session import OP_KINDS, PAGE
 
 __all__ = [
-    "generate_op", "kind_arrays", "kind_code", "NO_OP", "EXHAUSTED", "MAX_DRAWS", "WEIGHTS",
-    "SMALL_BLOCKS", "PMD_BYTES",
-    "K_PWRITE", "K_TRUNCATE", "K_PUNCH", "K_ZERO", "K_UNSHARE", "K_CLONE", "K_DEDUPE",
-    "K_MREAD", "K_MWRITE", "K_HWPOISON", "K_MUNMAP", "K_UNLINK",
+    "generate_op",
+    "kind_arrays",
+    "kind_code",
+    "NO_OP",
+    "EXHAUSTED",
+    "MAX_DRAWS",
+    "WEIGHTS",
+    "SMALL_BLOCKS",
+    "PMD_BYTES",
+    "K_PWRITE",
+    "K_TRUNCATE",
+    "K_PUNCH",
+    "K_ZERO",
+    "K_UNSHARE",
+    "K_CLONE",
+    "K_DEDUPE",
+    "K_MREAD",
+    "K_MWRITE",
+    "K_HWPOISON",
+    "K_MUNMAP",
+    "K_UNLINK",
 ]
 
 K_PWRITE = 0
@@ -52,8 +69,20 @@ K_HWPOISON = 9
 K_MUNMAP = 10
 K_UNLINK = 11
 
-assert OP_KINDS == ("pwrite", "truncate", "punch", "zero", "unshare", "clone", "dedupe",
-                    "mread", "mwrite", "hwpoison", "munmap", "unlink")
+assert OP_KINDS == (
+    "pwrite",
+    "truncate",
+    "punch",
+    "zero",
+    "unshare",
+    "clone",
+    "dedupe",
+    "mread",
+    "mwrite",
+    "hwpoison",
+    "munmap",
+    "unlink",
+)
 
 #: ``out[0]`` when the drawn kind cannot apply (the Python returns None).
 NO_OP = -1
@@ -65,9 +94,20 @@ MAX_DRAWS = 16
 # The constants of sim.hunt.search, repeated here: that module imports the compiled engine,
 # which imports this one (the tests check both agree).
 #: Weights of the kinds (``sim.hunt.search._WEIGHTS``).
-WEIGHTS = {"pwrite": 3.0, "clone": 3.0, "dedupe": 1.0, "mread": 4.0, "mwrite": 3.0,
-           "truncate": 1.0, "punch": 1.0, "zero": 1.0, "unshare": 1.0, "unlink": 0.7,
-           "hwpoison": 1.0, "munmap": 2.0}
+WEIGHTS = {
+    "pwrite": 3.0,
+    "clone": 3.0,
+    "dedupe": 1.0,
+    "mread": 4.0,
+    "mwrite": 3.0,
+    "truncate": 1.0,
+    "punch": 1.0,
+    "zero": 1.0,
+    "unshare": 1.0,
+    "unlink": 0.7,
+    "hwpoison": 1.0,
+    "munmap": 2.0,
+}
 #: ``sim.hunt.search.SMALL_BLOCKS``
 SMALL_BLOCKS = 8
 #: ``sim.hunt.search.PMD_BYTES``
@@ -130,8 +170,22 @@ def _kth_file(cm_exists, cm_size, nfiles, k, nonempty):  # pragma: no cover - co
 
 
 @njit(cache=True)
-def _gen(u, pos, cw, kinds, nfiles, cm_exists, cm_size, map_slot, map_off, map_len, nmaps,
-         shared, nshared, shared_slot):  # pragma: no cover - compiled
+def _gen(
+    u,
+    pos,
+    cw,
+    kinds,
+    nfiles,
+    cm_exists,
+    cm_size,
+    map_slot,
+    map_off,
+    map_len,
+    nmaps,
+    shared,
+    nshared,
+    shared_slot,
+):  # pragma: no cover - compiled
     """The transcription: ``(p, kind, slot, src, a0, a1, a2, a3, a4, need)`` with ``kind``
     -1 for None and ``need`` the slot whose shared pages are missing (else -1)."""
     P = _PAGE
@@ -367,8 +421,23 @@ def _gen(u, pos, cw, kinds, nfiles, cm_exists, cm_size, map_slot, map_off, map_l
 
 
 @njit(cache=True)
-def generate_op(u, pos, cw, kinds, nfiles, cm_exists, cm_size, map_slot, map_off, map_len,
-                nmaps, shared, nshared, shared_slot, out):  # pragma: no cover - compiled
+def generate_op(
+    u,
+    pos,
+    cw,
+    kinds,
+    nfiles,
+    cm_exists,
+    cm_size,
+    map_slot,
+    map_off,
+    map_len,
+    nmaps,
+    shared,
+    nshared,
+    shared_slot,
+    out,
+):  # pragma: no cover - compiled
     """One random op for the current state, as :func:`sim.hunt.search.generate_op` draws it.
 
     Parameters
@@ -406,8 +475,22 @@ def generate_op(u, pos, cw, kinds, nfiles, cm_exists, cm_size, map_slot, map_off
         apply"; -1 when ``u`` ran out (no side effects); ``-(2 + s)`` when the shared pages
         of slot ``s`` are needed (no side effects: call again with the same ``pos``).
     """
-    r = _gen(u, pos, cw, kinds, nfiles, cm_exists, cm_size, map_slot, map_off, map_len,
-             nmaps, shared, nshared, shared_slot)
+    r = _gen(
+        u,
+        pos,
+        cw,
+        kinds,
+        nfiles,
+        cm_exists,
+        cm_size,
+        map_slot,
+        map_off,
+        map_len,
+        nmaps,
+        shared,
+        nshared,
+        shared_slot,
+    )
     p = r[0]
     if p > u.shape[0]:
         return EXHAUSTED

@@ -67,7 +67,7 @@ def pg_copy_part(ud, dd, pd, a, us, ds, ps, b, n):
         pg_fill(ud, dd, pd, a, a + n, v)
         return
     _materialise(ud, dd, pd)
-    dd[pd, a:a + n] = ds[ps, b:b + n]
+    dd[pd, a : a + n] = ds[ps, b : b + n]
 
 
 @njit(cache=True)
@@ -84,9 +84,9 @@ def pg_read(u, data, p, a, e, out, o):
     """Bytes ``[a, e)`` of row ``p`` into ``out[o:]``."""
     v = u[p]
     if v >= 0:
-        out[o:o + e - a] = np.uint8(v)
+        out[o : o + e - a] = np.uint8(v)
     else:
-        out[o:o + e - a] = data[p, a:e]
+        out[o : o + e - a] = data[p, a:e]
 
 
 @njit(cache=True)

@@ -54,15 +54,16 @@ def state_class(name: str, fields: tuple[str, ...], typeclass, module: str, doc:
         Call it with one array per field (by position or name); instances read their
         fields as attributes, in Python and in compiled code.
     """
-    proxy = type(name, (structref.StructRefProxy,),
-                 {"__doc__": doc, "__slots__": (), "__module__": module})
+    proxy = type(
+        name, (structref.StructRefProxy,), {"__doc__": doc, "__slots__": (), "__module__": module}
+    )
     structref.define_proxy(proxy, typeclass, list(fields))
     new = proxy.__new__
     names = tuple(fields)
 
     def __new__(cls, *args, **kwargs):  # the fields by position or by name
         if kwargs:
-            args = args + tuple(kwargs.pop(n) for n in names[len(args):])
+            args = args + tuple(kwargs.pop(n) for n in names[len(args) :])
             if kwargs:
                 raise TypeError(f"{name}: unknown fields {sorted(kwargs)}")
         if len(args) != len(names):
