@@ -23,6 +23,7 @@ bench: $(STAMP)
 	$(BIN)/python -m pytest benchmarks -q --benchmark-only
 
 lint: $(STAMP)
+	$(BIN)/ruff format --check sim workloads tests benchmarks
 	$(BIN)/ruff check sim workloads tests benchmarks
 
 clean:

@@ -1,0 +1,1 @@
+"""Workload generators: each makes one operation stream (see :mod:`workloads.ops`)."""

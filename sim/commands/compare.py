@@ -16,6 +16,7 @@ KERNEL_VARIANTS = "single-owner,cow-index,page-share,folio-share"
 
 
 def configure(parser) -> None:
+    """Add the options of ``daxsim compare`` to ``parser``."""
     add_scenario_args(parser)
     parser.add_argument(
         "--variants",
@@ -32,6 +33,7 @@ def configure(parser) -> None:
 
 
 def main(args) -> int:
+    """Run the scenario once per variant and write the comparison; return the exit status."""
     import pandas as pd
 
     from sim.errors import InputError

@@ -39,6 +39,7 @@ _PARSE = re.compile(r"Row #(\d+): Expected (\d+) columns, got (\d+)")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``daxsim pagestate`` to ``parser``."""
     parser.add_argument("trace", metavar="TRACE.csv", help="op,pfn,npages,mapping,index,flag")
     parser.add_argument("--variant", required=True, help="design variant (see daxsim variants)")
     parser.add_argument("--pages", required=True, type=int, help="pages of the device (npages)")
@@ -203,6 +204,7 @@ def format_summary(s: dict) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
+    """Replay a page trace through one variant's kernels; return the exit status."""
     if args.pages < 1:
         raise InputError(f"expected a page count >= 1, got {args.pages}", where="--pages")
     variant = get_variant(args.variant)

@@ -6,12 +6,14 @@ from pathlib import Path
 
 
 def configure(parser) -> None:
+    """Add the options of ``daxsim plot`` to ``parser``."""
     parser.add_argument(
         "directory", help="a results directory (from run/compare) or a sweep directory"
     )
 
 
 def main(args) -> int:
+    """Redraw the plots of a results or sweep directory; return the exit status."""
     from sim.errors import InputError
 
     d = Path(args.directory)

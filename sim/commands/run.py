@@ -13,10 +13,12 @@ from sim.commands._common import (
 
 
 def configure(parser) -> None:
+    """Add the options of ``daxsim run`` to ``parser``."""
     add_scenario_args(parser)
 
 
 def main(args) -> int:
+    """Simulate the scenario and write its results; return the exit status."""
     from sim.report import MAIN_PLOT, summary_table
     from sim.runner import simulate, write_results
     from sim.scenario import load_scenario

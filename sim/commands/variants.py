@@ -35,5 +35,6 @@ def format_table() -> str:
 
 
 def main(args: argparse.Namespace) -> int:
+    """Print the table of design variants; return 0."""
     print(format_table())
     return 0

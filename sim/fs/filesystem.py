@@ -157,6 +157,7 @@ class FileSystem:
         return ino
 
     def exists(self, path: str) -> bool:
+        """Whether a file is named ``path``."""
         return path in self.names
 
     def paths(self) -> list[str]:
@@ -177,6 +178,7 @@ class FileSystem:
         return ip
 
     def size(self, ino: int) -> int:
+        """The byte size (EOF) of inode ``ino``."""
         return self._ip(ino).size
 
     def is_reflink(self, ino: int) -> bool:

@@ -349,6 +349,7 @@ class RunMap:
 
     @property
     def start(self) -> np.ndarray:
+        """First key of each run."""
         return self._arr()[0]
 
     @start.setter
@@ -359,6 +360,7 @@ class RunMap:
 
     @property
     def length(self) -> np.ndarray:
+        """Length of each run, in keys."""
         return self._arr()[1]
 
     @length.setter
@@ -369,6 +371,7 @@ class RunMap:
 
     @property
     def cols(self) -> list:
+        """The value columns of the runs (one array per column)."""
         return self._arr()[2:]
 
     @cols.setter
@@ -391,9 +394,11 @@ class RunMap:
 
     @property
     def end(self) -> np.ndarray:
+        """One past the last key of each run."""
         return self.start + self.length
 
     def copy(self) -> "RunMap":
+        """An independent copy of the map."""
         m = RunMap(self.offset_mask)
         if self._l is not None:
             m._l = [list(x) for x in self._l]

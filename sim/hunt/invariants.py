@@ -158,6 +158,7 @@ class Violation:
     detail: dict = field(default_factory=dict)
 
     def with_op(self, op_index: int) -> "Violation":
+        """This violation attributed to the op at ``op_index``."""
         return Violation(
             self.invariant,
             self.message,

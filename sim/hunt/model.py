@@ -191,12 +191,15 @@ class ContentModel:
 
     # -------------------------------------------------------------- operations
     def create(self, path: str) -> None:
+        """Create ``path`` empty if it does not exist."""
         self._f(path)
 
     def unlink(self, path: str) -> None:
+        """Remove ``path`` (nothing if absent)."""
         self.files.pop(path, None)
 
     def pwrite(self, path: str, off: int, length: int, byte: int) -> None:
+        """Write ``length`` bytes of value ``byte`` at ``off``, extending the file."""
         buf = self._f(path)
         if length <= 0:
             return
@@ -208,6 +211,7 @@ class ContentModel:
         self._f(path).assign(off, off + length, byte)
 
     def truncate(self, path: str, size: int) -> None:
+        """Set the size of ``path`` to ``size`` (new bytes read as zero)."""
         self._f(path).resize(size)
 
     def zero(self, path: str, off: int, length: int, *, extend: bool) -> None:
@@ -235,12 +239,15 @@ class ContentModel:
 
     # -------------------------------------------------------------- views
     def size(self, path: str) -> int:
+        """The size of ``path`` in bytes."""
         return self.files[path].size
 
     def paths(self) -> list[str]:
+        """All file names, sorted."""
         return sorted(self.files)
 
     def copy(self) -> "ContentModel":
+        """An independent copy of the model."""
         c = ContentModel()
         for k, v in self.files.items():
             f = RunFile()
@@ -265,12 +272,15 @@ class BytesContentModel:
             buf.extend(bytes(size - len(buf)))
 
     def create(self, path: str) -> None:
+        """Create ``path`` empty if it does not exist."""
         self._f(path)
 
     def unlink(self, path: str) -> None:
+        """Remove ``path`` (nothing if absent)."""
         self.files.pop(path, None)
 
     def pwrite(self, path: str, off: int, length: int, byte: int) -> None:
+        """Write ``length`` bytes of value ``byte`` at ``off``, extending the file."""
         buf = self._f(path)
         if length <= 0:
             return
@@ -278,12 +288,14 @@ class BytesContentModel:
         _fill(buf, off, off + length, byte)
 
     def store(self, path: str, off: int, length: int, byte: int) -> None:
+        """Store ``byte`` through a mapping: only the bytes inside EOF change."""
         buf = self._f(path)
         end = min(off + length, len(buf))
         if end > off:
             _fill(buf, off, end, byte)
 
     def truncate(self, path: str, size: int) -> None:
+        """Set the size of ``path`` to ``size`` (new bytes read as zero)."""
         buf = self._f(path)
         if size < len(buf):
             del buf[size:]
@@ -291,6 +303,7 @@ class BytesContentModel:
             self._grow(buf, size)
 
     def zero(self, path: str, off: int, length: int, *, extend: bool) -> None:
+        """Punch (extend=False) or zero range (extend unless -k): zeros inside EOF."""
         buf = self._f(path)
         end = min(off + length, len(buf))
         if end > off:
@@ -299,9 +312,11 @@ class BytesContentModel:
             self._grow(buf, off + length)
 
     def extend_to(self, path: str, size: int) -> None:
+        """Grow ``path`` to ``size`` bytes if it is shorter."""
         self._grow(self._f(path), size)
 
     def clone(self, dst: str, src: str, src_off: int, dst_off: int, length: int) -> None:
+        """Reflink ``length`` bytes (0: to the source's EOF) of ``src`` into ``dst``."""
         s = self.files[src]
         n = len(s) - src_off if length == 0 else min(length, len(s) - src_off)
         if n <= 0:

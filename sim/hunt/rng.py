@@ -117,5 +117,6 @@ class EpisodeStreams:
         self._bg = np.random.PCG64(0)
 
     def generator(self, episode: int) -> np.random.Generator:
+        """The generator of episode ``episode`` (independent of the order episodes run in)."""
         self._bg.state = episode_state(self.seed, episode)
         return np.random.Generator(self._bg)

@@ -149,6 +149,7 @@ class Draws:
         self.i = 0
 
     def random(self) -> float:
+        """A uniform float on ``[0, 1)``."""
         i = self.i
         if i >= len(self.buf):
             self.buf = self.rng.random(self.block).tolist()
@@ -157,6 +158,7 @@ class Draws:
         return self.buf[i]
 
     def integers(self, lo: int, hi: int | None = None) -> int:
+        """A uniform integer on ``[0, lo)`` or ``[lo, hi)``."""
         if hi is None:
             lo, hi = 0, lo
         i = self.i

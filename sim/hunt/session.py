@@ -95,6 +95,7 @@ class Op(NamedTuple):
     src: str = ""
 
     def replace_args(self, args: tuple) -> "Op":
+        """This op with its integer arguments replaced by ``args``."""
         return Op(self.kind, self.path, tuple(int(a) for a in args), self.src)
 
     def __str__(self) -> str:
@@ -123,6 +124,7 @@ class HuntCommand:
 
     @property
     def text(self) -> str:
+        """The command line as written in a script."""
         if self._fargs is not None:
             self._fmt = self._fmt % self._fargs
             self._fargs = None
@@ -232,6 +234,7 @@ class Session:
 
     @property
     def dax(self):
+        """The DaxFS the session's runner drives."""
         return self.runner.dax
 
     def close(self) -> None:

@@ -196,11 +196,13 @@ def _single_owner_loop(op, pfn, npages, mapping, index, flag, st_map, st_idx, st
 
 @njit(cache=True)
 def single_owner_batch(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order, stats):
+    """The single-owner design over a batch of operations; returns the struct pages written."""
     return _single_owner_loop(op, pfn, npages, mapping, index, flag, st_map, st_idx, stats)
 
 
 @njit(cache=True)
 def single_owner_one(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order, stats):
+    """The single-owner design on one operation; ``-1`` if the entry is invalid."""
     if not _valid_one(pfn, npages, mapping, st_map.shape[0]):
         return -1
     r = _one_row(op, pfn, npages, mapping, index, flag)
@@ -305,16 +307,19 @@ def _flag_design_loop(op, pfn, npages, mapping, index, flag, st_map, st_idx, sta
 
 @njit(cache=True)
 def cow_index_batch(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order, stats):
+    """The cow-index design over a batch of operations; returns the struct pages written."""
     return _flag_design_loop(op, pfn, npages, mapping, index, flag, st_map, st_idx, stats, True)
 
 
 @njit(cache=True)
 def page_share_batch(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order, stats):
+    """The page-share design over a batch of operations; returns the struct pages written."""
     return _flag_design_loop(op, pfn, npages, mapping, index, flag, st_map, st_idx, stats, False)
 
 
 @njit(cache=True)
 def cow_index_one(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order, stats):
+    """The cow-index design on one operation; ``-1`` if the entry is invalid."""
     if not _valid_one(pfn, npages, mapping, st_map.shape[0]):
         return -1
     r = _one_row(op, pfn, npages, mapping, index, flag)
@@ -325,6 +330,7 @@ def cow_index_one(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_orde
 
 @njit(cache=True)
 def page_share_one(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order, stats):
+    """The page-share design on one operation; ``-1`` if the entry is invalid."""
     if not _valid_one(pfn, npages, mapping, st_map.shape[0]):
         return -1
     r = _one_row(op, pfn, npages, mapping, index, flag)
@@ -487,6 +493,7 @@ def _folio_loop(
 
 @njit(cache=True)
 def folio_share_batch(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order, stats):
+    """The folio-share design over a batch of operations; returns the struct pages written."""
     return _folio_loop(
         op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order, stats, False
     )
@@ -494,11 +501,13 @@ def folio_share_batch(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_
 
 @njit(cache=True)
 def folio_share_reset_batch(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order, stats):
+    """The folio-share-reset design over a batch of operations; returns the struct pages written."""
     return _folio_loop(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order, stats, True)
 
 
 @njit(cache=True)
 def folio_share_one(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order, stats):
+    """The folio-share design on one operation; ``-1`` if the entry is invalid."""
     if not _valid_one(pfn, npages, mapping, st_map.shape[0]):
         return -1
     r = _one_row(op, pfn, npages, mapping, index, flag)
@@ -509,6 +518,7 @@ def folio_share_one(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_or
 
 @njit(cache=True)
 def folio_share_reset_one(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_order, stats):
+    """The folio-share-reset design on one operation; ``-1`` if the entry is invalid."""
     if not _valid_one(pfn, npages, mapping, st_map.shape[0]):
         return -1
     r = _one_row(op, pfn, npages, mapping, index, flag)

@@ -424,6 +424,7 @@ class MemMap:
 
     @property
     def operations(self) -> int:
+        """Associate and disassociate calls so far."""
         c = self.counters
         return c["associate_calls"] + c["disassociate_calls"]
 

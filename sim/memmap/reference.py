@@ -99,6 +99,7 @@ class PageState:
         return condition
 
     def count(self, name: str, n: int = 1) -> None:
+        """Add ``n`` to counter ``name``."""
         self.counters[name] += n
 
 

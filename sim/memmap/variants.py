@@ -96,6 +96,8 @@ class Variant:
 
 
 class SingleOwner(Variant):
+    """v4.17-v5.19: one owner per page (``dax_associate_entry`` warns on a second)."""
+
     name = "single-owner"
     aliases = ("v5.19",)
     kernels = "v4.17-v5.19"
@@ -106,13 +108,17 @@ class SingleOwner(Variant):
     op_kernel = staticmethod(_k.single_owner_one)
 
     def associate(self, state, pfn, npages, mapping, index, flag):
+        """Reference ``dax_associate_entry``; returns the struct pages written."""
         return _ref.single_owner_associate(state, pfn, npages, mapping, index, flag)
 
     def disassociate(self, state, pfn, npages, mapping, trunc):
+        """Reference ``dax_disassociate_entry``; returns the struct pages written."""
         return _ref.single_owner_disassociate(state, pfn, npages, mapping, trunc)
 
 
 class CowIndex(Variant):
+    """v6.0-v6.1: ``PAGE_MAPPING_DAX_COW`` with the share count in ``page->index``."""
+
     name = "cow-index"
     aliases = ("v6.0",)
     kernels = "v6.0-v6.1"
@@ -126,13 +132,17 @@ class CowIndex(Variant):
     op_kernel = staticmethod(_k.cow_index_one)
 
     def associate(self, state, pfn, npages, mapping, index, flag):
+        """Reference ``dax_associate_entry``; returns the struct pages written."""
         return _ref.cow_index_associate(state, pfn, npages, mapping, index, flag)
 
     def disassociate(self, state, pfn, npages, mapping, trunc):
+        """Reference ``dax_disassociate_entry``; returns the struct pages written."""
         return _ref.cow_index_disassociate(state, pfn, npages, mapping, trunc)
 
 
 class PageShare(Variant):
+    """v6.2-v6.14: ``page->share`` with ``PAGE_MAPPING_DAX_SHARED``."""
+
     name = "page-share"
     aliases = ("v6.2",)
     kernels = "v6.2-v6.14"
@@ -144,13 +154,17 @@ class PageShare(Variant):
     op_kernel = staticmethod(_k.page_share_one)
 
     def associate(self, state, pfn, npages, mapping, index, flag):
+        """Reference ``dax_associate_entry``; returns the struct pages written."""
         return _ref.page_share_associate(state, pfn, npages, mapping, index, flag)
 
     def disassociate(self, state, pfn, npages, mapping, trunc):
+        """Reference ``dax_disassociate_entry``; returns the struct pages written."""
         return _ref.page_share_disassociate(state, pfn, npages, mapping, trunc)
 
 
 class FolioShare(Variant):
+    """v6.15+: ``folio->share`` on order-9 PMD folios, no flag."""
+
     name = "folio-share"
     aliases = ("v6.15",)
     kernels = "v6.15+"
@@ -171,13 +185,17 @@ class FolioShare(Variant):
     _reset = False
 
     def associate(self, state, pfn, npages, mapping, index, flag):
+        """Reference ``dax_associate_entry``; returns the struct pages written."""
         return _ref.folio_share_associate(state, pfn, npages, mapping, index, flag)
 
     def disassociate(self, state, pfn, npages, mapping, trunc):
+        """Reference ``dax_disassociate_entry``; returns the struct pages written."""
         return _ref.folio_share_disassociate(state, pfn, npages, mapping, trunc, reset=self._reset)
 
 
 class FolioShareReset(FolioShare):
+    """Proposal: folio-share with the share count zeroed on every final put."""
+
     name = "folio-share-reset"
     aliases = ()
     kernels = "none"

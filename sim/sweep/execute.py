@@ -67,10 +67,12 @@ class SweepOutcome:
 
     @property
     def missing(self) -> int:
+        """Runs neither done nor failed (stopped before they ran)."""
         return self.total - len(self.ok) - len(self.failed)
 
     @property
     def exit_status(self) -> int:
+        """130 if interrupted, 1 if any run failed or is missing, else 0."""
         if self.interrupted:
             return 130
         return 1 if self.failed or self.missing else 0

@@ -43,6 +43,7 @@ class Backend:
     in_process = False
 
     def submit(self, fn, /, *args) -> cf.Future:  # pragma: no cover - interface
+        """Run ``fn(*args)`` on the backend; return its future."""
         raise NotImplementedError
 
     def abort(self) -> None:

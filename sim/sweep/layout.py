@@ -40,31 +40,39 @@ class SweepLayout:
 
     @property
     def plan_file(self) -> Path:
+        """The sweep's plan (``sweep.json``)."""
         return self.root / "sweep.json"
 
     @property
     def table_file(self) -> Path:
+        """The sweep's table of results (``sweep.parquet``)."""
         return self.root / "sweep.parquet"
 
     @property
     def runs_dir(self) -> Path:
+        """The directory of the runs' directories."""
         return self.root / "runs"
 
     @property
     def plots_dir(self) -> Path:
+        """The directory of the sweep's plots."""
         return self.root / "plots"
 
     @property
     def lock_file(self) -> Path:
+        """The lock held while the sweep executes."""
         return self.root / "sweep.lock"
 
     def run_dir(self, dirname: str) -> Path:
+        """The directory of run ``dirname``."""
         return self.runs_dir / dirname
 
     def failed_file(self, dirname: str) -> Path:
+        """The failure record of run ``dirname``."""
         return self.runs_dir / f"{dirname}.failed.json"
 
     def is_done(self, dirname: str) -> bool:
+        """Whether run ``dirname`` finished (its done marker exists)."""
         return (self.run_dir(dirname) / DONE_FILE).is_file()
 
     def temp_entries(self) -> list[Path]:

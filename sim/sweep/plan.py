@@ -64,6 +64,7 @@ class PlannedRun:
             object.__setattr__(self, "spawn_key", self.index)
 
     def to_json(self) -> dict:
+        """The run as a JSON-serializable dict (as written in the plan)."""
         return {
             "run": self.index,
             "spawn_key": self.spawn_key,
@@ -85,6 +86,7 @@ class SweepPlan:
 
     @property
     def factor_keys(self) -> list[str]:
+        """The dotted keys the sweep varies, in order."""
         return [k for k, _ in self.spec.factors]
 
     def seed_sequence(self, index: int) -> np.random.SeedSequence:

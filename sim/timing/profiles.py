@@ -66,6 +66,7 @@ class Param:
 
     @property
     def type(self) -> type:
+        """The parameter's type (that of its default)."""
         return type(self.default)
 
     def coerce(self, value: Any, where: str) -> Any:
@@ -571,6 +572,7 @@ class Profile:
 
     @property
     def freq_ghz(self) -> float:
+        """The CPU clock in GHz."""
         return float(self.values["cpu.freq_ghz"])
 
     def cycles(self, key: str) -> int:

@@ -45,6 +45,7 @@ class Check:
     text: str = ""
 
     def describe(self, filename: str = "") -> str:
+        """One line saying where the check is and what it expected and found."""
         where = f"{filename}:{self.line}" if filename else f"line {self.line}"
         tag = " (model-derived)" if self.model else ""
         return f"{where}: {self.kind}{tag} failed: expected {self.expected}, found {self.found}"
@@ -59,17 +60,21 @@ class RunResult:
 
     @property
     def failed(self) -> list:
+        """The failed checks written in the script."""
         return [c for c in self.checks if not c.ok and not c.model]
 
     @property
     def model_failed(self) -> list:
+        """The failed checks derived from the content model."""
         return [c for c in self.checks if not c.ok and c.model]
 
     @property
     def ok(self) -> bool:
+        """Whether every check passed."""
         return not any(not c.ok for c in self.checks)
 
     def counts(self) -> dict:
+        """Passed and failed checks, written and model-derived."""
         return {
             "checks_passed": sum(1 for c in self.checks if c.ok and not c.model),
             "checks_failed": sum(1 for c in self.checks if not c.ok and not c.model),
