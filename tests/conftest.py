@@ -1,0 +1,28 @@
+"""Test configuration shared by the whole suite.
+
+Hypothesis profiles: ``ci`` is derandomized (the examples follow from each test's source, so
+a red run reproduces on any machine) and keeps no example database; ``dev`` is Hypothesis's
+default (random, with the local database that replays past failures first).  ``CI=true``
+selects ``ci``; ``HYPOTHESIS_PROFILE`` names a profile explicitly.  A test's own
+``@settings`` still sets its example count and deadline.
+"""
+
+import os
+
+from hypothesis import settings
+
+# Explicit rather than Hypothesis's own ``ci`` profile (6.135+), which it loads by itself when
+# CI is set: the suite behaves the same with the oldest Hypothesis pyproject.toml allows.
+_DEFAULT = settings.get_profile("default")
+settings.register_profile("ci", _DEFAULT, derandomize=True, database=None, print_blob=True)
+settings.register_profile("dev", _DEFAULT)
+
+
+def hypothesis_profile(environ) -> str:
+    """The Hypothesis profile the environment ``environ`` selects."""
+    if environ.get("HYPOTHESIS_PROFILE"):
+        return environ["HYPOTHESIS_PROFILE"]
+    return "ci" if environ.get("CI", "").lower() in ("true", "1") else "dev"
+
+
+settings.load_profile(hypothesis_profile(os.environ))
