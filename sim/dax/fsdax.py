@@ -4,15 +4,9 @@
 :class:`sim.memmap.MemMap` (one struct page per fs block: ``pfn == physical block``), one
 address_space per inode (mapping id = ``ino``) holding a :class:`~sim.dax.xarray_dax.DaxXArray`,
 and processes with ``MAP_SHARED`` mappings. Faults, ``write(2)``, remaps, truncation and memory
-failure follow the kernel generation of the memmap's variant (kernel-semantics.md §1-§4):
-
-=========  =======================  ====================  ===========================
-gen        flag passed to associate  entry replaced when   DIRTY / TOWRITE
-=========  =======================  ====================  ===========================
-``5.19``   none                      old zero/empty         write / never
-``6.0``    ``cow = write&&shared``   cow or old zero/empty  always (read faults too) / cow
-``6.2``    ``shared``                shared or zero/empty   write / write&&shared
-=========  =======================  ====================  ===========================
+failure follow the fault rules of the memmap's design (``Variant.fault_rules``, a
+:class:`~sim.memmap.fault_rules.FaultRules`: which flag reaches associate, when an entry is
+replaced, the DIRTY/TOWRITE marks, the invalidation after CoW; kernel-semantics.md §1-§4).
 
 Data contents are the filesystem's: a store through a mapping always lands in the file's
 current block, so content checks hold under every generation even where the kernel generation
@@ -38,21 +32,13 @@ from sim.dax.xarray_dax import (
     DaxXArray,
 )
 from sim.fs import WRITTEN, FileSystem, FsError
-from sim.memmap import MemMap
+from sim.memmap import MemMap, get_variant
+from sim.memmap.fault_rules import GENERATIONS, RULES_BY_GENERATION, FaultRules, holds
 from sim.work import WorkRecord
 
 __all__ = ["DaxFS", "Vma", "MemoryFailureResult", "generation_of", "GENERATIONS"]
 
 PAGE_SIZE = 4096
-#: Kernel generations of the fault paths.
-GENERATIONS = ("5.19", "6.0", "6.2")
-_GEN_OF_VARIANT = {
-    "single-owner": "5.19",
-    "cow-index": "6.0",
-    "page-share": "6.2",
-    "folio-share": "6.2",
-    "folio-share-reset": "6.2",
-}
 #: Zero-page pfn marker in page tables (my_zero_pfn is DRAM, not a pmem page).
 ZERO_PFN = -1
 _ZERO_VALUE = DAX_ZERO_PAGE
@@ -68,8 +54,12 @@ def _any_mapped(vmas) -> bool:
 
 
 def generation_of(variant_name: str) -> str:
-    """Fault-path generation for a memmap variant (proposed designs use the 6.2+ paths)."""
-    return _GEN_OF_VARIANT.get(variant_name, "6.2")
+    """Name of the fault rules of a registered design (``"6.2"`` for an unknown name: the
+    rules proposed designs build on)."""
+    try:
+        return get_variant(variant_name).fault_rules.generation
+    except Exception:  # noqa: BLE001 - an unknown name: the default rules
+        return RULES_BY_GENERATION["6.2"].generation
 
 
 @dataclass
@@ -180,14 +170,15 @@ class DaxFS:
     nblocks : int
         Device size in 4 KiB blocks (= pages of the memmap).
     variant : str
-        Memmap design variant; its kernel generation selects the fault paths.
+        Memmap design variant; its ``fault_rules`` select the fault paths.
     fill_byte : int, optional
         Raw device content before mkfs (see ``@scratch_dev_fill``).
     rmap : bool
         The filesystem has the rmapbt feature: memory failure uses the reverse map;
         otherwise the ``page->mapping`` fallback acts.
-    generation : str, optional
-        Override the fault-path generation (``"5.19"``, ``"6.0"``, ``"6.2"``).
+    generation : str or FaultRules, optional
+        Override the design's fault rules: a kernel generation's (``"5.19"``, ``"6.0"``,
+        ``"6.2"``) or a :class:`~sim.memmap.fault_rules.FaultRules`.
     early_kill : bool
         ``vm.memory_failure_early_kill``: signal every mapper, not only the poisoner.
     fs_class : type, optional
@@ -217,10 +208,17 @@ class DaxFS:
         self.fs = (fs_class or FileSystem)(self.nblocks, fill_byte=fill_byte)
         self.mm = MemMap(self.nblocks, variant)
         self.variant = self.mm.variant.name
-        self.gen = generation or generation_of(self.variant)
-        if self.gen not in GENERATIONS:
-            raise ValueError(f"unknown generation {self.gen!r}")
-        self._g = GENERATIONS.index(self.gen)
+        if isinstance(generation, FaultRules):
+            rules = generation
+        elif generation:
+            if generation not in RULES_BY_GENERATION:
+                raise ValueError(f"unknown generation {generation!r}; valid: {GENERATIONS}")
+            rules = RULES_BY_GENERATION[generation]
+        else:
+            rules = self.mm.variant.fault_rules
+        #: The fault and remap rules in force (the design's unless overridden).
+        self.rules: FaultRules = rules
+        self.gen = rules.generation
         self.rmap = bool(rmap)
         self.early_kill = bool(early_kill)
         self.spaces: dict[int, _Space] = {}
@@ -415,21 +413,24 @@ class DaxFS:
         """Entries over blocks the filesystem remapped (CoW by write/zero/unshare) and over
         newly written holes.
 
-        Remapped: 6.2+ invalidates them (``invalidate_inode_pages2_range``, after clearing
-        DIRTY when ``clear_dirty``); <= 6.1 leaves them pointing at the old pfn (stale) but
-        the PTEs are unmapped so that loads see the new data. Newly mapped ranges
+        Remapped: invalidated under ``rules.invalidate_remapped`` (6.2+:
+        ``invalidate_inode_pages2_range``, after clearing DIRTY when ``clear_dirty`` and
+        ``rules.clear_dirty_first``); otherwise (<= 6.1) left pointing at the old pfn (stale)
+        but the PTEs are unmapped so that loads see the new data. Newly mapped ranges
         (IOMAP_F_NEW: zero-page entries) are invalidated in every generation.
         """
         if ch is None or not (ch.remapped or ch.newly_mapped):
             return
-        # remapped: invalidated only by 6.2+ (after __dax_clear_dirty_range when asked);
-        # newly mapped (IOMAP_F_NEW): invalidated by every generation, but <= 6.1 never
-        # clears DIRTY first, so its dirty zero entries survive (healed by the next fault)
-        g2 = self._g >= 2
+        # remapped: invalidated under rules.invalidate_remapped (after __dax_clear_dirty_range
+        # when asked and rules.clear_dirty_first); newly mapped (IOMAP_F_NEW): invalidated by
+        # every generation, but without clear_dirty_first its dirty zero entries survive
+        # (healed by the next fault)
+        rules = self.rules
+        clear = clear_dirty and rules.clear_dirty_first
         spaces = self.spaces
-        for ranges, inval, clear in (
-            (ch.remapped, g2, clear_dirty),
-            (ch.newly_mapped, True, clear_dirty and g2),
+        for ranges, inval in (
+            (ch.remapped, rules.invalidate_remapped),
+            (ch.newly_mapped, True),
         ):
             for ino, fb, n in ranges or ():
                 a = spaces.get(ino)
@@ -808,25 +809,18 @@ class DaxFS:
     def _insert_entry(
         self, a: _Space, index: int, old, new_value: int, write: bool, shared: bool, wr: WorkRecord
     ) -> int:
-        """``dax_insert_entry`` per generation (§2.1); returns the entry value in place."""
-        g = self._g
+        """``dax_insert_entry`` under the fault rules (§2.1); returns the entry value in place."""
+        rules = self.rules
         xa = a.xa
         if old is not None:
             old_idx, old_value = old
         else:
             old_idx, old_value = index, DAX_EMPTY | (new_value & DAX_PMD)
         old_zero = old_value & DAX_ZERO_PAGE
-        if g == 0:
-            flag, dirty, towrite = False, write, False
-            replace_cond = False
-        elif g == 1:
-            flag = write and shared
-            dirty, towrite = True, flag
-            replace_cond = flag
-        else:
-            flag = shared
-            dirty, towrite = write, write and shared
-            replace_cond = shared
+        flag = holds(rules.flag, write, shared)
+        dirty = holds(rules.dirty, write, shared)
+        towrite = holds(rules.towrite, write, shared)
+        replace_cond = holds(rules.replace, write, shared)
         if replace_cond or (old_zero and not new_value & DAX_ZERO_PAGE):
             if old_value & DAX_PMD:
                 self._unmap_index_range(a, old_idx, old_idx + PG_PMD_NR - 1, wr)
@@ -951,8 +945,8 @@ class DaxFS:
             self._install(vma, index, ZERO_PFN, False, False, wr)
             return
         if old is not None and old[1] & DAX_PMD:
-            # PTE fault under a real PMD entry
-            if (self._g >= 2 and shared) or (self._g == 1 and write and shared):
+            # PTE fault under a real PMD entry: a replacing fault installs a PTE entry
+            if holds(self.rules.replace, write, shared):
                 self._insert_entry(a, index, old, pfn << DAX_SHIFT, write, shared, wr)
             else:
                 self._insert_entry(a, old[0], old, old[1], write, shared, wr)

@@ -250,7 +250,7 @@ def _path(dfs, mid: int) -> str:
 def describe_state(dfs, rule: str, mapping: int, index: int, *, phantom: bool = False) -> str:
     """Human-readable page state: ``Owned(f1, index 3)``, ``(FLAG, 2)``, ``Shared(3)``."""
     mapping, index = int(mapping), int(index)
-    flag = "COW" if getattr(dfs.mm.variant, "name", "") == "cow-index" else "SHARED"
+    flag = "COW" if dfs.rules.flag == "cow" else "SHARED"
     if mapping == 0 and index == 0:
         return "(NULL, 0) unowned"
     if mapping >= 1:

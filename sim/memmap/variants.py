@@ -10,9 +10,15 @@ A :class:`Variant` names a design and carries two implementations of it:
   arrays).  :class:`~sim.memmap.MemMap` uses the kernels when there are, else the reference
   (slower, same results).
 
+A design also holds the rules of the fsdax fault and remap paths around its associate
+(``fault_rules``, a :class:`~sim.memmap.fault_rules.FaultRules`: which flag reaches associate,
+when an entry is replaced, the DIRTY/TOWRITE marks, the invalidation after CoW), read by the
+fsdax layer and its compiled twin.
+
 User designs subclass :class:`Variant`, override ``associate``/``disassociate`` (and set
-``batch_kernel`` to a numba function with the built-in signature if they want speed), and
-are named as ``module:Class`` wherever a variant name is accepted.
+``batch_kernel`` to a numba function with the built-in signature if they want speed; set
+``fault_rules`` when they do not follow the v6.2+ paths), and are named as ``module:Class``
+wherever a variant name is accepted.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import importlib
 from sim.errors import InputError
 from sim.memmap import kernels as _k
 from sim.memmap import reference as _ref
+from sim.memmap.fault_rules import RULES_5_19, RULES_6_0, RULES_6_2, FaultRules
 from sim.memmap.layout import COMMON_SITES
 
 __all__ = [
@@ -64,6 +71,9 @@ class Variant:
     op_kernel : callable or None
         Compiled single-operation kernel (``*_one`` in :mod:`sim.memmap.kernels`: scalar
         operation arguments, returns -1 for an invalid entry), or None.
+    fault_rules : FaultRules
+        The fsdax fault and remap paths around associate (default: the v6.2+ rules, which
+        proposed designs build on).
     """
 
     name: str = "unnamed"
@@ -77,6 +87,7 @@ class Variant:
     sites: tuple[str, ...] = ()
     batch_kernel = None
     op_kernel = None
+    fault_rules: FaultRules = RULES_6_2
 
     @property
     def warning_sites(self) -> tuple[str, ...]:
@@ -104,6 +115,7 @@ class SingleOwner(Variant):
     description = "one owner per page, no sharing: a second mapper warns and overwrites"
     in_kernel = True
     sites = ("associate_mapping_set", "disassociate_foreign_mapping")
+    fault_rules = RULES_5_19
     batch_kernel = staticmethod(_k.single_owner_batch)
     op_kernel = staticmethod(_k.single_owner_one)
 
@@ -128,6 +140,7 @@ class CowIndex(Variant):
     in_kernel = True
     flag_sentinel = True
     sites = ("associate_mapping_set", "disassociate_foreign_mapping")
+    fault_rules = RULES_6_0
     batch_kernel = staticmethod(_k.cow_index_batch)
     op_kernel = staticmethod(_k.cow_index_one)
 
@@ -150,6 +163,7 @@ class PageShare(Variant):
     in_kernel = True
     flag_sentinel = True
     sites = ("associate_mapping_set", "disassociate_foreign_mapping")
+    fault_rules = RULES_6_2
     batch_kernel = staticmethod(_k.page_share_batch)
     op_kernel = staticmethod(_k.page_share_one)
 
@@ -180,6 +194,7 @@ class FolioShare(Variant):
         "associate_order_mismatch",
         "folio_init_order",
     )
+    fault_rules = RULES_6_2
     batch_kernel = staticmethod(_k.folio_share_batch)
     op_kernel = staticmethod(_k.folio_share_one)
     _reset = False

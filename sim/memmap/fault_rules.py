@@ -1,0 +1,177 @@
+"""The fault-path rules of a design: what ``fs/dax.c`` does around associate, as data.
+
+A design (:class:`~sim.memmap.Variant`) holds one :class:`FaultRules` (``Variant.fault_rules``);
+the fsdax layer's reference (:class:`sim.dax.DaxFS`) reads it and its compiled twin reads the
+same rules packed into one integer (:meth:`FaultRules.pack`). The kernel generations' rules are
+:data:`RULES_5_19`, :data:`RULES_6_0` and :data:`RULES_6_2` (kernel-semantics.md §2.1, §2.2):
+
+=========  =======================  ====================  ===========================
+gen        flag passed to associate  entry replaced when   DIRTY / TOWRITE
+=========  =======================  ====================  ===========================
+``5.19``   none                      old zero/empty         write / never
+``6.0``    ``cow = write&&shared``   cow or old zero/empty  always (read faults too) / cow
+``6.2``    ``shared``                shared or zero/empty   write / write&&shared
+=========  =======================  ====================  ===========================
+
+A rule that depends on the fault is a *condition* on the fault's ``write`` and the iomap's
+``IOMAP_F_SHARED``: ``"never"``, ``"cow"`` (``write && shared``), ``"shared"``, ``"write"`` or
+``"always"``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "FaultRules",
+    "CONDITIONS",
+    "RULES_5_19",
+    "RULES_6_0",
+    "RULES_6_2",
+    "RULES_BY_GENERATION",
+    "GENERATIONS",
+    "holds",
+    "packed_holds",
+    "RULE_FLAG",
+    "RULE_REPLACE",
+    "RULE_DIRTY",
+    "RULE_TOWRITE",
+    "RULE_INVALIDATE_REMAPPED",
+    "RULE_CLEAR_DIRTY_FIRST",
+]
+
+#: Conditions on a fault, by name; the index is the packed code.
+CONDITIONS = ("never", "cow", "shared", "write", "always")
+
+#: Bit offsets of the packed rules (3 bits per condition, 1 per boolean).
+RULE_FLAG = 0
+RULE_REPLACE = 3
+RULE_DIRTY = 6
+RULE_TOWRITE = 9
+RULE_INVALIDATE_REMAPPED = 12
+RULE_CLEAR_DIRTY_FIRST = 13
+
+
+def holds(cond: str, write: bool, shared: bool) -> bool:
+    """Whether condition ``cond`` holds for a fault (``write``) on an extent (``shared``)."""
+    return packed_holds(CONDITIONS.index(cond), write, shared)
+
+
+def packed_holds(code: int, write: bool, shared: bool) -> bool:
+    """:func:`holds` on the condition's code (the compiled twin's form, same arithmetic)."""
+    if code == 0:
+        return False
+    if code == 1:
+        return bool(write) and bool(shared)
+    if code == 2:
+        return bool(shared)
+    if code == 3:
+        return bool(write)
+    return True
+
+
+@dataclass(frozen=True)
+class FaultRules:
+    """The per-generation rules of the fsdax fault and remap paths.
+
+    Attributes
+    ----------
+    generation : str
+        Name of the rule set (``"6.2"``); reported as the run's fault paths.
+    flag : str
+        Condition under which ``dax_insert_entry`` passes the flag to
+        ``dax_associate_entry``: ``"never"`` (v4.17-v5.19: no flag argument), ``"cow"``
+        (v6.0-v6.1: ``cow = write && IOMAP_F_SHARED``, 6061b69b9a55), ``"shared"`` (v6.2+:
+        ``IOMAP_F_SHARED``, c6f0b395b211 "set the shared flag when file extent is shared").
+    replace : str
+        Condition under which ``dax_insert_entry`` replaces an existing real entry
+        (unmap its PTE/PMD, ``dax_disassociate_entry(old, trunc=false)``, associate the new
+        pfn; a PTE fault under a real PMD entry then installs a PTE entry in its place). A
+        zero or empty entry is replaced whatever the condition. ``"never"`` v4.17-v5.19,
+        ``"cow"`` v6.0-v6.1 (e5d6df73302c "replace mmap entry in case of CoW"), ``"shared"``
+        v6.2+ (c6f0b395b211).
+    dirty : str
+        Condition of the DIRTY mark set by ``dax_insert_entry``: ``"write"`` (``write &&
+        !sync``) v4.17-v5.19 and v6.2+; ``"always"`` v6.0-v6.1 (``!sync``: read faults
+        dirty their entry too, fixed by c6f0b395b211).
+    towrite : str
+        Condition of the TOWRITE mark set by ``dax_insert_entry``: ``"never"`` v4.17-v5.19,
+        ``"cow"`` v6.0+ (e5d6df73302c; ``write && shared`` in v6.2+).
+    invalidate_remapped : bool
+        ``dax_iomap_iter`` / ``dax_zero_iter`` / ``dax_unshare_iter`` invalidate the entries
+        over blocks the filesystem CoW'd (``invalidate_inode_pages2_range``: trunc=false,
+        DIRTY/TOWRITE entries skipped): v6.2+ (f80e1668888f "fsdax: invalidate pages when
+        CoW"). Without it the entries stay on the old pfn (stale) and only the PTEs go.
+    clear_dirty_first : bool
+        ``__dax_clear_dirty_range`` runs before that invalidation (and before the one of
+        newly allocated ranges), so dirty entries go too: "fsdax: force clear dirty mark if
+        CoW" (mm hotfixes, Mar 2023; part of the model's 6.2 paths). Entries over newly
+        allocated ranges (IOMAP_F_NEW) are invalidated in every generation; without this
+        rule their dirty zero entries survive.
+    """
+
+    generation: str
+    flag: str
+    replace: str
+    dirty: str
+    towrite: str
+    invalidate_remapped: bool
+    clear_dirty_first: bool
+
+    def __post_init__(self) -> None:
+        for name in ("flag", "replace", "dirty", "towrite"):
+            v = getattr(self, name)
+            if v not in CONDITIONS:
+                raise ValueError(
+                    f"FaultRules.{name}: {v!r} is not a condition ({', '.join(CONDITIONS)})"
+                )
+
+    def pack(self) -> int:
+        """The rules as one int64 (the compiled twin's form): a 3-bit condition code at
+        :data:`RULE_FLAG`, :data:`RULE_REPLACE`, :data:`RULE_DIRTY`, :data:`RULE_TOWRITE`,
+        one bit at :data:`RULE_INVALIDATE_REMAPPED` and :data:`RULE_CLEAR_DIRTY_FIRST`."""
+        c = CONDITIONS.index
+        return (
+            (c(self.flag) << RULE_FLAG)
+            | (c(self.replace) << RULE_REPLACE)
+            | (c(self.dirty) << RULE_DIRTY)
+            | (c(self.towrite) << RULE_TOWRITE)
+            | (int(self.invalidate_remapped) << RULE_INVALIDATE_REMAPPED)
+            | (int(self.clear_dirty_first) << RULE_CLEAR_DIRTY_FIRST)
+        )
+
+
+#: v4.17-v5.19: one owner per page, no CoW paths in fsdax.
+RULES_5_19 = FaultRules(
+    generation="5.19",
+    flag="never",
+    replace="never",
+    dirty="write",
+    towrite="never",
+    invalidate_remapped=False,
+    clear_dirty_first=False,
+)
+#: v6.0-v6.1: the seed series (6061b69b9a55, e5d6df73302c).
+RULES_6_0 = FaultRules(
+    generation="6.0",
+    flag="cow",
+    replace="cow",
+    dirty="always",
+    towrite="cow",
+    invalidate_remapped=False,
+    clear_dirty_first=False,
+)
+#: v6.2+: the fix series (c6f0b395b211, f80e1668888f) and the Mar 2023 dirty-clearing fix.
+RULES_6_2 = FaultRules(
+    generation="6.2",
+    flag="shared",
+    replace="shared",
+    dirty="write",
+    towrite="cow",
+    invalidate_remapped=True,
+    clear_dirty_first=True,
+)
+#: The kernel generations' rules by name.
+RULES_BY_GENERATION = {r.generation: r for r in (RULES_5_19, RULES_6_0, RULES_6_2)}
+#: Names of the kernel generations of the fault paths.
+GENERATIONS = tuple(RULES_BY_GENERATION)
