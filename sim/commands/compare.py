@@ -12,17 +12,23 @@ from sim.commands._common import (
     show_progress,
 )
 
-KERNEL_VARIANTS = "single-owner,cow-index,page-share,folio-share"
+
+def kernel_variants() -> str:
+    """The registered designs a released kernel has, comma-separated (the default set)."""
+    from sim.memmap import VARIANTS
+
+    return ",".join(v.name for v in VARIANTS.values() if v.in_kernel)
 
 
 def configure(parser) -> None:
     """Add the options of ``daxsim compare`` to ``parser``."""
     add_scenario_args(parser)
+    default = kernel_variants()
     parser.add_argument(
         "--variants",
-        default=KERNEL_VARIANTS,
+        default=default,
         metavar="A,B,C",
-        help=f"design variants to compare (default: the four kernel designs, {KERNEL_VARIANTS})",
+        help=f"design variants to compare (default: the kernel designs, {default})",
     )
     parser.add_argument(
         "--profiles",

@@ -13,6 +13,7 @@ reading them is O(1) on any device size; :mod:`sim.memmap.scan` recomputes them 
 
 from __future__ import annotations
 
+from sim.memmap.fault_rules import FaultRules
 from sim.memmap.layout import (
     COMMON_SITES,
     COUNTERS,
@@ -24,13 +25,16 @@ from sim.memmap.layout import (
 )
 from sim.memmap.memmap import MemMap, check_batch
 from sim.memmap.reference import PageState
-from sim.memmap.variants import VARIANTS, Variant, get_variant
+from sim.memmap.variants import VARIANTS, Variant, get_variant, register, unregister
 
 __all__ = [
     "MemMap",
     "Variant",
     "VARIANTS",
     "get_variant",
+    "register",
+    "unregister",
+    "FaultRules",
     "PageState",
     "check_batch",
     "OP_ASSOCIATE",

@@ -40,6 +40,8 @@ __all__ = [
     "FolioShareReset",
     "VARIANTS",
     "get_variant",
+    "register",
+    "unregister",
 ]
 
 
@@ -224,10 +226,56 @@ class FolioShareReset(FolioShare):
     _reset = True
 
 
-#: Registered variants by name, in kernel order.
+#: Registered variants by name, in kernel order (then in registration order).
 VARIANTS: dict[str, Variant] = {
     v.name: v for v in (SingleOwner(), CowIndex(), PageShare(), FolioShare(), FolioShareReset())
 }
+
+
+def register(design):
+    """Register a design so that every command knows it by name (and its aliases).
+
+    A new design is one module: its :class:`Variant` subclass (per-page transcription, kernel
+    range, fault rules, optional compiled kernels) decorated with ``@register``; importing
+    the module makes it appear in ``daxsim variants`` and be accepted by ``run`` (scenario
+    ``variant.name``), ``compare``, ``hunt`` and ``xfsio``.
+
+    Parameters
+    ----------
+    design : type or Variant
+        A :class:`Variant` subclass (instantiated with no argument) or instance.
+
+    Returns
+    -------
+    type or Variant
+        ``design`` itself (so that it can decorate a class).
+
+    Raises
+    ------
+    ValueError
+        If ``design`` is not a Variant, or its name or an alias is taken by another design.
+    """
+    v = design() if isinstance(design, type) and issubclass(design, Variant) else design
+    if not isinstance(v, Variant):
+        raise ValueError(f"{design!r} is not a sim.memmap.Variant subclass or instance")
+    taken = {n: other for other in VARIANTS.values() for n in (other.name, *other.aliases)}
+    for n in (v.name, *v.aliases):
+        other = taken.get(n)
+        if other is not None and other.name != v.name:
+            raise ValueError(f"design name {n!r} is taken by {other.name!r}")
+    old = VARIANTS.get(v.name)
+    if old is not None and (type(old).__module__, type(old).__qualname__) != (
+        type(v).__module__,
+        type(v).__qualname__,
+    ):
+        raise ValueError(f"design name {v.name!r} is taken by {type(old).__qualname__}")
+    VARIANTS[v.name] = v
+    return design
+
+
+def unregister(name: str) -> None:
+    """Remove a registered design (a no-op when ``name`` is not registered)."""
+    VARIANTS.pop(name, None)
 
 
 def get_variant(spec) -> Variant:
