@@ -1,4 +1,4 @@
-"""Differential tests of the compiled filesystem (sim.hunt.jit.fs) against BlockFileSystem.
+"""Differential tests of the compiled filesystem (sim.fs.compiled) against BlockFileSystem.
 
 Random op sequences shaped like the hunt's (sim.hunt.search.generate_op: page multiples under
 a few pages, unaligned bytes, 2 MiB writes at 0, whole-file and range clones, same-file
@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sim.fs import BlockFileSystem, FsError
-from sim.hunt.jit.fs import (
+from sim.fs.compiled import (
     ERR_OVERFLOW,
     ERRNO_OF,
     fs_alloc_blocks,

@@ -1,6 +1,6 @@
 """The numba pieces of the compiled hunt engine against the Python they transcribe.
 
-* :mod:`sim.hunt.jit.content` against :class:`sim.hunt.model.BytesContentModel`: random op
+* :mod:`sim.fs.compiled_content` against :class:`sim.hunt.model.BytesContentModel`: random op
   sequences, after each op the same files, sizes and bytes (overflow with a tiny capacity:
   -1 exactly when the Python would grow a file past it, and nothing changed).
 * :func:`sim.hunt.jit.generate.generate_op` against :func:`sim.hunt.search.generate_op` on
@@ -16,8 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sim.fs.blockfs import BlockFileSystem
-from sim.hunt import search
-from sim.hunt.jit.content import (
+from sim.fs.compiled_content import (
     cm_bytes,
     cm_clone,
     cm_create,
@@ -31,6 +30,7 @@ from sim.hunt.jit.content import (
     content_new,
     content_reset,
 )
+from sim.hunt import search
 from sim.hunt.jit.generate import (
     EXHAUSTED,
     K_CLONE,

@@ -1,1 +1,2 @@
-"""Compiled (numba) engine of the hunt's episodes."""
+"""Compiled (numba) episode driver of the hunt: op generator, checks and episodes, on the
+layers' compiled twins (:mod:`sim.fs.compiled`, :mod:`sim.dax.compiled`)."""

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
+from sim.dax.compiled import DESIGNS, dax_new
+from sim.fs.compiled import fs_new
+from sim.fs.compiled_content import content_new
 from sim.hunt.designs import load_variant
 from sim.hunt.jit import episode as _episode
-from sim.hunt.jit.content import content_new
-from sim.hunt.jit.dax import DESIGNS, dax_new
 from sim.hunt.jit.episode import NAME_BITS, run_episode
-from sim.hunt.jit.fs import fs_new
 from sim.hunt.jit.generate import MAX_DRAWS, kind_arrays
 from sim.memmap.layout import SITES
 from sim.memmap.variants import get_variant

@@ -17,18 +17,7 @@ from __future__ import annotations
 
 from numba import njit
 
-from sim.hunt.jit.content import (
-    cm_clone,
-    cm_create,
-    cm_extend_to,
-    cm_pwrite,
-    cm_store,
-    cm_truncate,
-    cm_unlink,
-    cm_zero,
-    content_reset,
-)
-from sim.hunt.jit.dax import (
+from sim.dax.compiled import (
     PMD_NR,
     RULE_OF_DESIGN_ARR,
     S_DESIGN,
@@ -52,7 +41,7 @@ from sim.hunt.jit.dax import (
     dax_unshare,
     dax_zero_range,
 )
-from sim.hunt.jit.fs import (
+from sim.fs.compiled import (
     ERR_OVERFLOW,
     _wblock,
     fs_create,
@@ -60,6 +49,18 @@ from sim.hunt.jit.fs import (
     fs_reset,
     fs_shared_pages,
 )
+from sim.fs.compiled_content import (
+    cm_clone,
+    cm_create,
+    cm_extend_to,
+    cm_pwrite,
+    cm_store,
+    cm_truncate,
+    cm_unlink,
+    cm_zero,
+    content_reset,
+)
+from sim.fs.compiled_pages import pg_equal
 from sim.hunt.jit.generate import (
     K_CLONE,
     K_DEDUPE,
@@ -75,7 +76,6 @@ from sim.hunt.jit.generate import (
     K_ZERO,
     generate_op,
 )
-from sim.hunt.jit.pages import pg_equal
 from sim.memmap.layout import COUNTERS, FLAG_SENTINEL, PHANTOM_TAG, SITES
 
 __all__ = ["run_episode", "CLEAN", "EVENT", "FALLBACK", "NAME_BITS"]

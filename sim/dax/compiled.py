@@ -3,7 +3,7 @@
 A transcription of the functional paths of :mod:`sim.dax.fsdax` (entries, faults at PMD and
 PTE size per kernel generation, invalidation after remaps, write-back marks, eviction,
 memory failure) and of :mod:`sim.dax.xarray_dax` (entries by canonical index, marks, order-0
-entries per 512-index block), on the compiled filesystem :mod:`sim.hunt.jit.fs`, calling the
+entries per 512-index block), on the compiled filesystem :mod:`sim.fs.compiled`, calling the
 built-in designs' single-operation kernels (:mod:`sim.memmap.kernels`) for every
 ``dax_associate_entry`` / ``dax_disassociate_entry``. Nothing of the timing model is kept:
 the search prices nothing (as ``DaxFS(accounting=False)``).
@@ -17,7 +17,7 @@ the last operation touched.
 
 Capacities (entries per file below :data:`MAXPG` indices, mappings, touched ranges) set the
 overflow flag ``scal[S_OVERFLOW]`` when exceeded: the episode is then run on the Python stack.
-Return codes are errnos as in :mod:`sim.hunt.jit.fs` (0 success, > 0 errno, -1 overflow).
+Return codes are errnos as in :mod:`sim.fs.compiled` (0 success, > 0 errno, -1 overflow).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np
 from numba import njit
 from numba.experimental import structref
 
-from sim.hunt.jit.fs import (
+from sim.fs.compiled import (
     ERR_OVERFLOW,
     fs_alloc_blocks,
     fs_clone,
@@ -42,7 +42,7 @@ from sim.hunt.jit.fs import (
     fs_unshare,
     fs_zero_range,
 )
-from sim.hunt.jit.state import StateType, state_class
+from sim.fs.compiled_state import StateType, state_class
 from sim.memmap.kernels import (
     cow_index_one,
     folio_share_one,

@@ -10,7 +10,7 @@ State is one :class:`FsState` of numpy arrays (made by :func:`fs_new`):
 
 * ``rc`` int64[nblocks]: block refcounts (0 = free);
 * ``ub`` int64[nblocks] and ``data`` uint8[nblocks, 4096]: block contents as page
-  descriptors (:mod:`sim.hunt.jit.pages`: ``ub[p]`` the byte of a uniform block, or -1 and
+  descriptors (:mod:`sim.fs.compiled_pages`: ``ub[p]`` the byte of a uniform block, or -1 and
   its bytes in ``data[p]``). Only blocks a file maps WRITTEN are ever read; every path that
   makes a block readable sets all of its content first (allocation by write: the old content
   or zeros around the written bytes; CoW: a full copy; write fault: zeros), so a freed
@@ -42,8 +42,8 @@ import numpy as np
 from numba import njit
 from numba.experimental import structref
 
-from sim.hunt.jit.pages import pg_copy, pg_equal, pg_fill, pg_get, pg_read
-from sim.hunt.jit.state import StateType, state_class
+from sim.fs.compiled_pages import pg_copy, pg_equal, pg_fill, pg_get, pg_read
+from sim.fs.compiled_state import StateType, state_class
 
 __all__ = [
     "FsState",

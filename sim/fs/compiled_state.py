@@ -1,4 +1,4 @@
-"""State records of the compiled engine: numba StructRefs of arrays.
+"""State records of the compiled twins: numba StructRefs of arrays.
 
 Each layer of the engine (filesystem, DAX layer, content model) keeps its state as a handful
 of numpy arrays in one record, passed to every compiled function. A numba ``StructRef`` is a
@@ -9,8 +9,9 @@ engine several times slower to compile. From Python a record is built with
 themselves, shared with the compiled code).
 
 Developer note: numba's on-disk cache (``cache=True``) is keyed by each function's own source
-file, so after editing a module of this package that other modules call (``pages.py``,
-``fs.py``, ...) delete ``sim/hunt/jit/__pycache__/*.nb*``: the callers' cached code would
+file, so after editing a compiled module that other modules call (``sim/fs/compiled_pages.py``,
+``sim/fs/compiled.py``, ...) delete the ``*.nb*`` files of ``sim/fs/__pycache__``,
+``sim/dax/__pycache__`` and ``sim/hunt/jit/__pycache__``: the callers' cached code would
 otherwise keep the old callee. A fresh clone has no cache.
 """
 

@@ -1,7 +1,7 @@
 """Page contents as *descriptors*: a page is uniform (every byte one value) or holds bytes.
 
-The compiled engine keeps the bytes of the device's blocks (:mod:`sim.hunt.jit.fs`) and of
-the content model's files (:mod:`sim.hunt.jit.content`) as rows of 4096 bytes with one
+The compiled engine keeps the bytes of the device's blocks (:mod:`sim.fs.compiled`) and of
+the content model's files (:mod:`sim.fs.compiled_content`) as rows of 4096 bytes with one
 descriptor per row: ``u[p] >= 0`` means every byte of row ``p`` is ``u[p]`` (the row's bytes
 are then stale and never read); ``u[p] == -1`` means the bytes are ``data[p]``. The hunt
 writes, zeroes, clones and compares whole pages of one byte far more often than anything

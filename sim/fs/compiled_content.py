@@ -5,7 +5,7 @@ The exact behaviour of :class:`sim.hunt.model.BytesContentModel` (the bytes refe
 sharing, no CoW) for files named by *slot*: slot ``k`` is the path ``f"f{k}"``.
 
 A file is ``exists[k]`` (0/1), ``size[k]`` bytes and the first ``size[k]`` bytes of its
-pages, kept as page descriptors (:mod:`sim.hunt.jit.pages`: ``pu[k, i]`` the byte of a
+pages, kept as page descriptors (:mod:`sim.fs.compiled_pages`: ``pu[k, i]`` the byte of a
 uniform page ``i``, or -1 and its bytes in ``data[k, i]``), so writing, zeroing and copying
 whole pages of one byte costs a word per page. Pages are not cleared when a file shrinks, is
 unlinked or the state is reset; instead every growth (``pwrite`` / ``truncate`` / ``zero``
@@ -26,8 +26,8 @@ import numpy as np
 from numba import njit
 from numba.experimental import structref
 
-from sim.hunt.jit.pages import PAGE, pg_copy, pg_copy_part, pg_fill, pg_get
-from sim.hunt.jit.state import StateType, state_class
+from sim.fs.compiled_pages import PAGE, pg_copy, pg_copy_part, pg_fill, pg_get
+from sim.fs.compiled_state import StateType, state_class
 
 __all__ = [
     "ContentState",
