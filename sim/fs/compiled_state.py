@@ -30,6 +30,7 @@ class StateType(types.StructRef):
     compiled functions taking it can be cached on disk."""
 
     def preprocess_fields(self, fs):
+        """The fields with literal types made plain (a record's field types never vary)."""
         return tuple((n, types.unliteral(t)) for n, t in fs)
 
 
