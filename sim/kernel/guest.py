@@ -1,0 +1,422 @@
+"""The QEMU guest: boot a kernel with emulated pmem, run a job of scripts, bring back results.
+
+One boot runs a job: a list of :class:`GuestScript`. The guest (``/init`` of
+:mod:`sim.kernel.initramfs`) loads the pmem and XFS modules, puts the legacy e820 pmem
+(``memmap=512M!1G``) in fsdax mode with struct pages on the device (``ndctl create-namespace
+--mode=fsdax --map=dev --align=2M``), enables the fs_dax tracepoints, then for each script
+clears the kernel log, re-arms ``WARN_ON_ONCE`` (``/sys/kernel/debug/clear_warn_once``),
+clears the trace buffer and runs ``/bin/daxio /job/ID.prog`` (a program that starts with
+``#!`` is run itself instead, which is how shell jobs run). Its stdout, exit status, the trace
+and the kernel log come back to the host as a tar archive the guest writes on a raw virtio
+disk (a file in a private temporary directory), read once QEMU has exited.
+
+The guest has no network (``-nic none``), and QEMU opens only files and unix sockets in a
+private temporary directory. A guest that does not finish within ``timeout_s`` is killed and
+the result says so (``timed_out``); QEMU is never left running.
+
+The pause hook (for reading page state before the unmount): when asked (``pause=callback``)
+the job's settings say ``DAXSIM_PAUSE=1``; the agent then writes ``DAXSIM-PAUSE <name>\\n`` on
+its second serial port (``/dev/ttyS1``, a unix socket on the host) and blocks reading one byte
+from it. The host calls ``callback(monitor, name)`` with a :class:`Monitor` on QEMU's QMP
+socket, then writes ``"\\n"`` to the port.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tarfile
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sim.errors import InputError
+from sim.kernel.cache import KernelInfo
+from sim.kernel.initramfs import CpioWriter, agent_archive, base_initramfs
+
+__all__ = [
+    "GuestScript",
+    "GuestOutput",
+    "JobResult",
+    "Monitor",
+    "run_job",
+    "qemu_command",
+    "KERNEL_CMDLINE",
+    "RESULTS_DISK_BYTES",
+]
+
+KERNEL_CMDLINE = "console=ttyS0 memmap=512M!1G rdinit=/init panic=-1 nokaslr"
+#: Size of the raw results disk (sparse; the guest writes a tar archive from its start).
+RESULTS_DISK_BYTES = 1 << 30
+
+
+@dataclass(frozen=True)
+class GuestScript:
+    """A program for the agent (or a ``#!`` script run as is), named for the results."""
+
+    name: str
+    program: bytes
+
+
+@dataclass(frozen=True)
+class GuestOutput:
+    """What one script left: the agent's stdout, the kernel log, the fs_dax trace."""
+
+    name: str
+    agent_stdout: str
+    dmesg: str
+    trace: str
+    exit_status: int
+    stderr: str = ""
+    elapsed_s: float | None = None
+
+
+@dataclass
+class JobResult:
+    """The outcome of one boot.
+
+    ``scripts`` holds one :class:`GuestOutput` per script that finished (all of them unless
+    the guest timed out or crashed). ``boot_log`` is the serial console; ``ready_s`` the time
+    from QEMU's start to the guest being ready to run the first script.
+    """
+
+    kernel: KernelInfo
+    scripts: list[GuestOutput]
+    boot_log: str
+    timed_out: bool
+    btf: bytes | None = None
+    iomem: str = ""
+    kallsyms: str | None = None
+    release: str = ""
+    ready_s: float | None = None
+    total_s: float = 0.0
+    files: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        """Every script ran and the guest shut down cleanly."""
+        return not self.timed_out and "DAXSIM-END" in self.boot_log
+
+
+class Monitor:
+    """QEMU's QMP socket, for the pause hook: HMP commands and physical memory reads."""
+
+    def __init__(self, path: Path, tmpdir: Path) -> None:
+        self._tmp = tmpdir
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._sock.settimeout(120)
+        self._sock.connect(str(path))
+        self._file = self._sock.makefile("rwb")
+        self._read()  # greeting
+        self._cmd("qmp_capabilities")
+        self._n = 0
+
+    def _read(self) -> dict:
+        while True:
+            line = self._file.readline()
+            if not line:
+                raise RuntimeError("QMP connection closed")
+            msg = json.loads(line)
+            if "event" not in msg:
+                return msg
+
+    def _cmd(self, execute: str, **arguments) -> object:
+        req = {"execute": execute}
+        if arguments:
+            req["arguments"] = arguments
+        self._file.write(json.dumps(req).encode() + b"\n")
+        self._file.flush()
+        reply = self._read()
+        if "error" in reply:
+            raise RuntimeError(f"QMP {execute}: {reply['error'].get('desc')}")
+        return reply.get("return")
+
+    def hmp(self, cmd: str) -> str:
+        """Run a human monitor command (``"x /2gx 0xffffffff82000000"``); its output."""
+        return str(self._cmd("human-monitor-command", **{"command-line": cmd}))
+
+    def pmemsave(self, addr: int, size: int) -> bytes:
+        """``size`` bytes of guest physical memory from ``addr``."""
+        self._n += 1
+        out = self._tmp / f"pmem-{self._n}.bin"
+        self._cmd("pmemsave", val=int(addr), size=int(size), filename=str(out))
+        data = out.read_bytes()
+        out.unlink()
+        return data
+
+    def close(self) -> None:
+        """Close the QMP connection."""
+        try:
+            self._file.close()
+            self._sock.close()
+        except OSError:
+            pass
+
+
+def qemu_command(kernel: KernelInfo, initrd: Path, disk: Path, tmp: Path) -> list[str]:
+    """The QEMU command line of a job (TCG; no network; only files under ``tmp``)."""
+    qemu = shutil.which("qemu-system-x86_64")
+    if qemu is None:
+        raise InputError(
+            "qemu-system-x86_64 is not installed (Debian: apt-get install --no-install-recommends "
+            "qemu-system-x86; `make setup-kernel` does it)"
+        )
+    return [
+        qemu,
+        "-accel", "tcg",
+        "-cpu", "max",
+        "-machine", "pc",
+        "-m", "2G",
+        "-smp", "1",
+        "-nodefaults",
+        "-display", "none",
+        "-no-reboot",
+        "-nic", "none",
+        "-kernel", str(kernel.vmlinuz),
+        "-initrd", str(initrd),
+        "-append", KERNEL_CMDLINE,
+        "-serial", "stdio",
+        "-chardev", f"socket,id=ctl,path={tmp / 'ctl.sock'},server=on,wait=off",
+        "-serial", "chardev:ctl",
+        "-qmp", f"unix:{tmp / 'qmp.sock'},server=on,wait=off",
+        "-drive", f"file={disk},format=raw,if=virtio,cache=unsafe",
+    ]  # fmt: skip
+
+
+def _job_archive(scripts: list[GuestScript], config: dict[str, str]) -> bytes:
+    w = CpioWriter()
+    w.directory("job")
+    ids = []
+    for i, s in enumerate(scripts):
+        sid = f"{i:03d}"
+        ids.append(sid)
+        w.file(f"job/{sid}.prog", s.program, 0o755)
+    w.file("job/list", "".join(f"{i}\n" for i in ids).encode())
+    w.file("job/config", "".join(f"{k}={v}\n" for k, v in config.items()).encode())
+    return w.finish()
+
+
+def _pause_loop(
+    sock_path: Path,
+    qmp_path: Path,
+    tmp: Path,
+    pause: Callable[[Monitor, str], None],
+    names: dict[str, str],
+    stop: threading.Event,
+    errors: list[BaseException],
+) -> None:
+    """Serve ``DAXSIM-PAUSE <name>`` lines of the guest's ttyS1."""
+    ctl = None
+    while not stop.is_set() and ctl is None:
+        try:
+            ctl = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            ctl.connect(str(sock_path))
+        except OSError:
+            ctl = None
+            time.sleep(0.1)
+    if ctl is None:
+        return
+    ctl.settimeout(0.5)
+    monitor = None
+    buf = b""
+    try:
+        while not stop.is_set():
+            try:
+                chunk = ctl.recv(4096)
+            except TimeoutError:
+                continue
+            if not chunk:
+                return
+            buf += chunk
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                text = line.decode("utf-8", "replace").strip("\r ")
+                if not text.startswith("DAXSIM-PAUSE"):
+                    continue
+                name = text.split(None, 1)[1] if " " in text else ""
+                if monitor is None:
+                    monitor = Monitor(qmp_path, tmp)
+                try:
+                    pause(monitor, names.get(name, name))
+                finally:
+                    ctl.sendall(b"\n")
+    except BaseException as exc:  # reported by run_job
+        errors.append(exc)
+    finally:
+        if monitor is not None:
+            monitor.close()
+        ctl.close()
+
+
+def run_job(
+    kernel: KernelInfo,
+    scripts: list[GuestScript],
+    *,
+    timeout_s: float | None = None,
+    pause: Callable[[Monitor, str], None] | None = None,
+    want_btf: bool = False,
+    want_kallsyms: bool = False,
+    on_line: Callable[[str], None] | None = None,
+) -> JobResult:
+    """Boot ``kernel`` once and run ``scripts`` in it, in order.
+
+    Parameters
+    ----------
+    kernel : KernelInfo
+        The kernel to boot (:func:`sim.kernel.cache.load_kernel` or ``local_kernel``).
+    scripts : list of GuestScript
+        Programs for the agent (``/bin/daxio``), or scripts starting with ``#!``.
+    timeout_s : float, optional
+        Wall-clock limit of the whole boot; default 240 s plus 60 s per script (TCG on a busy
+        machine). The guest is killed when it is exceeded.
+    pause : callable, optional
+        ``pause(monitor, script_name)``, called while the agent waits before its unmount.
+    want_btf, want_kallsyms : bool
+        Copy ``/sys/kernel/btf/vmlinux`` / ``/proc/kallsyms`` of the guest into the result.
+    on_line : callable, optional
+        Receives each line of the serial console as it arrives.
+
+    Returns
+    -------
+    JobResult
+    """
+    if timeout_s is None:
+        timeout_s = 240.0 + 60.0 * len(scripts)
+    names = {f"{i:03d}": s.name for i, s in enumerate(scripts)}
+    base = base_initramfs(kernel)
+    agent = agent_archive()
+    config = {
+        "DAXSIM_PAUSE": "1" if pause is not None else "0",
+        "DAXSIM_BTF": "1" if want_btf else "0",
+        "DAXSIM_KALLSYMS": "1" if want_kallsyms else "0",
+    }
+    with tempfile.TemporaryDirectory(prefix="daxsim-guest-") as tmp_s:
+        tmp = Path(tmp_s)
+        os.chmod(tmp, 0o700)
+        initrd = tmp / "initrd.cpio"
+        with open(initrd, "wb") as f:
+            with open(base, "rb") as b:
+                shutil.copyfileobj(b, f)
+            f.write(agent.read_bytes())
+            f.write(_job_archive(scripts, config))
+        disk = tmp / "results.img"
+        with open(disk, "wb") as f:
+            f.truncate(RESULTS_DISK_BYTES)
+        cmd = qemu_command(kernel, initrd, disk, tmp)
+        t0 = time.monotonic()
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        lines: list[str] = []
+        marks: dict[str, float] = {}
+
+        def reader() -> None:
+            for raw in iter(proc.stdout.readline, b""):
+                line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                lines.append(line)
+                m = re.search(r"DAXSIM-(READY|START|DONE|END)(?: (\d+))?", line)
+                if m:
+                    marks.setdefault(
+                        f"{m.group(1)} {m.group(2) or ''}".strip(), time.monotonic() - t0
+                    )
+                if on_line is not None:
+                    on_line(line)
+
+        rt = threading.Thread(target=reader, daemon=True)
+        rt.start()
+        stop = threading.Event()
+        errors: list[BaseException] = []
+        pt = None
+        if pause is not None:
+            pt = threading.Thread(
+                target=_pause_loop,
+                args=(tmp / "ctl.sock", tmp / "qmp.sock", tmp, pause, names, stop, errors),
+                daemon=True,
+            )
+            pt.start()
+        timed_out = False
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            stop.set()
+            rt.join(timeout=10)
+            if pt is not None:
+                pt.join(timeout=10)
+        total_s = time.monotonic() - t0
+        if errors:
+            raise errors[0]
+        files = _read_results(disk)
+    return _assemble(kernel, scripts, names, files, lines, marks, timed_out, total_s)
+
+
+def _read_results(disk: Path) -> dict[str, bytes]:
+    files: dict[str, bytes] = {}
+    with open(disk, "rb") as f:
+        head = f.read(512)
+        if not head.strip(b"\0"):
+            return files
+        f.seek(0)
+        try:
+            with tarfile.open(fileobj=f, mode="r:") as tar:
+                for member in tar:
+                    if member.isfile():
+                        data = tar.extractfile(member).read()
+                        files[member.name.lstrip("./")] = data
+        except tarfile.TarError:
+            pass
+    return files
+
+
+def _assemble(kernel, scripts, names, files, lines, marks, timed_out, total_s) -> JobResult:
+    def text(key: str) -> str:
+        return files.get(key, b"").decode("utf-8", "replace")
+
+    outputs = []
+    for sid, name in names.items():
+        if f"{sid}/status" not in files:
+            continue
+        start, done = marks.get(f"START {sid}"), marks.get(f"DONE {sid}")
+        outputs.append(
+            GuestOutput(
+                name=name,
+                agent_stdout=text(f"{sid}/stdout"),
+                dmesg=text(f"{sid}/dmesg"),
+                trace=text(f"{sid}/trace"),
+                exit_status=int(text(f"{sid}/status").strip() or -1),
+                stderr=text(f"{sid}/stderr"),
+                elapsed_s=(done - start) if start is not None and done is not None else None,
+            )
+        )
+    iomem = text("iomem")
+    if "nd" in files:
+        iomem += "\n" + text("nd")
+    return JobResult(
+        kernel=kernel,
+        scripts=outputs,
+        boot_log="\n".join(lines),
+        timed_out=timed_out,
+        btf=files.get("btf"),
+        iomem=iomem,
+        kallsyms=text("kallsyms") if "kallsyms" in files else None,
+        release=text("uname").strip(),
+        ready_s=marks.get("READY"),
+        total_s=total_s,
+        files={k: v for k, v in files.items() if "/" not in k},
+    )

@@ -1,0 +1,132 @@
+"""The kernel cache, version strings, design derivation and the initramfs archive format
+(no guest is booted here; tests/test_kernel_rig.py boots real kernels)."""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+
+import pytest
+
+from sim.cli import main as cli_main
+from sim.errors import InputError
+from sim.kernel.cache import cache_root, load_kernel, local_kernel
+from sim.kernel.initramfs import CpioWriter
+from sim.kernel.symbols import (
+    bzimage_version_string,
+    derive_design,
+    parse_version_string,
+    system_map_symbols,
+)
+
+
+def fake_bzimage(path, version: bytes) -> None:
+    """A file with a bzImage setup header whose kernel_version points at ``version``."""
+    data = bytearray(0x1000)
+    data[0x1F1] = 4
+    data[0x202:0x206] = b"HdrS"
+    struct.pack_into("<H", data, 0x20E, 0x600 - 0x200)
+    data[0x600 : 0x600 + len(version) + 1] = version + b"\0"
+    path.write_bytes(bytes(data))
+
+
+def test_cache_root_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("DAXSIM_CACHE", str(tmp_path / "c"))
+    assert cache_root() == tmp_path / "c"
+    monkeypatch.delenv("DAXSIM_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
+    assert cache_root() == tmp_path / "x" / "daxsim"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "h"))
+    assert cache_root() == tmp_path / "h" / ".cache" / "daxsim"
+
+
+def test_version_of_a_debian_kernel_is_the_upstream_one(tmp_path):
+    img = tmp_path / "vmlinuz"
+    fake_bzimage(
+        img,
+        b"6.1.0-57-amd64 (debian-kernel@lists.debian.org) #1 SMP PREEMPT_DYNAMIC "
+        b"Debian 6.1.192-3 (2026-11-20)",
+    )
+    assert parse_version_string(bzimage_version_string(img)) == ("6.1.0-57-amd64", "6.1.192")
+    # A build of one's own: the release's leading numbers.
+    assert parse_version_string("6.15.0-rc1+ (me@box) #3 SMP") == ("6.15.0-rc1+", "6.15.0")
+    assert (
+        parse_version_string("Linux version 7.3.4+deb13-amd64 (x) Debian 7.3.4-1~bpo13+1")[1]
+        == "7.3.4"
+    )
+
+
+def test_a_file_that_is_not_a_bzimage_is_bad_input(tmp_path):
+    img = tmp_path / "vmlinux"
+    img.write_bytes(b"\x7fELF" + b"\0" * 0x1000)
+    with pytest.raises(InputError, match="not an x86 bzImage"):
+        bzimage_version_string(img)
+
+
+@pytest.mark.parametrize(
+    ("version", "symbols", "design"),
+    [
+        ("5.19.17", set(), "single-owner"),
+        ("6.1.192", set(), "cow-index"),
+        ("6.12.117", set(), "page-share"),
+        ("6.18.15", set(), "folio-share"),
+        ("7.0.13", set(), "folio-share"),
+        ("7.3.4", {"dax_folio_reset_order"}, "folio-share-reset"),
+        # A 6.1 with the reset backported: the symbol decides, not the version.
+        ("6.1.192", {"dax_folio_reset_order"}, "folio-share-reset"),
+        ("6.3.0", {"dax_mapping_set_cow"}, "cow-index"),
+    ],
+)
+def test_design_is_derived_from_symbols_then_version(version, symbols, design):
+    assert derive_design(version, frozenset(symbols))[0] == design
+
+
+def test_debian_placeholder_system_map_has_no_symbols(tmp_path):
+    placeholder = tmp_path / "System.map"
+    placeholder.write_text(
+        "ffffffffffffffff B The real System.map is in the linux-image-7.3.4+deb13-amd64-dbg "
+        "package\n"
+    )
+    assert system_map_symbols(placeholder) == frozenset()
+    real = tmp_path / "kallsyms"
+    real.write_text("ffffffff81000000 T _stext\nffffffff8140a0b0 t dax_mapping_set_cow\n")
+    assert system_map_symbols(real) == {"_stext", "dax_mapping_set_cow"}
+
+
+def test_unknown_kernel_names_say_how_to_get_one(monkeypatch, tmp_path):
+    monkeypatch.setenv("DAXSIM_CACHE", str(tmp_path))
+    with pytest.raises(InputError, match="daxsim kernel fetch 9.9"):
+        load_kernel("9.9")
+
+
+def test_local_kernel_needs_its_modules_directory(tmp_path, capsys):
+    img = tmp_path / "bzImage"
+    fake_bzimage(img, b"6.15.0-rc1+ (me@box) #3 SMP")
+    (tmp_path / "mods").mkdir()
+    with pytest.raises(InputError, match="lib/modules/6.15.0-rc1"):
+        local_kernel(img, tmp_path / "mods")
+    status = cli_main(["kernel", "list", "--vmlinuz", str(img), "--modules", str(tmp_path)])
+    assert status == 2
+    assert "lib/modules/6.15.0-rc1+" in capsys.readouterr().err
+
+
+def test_cpio_archives_concatenate_and_unpack(tmp_path):
+    a = CpioWriter()
+    a.file("bin/tool", b"#!/bin/sh\necho hi\n", 0o755)
+    a.symlink("bin/alias", "tool")
+    b = CpioWriter()
+    b.file("job/list", b"000\n")
+    first_archive = a.finish()
+    blob = first_archive + b.finish()
+    assert len(blob) % 512 == 0
+    out = tmp_path / "root"
+    out.mkdir()
+    # GNU cpio reads one archive per run, like the kernel reads them in sequence.
+    subprocess.run(["cpio", "-idm", "--quiet"], input=blob, cwd=out, check=True)
+    assert (out / "bin" / "tool").read_bytes() == b"#!/bin/sh\necho hi\n"
+    assert (out / "bin" / "tool").stat().st_mode & 0o777 == 0o755
+    assert (out / "bin" / "alias").readlink().as_posix() == "tool"
+    rest = blob[len(first_archive) :]
+    subprocess.run(["cpio", "-idm", "--quiet"], input=rest, cwd=out, check=True)
+    assert (out / "job" / "list").read_bytes() == b"000\n"
