@@ -18,6 +18,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from kernel_helpers import every_line_script
 
 from sim.errors import InputError
 from sim.kernel.program import build_program
@@ -206,3 +207,20 @@ def test_prepare_scripts_parses_everything_first(tmp_path):
     assert [o[1] for o in out] == ["s000-good", "s001-good"]
     assert b" pause s000-good\n" in out[0][3]
     assert out[0][3].startswith(b"setup /dev/pmem0 /mnt/scratch dax=always\n0 mkfs 0 -1\n")
+
+
+def test_every_line_type_on_the_host_kernel(agent, loopdev):
+    """The script with every line type (but @hwpoison, which needs the guest) passes its
+    checks, computed from the format's README, and each check has daxsim's outcome."""
+    text = every_line_script(poison=False)
+    res, proc = _run(agent, loopdev, text, "every.xfsio")
+    assert proc.returncode == 0, proc.stderr
+    assert res.error is None
+    assert [c.describe("every") for c in res.checks if not c.ok] == []
+    sim = run_script(text, "every.xfsio", variant="page-share")
+    k = [(c.line, c.kind, c.ok) for c in res.checks]
+    d = [(c.line, c.kind, c.ok) for c in sim.result.checks if c.kind != "expect_invariant"]
+    assert k == d
+    assert res.unobserved == [
+        f"every.xfsio:{len(text.splitlines()) - 1}: @expect_invariant no_warnings holds"
+    ]

@@ -323,12 +323,20 @@ static void report_sigbus(void)
 	flush_line();
 }
 
+static void close_all(void);
+static int do_umount(void);
+
+/* Report and stop: nothing after this line can run (no filesystem, or a program the agent
+ * does not understand); mappings and files are dropped and the filesystem unmounted. */
 static void fatal(const char *what, int e)
 {
+	outn = 0;
 	begin();
 	emit(", \"fatal\": ");
 	emit_str(what);
 	report_err(e);
+	close_all();
+	do_umount();
 	exit(3);
 }
 
@@ -1244,26 +1252,20 @@ static void c_mkfs(char **t)
 {
 	long long size = num(t[0]);
 	int fill = (int)num(t[1]);
+	int rc;
 	close_all();
 	if (!strcmp(dev, "-")) { /* a plain directory: a fresh, empty one */
 		mkdir(mnt, 0755);
-		int rc = remove_tree(mnt);
-		if (rc < 0 || (rc = enter_mnt()) < 0)
-			report_err(-rc);
-		else
-			report_ok();
+		if ((rc = remove_tree(mnt)) < 0 || (rc = enter_mnt()) < 0)
+			fatal("cannot empty the directory", -rc);
+		report_ok();
 		return;
 	}
-	int rc = do_umount();
-	if (rc < 0) {
-		report_err(-rc);
-		return;
-	}
-	if (fill >= 0 && (rc = fill_device(fill, size)) < 0) {
-		emit(", \"stage\": \"fill\"");
-		report_err(-rc);
-		return;
-	}
+	if ((rc = do_umount()) < 0)
+		fatal("cannot unmount", -rc);
+	umount2(mnt, 0); /* left mounted by an agent that stopped: not ours to keep */
+	if (fill >= 0 && (rc = fill_device(fill, size)) < 0)
+		fatal("cannot fill the device", -rc);
 	char dopt[128];
 	if (size > 0)
 		snprintf(dopt, sizeof(dopt), "su=2m,sw=1,size=%lld", size);
@@ -1273,16 +1275,10 @@ static void c_mkfs(char **t)
 	char *argv[] = {"mkfs.xfs", "-f", "-q", "-m", "reflink=1,rmapbt=1", "-d", dopt, dev, NULL};
 	char *envp[] = {"TEST_DEV=/dev/null", "TEST_DIR=/tmp", "QA_CHECK_FS=xfs", NULL};
 	rc = run_child(argv, envp);
-	if (rc != 0) {
-		emit(", \"stage\": \"mkfs\", \"status\": %d", rc);
-		report_err(rc < 0 ? -rc : EIO);
-		return;
-	}
-	if ((rc = do_mount()) < 0 || (rc = enter_mnt()) < 0) {
-		emit(", \"stage\": \"mount\"");
-		report_err(-rc);
-		return;
-	}
+	if (rc != 0)
+		fatal("mkfs.xfs failed", rc < 0 ? -rc : EIO);
+	if ((rc = do_mount()) < 0 || (rc = enter_mnt()) < 0)
+		fatal("cannot mount", -rc);
 	report_ok();
 }
 
@@ -1296,9 +1292,8 @@ static void c_cycle(void)
 	if (rc == 0)
 		rc = enter_mnt();
 	if (rc < 0)
-		report_err(-rc);
-	else
-		report_ok();
+		fatal("cannot cycle the mount", -rc);
+	report_ok();
 }
 
 static void c_unlink(char **t)
@@ -1484,11 +1479,11 @@ int main(int argc, char **argv)
 			c_mmap(a);
 		else if (!strcmp(op, "mapsel") && na == 1)
 			c_mapsel(a);
-		else if (!strcmp(op, "mread") && (na == 1 || na == 3))
+		else if (!strcmp(op, "mread") && (na == 2 || na == 3))
 			c_mread(a, na);
-		else if (!strcmp(op, "mwrite") && (na == 2 || na == 4))
+		else if (!strcmp(op, "mwrite") && (na == 3 || na == 4))
 			c_mwrite(a, na);
-		else if (!strcmp(op, "msync") && (na == 1 || na == 3))
+		else if (!strcmp(op, "msync") && (na == 2 || na == 3))
 			c_msync(a, na);
 		else if (!strcmp(op, "munmap"))
 			c_munmap();
