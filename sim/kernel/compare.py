@@ -1,0 +1,230 @@
+"""Side by side: each script on a real kernel and in daxsim under that kernel's design.
+
+One row per script x kernel x observation (``compare.parquet``):
+
+``check LINE KIND``
+    Every check's outcome (``pass``/``fail``; model-derived checks are ``model LINE KIND``).
+``md5 PATH``, ``size PATH``
+    Every file at the end of the script (files above
+    :data:`sim.kernel.program.FINAL_MD5_MAX_BYTES` are compared by size only, on both sides).
+``warning sites``
+    The set of daxsim warning sites (kernel: the sites :func:`sim.kernel.splat.parse_splats`
+    gives; a splat with no daxsim site is named ``FILE:LINE``).
+``faults pte``, ``faults pmd``, ``faults pmd_fallback``
+    Kernel: ``dax_pte_fault_done`` / ``dax_pmd_fault_done`` events
+    (:func:`sim.kernel.splat.fault_counts`); daxsim: its ``pte_faults``, ``pmd_faults`` and
+    ``pmd_fallbacks`` counters over the whole script.
+``sigbus``
+    Some command got a SIGBUS.
+``poison LINE``
+    For each ``@hwpoison``: the owner the kernel signalled the agent for (one standard signal
+    per ``madvise``, so one owner) must be among the owners daxsim finds for the poisoned pages
+    (its reverse map, or ``page->mapping`` without rmapbt).
+``free_delta LINE``
+    For each ``@expect_free_delta``: the two deltas agree within the line's tolerance
+    (``tol=``; allocators and metadata differ), as xfstests' ``_within_tolerance`` does.
+``completed``
+    The script ran to its end on the kernel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sim.kernel.program import FINAL_MD5_MAX_BYTES
+from sim.kernel.run import KernelRun, ScriptResult
+
+__all__ = ["DaxsimObservation", "run_daxsim", "observations", "compare_rows", "COLUMNS"]
+
+PAGE = 4096
+#: Columns of compare.parquet, in order.
+COLUMNS = (
+    "script",
+    "kernel",
+    "release",
+    "design",
+    "observation",
+    "kernel_value",
+    "daxsim_value",
+    "agree",
+)
+
+
+@dataclass
+class DaxsimObservation:
+    """What daxsim computed for one script under one design."""
+
+    checks: list
+    md5: dict
+    sizes: dict
+    warning_sites: list
+    faults: dict
+    sigbus: bool
+    poison: dict  # @hwpoison line -> sorted owners "path:off"
+    free_delta: dict  # @expect_free_delta line -> delta
+
+
+def run_daxsim(commands, filename: str, design: str) -> DaxsimObservation:
+    """Run a parsed script in daxsim under ``design`` (:class:`sim.xfsio.runner.XfsioRunner`).
+
+    Parameters
+    ----------
+    commands : list of Command
+        The parsed script.
+    filename : str
+        The script's name.
+    design : str
+        A daxsim design variant name (the kernel's :attr:`KernelInfo.design`).
+
+    Returns
+    -------
+    DaxsimObservation
+    """
+    from sim.xfsio.runner import XfsioRunner
+
+    r = XfsioRunner(design, filename=filename)
+    sigbus = False
+    poison: dict = {}
+    for cmd in commands:
+        r.step(cmd)
+        if r.last_error is not None and r.last_error.errno == "SIGBUS":
+            sigbus = True
+        if cmd.name == "@hwpoison" and r.last_poison is not None:
+            res = r.last_poison[2]
+            sigbus |= bool(res.sigbus_poisoner)
+            owners = res.rmap_owners if r.dax.rmap else res.fallback_owners
+            fs = r.dax.fs
+            poison[cmd.line] = sorted(
+                {
+                    f"{fs.path_of(ino) or ino}:{fb * PAGE}"
+                    for pfn in res.pfns
+                    for ino, fb in owners.get(pfn, [])
+                }
+            )
+    r._flush_pending()  # noqa: SLF001 (the runner's end-of-script rule, as run() applies it)
+    r.dax.unmount()  # every script ends with an unmount on the kernel: eviction on both sides
+    fs = r.dax.fs
+    md5, sizes = {}, {}
+    for p in fs.paths():
+        ino = fs.lookup(p)
+        sizes[p] = int(fs.size(ino))
+        md5[p] = fs.md5(ino) if sizes[p] <= FINAL_MD5_MAX_BYTES else None
+    s = r.summary()
+    sites = sorted(k[len("warn_") :] for k, v in s.items() if k.startswith("warn_") and v)
+    free_delta = {c.line: int(c.found) for c in r.result.checks if c.kind == "expect_free_delta"}
+    return DaxsimObservation(
+        checks=list(r.result.checks),
+        md5=md5,
+        sizes=sizes,
+        warning_sites=sites,
+        faults={
+            "pte": int(s.get("pte_faults", 0)),
+            "pmd": int(s.get("pmd_faults", 0)),
+            "pmd_fallback": int(s.get("pmd_fallbacks", 0)),
+        },
+        sigbus=sigbus,
+        poison=poison,
+        free_delta=free_delta,
+    )
+
+
+def _check_keys(checks) -> dict:
+    """``check LINE KIND`` (``model ...`` for model-derived) -> pass/fail; a second check of
+    the same kind on one line gets ``#2``."""
+    out: dict = {}
+    for c in checks:
+        base = f"{'model' if c.model else 'check'} {c.line} {c.kind}"
+        key, n = base, 1
+        while key in out:
+            n += 1
+            key = f"{base} #{n}"
+        out[key] = "pass" if c.ok else "fail"
+    return out
+
+
+def _kernel_sites(res: ScriptResult) -> list:
+    return sorted({w.get("site") or f"{w.get('file')}:{w.get('line')}" for w in res.warnings})
+
+
+def observations(commands, res: ScriptResult, sim: DaxsimObservation) -> list[tuple]:
+    """(observation, kernel value, daxsim value, agree) of one script on one kernel."""
+    rows: list[tuple] = []
+    kc, dc = _check_keys(res.checks), _check_keys(sim.checks)
+    for key in sorted(set(kc) | set(dc), key=lambda k: (int(k.split()[1]), k)):
+        a, b = kc.get(key, "absent"), dc.get(key, "absent")
+        rows.append((key, a, b, a == b))
+    for p in sorted(set(res.sizes) | set(sim.sizes)):
+        ks, ds = res.sizes.get(p), sim.sizes.get(p)
+        rows.append((f"size {p}", str(ks), str(ds), ks == ds))
+        km, dm = res.md5.get(p), sim.md5.get(p)
+        if km is None and dm is None and ks is not None and ds is not None:
+            continue  # too large to hash: compared by size
+        rows.append((f"md5 {p}", str(km), str(dm), km == dm and km is not None))
+    ks, ds = _kernel_sites(res), sim.warning_sites
+    rows.append(("warning sites", ",".join(ks) or "-", ",".join(ds) or "-", ks == ds))
+    for k in ("pte", "pmd", "pmd_fallback"):
+        a, b = res.faults.get(k), sim.faults.get(k)
+        rows.append((f"faults {k}", str(a), str(b), a == b))
+    rows.append(("sigbus", str(res.sigbus), str(sim.sigbus), res.sigbus == sim.sigbus))
+    kpois = {p["line"]: p for p in res.poison}
+    for line in sorted(set(kpois) | set(sim.poison)):
+        kp = kpois.get(line) or {}
+        if kp.get("path") is not None:
+            kv = f"{kp['path']}:{int(kp['file_off']) // PAGE * PAGE}"
+        else:
+            kv = "no signal"
+        dv = sim.poison.get(line, [])
+        rows.append((f"poison {line}", kv, " ".join(dv) or "-", kv in dv))
+    deltas = {c.line: c for c in commands if c.name == "@expect_free_delta"}
+    kdel = {c.line: int(c.found) for c in res.checks if c.kind == "expect_free_delta"}
+    for line in sorted(deltas):
+        cmd = deltas[line]
+        kv, dv = kdel.get(line), sim.free_delta.get(line)
+        if kv is None or dv is None:
+            rows.append((f"free_delta {line}", str(kv), str(dv), False))
+            continue
+        tol = float(cmd.opts.get("tol", 0.0))
+        base = res.free_blocks.get(str(cmd.args[1]), 0)
+        rows.append(
+            (f"free_delta {line}", f"{kv:+d}", f"{dv:+d}", abs(kv - dv) <= tol * abs(base + dv))
+        )
+    rows.append(("completed", res.error or "yes", "yes", res.error is None))
+    return rows
+
+
+def compare_rows(kernel_runs: list[KernelRun], parsed: dict) -> list[dict]:
+    """Rows of compare.parquet for every kernel run.
+
+    Parameters
+    ----------
+    kernel_runs : list of KernelRun
+        One per kernel (:func:`sim.kernel.run.run_scripts`).
+    parsed : dict
+        Script path -> parsed commands.
+
+    Returns
+    -------
+    list of dict
+        Keyed by :data:`COLUMNS`.
+    """
+    rows = []
+    for kr in kernel_runs:
+        k = kr.kernel
+        design = k.design
+        for res in kr.scripts:
+            cmds = parsed[res.script]
+            sim = run_daxsim(cmds, res.script, design)
+            for obs, kv, dv, agree in observations(cmds, res, sim):
+                rows.append(
+                    {
+                        "script": res.script,
+                        "kernel": k.name,
+                        "release": k.version,
+                        "design": design,
+                        "observation": obs,
+                        "kernel_value": kv,
+                        "daxsim_value": dv,
+                        "agree": bool(agree),
+                    }
+                )
+    return rows
