@@ -1,4 +1,16 @@
-"""``daxsim kernel``: real Linux kernels under QEMU (fetch, list, ...).
+"""``daxsim kernel``: real Linux kernels under QEMU (fetch, list, run, compare).
+
+::
+
+    daxsim kernel run SCRIPT.xfsio ... (--kernel NAME | --vmlinuz P --modules D) [--json OUT]
+    daxsim kernel compare SCRIPT.xfsio ... [--kernels 6.1,6.12,7.3] [--out DIR] [--json OUT]
+
+``run`` boots the kernel once for all the scripts and evaluates every check of each on the
+host: exit 0 when every check holds, 1 when one fails or the guest hangs (it is killed after
+the timeout), 2 for bad input (a malformed script is refused before anything boots).
+``compare`` runs each script on each kernel and in daxsim under that kernel's design, writes
+``compare.parquet`` and prints the disagreements: exit 0 when everything agrees, 1 when
+something does not, 2 for bad input.
 
 Each action is a pair ``(configure(parser), main(args) -> int)`` in :data:`ACTIONS`.
 """
@@ -7,12 +19,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 from pathlib import Path
 
+from sim.commands._common import check_out_path, default_out_dir, parse_list
 from sim.errors import InputError
 
 __all__ = ["configure", "main", "ACTIONS", "add_kernel_args", "kernel_from_args"]
+
+#: Kernels ``compare`` uses when --kernels is not given.
+DEFAULT_COMPARE_KERNELS = "6.1,6.12,7.3"
 
 
 def add_kernel_args(parser: argparse.ArgumentParser) -> None:
@@ -94,10 +112,171 @@ def _main_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_json_out(path: str | None) -> None:
+    if path is None:
+        return
+    parent = Path(path).resolve().parent
+    if parent.exists() and not parent.is_dir():
+        raise InputError("not a directory", where=str(parent))
+    if Path(path).is_dir():
+        raise InputError("is a directory, want a file", where=path)
+
+
+def _write_json(path: str, data: dict) -> None:
+    d = os.path.dirname(os.path.abspath(path)) or "."
+    os.makedirs(d, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".kernel-", suffix=".json", dir=d)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh, indent=2)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _describe_script(s) -> list[str]:
+    c = s.counts()
+    warn = ", ".join(
+        f"{w['file']}:{w['line']} {w.get('function') or '?'}"
+        + (f" [{w['site']}]" if w.get("site") else "")
+        for w in s.warnings
+    )
+    f = s.faults
+    lines = [
+        f"{s.script}: {c['checks_passed']} passed, {c['checks_failed']} failed"
+        + (
+            f" (model-derived: {c['model_checks_passed']} agree, {c['model_checks_failed']} differ)"
+            if c["model_checks_passed"] or c["model_checks_failed"]
+            else ""
+        )
+        + f"; faults pte={f.get('pte', '?')} pmd={f.get('pmd', '?')}"
+        f" pmd_fallback={f.get('pmd_fallback', '?')}; sigbus {'yes' if s.sigbus else 'no'}",
+        f"  warnings: {warn or 'none'}",
+    ]
+    if s.error:
+        lines.append(f"  not completed: {s.error}")
+    lines += [f"  {k.describe(s.script)}" for k in s.checks if not k.ok and not k.model]
+    return lines
+
+
+# ---------------------------------------------------------------------- run
+def _configure_run(p) -> None:
+    p.add_argument("scripts", nargs="+", metavar="SCRIPT", help="conformance-format scripts")
+    add_kernel_args(p)
+    p.add_argument("--json", default=None, metavar="OUT", help="write the results as JSON")
+    p.add_argument(
+        "--timeout", type=float, default=None, metavar="S", help="kill the guest after S seconds"
+    )
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+
+
+def _main_run(args) -> int:
+    from sim.kernel.run import prepare_scripts, run_scripts
+
+    _check_json_out(args.json)
+    prepare_scripts(args.scripts)  # bad input: exit 2 before the kernel is even looked up
+    kernel = kernel_from_args(args)
+    kr = run_scripts(kernel, args.scripts, timeout_s=args.timeout)
+    if args.json:
+        _write_json(args.json, kr.to_json())
+    if not args.quiet:
+        print(f"kernel {kernel.name} ({kernel.version}, {kernel.release}), design {kernel.design}")
+        for s in kr.scripts:
+            print("\n".join(_describe_script(s)))
+        if kr.timed_out:
+            print("the guest timed out and was killed")
+    return 0 if kr.ok else 1
+
+
+# ---------------------------------------------------------------------- compare
+def _configure_compare(p) -> None:
+    p.add_argument("scripts", nargs="+", metavar="SCRIPT", help="conformance-format scripts")
+    p.add_argument(
+        "--kernels",
+        default=DEFAULT_COMPARE_KERNELS,
+        metavar="A,B",
+        help=f"cached kernels (default {DEFAULT_COMPARE_KERNELS})",
+    )
+    p.add_argument("--out", default=None, metavar="DIR", help="where compare.parquet goes")
+    p.add_argument("--json", default=None, metavar="OUT", help="also write the rows as JSON")
+    p.add_argument(
+        "--timeout", type=float, default=None, metavar="S", help="kill a guest after S seconds"
+    )
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+
+
+def _write_parquet(rows: list[dict], out_dir: Path) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from sim.kernel.compare import COLUMNS
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cols = {c: [r[c] for r in rows] for c in COLUMNS}
+    schema = pa.schema([(c, pa.bool_() if c == "agree" else pa.string()) for c in COLUMNS])
+    table = pa.table(cols, schema=schema)
+    fd, tmp = tempfile.mkstemp(prefix=".compare-", suffix=".parquet", dir=out_dir)
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, out_dir / "compare.parquet")
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return out_dir / "compare.parquet"
+
+
+def _main_compare(args) -> int:
+    from sim.kernel.cache import load_kernel
+    from sim.kernel.compare import compare_rows
+    from sim.kernel.run import prepare_scripts, run_scripts
+    from sim.runner import check_variant
+
+    _check_json_out(args.json)
+    prepared = prepare_scripts(args.scripts)
+    names = parse_list(args.kernels)
+    if not names:
+        raise InputError("--kernels: no kernel named")
+    out_dir = Path(args.out) if args.out else default_out_dir("kernel", "compare")
+    check_out_path(out_dir, "--out")
+    kernels = [load_kernel(n) for n in names]
+    for k in kernels:
+        check_variant(k.design)
+    runs = []
+    for k in kernels:
+        if not args.quiet:
+            print(f"kernel {k.name} ({k.version}): {len(prepared)} script(s)...", file=sys.stderr)
+        runs.append(run_scripts(k, args.scripts, timeout_s=args.timeout))
+    parsed = {p: cmds for p, _n, cmds, _prog in prepared}
+    rows = compare_rows(runs, parsed)
+    path = _write_parquet(rows, out_dir)
+    if args.json:
+        _write_json(args.json, {"rows": rows})
+    bad = [r for r in rows if not r["agree"]]
+    if not args.quiet:
+        for r in bad:
+            print(
+                f"{r['script']} on {r['kernel']} ({r['design']}): {r['observation']}: "
+                f"kernel {r['kernel_value']}, daxsim {r['daxsim_value']}"
+            )
+        print(f"{len(rows) - len(bad)} of {len(rows)} observations agree; wrote {path}")
+    return 1 if bad or any(kr.timed_out for kr in runs) else 0
+
+
 #: action -> (configure, main, help)
 ACTIONS = {
     "fetch": (_configure_fetch, _main_fetch, "fetch Debian kernels into the cache (apt)"),
     "list": (_configure_list, _main_list, "the cached kernels, their release and design"),
+    "run": (_configure_run, _main_run, "run xfs_io scripts on one kernel and check them"),
+    "compare": (
+        _configure_compare,
+        _main_compare,
+        "scripts on kernels and in daxsim under each kernel's design: compare.parquet",
+    ),
 }
 
 

@@ -1342,7 +1342,8 @@ static void c_final(char **t)
 		int fd = open(names[i], O_RDONLY);
 		emit("%s{\"path\": ", shown++ ? ", " : "");
 		emit_str(names[i]);
-		emit(", \"size\": %lld", (long long)st.st_size);
+		emit(", \"ino\": %llu, \"size\": %lld", (unsigned long long)st.st_ino,
+		     (long long)st.st_size);
 		if (fd >= 0) {
 			char hex[33];
 			if (st.st_size <= maxb && md5_fd(fd, 0, st.st_size, hex) == 0)
