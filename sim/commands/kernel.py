@@ -65,10 +65,21 @@ def kernel_from_args(args: argparse.Namespace):
 def _configure_fetch(p: argparse.ArgumentParser) -> None:
     p.add_argument("names", nargs="*", metavar="NAME", help="series (6.1), version or release")
     p.add_argument("--all", action="store_true", help="the default set: 6.1, 6.12, 6.18 and 7.3")
+    p.add_argument(
+        "--no-source",
+        action="store_true",
+        help="skip the kernel source files (fs/dax.c, ...) that name a WARN's function",
+    )
 
 
 def _main_fetch(args: argparse.Namespace) -> int:
-    from sim.kernel.fetch import DEFAULT_SERIES, check_apt, fetch_kernel, update_index
+    from sim.kernel.fetch import (
+        DEFAULT_SERIES,
+        check_apt,
+        fetch_kernel,
+        fetch_source,
+        update_index,
+    )
 
     names = list(args.names)
     if args.all:
@@ -77,8 +88,14 @@ def _main_fetch(args: argparse.Namespace) -> int:
         raise InputError("name the kernels to fetch (e.g. 6.1 7.3), or --all")
     check_apt()
     update_index()
+
+    def log(s: str) -> None:
+        print(s, file=sys.stderr)
+
     for name in names:
-        fetch_kernel(name, update=False, log=lambda s: print(s, file=sys.stderr))
+        info = fetch_kernel(name, update=False, log=log)
+        if not args.no_source:
+            fetch_source(info, log=log)
     return 0
 
 

@@ -12,8 +12,10 @@ A name is a series (``"6.1"``: the newest package of it in the archive), an upst
 (``"7.2.12"``) or a release (``"6.1.0-57-amd64"``). Only ``-amd64`` flavours that come with
 their modules are used (the guest needs nd_pmem and xfs): ``linux-image-REL-unsigned`` (6.1,
 6.12), ``linux-image-REL`` when it holds the modules itself (6.16-6.18), or
-``linux-binary-REL`` with ``linux-modules-REL`` (7.2+). Linux 7.0 and 7.1 have no modules
-package in the archive.
+``linux-binary-REL`` with ``linux-modules-REL`` and ``linux-base-REL`` (7.2+). Linux 7.0 and
+7.1 have no modules package in the archive. Parts of the kernel's source tree (fs/dax.c, ...)
+come from ``linux-source-X.Y`` of the same version when the archive has it (6.1, 6.12, 7.2,
+7.3), for naming the function that holds a WARN's line.
 
 ``dax_folio_reset_order`` (fs/dax.c) first appears in Linux 7.1: the exported symbol is in
 7.1.3 (the first 7.1 in trixie-backports) and every later image, and not in 7.0.13. The
@@ -23,6 +25,7 @@ folio-share kernel without the reset that has its modules in the archive is 6.18
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -50,6 +53,7 @@ __all__ = [
     "update_index",
     "resolve",
     "fetch_kernel",
+    "fetch_source",
 ]
 
 #: The kernels ``fetch --all`` gets: cow-index, page-share, folio-share (no reset),
@@ -79,11 +83,28 @@ _PATTERNS = {
     "image": re.compile(rf"^linux-image-({_REL})$"),
     "binary": re.compile(rf"^linux-binary-({_REL})$"),
     "modules": re.compile(rf"^linux-modules-({_REL})$"),
+    "base": re.compile(rf"^linux-base-({_REL})$"),
 }
 
 _HOW_BY_HAND = (
     "give a kernel by hand instead: --vmlinuz PATH (a bzImage) --modules DIR "
     "(make modules_install INSTALL_MOD_PATH=DIR)"
+)
+
+
+#: Debian version of the packages of each release resolve() chose (for the source package).
+_LAST_DEBIAN_VERSION: dict[str, str] = {}
+
+#: Parts of the kernel tree kept from linux-source-X.Y (for splats: the function holding a
+#: line, and the condition it checks).
+SOURCE_PATTERNS = (
+    "fs/dax.c",
+    "fs/xfs/*",
+    "mm/*",
+    "include/linux/*",
+    "drivers/nvdimm/*",
+    "drivers/dax/*",
+    "fs/iomap/*",
 )
 
 
@@ -232,13 +253,16 @@ def resolve(name: str) -> tuple[str, str, tuple[str, ...]]:
     candidates: dict[str, tuple[str, ...]] = {}
     for rel in wanted:
         if rel in by_kind["modules"] and rel in by_kind["binary"]:
-            candidates[rel] = (f"linux-binary-{rel}", f"linux-modules-{rel}")
+            # linux-base-REL holds modules.builtin (which modules are built in) and config.
+            base = (f"linux-base-{rel}",) if rel in by_kind["base"] else ()
+            candidates[rel] = (f"linux-binary-{rel}", f"linux-modules-{rel}", *base)
         elif rel in by_kind["image-unsigned"]:
             candidates[rel] = (f"linux-image-{rel}-unsigned",)
         elif rel in by_kind["image"]:
             candidates[rel] = (f"linux-image-{rel}",)
     info = _show(sorted({c[0] for c in candidates.values()}))
     usable: list[tuple[tuple[int, ...], str, str]] = []
+    debian_versions: dict[str, str] = {}
     for rel, pkgs in candidates.items():
         d = info.get(pkgs[0])
         if d is None:
@@ -250,6 +274,7 @@ def resolve(name: str) -> tuple[str, str, tuple[str, ...]]:
         version = _upstream(d["Version"])
         if re.fullmatch(r"\d+\.\d+\.\d+", name) and version != name:
             continue
+        debian_versions[rel] = d["Version"]
         usable.append((_vkey(version), rel, version))
     if not usable:
         raise InputError(
@@ -257,6 +282,7 @@ def resolve(name: str) -> tuple[str, str, tuple[str, ...]]:
             "needs nd_pmem and xfs); " + _HOW_BY_HAND
         )
     _, rel, version = max(usable)
+    _LAST_DEBIAN_VERSION[rel] = debian_versions[rel]
     return rel, version, candidates[rel]
 
 
@@ -358,7 +384,7 @@ def fetch_kernel(name: str, *, update: bool = True, log=print) -> KernelInfo:
                 "design_evidence": evidence,
                 "packages": list(packages),
                 "sha256": sums,
-                "apt_version": version,
+                "debian_version": _LAST_DEBIAN_VERSION.get(release, ""),
             },
         )
         if final.exists():
@@ -367,3 +393,59 @@ def fetch_kernel(name: str, *, update: bool = True, log=print) -> KernelInfo:
     info = load_kernel(release)
     log(f"{name}: {release} ({info.version}), design {info.design}")
     return info
+
+
+def fetch_source(kernel: KernelInfo, *, log=print) -> Path | None:
+    """Extract :data:`SOURCE_PATTERNS` of the kernel's tree from Debian's ``linux-source-X.Y``
+    of the same version into ``kernels/<release>/source`` (once).
+
+    Returns
+    -------
+    Path or None
+        The source directory, or None when the archive has no source package of that version
+        (splats then report the printed symbol).
+    """
+    dest = kernel.work_dir / "source"
+    if (dest / "fs" / "dax.c").is_file():
+        return dest
+    series = ".".join(kernel.version.split(".")[:2])
+    pkg = f"linux-source-{series}"
+    proc = subprocess.run(
+        ["apt-cache", *apt_options(), "show", pkg], capture_output=True, text=True, check=False
+    )
+    versions = re.findall(r"^Version: (\S+)$", proc.stdout, re.M)
+    meta = kernel.work_dir / "kernel.json"
+    wanted = json.loads(meta.read_text()).get("debian_version", "") if meta.is_file() else ""
+    same = [v for v in versions if _upstream(v) == kernel.version]
+    if not same:
+        log(f"{kernel.name}: no {pkg} {kernel.version} in the archive; splats name symbols")
+        return None
+    version = wanted if wanted in same else same[0]
+    log(f"{kernel.name}: extracting fs/dax.c and friends from {pkg} {version}")
+    with tempfile.TemporaryDirectory(dir=kernel.work_dir, prefix=".source-") as tmp_s:
+        tmp = Path(tmp_s)
+        _run(
+            ["apt-get", *apt_options(), "-q", "download", f"{pkg}={version}"],
+            "apt-get download",
+            cwd=tmp,
+        )
+        deb = next(tmp.glob("*.deb"))
+        tree = tmp / "tree"
+        tree.mkdir()
+        top = f"{pkg}"
+        script = (
+            'dpkg-deb --fsys-tarfile "$1" | tar -xO "./usr/src/$2.tar.xz" | '
+            'tar -xJ -C "$3" --strip-components=1 --wildcards "${@:4}"'
+        )
+        args = [f"{top}/{p}" for p in SOURCE_PATTERNS]
+        _run(
+            ["bash", "-o", "pipefail", "-c", script, "sh", str(deb), top, str(tree), *args],
+            f"extracting {pkg}",
+        )
+        deb.unlink()
+        if not (tree / "fs" / "dax.c").is_file():
+            raise InputError(f"{pkg} {version}: no fs/dax.c in it")
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(tree, dest)
+    return dest

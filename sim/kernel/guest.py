@@ -1,4 +1,4 @@
-"""The QEMU guest: boot a kernel with emulated pmem, run a job of scripts, bring back results.
+r"""The QEMU guest: boot a kernel with emulated pmem, run a job of scripts, bring back results.
 
 One boot runs a job: a list of :class:`GuestScript`. The guest (``/init`` of
 :mod:`sim.kernel.initramfs`) loads the pmem and XFS modules, puts the legacy e820 pmem
@@ -14,11 +14,11 @@ The guest has no network (``-nic none``), and QEMU opens only files and unix soc
 private temporary directory. A guest that does not finish within ``timeout_s`` is killed and
 the result says so (``timed_out``); QEMU is never left running.
 
-The pause hook (for reading page state before the unmount): when asked (``pause=callback``)
-the job's settings say ``DAXSIM_PAUSE=1``; the agent then writes ``DAXSIM-PAUSE <name>\\n`` on
-its second serial port (``/dev/ttyS1``, a unix socket on the host) and blocks reading one byte
-from it. The host calls ``callback(monitor, name)`` with a :class:`Monitor` on QEMU's QMP
-socket, then writes ``"\\n"`` to the port.
+The pause hook (for reading page state before the unmount): with ``pause=callback`` the job's
+settings say ``DAXSIM_PAUSE=1`` (exported to the agent's environment); the agent then writes
+``DAXSIM-PAUSE <name>\n`` on its second serial port (``/dev/ttyS1``, a unix socket on the
+host) and blocks reading one byte from it. The host calls ``callback(monitor, name)`` with a
+:class:`Monitor` on QEMU's QMP socket, then writes ``"\n"`` to the port.
 """
 
 from __future__ import annotations

@@ -60,7 +60,9 @@ mount -t debugfs debugfs /sys/kernel/debug
 mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 T=/sys/kernel/tracing
 [ -e $T/trace ] || T=/sys/kernel/debug/tracing
+set -a
 . /job/config
+set +a
 while read m; do
   insmod /lib/modules/daxsim/$m.ko || echo "daxsim: insmod $m failed"
 done < /etc/daxsim/modules
