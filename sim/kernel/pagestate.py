@@ -1,0 +1,642 @@
+"""Page state read from a running kernel: the struct pages of the guest's pmem device.
+
+While the guest is paused (the agent's ``DAXSIM-PAUSE`` hook, after a script and before its
+unmount), the host reads, through QEMU's monitor, the ``struct page`` of every pfn of the
+emulated pmem and decodes the words the fsdax association keeps there:
+
+``mapping``
+    NULL, the design's flag (``PAGE_MAPPING_DAX_COW`` in 6.0-6.1, ``PAGE_MAPPING_DAX_SHARED``
+    in 6.2-6.14: both ``(void *)0x1``, set by ``dax_mapping_set_cow()`` /
+    ``dax_page_share_get()`` in fs/dax.c), or the owner's ``struct address_space``;
+``index`` / ``share``
+    the file page offset of the owner, or the share count (``page->index`` in 6.1,
+    ``page->share`` in 6.2-6.14, ``folio->share`` from 6.15; the same word);
+folio order
+    from 6.15 a PMD entry is an order-9 folio (``dax_folio_init()``): ``PG_head`` in the head
+    page's flags, the order in the low byte of the second page's ``_flags_1``.
+
+How (no kernel module, no debug package):
+
+1. struct offsets from the kernel's BTF (:mod:`sim.kernel.btf`), taken from the ``.BTF``
+   section of the packaged ``vmlinuz`` (:func:`btf_from_vmlinuz`) or from the guest's
+   ``/sys/kernel/btf/vmlinux``;
+2. ``vmemmap_base``: with ``nokaslr`` it is the fixed ``__VMEMMAP_BASE_L4`` or
+   ``__VMEMMAP_BASE_L5`` (arch/x86/include/asm/pgtable_64_types.h), chosen by CR4.LA57
+   (``info registers``), or read at the symbol's address when one is known; the first page
+   decoded is checked (a ZONE_DEVICE page carries its ``dev_pagemap`` pointer);
+3. the struct page of pfn ``p`` is at virtual ``vmemmap_base + p * sizeof(struct page)``;
+   ``gva2gpa`` translates it (the device's memmap lives on the device itself with
+   ``--map=dev``), ``pmemsave`` reads it;
+4. the words are decoded with numpy; each owner's ``address_space`` pointer is resolved to
+   an inode number through ``mapping->host->i_ino``.
+
+Blocks are matched with daxsim's by file and offset (the agent's FIEMAP of every file, plus
+the pfn device's data start), since the two allocators place files differently.
+"""
+
+from __future__ import annotations
+
+import lzma
+import re
+import shutil
+import struct
+import subprocess
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from sim.kernel.btf import Btf, BtfError
+
+__all__ = [
+    "PAGE_BYTES",
+    "PageLayout",
+    "KernelPages",
+    "PageCapture",
+    "btf_from_vmlinuz",
+    "elf_section",
+    "vmemmap_base",
+    "read_virtual",
+    "read_struct_pages",
+    "decode_struct_pages",
+    "resolve_inodes",
+    "FLAG_MAPPING",
+]
+
+#: Bytes of a base page on x86-64.
+PAGE_BYTES = 4096
+#: ``PAGE_MAPPING_DAX_COW`` (6.0-6.1) and ``PAGE_MAPPING_DAX_SHARED`` (6.2-6.14): ``0x1``.
+FLAG_MAPPING = 1
+#: ``__VMEMMAP_BASE_L4`` / ``__VMEMMAP_BASE_L5`` (arch/x86/include/asm/pgtable_64_types.h):
+#: vmemmap_base when the memory layout is not randomised (``nokaslr``).
+VMEMMAP_BASE_L4 = 0xFFFFEA0000000000
+VMEMMAP_BASE_L5 = 0xFFD4000000000000
+#: CR4.LA57: five-level paging.
+_CR4_LA57 = 1 << 12
+#: Virtual span translated at once: the vmemmap is mapped with 2 MiB pages where it can be.
+_CHUNK_BYTES = 2 << 20
+_I64 = np.int64
+
+
+# ---------------------------------------------------------------------------- BTF of a kernel
+def elf_section(elf: bytes, name: str) -> bytes:
+    """The bytes of section ``name`` of a little-endian ELF64 image.
+
+    Raises
+    ------
+    BtfError
+        Not an ELF64 little-endian image, or no such section.
+    """
+    if elf[:4] != b"\x7fELF" or elf[4] != 2 or elf[5] != 1:
+        raise BtfError("not a little-endian ELF64 image")
+    shoff = struct.unpack_from("<Q", elf, 0x28)[0]
+    shentsize, shnum, shstrndx = struct.unpack_from("<3H", elf, 0x3A)
+
+    def sh(k):
+        # sh_name, sh_type, sh_flags, sh_addr, sh_offset, sh_size
+        return struct.unpack_from("<IIQQQQ", elf, shoff + k * shentsize)
+
+    stroff, strsize = sh(shstrndx)[4:6]
+    names = elf[stroff : stroff + strsize]
+    want = name.encode()
+    for k in range(shnum):
+        s = sh(k)
+        end = names.index(b"\0", s[0])
+        if names[s[0] : end] == want:
+            return elf[s[4] : s[4] + s[5]]
+    raise BtfError(f"no {name} section in the ELF image")
+
+
+def _decompressors():
+    """``(magic, decompress)`` of the formats a bzImage payload may use."""
+
+    def xz(b):
+        return lzma.LZMADecompressor().decompress(b)
+
+    def gz(b):
+        return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(b)
+
+    def zst(b):
+        exe = shutil.which("zstd")
+        if exe is None:
+            raise BtfError("the kernel image is zstd-compressed and zstd is not installed")
+        p = subprocess.run([exe, "-dc"], input=b, capture_output=True, check=False)
+        return p.stdout  # trailing data after the frame makes zstd complain: keep the output
+
+    return ((b"\xfd7zXZ\x00", xz), (b"\x28\xb5\x2f\xfd", zst), (b"\x1f\x8b\x08", gz))
+
+
+def btf_from_vmlinuz(path: str | Path) -> bytes:
+    """The kernel's own BTF (the ``.BTF`` section of the ``vmlinux`` inside a bzImage).
+
+    The compressed payload is found by its magic (xz, zstd or gzip: Debian's configs), the
+    first candidate that decompresses to an ELF image with a ``.BTF`` section is used.
+
+    Raises
+    ------
+    BtfError
+        No payload with BTF found (e.g. a kernel built without ``CONFIG_DEBUG_INFO_BTF``).
+    """
+    data = Path(path).read_bytes()
+    for magic, dec in _decompressors():
+        pos = data.find(magic)
+        while pos >= 0:
+            try:
+                elf = dec(data[pos:])
+            except (lzma.LZMAError, zlib.error, EOFError):
+                elf = b""
+            if elf[:4] == b"\x7fELF":
+                return elf_section(elf, ".BTF")
+            pos = data.find(magic, pos + 1)
+    raise BtfError(f"{path}: no compressed vmlinux with a .BTF section found")
+
+
+@dataclass(frozen=True)
+class PageLayout:
+    """Where the words of ``struct page`` are, for one kernel build (from its BTF).
+
+    Attributes
+    ----------
+    page_struct_bytes : int
+        ``sizeof(struct page)``.
+    flags_off, mapping_off, index_off, pgmap_off : int
+        Byte offsets in ``struct page`` (``index`` is also ``share`` where that exists).
+    order_off : int
+        Byte offset, from the head page, of the byte holding a large folio's order
+        (``folio->_folio_order`` up to 6.5, the low byte of ``folio->_flags_1`` after).
+    pg_head_bit : int
+        ``PG_head`` in ``enum pageflags``.
+    host_off, i_ino_off : int
+        ``address_space.host`` and ``inode.i_ino``.
+    share_word : str
+        What the ``index`` word is called in this kernel: ``index``, ``page->share`` or
+        ``folio->share``.
+    """
+
+    page_struct_bytes: int
+    flags_off: int
+    mapping_off: int
+    index_off: int
+    pgmap_off: int
+    order_off: int
+    pg_head_bit: int
+    host_off: int
+    i_ino_off: int
+    share_word: str
+
+    @classmethod
+    def from_btf(cls, btf: Btf | bytes) -> "PageLayout":
+        """Build the layout from a kernel's BTF (a :class:`Btf` or its raw bytes)."""
+        if not isinstance(btf, Btf):
+            btf = Btf(btf)
+        if btf.has_member("folio", "_folio_order"):
+            order_off = btf.offset_of("folio", "_folio_order")
+        else:
+            order_off = btf.offset_of("folio", "_flags_1")
+        if btf.has_member("folio", "share"):
+            share_word = "folio->share"
+        elif btf.has_member("page", "share"):
+            share_word = "page->share"
+        else:
+            share_word = "index"
+        return cls(
+            page_struct_bytes=btf.sizeof("page"),
+            flags_off=btf.offset_of("page", "flags"),
+            mapping_off=btf.offset_of("page", "mapping"),
+            index_off=btf.offset_of("page", "index"),
+            pgmap_off=btf.offset_of("page", "pgmap"),
+            order_off=order_off,
+            pg_head_bit=btf.enum_value("pageflags", "PG_head"),
+            host_off=btf.offset_of("address_space", "host"),
+            i_ino_off=btf.offset_of("inode", "i_ino"),
+            share_word=share_word,
+        )
+
+
+# ---------------------------------------------------------------------------- guest memory
+def _hmp_int(text: str, what: str) -> int:
+    m = re.search(r"0x([0-9a-fA-F]+)", text)
+    if m is None:
+        raise RuntimeError(f"{what}: unexpected monitor answer {text.strip()!r}")
+    return int(m.group(1), 16)
+
+
+def vmemmap_base(monitor, *, symbol_address: int | None = None) -> int:
+    """The guest's ``vmemmap_base``.
+
+    Parameters
+    ----------
+    monitor
+        Object with ``hmp(cmd) -> str`` (QEMU's human monitor).
+    symbol_address : int, optional
+        Address of the ``vmemmap_base`` variable (System.map or /proc/kallsyms); read with
+        ``x /gx``.  Without it the guest must run with ``nokaslr``: the value is then
+        ``__VMEMMAP_BASE_L5`` when CR4.LA57 is set, else ``__VMEMMAP_BASE_L4``.
+    """
+    if symbol_address is not None:
+        return _read_words(monitor, symbol_address, 1)[0]
+    m = re.search(r"CR4=([0-9a-fA-F]+)", monitor.hmp("info registers"))
+    if m is None:
+        raise RuntimeError("info registers shows no CR4")
+    return VMEMMAP_BASE_L5 if int(m.group(1), 16) & _CR4_LA57 else VMEMMAP_BASE_L4
+
+
+def _gpa(monitor, va: int) -> int | None:
+    out = monitor.hmp(f"gva2gpa {va:#x}")
+    if "gpa:" not in out:
+        return None
+    return _hmp_int(out, f"gva2gpa {va:#x}")
+
+
+def read_virtual(monitor, va: int, nbytes: int) -> tuple[bytes, np.ndarray]:
+    """Read ``nbytes`` of guest kernel virtual memory from ``va``.
+
+    Each 2 MiB of virtual span is translated once (``gva2gpa``) and read with one
+    ``pmemsave`` when its last 4 KiB page is physically contiguous with its first; otherwise
+    it is read page by page.  Unmapped pages read as zeros.
+
+    Returns
+    -------
+    data : bytes
+    mapped : ndarray of bool, one per 4 KiB virtual page touched (from ``va`` rounded down)
+    """
+    out = bytearray(nbytes)
+    first_page = va // PAGE_BYTES
+    mapped = np.zeros(-(-(va + nbytes) // PAGE_BYTES) - first_page, dtype=bool)
+    pos = va
+    end = va + nbytes
+    while pos < end:
+        stop = min(end, (pos // _CHUNK_BYTES + 1) * _CHUNK_BYTES)
+        g0 = _gpa(monitor, pos)
+        glast = _gpa(monitor, stop - 1) if g0 is not None else None
+        if g0 is not None and glast == g0 + (stop - 1 - pos):
+            out[pos - va : stop - va] = monitor.pmemsave(g0, stop - pos)
+            mapped[pos // PAGE_BYTES - first_page : (stop - 1) // PAGE_BYTES - first_page + 1] = (
+                True
+            )
+        else:
+            p = pos
+            while p < stop:
+                q = min(stop, (p // PAGE_BYTES + 1) * PAGE_BYTES)
+                g = _gpa(monitor, p)
+                if g is not None:
+                    out[p - va : q - va] = monitor.pmemsave(g, q - p)
+                    mapped[p // PAGE_BYTES - first_page] = True
+                p = q
+        pos = stop
+    return bytes(out), mapped
+
+
+def _read_words(monitor, va: int, n: int) -> list[int]:
+    """``n`` 64-bit words of kernel virtual memory at ``va`` (HMP ``x /Ngx``)."""
+    text = monitor.hmp(f"x /{n}gx {va:#x}")
+    words = []
+    for line in text.splitlines():
+        if ":" in line:
+            words += [int(w, 16) for w in re.findall(r"0x([0-9a-fA-F]+)", line.split(":", 1)[1])]
+    if len(words) < n:
+        raise RuntimeError(f"x /{n}gx {va:#x}: unexpected monitor answer {text.strip()!r}")
+    return words[:n]
+
+
+def read_struct_pages(monitor, layout: PageLayout, pfn_first: int, npages: int, base: int):
+    """Raw struct pages of pfns ``[pfn_first, pfn_first + npages)``.
+
+    Returns
+    -------
+    raw : ndarray of uint8, shape (npages, page_struct_bytes)
+    present : ndarray of bool, shape (npages,)
+        False where the vmemmap is not mapped (no struct page).
+    """
+    sz = layout.page_struct_bytes
+    va = base + pfn_first * sz
+    data, mapped = read_virtual(monitor, va, npages * sz)
+    raw = np.frombuffer(data, dtype=np.uint8).reshape(npages, sz)
+    rel = np.arange(npages, dtype=_I64) * sz + va % PAGE_BYTES
+    start = rel // PAGE_BYTES
+    last = (rel + sz - 1) // PAGE_BYTES
+    return raw, mapped[start] & mapped[last]
+
+
+# ---------------------------------------------------------------------------- decoding
+@dataclass
+class KernelPages:
+    """Decoded struct pages of a pfn range (one entry per pfn; int64 arrays).
+
+    Attributes
+    ----------
+    pfn : ndarray
+        Page frame numbers.
+    present : ndarray of bool
+        The pfn has a struct page (its vmemmap is mapped).
+    mapping : ndarray
+        ``page->mapping`` as a signed 64-bit word (kernel pointers are negative).
+    index : ndarray
+        ``page->index`` / ``share``.
+    order : ndarray
+        Order of the folio a head page starts (0 for a base page); -1 for a tail page.
+    head : ndarray
+        pfn of the folio holding the page (itself for base and head pages).
+    pgmap : ndarray
+        ``page->pgmap`` (the word of ``compound_head`` on a tail page).
+    ino : dict
+        Inode number of each ``address_space`` pointer found in ``mapping`` (filled by
+        :func:`resolve_inodes`).
+    """
+
+    pfn: np.ndarray
+    present: np.ndarray
+    mapping: np.ndarray
+    index: np.ndarray
+    order: np.ndarray
+    head: np.ndarray
+    pgmap: np.ndarray
+    ino: dict = field(default_factory=dict)
+
+    def owners(self) -> np.ndarray:
+        """Distinct address_space pointers found in ``mapping`` (neither NULL nor the flag)."""
+        m = self.mapping[self.present & (self.order >= 0)]
+        return np.unique(m[(m != 0) & (m != FLAG_MAPPING)])
+
+    def select(self, pfns) -> "KernelPages":
+        """The entries of ``pfns`` (which must lie in the range read)."""
+        k = np.asarray(pfns, dtype=_I64) - self.pfn[0]
+        if k.size and (k.min() < 0 or k.max() >= self.pfn.size):
+            raise ValueError("pfn outside the range read")
+        return KernelPages(
+            self.pfn[k],
+            self.present[k],
+            self.mapping[k],
+            self.index[k],
+            self.order[k],
+            self.head[k],
+            self.pgmap[k],
+            dict(self.ino),
+        )
+
+
+def decode_struct_pages(raw: np.ndarray, present: np.ndarray, layout: PageLayout, pfn_first: int):
+    """Decode raw struct pages (:func:`read_struct_pages`) into :class:`KernelPages`.
+
+    A tail page of a large folio has bit 0 set in ``compound_head`` (the word of ``pgmap``,
+    include/linux/page-flags.h); its folio's state is in the head page, whose order is in the
+    byte :attr:`PageLayout.order_off` of the head (that is, in the second struct page).
+    """
+    n, sz = raw.shape
+    if sz != layout.page_struct_bytes:
+        raise ValueError(f"struct pages of {sz} bytes, layout says {layout.page_struct_bytes}")
+
+    def word(off):
+        return raw[:, off : off + 8].copy().view("<i8").reshape(n)
+
+    flags = word(layout.flags_off)
+    pgmap = word(layout.pgmap_off)
+    pfn = pfn_first + np.arange(n, dtype=_I64)
+    tail = present & ((pgmap & 1) == 1)
+    is_head = present & ~tail & (((flags >> layout.pg_head_bit) & 1) == 1)
+    order = np.zeros(n, dtype=_I64)
+    obyte_page, obyte_off = divmod(layout.order_off, sz)
+    hk = np.flatnonzero(is_head)
+    ok = hk + obyte_page < n
+    order[hk[ok]] = raw[hk[ok] + obyte_page, obyte_off].astype(_I64)
+    order[tail] = -1
+    head = pfn.copy()
+    # A tail's head: the nearest head page below it (folios are naturally aligned).
+    if tail.any():
+        last_head = np.where(is_head, pfn, -1)
+        np.maximum.accumulate(last_head, out=last_head)
+        head[tail] = last_head[tail]
+    return KernelPages(
+        pfn=pfn,
+        present=present.copy(),
+        mapping=np.where(present, word(layout.mapping_off), 0),
+        index=np.where(present, word(layout.index_off), 0),
+        order=order,
+        head=head,
+        pgmap=np.where(present & ~tail, pgmap, 0),
+    )
+
+
+def resolve_inodes(monitor, layout: PageLayout, pages: KernelPages) -> dict[int, int]:
+    """Inode number of each owner pointer of ``pages`` (``mapping->host->i_ino``)."""
+    out = {}
+    for ptr in pages.owners().tolist():
+        uptr = ptr & 0xFFFFFFFFFFFFFFFF
+        host = _read_words(monitor, uptr + layout.host_off, 1)[0]
+        out[int(ptr)] = int(_read_words(monitor, host + layout.i_ino_off, 1)[0])
+    pages.ino.update(out)
+    return out
+
+
+class PageCapture:
+    """Pause callback (``callback(monitor, script_name)``) recording the pmem's struct pages.
+
+    Parameters
+    ----------
+    layout : PageLayout
+        The kernel's struct page layout.
+    pfn_first, npages : int
+        pfns to read (the emulated pmem: ``memmap=512M!1G`` is pfns 262144..393215).
+    vmemmap_symbol : int, optional
+        Address of ``vmemmap_base`` (else the ``nokaslr`` value, see :func:`vmemmap_base`).
+
+    Attributes
+    ----------
+    pages : dict
+        Script name -> :class:`KernelPages` (with ``ino`` resolved).
+    """
+
+    def __init__(self, layout: PageLayout, pfn_first: int, npages: int, vmemmap_symbol=None):
+        self.layout = layout
+        self.pfn_first = int(pfn_first)
+        self.npages = int(npages)
+        self.vmemmap_symbol = vmemmap_symbol
+        self.pages: dict[str, KernelPages] = {}
+        self.raw: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def __call__(self, monitor, script_name: str) -> None:
+        base = vmemmap_base(monitor, symbol_address=self.vmemmap_symbol)
+        raw, present = read_struct_pages(monitor, self.layout, self.pfn_first, self.npages, base)
+        self.raw[script_name] = (raw, present)
+        pages = decode_struct_pages(raw, present, self.layout, self.pfn_first)
+        resolve_inodes(monitor, self.layout, pages)
+        self.pages[script_name] = pages
+
+
+# ---------------------------------------------------------------------------- comparison
+@dataclass
+class PageView:
+    """One side's page state of a script's end, keyed by file and offset.
+
+    Attributes
+    ----------
+    blocks : dict
+        ``(path, page offset) -> "(owner, word)"`` (plus ``" order N"`` for a large folio)
+        for every mapped block of every file whose state is not ``(NULL, 0)``; the owner is
+        a file name, ``NULL`` or ``flag`` (``PAGE_MAPPING_DAX_COW`` / ``_SHARED``).
+    residue_pages : int
+        Pages with the flag and a zero count: the seed's ``(PAGE_MAPPING_DAX_COW, 0)``.
+    phantom_pages : int
+        Folio designs: order-0 pages that ``dax_folio_is_shared()`` calls shared (mapping
+        NULL, share > 0) with a share above the number of file offsets mapping the block,
+        which no sequence of associations can give: a stale ``index`` read as ``share``.
+    share_degrees : dict
+        Pages by share degree (flag designs: the count under the flag; folio designs: the
+        share of Shared folios, phantoms excluded).
+    """
+
+    blocks: dict
+    residue_pages: int
+    phantom_pages: int
+    share_degrees: dict
+
+
+def _page_view(design, mapping_name, word, order, files) -> PageView:
+    """The :class:`PageView` of per-page words (device-relative block numbers as indices).
+
+    ``mapping_name[b]``: owner of block ``b``'s folio ("NULL", "flag" or a file name);
+    ``word[b]``, ``order[b]``: the folio's index/share word and order; ``files``:
+    ``path -> (page offsets, blocks)`` of each file's mapped blocks.
+    """
+    from sim.memmap import get_variant
+
+    v = get_variant(design)
+    n = word.shape[0]
+    refs = np.zeros(n, dtype=_I64)
+    for _off, blk in files.values():
+        np.add.at(refs, blk[(blk >= 0) & (blk < n)], 1)
+    is_null = mapping_name == "NULL"
+    residue = phantom = 0
+    degree = np.full(n, -1, dtype=_I64)
+    if v.flag_sentinel:
+        flag = mapping_name == "flag"
+        residue = int(np.count_nonzero(flag & (word == 0)))
+        degree[flag] = word[flag]
+    elif v.folio:
+        shared = is_null & (word > 0)
+        ghost = shared & (order == 0) & (word > refs)
+        phantom = int(np.count_nonzero(ghost))
+        real = shared & ~ghost
+        degree[real] = word[real]
+    d, c = np.unique(degree[degree >= 0], return_counts=True)
+    blocks = {}
+    for path, (off, blk) in files.items():
+        for o, b in zip(off.tolist(), blk.tolist(), strict=True):
+            if not 0 <= b < n or (is_null[b] and word[b] == 0):
+                continue
+            s = f"({mapping_name[b]}, {int(word[b])})"
+            blocks[(path, o)] = s + (f" order {int(order[b])}" if order[b] > 0 else "")
+    return PageView(blocks, residue, phantom, dict(zip(d.tolist(), c.tolist(), strict=True)))
+
+
+def kernel_view(
+    pages: KernelPages,
+    design: str,
+    files: dict,
+    data_start_bytes: int,
+    data_bytes: int,
+) -> PageView:
+    """The kernel side's :class:`PageView`.
+
+    Parameters
+    ----------
+    pages : KernelPages
+        Struct pages read at the pause (covering the pfn device's data area).
+    design : str
+        The daxsim design the kernel runs (flag or folio family).
+    files : dict
+        ``path -> {"ino": int, "extents": [(logical_bytes, physical_bytes, length_bytes)]}``:
+        the agent's FIEMAP at the end (physical offsets on the block device) and inode.
+    data_start_bytes, data_bytes : int
+        Guest physical address and size of the pfn device's data area (its sysfs
+        ``resource`` and ``size``): byte 0 of the block device.
+    """
+    p0 = data_start_bytes // PAGE_BYTES
+    n = data_bytes // PAGE_BYTES
+    sel = pages.select(np.arange(p0, p0 + n, dtype=_I64))
+    heads = sel.head - p0
+    if heads.min(initial=0) < 0:
+        raise ValueError("a folio's head lies before the data area")
+    names_by_ino = {int(f["ino"]): path for path, f in files.items() if f.get("ino") is not None}
+    mapping = sel.mapping[heads]
+    name = np.full(n, "NULL", dtype=object)
+    name[mapping == FLAG_MAPPING] = "flag"
+    for ptr in np.unique(mapping[(mapping != 0) & (mapping != FLAG_MAPPING)]).tolist():
+        ino = pages.ino.get(int(ptr))
+        label = names_by_ino.get(
+            ino, f"ino {ino}" if ino is not None else f"{ptr & (2**64 - 1):#x}"
+        )
+        name[mapping == ptr] = label
+    order = sel.order[heads]
+    files_blocks = {}
+    for path, f in files.items():
+        off, blk = [], []
+        for logical, physical, length in f["extents"]:
+            k = np.arange(length // PAGE_BYTES, dtype=_I64)
+            off.append(logical // PAGE_BYTES + k)
+            blk.append(physical // PAGE_BYTES + k)
+        cat = (np.concatenate(off), np.concatenate(blk)) if off else (np.zeros(0, _I64),) * 2
+        files_blocks[path] = cat
+    return _page_view(design, name, sel.index[heads], order, files_blocks)
+
+
+def daxsim_view(dax) -> PageView:
+    """daxsim's :class:`PageView` of a :class:`sim.dax.DaxFS` (before its unmount)."""
+    mm = dax.mm
+    fs = dax.fs
+    n = mm.mapping.shape[0]
+    head = np.arange(n, dtype=_I64)
+    order = np.zeros(n, dtype=_I64)
+    if mm.variant.folio:
+        big = np.flatnonzero(mm.folio_orders > 0).astype(_I64)
+        for b in big.tolist():
+            h = b * 512
+            head[h : h + 512] = h
+            order[h : h + 512] = int(mm.folio_orders[b])
+    mapping = mm.mapping[head]
+    word = mm.index[head].copy()
+    name = np.full(n, "NULL", dtype=object)
+    name[mapping == -1] = "flag"
+    for mid in np.unique(mapping[mapping >= 1]).tolist():
+        ino = next((a.ino for a in dax.spaces.values() if a.mid == mid), mid)
+        name[mapping == mid] = fs.path_of(ino) or f"ino {ino}"
+    files = {}
+    for path in fs.paths():
+        ino = fs.lookup(path)
+        nb = -(-fs.size(ino) // PAGE_BYTES)
+        off, blk = [], []
+        for e in fs.bmap(ino, 0, nb) if nb else []:
+            if e.pblock >= 0:
+                off.append(e.fblock + np.arange(e.nblocks, dtype=_I64))
+                blk.append(e.pblock + np.arange(e.nblocks, dtype=_I64))
+        files[path] = (
+            (np.concatenate(off), np.concatenate(blk)) if off else (np.zeros(0, _I64),) * 2
+        )
+    return _page_view(mm.variant.name, name, word, order, files)
+
+
+def compare_views(kernel: PageView, daxsim: PageView) -> list[tuple[str, str, str, bool]]:
+    """Observations ``(observation, kernel_value, daxsim_value, agree)`` of two views.
+
+    One row each for ``residue_pages``, ``phantom_pages`` and ``share_degrees``, and one
+    ``page PATH:OFFSET`` row per file block whose state is not ``(NULL, 0)`` on either side.
+    """
+
+    def degrees(d):
+        return " ".join(f"{k}:{v}" for k, v in sorted(d.items())) or "-"
+
+    rows = [
+        ("residue_pages", str(kernel.residue_pages), str(daxsim.residue_pages)),
+        ("phantom_pages", str(kernel.phantom_pages), str(daxsim.phantom_pages)),
+        ("share_degrees", degrees(kernel.share_degrees), degrees(daxsim.share_degrees)),
+    ]
+    for path, off in sorted(set(kernel.blocks) | set(daxsim.blocks)):
+        rows.append(
+            (
+                f"page {path}:{off * PAGE_BYTES}",
+                kernel.blocks.get((path, off), "(NULL, 0)"),
+                daxsim.blocks.get((path, off), "(NULL, 0)"),
+            )
+        )
+    return [(o, k, d, k == d) for o, k, d in rows]
