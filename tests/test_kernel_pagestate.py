@@ -92,8 +92,10 @@ I_INO_OFF = 72
 
 
 def kernel_btf(era: str) -> bytes:
-    """BTF of a synthetic kernel: ``"6.1"`` (index, _folio_order) or ``"7.3"`` (folio->share,
-    order in _flags_1, flags a struct as memdesc_flags_t)."""
+    """BTF of a synthetic kernel shaped as 6.1 (``page->index``, ``compound_head``,
+    ``page->pgmap``, ``folio->_folio_order``) or as 7.3 (``page->__folio_index`` in a union
+    with ``share``, ``compound_info``, ``folio->pgmap``, ``folio->share``, the order in
+    ``folio->_flags_1``, flags a struct as ``memdesc_flags_t``)."""
     w = BtfWriter()
     ul = w.int_("long unsigned int", 8)
     uc = w.int_("unsigned char", 1)
@@ -102,12 +104,13 @@ def kernel_btf(era: str) -> bytes:
     pgoff = w.typedef("pgoff_t", ul)
     lh = w.struct("list_head", 16, [("next", vp, 0), ("prev", vp, 64)])
     if era == "7.3":
-        flags_t = w.struct("", 8, [("f", ul, 0)])
-        flags_t = w.typedef("memdesc_flags_t", flags_t)
-        idx = w.struct("", 8, [("index", pgoff, 0), ("share", ul, 0)], union=True)
+        flags_t = w.typedef("memdesc_flags_t", w.struct("", 8, [("f", ul, 0)]))
+        idx = w.struct("", 8, [("__folio_index", pgoff, 0), ("share", ul, 0)], union=True)
         a = w.struct(
             "", 40, [("lru", lh, 0), ("mapping", vp, 128), ("", idx, 192), ("private", ul, 256)]
         )
+        dev = w.struct("", 16, [("_unused_pgmap_compound_info", vp, 0), ("zd", vp, 64)])
+        comp = w.struct("", 8, [("compound_info", ul, 0)])
     else:
         flags_t = ul
         a = w.struct(
@@ -115,8 +118,8 @@ def kernel_btf(era: str) -> bytes:
             40,
             [("lru", lh, 0), ("mapping", vp, 128), ("index", pgoff, 192), ("private", ul, 256)],
         )
-    dev = w.struct("", 16, [("pgmap", vp, 0), ("zone_device_data", vp, 64)])
-    comp = w.struct("", 16, [("compound_head", ul, 0)])
+        dev = w.struct("", 16, [("pgmap", vp, 0), ("zone_device_data", vp, 64)])
+        comp = w.struct("", 8, [("compound_head", ul, 0)])
     u = w.struct("", 40, [("", a, 0), ("", dev, 0), ("", comp, 0)], union=True)
     w.struct(
         "page",
@@ -125,10 +128,17 @@ def kernel_btf(era: str) -> bytes:
     )
     if era == "7.3":
         fidx = w.struct("", 8, [("index", pgoff, 0), ("share", ul, 0)], union=True)
+        flru = w.struct("", 16, [("lru", lh, 0), ("pgmap", vp, 0)], union=True)
         w.struct(
             "folio",
             128,
-            [("flags", flags_t, 0), ("mapping", vp, 192), ("", fidx, 256), ("_flags_1", ul, 512)],
+            [
+                ("flags", flags_t, 0),
+                ("", flru, 64),
+                ("mapping", vp, 192),
+                ("", fidx, 256),
+                ("_flags_1", ul, 512),
+            ],
         )
     else:
         w.struct(
@@ -177,7 +187,9 @@ def test_btf_offsets_through_anonymous_members_and_typedefs():
 def test_btf_share_union_of_7_3():
     b = Btf(kernel_btf("7.3"))
     assert b.offset_of("folio", "share") == b.offset_of("folio", "index") == 32
-    assert b.offset_of("page", "share") == 32
+    assert b.offset_of("page", "share") == b.offset_of("page", "__folio_index") == 32
+    assert b.offset_of("folio", "pgmap") == 8 and not b.has_member("page", "pgmap")
+    assert b.offset_of("page", "compound_info") == 8
     assert b.offset_of("page", "flags.f") == 0
 
 
@@ -203,6 +215,7 @@ def test_layout_from_btf(era, order_off, word):
     lay = ps.PageLayout.from_btf(kernel_btf(era))
     assert lay.page_struct_bytes == 64
     assert (lay.flags_off, lay.pgmap_off, lay.mapping_off, lay.index_off) == (0, 8, 24, 32)
+    assert lay.compound_off == 8
     assert lay.order_off == order_off and lay.share_word == word
     assert lay.pg_head_bit == PG_HEAD
     assert (lay.host_off, lay.i_ino_off) == (HOST_OFF, I_INO_OFF)
@@ -498,14 +511,14 @@ def test_compare_agrees_with_daxsim_on_what_6_1_does():
             kv, ps.daxsim_view(run_script(RESIDUE, variant="cow-index").dax)
         )
     }
-    assert rows["page f2:0"] == ("(flag, 1)", "(flag, 1)", True)
-    assert rows["page g:4096"] == ("(g, 1)", "(g, 1)", True)
+    assert rows["pages f2:0+4096"] == ("(flag, 1)", "(flag, 1)", True)
+    assert rows["pages g:0+16384"] == ("(g, 0..3)", "(g, 0..3)", True)
     assert all(a for _k, _d, a in rows.values())
     assert rows["share_degrees"][0] == "1:1"
     # the same kernel pages against a design that does not flag the CoW block
     rows = ps.compare_views(kv, ps.daxsim_view(run_script(RESIDUE, variant="single-owner").dax))
     bad = [r for r in rows if not r[3]]
-    assert ("page f2:0", "(flag, 1)", "(f2, 0)", False) in bad  # one owner, no flag
+    assert ("pages f2:0+4096", "(flag, 1)", "(f2, 0)", False) in bad  # one owner, no flag
 
 
 def test_residue_on_a_free_block_is_counted():
@@ -531,7 +544,27 @@ def test_folio_views_tell_phantoms_from_shared_folios():
     kv = _kernel_side(lay, pages, files, 262144, "folio-share-reset")
     assert kv.phantom_pages == 1
     assert kv.share_degrees == {2: 1}
-    assert kv.blocks[("f1", 0)] == kv.blocks[("f2", 0)] == "(NULL, 2)"
-    assert kv.blocks[("f1", 1)] == "(NULL, 9)"
-    assert kv.blocks[("f1", 512)] == "(f1, 0) order 9"
-    assert kv.blocks[("f1", 1023)] == "(f1, 0) order 9"
+    assert kv.blocks[("f1", 0)] == kv.blocks[("f2", 0)] == ("NULL", 2, 0)
+    assert kv.blocks[("f1", 1)] == ("NULL", 9, 0)
+    assert kv.blocks[("f1", 512)] == kv.blocks[("f1", 1023)] == ("f1", 0, 9)
+    assert len(kv.blocks) == 2 + 1 + 512
+
+
+def test_compare_groups_runs_and_splits_them_where_a_side_changes():
+    def view(blocks):
+        return ps.PageView(blocks, 0, 0, {})
+
+    k = view(
+        {("f", o): ("f", o, 0) for o in range(4)} | {("g", 0): ("g", 0, 9), ("g", 1): ("g", 0, 9)}
+    )
+    d = view(
+        {("f", 0): ("f", 0, 0), ("f", 1): ("f", 1, 0), ("f", 3): ("f", 3, 0)}
+        | {("g", 0): ("g", 0, 0), ("g", 1): ("g", 1, 0)}
+    )
+    rows = ps.compare_views(k, d)[3:]
+    assert rows == [
+        ("pages f:0+8192", "(f, 0..1)", "(f, 0..1)", True),
+        ("pages f:8192+4096", "(f, 2)", "(NULL, 0)", False),
+        ("pages f:12288+4096", "(f, 3)", "(f, 3)", True),
+        ("pages g:0+8192", "(g, 0) order 9", "(g, 0..1)", False),
+    ]

@@ -161,7 +161,11 @@ class PageLayout:
     page_struct_bytes : int
         ``sizeof(struct page)``.
     flags_off, mapping_off, index_off, pgmap_off : int
-        Byte offsets in ``struct page`` (``index`` is also ``share`` where that exists).
+        Byte offsets in a head ``struct page`` (read through ``struct folio``, which overlays
+        it: ``index`` is also ``share`` where that exists; ``pgmap`` moved from the page to the
+        folio in 7.x).
+    compound_off : int
+        ``page->compound_head`` (``compound_info`` in 7.x): bit 0 set on a tail page.
     order_off : int
         Byte offset, from the head page, of the byte holding a large folio's order
         (``folio->_folio_order`` up to 6.5, the low byte of ``folio->_flags_1`` after).
@@ -179,6 +183,7 @@ class PageLayout:
     mapping_off: int
     index_off: int
     pgmap_off: int
+    compound_off: int
     order_off: int
     pg_head_bit: int
     host_off: int
@@ -200,12 +205,20 @@ class PageLayout:
             share_word = "page->share"
         else:
             share_word = "index"
+
+        def first(*where):
+            for struct_name, member in where:
+                if btf.has_member(struct_name, member):
+                    return btf.offset_of(struct_name, member)
+            raise BtfError(f"none of {where} in the BTF")
+
         return cls(
             page_struct_bytes=btf.sizeof("page"),
-            flags_off=btf.offset_of("page", "flags"),
-            mapping_off=btf.offset_of("page", "mapping"),
-            index_off=btf.offset_of("page", "index"),
-            pgmap_off=btf.offset_of("page", "pgmap"),
+            flags_off=btf.offset_of("folio", "flags"),
+            mapping_off=btf.offset_of("folio", "mapping"),
+            index_off=btf.offset_of("folio", "index"),
+            pgmap_off=first(("page", "pgmap"), ("folio", "pgmap")),
+            compound_off=first(("page", "compound_head"), ("page", "compound_info")),
             order_off=order_off,
             pg_head_bit=btf.enum_value("pageflags", "PG_head"),
             host_off=btf.offset_of("address_space", "host"),
@@ -339,7 +352,7 @@ class KernelPages:
     head : ndarray
         pfn of the folio holding the page (itself for base and head pages).
     pgmap : ndarray
-        ``page->pgmap`` (the word of ``compound_head`` on a tail page).
+        ``pgmap`` of base and head pages (0 on tail pages).
     ino : dict
         Inode number of each ``address_space`` pointer found in ``mapping`` (filled by
         :func:`resolve_inodes`).
@@ -379,9 +392,10 @@ class KernelPages:
 def decode_struct_pages(raw: np.ndarray, present: np.ndarray, layout: PageLayout, pfn_first: int):
     """Decode raw struct pages (:func:`read_struct_pages`) into :class:`KernelPages`.
 
-    A tail page of a large folio has bit 0 set in ``compound_head`` (the word of ``pgmap``,
-    include/linux/page-flags.h); its folio's state is in the head page, whose order is in the
-    byte :attr:`PageLayout.order_off` of the head (that is, in the second struct page).
+    A tail page of a large folio has bit 0 set in ``compound_head`` / ``compound_info``
+    (include/linux/page-flags.h, ``PageTail``); its folio's state is in the head page, whose
+    order is in the byte :attr:`PageLayout.order_off` from the head (in the second struct
+    page).
     """
     n, sz = raw.shape
     if sz != layout.page_struct_bytes:
@@ -393,7 +407,7 @@ def decode_struct_pages(raw: np.ndarray, present: np.ndarray, layout: PageLayout
     flags = word(layout.flags_off)
     pgmap = word(layout.pgmap_off)
     pfn = pfn_first + np.arange(n, dtype=_I64)
-    tail = present & ((pgmap & 1) == 1)
+    tail = present & ((word(layout.compound_off) & 1) == 1)
     is_head = present & ~tail & (((flags >> layout.pg_head_bit) & 1) == 1)
     order = np.zeros(n, dtype=_I64)
     obyte_page, obyte_off = divmod(layout.order_off, sz)
@@ -472,9 +486,9 @@ class PageView:
     Attributes
     ----------
     blocks : dict
-        ``(path, page offset) -> "(owner, word)"`` (plus ``" order N"`` for a large folio)
-        for every mapped block of every file whose state is not ``(NULL, 0)``; the owner is
-        a file name, ``NULL`` or ``flag`` (``PAGE_MAPPING_DAX_COW`` / ``_SHARED``).
+        ``(path, page offset) -> (owner, word, order)`` of the folio holding each mapped
+        block of each file whose state is not ``(NULL, 0)``; the owner is a file name,
+        ``NULL`` or ``flag`` (``PAGE_MAPPING_DAX_COW`` / ``PAGE_MAPPING_DAX_SHARED``).
     residue_pages : int
         Pages with the flag and a zero count: the seed's ``(PAGE_MAPPING_DAX_COW, 0)``.
     phantom_pages : int
@@ -525,8 +539,7 @@ def _page_view(design, mapping_name, word, order, files) -> PageView:
         for o, b in zip(off.tolist(), blk.tolist(), strict=True):
             if not 0 <= b < n or (is_null[b] and word[b] == 0):
                 continue
-            s = f"({mapping_name[b]}, {int(word[b])})"
-            blocks[(path, o)] = s + (f" order {int(order[b])}" if order[b] > 0 else "")
+            blocks[(path, o)] = (str(mapping_name[b]), int(word[b]), int(order[b]))
     return PageView(blocks, residue, phantom, dict(zip(d.tolist(), c.tolist(), strict=True)))
 
 
@@ -616,27 +629,68 @@ def daxsim_view(dax) -> PageView:
     return _page_view(mm.variant.name, name, word, order, files)
 
 
+_NULL_BLOCK = ("NULL", 0, 0)
+
+
+def _render(state, npages: int) -> str:
+    owner, word, order = state
+    if owner not in ("NULL", "flag") and order == 0 and npages > 1:
+        text = f"({owner}, {word}..{word + npages - 1})"
+    else:
+        text = f"({owner}, {word})"
+    return text + (f" order {order}" if order else "")
+
+
+def _norm(state, off: int):
+    """A block's state with an owner's index taken relative to the file offset, so that a
+    run of consecutive pages of one owner compares as one."""
+    owner, word, order = state
+    if owner not in ("NULL", "flag") and order == 0:
+        return owner, word - off, order
+    return state
+
+
 def compare_views(kernel: PageView, daxsim: PageView) -> list[tuple[str, str, str, bool]]:
     """Observations ``(observation, kernel_value, daxsim_value, agree)`` of two views.
 
-    One row each for ``residue_pages``, ``phantom_pages`` and ``share_degrees``, and one
-    ``page PATH:OFFSET`` row per file block whose state is not ``(NULL, 0)`` on either side.
+    One row each for ``residue_pages``, ``phantom_pages`` and ``share_degrees``, then one
+    ``pages PATH:OFF+LEN`` row (bytes) per run of consecutive pages of a file whose state is
+    not ``(NULL, 0)`` on one side at least and whose states go on alike on each side (the
+    same owner with the index advancing by one page per page, or the same folio): values
+    read ``(owner, index or share)``, ``(owner, first..last)`` for a run of owned pages,
+    with `` order N`` for a large folio.
     """
 
     def degrees(d):
         return " ".join(f"{k}:{v}" for k, v in sorted(d.items())) or "-"
 
     rows = [
-        ("residue_pages", str(kernel.residue_pages), str(daxsim.residue_pages)),
-        ("phantom_pages", str(kernel.phantom_pages), str(daxsim.phantom_pages)),
-        ("share_degrees", degrees(kernel.share_degrees), degrees(daxsim.share_degrees)),
+        ("residue_pages", str(kernel.residue_pages), str(daxsim.residue_pages), None),
+        ("phantom_pages", str(kernel.phantom_pages), str(daxsim.phantom_pages), None),
+        ("share_degrees", degrees(kernel.share_degrees), degrees(daxsim.share_degrees), None),
     ]
-    for path, off in sorted(set(kernel.blocks) | set(daxsim.blocks)):
-        rows.append(
-            (
-                f"page {path}:{off * PAGE_BYTES}",
-                kernel.blocks.get((path, off), "(NULL, 0)"),
-                daxsim.blocks.get((path, off), "(NULL, 0)"),
+    run = None  # [path, first off, npages, kernel state, daxsim state, norm key]
+
+    def flush():
+        if run is not None:
+            path, first, npages, ks, ds, _key = run
+            rows.append(
+                (
+                    f"pages {path}:{first * PAGE_BYTES}+{npages * PAGE_BYTES}",
+                    _render(ks, npages),
+                    _render(ds, npages),
+                    _norm(ks, first) == _norm(ds, first),
+                )
             )
-        )
-    return [(o, k, d, k == d) for o, k, d in rows]
+
+    for path, off in sorted(set(kernel.blocks) | set(daxsim.blocks)):
+        ks = kernel.blocks.get((path, off), _NULL_BLOCK)
+        ds = daxsim.blocks.get((path, off), _NULL_BLOCK)
+        key = (_norm(ks, off), _norm(ds, off))
+        if run is not None and run[0] == path and run[1] + run[2] == off and run[5] == key:
+            run[2] += 1
+            continue
+        flush()
+        run = [path, off, 1, ks, ds, key]
+    flush()
+    return [(o, k, d, k == d if a is None else a) for o, k, d, a in rows]
