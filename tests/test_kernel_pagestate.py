@@ -241,18 +241,60 @@ def _elf_with(sections):
     return bytes(body)
 
 
+def _bzimage(path, payload: bytes) -> None:
+    """A bzImage: a setup header (4 setup sectors) whose payload_offset/length locate
+    ``payload`` in the protected-mode part (Documentation/arch/x86/boot.rst)."""
+    setup = bytearray(5 * 512)
+    setup[0x1F1] = 4
+    setup[0x202:0x206] = b"HdrS"
+    struct.pack_into("<II", setup, 0x248, 0x40, len(payload))
+    path.write_bytes(bytes(setup) + b"\0" * 0x40 + payload + b"\0" * 16)
+
+
 @pytest.mark.parametrize("compress", [lzma.compress, gzip.compress])
 def test_btf_from_vmlinuz(tmp_path, compress):
     btf = kernel_btf("7.3")
     elf = _elf_with({".text": b"\x90" * 100, ".BTF": btf})
     assert ps.elf_section(elf, ".BTF") == btf
     image = tmp_path / "vmlinuz"
-    # a setup header, a decoy magic that decompresses to garbage, then the payload
-    image.write_bytes(b"MZ" + b"\0" * 500 + b"\x1f\x8b\x08junk" + compress(elf) + b"\0" * 64)
+    _bzimage(image, compress(elf))
     assert ps.btf_from_vmlinuz(image) == btf
-    image.write_bytes(b"MZ" + b"\0" * 500 + compress(_elf_with({".text": b"\x90"})))
+    _bzimage(image, compress(_elf_with({".text": b"\x90"})))
     with pytest.raises(BtfError, match="no .BTF"):
         ps.btf_from_vmlinuz(image)
+
+
+def test_pmem_range_data_area_and_final_files():
+    cmd = "console=ttyS0 memmap=512M!1G rdinit=/init nokaslr"
+    assert ps.pmem_range(cmd) == (1 << 30, 512 << 20)
+    assert ps.pmem_range("memmap=4G!12g") == (12 << 30, 4 << 30)
+    with pytest.raises(ValueError, match="memmap"):
+        ps.pmem_range("console=ttyS0 memmap=512M$1G")
+    iomem = (
+        "40000000-5fffffff : Persistent Memory (legacy)\n"
+        "/sys/bus/nd/devices/pfn0.0/resource 0x40a00000\n"
+        "/sys/bus/nd/devices/pfn0.0/size 526385152\n"
+    )
+    assert ps.data_area(iomem) == (0x40A00000, 526385152)
+    with pytest.raises(ValueError, match="pfn device"):
+        ps.data_area(iomem.splitlines()[0])
+    reports = [
+        {"op": "pwrite", "line": 3},
+        {
+            "op": "final",
+            "files": [
+                {"path": "f1", "size": 8192, "md5": "x", "extents": [[0, 8192, 8192, 1]]},
+                {"path": "g", "size": 0, "ino": 7, "extents": []},
+            ],
+        },
+        {"op": "umount"},
+    ]
+    assert ps.final_files(reports) == {
+        "f1": {"ino": None, "extents": [(0, 8192, 8192)]},
+        "g": {"ino": 7, "extents": []},
+    }
+    with pytest.raises(ValueError, match="final"):
+        ps.final_files(reports[:1])
 
 
 # ----------------------------------------------------------------------------- guest memory
@@ -568,3 +610,21 @@ def test_compare_groups_runs_and_splits_them_where_a_side_changes():
         ("pages f:12288+4096", "(f, 3)", "(f, 3)", True),
         ("pages g:0+8192", "(g, 0) order 9", "(g, 0..1)", False),
     ]
+
+
+def test_owner_named_from_fiemap_when_the_agent_gives_no_inode():
+    lay = ps.PageLayout.from_btf(kernel_btf("6.1"))
+    pages = {k: {"pgmap": PGMAP} for k in range(64)}
+    for k in range(3):
+        pages[20 + k] = {"pgmap": PGMAP, "mapping": AS_F1, "index": 5 + k}
+    # f and its clone h hold blocks 20..22 at offsets 5..7 and 0..2: only f fits the indexes
+    files = {
+        "f": {"ino": None, "extents": [(5 * PAGE, 20 * PAGE, 3 * PAGE)]},
+        "h": {"ino": None, "extents": [(0, 20 * PAGE, 3 * PAGE)]},
+    }
+    kv = _kernel_side(lay, pages, files, 262144, "cow-index")
+    assert kv.blocks[("f", 5)] == kv.blocks[("h", 0)] == ("f", 5, 0)
+    # two files that fit alike: the owner stays a number
+    files["h"]["extents"] = [(5 * PAGE, 20 * PAGE, 3 * PAGE)]
+    kv = _kernel_side(lay, pages, files, 262144, "cow-index")
+    assert kv.blocks[("f", 5)][0] == "ino 4101"

@@ -36,12 +36,8 @@ the pfn device's data start), since the two allocators place files differently.
 
 from __future__ import annotations
 
-import lzma
 import re
-import shutil
 import struct
-import subprocess
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,48 +104,20 @@ def elf_section(elf: bytes, name: str) -> bytes:
     raise BtfError(f"no {name} section in the ELF image")
 
 
-def _decompressors():
-    """``(magic, decompress)`` of the formats a bzImage payload may use."""
-
-    def xz(b):
-        return lzma.LZMADecompressor().decompress(b)
-
-    def gz(b):
-        return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(b)
-
-    def zst(b):
-        exe = shutil.which("zstd")
-        if exe is None:
-            raise BtfError("the kernel image is zstd-compressed and zstd is not installed")
-        p = subprocess.run([exe, "-dc"], input=b, capture_output=True, check=False)
-        return p.stdout  # trailing data after the frame makes zstd complain: keep the output
-
-    return ((b"\xfd7zXZ\x00", xz), (b"\x28\xb5\x2f\xfd", zst), (b"\x1f\x8b\x08", gz))
-
-
 def btf_from_vmlinuz(path: str | Path) -> bytes:
-    """The kernel's own BTF (the ``.BTF`` section of the ``vmlinux`` inside a bzImage).
-
-    The compressed payload is found by its magic (xz, zstd or gzip: Debian's configs), the
-    first candidate that decompresses to an ELF image with a ``.BTF`` section is used.
+    """The kernel's own BTF: the ``.BTF`` section of the ``vmlinux`` inside a bzImage.
 
     Raises
     ------
     BtfError
-        No payload with BTF found (e.g. a kernel built without ``CONFIG_DEBUG_INFO_BTF``).
+        The payload has no ``.BTF`` section (a kernel built without
+        ``CONFIG_DEBUG_INFO_BTF``).
+    sim.errors.InputError
+        Not a bzImage, or a payload compressed in a format not read here.
     """
-    data = Path(path).read_bytes()
-    for magic, dec in _decompressors():
-        pos = data.find(magic)
-        while pos >= 0:
-            try:
-                elf = dec(data[pos:])
-            except (lzma.LZMAError, zlib.error, EOFError):
-                elf = b""
-            if elf[:4] == b"\x7fELF":
-                return elf_section(elf, ".BTF")
-            pos = data.find(magic, pos + 1)
-    raise BtfError(f"{path}: no compressed vmlinux with a .BTF section found")
+    from sim.kernel.symbols import _payload
+
+    return elf_section(_payload(Path(path)), ".BTF")
 
 
 @dataclass(frozen=True)
@@ -454,28 +422,112 @@ class PageCapture:
         pfns to read (the emulated pmem: ``memmap=512M!1G`` is pfns 262144..393215).
     vmemmap_symbol : int, optional
         Address of ``vmemmap_base`` (else the ``nokaslr`` value, see :func:`vmemmap_base`).
+    keep_raw : bool, default False
+        Also keep the raw struct pages (``raw``), 64 bytes per pfn.
 
     Attributes
     ----------
     pages : dict
         Script name -> :class:`KernelPages` (with ``ino`` resolved).
+    raw : dict
+        Script name -> ``(raw, present)`` of :func:`read_struct_pages` (with ``keep_raw``).
     """
 
-    def __init__(self, layout: PageLayout, pfn_first: int, npages: int, vmemmap_symbol=None):
+    def __init__(
+        self,
+        layout: PageLayout,
+        pfn_first: int,
+        npages: int,
+        vmemmap_symbol=None,
+        *,
+        keep_raw: bool = False,
+    ):
         self.layout = layout
         self.pfn_first = int(pfn_first)
         self.npages = int(npages)
         self.vmemmap_symbol = vmemmap_symbol
+        self.keep_raw = bool(keep_raw)
         self.pages: dict[str, KernelPages] = {}
         self.raw: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
+    @classmethod
+    def for_kernel(cls, kernel, *, cmdline: str | None = None, keep_raw: bool = False):
+        """The capture for a :class:`sim.kernel.cache.KernelInfo` booted by the rig's guest.
+
+        The layout comes from the kernel image's BTF, the pfns from the ``memmap=SIZE!START``
+        of the guest's command line (``sim.kernel.guest.KERNEL_CMDLINE`` by default).
+        """
+        if cmdline is None:
+            from sim.kernel.guest import KERNEL_CMDLINE as cmdline
+        start, size = pmem_range(cmdline)
+        layout = PageLayout.from_btf(btf_from_vmlinuz(kernel.vmlinuz))
+        return cls(layout, start // PAGE_BYTES, size // PAGE_BYTES, keep_raw=keep_raw)
+
     def __call__(self, monitor, script_name: str) -> None:
+        """Read, decode and keep the struct pages (the guest is paused meanwhile)."""
         base = vmemmap_base(monitor, symbol_address=self.vmemmap_symbol)
         raw, present = read_struct_pages(monitor, self.layout, self.pfn_first, self.npages, base)
-        self.raw[script_name] = (raw, present)
+        if self.keep_raw:
+            self.raw[script_name] = (raw, present)
         pages = decode_struct_pages(raw, present, self.layout, self.pfn_first)
         resolve_inodes(monitor, self.layout, pages)
         self.pages[script_name] = pages
+
+
+_SIZE_SUFFIX = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def pmem_range(cmdline: str) -> tuple[int, int]:
+    """``(start_bytes, size_bytes)`` of the ``memmap=SIZE!START`` (emulated pmem) of a kernel
+    command line.
+
+    Raises
+    ------
+    ValueError
+        No ``memmap=SIZE!START`` in ``cmdline``.
+    """
+    m = re.search(r"memmap=(\d+)([KMGT]?)!(\d+)([KMGT]?)", cmdline, re.IGNORECASE)
+    if m is None:
+        raise ValueError(f"no memmap=SIZE!START in {cmdline!r}")
+    size = int(m.group(1)) * _SIZE_SUFFIX[m.group(2).upper()]
+    return int(m.group(3)) * _SIZE_SUFFIX[m.group(4).upper()], size
+
+
+def data_area(iomem: str) -> tuple[int, int]:
+    """``(start_bytes, size_bytes)`` of the pfn device's data area (byte 0 of /dev/pmem0),
+    from the rig's ``iomem`` text (lines ``.../pfn0.0/resource 0x...`` and ``.../size N``).
+
+    Raises
+    ------
+    ValueError
+        The text does not give them.
+    """
+    res = re.search(r"/pfn\d+\.\d+/resource\s+(0x[0-9a-fA-F]+|\d+)", iomem)
+    size = re.search(r"/pfn\d+\.\d+/size\s+(0x[0-9a-fA-F]+|\d+)", iomem)
+    if res is None or size is None:
+        raise ValueError("the guest's iomem report has no pfn device resource and size")
+    return int(res.group(1), 0), int(size.group(1), 0)
+
+
+def final_files(reports: list[dict]) -> dict:
+    """``path -> {"ino", "extents"}`` from the agent's ``final`` report (FIEMAP of every file
+    at the end; ``ino`` when the agent gives it).
+
+    Raises
+    ------
+    ValueError
+        No ``final`` report.
+    """
+    for rep in reversed(reports):
+        if rep.get("op") == "final" and "files" in rep:
+            return {
+                f["path"]: {
+                    "ino": f.get("ino"),
+                    "extents": [(int(e[0]), int(e[1]), int(e[2])) for e in f.get("extents", [])],
+                }
+                for f in rep["files"]
+            }
+    raise ValueError("the agent's reports have no final report (FIEMAP of the files)")
 
 
 # ---------------------------------------------------------------------------- comparison
@@ -543,6 +595,35 @@ def _page_view(design, mapping_name, word, order, files) -> PageView:
     return PageView(blocks, residue, phantom, dict(zip(d.tolist(), c.tolist(), strict=True)))
 
 
+def _owner_labels(sel, mapping, heads, files, files_blocks, ino_of) -> dict:
+    """A file name for each owner pointer: by inode number when the agent gives inodes, else
+    the one file whose FIEMAP puts every page the pointer owns at the page's index."""
+    by_ino = {int(f["ino"]): path for path, f in files.items() if f.get("ino") is not None}
+    where = {
+        path: dict(zip(blk.tolist(), off.tolist(), strict=True))
+        for path, (off, blk) in files_blocks.items()
+    }
+    out = {}
+    owned = (mapping != 0) & (mapping != FLAG_MAPPING)
+    for ptr in np.unique(mapping[owned]).tolist():
+        ino = ino_of.get(int(ptr))
+        if ino in by_ino:
+            out[ptr] = by_ino[ino]
+            continue
+        blocks = np.unique(heads[mapping == ptr])
+        idx = sel.index[blocks]
+        fits = [
+            path
+            for path, w in where.items()
+            if all(w.get(b) == i for b, i in zip(blocks.tolist(), idx.tolist(), strict=True))
+        ]
+        if len(fits) == 1:
+            out[ptr] = fits[0]
+        else:
+            out[ptr] = f"ino {ino}" if ino is not None else f"{ptr & (2**64 - 1):#x}"
+    return out
+
+
 def kernel_view(
     pages: KernelPages,
     design: str,
@@ -571,17 +652,6 @@ def kernel_view(
     heads = sel.head - p0
     if heads.min(initial=0) < 0:
         raise ValueError("a folio's head lies before the data area")
-    names_by_ino = {int(f["ino"]): path for path, f in files.items() if f.get("ino") is not None}
-    mapping = sel.mapping[heads]
-    name = np.full(n, "NULL", dtype=object)
-    name[mapping == FLAG_MAPPING] = "flag"
-    for ptr in np.unique(mapping[(mapping != 0) & (mapping != FLAG_MAPPING)]).tolist():
-        ino = pages.ino.get(int(ptr))
-        label = names_by_ino.get(
-            ino, f"ino {ino}" if ino is not None else f"{ptr & (2**64 - 1):#x}"
-        )
-        name[mapping == ptr] = label
-    order = sel.order[heads]
     files_blocks = {}
     for path, f in files.items():
         off, blk = [], []
@@ -591,6 +661,13 @@ def kernel_view(
             blk.append(physical // PAGE_BYTES + k)
         cat = (np.concatenate(off), np.concatenate(blk)) if off else (np.zeros(0, _I64),) * 2
         files_blocks[path] = cat
+    mapping = sel.mapping[heads]
+    name = np.full(n, "NULL", dtype=object)
+    name[mapping == FLAG_MAPPING] = "flag"
+    labels = _owner_labels(sel, mapping, heads, files, files_blocks, pages.ino)
+    for ptr, label in labels.items():
+        name[mapping == ptr] = label
+    order = sel.order[heads]
     return _page_view(design, name, sel.index[heads], order, files_blocks)
 
 
@@ -694,3 +771,30 @@ def compare_views(kernel: PageView, daxsim: PageView) -> list[tuple[str, str, st
         run = [path, off, 1, ks, ds, key]
     flush()
     return [(o, k, d, k == d if a is None else a) for o, k, d, a in rows]
+
+
+def page_observations(pages: KernelPages, reports: list[dict], iomem: str, design: str, dax):
+    """Page-state observations of one script: the kernel's struct pages read at the pause
+    against daxsim's state of the same script under the kernel's design, before the unmount.
+
+    Parameters
+    ----------
+    pages : KernelPages
+        From :class:`PageCapture` (the script's entry).
+    reports : list of dict
+        The agent's reports of the script (its ``final`` report gives every file's FIEMAP).
+    iomem : str
+        The rig's iomem report (the pfn device's data start and size).
+    design : str
+        The kernel's daxsim design.
+    dax : sim.dax.DaxFS
+        daxsim's filesystem after the script's commands (not unmounted).
+
+    Returns
+    -------
+    list of (observation, kernel_value, daxsim_value, agree)
+        See :func:`compare_views`.
+    """
+    start, size = data_area(iomem)
+    kv = kernel_view(pages, design, final_files(reports), start, size)
+    return compare_views(kv, daxsim_view(dax))
