@@ -628,3 +628,30 @@ def test_owner_named_from_fiemap_when_the_agent_gives_no_inode():
     files["h"]["extents"] = [(5 * PAGE, 20 * PAGE, 3 * PAGE)]
     kv = _kernel_side(lay, pages, files, 262144, "cow-index")
     assert kv.blocks[("f", 5)][0] == "ino 4101"
+
+
+def test_pages_an_earlier_script_left_are_not_the_scripts_own():
+    lay = ps.PageLayout.from_btf(kernel_btf("6.1"))
+    files = {"f": {"ino": 4101, "extents": [(0, 20 * PAGE, 2 * PAGE)]}}
+    start = {k: {"pgmap": PGMAP} for k in range(64)}
+    start[40] = {"pgmap": PGMAP, "mapping": 1, "index": 0}  # a residue left behind
+    start[20] = {"pgmap": PGMAP, "mapping": 1, "index": 0}  # another, on a block f reuses
+    end = {k: dict(v) for k, v in start.items()}
+    end[20] = {"pgmap": PGMAP, "mapping": AS_F1, "index": 0}  # f's fault overwrote it
+    end[21] = {"pgmap": PGMAP, "mapping": AS_F1, "index": 1}
+
+    def capture(pages):
+        m = _guest_with_pages(lay, 262144, pages)
+        m.map(AS_F1 & ~(PAGE - 1), 0x7C2F000, PAGE)
+        m.map(0xFF11000007D00000, 0x7D00000, PAGE)
+        m.write_virtual(AS_F1 + lay.host_off, struct.pack("<Q", 0xFF11000007D00000))
+        m.write_virtual(0xFF11000007D00000 + lay.i_ino_off, struct.pack("<Q", 4101))
+        cap = ps.PageCapture(lay, 262144, 64)
+        cap(m, "s")
+        return cap.pages["s"]
+
+    before, after = capture(start), capture(end)
+    whole = ps.kernel_view(after, "cow-index", files, 262144 * PAGE, 64 * PAGE)
+    own = ps.kernel_view(after, "cow-index", files, 262144 * PAGE, 64 * PAGE, before)
+    assert whole.residue_pages == 1 and own.residue_pages == 0
+    assert own.blocks == whole.blocks == {("f", 0): ("f", 0, 0), ("f", 1): ("f", 1, 0)}

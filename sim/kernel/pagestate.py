@@ -58,8 +58,20 @@ __all__ = [
     "decode_struct_pages",
     "resolve_inodes",
     "FLAG_MAPPING",
+    "BASELINE_SUFFIX",
+    "PageView",
+    "pmem_range",
+    "data_area",
+    "final_files",
+    "kernel_view",
+    "daxsim_view",
+    "compare_views",
+    "page_observations",
+    "daxsim_before_unmount",
 ]
 
+#: Suffix of the name of a pause at a script's start (the baseline of its page state).
+BASELINE_SUFFIX = "@start"
 #: Bytes of a base page on x86-64.
 PAGE_BYTES = 4096
 #: ``PAGE_MAPPING_DAX_COW`` (6.0-6.1) and ``PAGE_MAPPING_DAX_SHARED`` (6.2-6.14): ``0x1``.
@@ -431,6 +443,8 @@ class PageCapture:
         Script name -> :class:`KernelPages` (with ``ino`` resolved).
     raw : dict
         Script name -> ``(raw, present)`` of :func:`read_struct_pages` (with ``keep_raw``).
+    errors : dict
+        Script name -> what went wrong reading its pages.
     """
 
     def __init__(
@@ -449,6 +463,7 @@ class PageCapture:
         self.keep_raw = bool(keep_raw)
         self.pages: dict[str, KernelPages] = {}
         self.raw: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self.errors: dict[str, str] = {}
 
     @classmethod
     def for_kernel(cls, kernel, *, cmdline: str | None = None, keep_raw: bool = False):
@@ -464,13 +479,23 @@ class PageCapture:
         return cls(layout, start // PAGE_BYTES, size // PAGE_BYTES, keep_raw=keep_raw)
 
     def __call__(self, monitor, script_name: str) -> None:
-        """Read, decode and keep the struct pages (the guest is paused meanwhile)."""
-        base = vmemmap_base(monitor, symbol_address=self.vmemmap_symbol)
-        raw, present = read_struct_pages(monitor, self.layout, self.pfn_first, self.npages, base)
-        if self.keep_raw:
-            self.raw[script_name] = (raw, present)
-        pages = decode_struct_pages(raw, present, self.layout, self.pfn_first)
-        resolve_inodes(monitor, self.layout, pages)
+        """Read, decode and keep the struct pages (the guest is paused meanwhile).
+
+        A failure is kept in :attr:`errors` rather than raised, so that the guest goes on
+        with its next scripts.
+        """
+        try:
+            base = vmemmap_base(monitor, symbol_address=self.vmemmap_symbol)
+            raw, present = read_struct_pages(
+                monitor, self.layout, self.pfn_first, self.npages, base
+            )
+            if self.keep_raw:
+                self.raw[script_name] = (raw, present)
+            pages = decode_struct_pages(raw, present, self.layout, self.pfn_first)
+            resolve_inodes(monitor, self.layout, pages)
+        except (RuntimeError, OSError, ValueError) as exc:
+            self.errors[script_name] = f"{type(exc).__name__}: {exc}"
+            return
         self.pages[script_name] = pages
 
 
@@ -624,12 +649,38 @@ def _owner_labels(sel, mapping, heads, files, files_blocks, ino_of) -> dict:
     return out
 
 
+def _without_carried(sel: KernelPages, base: KernelPages) -> KernelPages:
+    """``sel`` with the pages left as they were at the script's start by earlier scripts of
+    the boot (not ``(NULL, 0)`` then, unchanged since) read as ``(NULL, 0)``, order 0."""
+    carried = (
+        base.present
+        & ((base.mapping != 0) | (base.index != 0) | (base.order != 0))
+        & (sel.mapping == base.mapping)
+        & (sel.index == base.index)
+        & (sel.order == base.order)
+        & (sel.head == base.head)
+    )
+    if not carried.any():
+        return sel
+    return KernelPages(
+        sel.pfn,
+        sel.present,
+        np.where(carried, 0, sel.mapping),
+        np.where(carried, 0, sel.index),
+        np.where(carried, 0, sel.order),
+        np.where(carried, sel.pfn, sel.head),
+        sel.pgmap,
+        dict(sel.ino),
+    )
+
+
 def kernel_view(
     pages: KernelPages,
     design: str,
     files: dict,
     data_start_bytes: int,
     data_bytes: int,
+    baseline: KernelPages | None = None,
 ) -> PageView:
     """The kernel side's :class:`PageView`.
 
@@ -645,10 +696,18 @@ def kernel_view(
     data_start_bytes, data_bytes : int
         Guest physical address and size of the pfn device's data area (its sysfs
         ``resource`` and ``size``): byte 0 of the block device.
+    baseline : KernelPages, optional
+        The struct pages at the script's start (a pause named ``NAME`` +
+        :data:`BASELINE_SUFFIX` before its ``@mkfs``). struct pages outlive a filesystem:
+        what an earlier script of the same boot left (the seed's residue survives the
+        unmount) is still there; pages unchanged since the baseline are read as
+        ``(NULL, 0)``, so that the view is the script's own, as daxsim's is.
     """
     p0 = data_start_bytes // PAGE_BYTES
     n = data_bytes // PAGE_BYTES
     sel = pages.select(np.arange(p0, p0 + n, dtype=_I64))
+    if baseline is not None:
+        sel = _without_carried(sel, baseline.select(sel.pfn))
     heads = sel.head - p0
     if heads.min(initial=0) < 0:
         raise ValueError("a folio's head lies before the data area")
@@ -773,7 +832,14 @@ def compare_views(kernel: PageView, daxsim: PageView) -> list[tuple[str, str, st
     return [(o, k, d, k == d if a is None else a) for o, k, d, a in rows]
 
 
-def page_observations(pages: KernelPages, reports: list[dict], iomem: str, design: str, dax):
+def page_observations(
+    pages: KernelPages,
+    reports: list[dict],
+    iomem: str,
+    design: str,
+    dax,
+    baseline: KernelPages | None = None,
+):
     """Page-state observations of one script: the kernel's struct pages read at the pause
     against daxsim's state of the same script under the kernel's design, before the unmount.
 
@@ -789,6 +855,8 @@ def page_observations(pages: KernelPages, reports: list[dict], iomem: str, desig
         The kernel's daxsim design.
     dax : sim.dax.DaxFS
         daxsim's filesystem after the script's commands (not unmounted).
+    baseline : KernelPages, optional
+        The struct pages at the script's start (see :func:`kernel_view`).
 
     Returns
     -------
@@ -796,5 +864,21 @@ def page_observations(pages: KernelPages, reports: list[dict], iomem: str, desig
         See :func:`compare_views`.
     """
     start, size = data_area(iomem)
-    kv = kernel_view(pages, design, final_files(reports), start, size)
+    kv = kernel_view(pages, design, final_files(reports), start, size, baseline)
     return compare_views(kv, daxsim_view(dax))
+
+
+def daxsim_before_unmount(commands, filename: str, design: str):
+    """daxsim's filesystem after a parsed script's commands, before the unmount that ends the
+    script on the kernel (the state the pause reads there).
+
+    Returns
+    -------
+    sim.dax.DaxFS
+    """
+    from sim.xfsio.runner import XfsioRunner
+
+    r = XfsioRunner(design, filename=filename)
+    r.run(commands)
+    r.close()
+    return r.dax
