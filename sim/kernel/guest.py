@@ -216,10 +216,11 @@ def _pause_loop(
     """Serve ``DAXSIM-PAUSE <name>`` lines of the guest's ttyS1."""
     ctl = None
     while not stop.is_set() and ctl is None:
+        ctl = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            ctl = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             ctl.connect(str(sock_path))
         except OSError:
+            ctl.close()
             ctl = None
             time.sleep(0.1)
     if ctl is None:
