@@ -360,6 +360,7 @@ def run_job(
             rt.join(timeout=10)
             if pt is not None:
                 pt.join(timeout=10)
+            proc.stdout.close()
         total_s = time.monotonic() - t0
         if errors:
             raise errors[0]
