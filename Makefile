@@ -3,8 +3,12 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Host programs of the real-kernel guest (sim/kernel): QEMU, the guest's tools, the agent's gcc.
+KSTAMP := $(VENV)/.kernel-tools
+KPKGS  := qemu-system-x86 busybox-static xfsprogs ndctl cpio zstd gcc libc6-dev
+KTOOLS := qemu-system-x86_64 mkfs.xfs xfs_io ndctl cpio zstd gcc
 
-.PHONY: run test bench lint clean
+.PHONY: run test bench lint clean setup-kernel
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,11 +16,28 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# As root on Debian, apt installs what is missing; elsewhere this says what is missing (the
+# real-kernel tests need it) and goes on.
+$(KSTAMP): | $(STAMP)
+	@missing=""; for t in $(KTOOLS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	file -L /bin/busybox 2>/dev/null | grep -q 'statically linked' || missing="$$missing busybox-static"; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && [ -f /etc/debian_version ] && command -v apt-get >/dev/null; then \
+	  echo "installing the real-kernel guest's tools:$$missing"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(KPKGS) >/dev/null \
+	  || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(KPKGS) >/dev/null; } \
+	  && missing=""; \
+	fi; \
+	if [ -n "$$missing" ]; then \
+	  echo "warning: the real-kernel tests need:$$missing (Debian: apt-get install --no-install-recommends $(KPKGS))"; \
+	else touch $@; fi
+
+setup-kernel: $(KSTAMP)
+
 run: $(STAMP)
 	$(BIN)/daxsim run
 	$(BIN)/daxsim compare
 
-test: $(STAMP)
+test: $(STAMP) $(KSTAMP)
 	$(BIN)/python -m pytest -q --nbmake tests notebooks
 
 bench: $(STAMP)
