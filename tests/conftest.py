@@ -9,6 +9,7 @@ selects ``ci``; ``HYPOTHESIS_PROFILE`` names a profile explicitly.  A test's own
 
 import os
 
+import pytest
 from hypothesis import settings
 
 # Explicit rather than Hypothesis's own ``ci`` profile (6.135+), which it loads by itself when
@@ -26,3 +27,19 @@ def hypothesis_profile(environ) -> str:
 
 
 settings.load_profile(hypothesis_profile(os.environ))
+
+
+@pytest.fixture(scope="session")
+def kernel_run():
+    """``kernel_run(series)``: the KernelRun of tests/kernel_suite.py's scripts on that kernel,
+    booted once per session (fetched into the cache first when missing)."""
+    from kernel_suite import run_suite
+
+    runs = {}
+
+    def get(name: str):
+        if name not in runs:
+            runs[name] = run_suite(name)
+        return runs[name]
+
+    return get

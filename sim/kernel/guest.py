@@ -85,7 +85,8 @@ class JobResult:
 
     ``scripts`` holds one :class:`GuestOutput` per script that finished (all of them unless
     the guest timed out or crashed). ``boot_log`` is the serial console; ``ready_s`` the time
-    from QEMU's start to the guest being ready to run the first script.
+    from QEMU's start to the guest being ready to run the first script; ``workdir`` the private
+    temporary directory QEMU used (removed when ``run_job`` returns).
     """
 
     kernel: KernelInfo
@@ -99,6 +100,7 @@ class JobResult:
     ready_s: float | None = None
     total_s: float = 0.0
     files: dict[str, bytes] = field(default_factory=dict)
+    workdir: str = ""
 
     @property
     def complete(self) -> bool:
@@ -358,6 +360,7 @@ def run_job(
                 proc.wait()
             stop.set()
             rt.join(timeout=10)
+            proc.stdout.close()
             if pt is not None:
                 pt.join(timeout=10)
             proc.stdout.close()
@@ -365,7 +368,9 @@ def run_job(
         if errors:
             raise errors[0]
         files = _read_results(disk)
-    return _assemble(kernel, scripts, names, files, lines, marks, timed_out, total_s)
+    result = _assemble(kernel, scripts, names, files, lines, marks, timed_out, total_s)
+    result.workdir = tmp_s
+    return result
 
 
 def _read_results(disk: Path) -> dict[str, bytes]:

@@ -1,0 +1,121 @@
+"""The real-kernel rig on Linux 6.1 and 7.3 (one boot each for the whole suite, through the
+``kernel_run`` fixture): what the rig reports must be what these kernels are known to do
+(../shared/docs/real-kernels.md)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from kernel_suite import SCRIPTS, ensure_kernel
+
+from sim.errors import InputError
+from sim.kernel.cache import local_kernel
+from sim.kernel.guest import GuestScript, run_job
+
+
+def result(run, name: str):
+    return run.by_path[str(SCRIPTS / name)]
+
+
+@pytest.fixture(scope="module")
+def k61(kernel_run):
+    return kernel_run("6.1")
+
+
+@pytest.fixture(scope="module")
+def k73(kernel_run):
+    return kernel_run("7.3")
+
+
+def test_designs_are_derived_from_the_kernels(k61, k73):
+    assert (k61.kernel.version.split(".")[:2], k61.kernel.design) == (["6", "1"], "cow-index")
+    assert (k73.kernel.version.split(".")[:2], k73.kernel.design) == (
+        ["7", "3"],
+        "folio-share-reset",
+    )
+
+
+@pytest.mark.parametrize("series", ["6.1", "7.3"])
+def test_every_rig_script_runs_to_its_end_with_its_checks_holding(kernel_run, series):
+    run = kernel_run(series)
+    assert not run.timed_out
+    for s in run.scripts:
+        assert s.error is None, (s.script, s.error)
+        assert s.counts()["checks_failed"] == 0, (s.script, s.to_json()["failed"])
+        assert s.counts()["checks_passed"] >= 1
+
+
+def test_two_readers_warn_on_61_at_associate_and_disassociate(k61):
+    assert result(k61, "two-readers.xfsio").warnings == [
+        {"file": "fs/dax.c", "line": 380, "function": "dax_associate_entry",
+         "site": "associate_mapping_set"},
+        {"file": "fs/dax.c", "line": 404, "function": "dax_disassociate_entry",
+         "site": "disassociate_foreign_mapping"},
+    ]  # fmt: skip
+
+
+def test_warn_on_once_is_rearmed_between_scripts_of_one_boot(k61):
+    # Both scripts hit fs/dax.c:380 in the same boot: WARN_ON_ONCE fired again.
+    for name in ("two-readers.xfsio", "folio-order.xfsio"):
+        assert 380 in [w["line"] for w in result(k61, name).warnings], name
+
+
+def test_two_readers_share_the_page_silently_on_73(k73):
+    assert result(k73, "two-readers.xfsio").warnings == []
+
+
+def test_folio_order_warn_on_73(k73):
+    assert result(k73, "folio-order.xfsio").warnings == [
+        {"file": "fs/dax.c", "line": 495, "function": "dax_associate_entry",
+         "site": "associate_order_mismatch"},
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("series", ["6.1", "7.3"])
+def test_refaults_after_punch_and_after_reflink(kernel_run, series):
+    run = kernel_run(series)
+    # Four page reads, the punch zaps every PTE of the file, page 0 faults again.
+    assert result(run, "punch-refault.xfsio").faults["pte"] == 5
+    # The reflink breaks both files' layouts: the PMD is faulted in a second time.
+    faults = result(run, "reflink-pmd-refault.xfsio").faults
+    assert (faults["pmd"], faults["pte"]) == (2, 0)
+
+
+def test_a_kernel_given_by_hand_is_described_like_the_fetched_one():
+    k = ensure_kernel("6.1")
+    own = local_kernel(k.vmlinuz, k.modules)
+    assert (own.name, own.release, own.version, own.design) == (
+        "local",
+        k.release,
+        k.version,
+        k.design,
+    )
+    with pytest.raises(InputError, match="no such kernel image"):
+        local_kernel(k.vmlinuz.parent / "missing", k.modules)
+
+
+def test_a_hung_guest_is_killed_and_reported():
+    k = ensure_kernel("6.1")
+    job = run_job(k, [GuestScript("hang", b"#!/bin/sh\nsleep 100000\n")], timeout_s=8)
+    assert job.timed_out and not job.complete
+    assert job.scripts == []
+    assert not Path(job.workdir).exists()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        assert job.workdir.encode() not in cmdline, f"process {pid} still runs the guest"
+
+
+def test_kernel_list_shows_the_cached_kernels(capsys):
+    from sim.cli import main
+
+    k = ensure_kernel("6.1")
+    assert main(["kernel", "list"]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("6.1 "))
+    assert re.split(r"\s{2,}", row)[:4] == ["6.1", k.release, k.version, "cow-index"]
