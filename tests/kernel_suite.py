@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-SCRIPTS = HERE / "kernel_scripts"
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS = ROOT / "scenarios" / "scripts" / "kernel"
 
-#: The rig's own scripts (tests/kernel_scripts), whose kernel outcome real-kernels.md records.
+#: The observations of real-kernels.md as scripts (scenarios/scripts/kernel).
 RIG_SCRIPTS = [
     SCRIPTS / "two-readers.xfsio",
     SCRIPTS / "folio-order.xfsio",
-    SCRIPTS / "punch-refault.xfsio",
-    SCRIPTS / "reflink-pmd-refault.xfsio",
+    SCRIPTS / "refault-punch.xfsio",
+    SCRIPTS / "refault-reflink.xfsio",
+    SCRIPTS / "residue-visible.xfsio",
 ]
 
 #: kernel series -> scripts run in its one boot.

@@ -245,13 +245,15 @@ def _pause_loop(
                 if not text.startswith("DAXSIM-PAUSE"):
                     continue
                 name = text.split(None, 1)[1] if " " in text else ""
-                if monitor is None:
-                    monitor = Monitor(qmp_path, tmp)
                 try:
+                    if monitor is None:
+                        monitor = Monitor(qmp_path, tmp)
                     pause(monitor, names.get(name, name))
+                except Exception as exc:  # reported by run_job; the guest goes on
+                    errors.append(exc)
                 finally:
                     ctl.sendall(b"\n")
-    except BaseException as exc:  # reported by run_job
+    except OSError as exc:  # the port closed under us: reported by run_job
         errors.append(exc)
     finally:
         if monitor is not None:
