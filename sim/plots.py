@@ -15,6 +15,14 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 
+from sim.constants import (  # noqa: E402
+    COW_INDEX,
+    FOLIO_SHARE,
+    FOLIO_SHARE_RESET,
+    PAGE_SHARE,
+    SINGLE_OWNER,
+)
+
 __all__ = [
     "VARIANT_COLORS",
     "variant_color",
@@ -29,11 +37,11 @@ __all__ = [
 
 #: A fixed colour per design variant (tab10), so figures can be compared side by side.
 VARIANT_COLORS = {
-    "single-owner": "#7f7f7f",
-    "cow-index": "#d62728",
-    "page-share": "#2ca02c",
-    "folio-share": "#1f77b4",
-    "folio-share-reset": "#9467bd",
+    SINGLE_OWNER: "#7f7f7f",
+    COW_INDEX: "#d62728",
+    PAGE_SHARE: "#2ca02c",
+    FOLIO_SHARE: "#1f77b4",
+    FOLIO_SHARE_RESET: "#9467bd",
 }
 
 

@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.constants import DEFAULT_CPU_FREQ_GHZ, PAGE_SIZE, OpKind
 from sim.fs import FsError
 from sim.work import WorkRecord
 
 __all__ = ["RunOutput", "simulate", "run_scenario", "write_results", "op_label"]
 
-PAGE_SIZE = 4096
 #: Time-series samples per run (plus the final state).
 TIMESERIES_POINTS = 100
 
@@ -59,17 +59,12 @@ class RunOutput:
     meta: dict = field(default_factory=dict)
 
 
-_OP_NAMES: dict[int, str] | None = None
-
-
 def op_label(op_code: int, record: WorkRecord | None = None) -> str:
     """Name of an operation for the latency table; a write fault that copied is ``cow_fault``."""
-    global _OP_NAMES  # noqa: PLW0603 - an immutable cache of the enum names
-    if _OP_NAMES is None:
-        from workloads.ops import Op
-
-        _OP_NAMES = {int(o): o.name.lower() for o in Op}
-    name = _OP_NAMES.get(int(op_code), f"op{op_code}")
+    try:
+        name = OpKind(int(op_code)).label
+    except ValueError:
+        name = f"op{op_code}"
     if name == "write_fault" and record is not None and record.memcpy_bytes > 0:
         return "cow_fault"
     return name
@@ -293,7 +288,7 @@ def simulate(
     if scenario.run.operations:
         stream = stream[: scenario.run.operations]
     if scenario.run.duration_ns:
-        limit = int(scenario.run.duration_ns * 2.2)
+        limit = int(scenario.run.duration_ns * DEFAULT_CPU_FREQ_GHZ)
         stream = stream[stream["t_cycles"] <= limit]
     nblocks = scenario.device.size // PAGE_SIZE
     pricer = _Pricer(scenario, profile)  # checks the profile before any work

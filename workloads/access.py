@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.constants import PMD_NR_PAGES
 from workloads.ops import ARG_PMD, OP_DTYPE, PAGE_SIZE, PMD_SIZE, Op, concat, make_ops
 
 __all__ = ["zipf_ranks", "first_touch_faults", "StreamBuilder", "instance_faults"]
 
-PMD_PAGES = PMD_SIZE // PAGE_SIZE
+PMD_PAGES = PMD_NR_PAGES
 
 
 def zipf_ranks(rng: np.random.Generator, n_items: int, n_samples: int, s: float) -> np.ndarray:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim.constants import DEFAULT_CPU_FREQ_GHZ
 from workloads.access import StreamBuilder, fault_rows
 from workloads.ops import ARG_WHOLE_FILE, PAGE_SIZE, Op, op_counts
 from workloads.params import ParamError, param
@@ -72,7 +73,9 @@ class BackupParams:
     BackupParams,
     "a file tree copied with reflink (cp --reflink), then the source tree modified; rounds of that",
 )
-def generate(params: BackupParams, rng, *, cpus: int = 1, cycles_per_ns: float = 2.2):
+def generate(
+    params: BackupParams, rng, *, cpus: int = 1, cycles_per_ns: float = DEFAULT_CPU_FREQ_GHZ
+):
     """Generate the ``backup`` stream.
 
     pid 0 (cpu 0) owns the source tree and the copies; each round it CREATEs and FICLONEs a

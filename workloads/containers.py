@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim.constants import DEFAULT_CPU_FREQ_GHZ
 from workloads.access import StreamBuilder
 from workloads.ops import PAGE_SIZE, Op, make_ops, op_counts
 from workloads.params import ParamError, param
@@ -78,7 +79,9 @@ class ContainersParams:
     "layered images built by clone ranges, cloned by "
     "many containers: mostly reads, some CoW writes",
 )
-def generate(params: ContainersParams, rng, *, cpus: int = 1, cycles_per_ns: float = 2.2):
+def generate(
+    params: ContainersParams, rng, *, cpus: int = 1, cycles_per_ns: float = DEFAULT_CPU_FREQ_GHZ
+):
     """Generate the ``containers`` stream.
 
     Files ``0 .. layers-1`` are layers (pid 0 writes them at t = 0, 1 MiB chunks); files

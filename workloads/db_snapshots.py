@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim.constants import DEFAULT_CPU_FREQ_GHZ
 from workloads.access import StreamBuilder, fault_rows, first_touch_faults, zipf_ranks
 from workloads.ops import ARG_WHOLE_FILE, ARG_WRITABLE, PAGE_SIZE, Op, op_counts
 from workloads.params import param
@@ -49,7 +50,9 @@ class DbSnapshotsParams:
     "a database file updated through mmap, reflink "
     "snapshots every N updates, old snapshots deleted",
 )
-def generate(params: DbSnapshotsParams, rng, *, cpus: int = 1, cycles_per_ns: float = 2.2):
+def generate(
+    params: DbSnapshotsParams, rng, *, cpus: int = 1, cycles_per_ns: float = DEFAULT_CPU_FREQ_GHZ
+):
     """Generate the ``db-snapshots`` stream.
 
     File 0 is the database (written by pid 0 at t = 0, then mapped writable by pid 1 on cpu

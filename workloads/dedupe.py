@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim.constants import DEFAULT_CPU_FREQ_GHZ
 from workloads.access import StreamBuilder, fault_rows
 from workloads.ops import ARG_WRITABLE, PAGE_SIZE, Op, make_ops, op_counts
 from workloads.params import param
@@ -62,7 +63,9 @@ def _runs(mask_break: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     DedupeParams,
     "files with duplicate blocks; a FIDEDUPERANGE pass shares them; then overwrites",
 )
-def generate(params: DedupeParams, rng, *, cpus: int = 1, cycles_per_ns: float = 2.2):
+def generate(
+    params: DedupeParams, rng, *, cpus: int = 1, cycles_per_ns: float = DEFAULT_CPU_FREQ_GHZ
+):
     """Generate the ``dedupe`` stream.
 
     Phase 1 (pid 0): every file is written block by block (runs of equal pattern coalesced

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim.constants import DEFAULT_CPU_FREQ_GHZ
 from workloads.ops import PAGE_SIZE, Op, make_ops, op_counts
 from workloads.params import param
 from workloads.registry import WorkloadSpec, register
@@ -43,7 +44,9 @@ class MemoryFailureParams:
     "any workload with pmem pages poisoned at "
     "random faulted pages; reports the owners each design finds",
 )
-def generate(params: MemoryFailureParams, rng, *, cpus: int = 1, cycles_per_ns: float = 2.2):
+def generate(
+    params: MemoryFailureParams, rng, *, cpus: int = 1, cycles_per_ns: float = DEFAULT_CPU_FREQ_GHZ
+):
     """Generate the base workload, then insert POISON rows.
 
     The base stream is generated from a child seed of ``rng``; ``poisons`` fault rows are

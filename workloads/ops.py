@@ -40,12 +40,12 @@ A prefix of a legal stream is legal, so a driver may stop after ``run.operations
 
 from __future__ import annotations
 
-import enum
 import shlex
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from sim.constants import BLOCK_SIZE, PAGE_SIZE, PMD_SIZE, OpKind
 from sim.errors import InputError
 
 __all__ = [
@@ -67,8 +67,6 @@ __all__ = [
     "from_xfsio_lines",
 ]
 
-PAGE_SIZE = 4096
-PMD_SIZE = 2 * 1024 * 1024
 
 #: Fault rows: a PMD (2 MiB) fault rather than a PTE fault. MMAP rows: the mapping is
 #: huge-aligned (PMD colour of the address equals that of the file offset), so the kernel
@@ -97,74 +95,8 @@ OP_DTYPE = np.dtype(
 )
 
 
-class Op(enum.IntEnum):
-    """Operation codes of the ``op`` field.
-
-    Attributes
-    ----------
-    CREATE
-        Create empty file ``file`` (``open -f``); the id must be new.
-    WRITE
-        ``pwrite``: ``length_bytes`` bytes of byte ``arg & 0xff`` at ``offset_bytes``;
-        extends EOF. A CoW write when the blocks are shared.
-    CLONE
-        ``FICLONE`` (``arg & ARG_WHOLE_FILE``) of ``src`` into ``file``, or ``FICLONERANGE``
-        of ``src[src_offset_bytes : +length_bytes]`` to ``file[offset_bytes:]`` (length 0 =
-        to source EOF). Kernel remap rules apply (block-aligned offsets; a partial EOF block
-        only to or past the destination EOF).
-    DEDUPE
-        ``FIDEDUPERANGE`` of ``src[src_offset_bytes : +length_bytes]`` against
-        ``file[offset_bytes : +length_bytes]``; shares blocks only if the bytes are equal.
-    MMAP
-        ``mmap(MAP_SHARED)`` of ``file[offset_bytes : +length_bytes]`` by ``pid``; writable
-        if ``arg & ARG_WRITABLE``; huge-aligned if ``arg & ARG_PMD`` (else placed off PMD
-        colour: PTE faults only). One mapping per ``(pid, file)``.
-    MUNMAP
-        Remove ``pid``'s mapping of ``file`` (no xarray entries are removed).
-    READ_FAULT
-        Loads through ``pid``'s mapping of ``file`` over ``[offset_bytes, +length_bytes)``:
-        a fault on each page not yet mapped. Generators emit one row per expected fault:
-        length 4 KiB, or with ``arg & ARG_PMD`` a 2 MiB-aligned 2 MiB range in a
-        huge-aligned mapping (one PMD fault, or 512 PTE faults if the kernel falls back).
-    WRITE_FAULT
-        A store of byte ``(arg >> 8) & 0xff`` over the range through a writable mapping: a
-        write fault (CoW on a shared extent) where the page is not mapped writable.
-    TRUNCATE
-        ``ftruncate(file, offset_bytes)``.
-    PUNCH
-        ``fallocate(PUNCH_HOLE|KEEP_SIZE)`` of the range.
-    ZERO
-        ``fallocate(ZERO_RANGE)`` of the range; extends EOF unless ``arg & ARG_KEEP_SIZE``.
-    UNSHARE
-        ``fallocate(UNSHARE_RANGE)`` of the range.
-    UNLINK
-        Remove ``file`` (every mapping of it is gone first); its id is never used again.
-    FSYNC
-        ``fsync(file)`` (writeback of DIRTY/TOWRITE entries).
-    POISON
-        Memory failure of the pmem page(s) backing ``file[offset_bytes : +length_bytes]``
-        through ``pid``'s mapping (MADV_HWPOISON); with ``file == -1`` the device byte range
-        ``[offset_bytes, +length_bytes)``.
-    READ
-        ``pread`` of the range (clipped at EOF).
-    """
-
-    CREATE = 1
-    WRITE = 2
-    CLONE = 3
-    DEDUPE = 4
-    MMAP = 5
-    MUNMAP = 6
-    READ_FAULT = 7
-    WRITE_FAULT = 8
-    TRUNCATE = 9
-    PUNCH = 10
-    ZERO = 11
-    UNSHARE = 12
-    UNLINK = 13
-    FSYNC = 14
-    POISON = 15
-    READ = 16
+#: The operation codes of the ``op`` field: the one vocabulary of operation kinds.
+Op = OpKind
 
 
 _FIELD_DEFAULTS = {
@@ -587,7 +519,7 @@ def to_xfsio_lines(stream: np.ndarray, names: Sequence[str] | Mapping[int, str])
             lines.append(f"truncate {off}")
         elif op in (Op.PUNCH, Op.ZERO, Op.UNSHARE):
             use_file(f)
-            cmd = {Op.PUNCH: "fpunch", Op.ZERO: "fzero", Op.UNSHARE: "funshare"}[Op(op)]
+            cmd = Op(op).xfsio
             keep = " -k" if op == Op.ZERO and arg & ARG_KEEP_SIZE else ""
             lines.append(f"{cmd}{keep} {off} {ln}")
         elif op == Op.UNLINK:
@@ -603,7 +535,7 @@ def to_xfsio_lines(stream: np.ndarray, names: Sequence[str] | Mapping[int, str])
     return lines
 
 
-_SUFFIX = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "b": 4096, "s": 512}
+_SUFFIX = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "b": BLOCK_SIZE, "s": 512}
 
 
 def _cvtnum(tok: str, where: str) -> int:
@@ -779,13 +711,13 @@ def from_xfsio_lines(lines: Sequence[str], *, source: str = "<script>"):
             cur_map = len(maps) - 1 if maps else None
         elif cmd in ("mread", "mwrite", "@hwpoison"):
             pid, f = need_map(where)
-            op = {"mread": Op.READ_FAULT, "mwrite": Op.WRITE_FAULT, "@hwpoison": Op.POISON}[cmd]
+            op = Op.from_xfsio(cmd)
             a = ((ord("X") if pat is None else pat) << 8) if op == Op.WRITE_FAULT else 0
             rows.append((op, pid, f, -1, _cvtnum(pos[0], where), _cvtnum(pos[1], where), 0, a))
         elif cmd == "truncate":
             rows.append((Op.TRUNCATE, 1, need_cur(where), -1, _cvtnum(pos[0], where), 0, 0, 0))
         elif cmd in ("fpunch", "fzero", "funshare"):
-            op = {"fpunch": Op.PUNCH, "fzero": Op.ZERO, "funshare": Op.UNSHARE}[cmd]
+            op = Op.from_xfsio(cmd)
             a = ARG_KEEP_SIZE if op == Op.ZERO and "-k" in flags else 0
             rows.append(
                 (op, 1, need_cur(where), -1, _cvtnum(pos[0], where), _cvtnum(pos[1], where), 0, a)

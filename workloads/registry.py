@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from sim.constants import DEFAULT_CPU_FREQ_GHZ
 from sim.errors import InputError
 from workloads.params import ParamError, coerce
 
@@ -280,7 +281,11 @@ def dataclass_keys(cls_or_obj: Any, prefix: str) -> list[str]:
 
 
 def generate(
-    spec: WorkloadSpec, rng: Any = None, *, cpus: int = 1, cycles_per_ns: float = 2.2
+    spec: WorkloadSpec,
+    rng: Any = None,
+    *,
+    cpus: int = 1,
+    cycles_per_ns: float = DEFAULT_CPU_FREQ_GHZ,
 ) -> tuple[np.ndarray, dict]:
     """Run the generator of ``spec`` (``rng`` normalised with ``np.random.default_rng``)."""
     gen = get_generator(spec.generator)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim.constants import DEFAULT_CPU_FREQ_GHZ
 from workloads.access import StreamBuilder, fault_rows, instance_faults
 from workloads.ops import ARG_PMD, ARG_WHOLE_FILE, ARG_WRITABLE, PAGE_SIZE, Op, make_ops, op_counts
 from workloads.params import param
@@ -191,7 +192,9 @@ def clone_farm(
     "a golden VM image reflinked K times; each VM faults a "
     "Zipf working set, CoW on writes; VMs start and stop over time",
 )
-def generate(params: VmClonesParams, rng, *, cpus: int = 1, cycles_per_ns: float = 2.2):
+def generate(
+    params: VmClonesParams, rng, *, cpus: int = 1, cycles_per_ns: float = DEFAULT_CPU_FREQ_GHZ
+):
     """Generate the ``vm-clones`` stream.
 
     File 0 is the golden image (pid 0, cpu 0, written at t = 0 in ``image_chunk`` pieces);

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sim.constants import DEFAULT_CPU_FREQ_GHZ
 from workloads.ops import empty_stream
 from workloads.params import param
 from workloads.registry import register
@@ -24,7 +25,9 @@ class XfsioParams:
 
 
 @register("xfsio", XfsioParams, "any xfs_io script as a workload, run by the xfs_io runner")
-def generate(params: XfsioParams, rng, *, cpus: int = 1, cycles_per_ns: float = 2.2):
+def generate(
+    params: XfsioParams, rng, *, cpus: int = 1, cycles_per_ns: float = DEFAULT_CPU_FREQ_GHZ
+):
     """Return an empty stream and ``meta["xfsio_script"]``: the driver runs the script.
 
     The script is executed by the project's xfs_io runner (``daxsim xfsio``), which knows

@@ -17,6 +17,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.constants import (  # noqa: F401 - re-exported
+    DAX_EMPTY,
+    DAX_LOCKED,
+    DAX_PMD,
+    DAX_SHIFT,
+    DAX_ZERO_PAGE,
+    PMD_NR_PAGES,
+    PMD_ORDER,
+)
+
 __all__ = [
     "DAX_SHIFT",
     "DAX_LOCKED",
@@ -42,13 +52,7 @@ __all__ = [
     "DaxXArray",
 ]
 
-DAX_SHIFT = 4
-DAX_LOCKED = 1 << 0
-DAX_PMD = 1 << 1
-DAX_ZERO_PAGE = 1 << 2
-DAX_EMPTY = 1 << 3
-PMD_ORDER = 9
-PG_PMD_NR = 1 << PMD_ORDER
+PG_PMD_NR = PMD_NR_PAGES
 PG_PMD_COLOUR = PG_PMD_NR - 1
 XA_CHUNK_SHIFT = 6
 XA_CHUNK_SIZE = 1 << XA_CHUNK_SHIFT

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sim.constants import BLOCK_SIZE
+
 __all__ = ["FsChange", "Extent", "FsError", "HOLE", "UNWRITTEN", "WRITTEN", "BLOCK_SIZE"]
 
 #: Filesystem block size in bytes (= page size; DAX needs them equal).
-BLOCK_SIZE = 4096
 
 #: Extent states (``Extent.state``).
 HOLE = 0

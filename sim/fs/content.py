@@ -8,6 +8,8 @@ structures store content ids only, so a multi-GiB file of pattern writes costs a
 
 from __future__ import annotations
 
+from sim.constants import BLOCK_SIZE
+
 __all__ = ["ContentStore", "ZERO_CID"]
 
 #: Content id of an all-zero block.
@@ -25,7 +27,7 @@ class ContentStore:
         Maximum number of materialised block buffers kept.
     """
 
-    def __init__(self, block_size: int = 4096, cache_entries: int = 4096):
+    def __init__(self, block_size: int = BLOCK_SIZE, cache_entries: int = 4096):
         self.block_size = block_size
         self._runs: list[tuple[tuple[int, int, int], ...]] = []
         self._ids: dict[tuple, int] = {}

@@ -89,8 +89,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sim.dax.xarray_dax import DAX_EMPTY, DAX_PMD, DAX_SHIFT, DAX_ZERO_PAGE
-from sim.memmap.layout import FLAG_SENTINEL, PHANTOM_TAG, PMD_NPAGES, PMD_ORDER
+from sim.constants import (
+    DAX_EMPTY,
+    DAX_PMD,
+    DAX_SHIFT,
+    DAX_ZERO_PAGE,
+    PAGE_SIZE,
+    PMD_ORDER,
+)
+from sim.constants import PMD_NR_PAGES as PMD_NPAGES
+from sim.memmap.layout import FLAG_SENTINEL, PHANTOM_TAG
 
 __all__ = [
     "INVARIANT_NAMES",
@@ -598,7 +606,7 @@ def check_memory_failure_fallback(dfs, model=None) -> Violation | None:
 
 #: ``runs_match`` asks the filesystem for at most this many bytes at a time: 64 blocks, the
 #: range its list fast path serves (a 2 MiB range costs ~3x more in one vectorised call).
-_RUN_WINDOW = 64 * 4096
+_RUN_WINDOW = 64 * PAGE_SIZE
 
 
 def runs_match(fs, ino: int, want, a: int, b: int) -> bool:
@@ -622,7 +630,7 @@ def runs_match(fs, ino: int, want, a: int, b: int) -> bool:
     pieces = want.pieces
     lo = a
     while lo < b:
-        hi = lo - lo % 4096 + _RUN_WINDOW
+        hi = lo - lo % PAGE_SIZE + _RUN_WINDOW
         if hi > b:
             hi = b
         lens, vals = byte_runs(ino, lo, hi - lo)
@@ -677,11 +685,11 @@ def check_data_integrity(dfs, model=None) -> Violation | None:
             a = np.frombuffer(got, np.uint8)
             b = np.frombuffer(bytes(want), np.uint8)
             off = int(np.flatnonzero(a != b)[0])
-            _f, _n, pb, _st, _c = fs.bmap_arrays(ino, off // 4096, 1)
+            _f, _n, pb, _st, _c = fs.bmap_arrays(ino, off // PAGE_SIZE, 1)
             p = int(pb[0]) if pb.shape[0] else -1
             msg = (
                 f"{path} byte {off} reads 0x{a[off]:02x}, model 0x{b[off]:02x} "
-                f"(file block {off // 4096}, pfn {p})"
+                f"(file block {off // PAGE_SIZE}, pfn {p})"
             )
             return Violation("data_integrity", msg, p, detail={"path": path, "offset": off})
     for path in sorted(live - set(cm.paths())):

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sim.constants import PMD_SIZE
 from sim.errors import InputError
 from sim.fs.blockfs import MAX_BLOCKS, BlockFileSystem
 from sim.hunt.designs import load_variant
@@ -74,7 +75,7 @@ _WEIGHTS = {
 }
 #: File range most ops land in (blocks); a 2 MiB write now and then makes PMD faults possible.
 SMALL_BLOCKS = 8
-PMD_BYTES = 512 * PAGE
+PMD_BYTES = PMD_SIZE
 
 
 def parse_ops(text: str | None) -> tuple[str, ...]:

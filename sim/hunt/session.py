@@ -41,6 +41,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from sim.constants import HUNT_KINDS, PAGE_SIZE
 from sim.fs import FsError
 from sim.hunt.designs import load_variant
 from sim.hunt.incremental import Tracker
@@ -60,23 +61,11 @@ from sim.xfsio.runner import _PID, XfsioRunner
 
 __all__ = ["Op", "Session", "HuntCommand", "OP_KINDS", "PAGE", "DEFAULT_NBLOCKS"]
 
-PAGE = 4096
+PAGE = PAGE_SIZE
 #: Device size of a hunt (32 MiB: room for a few 2 MiB files and their CoW copies).
 DEFAULT_NBLOCKS = 8192
-OP_KINDS = (
-    "pwrite",
-    "truncate",
-    "punch",
-    "zero",
-    "unshare",
-    "clone",
-    "dedupe",
-    "mread",
-    "mwrite",
-    "hwpoison",
-    "munmap",
-    "unlink",
-)
+#: The kinds the hunt draws (:data:`sim.constants.HUNT_KINDS`).
+OP_KINDS = HUNT_KINDS
 _MAP_KINDS = ("mread", "mwrite", "hwpoison")
 #: Ops that change neither file data nor block maps (read faults fill holes with the zero page).
 _NO_DATA_KINDS = ("mread", "munmap", "hwpoison")

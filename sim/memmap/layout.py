@@ -35,6 +35,8 @@ them costs O(1) instead of a scan of the memmap):
 
 from __future__ import annotations
 
+from sim.constants import PMD_NR_PAGES, PMD_ORDER  # noqa: F401 - re-exported
+
 __all__ = [
     "OP_ASSOCIATE",
     "OP_DISASSOCIATE",
@@ -55,8 +57,7 @@ OP_ASSOCIATE = 0
 OP_DISASSOCIATE = 1
 
 #: Pages of a PMD entry (PG_PMD_NR on x86-64 with 4 KiB pages) and the folio order it maps to.
-PMD_NPAGES = 512
-PMD_ORDER = 9
+PMD_NPAGES = PMD_NR_PAGES
 
 #: ``mapping`` value of the design's flag (PAGE_MAPPING_DAX_COW / PAGE_MAPPING_DAX_SHARED).
 FLAG_SENTINEL = -1

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import importlib
 
+from sim.constants import COW_INDEX, FOLIO_SHARE, FOLIO_SHARE_RESET, PAGE_SHARE, SINGLE_OWNER
 from sim.errors import InputError
 from sim.memmap import kernels as _k
 from sim.memmap import reference as _ref
@@ -111,7 +112,7 @@ class Variant:
 class SingleOwner(Variant):
     """v4.17-v5.19: one owner per page (``dax_associate_entry`` warns on a second)."""
 
-    name = "single-owner"
+    name = SINGLE_OWNER
     aliases = ("v5.19",)
     kernels = "v4.17-v5.19"
     description = "one owner per page, no sharing: a second mapper warns and overwrites"
@@ -133,7 +134,7 @@ class SingleOwner(Variant):
 class CowIndex(Variant):
     """v6.0-v6.1: ``PAGE_MAPPING_DAX_COW`` with the share count in ``page->index``."""
 
-    name = "cow-index"
+    name = COW_INDEX
     aliases = ("v6.0",)
     kernels = "v6.0-v6.1"
     description = (
@@ -158,7 +159,7 @@ class CowIndex(Variant):
 class PageShare(Variant):
     """v6.2-v6.14: ``page->share`` with ``PAGE_MAPPING_DAX_SHARED``."""
 
-    name = "page-share"
+    name = PAGE_SHARE
     aliases = ("v6.2",)
     kernels = "v6.2-v6.14"
     description = "page->share with PAGE_MAPPING_DAX_SHARED, pre-decrement: balanced"
@@ -181,7 +182,7 @@ class PageShare(Variant):
 class FolioShare(Variant):
     """v6.15+: ``folio->share`` on order-9 PMD folios, no flag."""
 
-    name = "folio-share"
+    name = FOLIO_SHARE
     aliases = ("v6.15",)
     kernels = "v6.15+"
     description = (
@@ -213,7 +214,7 @@ class FolioShare(Variant):
 class FolioShareReset(FolioShare):
     """Proposal: folio-share with the share count zeroed on every final put."""
 
-    name = "folio-share-reset"
+    name = FOLIO_SHARE_RESET
     aliases = ()
     kernels = "none"
     description = (

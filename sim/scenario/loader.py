@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from sim.constants import DEFAULT_CPU_FREQ_GHZ
 from sim.errors import InputError
 from sim.scenario.schema import (
     KNOWN_PROFILES,
@@ -439,7 +440,7 @@ def build_stream(
                 scenario.hardware.profile, scenario.hardware.overrides
             ).freq_ghz
         except ImportError:  # pragma: no cover
-            cycles_per_ns = 2.2
+            cycles_per_ns = DEFAULT_CPU_FREQ_GHZ
     return generate(
         scenario.workload,
         resolve_rng(scenario, run_index),

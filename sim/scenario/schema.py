@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from sim.constants import BUILTIN_DESIGNS, PMD_SIZE
 from workloads.params import param
 
 __all__ = [
@@ -25,7 +26,7 @@ __all__ = [
 ]
 
 #: Fallbacks used only when sim.memmap / sim.timing cannot be imported.
-KNOWN_VARIANTS = ("single-owner", "cow-index", "page-share", "folio-share", "folio-share-reset")
+KNOWN_VARIANTS = BUILTIN_DESIGNS
 KNOWN_PROFILES = ("optane-gen1", "optane-gen2", "cxl", "dram")
 
 
@@ -69,7 +70,7 @@ class DeviceConfig:
         kind="size",
         min=16 << 20,
         max=1 << 50,
-        align=2 << 20,
+        align=PMD_SIZE,
     )
     memmap: str = param(
         "pmem",

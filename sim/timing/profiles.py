@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from sim.constants import DEFAULT_CPU_FREQ_GHZ
 from sim.errors import InputError
 
 __all__ = [
@@ -128,7 +129,7 @@ PARAMS: tuple[Param, ...] = (
     # --- CPU core and uncore ------------------------------------------------------------
     _p(
         "cpu.freq_ghz",
-        2.2,
+        DEFAULT_CPU_FREQ_GHZ,
         "GHz",
         "core clock; simulated time counts these cycles (S1: Xeon 8260)",
         0.5,

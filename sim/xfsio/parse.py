@@ -15,6 +15,7 @@ import re
 import shlex
 from dataclasses import dataclass
 
+from sim.constants import BLOCK_SIZE
 from sim.errors import InputError
 
 __all__ = [
@@ -27,7 +28,8 @@ __all__ = [
     "SECTOR_SIZE",
 ]
 
-FS_BLOCK_SIZE = 4096
+#: xfs_io's ``b`` suffix: the filesystem block size.
+FS_BLOCK_SIZE = BLOCK_SIZE
 SECTOR_SIZE = 512
 
 _NUM = re.compile(r"^([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)(.?)$")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sim.constants import PAGE_SIZE
 from sim.dax import DaxFS
 from sim.errors import InputError
 from sim.fs import BLOCK_SIZE, FsError
@@ -23,7 +24,7 @@ __all__ = ["XfsioRunner", "Check", "RunResult", "INVARIANTS", "DEFAULT_DEVICE_BY
 
 #: Device size when ``@mkfs`` gives none (the memmap is 16 B per block: 16 MiB).
 DEFAULT_DEVICE_BYTES = 4 << 30
-PAGE = 4096
+PAGE = PAGE_SIZE
 _PID = 1  # the xfs_io process
 #: Bytes a ``pread -v`` may print (and the runner keep for ``@expect_bytes``).
 _MAX_PRINTED = 1 << 30
