@@ -102,6 +102,7 @@ class Vma:
         return self.va_start + (index - self.pgoff) * PAGE_SIZE
 
     def covers(self, index: int) -> bool:
+        """Whether file page ``index`` lies inside the mapping."""
         return self.pgoff <= index < self.pgoff + self.npages
 
     def lookup(self, index: int):
