@@ -26,6 +26,15 @@ import numpy as np
 from numba import njit
 from numba.experimental import structref
 
+from sim.constants import (
+    BUILTIN_DESIGNS,
+    DAX_EMPTY,
+    DAX_PMD,
+    DAX_SHIFT,
+    DAX_ZERO_PAGE,
+    PAGE_SIZE,
+    PMD_NR_PAGES,
+)
 from sim.fs.compiled import (
     ERR_OVERFLOW,
     fs_alloc_blocks,
@@ -54,13 +63,9 @@ from sim.memmap.layout import COUNTERS, N_STATS, SITES
 
 __all__ = ["DaxState", "dax_new", "dax_reset", "DESIGNS", "GEN_OF_DESIGN", "MAXPG", "MAXV"]
 
-PAGE = 4096
-DAX_SHIFT = 4
-DAX_PMD = 2
-DAX_ZERO_PAGE = 4
-DAX_EMPTY = 8
-PMD_NR = 512
-COLOUR = 511
+PAGE = PAGE_SIZE
+PMD_NR = PMD_NR_PAGES
+COLOUR = PMD_NR_PAGES - 1
 MARK_DIRTY = 1
 MARK_TOWRITE = 2
 ZERO_PFN = -1
@@ -69,7 +74,7 @@ HOLE, UNWRITTEN, WRITTEN = 0, 1, 2
 SIGBUS = 1000  # not an errno: the fault beyond EOF (``FsError("SIGBUS")``)
 
 #: Built-in designs with a compiled engine, by code.
-DESIGNS = ("single-owner", "cow-index", "page-share", "folio-share", "folio-share-reset")
+DESIGNS = BUILTIN_DESIGNS
 #: Fault-path generation index (0: 5.19, 1: 6.0, 2: 6.2) per design code.
 GEN_OF_DESIGN = (0, 1, 2, 2, 2)
 #: Association rule per design code: 0 single owner, 1 flag + count, 2 folio share.

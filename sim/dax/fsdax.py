@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sim.constants import PAGE_SIZE
 from sim.dax.xarray_dax import (
     DAX_EMPTY,
     DAX_PMD,
@@ -38,7 +39,7 @@ from sim.work import WorkRecord
 
 __all__ = ["DaxFS", "Vma", "MemoryFailureResult", "generation_of", "GENERATIONS"]
 
-PAGE_SIZE = 4096
+
 #: Zero-page pfn marker in page tables (my_zero_pfn is DRAM, not a pmem page).
 ZERO_PFN = -1
 _ZERO_VALUE = DAX_ZERO_PAGE

@@ -42,6 +42,7 @@ import numpy as np
 from numba import njit
 from numba.experimental import structref
 
+from sim.constants import BLOCK_SIZE
 from sim.fs.compiled_pages import pg_copy, pg_equal, pg_fill, pg_get, pg_read
 from sim.fs.compiled_state import StateType, state_class
 
@@ -73,7 +74,7 @@ __all__ = [
     "WRITTEN",
 ]
 
-BS = 4096
+BS = BLOCK_SIZE
 HOLE = 0
 UNWRITTEN = 1
 WRITTEN = 2

@@ -16,9 +16,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from sim.constants import PAGE_SIZE
+
 __all__ = ["PAGE", "pg_fill", "pg_copy", "pg_get", "pg_read", "pg_equal"]
 
-PAGE = 4096
+PAGE = PAGE_SIZE
 
 
 @njit(cache=True, inline="always")

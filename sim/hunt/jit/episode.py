@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from numba import njit
 
+from sim.constants import PAGE_SIZE
 from sim.dax.compiled import (
     PMD_NR,
     RULE_OF_DESIGN_ARR,
@@ -80,7 +81,7 @@ from sim.memmap.layout import COUNTERS, FLAG_SENTINEL, PHANTOM_TAG, SITES
 
 __all__ = ["run_episode", "CLEAN", "EVENT", "FALLBACK", "NAME_BITS"]
 
-PAGE = 4096
+PAGE = PAGE_SIZE
 CLEAN, EVENT, FALLBACK = 0, 1, 2
 
 #: Bit of each invariant in ``todo`` (the order of ``ALL_NAMES``).

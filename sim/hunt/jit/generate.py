@@ -13,7 +13,7 @@ next unused double). ``Draws.integers(lo, hi)`` is ``lo + int(x * (hi - lo))`` c
 ``hi - 1`` (``integers(n)``: ``integers(0, n)``); :func:`_ri` computes the same.
 
 Files are slots (slot ``k`` is path ``f{k}``); kinds are codes, the index of each kind in
-:data:`sim.hunt.session.OP_KINDS` (:data:`K_PWRITE` ... :data:`K_UNLINK`).
+:data:`sim.constants.HUNT_KINDS` (:data:`K_PWRITE` ... :data:`K_UNLINK`).
 
 Shared pages
 ------------
@@ -30,7 +30,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from sim.hunt.session import OP_KINDS, PAGE
+from sim.constants import HUNT_KINDS as OP_KINDS
+from sim.constants import PAGE_SIZE as PAGE
+from sim.constants import PMD_SIZE
 
 __all__ = [
     "generate_op",
@@ -111,7 +113,7 @@ WEIGHTS = {
 #: ``sim.hunt.search.SMALL_BLOCKS``
 SMALL_BLOCKS = 8
 #: ``sim.hunt.search.PMD_BYTES``
-PMD_BYTES = 512 * PAGE
+PMD_BYTES = PMD_SIZE
 
 _PAGE = PAGE
 _SMALL = SMALL_BLOCKS
@@ -119,7 +121,7 @@ _PMD = PMD_BYTES
 
 
 def kind_code(kind: str) -> int:
-    """The code of an op kind (its index in :data:`~sim.hunt.session.OP_KINDS`)."""
+    """The code of an op kind (its index in :data:`~sim.constants.HUNT_KINDS`)."""
     return OP_KINDS.index(kind)
 
 
