@@ -194,12 +194,12 @@ def record_hunt_steps(variant: str, episodes: int = 60, ops: int = 24) -> list:
 
 def bench_xfsio_steps(variant: str, rounds: int = 5, episodes: int = 60) -> dict:
     """``{kind: best µs per op}`` of replaying :func:`record_hunt_steps` on bare runners."""
-    from sim.hunt.designs import load_variant
     from sim.hunt.session import DEFAULT_NBLOCKS, PAGE
+    from sim.memmap import get_variant
     from sim.xfsio.runner import XfsioRunner
 
     eps = record_hunt_steps(variant, episodes)
-    v = load_variant(variant)
+    v = get_variant(variant)
     pc = time.process_time
     best: dict = {}
     for rnd in range(rounds + 1):  # round 0 warms up (imports, numba dispatch)

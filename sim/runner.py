@@ -598,15 +598,19 @@ def resolve_variant(spec):
     Returns the canonical name for a built-in design and the :class:`~sim.memmap.Variant`
     object for a user's design (InputError when it cannot be found or loaded).
     """
-    from sim.hunt.designs import load_variant
-    from sim.memmap import VARIANTS
+    from sim.memmap import VARIANTS, get_variant
 
-    v = load_variant(spec)
+    v = get_variant(spec)
     return v.name if v.name in VARIANTS and type(v) is type(VARIANTS[v.name]) else v
 
 
-def check_variant(name: str) -> str:
-    """Resolve a built-in variant name or alias to its canonical name (InputError when unknown)."""
-    from sim.memmap import get_variant
+def check_variant(spec: str) -> str:
+    """A design's canonical name if it is registered, else ``spec`` itself once it loads.
 
-    return get_variant(name).name
+    ``spec`` is anything :func:`sim.memmap.get_variant` accepts; the string returned names the
+    design for :func:`simulate` (InputError when it cannot be found or loaded).
+    """
+    from sim.memmap import VARIANTS, get_variant
+
+    v = get_variant(spec)
+    return v.name if v.name in VARIANTS and type(v) is type(VARIANTS[v.name]) else str(spec)

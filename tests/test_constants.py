@@ -19,7 +19,6 @@ from sim.constants import (
 ROOT = Path(__file__).resolve().parent.parent
 
 
-
 def test_geometry_is_x86_64_with_4k_pages():
     # arch/x86: PAGE_SHIFT 12, PMD_SHIFT 21; fsdax: block size == page size
     assert PAGE_SIZE == 4096 and PMD_SIZE == 2 << 20

@@ -8,7 +8,6 @@ import pytest
 
 from sim.errors import InputError
 from sim.hunt import Op, Session, evaluate
-from sim.hunt.designs import load_variant
 from sim.hunt.invariants import (
     ALL_NAMES,
     INVARIANT_NAMES,
@@ -17,6 +16,7 @@ from sim.hunt.invariants import (
 )
 from sim.hunt.search import hunt, parse_ops
 from sim.hunt.shrink import replay_file, shrink, write_reproducer
+from sim.memmap import get_variant
 from sim.memmap.variants import PageShare
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -138,10 +138,10 @@ def test_evaluate_without_model_and_unknown_name():
 
 
 def test_association_rule_per_design():
-    assert association_rule(load_variant("single-owner")) == "single"
-    assert association_rule(load_variant("v6.0")) == "flag"
-    assert association_rule(load_variant("page-share")) == "flag"
-    assert association_rule(load_variant("folio-share")) == "folio"
+    assert association_rule(get_variant("single-owner")) == "single"
+    assert association_rule(get_variant("v6.0")) == "flag"
+    assert association_rule(get_variant("page-share")) == "flag"
+    assert association_rule(get_variant("folio-share")) == "folio"
 
 
 # ----------------------------------------------------------------------- search
@@ -287,7 +287,7 @@ def test_broken_design_is_caught_and_shrunk(tmp_path):
 
 def test_external_design_from_file_is_clean():
     spec = f"{EXT_DESIGN}:FolioShareResetExt"
-    v = load_variant(spec)
+    v = get_variant(spec)
     assert v.name == "folio-share-reset-ext" and v.batch_kernel is None
     res = hunt(spec, seed=1, budget_ops=200)
     assert not ({"association_truth", "nothing_left_behind", "no_warnings"} & set(res.findings))
@@ -296,7 +296,7 @@ def test_external_design_from_file_is_clean():
 
 
 def test_module_form_and_bad_specs():
-    assert load_variant("sim.memmap.variants:PageShare").name == "page-share"
+    assert get_variant("sim.memmap.variants:PageShare").name == "page-share"
     for bad in (
         "no/such/file.py:X",
         "sim.memmap.variants:Nope",
@@ -304,7 +304,7 @@ def test_module_form_and_bad_specs():
         "not-a-design",
     ):
         with pytest.raises(InputError):
-            load_variant(bad)
+            get_variant(bad)
 
 
 def test_invariant_names():

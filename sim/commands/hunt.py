@@ -100,16 +100,16 @@ def configure(parser) -> None:
 
 def main(args) -> int:
     """Run the hunt; return the exit status."""
-    from sim.hunt.designs import builtin_variant_names, load_variant
     from sim.hunt.report import format_table, hunt_and_shrink, results_frame, write_parquet
     from sim.hunt.search import parse_ops
+    from sim.memmap import VARIANTS, get_variant
 
-    specs = list(builtin_variant_names()) if args.all_variants else []
+    specs = list(VARIANTS) if args.all_variants else []
     specs += [v for v in args.variant if v not in specs]
     if not specs:
         raise InputError("give --variant NAME or --all-variants", where="hunt")
     for s in specs:
-        load_variant(s)  # fail early, before any output
+        get_variant(s)  # fail early, before any output
     kinds = parse_ops(args.ops)
     if args.budget is not None and args.budget < 1:
         raise InputError(f"expected a positive number of ops, got {args.budget}", where="--budget")

@@ -3,13 +3,12 @@
 :mod:`sim.hunt.invariants` (what is checked, in full), :mod:`sim.hunt.incremental`
 (association truth on the pages an op touched), :mod:`sim.hunt.session` (ops run as xfs_io
 commands), :mod:`sim.hunt.model` (the plain content model), :mod:`sim.hunt.search` (seeded
-random search), :mod:`sim.hunt.shrink` (delta debugging and the reproducer file),
-:mod:`sim.hunt.designs` (loading user designs).
+random search), :mod:`sim.hunt.shrink` (delta debugging and the reproducer file).
+Designs are loaded by :func:`sim.memmap.get_variant`, as in every command.
 """
 
 from __future__ import annotations
 
-from sim.hunt.designs import load_variant
 from sim.hunt.invariants import (
     ALL_NAMES,
     INVARIANT_NAMES,
@@ -30,7 +29,6 @@ __all__ = [
     "Violation",
     "evaluate",
     "register_runner_invariants",
-    "load_variant",
     "ContentModel",
     "HuntModel",
     "Op",

@@ -35,10 +35,10 @@ import numpy as np
 from sim.constants import PMD_SIZE
 from sim.errors import InputError
 from sim.fs.blockfs import MAX_BLOCKS, BlockFileSystem
-from sim.hunt.designs import load_variant
 from sim.hunt.invariants import ALL_NAMES, Violation
 from sim.hunt.rng import EpisodeStreams
 from sim.hunt.session import DEFAULT_NBLOCKS, OP_KINDS, PAGE, Op, Session
+from sim.memmap.variants import get_variant
 
 __all__ = ["Finding", "HuntResult", "hunt", "parse_ops", "OP_ALIASES", "generate_op", "Draws"]
 
@@ -700,7 +700,7 @@ def hunt(
             "the op kinds must include pwrite (the only op that creates a file)", where="--ops"
         )
     names = tuple(names)
-    vname = load_variant(variant).name
+    vname = get_variant(variant).name
     t0 = time.perf_counter()
     deadline = None if time_s is None else t0 + float(time_s)
     if block_fs is None:

@@ -43,7 +43,6 @@ from typing import NamedTuple
 
 from sim.constants import HUNT_KINDS, PAGE_SIZE
 from sim.fs import FsError
-from sim.hunt.designs import load_variant
 from sim.hunt.incremental import Tracker
 from sim.hunt.invariants import (
     ALL_NAMES,
@@ -56,6 +55,7 @@ from sim.hunt.invariants import (
     runs_match,
 )
 from sim.hunt.model import ContentModel, HuntModel
+from sim.memmap.variants import get_variant
 from sim.xfsio.parse import parse_command
 from sim.xfsio.runner import _PID, XfsioRunner
 
@@ -189,7 +189,7 @@ class Session:
         direct: bool = False,
         record: bool = True,
     ):
-        self.variant = load_variant(variant)
+        self.variant = get_variant(variant)
         self.nblocks = int(nblocks)
         self.filename = filename
         self.snapshot = bool(snapshot)

@@ -326,8 +326,8 @@ def write_reproducer(
 def replay_file(path: str, variant, *, rmap: bool = True):
     """Replay a reproducer with the xfs_io runner (hunt invariants registered); returns the
     runner (``.result.checks`` holds the ``expect_invariant`` outcome)."""
-    from sim.hunt.designs import load_variant
     from sim.hunt.invariants import register_runner_invariants
+    from sim.memmap.variants import get_variant
     from sim.xfsio.parse import parse_script
     from sim.xfsio.runner import XfsioRunner
 
@@ -335,7 +335,7 @@ def replay_file(path: str, variant, *, rmap: bool = True):
     with open(path, encoding="utf-8") as fh:
         text = fh.read()
     r = XfsioRunner(
-        load_variant(variant),
+        get_variant(variant),
         filename=os.path.basename(path),
         rmap=rmap,
         check_model=False,

@@ -18,12 +18,17 @@ fsdax layer and its compiled twin.
 User designs subclass :class:`Variant`, override ``associate``/``disassociate`` (and set
 ``batch_kernel`` to a numba function with the built-in signature if they want speed; set
 ``fault_rules`` when they do not follow the v6.2+ paths), and are named as ``module:Class``
-wherever a variant name is accepted.
+or ``path/to/file.py:Class`` wherever a variant name is accepted, or by name once
+:func:`register` has seen them.  :func:`get_variant` is the one loader of every command.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import importlib.util
+import os
+import sys
 
 from sim.constants import COW_INDEX, FOLIO_SHARE, FOLIO_SHARE_RESET, PAGE_SHARE, SINGLE_OWNER
 from sim.errors import InputError
@@ -279,14 +284,81 @@ def unregister(name: str) -> None:
     VARIANTS.pop(name, None)
 
 
+def _as_variant(obj, spec: str, attr: str) -> Variant:
+    if isinstance(obj, type) and issubclass(obj, Variant):
+        return obj()
+    if isinstance(obj, Variant):
+        return obj
+    raise InputError(f"{spec!r}: {attr!r} is not a sim.memmap.Variant subclass", where="--variant")
+
+
+def _load_file(path: str, attr: str, spec: str) -> Variant:
+    """``path/to/file.py:Class``: the module is imported from the file under a private name
+    (from the file's absolute path, so two designs in files of the same base name do not
+    collide, and a second load of the same file reuses the module)."""
+    if not os.path.isfile(path):
+        raise InputError(f"cannot load variant {spec!r}: no such file {path!r}", where="--variant")
+    digest = hashlib.sha1(os.path.abspath(path).encode()).hexdigest()[:12]
+    modname = f"_daxsim_design_{digest}"
+    mod = sys.modules.get(modname)
+    if mod is None:
+        sp = importlib.util.spec_from_file_location(modname, path)
+        if sp is None or sp.loader is None:
+            raise InputError(f"cannot load variant {spec!r}: not a Python file", where="--variant")
+        mod = importlib.util.module_from_spec(sp)
+        sys.modules[modname] = mod
+        try:
+            sp.loader.exec_module(mod)
+        except Exception as exc:  # noqa: BLE001 - the user's code: report, do not crash
+            del sys.modules[modname]
+            raise InputError(
+                f"cannot load variant {spec!r}: {type(exc).__name__}: {exc}", where="--variant"
+            ) from None
+    return _as_variant(getattr(mod, attr, None), spec, attr)
+
+
+def _load_module(module: str, attr: str, spec: str) -> Variant:
+    """``module:Class``, importable from ``sys.path`` or else from the current directory
+    (which the ``daxsim`` console script does not put on ``sys.path``)."""
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as exc:
+        cwd = os.getcwd()
+        if cwd in sys.path:
+            raise InputError(f"cannot load variant {spec!r}: {exc}", where="--variant") from None
+        sys.path.insert(0, cwd)
+        try:
+            mod = importlib.import_module(module)
+        except ImportError as exc2:
+            raise InputError(f"cannot load variant {spec!r}: {exc2}", where="--variant") from None
+        finally:
+            sys.path.remove(cwd)
+    if not hasattr(mod, attr):
+        raise InputError(
+            f"cannot load variant {spec!r}: module {module!r} has no attribute {attr!r}",
+            where="--variant",
+        )
+    return _as_variant(getattr(mod, attr), spec, attr)
+
+
 def get_variant(spec) -> Variant:
-    """Resolve a variant from a name, an alias, ``module:Class``, a class or an instance.
+    """Resolve a design: the one loader every command uses.
+
+    Parameters
+    ----------
+    spec : str or Variant or type
+        A registered name or alias (``page-share``, ``v6.2``), ``module:Class``,
+        ``path/to/file.py:Class``, or a :class:`Variant` subclass or instance.
+
+    Returns
+    -------
+    Variant
 
     Raises
     ------
     InputError
-        If the name is unknown (the message lists the valid ones) or ``module:Class`` does
-        not load.
+        If the name is unknown (the message lists the valid ones), the module or file does
+        not load, or the object named is not a Variant.
     """
     if isinstance(spec, Variant):
         return spec
@@ -299,19 +371,14 @@ def get_variant(spec) -> Variant:
         if name in v.aliases:
             return v
     if ":" in name:
-        module, _, attr = name.partition(":")
-        try:
-            obj = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError) as exc:
-            raise InputError(f"cannot load variant {name!r}: {exc}", where="--variant") from None
-        if isinstance(obj, type) and issubclass(obj, Variant):
-            return obj()
-        if isinstance(obj, Variant):
-            return obj
-        raise InputError(f"{name!r} is not a sim.memmap.Variant subclass", where="--variant")
+        path, _, attr = name.rpartition(":")
+        if path.endswith(".py") or os.sep in path or "/" in path:
+            return _load_file(path, attr, name)
+        return _load_module(path, attr, name)
     valid = ", ".join(
         f"{v.name} ({', '.join(v.aliases)})" if v.aliases else v.name for v in VARIANTS.values()
     )
     raise InputError(
-        f"unknown variant {name!r}; valid: {valid}, or module:Class", where="--variant"
+        f"unknown variant {name!r}; valid: {valid}, module:Class or path/to/file.py:Class",
+        where="--variant",
     )

@@ -17,7 +17,6 @@ import numpy as np
 from sim.dax.compiled import DESIGNS, dax_new
 from sim.fs.compiled import fs_new
 from sim.fs.compiled_content import content_new
-from sim.hunt.designs import load_variant
 from sim.hunt.jit import episode as _episode
 from sim.hunt.jit.episode import NAME_BITS, run_episode
 from sim.hunt.jit.generate import MAX_DRAWS, kind_arrays
@@ -38,7 +37,7 @@ def engine_for(variant, nblocks: int, nfiles: int):
     """The design code of ``variant`` when the compiled engine can run its episodes (a
     built-in design by name or alias, a small device, few files), else None."""
     try:
-        v = load_variant(variant)
+        v = get_variant(variant)
     except Exception:  # noqa: BLE001 - the Python path reports it
         return None
     name = getattr(v, "name", None)
