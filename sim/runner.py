@@ -383,6 +383,7 @@ def _run_xfsio_workload(
 ):
     """The ``xfsio`` generator: run the script through the xfs_io runner, pricing every
     operation's work record; returns the final DaxFS and a driver-like holder."""
+    from sim.hunt.invariants import runner_invariants
     from sim.xfsio.parse import parse_script
     from sim.xfsio.runner import XfsioRunner
 
@@ -396,7 +397,11 @@ def _run_xfsio_workload(
         sample(len(labels) - 1, holder["runner"].dax)
 
     runner = XfsioRunner(
-        vname, device_bytes=nblocks * PAGE_SIZE, filename=Path(script).name, record_hook=hook
+        vname,
+        device_bytes=nblocks * PAGE_SIZE,
+        filename=Path(script).name,
+        record_hook=hook,
+        invariants=runner_invariants(),
     )
     holder["runner"] = runner
     res = runner.run(cmds)

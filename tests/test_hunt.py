@@ -12,7 +12,6 @@ from sim.hunt.invariants import (
     ALL_NAMES,
     INVARIANT_NAMES,
     association_rule,
-    register_runner_invariants,
 )
 from sim.hunt.search import hunt, parse_ops
 from sim.hunt.shrink import replay_file, shrink, write_reproducer
@@ -201,7 +200,6 @@ def test_reproducer_replays_with_daxsim_xfsio(hunts, tmp_path, variant, invarian
     text = Path(path).read_text()
     assert text.rstrip().endswith(f"@expect_invariant {invariant} violated")
     assert f"invariant: {invariant}" in text and "pfn" in text
-    register_runner_invariants()
     assert main(["xfsio", path, "--variant", variant]) == 0
     out = capsys.readouterr().out
     assert "1 checks passed, 0 failed" in out

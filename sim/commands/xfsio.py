@@ -83,6 +83,7 @@ def _write_json(path: str, data: dict) -> None:
 
 def main(args) -> int:
     """Run the script or the ``-c`` commands; return the exit status."""
+    from sim.hunt.invariants import runner_invariants
     from sim.runner import resolve_variant
     from sim.xfsio.parse import cvtnum, parse_command, parse_script
     from sim.xfsio.runner import DEFAULT_DEVICE_BYTES, XfsioRunner
@@ -129,6 +130,7 @@ def main(args) -> int:
         device_bytes=device,
         filename=label,
         record_hook=records.append if args.timing else None,
+        invariants=runner_invariants(),
     )
     runner.run(cmds)
     res = runner.result

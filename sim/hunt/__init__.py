@@ -15,7 +15,7 @@ from sim.hunt.invariants import (
     LIMIT_NAMES,
     Violation,
     evaluate,
-    register_runner_invariants,
+    runner_invariants,
 )
 from sim.hunt.model import ContentModel, HuntModel
 from sim.hunt.search import Finding, HuntResult, hunt
@@ -28,7 +28,7 @@ __all__ = [
     "LIMIT_NAMES",
     "Violation",
     "evaluate",
-    "register_runner_invariants",
+    "runner_invariants",
     "ContentModel",
     "HuntModel",
     "Op",

@@ -111,7 +111,7 @@ __all__ = [
     "association_rule",
     "page_coverage",
     "describe_state",
-    "register_runner_invariants",
+    "runner_invariants",
     "runs_match",
 ]
 
@@ -803,15 +803,22 @@ def check_all_empty(dfs, model, names, *, poisoned: bool) -> list[Violation]:
     return []
 
 
-def register_runner_invariants(invariants: dict | None = None) -> dict:
-    """Make ``@expect_invariant NAME`` of :mod:`sim.xfsio.runner` know every hunt invariant.
+def runner_invariants() -> dict:
+    """The invariants ``@expect_invariant NAME`` may name in a replayed reproducer.
 
-    Names the runner already defines keep the runner's own function. Each adapter evaluates
-    on ``runner.dax`` with the runner's last memory failure (``runner.last_poison``).
-    Returns the dict it filled.
+    The xfs_io runner's own (:data:`sim.xfsio.runner.INVARIANTS`, which keep their function
+    where the names meet) and every hunt invariant, each evaluated on ``runner.dax`` with the
+    runner's last memory failure (``runner.last_poison``).  Pass it as the runner's
+    ``invariants``.
+
+    Returns
+    -------
+    dict
+        A new dict of name to ``fn(runner) -> bool`` (True: the invariant holds).
     """
-    if invariants is None:
-        from sim.xfsio.runner import INVARIANTS as invariants
+    from sim.xfsio.runner import INVARIANTS
+
+    invariants = dict(INVARIANTS)
 
     def make(name):
         def fn(runner) -> bool:

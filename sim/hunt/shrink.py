@@ -326,12 +326,11 @@ def write_reproducer(
 def replay_file(path: str, variant, *, rmap: bool = True):
     """Replay a reproducer with the xfs_io runner (hunt invariants registered); returns the
     runner (``.result.checks`` holds the ``expect_invariant`` outcome)."""
-    from sim.hunt.invariants import register_runner_invariants
+    from sim.hunt.invariants import runner_invariants
     from sim.memmap.variants import get_variant
     from sim.xfsio.parse import parse_script
     from sim.xfsio.runner import XfsioRunner
 
-    register_runner_invariants()
     with open(path, encoding="utf-8") as fh:
         text = fh.read()
     r = XfsioRunner(
@@ -340,6 +339,7 @@ def replay_file(path: str, variant, *, rmap: bool = True):
         rmap=rmap,
         check_model=False,
         device_bytes=1 << 20,
+        invariants=runner_invariants(),
     )
     r.run(parse_script(text, os.path.basename(path)))
     return r

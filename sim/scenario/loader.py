@@ -330,7 +330,7 @@ def _flatten_overrides(ov: Mapping, prefix: str = "") -> dict:
 
 def _check_hardware(hw: HardwareConfig, overrides: dict) -> HardwareConfig:
     try:
-        from sim.timing import load_profile, profile_names
+        from sim.timing.profiles import load_profile, profile_names
     except ImportError:  # pragma: no cover - only while sim.timing is absent
         if hw.profile not in KNOWN_PROFILES:
             hint = suggest(hw.profile, list(KNOWN_PROFILES))
@@ -357,7 +357,7 @@ def _check_hardware(hw: HardwareConfig, overrides: dict) -> HardwareConfig:
 
 def _check_variant(v: VariantConfig) -> VariantConfig:
     try:
-        from sim.memmap import VARIANTS, get_variant
+        from sim.memmap.variants import VARIANTS, get_variant
     except ImportError:  # pragma: no cover - only while sim.memmap is absent
         if v.name not in KNOWN_VARIANTS:
             hint = suggest(v.name, list(KNOWN_VARIANTS))
@@ -388,7 +388,7 @@ def scenario_keys(scenario: Scenario | None = None) -> list[str]:
         for f in dataclasses.fields(cls):
             if sec == "hardware" and f.name == "overrides":
                 try:
-                    from sim.timing import PARAMS
+                    from sim.timing.profiles import PARAMS
 
                     keys.extend(f"hardware.overrides.{p.name}" for p in PARAMS)
                 except ImportError:  # pragma: no cover
@@ -434,7 +434,7 @@ def build_stream(
 
     if cycles_per_ns is None:
         try:
-            from sim.timing import load_profile
+            from sim.timing.profiles import load_profile
 
             cycles_per_ns = load_profile(
                 scenario.hardware.profile, scenario.hardware.overrides

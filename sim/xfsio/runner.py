@@ -8,7 +8,9 @@ are *model* checks (reference-model values), counted separately. A command that 
 an ``@expect_errno`` right after it is a failed check at its line.
 
 ``INVARIANTS`` maps a name to ``fn(runner) -> bool`` (True = holds); ``@expect_invariant NAME
-violated|holds`` evaluates one. Other tools may register more names in this dict.
+violated|holds`` evaluates one of the runner's ``invariants`` (by default these; the commands
+that replay the hunt's reproducers pass :func:`sim.hunt.invariants.runner_invariants`, these
+and every hunt invariant).
 """
 
 from __future__ import annotations
@@ -181,8 +183,10 @@ class XfsioRunner:
         generation: str | None = None,
         record_hook=None,
         fs_class=None,
+        invariants=None,
     ):
         self.record_hook = record_hook
+        self.invariants = INVARIANTS if invariants is None else invariants
         self.fs_class = fs_class
         self.variant = variant
         self.rmap = rmap
@@ -849,19 +853,11 @@ class XfsioRunner:
             raise InputError(
                 "@expect_invariant: expected NAME violated|holds", where=self._where(cmd)
             )
-        fn = INVARIANTS.get(name)
-        if fn is None:  # the hunt's invariants (imported here: sim.hunt imports this module)
-            from sim.hunt.invariants import ALL_NAMES, HuntModelLite, evaluate
-
-            if name in ALL_NAMES:
-
-                def fn(runner, _name=name):
-                    return evaluate(_name, runner.dax, HuntModelLite(runner.last_poison)) is None
-
+        fn = self.invariants.get(name)
         if fn is None:
             raise InputError(
                 f"@expect_invariant: unknown invariant {name!r} "
-                f"(known: {', '.join(sorted(INVARIANTS))})",
+                f"(known: {', '.join(sorted(self.invariants))})",
                 where=self._where(cmd),
             )
         holds = bool(fn(self))
