@@ -31,12 +31,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sim.constants import PAGE_SIZE
 from sim.kernel.program import FINAL_MD5_MAX_BYTES
 from sim.kernel.run import KernelRun, ScriptResult
 
 __all__ = ["DaxsimObservation", "run_daxsim", "observations", "compare_rows", "COLUMNS"]
 
-PAGE = 4096
+PAGE = PAGE_SIZE
 #: Columns of compare.parquet, in order.
 COLUMNS = (
     "script",

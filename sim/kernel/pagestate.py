@@ -43,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sim.constants import PAGE_SIZE
 from sim.kernel.btf import Btf, BtfError
 
 __all__ = [
@@ -73,7 +74,7 @@ __all__ = [
 #: Suffix of the name of a pause at a script's start (the baseline of its page state).
 BASELINE_SUFFIX = "@start"
 #: Bytes of a base page on x86-64.
-PAGE_BYTES = 4096
+PAGE_BYTES = PAGE_SIZE
 #: ``PAGE_MAPPING_DAX_COW`` (6.0-6.1) and ``PAGE_MAPPING_DAX_SHARED`` (6.2-6.14): ``0x1``.
 FLAG_MAPPING = 1
 #: ``__VMEMMAP_BASE_L4`` / ``__VMEMMAP_BASE_L5`` (arch/x86/include/asm/pgtable_64_types.h):
