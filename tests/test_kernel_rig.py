@@ -118,3 +118,16 @@ def test_kernel_list_shows_the_cached_kernels(capsys):
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.startswith("6.1 "))
     assert re.split(r"\s{2,}", row)[:4] == ["6.1", k.release, k.version, "cow-index"]
+
+
+def test_a_boot_keeps_the_guest_symbols_as_the_system_map(k61):
+    # Debian ships a placeholder System.map; the rig keeps the guest's /proc/kallsyms.
+    k = ensure_kernel("6.1")
+    assert k.system_map is not None
+    addrs = {}
+    for line in k.system_map.read_text().splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[2] in ("vmemmap_base", "dax_insert_entry"):
+            addrs[parts[2]] = int(parts[0], 16)
+    assert set(addrs) == {"vmemmap_base", "dax_insert_entry"}
+    assert all(a >= 0xFFFFFFFF80000000 for a in addrs.values())  # nokaslr kernel text/data

@@ -13,6 +13,7 @@ Layout under :func:`cache_root`::
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -230,14 +231,17 @@ def local_kernel(vmlinuz: Path | str, modules: Path | str) -> KernelInfo:
         if cand is not None and cand.is_file() and system_map_symbols(cand):
             smap = cand
             break
-    release, version, design, _evidence = describe_kernel(vmlinuz, smap)
-    return KernelInfo(
+    info = KernelInfo(
         name="local",
         release=release,
-        version=version,
-        design=design,
+        version=_version,
+        design="",
         vmlinuz=vmlinuz,
         modules=root,
         system_map=smap,
         packages=(),
     )
+    if smap is None and (info.work_dir / "System.map").is_file():
+        smap = info.work_dir / "System.map"  # the guest's kallsyms, kept by a first boot
+    release, version, design, _evidence = describe_kernel(vmlinuz, smap)
+    return dataclasses.replace(info, version=version, design=design, system_map=smap)

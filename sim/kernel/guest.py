@@ -48,6 +48,7 @@ __all__ = [
     "JobResult",
     "Monitor",
     "run_job",
+    "save_system_map",
     "qemu_command",
     "KERNEL_CMDLINE",
     "RESULTS_DISK_BYTES",
@@ -296,6 +297,11 @@ def run_job(
     if timeout_s is None:
         timeout_s = 240.0 + 60.0 * len(scripts)
     names = {f"{i:03d}": s.name for i, s in enumerate(scripts)}
+    # Debian's kernels ship no System.map (a placeholder; the real one is in the -dbg
+    # package): the first boot of a kernel keeps the guest's /proc/kallsyms instead (the
+    # addresses are the System.map's under nokaslr).
+    save_symbols = kernel.system_map is None and not (kernel.work_dir / "System.map").exists()
+    want_kallsyms = want_kallsyms or save_symbols
     base = base_initramfs(kernel)
     agent = agent_archive()
     config = {
@@ -372,7 +378,29 @@ def run_job(
         files = _read_results(disk)
     result = _assemble(kernel, scripts, names, files, lines, marks, timed_out, total_s)
     result.workdir = tmp_s
+    if save_symbols and result.kallsyms and result.release == kernel.release:
+        save_system_map(kernel, result.kallsyms)
     return result
+
+
+def save_system_map(kernel: KernelInfo, kallsyms: str) -> Path:
+    """Keep a guest's ``/proc/kallsyms`` as the kernel's ``System.map`` in the cache, and
+    derive the kernel's design again with the static symbols it adds."""
+    from sim.kernel.cache import describe_kernel, write_json_atomic
+
+    out = kernel.work_dir / "System.map"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".System.map-")
+    with os.fdopen(fd, "w") as f:
+        f.write(kallsyms)
+    os.replace(tmp, out)
+    meta = kernel.work_dir / "kernel.json"
+    if meta.is_file():
+        data = json.loads(meta.read_text())
+        _r, _v, design, evidence = describe_kernel(kernel.vmlinuz, out)
+        data.update(design=design, design_evidence=evidence, system_map="guest /proc/kallsyms")
+        write_json_atomic(meta, data)
+    return out
 
 
 def _read_results(disk: Path) -> dict[str, bytes]:
