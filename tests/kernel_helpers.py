@@ -75,6 +75,21 @@ def every_line_script(*, poison: bool = True) -> str:
         "close",
         "close",
         f"@expect_md5 a {_md5(bytes(a2))}",
+    ]
+    if poison:
+        # before @cycle_mount (Linux 6.0-6.1 load a reflinked inode without DAX), on a block of
+        # b that a no longer shares (a was truncated at 96k), which no mapping of a has touched
+        lines += [
+            "open b",
+            "mmap -r 96k 4k",
+            "mread 96k 4k",
+            "@hwpoison 96k 4k",
+            "@expect_sigbus",
+            "@expect_poison_owners 96k b:98304",
+            "munmap",
+            "close",
+        ]
+    lines += [
         "@sync",
         "@statfs S1",
         "open -f big",
@@ -92,17 +107,6 @@ def every_line_script(*, poison: bool = True) -> str:
         "munmap",
         "close",
     ]
-    if poison:
-        lines += [
-            "open b",
-            "mmap -r 64k 4k",
-            "mread 64k 4k",
-            "@hwpoison 64k 4k",
-            "@expect_sigbus",
-            "@expect_poison_owners 64k a:65536 b:65536",
-            "munmap",
-            "close",
-        ]
     lines += [
         "@expect_invariant no_warnings holds",
         f"@final c size={len(c0)} md5={_md5(c0)}",

@@ -7,6 +7,7 @@ from the session fixture ``kernel_run`` (tests/conftest.py), looked up by script
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,10 +22,31 @@ RIG_SCRIPTS = [
     SCRIPTS / "residue-visible.xfsio",
 ]
 
-#: kernel series -> scripts run in its one boot.
+CONFORMANCE = ROOT.parent / "shared" / "conformance" / "xfstests"
+if not CONFORMANCE.is_dir():
+    CONFORMANCE = Path("/work/shared/conformance/xfstests")
+#: Conformance cases (read from the shared folder, never copied): a reflink checked with
+#: _verify_reflink (110), a dedupe that must fail (122), a plain mmap CoW with md5s (140),
+#: free-block deltas (151) and the memory failure of a shared block (551: it poisons pmem
+#: pages, so it runs after the others).
+CONFORMANCE_SCRIPTS = [
+    CONFORMANCE / c
+    for c in (
+        "generic-110.xfsio",
+        "generic-122.xfsio",
+        "generic-140.xfsio",
+        "generic-151.xfsio",
+        "xfs-551.xfsio",
+    )
+]
+#: Written by :func:`run_suite` (kernel_helpers.every_line_script: expectations computed from
+#: the format's README): every line type of the format, @hwpoison included.
+EVERY_LINE = "every-line.xfsio"
+
+#: kernel series -> scripts run in its one boot (the every-line script is added last).
 KERNEL_SUITE: dict[str, list[Path]] = {
-    "6.1": list(RIG_SCRIPTS),
-    "7.3": list(RIG_SCRIPTS),
+    "6.1": [*RIG_SCRIPTS, *CONFORMANCE_SCRIPTS],
+    "7.3": [*RIG_SCRIPTS, *CONFORMANCE_SCRIPTS],
 }
 
 
@@ -48,12 +70,18 @@ def run_suite(name: str):
     Returns
     -------
     sim.kernel.run.KernelRun
-        With ``by_path``: script path (str) -> its ScriptResult.
+        With ``by_path``: script path (str) -> its ScriptResult, and ``parsed``: script path
+        -> its parsed commands.
     """
-    from sim.kernel.run import run_scripts
+    from kernel_helpers import every_line_script
+
+    from sim.kernel.run import prepare_scripts, run_scripts
 
     kernel = ensure_kernel(name)
-    paths = [str(p) for p in KERNEL_SUITE[name]]
+    every = Path(tempfile.mkdtemp(prefix="daxsim-kernel-suite-")) / EVERY_LINE
+    every.write_text(every_line_script(poison=True))
+    paths = [str(p) for p in KERNEL_SUITE[name]] + [str(every)]
     run = run_scripts(kernel, paths)
     run.by_path = {s.script: s for s in run.scripts}
+    run.parsed = {p: cmds for p, _n, cmds, _prog in prepare_scripts(paths)}
     return run
