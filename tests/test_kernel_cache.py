@@ -130,3 +130,24 @@ def test_cpio_archives_concatenate_and_unpack(tmp_path):
     rest = blob[len(first_archive) :]
     subprocess.run(["cpio", "-idm", "--quiet"], input=rest, cwd=out, check=True)
     assert (out / "job" / "list").read_bytes() == b"000\n"
+
+
+def test_fetch_without_apt_says_how_to_give_a_kernel_by_hand(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("DAXSIM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("PATH", str(tmp_path))  # no apt-get, apt-cache, dpkg-deb
+    assert cli_main(["kernel", "fetch", "6.1"]) == 2
+    err = capsys.readouterr().err
+    assert "needs apt" in err and "--vmlinuz PATH" in err and "--modules DIR" in err
+    assert not (tmp_path / "cache" / "kernels").exists()
+
+
+def test_accelerator_is_tcg_unless_kvm_can_work(monkeypatch):
+    from sim.kernel.guest import accelerator
+
+    monkeypatch.setenv("DAXSIM_ACCEL", "tcg")
+    assert accelerator() == ["-accel", "tcg", "-cpu", "max"]
+    monkeypatch.setenv("DAXSIM_ACCEL", "kvm")
+    assert accelerator() == ["-accel", "kvm", "-cpu", "host"]
+    monkeypatch.setenv("DAXSIM_ACCEL", "hvf")
+    with pytest.raises(InputError, match="expected kvm or tcg"):
+        accelerator()

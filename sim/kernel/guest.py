@@ -50,6 +50,7 @@ __all__ = [
     "run_job",
     "save_system_map",
     "qemu_command",
+    "accelerator",
     "KERNEL_CMDLINE",
     "RESULTS_DISK_BYTES",
 ]
@@ -164,8 +165,27 @@ class Monitor:
             pass
 
 
+def accelerator() -> list[str]:
+    """``-accel kvm -cpu host`` where KVM can work (``/dev/kvm`` usable and the CPU has VMX or
+    SVM), else ``-accel tcg -cpu max``. ``$DAXSIM_ACCEL`` (``kvm`` or ``tcg``) overrides: on
+    some VMs ``/dev/kvm`` exists without nested virtualisation and QEMU aborts."""
+    choice = os.environ.get("DAXSIM_ACCEL", "")
+    if not choice:
+        try:
+            flags = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            flags = ""
+        usable = os.access("/dev/kvm", os.R_OK | os.W_OK)
+        choice = "kvm" if usable and re.search(r"\b(vmx|svm)\b", flags) else "tcg"
+    if choice == "kvm":
+        return ["-accel", "kvm", "-cpu", "host"]
+    if choice == "tcg":
+        return ["-accel", "tcg", "-cpu", "max"]
+    raise InputError(f"DAXSIM_ACCEL={choice!r}: expected kvm or tcg")
+
+
 def qemu_command(kernel: KernelInfo, initrd: Path, disk: Path, tmp: Path) -> list[str]:
-    """The QEMU command line of a job (TCG; no network; only files under ``tmp``)."""
+    """The QEMU command line of a job (no network; only files under ``tmp``)."""
     qemu = shutil.which("qemu-system-x86_64")
     if qemu is None:
         raise InputError(
@@ -174,8 +194,7 @@ def qemu_command(kernel: KernelInfo, initrd: Path, disk: Path, tmp: Path) -> lis
         )
     return [
         qemu,
-        "-accel", "tcg",
-        "-cpu", "max",
+        *accelerator(),
         "-machine", "pc",
         "-m", "2G",
         "-smp", "1",
