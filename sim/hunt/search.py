@@ -200,7 +200,10 @@ def _shared_pages(sess: Session, path: str, size: int) -> list[int]:
 def generate_op(rng, sess: Session, kinds, nfiles: int) -> Op | None:
     """One random op for the session's current state (None if the drawn kind cannot apply).
 
-    ``rng`` is a :class:`Draws` (a numpy Generator is wrapped in one)."""
+    ``rng`` is a :class:`Draws` (a numpy Generator is wrapped in one).  The kind is drawn
+    first, then a file and a pattern byte; each family of system calls draws the rest in its
+    own function (the compiled generator, :mod:`sim.hunt.jit.generate`, draws the same
+    numbers in the same order)."""
     if type(rng) is not Draws:
         rng = rng if isinstance(rng, Draws) else Draws(rng, block=16)
     cw = _cum_weights(kinds if type(kinds) is tuple else tuple(kinds))
@@ -212,110 +215,142 @@ def generate_op(rng, sess: Session, kinds, nfiles: int) -> Op | None:
     path = files[ri(nfiles)]
     byte = ri(0x61, 0x7B)
     if k == "pwrite":
-        if rng.random() < 0.08:
-            return Op("pwrite", path, (0, PMD_BYTES, byte))
-        if rng.random() < 0.7:
-            return Op("pwrite", path, (ri(SMALL_BLOCKS) * PAGE, ri(1, 9) * PAGE, byte))
-        return Op("pwrite", path, (ri(SMALL_BLOCKS * PAGE), ri(1, 3 * PAGE), byte))
+        return _gen_pwrite(rng, path, byte)
     # sizes from the content model (equal to the filesystem's while data_integrity holds,
     # which the search checks after every op)
     cf = sess.model.content.files
     if k == "munmap":
-        maps = sess.mappings()
-        if not maps:
-            return None
-        p, moff, mlen = maps[ri(len(maps))]
-        return Op("munmap", p, (moff, mlen))
+        return _gen_munmap(rng, sess)
     live = [f for f in files if f in cf]
     if k == "unlink":
         if not live:
             return None
         return Op("unlink", live[ri(len(live))])
     if k in ("truncate", "punch", "zero", "unshare"):
-        if not live:
-            return None
-        path = live[ri(len(live))]
-        size = cf[path].size
-        if k == "truncate":
-            v = ri(SMALL_BLOCKS * PAGE + 1)
-            return Op(k, path, ((v // PAGE) * PAGE if rng.random() < 0.5 else v,))
-        top = max(size, PAGE) + 2 * PAGE
-        if rng.random() < 0.6:
-            off = ri(top // PAGE) * PAGE
-            ln = ri(1, 9) * PAGE
-        else:
-            off = ri(top)
-            ln = ri(1, 3 * PAGE)
-        if k == "zero":
-            return Op(k, path, (off, ln, int(rng.random() < 0.5)))
-        return Op(k, path, (off, ln))
+        return _gen_setattr_fallocate(rng, k, live, cf)
     nonempty = [f for f in live if cf[f].size > 0]
     if not nonempty:
         return None
     if k in ("clone", "dedupe"):
-        src = nonempty[ri(len(nonempty))]
-        others = [f for f in files if f != src]
-        dst = others[ri(len(others))] if others and rng.random() < 0.85 else src
-        ssize = cf[src].size
-        if k == "clone":
-            if dst != src and rng.random() < 0.3:
-                return Op("clone", dst, (0, 0, 0), src)  # whole file (FICLONE-like)
-            soff = ri(-(-ssize // PAGE)) * PAGE
-            full = (ssize - soff) // PAGE
-            ln = 0 if full == 0 or rng.random() < 0.3 else ri(1, min(full, 8) + 1) * PAGE
-            doff = ri(SMALL_BLOCKS) * PAGE
-            if dst == src:  # same file: keep the ranges apart
-                doff = soff + max(ln, ssize - soff) + ri(4) * PAGE
-                doff = -(-doff // PAGE) * PAGE
-            return Op("clone", dst, (soff, doff, ln), src)
-        dsize = cf[dst].size if dst in cf else -1
-        if dsize <= 0 or dst == src:
-            return None
-        nb = min(ssize, dsize) // PAGE
-        if nb == 0:
-            return None
-        soff = ri(nb) * PAGE
-        doff = soff if rng.random() < 0.5 else ri(nb) * PAGE
-        room = min(ssize - soff, dsize - doff) // PAGE
-        if room <= 0:
-            return None
-        return Op("dedupe", dst, (soff, doff, ri(1, min(room, 8) + 1) * PAGE), src)
+        return _gen_remap(rng, k, files, nonempty, cf)
     if k in ("mread", "mwrite", "hwpoison"):
-        path = nonempty[ri(len(nonempty))]
-        size = cf[path].size
-        maps = sess.mappings(path)
-        shared = _shared_pages(sess, path, size) if rng.random() < 0.5 else ()
-        if shared:  # aim at a block another file (or offset) also references
-            pg = shared[ri(len(shared))]
-            cover = [m for m in maps if m[1] <= pg * PAGE < m[1] + m[2]]
-            if cover and rng.random() < 0.6:
-                _, moff, mlen = cover[ri(len(cover))]
-            else:
-                moff, mlen = pg * PAGE, ri(1, 5) * PAGE
-            if k == "hwpoison":
-                return Op(k, path, (moff, mlen, pg * PAGE, PAGE))
-            if k == "mread":
-                return Op(k, path, (moff, mlen, pg * PAGE, ri(1, PAGE)))
-            return Op(k, path, (moff, mlen, pg * PAGE, ri(1, PAGE), byte))
-        if size >= PMD_BYTES and rng.random() < 0.5:
-            moff, mlen = 0, PMD_BYTES
-        elif maps and rng.random() < 0.6:
-            _, moff, mlen = maps[ri(len(maps))]
-        else:
-            moff = ri(-(-size // PAGE)) * PAGE
-            mlen = ri(1, 17) * PAGE
-        lo, hi = moff // PAGE, min(moff + mlen, size + PAGE - 1) // PAGE
-        if hi <= lo:
-            return None
-        pg = ri(lo, hi)
-        if k == "hwpoison":
-            return Op(k, path, (moff, mlen, pg * PAGE, PAGE * ri(1, 3)))
-        off = pg * PAGE + (ri(PAGE) if rng.random() < 0.3 else 0)
-        ln = ri(1, 2 * PAGE)
-        if k == "mread":
-            return Op(k, path, (moff, mlen, off, ln))
-        return Op(k, path, (moff, mlen, off, ln, byte))
+        return _gen_fault(rng, sess, k, nonempty, cf, byte)
     raise ValueError(k)
+
+
+def _gen_pwrite(rng, path: str, byte: int) -> Op:
+    """``pwrite`` (``dax_iomap_rw``): a whole PMD, a few blocks, or an unaligned range."""
+    ri = rng.integers
+    if rng.random() < 0.08:
+        return Op("pwrite", path, (0, PMD_BYTES, byte))
+    if rng.random() < 0.7:
+        return Op("pwrite", path, (ri(SMALL_BLOCKS) * PAGE, ri(1, 9) * PAGE, byte))
+    return Op("pwrite", path, (ri(SMALL_BLOCKS * PAGE), ri(1, 3 * PAGE), byte))
+
+
+def _gen_munmap(rng, sess: Session) -> Op | None:
+    """``munmap`` of one live mapping (None without one)."""
+    maps = sess.mappings()
+    if not maps:
+        return None
+    p, moff, mlen = maps[rng.integers(len(maps))]
+    return Op("munmap", p, (moff, mlen))
+
+
+def _gen_setattr_fallocate(rng, k: str, live: list, cf: dict) -> Op | None:
+    """``truncate`` (``xfs_setattr_size``) or ``fallocate`` punch, zero range, unshare
+    (``xfs_file_fallocate``) on a live file, around and past its EOF."""
+    ri = rng.integers
+    if not live:
+        return None
+    path = live[ri(len(live))]
+    size = cf[path].size
+    if k == "truncate":
+        v = ri(SMALL_BLOCKS * PAGE + 1)
+        return Op(k, path, ((v // PAGE) * PAGE if rng.random() < 0.5 else v,))
+    top = max(size, PAGE) + 2 * PAGE
+    if rng.random() < 0.6:
+        off = ri(top // PAGE) * PAGE
+        ln = ri(1, 9) * PAGE
+    else:
+        off = ri(top)
+        ln = ri(1, 3 * PAGE)
+    if k == "zero":
+        return Op(k, path, (off, ln, int(rng.random() < 0.5)))
+    return Op(k, path, (off, ln))
+
+
+def _gen_remap(rng, k: str, files: tuple, nonempty: list, cf: dict) -> Op | None:
+    """FICLONE/FICLONERANGE (``xfs_reflink_remap_range``) or FIDEDUPERANGE
+    (``vfs_dedupe_file_range``) from a non-empty file, mostly into another one."""
+    ri = rng.integers
+    src = nonempty[ri(len(nonempty))]
+    others = [f for f in files if f != src]
+    dst = others[ri(len(others))] if others and rng.random() < 0.85 else src
+    ssize = cf[src].size
+    if k == "clone":
+        if dst != src and rng.random() < 0.3:
+            return Op("clone", dst, (0, 0, 0), src)  # whole file (FICLONE-like)
+        soff = ri(-(-ssize // PAGE)) * PAGE
+        full = (ssize - soff) // PAGE
+        ln = 0 if full == 0 or rng.random() < 0.3 else ri(1, min(full, 8) + 1) * PAGE
+        doff = ri(SMALL_BLOCKS) * PAGE
+        if dst == src:  # same file: keep the ranges apart
+            doff = soff + max(ln, ssize - soff) + ri(4) * PAGE
+            doff = -(-doff // PAGE) * PAGE
+        return Op("clone", dst, (soff, doff, ln), src)
+    dsize = cf[dst].size if dst in cf else -1
+    if dsize <= 0 or dst == src:
+        return None
+    nb = min(ssize, dsize) // PAGE
+    if nb == 0:
+        return None
+    soff = ri(nb) * PAGE
+    doff = soff if rng.random() < 0.5 else ri(nb) * PAGE
+    room = min(ssize - soff, dsize - doff) // PAGE
+    if room <= 0:
+        return None
+    return Op("dedupe", dst, (soff, doff, ri(1, min(room, 8) + 1) * PAGE), src)
+
+
+def _gen_fault(rng, sess: Session, k: str, nonempty: list, cf: dict, byte: int) -> Op | None:
+    """A read or write fault (``dax_iomap_fault``) or a memory failure (``memory_failure``)
+    through a mapping of a non-empty file, half the time aimed at a shared block."""
+    ri = rng.integers
+    path = nonempty[ri(len(nonempty))]
+    size = cf[path].size
+    maps = sess.mappings(path)
+    shared = _shared_pages(sess, path, size) if rng.random() < 0.5 else ()
+    if shared:  # aim at a block another file (or offset) also references
+        pg = shared[ri(len(shared))]
+        cover = [m for m in maps if m[1] <= pg * PAGE < m[1] + m[2]]
+        if cover and rng.random() < 0.6:
+            _, moff, mlen = cover[ri(len(cover))]
+        else:
+            moff, mlen = pg * PAGE, ri(1, 5) * PAGE
+        if k == "hwpoison":
+            return Op(k, path, (moff, mlen, pg * PAGE, PAGE))
+        if k == "mread":
+            return Op(k, path, (moff, mlen, pg * PAGE, ri(1, PAGE)))
+        return Op(k, path, (moff, mlen, pg * PAGE, ri(1, PAGE), byte))
+    if size >= PMD_BYTES and rng.random() < 0.5:
+        moff, mlen = 0, PMD_BYTES
+    elif maps and rng.random() < 0.6:
+        _, moff, mlen = maps[ri(len(maps))]
+    else:
+        moff = ri(-(-size // PAGE)) * PAGE
+        mlen = ri(1, 17) * PAGE
+    lo, hi = moff // PAGE, min(moff + mlen, size + PAGE - 1) // PAGE
+    if hi <= lo:
+        return None
+    pg = ri(lo, hi)
+    if k == "hwpoison":
+        return Op(k, path, (moff, mlen, pg * PAGE, PAGE * ri(1, 3)))
+    off = pg * PAGE + (ri(PAGE) if rng.random() < 0.3 else 0)
+    ln = ri(1, 2 * PAGE)
+    if k == "mread":
+        return Op(k, path, (moff, mlen, off, ln))
+    return Op(k, path, (moff, mlen, off, ln, byte))
 
 
 def _rederive(variant, ops, name: str, nblocks: int, v: Violation) -> Violation:
