@@ -25,6 +25,7 @@ import pandas as pd
 from sim.constants import DEFAULT_CPU_FREQ_GHZ, PAGE_SIZE, OpKind
 from sim.fs import FsError
 from sim.work import WorkRecord
+from workloads.ops import ARG_KEEP_SIZE, ARG_PMD, ARG_WHOLE_FILE, ARG_WRITABLE
 
 __all__ = ["RunOutput", "simulate", "run_scenario", "write_results", "op_label"]
 
@@ -86,78 +87,123 @@ class _Driver:
         self.errors[str(key)] = self.errors.get(str(key), 0) + 1
         return WorkRecord(wr_op)
 
-    def apply(self, row, op_index: int) -> WorkRecord:  # noqa: C901 - one branch per op code
-        from workloads.ops import ARG_KEEP_SIZE, ARG_PMD, ARG_WHOLE_FILE, ARG_WRITABLE, Op
+    def apply(self, row, op_index: int) -> WorkRecord:
+        """Apply stream row ``row`` (number ``op_index``) by its kind's system call.
 
-        dfs = self.dfs
+        A failing call (FsError, PermissionError) is counted in ``errors`` by errno and
+        costs an empty work record, as the kernel's early return would.
+        """
         op = int(row["op"])
-        f = int(row["file"])
-        off = int(row["offset_bytes"])
-        length = int(row["length_bytes"])
-        arg = int(row["arg"])
+        call = _SYSCALLS.get(op)
+        if call is None:
+            raise ValueError(f"stream row {op_index}: unknown op code {op}")
         try:
-            if op == Op.CREATE:
-                path = f"f{f}"
-                ino, wr = dfs.open(path, create=True, trunc=True)
-                self.ino[f] = ino
-                self.path[f] = path
-                return wr
-            if op == Op.WRITE:
-                return dfs.pwrite(self.ino[f], off, length, arg & 0xFF)
-            if op == Op.READ:
-                return dfs.read(self.ino[f], off, length)
-            if op == Op.CLONE:
-                src = self.ino[int(row["src"])]
-                if arg & ARG_WHOLE_FILE:
-                    return dfs.clone(self.ino[f], src)
-                return dfs.clone(self.ino[f], src, int(row["src_offset_bytes"]), off, length)
-            if op == Op.DEDUPE:
-                return dfs.dedupe(
-                    self.ino[f],
-                    self.ino[int(row["src"])],
-                    int(row["src_offset_bytes"]),
-                    off,
-                    length,
-                )
-            if op == Op.MMAP:
-                key = (int(row["pid"]), f)
-                self.vid[key] = dfs.mmap(
-                    key[0],
-                    self.ino[f],
-                    off,
-                    length,
-                    writable=bool(arg & ARG_WRITABLE),
-                    huge=bool(arg & ARG_PMD),
-                )
-                return WorkRecord("mmap")
-            if op == Op.MUNMAP:
-                return dfs.munmap(self.vid.pop((int(row["pid"]), f)))
-            if op == Op.READ_FAULT:
-                return dfs.mread(self.vid[(int(row["pid"]), f)], off, length)
-            if op == Op.WRITE_FAULT:
-                return dfs.mwrite(self.vid[(int(row["pid"]), f)], off, length, (arg >> 8) & 0xFF)
-            if op == Op.TRUNCATE:
-                return dfs.truncate(self.ino[f], off)
-            if op == Op.PUNCH:
-                return dfs.punch(self.ino[f], off, length)
-            if op == Op.ZERO:
-                return dfs.zero_range(self.ino[f], off, length, keep_size=bool(arg & ARG_KEEP_SIZE))
-            if op == Op.UNSHARE:
-                return dfs.unshare(self.ino[f], off, length)
-            if op == Op.FSYNC:
-                return dfs.fsync(self.ino[f])
-            if op == Op.UNLINK:
-                wr = WorkRecord("unlink")
-                for key in [k for k in self.vid if k[1] == f]:
-                    wr.merge(dfs.munmap(self.vid.pop(key)))
-                wr.merge(dfs.unlink(self.path.pop(f)))
-                del self.ino[f]
-                return wr
-            if op == Op.POISON:
-                return self._poison(row, op_index)
+            return call(self, row, op_index)
         except (FsError, PermissionError) as exc:
             return self._err(exc, op_label(op))
-        raise ValueError(f"stream row {op_index}: unknown op code {op}")
+
+    # One method per system call (the kernel entry point it models in brackets); each takes
+    # the stream row and its number.
+
+    def _create(self, row, op_index: int) -> WorkRecord:
+        """``open(O_CREAT|O_TRUNC)`` (``do_sys_open``)."""
+        f = int(row["file"])
+        path = f"f{f}"
+        ino, wr = self.dfs.open(path, create=True, trunc=True)
+        self.ino[f] = ino
+        self.path[f] = path
+        return wr
+
+    def _pwrite(self, row, op_index: int) -> WorkRecord:
+        """``pwrite`` (``dax_iomap_rw``) of the pattern byte ``arg & 0xff``."""
+        ino = self.ino[int(row["file"])]
+        arg = int(row["arg"])
+        return self.dfs.pwrite(ino, int(row["offset_bytes"]), int(row["length_bytes"]), arg & 0xFF)
+
+    def _pread(self, row, op_index: int) -> WorkRecord:
+        """``pread`` (``dax_iomap_rw``)."""
+        ino = self.ino[int(row["file"])]
+        return self.dfs.read(ino, int(row["offset_bytes"]), int(row["length_bytes"]))
+
+    def _clone(self, row, op_index: int) -> WorkRecord:
+        """FICLONE or FICLONERANGE (``xfs_reflink_remap_range``)."""
+        dst, src = self.ino[int(row["file"])], self.ino[int(row["src"])]
+        if int(row["arg"]) & ARG_WHOLE_FILE:
+            return self.dfs.clone(dst, src)
+        soff, off, length = (int(row[k]) for k in _RANGE_FROM_SRC)
+        return self.dfs.clone(dst, src, soff, off, length)
+
+    def _dedupe(self, row, op_index: int) -> WorkRecord:
+        """FIDEDUPERANGE (``xfs_file_remap_range`` with ``REMAP_FILE_DEDUP``)."""
+        dst, src = self.ino[int(row["file"])], self.ino[int(row["src"])]
+        soff, off, length = (int(row[k]) for k in _RANGE_FROM_SRC)
+        return self.dfs.dedupe(dst, src, soff, off, length)
+
+    def _mmap(self, row, op_index: int) -> WorkRecord:
+        """``mmap(MAP_SHARED)`` (``xfs_file_mmap``), one mapping per (pid, file)."""
+        f = int(row["file"])
+        arg = int(row["arg"])
+        key = (int(row["pid"]), f)
+        self.vid[key] = self.dfs.mmap(
+            key[0],
+            self.ino[f],
+            int(row["offset_bytes"]),
+            int(row["length_bytes"]),
+            writable=bool(arg & ARG_WRITABLE),
+            huge=bool(arg & ARG_PMD),
+        )
+        return WorkRecord("mmap")
+
+    def _munmap(self, row, op_index: int) -> WorkRecord:
+        """``munmap`` of the process's mapping of the file."""
+        return self.dfs.munmap(self.vid.pop((int(row["pid"]), int(row["file"]))))
+
+    def _read_fault(self, row, op_index: int) -> WorkRecord:
+        """Loads through the mapping: read faults (``dax_iomap_fault``)."""
+        vid = self.vid[(int(row["pid"]), int(row["file"]))]
+        return self.dfs.mread(vid, int(row["offset_bytes"]), int(row["length_bytes"]))
+
+    def _write_fault(self, row, op_index: int) -> WorkRecord:
+        """Stores through the mapping: write faults (``dax_iomap_fault``, CoW when shared)."""
+        vid = self.vid[(int(row["pid"]), int(row["file"]))]
+        byte = (int(row["arg"]) >> 8) & 0xFF
+        return self.dfs.mwrite(vid, int(row["offset_bytes"]), int(row["length_bytes"]), byte)
+
+    def _truncate(self, row, op_index: int) -> WorkRecord:
+        """``ftruncate`` (``xfs_setattr_size``) to ``offset_bytes``."""
+        return self.dfs.truncate(self.ino[int(row["file"])], int(row["offset_bytes"]))
+
+    def _punch(self, row, op_index: int) -> WorkRecord:
+        """``fallocate(PUNCH_HOLE)`` (``xfs_file_fallocate``)."""
+        ino = self.ino[int(row["file"])]
+        return self.dfs.punch(ino, int(row["offset_bytes"]), int(row["length_bytes"]))
+
+    def _zero(self, row, op_index: int) -> WorkRecord:
+        """``fallocate(ZERO_RANGE)`` (``xfs_file_fallocate``), KEEP_SIZE from ``arg``."""
+        ino = self.ino[int(row["file"])]
+        keep = bool(int(row["arg"]) & ARG_KEEP_SIZE)
+        return self.dfs.zero_range(
+            ino, int(row["offset_bytes"]), int(row["length_bytes"]), keep_size=keep
+        )
+
+    def _unshare(self, row, op_index: int) -> WorkRecord:
+        """``fallocate(UNSHARE_RANGE)`` (``xfs_file_fallocate``)."""
+        ino = self.ino[int(row["file"])]
+        return self.dfs.unshare(ino, int(row["offset_bytes"]), int(row["length_bytes"]))
+
+    def _fsync(self, row, op_index: int) -> WorkRecord:
+        """``fsync`` (``dax_writeback_mapping_range``)."""
+        return self.dfs.fsync(self.ino[int(row["file"])])
+
+    def _unlink(self, row, op_index: int) -> WorkRecord:
+        """``unlink`` (``do_unlinkat``), every mapping of the file gone first."""
+        f = int(row["file"])
+        wr = WorkRecord("unlink")
+        for key in [k for k in self.vid if k[1] == f]:
+            wr.merge(self.dfs.munmap(self.vid.pop(key)))
+        wr.merge(self.dfs.unlink(self.path.pop(f)))
+        del self.ino[f]
+        return wr
 
     def _poison(self, row, op_index: int) -> WorkRecord:
         dfs = self.dfs
@@ -187,6 +233,30 @@ class _Driver:
                 }
             )
         return wr
+
+
+#: The stream columns of a remap, in the order of ``DaxFS.clone``/``dedupe``'s arguments.
+_RANGE_FROM_SRC = ("src_offset_bytes", "offset_bytes", "length_bytes")
+
+#: The system call of each operation kind.
+_SYSCALLS = {
+    OpKind.CREATE: _Driver._create,
+    OpKind.WRITE: _Driver._pwrite,
+    OpKind.READ: _Driver._pread,
+    OpKind.CLONE: _Driver._clone,
+    OpKind.DEDUPE: _Driver._dedupe,
+    OpKind.MMAP: _Driver._mmap,
+    OpKind.MUNMAP: _Driver._munmap,
+    OpKind.READ_FAULT: _Driver._read_fault,
+    OpKind.WRITE_FAULT: _Driver._write_fault,
+    OpKind.TRUNCATE: _Driver._truncate,
+    OpKind.PUNCH: _Driver._punch,
+    OpKind.ZERO: _Driver._zero,
+    OpKind.UNSHARE: _Driver._unshare,
+    OpKind.FSYNC: _Driver._fsync,
+    OpKind.UNLINK: _Driver._unlink,
+    OpKind.POISON: _Driver._poison,
+}
 
 
 def _page_stats(mm) -> dict[str, int]:
