@@ -62,6 +62,13 @@ def test_warn_on_once_is_rearmed_between_scripts_of_one_boot(k61):
         assert 380 in [w["line"] for w in result(k61, name).warnings], name
 
 
+def test_residue_of_the_seed_is_visible_on_61(k61):
+    # The freed CoW block's struct page keeps PAGE_MAPPING_DAX_COW; a new file's fault warns.
+    warnings = result(k61, "residue-visible.xfsio").warnings
+    assert {"file": "fs/dax.c", "line": 380, "function": "dax_associate_entry",
+            "site": "associate_mapping_set"} in warnings  # fmt: skip
+
+
 def test_two_readers_share_the_page_silently_on_73(k73):
     assert result(k73, "two-readers.xfsio").warnings == []
 
