@@ -225,6 +225,18 @@ def _configure_compare(p) -> None:
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
 
+def _write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".agreement-", suffix=".md", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
 def _write_parquet(rows: list[dict], out_dir: Path) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -249,7 +261,7 @@ def _write_parquet(rows: list[dict], out_dir: Path) -> Path:
 
 def _main_compare(args) -> int:
     from sim.kernel.cache import load_kernel
-    from sim.kernel.compare import compare_rows
+    from sim.kernel.compare import agreement_table, compare_rows
     from sim.kernel.run import prepare_scripts, run_scripts
     from sim.runner import check_variant
 
@@ -271,6 +283,7 @@ def _main_compare(args) -> int:
     parsed = {p: cmds for p, _n, cmds, _prog in prepared}
     rows = compare_rows(runs, parsed)
     path = _write_parquet(rows, out_dir)
+    _write_text(out_dir / "agreement.md", agreement_table(rows))
     if args.json:
         _write_json(args.json, {"rows": rows})
     bad = [r for r in rows if not r["agree"]]
@@ -280,7 +293,10 @@ def _main_compare(args) -> int:
                 f"{r['script']} on {r['kernel']} ({r['design']}): {r['observation']}: "
                 f"kernel {r['kernel_value']}, daxsim {r['daxsim_value']}"
             )
-        print(f"{len(rows) - len(bad)} of {len(rows)} observations agree; wrote {path}")
+        print(
+            f"{len(rows) - len(bad)} of {len(rows)} observations agree; wrote {path} and "
+            f"{out_dir / 'agreement.md'}"
+        )
     return 1 if bad or any(kr.timed_out for kr in runs) else 0
 
 

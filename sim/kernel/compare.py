@@ -35,7 +35,14 @@ from sim.constants import PAGE_SIZE
 from sim.kernel.program import FINAL_MD5_MAX_BYTES
 from sim.kernel.run import KernelRun, ScriptResult
 
-__all__ = ["DaxsimObservation", "run_daxsim", "observations", "compare_rows", "COLUMNS"]
+__all__ = [
+    "DaxsimObservation",
+    "run_daxsim",
+    "observations",
+    "compare_rows",
+    "agreement_table",
+    "COLUMNS",
+]
 
 PAGE = PAGE_SIZE
 #: Columns of compare.parquet, in order.
@@ -231,3 +238,63 @@ def compare_rows(kernel_runs: list[KernelRun], parsed: dict) -> list[dict]:
                     }
                 )
     return rows
+
+
+def _kind(observation: str) -> str:
+    """The row of the agreement table an observation counts in."""
+    head = observation.split(" ", 1)[0]
+    if head in ("check", "model"):
+        return "checks" if head == "check" else "model-derived checks"
+    if head in ("md5", "size"):
+        return "files at the end (md5, size)"
+    if head == "faults":
+        return observation
+    if head == "warning":
+        return "warning sites"
+    return {"poison": "memory-failure owner", "free_delta": "free-block deltas"}.get(head, head)
+
+
+def agreement_table(rows: list[dict]) -> str:
+    """A markdown table of ``rows`` (:func:`compare_rows`): per kind of observation and kernel,
+    how many agree out of how many, then every disagreement.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Rows keyed by :data:`COLUMNS`.
+
+    Returns
+    -------
+    str
+        Markdown text.
+    """
+    kernels: list = []
+    for r in rows:
+        k = f"{r['kernel']} ({r['design']})"
+        if k not in kernels:
+            kernels.append(k)
+    kinds: list = []
+    cells: dict = {}
+    for r in rows:
+        kind = _kind(r["observation"])
+        if kind not in kinds:
+            kinds.append(kind)
+        c = cells.setdefault((kind, f"{r['kernel']} ({r['design']})"), [0, 0])
+        c[0] += bool(r["agree"])
+        c[1] += 1
+    out = ["| observation | " + " | ".join(kernels) + " |", "|---|" + "---|" * len(kernels)]
+    for kind in kinds:
+        vals = []
+        for k in kernels:
+            a, n = cells.get((kind, k), (0, 0))
+            vals.append(f"{a}/{n}" if n else "-")
+        out.append(f"| {kind} | " + " | ".join(vals) + " |")
+    bad = [r for r in rows if not r["agree"]]
+    if bad:
+        out += ["", "Disagreements:", ""]
+        out += [
+            f"- {r['script'].rsplit('/', 1)[-1]} on {r['kernel']} ({r['design']}): "
+            f"{r['observation']}: kernel {r['kernel_value']}, daxsim {r['daxsim_value']}"
+            for r in bad
+        ]
+    return "\n".join(out) + "\n"
