@@ -8,7 +8,7 @@ KSTAMP := $(VENV)/.kernel-tools
 KPKGS  := qemu-system-x86 busybox-static xfsprogs ndctl cpio zstd gcc libc6-dev
 KTOOLS := qemu-system-x86_64 mkfs.xfs xfs_io ndctl cpio zstd gcc
 
-.PHONY: run test bench lint clean setup-kernel
+.PHONY: run test bench lint clean setup-kernel kernel-check
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,12 @@ test: $(STAMP) $(KSTAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest benchmarks -q --benchmark-only
+
+# Every conformance case, README reproducer and kernel script on 6.1, 6.12, 6.18 and 7.3 and in
+# daxsim: results/kernel-check/compare.parquet and agreement.md (the README's table).
+kernel-check: $(STAMP) $(KSTAMP)
+	$(BIN)/python -m sim kernel fetch --all
+	$(BIN)/python benchmarks/kernel_check.py
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check sim workloads tests benchmarks

@@ -1,0 +1,63 @@
+"""``make kernel-check``: every script on every kernel and in daxsim; the agreement table.
+
+Runs ``daxsim kernel compare`` over all 28 conformance cases (read from
+``../shared/conformance/xfstests``), the reproducers of the README (its code blocks that start
+with ``@mkfs``, written out as scripts), and ``scenarios/scripts/kernel`` on 6.1, 6.12, 6.18
+and 7.3, into ``results/kernel-check/`` (``compare.parquet``, ``agreement.md``, the scripts
+taken from the README). Exit status: that of ``daxsim kernel compare``.
+
+    .venv/bin/python benchmarks/kernel_check.py [--kernels 6.1,7.3] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFORMANCE = ROOT.parent / "shared" / "conformance" / "xfstests"
+KERNELS = "6.1,6.12,6.18,7.3"
+
+
+def readme_reproducers(readme: Path) -> list[str]:
+    """The README's code blocks that are xfs_io scripts (their first line is ``@mkfs``)."""
+    blocks = re.findall(r"```\n(.*?)```", readme.read_text(), flags=re.S)
+    return [b for b in blocks if b.lstrip().startswith("@mkfs")]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write the scripts of the README, run the comparison, print where the table is."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--kernels", default=KERNELS)
+    ap.add_argument("--out", default=str(ROOT / "results" / "kernel-check"))
+    args = ap.parse_args(argv)
+    from sim.cli import main as daxsim
+
+    out = Path(args.out)
+    rdir = out / "readme"
+    rdir.mkdir(parents=True, exist_ok=True)
+    readme = []
+    for i, text in enumerate(readme_reproducers(ROOT / "README.md")):
+        p = rdir / f"readme-{i + 1}.xfsio"
+        p.write_text(text)
+        readme.append(str(p))
+    scripts = [
+        *sorted(str(p) for p in CONFORMANCE.glob("*.xfsio")),
+        *readme,
+        *sorted(str(p) for p in (ROOT / "scenarios" / "scripts" / "kernel").glob("*.xfsio")),
+    ]
+    t0 = time.monotonic()
+    status = daxsim(["kernel", "compare", *scripts, "--kernels", args.kernels, "--out", str(out)])
+    print(
+        f"{len(scripts)} scripts on {args.kernels} in {time.monotonic() - t0:.0f} s; "
+        f"table: {out / 'agreement.md'}",
+        file=sys.stderr,
+    )
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
