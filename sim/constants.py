@@ -31,6 +31,8 @@ __all__ = [
     "FOLIO_SHARE_RESET",
     "KERNEL_DESIGNS",
     "BUILTIN_DESIGNS",
+    "DEFAULT_DESIGN",
+    "DEFAULT_SCENARIO_DESIGN",
     "DEFAULT_CPU_FREQ_GHZ",
     "OpKind",
     "HUNT_KINDS",
@@ -80,6 +82,11 @@ FOLIO_SHARE_RESET = "folio-share-reset"
 KERNEL_DESIGNS = (SINGLE_OWNER, COW_INDEX, PAGE_SHARE, FOLIO_SHARE)
 #: Every built-in design, in kernel order.
 BUILTIN_DESIGNS = KERNEL_DESIGNS + (FOLIO_SHARE_RESET,)
+#: The design of the model layers and of ``daxsim xfsio`` when none is named (balanced:
+#: every share is dropped by the put that matches it).
+DEFAULT_DESIGN = PAGE_SHARE
+#: The design of a scenario that names none (the newest kernel's).
+DEFAULT_SCENARIO_DESIGN = FOLIO_SHARE
 
 # --------------------------------------------------------------------------- clock
 

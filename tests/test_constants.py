@@ -95,3 +95,33 @@ def test_no_module_defines_its_own_page_or_pmd_size():
                 if v in geometry and any(w in name for w in ("PAGE", "PMD", "BS", "BLOCK")):
                     repeated.append(f"{rel}:{node.lineno} {name} = {v}")
     assert not repeated, "\n".join(repeated)
+
+
+def _docstrings(tree) -> set[int]:
+    """ids of the docstring nodes of a module, its classes and functions."""
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                out.add(id(body[0].value))
+    return out
+
+
+def test_no_module_spells_a_designs_name():
+    """Code names a built-in design by its constant; prose (docstrings, help) may spell it."""
+    spelled = []
+    for path in sorted((ROOT / "sim").rglob("*.py")) + sorted((ROOT / "workloads").rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel == "sim/constants.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docs = _docstrings(tree)
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Constant)
+                and node.value in BUILTIN_DESIGNS
+                and id(node) not in docs
+            ):
+                spelled.append(f"{rel}:{node.lineno} {node.value!r}")
+    assert not spelled, "\n".join(spelled)

@@ -17,6 +17,7 @@ import sys
 import tempfile
 
 from sim.commands._common import check_out_path
+from sim.constants import DEFAULT_DESIGN
 from sim.errors import InputError
 
 __all__ = ["configure", "main"]
@@ -35,7 +36,7 @@ def configure(parser) -> None:
     )
     parser.add_argument(
         "--variant",
-        default="page-share",
+        default=DEFAULT_DESIGN,
         help="memmap design variant (default: page-share); see `daxsim variants`",
     )
     parser.add_argument(

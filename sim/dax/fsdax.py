@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sim.constants import PAGE_SIZE
+from sim.constants import DEFAULT_DESIGN, PAGE_SIZE
 from sim.dax.xarray_dax import (
     DAX_EMPTY,
     DAX_PMD,
@@ -192,7 +192,7 @@ class DaxFS:
     def __init__(
         self,
         nblocks: int,
-        variant: str = "page-share",
+        variant: str = DEFAULT_DESIGN,
         *,
         fill_byte=None,
         rmap: bool = True,

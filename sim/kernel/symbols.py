@@ -19,6 +19,7 @@ import struct
 import subprocess
 from pathlib import Path
 
+from sim.constants import COW_INDEX, FOLIO_SHARE, FOLIO_SHARE_RESET, PAGE_SHARE, SINGLE_OWNER
 from sim.errors import InputError
 
 __all__ = [
@@ -167,16 +168,16 @@ def derive_design(version: str, symbols: frozenset[str]) -> tuple[str, str]:
         dax_folio_reset_order")``.
     """
     if "dax_folio_reset_order" in symbols:
-        return "folio-share-reset", "symbol dax_folio_reset_order"
+        return FOLIO_SHARE_RESET, "symbol dax_folio_reset_order"
     if "dax_mapping_set_cow" in symbols:
-        return "cow-index", "symbol dax_mapping_set_cow"
+        return COW_INDEX, "symbol dax_mapping_set_cow"
     v = _version_tuple(version)[:2]
     if v < (6, 0):
-        design = "single-owner"
+        design = SINGLE_OWNER
     elif v < (6, 2):
-        design = "cow-index"
+        design = COW_INDEX
     elif v < (6, 15):
-        design = "page-share"
+        design = PAGE_SHARE
     else:
-        design = "folio-share"
+        design = FOLIO_SHARE
     return design, f"version {version}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from sim.constants import DEFAULT_DESIGN
 from sim.memmap import scan as _scan
 from sim.memmap.kernels import GAUGED_KERNELS, hist_top
 from sim.memmap.layout import (
@@ -122,7 +123,7 @@ class MemMap:
     ----------
     npages : int
         Pages of the device (a 1 TiB device is 268,435,456 pages).
-    variant : str or Variant, default "page-share"
+    variant : str or Variant, default ``DEFAULT_DESIGN`` (page-share)
         Name, alias, ``module:Class`` or :class:`~sim.memmap.Variant`.
 
     Attributes
@@ -153,7 +154,7 @@ class MemMap:
     count is the reference's ``phantoms`` set.  :meth:`scan_stats` always scans (the check).
     """
 
-    def __init__(self, npages: int, variant: str | Variant = "page-share"):
+    def __init__(self, npages: int, variant: str | Variant = DEFAULT_DESIGN):
         npages = int(npages)
         if npages < 1:
             raise ValueError(f"npages must be >= 1, got {npages}")
@@ -193,7 +194,7 @@ class MemMap:
 
     # ------------------------------------------------------------------ sizes
     @staticmethod
-    def array_nbytes(npages: int, variant: str | Variant = "page-share") -> int:
+    def array_nbytes(npages: int, variant: str | Variant = DEFAULT_DESIGN) -> int:
         """Bytes of the arrays a ``MemMap(npages, variant)`` allocates (without allocating)."""
         get_variant(variant)
         nblocks = max(1, -(-int(npages) // PMD_NPAGES))

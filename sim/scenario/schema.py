@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from sim.constants import BUILTIN_DESIGNS, PMD_SIZE
+from sim.constants import BUILTIN_DESIGNS, DEFAULT_SCENARIO_DESIGN, PMD_SIZE
 from workloads.params import param
 
 __all__ = [
@@ -105,7 +105,7 @@ class VariantConfig:
     """``[variant]``: the struct-page association design."""
 
     name: str = param(
-        "folio-share",
+        DEFAULT_SCENARIO_DESIGN,
         "design variant (daxsim variants lists them): "
         "single-owner (<=v5.19), cow-index (v6.0-6.1), page-share (v6.2-6.14), "
         "folio-share (v6.15+), folio-share-reset",

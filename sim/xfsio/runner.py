@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sim.constants import PAGE_SIZE
+from sim.constants import DEFAULT_DESIGN, PAGE_SIZE
 from sim.dax import DaxFS
 from sim.errors import InputError
 from sim.fs import BLOCK_SIZE, FsError
@@ -174,7 +174,7 @@ class XfsioRunner:
 
     def __init__(
         self,
-        variant: str = "page-share",
+        variant: str = DEFAULT_DESIGN,
         *,
         rmap: bool = True,
         device_bytes: int = DEFAULT_DEVICE_BYTES,
@@ -871,7 +871,7 @@ class XfsioRunner:
 
 
 def run_script(
-    text: str, filename: str = "<script>", variant: str = "page-share", **kw
+    text: str, filename: str = "<script>", variant: str = DEFAULT_DESIGN, **kw
 ) -> XfsioRunner:
     """Parse and run a script; returns the runner (``.result``, ``.summary()``)."""
     from sim.xfsio.parse import parse_script
