@@ -151,3 +151,28 @@ def test_accelerator_is_tcg_unless_kvm_can_work(monkeypatch):
     monkeypatch.setenv("DAXSIM_ACCEL", "hvf")
     with pytest.raises(InputError, match="expected kvm or tcg"):
         accelerator()
+
+
+def test_prune_keeps_the_guest_modules_and_the_index_files(tmp_path):
+    from sim.kernel.fetch import prune_modules
+
+    mdir = tmp_path / "lib" / "modules" / "6.1.0-57-amd64"
+    files = [
+        "kernel/fs/xfs/xfs.ko",
+        "kernel/drivers/nvdimm/nd_pmem.ko",
+        "kernel/drivers/virtio/virtio_pci.ko",
+        "kernel/drivers/gpu/drm/i915/i915.ko",
+        "kernel/sound/core/snd.ko",
+        "modules.builtin",
+    ]
+    for f in files:
+        (mdir / f).parent.mkdir(parents=True, exist_ok=True)
+        (mdir / f).write_bytes(b"x")
+    prune_modules(mdir)
+    left = sorted(str(p.relative_to(mdir)) for p in mdir.rglob("*") if p.is_file())
+    assert left == [
+        "kernel/drivers/nvdimm/nd_pmem.ko",
+        "kernel/drivers/virtio/virtio_pci.ko",
+        "kernel/fs/xfs/xfs.ko",
+        "modules.builtin",
+    ]

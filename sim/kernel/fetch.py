@@ -54,6 +54,8 @@ __all__ = [
     "resolve",
     "fetch_kernel",
     "fetch_source",
+    "prune_modules",
+    "KEPT_MODULE_DIRS",
 ]
 
 #: The kernels ``fetch --all`` gets: cow-index, page-share, folio-share (no reset),
@@ -108,6 +110,24 @@ SOURCE_PATTERNS = (
 )
 
 
+#: Module directories kept in the cache (what the guest can load: pmem, DAX, XFS and the
+#: other filesystems, block and virtio drivers, crc and crypto helpers); the rest of a
+#: distribution kernel's modules (GPU, network, sound, ...) is dropped: 6.1's 391 MB become
+#: about 60 MB.
+KEPT_MODULE_DIRS = (
+    "kernel/fs",
+    "kernel/mm",
+    "kernel/lib",
+    "kernel/crypto",
+    "kernel/arch",
+    "kernel/drivers/nvdimm",
+    "kernel/drivers/dax",
+    "kernel/drivers/block",
+    "kernel/drivers/virtio",
+    "kernel/drivers/acpi",
+)
+
+
 class AptUnavailable(InputError):
     """No apt, or no Debian archive keyring, on this machine."""
 
@@ -140,7 +160,7 @@ def apt_options(root: Path | None = None) -> list[str]:
         "-o",
         f"Dir::Cache::pkgcache={root / 'cache' / 'pkgcache.bin'}",
         "-o",
-        f"Dir::Cache::srcpkgcache={root / 'cache' / 'srcpkgcache.bin'}",
+        "Dir::Cache::srcpkgcache=",
         "-o",
         "Acquire::Languages=none",
     ]
@@ -286,6 +306,28 @@ def resolve(name: str) -> tuple[str, str, tuple[str, ...]]:
     return rel, version, candidates[rel]
 
 
+def prune_modules(module_dir: Path) -> None:
+    """Drop the modules outside :data:`KEPT_MODULE_DIRS` from a ``lib/modules/<release>``
+    directory (the ``modules.*`` files stay)."""
+    kernel_dir = module_dir / "kernel"
+    if not kernel_dir.is_dir():
+        return
+    keep = [module_dir / k for k in KEPT_MODULE_DIRS]
+
+    def walk(d: Path) -> None:
+        for child in d.iterdir():
+            if any(child == k for k in keep):
+                continue
+            if child.is_dir() and any(k.is_relative_to(child) for k in keep):
+                walk(child)
+            elif child.is_dir():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+
+    walk(kernel_dir)
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -365,6 +407,7 @@ def fetch_kernel(name: str, *, update: bool = True, log=print) -> KernelInfo:
             os.replace(smap, stage / "System.map")
         (stage / "modules" / "lib" / "modules").mkdir(parents=True)
         os.replace(moddir, stage / "modules" / "lib" / "modules" / release)
+        prune_modules(stage / "modules" / "lib" / "modules" / release)
         if shutil.which("depmod") or Path("/sbin/depmod").exists():
             depmod = shutil.which("depmod") or "/sbin/depmod"
             _run([depmod, "-b", str(stage / "modules"), release], "depmod")
