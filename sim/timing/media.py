@@ -1024,6 +1024,65 @@ def _simulate(P, op, pattern, size, nthreads, nreq, region, W, seed, reorder, rf
     return st
 
 
+@_inline
+def _pow2_shift(enabled, n):
+    """``log2(n)`` when power-of-two arithmetic is on (``enabled``) and ``n`` is a power of
+    two, else -1 (see :func:`_div`, :func:`_mod`)."""
+    sh = np.int64(-1)
+    if enabled != 0 and n & (n - 1) == 0:
+        sh = np.int64(0)
+        while (np.int64(1) << sh) < n:
+            sh += 1
+    return sh
+
+
+#: Low bits of an event key holding the issue sequence (ties pop in issue order).
+_SEQ_BITS = 20
+
+
+@_inline
+def _issue_next(
+    t,
+    now,
+    nreq,
+    W,
+    gap,
+    jitter,
+    issued,
+    pending,
+    islot,
+    last_issue,
+    ring,
+    ring_req,
+    rngs,
+    hk,
+    hv,
+    nh,
+    seq,
+):
+    """Schedule thread ``t``'s next request if it has one and its window of ``W``
+    outstanding requests allows: no earlier than ``gap`` after its last issue, than ``now``
+    (plus jitter), and than the completion of the request ``W`` before it.  Returns the
+    heap's new size and the next sequence number."""
+    m = issued[t]
+    if pending[t] == 0 and m < nreq:
+        if jitter > 0:
+            rngs[t] = _mix(rngs[t])
+            now = now + rngs[t] % (jitter + 1)
+        ms = islot[t]
+        if m < W or ring_req[t, ms] == m - W:
+            nxt = max(last_issue[t] + gap, now)
+            if m >= W:
+                nxt = max(nxt, ring[t, ms])
+            gm = t * nreq + m
+            pay = gm << _PAY_G | ms << _PAY_R | t << _PAY_T
+            smask = (np.int64(1) << _SEQ_BITS) - 1
+            nh = _heap_push(hk, hv, nh, nxt << _SEQ_BITS | (seq & smask), pay)
+            seq += 1
+            pending[t] = 1
+    return nh, seq
+
+
 @_kernel
 def _run(
     P,
@@ -1079,23 +1138,15 @@ def _run(
     evaddr,
 ):
     nsub = max(1, size // 64)
-    nsub_sh = np.int64(-1)
-    if P[_POW2] != 0 and nsub & (nsub - 1) == 0:
-        nsub_sh = np.int64(0)
-        while (np.int64(1) << nsub_sh) < nsub:
-            nsub_sh += 1
+    nsub_sh = _pow2_shift(P[_POW2], nsub)
     slice_b = (region // nthreads) // size * size
     nacc = max(1, slice_b // size)
-    nacc_sh = np.int64(-1)
-    if P[_POW2] != 0 and nacc & (nacc - 1) == 0:
-        nacc_sh = np.int64(0)
-        while (np.int64(1) << nacc_sh) < nacc:
-            nacc_sh += 1
+    nacc_sh = _pow2_shift(P[_POW2], nacc)
     for t in range(nthreads):
         base[t] = t * slice_b
     nh = 0
     seq = np.int64(0)
-    SH = 20
+    SH = _SEQ_BITS
     SMASK = (np.int64(1) << SH) - 1
     for t in range(nthreads):
         nh = _heap_push(hk, hv, nh, seq, (t * nreq) << _PAY_G | t << _PAY_T)
@@ -1217,22 +1268,25 @@ def _run(
             comp[g] = done
             ring[t, r] = done
             ring_req[t, r] = n
-        # schedule the next request of thread t if its window allows
-        m = issued[t]
-        if pending[t] == 0 and m < nreq:
-            if jitter > 0:
-                rngs[t] = _mix(rngs[t])
-                now = now + rngs[t] % (jitter + 1)
-            ms = islot[t]
-            if m < W or ring_req[t, ms] == m - W:
-                nxt = max(last_issue[t] + gap, now)
-                if m >= W:
-                    nxt = max(nxt, ring[t, ms])
-                gm = t * nreq + m
-                pay = gm << _PAY_G | ms << _PAY_R | t << _PAY_T
-                nh = _heap_push(hk, hv, nh, nxt << SH | (seq & SMASK), pay)
-                seq += 1
-                pending[t] = 1
+        nh, seq = _issue_next(
+            t,
+            now,
+            nreq,
+            W,
+            gap,
+            jitter,
+            issued,
+            pending,
+            islot,
+            last_issue,
+            ring,
+            ring_req,
+            rngs,
+            hk,
+            hv,
+            nh,
+            seq,
+        )
     st[S_END] = 0
     for g in range(comp.shape[0]):
         if comp[g] > st[S_END]:
