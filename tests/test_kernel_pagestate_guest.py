@@ -1,6 +1,7 @@
 """Page state read from real kernels (one boot per kernel) and compared with daxsim's.
 
-Each kernel runs three scripts in one boot; before each script's unmount the host reads the
+Each kernel (6.1: cow-index; 7.3: folio-share with the reset; 6.18: folio-share without it)
+runs four scripts in one boot; before each script's unmount the host reads the
 struct pages of the emulated pmem (sim.kernel.pagestate.PageCapture). Expectations are what
 the kernels' fs/dax.c does (docs: kernel-semantics.md section 1, real-kernels.md section 3),
 and agreement with what daxsim computes for the same script under the kernel's design, never
@@ -78,7 +79,22 @@ munmap
 close
 """
 
-SCRIPTS = {"residue": RESIDUE, "readers": READERS, "pmd": PMD}
+#: Four pages of a file read through a mapping, then three of them punched: each put of an
+#: order-0 folio owned at index i > 0 leaves (NULL, i) where the reset is missing (6.15 until
+#: dax_folio_reset_order(): kernel-semantics.md section 1d, the stale-index hazard). Last,
+#: since what it leaves outlives the filesystem.
+PHANTOM = """@mkfs size=32m
+open -f p
+pwrite -S 0x70 0 16k
+fsync
+mmap -r 0 16k
+mread 0 16k
+munmap
+fpunch 4k 12k
+close
+"""
+
+SCRIPTS = {"residue": RESIDUE, "readers": READERS, "pmd": PMD, "phantom": PHANTOM}
 
 
 def with_start_pause(program: bytes, name: str) -> bytes:
@@ -89,7 +105,7 @@ def with_start_pause(program: bytes, name: str) -> bytes:
     return setup + b"\n" + pause + b"\n" + rest
 
 
-@pytest.fixture(scope="module", params=["6.1", "7.3"])
+@pytest.fixture(scope="module", params=["6.1", "7.3", "6.18"])
 def booted(request, tmp_path_factory):
     """One boot of a kernel with the three scripts, page state read before each unmount."""
     from sim.kernel.fetch import fetch_kernel
@@ -185,3 +201,12 @@ def test_pmd_fault_folio(booted):
     else:
         # 6.1: the PMD entry's 512 pages are associated one by one
         assert c == [("c", o, 0) for o in range(512)]
+
+
+def test_stale_index_phantoms_without_the_reset(booted):
+    kernel, _iomem, _got = booted
+    kv, rows = _observe(booted, "phantom")
+    # pages 1..3 were owned at indexes 1..3 when punched: phantoms only without the reset
+    assert kv.phantom_pages == (3 if kernel.design == "folio-share" else 0)
+    rows = {r[0]: r for r in rows}
+    assert rows["phantom_pages"][3] and rows["residue_pages"][3]
