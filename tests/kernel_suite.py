@@ -22,6 +22,15 @@ RIG_SCRIPTS = [
     SCRIPTS / "residue-visible.xfsio",
 ]
 
+#: Scripts whose struct pages tests/test_kernel_pagestate_guest.py reads. What a script
+#: leaves in the struct pages outlives its filesystem (the 6.1 residue): they run after
+#: RIG_SCRIPTS and before the conformance cases (whose memory failures poison pmem pages).
+PAGESTATE_SCRIPTS = [
+    SCRIPTS / "pagestate-residue.xfsio",
+    SCRIPTS / "pagestate-pmd.xfsio",
+    SCRIPTS / "pagestate-phantom.xfsio",
+]
+
 CONFORMANCE = ROOT.parent / "shared" / "conformance" / "xfstests"
 if not CONFORMANCE.is_dir():
     CONFORMANCE = Path("/work/shared/conformance/xfstests")
@@ -43,10 +52,13 @@ CONFORMANCE_SCRIPTS = [
 #: the format's README): every line type of the format, @hwpoison included.
 EVERY_LINE = "every-line.xfsio"
 
-#: kernel series -> scripts run in its one boot (the every-line script is added last).
+#: kernel series -> scripts run in its one boot (the every-line script is added last). 6.18
+#: is the folio-share kernel without dax_folio_reset_order(): the page-state scripts only (its
+#: stale-index phantoms).
 KERNEL_SUITE: dict[str, list[Path]] = {
-    "6.1": [*RIG_SCRIPTS, *CONFORMANCE_SCRIPTS],
-    "7.3": [*RIG_SCRIPTS, *CONFORMANCE_SCRIPTS],
+    "6.1": [*RIG_SCRIPTS, *PAGESTATE_SCRIPTS, *CONFORMANCE_SCRIPTS],
+    "7.3": [*RIG_SCRIPTS, *PAGESTATE_SCRIPTS, *CONFORMANCE_SCRIPTS],
+    "6.18": [SCRIPTS / "two-readers.xfsio", *PAGESTATE_SCRIPTS],
 }
 
 
@@ -67,21 +79,28 @@ def ensure_kernel(name: str):
 def run_suite(name: str):
     """Boot kernel ``name`` once and run :data:`KERNEL_SUITE` ``[name]`` through the agent.
 
+    The struct pages of the pmem are read before each script's ``@mkfs`` and before its
+    unmount (:class:`sim.kernel.pagestate.PageCapture`).
+
     Returns
     -------
     sim.kernel.run.KernelRun
-        With ``by_path``: script path (str) -> its ScriptResult, and ``parsed``: script path
-        -> its parsed commands.
+        With ``by_path``: script path (str) -> its ScriptResult, ``parsed``: script path
+        -> its parsed commands, and ``capture``: the PageCapture (``capture.pages[guest
+        name]`` and ``[guest name + "@start"]``).
     """
     from kernel_helpers import every_line_script
 
+    from sim.kernel.pagestate import PageCapture
     from sim.kernel.run import prepare_scripts, run_scripts
 
     kernel = ensure_kernel(name)
     every = Path(tempfile.mkdtemp(prefix="daxsim-kernel-suite-")) / EVERY_LINE
     every.write_text(every_line_script(poison=True))
     paths = [str(p) for p in KERNEL_SUITE[name]] + [str(every)]
-    run = run_scripts(kernel, paths)
+    capture = PageCapture.for_kernel(kernel)
+    run = run_scripts(kernel, paths, pause=capture)
     run.by_path = {s.script: s for s in run.scripts}
     run.parsed = {p: cmds for p, _n, cmds, _prog in prepare_scripts(paths)}
+    run.capture = capture
     return run

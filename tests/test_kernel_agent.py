@@ -206,7 +206,13 @@ def test_prepare_scripts_parses_everything_first(tmp_path):
     out = prepare_scripts([good, good], pause=True)
     assert [o[1] for o in out] == ["s000-good", "s001-good"]
     assert b" pause s000-good\n" in out[0][3]
-    assert out[0][3].startswith(b"setup /dev/pmem0 /mnt/scratch dax=always\n0 mkfs 0 -1\n")
+    # a second pause before the @mkfs: the page state the script starts from
+    assert out[0][3].startswith(
+        b"setup /dev/pmem0 /mnt/scratch dax=always\n0 pause s000-good@start\n0 mkfs 0 -1\n"
+    )
+    assert prepare_scripts([good])[0][3].startswith(
+        b"setup /dev/pmem0 /mnt/scratch dax=always\n0 mkfs 0 -1\n"
+    )
 
 
 def test_every_line_type_on_the_host_kernel(agent, loopdev):

@@ -45,6 +45,7 @@ import numpy as np
 
 from sim.constants import PAGE_SIZE
 from sim.kernel.btf import Btf, BtfError
+from sim.kernel.program import START_PAUSE_SUFFIX
 
 __all__ = [
     "PAGE_BYTES",
@@ -72,7 +73,7 @@ __all__ = [
 ]
 
 #: Suffix of the name of a pause at a script's start (the baseline of its page state).
-BASELINE_SUFFIX = "@start"
+BASELINE_SUFFIX = START_PAUSE_SUFFIX
 #: Bytes of a base page on x86-64.
 PAGE_BYTES = PAGE_SIZE
 #: ``PAGE_MAPPING_DAX_COW`` (6.0-6.1) and ``PAGE_MAPPING_DAX_SHARED`` (6.2-6.14): ``0x1``.
@@ -702,7 +703,8 @@ def kernel_view(
         :data:`BASELINE_SUFFIX` before its ``@mkfs``). struct pages outlive a filesystem:
         what an earlier script of the same boot left (the seed's residue survives the
         unmount) is still there; pages unchanged since the baseline are read as
-        ``(NULL, 0)``, so that the view is the script's own, as daxsim's is.
+        ``(NULL, 0)``, so that the view is the script's own, as daxsim's is. A page the
+        script leaves as it found it (a residue re-made over a residue) reads as untouched.
     """
     p0 = data_start_bytes // PAGE_BYTES
     n = data_bytes // PAGE_BYTES

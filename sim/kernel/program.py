@@ -22,6 +22,7 @@ from sim.errors import InputError
 from sim.xfsio.parse import FS_BLOCK_SIZE, Command
 
 __all__ = [
+    "START_PAUSE_SUFFIX",
     "build_program",
     "encode",
     "FALLOC_FL_KEEP_SIZE",
@@ -30,6 +31,9 @@ __all__ = [
     "FALLOC_FL_UNSHARE_RANGE",
     "FINAL_MD5_MAX_BYTES",
 ]
+
+#: Suffix of the name of the pause before a script's ``@mkfs`` (see :func:`build_program`).
+START_PAUSE_SUFFIX = "@start"
 
 # fallocate(2) mode bits (include/uapi/linux/falloc.h)
 FALLOC_FL_KEEP_SIZE = 0x01
@@ -205,7 +209,8 @@ def build_program(
         makes ``mnt`` a plain directory that ``@mkfs`` empties (for tests on a host).
     pause_name : str, optional
         When given, the agent stops before the unmount and prints ``DAXSIM-PAUSE NAME`` on
-        /dev/ttyS1 (the page-state hook).
+        /dev/ttyS1 (the page-state hook), and likewise before its ``@mkfs`` with
+        ``NAME`` + :data:`START_PAUSE_SUFFIX` (the page state the script starts from).
     final_md5_max_bytes : int
         Files larger than this get no md5 in the end-of-script report.
 
@@ -221,6 +226,9 @@ def build_program(
         (``FILE:LINE``).
     """
     out = [f"setup {encode(dev)} {encode(mnt)} {encode(mount_opts) if mount_opts else '-'}"]
+    if pause_name is not None:
+        # the page state the script starts from: struct pages outlive a filesystem
+        out.append(f"0 pause {encode(pause_name + START_PAUSE_SUFFIX)}")
     state = {"files": 0, "maps": 0, "fill": None, "where": filename}
     first = next((c for c in commands if c.name != "@scratch_dev_fill"), None)
     if first is None or first.name != "@mkfs":

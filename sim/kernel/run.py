@@ -151,6 +151,7 @@ class KernelRun:
     scripts: list
     timed_out: bool = False
     boot_log: str = ""
+    iomem: str = ""  # the guest's /proc/iomem and pfn device (sim.kernel.pagestate.data_area)
 
     @property
     def ok(self) -> bool:
@@ -514,4 +515,10 @@ def run_scripts(kernel, paths, *, pause=None, timeout_s: float | None = None) ->
         if not any(rep.get("op") == "umount" for rep in r.reports):
             r.error = "timed out" if job.timed_out else f"agent stopped (exit {o.exit_status})"
         results.append(r)
-    return KernelRun(kernel=kernel, scripts=results, timed_out=job.timed_out, boot_log=job.boot_log)
+    return KernelRun(
+        kernel=kernel,
+        scripts=results,
+        timed_out=job.timed_out,
+        boot_log=job.boot_log,
+        iomem=job.iomem,
+    )
