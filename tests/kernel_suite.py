@@ -22,14 +22,12 @@ RIG_SCRIPTS = [
     SCRIPTS / "residue-visible.xfsio",
 ]
 
-#: Scripts whose struct pages tests/test_kernel_pagestate_guest.py reads. What a script
-#: leaves in the struct pages outlives its filesystem (the 6.1 residue): they run after
-#: RIG_SCRIPTS and before the conformance cases (whose memory failures poison pmem pages).
-PAGESTATE_SCRIPTS = [
-    SCRIPTS / "pagestate-residue.xfsio",
-    SCRIPTS / "pagestate-pmd.xfsio",
-    SCRIPTS / "pagestate-phantom.xfsio",
-]
+#: Scripts whose struct pages tests/test_kernel_pagestate_guest.py reads. What a script leaves
+#: in the struct pages outlives its filesystem (6.1's residue, 6.18's phantoms), so the residue
+#: runs first (on the block residue-visible.xfsio CoWs again later) and the phantoms last.
+PAGESTATE_RESIDUE = SCRIPTS / "pagestate-residue.xfsio"
+PAGESTATE_PMD = SCRIPTS / "pagestate-pmd.xfsio"
+PAGESTATE_PHANTOM = SCRIPTS / "pagestate-phantom.xfsio"
 
 CONFORMANCE = ROOT.parent / "shared" / "conformance" / "xfstests"
 if not CONFORMANCE.is_dir():
@@ -52,14 +50,16 @@ CONFORMANCE_SCRIPTS = [
 #: the format's README): every line type of the format, @hwpoison included.
 EVERY_LINE = "every-line.xfsio"
 
-#: kernel series -> scripts run in its one boot (the every-line script is added last). 6.18
-#: is the folio-share kernel without dax_folio_reset_order(): the page-state scripts only (its
-#: stale-index phantoms).
+#: kernel series -> scripts run in its one boot, then the every-line script, then
+#: :data:`AFTER_EVERY_LINE`. 6.18 is the folio-share kernel without dax_folio_reset_order():
+#: the page-state scripts and two readers only.
 KERNEL_SUITE: dict[str, list[Path]] = {
-    "6.1": [*RIG_SCRIPTS, *PAGESTATE_SCRIPTS, *CONFORMANCE_SCRIPTS],
-    "7.3": [*RIG_SCRIPTS, *PAGESTATE_SCRIPTS, *CONFORMANCE_SCRIPTS],
-    "6.18": [SCRIPTS / "two-readers.xfsio", *PAGESTATE_SCRIPTS],
+    "6.1": [PAGESTATE_RESIDUE, *RIG_SCRIPTS, PAGESTATE_PMD, *CONFORMANCE_SCRIPTS],
+    "7.3": [PAGESTATE_RESIDUE, *RIG_SCRIPTS, PAGESTATE_PMD, *CONFORMANCE_SCRIPTS],
+    "6.18": [PAGESTATE_RESIDUE, SCRIPTS / "two-readers.xfsio", PAGESTATE_PMD],
 }
+#: Scripts run after the every-line script (what they leave would change earlier ones).
+AFTER_EVERY_LINE: dict[str, list[Path]] = {k: [PAGESTATE_PHANTOM] for k in KERNEL_SUITE}
 
 
 def ensure_kernel(name: str):
@@ -86,8 +86,9 @@ def run_suite(name: str):
     -------
     sim.kernel.run.KernelRun
         With ``by_path``: script path (str) -> its ScriptResult, ``parsed``: script path
-        -> its parsed commands, and ``capture``: the PageCapture (``capture.pages[guest
-        name]`` and ``[guest name + "@start"]``).
+        -> its parsed commands, ``paths``: the scripts in the order they ran, and
+        ``capture``: the PageCapture (``capture.pages[guest name]`` and
+        ``[guest name + "@start"]``).
     """
     from kernel_helpers import every_line_script
 
@@ -97,10 +98,11 @@ def run_suite(name: str):
     kernel = ensure_kernel(name)
     every = Path(tempfile.mkdtemp(prefix="daxsim-kernel-suite-")) / EVERY_LINE
     every.write_text(every_line_script(poison=True))
-    paths = [str(p) for p in KERNEL_SUITE[name]] + [str(every)]
+    paths = [str(p) for p in (*KERNEL_SUITE[name], every, *AFTER_EVERY_LINE[name])]
     capture = PageCapture.for_kernel(kernel)
     run = run_scripts(kernel, paths, pause=capture)
     run.by_path = {s.script: s for s in run.scripts}
     run.parsed = {p: cmds for p, _n, cmds, _prog in prepare_scripts(paths)}
     run.capture = capture
+    run.paths = paths
     return run

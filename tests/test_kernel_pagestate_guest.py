@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from kernel_suite import KERNEL_SUITE, SCRIPTS
+from kernel_suite import SCRIPTS
 
 from sim.kernel import pagestate as ps
 from sim.kernel.run import guest_name
@@ -32,9 +32,9 @@ def booted(request, kernel_run):
 
 def observe(booted, script: str):
     """``(kernel view, compare rows)`` of one script of the suite (a file of SCRIPTS)."""
-    series, run = booted
+    _series, run = booted
     path = str(SCRIPTS / script)
-    name = guest_name([str(p) for p in KERNEL_SUITE[series]].index(path), path)
+    name = guest_name(run.paths.index(path), path)
     res = run.by_path[path]
     pages = run.capture.pages[name]
     base = run.capture.pages[name + ps.BASELINE_SUFFIX]
@@ -68,9 +68,9 @@ def test_residue_after_cow_and_removal(booted):
 
 def test_residue_outlives_the_filesystem(booted):
     """The struct pages outlive mkfs: the next script starts with the residue (6.1)."""
-    series, run = booted
+    _series, run = booted
     residue = str(SCRIPTS / "pagestate-residue.xfsio")
-    paths = [str(p) for p in KERNEL_SUITE[series]]
+    paths = run.paths
     k = paths.index(residue)
     start, size = ps.data_area(run.iomem)
 
