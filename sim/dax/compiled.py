@@ -1,7 +1,7 @@
 """Compiled (numba) DAX layer of the hunt's episodes: :class:`sim.dax.DaxFS` without timing.
 
 A transcription of the functional paths of :mod:`sim.dax.fsdax` (entries, faults at PMD and
-PTE size per kernel generation, invalidation after remaps, write-back marks, eviction,
+PTE size under the design's fault rules, invalidation after remaps, write-back marks, eviction,
 memory failure) and of :mod:`sim.dax.xarray_dax` (entries by canonical index, marks, order-0
 entries per 512-index block), on the compiled filesystem :mod:`sim.fs.compiled`, calling the
 built-in designs' single-operation kernels (:mod:`sim.memmap.kernels`) for every
@@ -52,6 +52,14 @@ from sim.fs.compiled import (
     fs_zero_range,
 )
 from sim.fs.compiled_state import StateType, state_class
+from sim.memmap.fault_rules import (
+    RULE_CLEAR_DIRTY_FIRST,
+    RULE_DIRTY,
+    RULE_FLAG,
+    RULE_INVALIDATE_REMAPPED,
+    RULE_REPLACE,
+    RULE_TOWRITE,
+)
 from sim.memmap.kernels import (
     cow_index_one,
     folio_share_one,
@@ -60,8 +68,9 @@ from sim.memmap.kernels import (
     single_owner_one,
 )
 from sim.memmap.layout import COUNTERS, N_STATS, SITES
+from sim.memmap.variants import VARIANTS
 
-__all__ = ["DaxState", "dax_new", "dax_reset", "DESIGNS", "GEN_OF_DESIGN", "MAXPG", "MAXV"]
+__all__ = ["DaxState", "dax_new", "dax_reset", "DESIGNS", "RULES_OF_DESIGN", "MAXPG", "MAXV"]
 
 PAGE = PAGE_SIZE
 PMD_NR = PMD_NR_PAGES
@@ -75,10 +84,13 @@ SIGBUS = 1000  # not an errno: the fault beyond EOF (``FsError("SIGBUS")``)
 
 #: Built-in designs with a compiled engine, by code.
 DESIGNS = BUILTIN_DESIGNS
-#: Fault-path generation index (0: 5.19, 1: 6.0, 2: 6.2) per design code.
-GEN_OF_DESIGN = (0, 1, 2, 2, 2)
+#: Fault rules per design code: the design's ``fault_rules`` packed
+#: (:meth:`sim.memmap.fault_rules.FaultRules.pack`).
+RULES_OF_DESIGN = tuple(VARIANTS[n].fault_rules.pack() for n in DESIGNS)
 #: Association rule per design code: 0 single owner, 1 flag + count, 2 folio share.
-RULE_OF_DESIGN = (0, 1, 1, 2, 2)
+RULE_OF_DESIGN = tuple(
+    2 if VARIANTS[n].folio else 1 if VARIANTS[n].flag_sentinel else 0 for n in DESIGNS
+)
 
 #: File page indices an entry may have (per file slot) before the episode overflows.
 MAXPG = 4096
@@ -95,7 +107,7 @@ S_OVERFLOW = 0
 S_NVMA = 1  # mappings created so far (vid = index + 1)
 S_NTOUCH = 2
 S_DESIGN = 3
-S_GEN = 4
+S_RULES = 4  # the packed fault rules
 S_MF_BAD = 5  # memory failure of the last op: rmap path missed an owner
 S_MF_FB_BAD = 6  # ... the page->mapping fallback missed one
 S_NPOISON = 7
@@ -175,8 +187,12 @@ DaxState = state_class(
 )
 
 
-def dax_new(nblocks: int, nslots: int, design: int) -> DaxState:
-    """A compiled DaxFS for a device of ``nblocks`` pages and ``nslots`` file slots."""
+def dax_new(nblocks: int, nslots: int, design: int, rules: int | None = None) -> DaxState:
+    """A compiled DaxFS for a device of ``nblocks`` pages and ``nslots`` file slots.
+
+    ``design`` is a code (index in :data:`DESIGNS`); ``rules`` overrides the design's packed
+    fault rules (as ``DaxFS(generation=...)`` does).
+    """
     nblk = max(1, -(-int(nblocks) // PMD_NR))
     i64 = np.int64
     st = DaxState(
@@ -211,7 +227,7 @@ def dax_new(nblocks: int, nslots: int, design: int) -> DaxState:
         np.zeros(2, i64),
     )
     st.scal[S_DESIGN] = design
-    st.scal[S_GEN] = GEN_OF_DESIGN[design]
+    st.scal[S_RULES] = RULES_OF_DESIGN[design] if rules is None else int(rules)
     return st
 
 
@@ -257,10 +273,10 @@ def dax_reset(st):
         for b in range(st.ppp.shape[1]):
             st.ppp[s, b] = 0
     d = st.scal[S_DESIGN]
-    g = st.scal[S_GEN]
+    r = st.scal[S_RULES]
     st.scal[:] = 0
     st.scal[S_DESIGN] = d
-    st.scal[S_GEN] = g
+    st.scal[S_RULES] = r
 
 
 # ------------------------------------------------------------------------ page state
@@ -499,12 +515,15 @@ def _remove_entries(st, s, mid, first, last, trunc, clear_dirty, buf):
 
 @njit(cache=True)
 def _after_remap(st, fsst, clear_dirty, buf):
-    """DaxFS._after_remap over the change rows of the last filesystem call."""
-    g2 = st.scal[S_GEN] >= 2
+    """DaxFS._after_remap over the change rows of the last filesystem call: rows of kind 0
+    (remapped) are invalidated under the rule ``invalidate_remapped`` (else only unmapped),
+    rows of kind 1 (newly mapped) always; DIRTY is cleared first under ``clear_dirty_first``."""
+    rules = st.scal[S_RULES]
+    inval_remapped = (rules >> RULE_INVALIDATE_REMAPPED) & 1 != 0
+    clear = clear_dirty and (rules >> RULE_CLEAR_DIRTY_FIRST) & 1 != 0
     nch = fsst.scal[3]
     for kind in range(2):
-        inval = g2 if kind == 0 else True
-        clear = clear_dirty if kind == 0 else (clear_dirty and g2)
+        inval = inval_remapped if kind == 0 else True
         for r in range(nch):
             if fsst.chg[r, 0] != kind:
                 continue
@@ -701,24 +720,33 @@ def dax_unlink(st, fsst, s):
 
 # ------------------------------------------------------------------------ faults
 @njit(cache=True)
+def _holds(rules, at, write, shared):
+    """Whether the condition packed at bit ``at`` of ``rules`` holds for the fault
+    (:func:`sim.memmap.fault_rules.packed_holds`: never, cow, shared, write, always)."""
+    code = (rules >> at) & 7
+    if code == 0:
+        return False
+    if code == 1:
+        return write and shared
+    if code == 2:
+        return shared
+    if code == 3:
+        return write
+    return True
+
+
+@njit(cache=True)
 def _insert_entry(st, s, mid, index, old_idx, old_value, has_old, new_value, write, shared):
-    """dax_insert_entry per generation; the entry value in place."""
-    g = st.scal[S_GEN]
+    """dax_insert_entry under the fault rules; the entry value in place."""
+    rules = st.scal[S_RULES]
     if not has_old:
         old_idx = index
         old_value = DAX_EMPTY | (new_value & DAX_PMD)
     old_zero = old_value & DAX_ZERO_PAGE
-    if g == 0:
-        flag, dirty, towrite = False, write, False
-        replace_cond = False
-    elif g == 1:
-        flag = write and shared
-        dirty, towrite = True, flag
-        replace_cond = flag
-    else:
-        flag = shared
-        dirty, towrite = write, write and shared
-        replace_cond = shared
+    flag = _holds(rules, RULE_FLAG, write, shared)
+    dirty = _holds(rules, RULE_DIRTY, write, shared)
+    towrite = _holds(rules, RULE_TOWRITE, write, shared)
+    replace_cond = _holds(rules, RULE_REPLACE, write, shared)
     if replace_cond or (old_zero and not new_value & DAX_ZERO_PAGE):
         if old_value & DAX_PMD:
             _unmap_index_range(st, s, old_idx, old_idx + PMD_NR - 1)
@@ -867,9 +895,9 @@ def _fault_pte(st, fsst, v, index, write, res):
             _insert_entry(st, s, mid, index, -1, 0, False, DAX_ZERO_PAGE, False, False)
         _install(st, v, index, ZERO_PFN, False, False)
         return 0
-    g = st.scal[S_GEN]
     if has_old and ov & DAX_PMD:
-        if (g >= 2 and shared) or (g == 1 and write and shared):
+        # a replacing fault installs a PTE entry in place of the PMD one
+        if _holds(st.scal[S_RULES], RULE_REPLACE, write, shared):
             _insert_entry(st, s, mid, index, oi, ov, True, pfn << DAX_SHIFT, write, shared)
         else:
             _insert_entry(st, s, mid, oi, oi, ov, True, ov, write, shared)
