@@ -62,11 +62,14 @@ def _twin(code: int, rules):
 slot = st.integers(0, NSLOTS - 1)
 byte = st.sampled_from([0x61, 0x62, 0x00])
 pages = st.integers(0, 12).map(lambda x: x * PAGE)
+BIG = (1 << 63) - 1
+weird = st.sampled_from([(-1, PAGE), (0, -1), (BIG, 1), (BIG - PAGE, 2 * PAGE), (1 << 40, PAGE)])
 offlen = st.one_of(
     st.tuples(pages, st.integers(1, 6).map(lambda x: x * PAGE)),
     st.tuples(st.integers(0, 12 * PAGE), st.integers(0, 3 * PAGE)),
+    weird,
 )
-big = st.just((0, PMD * PAGE))  # a 2 MiB extent at 0: PMD faults
+big = st.sampled_from([(0, PMD * PAGE), (PMD * PAGE, PMD * PAGE)])  # 2 MiB extents: PMD faults
 vsel = st.one_of(st.integers(0, 1), st.integers(0, 7))  # mostly the prefix's two mappings
 
 op = st.one_of(
@@ -106,7 +109,7 @@ op = st.one_of(
         slot,
         st.one_of(
             st.tuples(st.integers(0, 4), st.integers(1, 16)),
-            st.just((0, PMD)),
+            st.sampled_from([(0, PMD), (PMD, PMD), (PMD - 8, 16)]),
         ),
     ),
     st.tuples(st.just("fault"), vsel, st.integers(0, PMD - 1), st.booleans()),
