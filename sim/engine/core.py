@@ -41,6 +41,7 @@ from itertools import repeat
 import numpy as np
 import simpy
 
+from sim.constants import PAGE_SIZE
 from sim.errors import InputError
 from sim.timing.cost import CostModel, RecordBatch
 from sim.timing.profiles import Profile, load_profile
@@ -321,8 +322,12 @@ class Engine:
         rb1 = 1.0 / self.cost.dev_read[1]
         wb1 = 1.0 / self.cost.dev_write[1]
         n = p["dimm.count"]
-        rbn = simulate(p, "load", "seq", 4096, max(4, 4 * n), requests=60_000).bandwidth_gbps * 1.0
-        wbn = simulate(p, "ntstore", "seq", 4096, max(2, n), requests=60_000).bandwidth_gbps * 1.0
+        rbn = float(
+            simulate(p, "load", "seq", PAGE_SIZE, max(4, 4 * n), requests=60_000).bandwidth_gbps
+        )
+        wbn = float(
+            simulate(p, "ntstore", "seq", PAGE_SIZE, max(2, n), requests=60_000).bandwidth_gbps
+        )
         f = p.freq_ghz
         r = max(1, int(round(rbn / (rb1 * f))))
         w = max(1, int(round(wbn / (wb1 * f))))

@@ -40,6 +40,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from sim.constants import PMD_NR_PAGES, PMD_ORDER
 from sim.memmap.layout import (
     G_PHANTOM,
     H_BASE,
@@ -132,11 +133,11 @@ def _flush(
 @njit(cache=True, inline="always")
 def _valid_one(pfn, npages, mapping, device_npages):
     """The checks of ``MemMap._check_one`` (the Python side builds the message)."""
-    if npages != 1 and npages != 512:
+    if npages != 1 and npages != PMD_NR_PAGES:
         return False
     if pfn < 0 or pfn > device_npages - npages:
         return False
-    if npages == 512 and pfn % 512 != 0:
+    if npages == PMD_NR_PAGES and pfn % PMD_NR_PAGES != 0:
         return False
     return mapping >= 1
 
@@ -344,7 +345,7 @@ def page_share_one(op, pfn, npages, mapping, index, flag, st_map, st_idx, st_ord
 def _tails_set(st_map, st_idx, head):
     """True if any of the 511 pages after ``head`` is not (0, 0) (branch-free, vectorised)."""
     acc = np.int64(0)
-    for p in range(head + 1, head + 512):
+    for p in range(head + 1, head + PMD_NR_PAGES):
         acc |= st_map[p] | st_idx[p]
     return acc != 0
 
@@ -373,7 +374,7 @@ def _folio_loop(
         forder = st_order[blk]
         if forder != 0:  # page_folio(): the head of a compound folio
             head = blk << 9
-            w = 512
+            w = PMD_NR_PAGES
         else:
             head = pfn_k
             w = 1
@@ -383,7 +384,7 @@ def _folio_loop(
         shared = cur <= 0 and idx != 0  # dax_folio_is_shared(); the tag reads NULL
         if op[k] == 0:
             calls_a += 1
-            eorder = 9 if npages[k] == 512 else 0
+            eorder = PMD_ORDER if npages[k] == PMD_NR_PAGES else 0
             if flag[k] != 0 and (owned or shared):
                 if owned:  # dax_folio_make_shared(): mapping = NULL, share = 1
                     st_map[head] = 0
@@ -417,7 +418,7 @@ def _folio_loop(
                 if forder != 0:  # dax_folio_init(): WARN_ON_ONCE(folio_order(folio))
                     w_init += 1  # (a compound folio's tails are (0, 0) already)
                 elif _tails_set(st_map, st_idx, pfn_k):
-                    for p in range(pfn_k + 1, pfn_k + 512):
+                    for p in range(pfn_k + 1, pfn_k + PMD_NR_PAGES):
                         c = st_map[p]
                         x = st_idx[p]
                         if c == _TAG:
@@ -427,7 +428,7 @@ def _folio_loop(
                         st_map[p] = 0
                         st_idx[p] = 0
                 st_order[blk] = 9
-                updates += 512
+                updates += PMD_NR_PAGES
             else:
                 if forder != 0:
                     w_init += 1
@@ -468,8 +469,8 @@ def _folio_loop(
         st_order[blk] = 0
         st_map[head] = 0
         st_idx[head] = 0
-        reset += 512
-        updates += 512
+        reset += PMD_NR_PAGES
+        updates += PMD_NR_PAGES
     _flush(
         stats,
         share_inc,

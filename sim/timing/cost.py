@@ -46,6 +46,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from sim.constants import PAGE_SIZE
 from sim.errors import InputError
 from sim.timing.cache import CacheState, access_records
 from sim.timing.profiles import Profile, load_profile
@@ -168,8 +169,8 @@ def _device_curve(name: str, overrides: tuple) -> tuple[float, float, float, flo
     prof = load_profile(name, dict(overrides))
     rl = simulate(prof, "load", "seq", 64, 1, requests=4_000, idle=True).latency_ns[400:].mean()
     wl = simulate(prof, "ntstore", "seq", 64, 1, requests=4_000, idle=True).latency_ns[400:].mean()
-    rb = simulate(prof, "load", "seq", 4096, 1, requests=40_000).bandwidth_gbps
-    wb = simulate(prof, "ntstore", "seq", 4096, 1, requests=40_000).bandwidth_gbps
+    rb = simulate(prof, "load", "seq", PAGE_SIZE, 1, requests=40_000).bandwidth_gbps
+    wb = simulate(prof, "ntstore", "seq", PAGE_SIZE, 1, requests=40_000).bandwidth_gbps
     return float(rl), float(rb), float(wl), float(wb)
 
 
