@@ -29,6 +29,20 @@ media (separate read and write ports with latency and occupancy) ; wear levellin
   entries that are not busy writing back, lines are evicted before they are complete, and
   write bandwidth collapses gradually; with many read streams the prefetched lines are
   evicted before use. Nothing is fitted per thread count.
+* Head-of-line blocking in the iMC (``imc.in_order_writes``): the DIMMs are grouped
+  ``imc.dimms_per_imc`` to a memory controller (S1: two iMCs of three channels), and an
+  iMC moves writes into its channels' WPQs in the order they arrive, so a write that waits
+  for a slot in a full WPQ holds back every later write to the iMC's other DIMMs. On one
+  DIMM this changes nothing. On an interleaved set it couples the DIMMs: a DIMM that many
+  threads write at once (their streams line up on it, ``dimm.interleave_bytes`` at a
+  time) backs up, the writes behind it wait, and the threads bunch further; bandwidth
+  falls as writer threads grow past ~8 where the per-channel queues alone spread the
+  threads evenly and kept it flat. Sources: FAST'20 (S1) attributes the interleaved
+  write collapse to XPBuffer and iMC contention and advises limiting the writer threads
+  per DIMM; S1 ``data/alignment.csv`` shows it is the spreading of threads over DIMMs
+  that costs (4 KiB ntstores, 24 threads: 7.76 GB/s interleaved, 12.49 GB/s with each
+  thread bound to one DIMM); PATS (DATE'22) measures head-of-line blocking in the
+  CPU's memory controller when many threads access pmem.
 * Reads served to the CPU take ``media.read_write_interference_ns`` of write-port time
   each (the DIMM controller serves one at a time): this is why store+clwb (a read for
   ownership per line) peaks at ~1.75 GB/s while ntstore reaches 2.2 GB/s.
@@ -94,6 +108,8 @@ PATTERNS = ("seq", "rand")
     _RWI,
     _PF_TOL,
     _PIN,
+    _IMC_DIMMS,
+    _HOL,
     # derived once per run: divisors of the hot path as shifts (-1: not a power of two)
     _IL_SH,
     _NDIMM_SH,
@@ -107,8 +123,8 @@ PATTERNS = ("seq", "rand")
     _BANKS_SH,
     _HBITS,
     _POW2,
-) = range(49)
-_NPARAM = 49
+) = range(51)
+_NPARAM = 51
 
 # Statistic indices returned by the kernel.
 (
@@ -197,6 +213,8 @@ def _param_vector(profile: Profile, op: str, ndimms: int) -> np.ndarray:
     P[_RWI] = c("media.read_write_interference_ns")
     P[_PF_TOL] = 1
     P[_PIN] = 1 if v["rmw.pin_writeback"] else 0
+    P[_IMC_DIMMS] = v["imc.dimms_per_imc"]
+    P[_HOL] = 1 if v["imc.in_order_writes"] else 0
     P[_GAP] = c("cpu.load_issue_ns") if op == "load" else c("cpu.store_issue_ns")
     line = int(P[_LINE])
     P[_IL_SH] = _log2(int(P[_IL]))
@@ -820,6 +838,7 @@ def _write(
     ait_tag,
     ait_lru,
     wpq,
+    ingress,
     chanfree,
     chandir,
     openrow,
@@ -830,6 +849,12 @@ def _write(
     """One 64 B write issued at ``t``; return the time the core sees it complete (the
     WPQ accepted it: durable under ADR) plus the acknowledgement ``ack``."""
     a1 = max(t, _qmin(wpq, d))  # earliest free WPQ entry
+    if P[_HOL] != 0:
+        # the iMC moves writes into its channels' WPQs in arrival order: a write waiting
+        # for a slot of a full WPQ holds back the later writes to its other channels
+        m = _div(d, P[_IMC_DIMMS], -1)
+        a1 = max(a1, ingress[m])
+        ingress[m] = a1
     if P[_KIND] != 0:
         bank, row = _dram_bank_row(P, local)
         s = max(a1, chanfree[d])
@@ -941,6 +966,7 @@ def _simulate(P, op, pattern, size, nthreads, nreq, region, W, seed, reorder, rf
         ait_lru[:, w] = w % P[_AITW]  # lru 0, ties to the lowest way
     rpq = np.zeros((ndimm, 1 + P[_RPQ]), dtype=np.int64)
     wpq = np.zeros((ndimm, 1 + P[_WPQ]), dtype=np.int64)
+    ingress = np.zeros((ndimm + P[_IMC_DIMMS] - 1) // P[_IMC_DIMMS], dtype=np.int64)
     chanfree = np.zeros(ndimm, dtype=np.int64)
     chandir = np.zeros(ndimm, dtype=np.int64)
     openrow = np.full((ndimm, P[_BANKS]), -1, dtype=np.int64)
@@ -1000,6 +1026,7 @@ def _simulate(P, op, pattern, size, nthreads, nreq, region, W, seed, reorder, rf
         ait_lru,
         rpq,
         wpq,
+        ingress,
         chanfree,
         chandir,
         openrow,
@@ -1116,6 +1143,7 @@ def _run(
     ait_lru,
     rpq,
     wpq,
+    ingress,
     chanfree,
     chandir,
     openrow,
@@ -1256,6 +1284,7 @@ def _run(
                 ait_tag,
                 ait_lru,
                 wpq,
+                ingress,
                 chanfree,
                 chandir,
                 openrow,

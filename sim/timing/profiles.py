@@ -219,6 +219,21 @@ PARAMS: tuple[Param, ...] = (
         4096,
     ),
     _p(
+        "imc.dimms_per_imc",
+        3,
+        "DIMMs",
+        "DIMMs (channels) behind one memory controller (S1: 2 iMCs x 3 channels)",
+        1,
+        64,
+    ),
+    _p(
+        "imc.in_order_writes",
+        True,
+        "",
+        "the iMC moves writes into its channels' WPQs in arrival order, so a write "
+        "waiting for a full WPQ holds back those behind it (head-of-line blocking, 1.6)",
+    ),
+    _p(
         "imc.channel_gbps",
         21.3,
         "GB/s",
