@@ -13,7 +13,12 @@ copies). The engine then yields only where a shared resource is taken:
    a FIFO multi-server queue whose capacity is the number of single-thread streams the
    device sustains at full per-thread bandwidth (aggregate / one-thread bandwidth from the
    media model: about 3 writers and 15 readers on 6 optane-gen1 DIMMs); extra streams
-   queue;
+   queue. A transfer that starts while ``k`` transfers of its direction are admitted (in
+   service or queued, itself included) takes ``stretch[k]`` times its uncontended time,
+   so that ``k`` concurrent streams get the device bandwidth the media model gives ``k``
+   threads (:func:`concurrency_bandwidth`): past the contention point of optane-gen1 (the
+   iMC's head-of-line blocking and XPBuffer thrashing of :mod:`sim.timing.media`) more
+   writers get less in total, where DRAM stays flat;
 4. the mapping's ``xa_lock`` (``("xa_lock", mapping)``) for the xarray work (``xarray``
    cycles: node lines and lock operations);
 5. the rest (metadata lines, PTE installs, TLB shootdowns) under the entry locks.
@@ -36,6 +41,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import repeat
 
 import numpy as np
@@ -47,7 +53,49 @@ from sim.timing.cost import CostModel, RecordBatch
 from sim.timing.profiles import Profile, load_profile
 from sim.work import WorkRecord
 
-__all__ = ["Engine", "EngineResult", "LockTable", "run_engine", "run_functional", "run_timing"]
+__all__ = [
+    "Engine",
+    "EngineResult",
+    "LockTable",
+    "concurrency_bandwidth",
+    "run_engine",
+    "run_functional",
+    "run_timing",
+]
+
+# thread counts at which the device's bandwidth is simulated; between them it is
+# interpolated linearly
+_CURVE_POINTS = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 48, 64, 96, 128)
+
+
+@lru_cache(maxsize=32)
+def _curve(name: str, overrides: tuple, write: bool, top: int) -> tuple[float, ...]:
+    """Bandwidth of 1..``top`` threads, ``top`` in ``_CURVE_POINTS`` or beyond them."""
+    from sim.timing.media import simulate
+
+    prof = load_profile(name, dict(overrides))
+    op = "ntstore" if write else "load"
+    pts = [k for k in _CURVE_POINTS if k < top] + [top]
+    bw = [
+        simulate(prof, op, "seq", 4096, k, requests=max(24_000, 3_000 * k)).bandwidth_gbps
+        for k in pts
+    ]
+    return tuple(float(x) for x in np.interp(np.arange(1, top + 1), pts, bw))
+
+
+def concurrency_bandwidth(profile: Profile, *, write: bool, streams: int) -> np.ndarray:
+    """Device bandwidth (GB/s) of 1..``streams`` concurrent sequential 4 KiB streams.
+
+    Element ``k - 1`` is what the media model (:func:`sim.timing.media.simulate`, ntstore
+    for ``write``, else loads, on the profile's interleave set) gives ``k`` threads;
+    simulated at a few thread counts and interpolated between them, cached per profile.
+    """
+    if streams < 1:
+        raise InputError("need at least one stream", str(streams))
+    key = tuple(sorted((k, str(v)) for k, v in profile.overrides.items()))
+    top = next((k for k in _CURVE_POINTS if k >= streams), int(streams))
+    return np.array(_curve(profile.name, key, bool(write), top)[:streams])
+
 
 Stream = Sequence[tuple[str, WorkRecord]]
 
@@ -313,6 +361,18 @@ class Engine:
         self.cost = cost if cost is not None else CostModel(profile, memmap=memmap, cpus=self.cpus)
         agg = self._aggregate_streams()
         self.media_read_streams, self.media_write_streams = agg
+        self.stretch = (self._stretch(False), self._stretch(True))
+
+    def _stretch(self, write: bool) -> list[float]:
+        """``stretch[k]`` for ``k = 0 .. cpus`` admitted transfers of one direction: 1 up
+        to the channel count ``c``, then ``c * B(1) / B(k)`` (at least 1), so that ``k``
+        streams share the bandwidth ``B(k)`` the media model gives ``k`` threads."""
+        c = self.media_write_streams if write else self.media_read_streams
+        bw = concurrency_bandwidth(self.profile, write=write, streams=self.cpus)
+        out = [1.0] * (self.cpus + 1)
+        for k in range(c + 1, self.cpus + 1):
+            out[k] = max(1.0, float(c * bw[0] / bw[k - 1]))
+        return out
 
     def _aggregate_streams(self) -> tuple[int, int]:
         from sim.timing.media import simulate
@@ -429,6 +489,12 @@ class Engine:
         rest_c = (parts["lines"] + parts["tlb"] + parts["pte"]).tolist()
         plan = _plan(recs, entry_c, xa_c, dev_c, rest_c)
         chan = ([0] * self.media_read_streams, [0] * self.media_write_streams)
+        # end times of the transfers admitted per direction (in service or queued)
+        admitted: tuple[list, list] = ([], [])
+        stretch = self.stretch
+        cmin = (self.media_read_streams, self.media_write_streams)
+        heappop = heapq.heappop
+        heappush = heapq.heappush
         busy = [0, 0]
         done = [0, 0]
         # xa_lock: key -> time it frees; entry lock: key -> time it frees (int) or, while
@@ -497,10 +563,15 @@ class Engine:
                 now = env.now
                 if dc:
                     h = chan[w]
+                    adm = admitted[w]
+                    while adm and adm[0] <= now:
+                        heappop(adm)
+                    d = dc if len(adm) < cmin[w] else int(dc * stretch[w][len(adm) + 1] + 0.5)
                     s = h[0] if h[0] > now else now
-                    heapreplace(h, s + dc)
-                    busy[w] += dc
-                    yield timeout(s + dc - now)
+                    heapreplace(h, s + d)
+                    heappush(adm, s + d)
+                    busy[w] += d
+                    yield timeout(s + d - now)
                     now = env.now
                 t = now
                 if xas:
@@ -585,6 +656,7 @@ class Engine:
             simpy.Resource(env, capacity=self.media_write_streams),
         )
         done = [0, 0]
+        stretch = self.stretch
         plan = _plan(recs, entry_c, xa_c, dev_c, rest_c)
         timeout = env.timeout
         e_acq = entry_locks.acquire
@@ -625,11 +697,13 @@ class Engine:
                         yield ev
                 if dc:
                     res = media[w]
+                    k = res.count + len(res.queue) + 1
+                    d = dc if k <= res.capacity else int(dc * stretch[w][k] + 0.5)
                     req = res.request()
                     if not req.triggered:
                         yield req
                     t1 = env.now
-                    yield timeout(dc)
+                    yield timeout(d)
                     res.release(req)
                     busy[w] += env.now - t1
                 if xas:
