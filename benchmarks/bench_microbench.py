@@ -4,7 +4,9 @@ Run as pytest-benchmark (``pytest benchmarks/bench_microbench.py --benchmark-onl
 script (``python benchmarks/bench_microbench.py [--rounds 3] [--requests N]``), which prints
 requests/s per case: the best and the slowest of the rounds in wall time, and the best in
 process CPU time (the machine is shared: CPU time is the steadier figure).
-``--calibration`` prints the calibration table instead.
+``--calibration`` prints the calibration table instead; ``--published`` prints the model
+next to every published curve of :mod:`sim.timing.published` (one and six DIMMs, thread and
+size sweeps) as Markdown rows, fitted points marked.
 Published cycle-level memory simulators manage about 1e2-1e5 requests/s (VANS, DRAMsim3);
 the target here is >= 1e6.
 """
@@ -23,6 +25,9 @@ CASES = [
     ("clwb", "seq", 256, 2, 1),
     ("load", "seq", 256, 24, 6),
     ("ntstore", "rand", 256, 8, 6),
+    ("ntstore", "seq", 256, 24, 6),
+    ("clwb", "seq", 256, 12, 6),
+    ("load", "rand", 4096, 16, 6),
 ]
 REQUESTS = 1_000_000
 
@@ -116,8 +121,32 @@ def calibration_table(requests: int = 200_000) -> list[tuple[str, float, float]]
     return rows
 
 
+def published_table(requests: int = 120_000) -> list[tuple[str, int, float, float, bool]]:
+    """(curve, x, published GB/s, model GB/s, fitted) for every point of
+    :data:`sim.timing.published.CURVES`."""
+    from sim.timing.published import CURVES, FITTED
+
+    prof = load_profile()
+    rows = []
+    for c in CURVES:
+        for x, pub in c.points:
+            op, pat, size, th, dimms = c.args(x)
+            r = simulate(prof, op, pat, size, th, dimms=dimms, requests=requests)
+            rows.append((c.name, x, pub, r.bandwidth_gbps, (c.name, x) in FITTED))
+    return rows
+
+
 if __name__ == "__main__":
     import sys
+
+    if "--published" in sys.argv:
+        for name, x, pub, got, fitted in published_table():
+            unit = "thr" if "size" not in name else "B"
+            print(
+                f"| {name} | {x} {unit} | {pub:.2f} | {got:.2f} | {100 * (got / pub - 1):+.0f}% | "
+                f"{'fitted' if fitted else 'checked only'} |"
+            )
+        sys.exit(0)
 
     if "--calibration" in sys.argv:
         prof = load_profile()
@@ -142,7 +171,7 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description="simulated requests per second of wall time")
     ap.add_argument("--rounds", type=int, default=3, help="runs per case (default 3)")
     ap.add_argument("--requests", type=int, default=REQUESTS)
-    args = ap.parse_args([a for a in sys.argv[1:] if a != "--calibration"])
+    args = ap.parse_args(sys.argv[1:])
     _run("load", "seq", 256, 4, 1, 1000)  # compile (or load the cached kernel)
     load0 = os.getloadavg()[0]
     print(
