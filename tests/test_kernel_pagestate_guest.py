@@ -17,6 +17,7 @@ import pytest
 from kernel_suite import SCRIPTS
 
 from sim.kernel import pagestate as ps
+from sim.kernel.compare import compare_rows
 from sim.kernel.run import guest_name
 from sim.xfsio.parse import parse_script
 
@@ -113,3 +114,19 @@ def test_stale_index_phantoms_without_the_reset(booted):
     assert kv.phantom_pages == (3 if run.kernel.design == "folio-share" else 0)
     rows = {r[0]: r for r in rows}
     assert rows["phantom_pages"][3] and rows["residue_pages"][3]
+
+
+def test_compare_rows_carry_the_page_state(booted):
+    """``kernel compare``'s rows of a run whose struct pages were read."""
+    _series, run = booted
+    kv, rows = observe(booted, "pagestate-residue.xfsio")
+    path = str(SCRIPTS / "pagestate-residue.xfsio")
+    got = {
+        r["observation"]: (r["kernel_value"], r["daxsim_value"], r["agree"])
+        for r in compare_rows([run], run.parsed)
+        if r["script"] == path
+    }
+    assert got["residue_pages"] == (str(kv.residue_pages), str(kv.residue_pages), True)
+    assert {o: v for o, v in got.items() if o in dict((r[0], r) for r in rows)} == {
+        r[0]: (r[1], r[2], r[3]) for r in rows
+    }

@@ -262,6 +262,7 @@ def _write_parquet(rows: list[dict], out_dir: Path) -> Path:
 def _main_compare(args) -> int:
     from sim.kernel.cache import load_kernel
     from sim.kernel.compare import agreement_table, compare_rows
+    from sim.kernel.pagestate import PageCapture
     from sim.kernel.run import prepare_scripts, run_scripts
     from sim.runner import check_variant
 
@@ -279,7 +280,9 @@ def _main_compare(args) -> int:
     for k in kernels:
         if not args.quiet:
             print(f"kernel {k.name} ({k.version}): {len(prepared)} script(s)...", file=sys.stderr)
-        runs.append(run_scripts(k, args.scripts, timeout_s=args.timeout))
+        capture = PageCapture.for_kernel(k)  # struct pages read before each unmount
+        runs.append(run_scripts(k, args.scripts, pause=capture, timeout_s=args.timeout))
+        runs[-1].capture = capture
     parsed = {p: cmds for p, _n, cmds, _prog in prepared}
     rows = compare_rows(runs, parsed)
     path = _write_parquet(rows, out_dir)

@@ -25,6 +25,10 @@ One row per script x kernel x observation (``compare.parquet``):
     (``tol=``; allocators and metadata differ), as xfstests' ``_within_tolerance`` does.
 ``completed``
     The script ran to its end on the kernel.
+``residue_pages``, ``phantom_pages``, ``share_degrees``, ``pages PATH:OFF+LEN``
+    When the run read the struct pages (``kr.capture``, :class:`sim.kernel.pagestate.PageCapture`,
+    as ``daxsim kernel compare`` does): the page state before the unmount against daxsim's
+    before its unmount (:func:`sim.kernel.pagestate.page_observations`).
 """
 
 from __future__ import annotations
@@ -202,6 +206,26 @@ def observations(commands, res: ScriptResult, sim: DaxsimObservation) -> list[tu
     return rows
 
 
+def _page_rows(kr: KernelRun, index: int, res: ScriptResult, cmds) -> list[tuple]:
+    """Page-state observations of the script ``index`` of a run whose struct pages were read
+    (``kr.capture``, a :class:`sim.kernel.pagestate.PageCapture`); none otherwise."""
+    capture = getattr(kr, "capture", None)
+    if capture is None:
+        return []
+    from sim.kernel import pagestate as ps
+    from sim.kernel.run import guest_name
+
+    name = guest_name(index, res.script)
+    pages = capture.pages.get(name)
+    if pages is None:
+        why = capture.errors.get(name, "not read")
+        return [("page state", why, "-", False)]
+    design = kr.kernel.design
+    dax = ps.daxsim_before_unmount(cmds, res.script, design)
+    base = capture.pages.get(name + ps.BASELINE_SUFFIX)
+    return ps.page_observations(pages, res.reports, kr.iomem, design, dax, base)
+
+
 def compare_rows(kernel_runs: list[KernelRun], parsed: dict) -> list[dict]:
     """Rows of compare.parquet for every kernel run.
 
@@ -221,10 +245,11 @@ def compare_rows(kernel_runs: list[KernelRun], parsed: dict) -> list[dict]:
     for kr in kernel_runs:
         k = kr.kernel
         design = k.design
-        for res in kr.scripts:
+        for i, res in enumerate(kr.scripts):
             cmds = parsed[res.script]
             sim = run_daxsim(cmds, res.script, design)
-            for obs, kv, dv, agree in observations(cmds, res, sim):
+            obs_rows = observations(cmds, res, sim) + _page_rows(kr, i, res, cmds)
+            for obs, kv, dv, agree in obs_rows:
                 rows.append(
                     {
                         "script": res.script,
@@ -251,6 +276,8 @@ def _kind(observation: str) -> str:
         return observation
     if head == "warning":
         return "warning sites"
+    if head in ("pages", "residue_pages", "phantom_pages", "share_degrees", "page"):
+        return "page state" if head in ("pages", "page") else head
     return {"poison": "memory-failure owner", "free_delta": "free-block deltas"}.get(head, head)
 
 
