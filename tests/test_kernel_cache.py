@@ -176,3 +176,24 @@ def test_prune_keeps_the_guest_modules_and_the_index_files(tmp_path):
         "kernel/fs/xfs/xfs.ko",
         "modules.builtin",
     ]
+
+
+def test_pvh_note_is_found_in_an_elf_program_header():
+    from sim.kernel.symbols import has_pvh_entry
+
+    def elf_with_note(name: bytes, ntype: int) -> bytes:
+        desc = struct.pack("<I", 0x1000000)
+        note = struct.pack("<III", len(name) + 1, len(desc), ntype) + name + b"\0"
+        note += b"\0" * (-len(note) % 4) + desc
+        phoff, phentsize = 64, 56
+        head = bytearray(64)
+        head[:5] = b"\x7fELF\x02"
+        struct.pack_into("<Q", head, 0x20, phoff)
+        struct.pack_into("<HH", head, 0x36, phentsize, 1)
+        ph = struct.pack("<IIQQQQQQ", 4, 0, phoff + phentsize, 0, 0, len(note), len(note), 4)
+        return bytes(head) + ph + note
+
+    assert has_pvh_entry(elf_with_note(b"Xen", 18))
+    assert not has_pvh_entry(elf_with_note(b"Xen", 17))
+    assert not has_pvh_entry(elf_with_note(b"GNU", 18))
+    assert not has_pvh_entry(b"MZ not an elf")

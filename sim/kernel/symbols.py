@@ -28,6 +28,8 @@ __all__ = [
     "exported_symbols",
     "system_map_symbols",
     "derive_design",
+    "vmlinux_of",
+    "has_pvh_entry",
 ]
 
 
@@ -181,3 +183,32 @@ def derive_design(version: str, symbols: frozenset[str]) -> tuple[str, str]:
     else:
         design = FOLIO_SHARE
     return design, f"version {version}"
+
+
+def vmlinux_of(vmlinuz: Path) -> bytes:
+    """The vmlinux ELF inside a bzImage (decompressed)."""
+    return _payload(vmlinuz)
+
+
+def has_pvh_entry(elf: bytes) -> bool:
+    """Whether a vmlinux has the PVH entry point (``XEN_ELFNOTE_PHYS32_ENTRY``, type 18, in
+    a ``"Xen"`` note; ``CONFIG_PVH``), which lets QEMU boot it without the bzImage's
+    decompressor."""
+    if elf[:4] != b"\x7fELF" or elf[4] != 2:
+        return False
+    (phoff,) = struct.unpack_from("<Q", elf, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", elf, 0x36)
+    for i in range(phnum):
+        p_type, _flags, offset, _va, _pa, filesz = struct.unpack_from(
+            "<IIQQQQ", elf, phoff + i * phentsize
+        )
+        if p_type != 4:  # PT_NOTE
+            continue
+        pos, end = offset, offset + filesz
+        while pos + 12 <= end:
+            namesz, descsz, ntype = struct.unpack_from("<III", elf, pos)
+            name = elf[pos + 12 : pos + 12 + namesz].rstrip(b"\0")
+            if name == b"Xen" and ntype == 18:
+                return True
+            pos += 12 + ((namesz + 3) & ~3) + ((descsz + 3) & ~3)
+    return False
