@@ -64,7 +64,9 @@ set -a
 . /job/config
 set +a
 while read m; do
+  t=$(cut -d' ' -f1 /proc/uptime)
   insmod /lib/modules/daxsim/$m.ko || echo "daxsim: insmod $m failed"
+  echo "$m $t $(cut -d' ' -f1 /proc/uptime)" >> /results/insmod-times
 done < /etc/daxsim/modules
 i=0
 while [ ! -e /sys/bus/nd/devices/namespace0.0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
