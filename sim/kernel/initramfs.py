@@ -20,6 +20,7 @@ import stat
 import struct
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from sim.errors import InputError
@@ -386,8 +387,14 @@ def base_initramfs(kernel: KernelInfo) -> Path:
         w.file(f"lib/modules/daxsim/{name}.ko", data)
     w.file("etc/daxsim/modules", "".join(f"{n}\n" for n, _ in modules).encode())
     w.file("init", INIT.encode(), 0o755)
+    # Images of other versions of /init or the host tools go once they are a day old (another
+    # checkout of daxsim sharing the cache may still be booting one now).
     for stale in out.parent.glob("initramfs-*.cpio"):
-        stale.unlink()
+        try:
+            if time.time() - stale.stat().st_mtime > 86400:
+                stale.unlink()
+        except FileNotFoundError:
+            pass
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".initramfs-")
     with os.fdopen(fd, "wb") as f:
         f.write(w.finish())
