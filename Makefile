@@ -19,13 +19,14 @@ $(STAMP): pyproject.toml
 # As root on Debian, apt installs what is missing; elsewhere this says what is missing (the
 # real-kernel tests need it) and goes on.
 $(KSTAMP): | $(STAMP)
-	@missing=""; for t in $(KTOOLS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
-	file -L /bin/busybox 2>/dev/null | grep -q 'statically linked' || missing="$$missing busybox-static"; \
+	@check() { missing=""; for t in $(KTOOLS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	  file -L /bin/busybox 2>/dev/null | grep -q 'statically linked' || missing="$$missing busybox-static"; }; \
+	check; \
 	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && [ -f /etc/debian_version ] && command -v apt-get >/dev/null; then \
 	  echo "installing the real-kernel guest's tools:$$missing"; \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(KPKGS) >/dev/null \
-	  || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(KPKGS) >/dev/null; } \
-	  && missing=""; \
+	  || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(KPKGS) >/dev/null; }; \
+	  check; \
 	fi; \
 	if [ -n "$$missing" ]; then \
 	  echo "warning: the real-kernel tests need:$$missing (Debian: apt-get install --no-install-recommends $(KPKGS))"; \
