@@ -655,3 +655,16 @@ def test_pages_an_earlier_script_left_are_not_the_scripts_own():
     own = ps.kernel_view(after, "cow-index", files, 262144 * PAGE, 64 * PAGE, before)
     assert whole.residue_pages == 1 and own.residue_pages == 0
     assert own.blocks == whole.blocks == {("f", 0): ("f", 0, 0), ("f", 1): ("f", 1, 0)}
+
+
+def test_symbol_address_from_a_system_map(tmp_path):
+    sm = tmp_path / "System.map"
+    sm.write_text(
+        "ffffffff82415720 D page_offset_base_x\nffffffff82415730 D vmemmap_base\n"
+        "ffffffff82415740 D page_offset_base\n"
+    )
+    assert ps.symbol_address(sm, "vmemmap_base") == 0xFFFFFFFF82415730
+    assert ps.symbol_address(sm, "page_offset_base") == 0xFFFFFFFF82415740
+    sm.write_text("ffffffffffffffff B The real System.map is in the linux-image-dbg package\n")
+    assert ps.symbol_address(sm, "vmemmap_base") is None
+    assert ps.symbol_address(tmp_path / "absent", "vmemmap_base") is None

@@ -260,6 +260,7 @@ def _write_parquet(rows: list[dict], out_dir: Path) -> Path:
 
 
 def _main_compare(args) -> int:
+    from sim.kernel.btf import BtfError
     from sim.kernel.cache import load_kernel
     from sim.kernel.compare import agreement_table, compare_rows
     from sim.kernel.pagestate import PageCapture
@@ -280,7 +281,11 @@ def _main_compare(args) -> int:
     for k in kernels:
         if not args.quiet:
             print(f"kernel {k.name} ({k.version}): {len(prepared)} script(s)...", file=sys.stderr)
-        capture = PageCapture.for_kernel(k)  # struct pages read before each unmount
+        try:  # struct pages read before each unmount, with the offsets of the kernel's BTF
+            capture = PageCapture.for_kernel(k)
+        except (BtfError, InputError) as exc:
+            capture = None
+            print(f"kernel {k.name}: no page state ({exc})", file=sys.stderr)
         runs.append(run_scripts(k, args.scripts, pause=capture, timeout_s=args.timeout))
         runs[-1].capture = capture
     parsed = {p: cmds for p, _n, cmds, _prog in prepared}

@@ -63,6 +63,7 @@ __all__ = [
     "BASELINE_SUFFIX",
     "PageView",
     "pmem_range",
+    "symbol_address",
     "data_area",
     "final_files",
     "kernel_view",
@@ -472,13 +473,15 @@ class PageCapture:
         """The capture for a :class:`sim.kernel.cache.KernelInfo` booted by the rig's guest.
 
         The layout comes from the kernel image's BTF, the pfns from the ``memmap=SIZE!START``
-        of the guest's command line (``sim.kernel.guest.KERNEL_CMDLINE`` by default).
+        of the guest's command line (``sim.kernel.guest.KERNEL_CMDLINE`` by default), the
+        address of ``vmemmap_base`` from the kernel's System.map when it has a real one.
         """
         if cmdline is None:
             from sim.kernel.guest import KERNEL_CMDLINE as cmdline
         start, size = pmem_range(cmdline)
         layout = PageLayout.from_btf(btf_from_vmlinuz(kernel.vmlinuz))
-        return cls(layout, start // PAGE_BYTES, size // PAGE_BYTES, keep_raw=keep_raw)
+        symbol = symbol_address(kernel.system_map, "vmemmap_base") if kernel.system_map else None
+        return cls(layout, start // PAGE_BYTES, size // PAGE_BYTES, symbol, keep_raw=keep_raw)
 
     def __call__(self, monitor, script_name: str) -> None:
         """Read, decode and keep the struct pages (the guest is paused meanwhile).
@@ -499,6 +502,17 @@ class PageCapture:
             self.errors[script_name] = f"{type(exc).__name__}: {exc}"
             return
         self.pages[script_name] = pages
+
+
+def symbol_address(system_map: str | Path, name: str) -> int | None:
+    """Address of symbol ``name`` in a System.map (or /proc/kallsyms text), None if absent
+    (Debian's packages ship a placeholder System.map)."""
+    try:
+        text = Path(system_map).read_text(errors="replace")
+    except OSError:
+        return None
+    m = re.search(rf"^([0-9a-fA-F]+) \w {re.escape(name)}$", text, re.MULTILINE)
+    return int(m.group(1), 16) if m else None
 
 
 _SIZE_SUFFIX = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
