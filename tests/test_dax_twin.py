@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sim.dax import DaxFS
@@ -352,6 +352,38 @@ def run_ops(design: str, ops, rules=None) -> None:
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(design=st.sampled_from(DESIGNS), ops=ops)
+@example(  # PMD read faults through both files of a shared 2 MiB extent, a PMD CoW write
+    # fault, write-back by a reflink, memory failure of a shared page, unlink
+    design="folio-share",
+    ops=[
+        ("pwrite", 0, (0, PMD * PAGE), 0x61),
+        ("clone", 1, 0, (0, 0, 0)),
+        ("mmap", 0, (0, PMD)),
+        ("mmap", 1, (0, PMD)),
+        ("fault", 0, 3, False),
+        ("fault", 1, 3, False),
+        ("fault", 1, 7, True),
+        ("clone", 2, 1, (0, 0, 0)),
+        ("hwpoison", 0, 5 * PAGE, PAGE),
+        ("unlink", 1),
+    ],
+)
+@example(  # PTE faults under a PMD entry, a CoW write(2), then truncates to extreme sizes
+    design="cow-index",
+    ops=[
+        ("pwrite", 0, (0, PMD * PAGE), 0x61),
+        ("clone", 1, 0, (0, 0, 0)),
+        ("mmap", 0, (0, PMD)),
+        ("mmap", 1, (PMD - 8, 16)),
+        ("fault", 0, 0, False),
+        ("fault", 1, 2, True),
+        ("mwrite", 0, 3 * PAGE, 100, 0x62),
+        ("pwrite", 1, (PAGE, PAGE), 0x63),
+        ("truncate", 1, (1 << 63) - 2),
+        ("truncate", 0, 3 * PAGE + 1),
+        ("truncate", 0, 0),
+    ],
+)
 def test_twin_equals_daxfs_after_every_op(design, ops):
     run_ops(design, ops)
 
