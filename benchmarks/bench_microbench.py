@@ -124,16 +124,12 @@ def calibration_table(requests: int = 200_000) -> list[tuple[str, float, float]]
 def published_table(requests: int = 120_000) -> list[tuple[str, int, float, float, bool]]:
     """(curve, x, published GB/s, model GB/s, fitted) for every point of
     :data:`sim.timing.published.CURVES`."""
-    from sim.timing.published import CURVES, FITTED
+    from sim.timing.published import compare
 
-    prof = load_profile()
-    rows = []
-    for c in CURVES:
-        for x, pub in c.points:
-            op, pat, size, th, dimms = c.args(x)
-            r = simulate(prof, op, pat, size, th, dimms=dimms, requests=requests)
-            rows.append((c.name, x, pub, r.bandwidth_gbps, (c.name, x) in FITTED))
-    return rows
+    return [
+        (r["curve"], r["x"], r["published_gbps"], r["model_gbps"], r["fitted"])
+        for r in compare(load_profile(), requests=requests)
+    ]
 
 
 if __name__ == "__main__":

@@ -118,3 +118,24 @@ def test_profiles_lists_every_profile(capsys):
         assert name in out
     rc, out, _ = run(capsys, "profiles", "--json")
     assert [r["name"] for r in json.loads(out)][0] == "optane-gen1"
+
+
+def test_published_curves_next_to_the_model(capsys):
+    rc, out, _ = run(
+        capsys, "microbench", "--published", "6-DIMM clwb", "--requests", "12000", "--json"
+    )
+    assert rc == 0
+    rows = json.loads(out)
+    assert {r["curve"] for r in rows} == {"6-DIMM clwb", "6-DIMM clwb by size"}
+    assert not any(r["fitted"] for r in rows)  # no six-DIMM point was fitted
+    by = {(r["curve"], r["x"]): r for r in rows}
+    r = by[("6-DIMM clwb", 8)]
+    assert r["published_gbps"] == 9.98
+    assert r["error"] == pytest.approx(r["model_gbps"] / 9.98 - 1, abs=1e-3)
+    rc, out, _ = run(capsys, "microbench", "--published", "1-DIMM ntstore", "--requests", "8000")
+    assert rc == 0 and "fitted" in out and "checked only" in out
+
+
+def test_published_unknown_curve_exits_2(capsys):
+    rc, out, err = run(capsys, "microbench", "--published", "7-DIMM load")
+    assert rc == 2 and "6-DIMM load" in err and out == ""

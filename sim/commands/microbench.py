@@ -5,6 +5,11 @@ at random, on the device of ``--profile``. The command reports the idle latency 
 one request outstanding, LATTester's latency test), the bandwidth of the N-thread run, the
 write amplification at the media, and the 99th / 99.99th / 99.999th percentile latencies of
 the N-thread run's 64 B requests. Deterministic for a given ``--seed``.
+
+``--published [NAME ...]`` instead runs every point of the published FAST'20 curves
+(:mod:`sim.timing.published`: one- and six-DIMM bandwidth by thread count and by access
+size) on the profile and prints the model next to the measurement, the points the
+parameters were fitted to marked ``fitted``.
 """
 
 from __future__ import annotations
@@ -68,6 +73,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="override a profile parameter (repeatable)",
+    )
+    parser.add_argument(
+        "--published",
+        nargs="*",
+        metavar="NAME",
+        default=None,
+        help="compare with the published FAST'20 curves (all, or those whose name contains "
+        "NAME, e.g. '6-DIMM ntstore'); --requests is per point",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -144,6 +157,8 @@ def main(args: argparse.Namespace) -> int:
         overrides[k.strip()] = v.strip()
     if args.requests < 1:
         raise InputError("must be positive", "--requests")
+    if args.published is not None:
+        return _published(args, overrides)
     rep = run_microbench(
         args.profile,
         op=args.op,
@@ -173,4 +188,31 @@ def main(args: argparse.Namespace) -> int:
     )
     if rep["migrations"]:
         print(f"  wear-levelling migrations {rep['migrations']}")
+    return 0
+
+
+def _published(args: argparse.Namespace, overrides: dict) -> int:
+    from sim.timing.published import CURVES, compare
+
+    names = tuple(args.published)
+    for n in names:
+        if not any(n.lower() in c.name.lower() for c in CURVES):
+            valid = ", ".join(c.name for c in CURVES)
+            raise InputError(f"no published curve matches; valid: {valid}", n)
+    rows = compare(load_profile(args.profile, overrides), names, requests=args.requests)
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    print(f"profile {args.profile} vs FAST'20 (NVSL/OptaneStudy figure data), GB/s")
+    last = None
+    for r in rows:
+        if r["curve"] != last:
+            last = r["curve"]
+            unit = "threads" if r["vary"] == "threads" else "bytes"
+            print(f"{last} (by {unit}):")
+        mark = "fitted" if r["fitted"] else "checked only"
+        print(
+            f"  {r['x']:>6}  published {r['published_gbps']:6.2f}  model {r['model_gbps']:6.2f}"
+            f"  {100 * r['error']:+5.0f}%  {mark}"
+        )
     return 0

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Curve", "CURVES", "FITTED"]
+__all__ = ["Curve", "CURVES", "FITTED", "compare"]
 
 
 @dataclass(frozen=True)
@@ -166,3 +166,46 @@ FITTED: frozenset[tuple[str, int]] = frozenset(
     + [("1-DIMM ntstore", t) for t in (1, 2, 4, 12, 16, 24)]
     + [("1-DIMM clwb", t) for t in (1, 2)]
 )
+
+
+def compare(profile, names: tuple[str, ...] = (), *, requests: int = 120_000) -> list[dict]:
+    """The model next to every published point.
+
+    Parameters
+    ----------
+    profile : Profile
+        Hardware profile to simulate (the curves were measured on ``optane-gen1``).
+    names : tuple of str
+        Curves whose name contains one of these (case-insensitive); all when empty.
+    requests : int
+        64 B requests simulated per point.
+
+    Returns
+    -------
+    list of dict
+        One per point: ``curve``, ``vary``, ``x``, ``published_gbps``, ``model_gbps``,
+        ``error`` (model / published - 1), ``fitted`` and ``source``.
+    """
+    from sim.timing.media import simulate
+
+    want = [n.lower() for n in names]
+    rows = []
+    for c in CURVES:
+        if want and not any(w in c.name.lower() for w in want):
+            continue
+        for x, pub in c.points:
+            op, pat, size, th, dimms = c.args(x)
+            got = simulate(profile, op, pat, size, th, dimms=dimms, requests=requests)
+            rows.append(
+                {
+                    "curve": c.name,
+                    "vary": c.vary,
+                    "x": x,
+                    "published_gbps": pub,
+                    "model_gbps": round(got.bandwidth_gbps, 4),
+                    "error": round(got.bandwidth_gbps / pub - 1, 4),
+                    "fitted": (c.name, x) in FITTED,
+                    "source": c.source,
+                }
+            )
+    return rows
