@@ -668,3 +668,20 @@ def test_symbol_address_from_a_system_map(tmp_path):
     sm.write_text("ffffffffffffffff B The real System.map is in the linux-image-dbg package\n")
     assert ps.symbol_address(sm, "vmemmap_base") is None
     assert ps.symbol_address(tmp_path / "absent", "vmemmap_base") is None
+
+
+def test_pages_that_are_not_the_pmems_are_refused():
+    lay = ps.PageLayout.from_btf(kernel_btf("6.1"))
+    pages = {k: {"pgmap": PGMAP} for k in range(64)}
+    raw = _image(lay, pages)
+    present = np.ones(64, bool)
+    good = ps.decode_struct_pages(raw, present, lay, 262144)
+    assert ps.kernel_view(good, "cow-index", {}, 262144 * PAGE, 64 * PAGE).blocks == {}
+    # read from a wrong vmemmap_base: no common dev_pagemap, or unmapped struct pages
+    pages[7]["pgmap"] = PGMAP + 64
+    odd = ps.decode_struct_pages(_image(lay, pages), present, lay, 262144)
+    present[3] = False
+    hole = ps.decode_struct_pages(raw, present, lay, 262144)
+    for kp in (odd, hole):
+        with pytest.raises(ValueError, match="not the pmem's"):
+            ps.kernel_view(kp, "cow-index", {}, 262144 * PAGE, 64 * PAGE)

@@ -223,7 +223,10 @@ def _page_rows(kr: KernelRun, index: int, res: ScriptResult, cmds) -> list[tuple
     design = kr.kernel.design
     dax = ps.daxsim_before_unmount(cmds, res.script, design)
     base = capture.pages.get(name + ps.BASELINE_SUFFIX)
-    return ps.page_observations(pages, res.reports, kr.iomem, design, dax, base)
+    try:
+        return ps.page_observations(pages, res.reports, kr.iomem, design, dax, base)
+    except ValueError as exc:  # no final report (the script stopped), pages not the pmem's
+        return [("page state", str(exc), "-", False)]
 
 
 def compare_rows(kernel_runs: list[KernelRun], parsed: dict) -> list[dict]:

@@ -22,8 +22,9 @@ How (no kernel module, no debug package):
    ``/sys/kernel/btf/vmlinux``;
 2. ``vmemmap_base``: with ``nokaslr`` it is the fixed ``__VMEMMAP_BASE_L4`` or
    ``__VMEMMAP_BASE_L5`` (arch/x86/include/asm/pgtable_64_types.h), chosen by CR4.LA57
-   (``info registers``), or read at the symbol's address when one is known; the first page
-   decoded is checked (a ZONE_DEVICE page carries its ``dev_pagemap`` pointer);
+   (``info registers``), or read at the symbol's address when one is known; the pages read
+   are checked (every struct page of the device's data area carries the one
+   ``dev_pagemap`` pointer of a ZONE_DEVICE page, tail pages excepted);
 3. the struct page of pfn ``p`` is at virtual ``vmemmap_base + p * sizeof(struct page)``;
    ``gva2gpa`` translates it (the device's memmap lives on the device itself with
    ``--map=dev``), ``pmemsave`` reads it;
@@ -719,10 +720,22 @@ def kernel_view(
         unmount) is still there; pages unchanged since the baseline are read as
         ``(NULL, 0)``, so that the view is the script's own, as daxsim's is. A page the
         script leaves as it found it (a residue re-made over a residue) reads as untouched.
+
+    Raises
+    ------
+    ValueError
+        The pages of the data area do not all point at one ``dev_pagemap`` (not the pmem's
+        struct pages), or a folio's head lies before the data area.
     """
     p0 = data_start_bytes // PAGE_BYTES
     n = data_bytes // PAGE_BYTES
     sel = pages.select(np.arange(p0, p0 + n, dtype=_I64))
+    pgmaps = np.unique(sel.pgmap[sel.present & (sel.order >= 0)])
+    if not sel.present.all() or pgmaps.size != 1 or pgmaps[0] == 0:
+        raise ValueError(
+            "the struct pages read are not the pmem's (every page of the data area should "
+            "point at one dev_pagemap): wrong vmemmap_base or data area?"
+        )
     if baseline is not None:
         sel = _without_carried(sel, baseline.select(sel.pfn))
     heads = sel.head - p0
