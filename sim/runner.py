@@ -599,12 +599,17 @@ def write_results(
     seed: int | dict | None,
     plots: bool = True,
     extra_manifest: dict | None = None,
+    overwrite: bool = False,
 ) -> None:
-    """Write a results directory atomically from one or more runs (``compare`` gives many)."""
+    """Write a results directory atomically from one or more runs (``compare`` gives many).
+
+    ``out_dir`` must be absent or empty, or with ``overwrite`` an earlier results directory
+    (only daxsim's files in it are replaced); anything else is an InputError.
+    """
     from sim.results import atomic_output_dir, atomic_write_json, manifest, write_parquet
 
     out_dir = Path(out_dir)
-    with atomic_output_dir(out_dir, overwrite=True) as tmp:
+    with atomic_output_dir(out_dir, overwrite=overwrite) as tmp:
         summary = pd.DataFrame([o.summary for o in outputs])
         write_parquet(summary, tmp / "summary.parquet")
         write_parquet(
@@ -663,6 +668,7 @@ def run_scenario(
         seed=seed,
         plots=bool(scenario.output.plots),
         extra_manifest=extra,
+        overwrite=True,  # a sweep's run directory: the sweep removed any incomplete one
     )
     return out.summary
 

@@ -10,7 +10,15 @@ from pathlib import Path
 
 from sim.errors import InputError
 
-__all__ = ["add_scenario_args", "default_out_dir", "show_progress", "parse_list", "check_out_path"]
+__all__ = [
+    "add_scenario_args",
+    "add_overwrite_arg",
+    "default_out_dir",
+    "show_progress",
+    "parse_list",
+    "check_out_path",
+    "check_out_dir",
+]
 
 
 def add_scenario_args(parser) -> None:
@@ -35,7 +43,17 @@ def add_scenario_args(parser) -> None:
         metavar="DIR",
         help="results directory (default results/<scenario>-<UTC time>)",
     )
+    add_overwrite_arg(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar, no table")
+
+
+def add_overwrite_arg(parser, what: str = "an earlier daxsim output at --out") -> None:
+    """``--overwrite``: replace ``what`` (only the files daxsim wrote there)."""
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help=f"replace {what} (only the files daxsim wrote; anything else is refused)",
+    )
 
 
 def default_out_dir(name: str, kind: str = "") -> Path:
@@ -54,6 +72,16 @@ def parse_list(text: str | None) -> list[str]:
     return [t.strip() for t in (text or "").split(",") if t.strip()]
 
 
+def check_out_dir(path, where: str, *, kind: str, overwrite: bool) -> None:
+    """:func:`check_out_path`, then refuse a directory daxsim may not write into
+    (:func:`sim.results.outputs.check_out_dir`: user files, or an earlier output without
+    ``--overwrite``)."""
+    from sim.results.outputs import check_out_dir as _check
+
+    check_out_path(path, where)
+    _check(path, where, kind=kind, overwrite=overwrite)
+
+
 def check_out_path(path, where: str) -> None:
     """Fail early (InputError naming ``where``) when ``path``, a results directory still to
     be written (or to write into), cannot be: it or its nearest existing ancestor is not a
@@ -68,6 +96,6 @@ def check_out_path(path, where: str) -> None:
     if not q.is_dir():
         raise InputError(f"cannot create {p}: {q} is not a directory", where=where)
     try:
-        os.rmdir(tempfile.mkdtemp(prefix=".daxsim-probe-", dir=q))
+        os.rmdir(tempfile.mkdtemp(prefix=".probe.daxsim.tmp-0-0-", dir=q))
     except OSError as exc:
         raise InputError(f"cannot create {p}: {exc.strerror or exc} in {q}", where=where) from None

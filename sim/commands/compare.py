@@ -6,7 +6,7 @@ from pathlib import Path
 
 from sim.commands._common import (
     add_scenario_args,
-    check_out_path,
+    check_out_dir,
     default_out_dir,
     parse_list,
     show_progress,
@@ -55,7 +55,7 @@ def main(args) -> int:
     for p in profiles:  # check every name before running anything
         scenario.with_overrides({"hardware.profile": p}, where="--profiles")
     out_dir = Path(args.out) if args.out else default_out_dir(scenario.name, "compare")
-    check_out_path(out_dir, "--out")
+    check_out_dir(out_dir, "--out", kind="results", overwrite=args.overwrite)
     stream, _meta = make_stream(scenario)
     outs = []
     for p in profiles:
@@ -75,6 +75,7 @@ def main(args) -> int:
         scenario,
         seed=scenario.run.seed,
         plots=bool(scenario.output.plots),
+        overwrite=args.overwrite,
         extra_manifest={"compare": {"variants": variants, "profiles": profiles}},
     )
     if not args.quiet:

@@ -19,7 +19,12 @@ from __future__ import annotations
 
 import sys
 
-from sim.commands._common import check_out_path, default_out_dir, show_progress
+from sim.commands._common import (
+    add_overwrite_arg,
+    check_out_dir,
+    default_out_dir,
+    show_progress,
+)
 from sim.errors import InputError
 
 __all__ = ["configure", "main"]
@@ -95,12 +100,13 @@ def configure(parser) -> None:
         metavar="DIR",
         help="output directory (default results/hunt-<UTC timestamp>)",
     )
+    add_overwrite_arg(parser)
     parser.add_argument("--quiet", action="store_true", help="print only the table")
 
 
 def main(args) -> int:
     """Run the hunt; return the exit status."""
-    from sim.hunt.report import format_table, hunt_and_shrink, results_frame, write_parquet
+    from sim.hunt.report import format_table, results_frame, write_parquet
     from sim.hunt.search import parse_ops
     from sim.memmap import VARIANTS, get_variant
 
@@ -129,8 +135,32 @@ def main(args) -> int:
         raise InputError(f"expected at least one op, got {args.episode_len}", where="--episode-len")
     budget = args.budget if (args.budget is not None or args.time is not None) else 2000
     out = str(args.out or default_out_dir("hunt"))
-    check_out_path(out, "--out")
-    say = None if args.quiet else (lambda s: print(s, flush=True))
+    check_out_dir(out, "--out", kind="hunt", overwrite=args.overwrite)
+    from sim.results.outputs import output_dir
+
+    # Everything goes to a temporary directory renamed to OUT at the end; the paths printed
+    # and recorded are those the files have then.
+    with output_dir(out, kind="hunt", overwrite=args.overwrite) as tmp:
+        rows = _hunt_into(args, specs, kinds, budget, str(tmp), out)
+        df = results_frame(rows)
+        print(format_table(rows))
+        write_parquet(df, str(tmp / "hunt.parquet"))
+    if not args.quiet:
+        print(f"wrote {out}/hunt.parquet")
+    sys.stdout.flush()
+    return 0
+
+
+def _hunt_into(args, specs, kinds, budget, tmp: str, out: str) -> list:
+    """Hunt every design of ``specs``, writing reproducers into ``tmp`` (to become ``out``)."""
+    import dataclasses
+
+    from sim.hunt.report import hunt_and_shrink
+
+    def final(text: str) -> str:
+        return text.replace(tmp, out)
+
+    say = None if args.quiet else (lambda s: print(final(s), flush=True))
     rows = []
     for spec in specs:
         bar = None
@@ -141,7 +171,7 @@ def main(args) -> int:
         prog = (lambda n, b=bar: b.update(n - b.n)) if bar is not None else None
         res, r = hunt_and_shrink(
             spec,
-            out_dir=out,
+            out_dir=tmp,
             seed=args.seed,
             budget_ops=budget,
             time_s=args.time,
@@ -161,11 +191,5 @@ def main(args) -> int:
                 f"({res.episodes_python} on the Python stack), {res.seconds:.1f} s "
                 f"({res.ops_run / max(res.seconds, 1e-9):.0f} ops/s)"
             )
-        rows += r
-    df = results_frame(rows)
-    print(format_table(rows))
-    write_parquet(df, f"{out}/hunt.parquet")
-    if not args.quiet:
-        print(f"wrote {out}/hunt.parquet")
-    sys.stdout.flush()
-    return 0
+        rows += [dataclasses.replace(x, reproducer=final(x.reproducer)) for x in r]
+    return rows

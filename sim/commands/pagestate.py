@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from sim.commands._common import check_out_path
+from sim.commands._common import add_overwrite_arg
 from sim.errors import InputError
 from sim.memmap import OP_ASSOCIATE, OP_DISASSOCIATE, MemMap, get_variant
 from sim.memmap.memmap import find_bad_row
@@ -47,6 +47,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--state-out", metavar="F", help="write pfn,mapping,index CSV of pages not at (0, 0)"
     )
     parser.add_argument("--summary-out", metavar="F", help="write a JSON summary")
+    add_overwrite_arg(parser, "earlier --state-out and --summary-out files")
 
 
 def _open(path: Path, use_threads: bool):
@@ -165,12 +166,20 @@ def replay(path, variant, npages: int) -> MemMap:
 
 
 def _write_atomic(dest: Path, write) -> Path:
-    """Write via ``write(file)`` into a temp file beside ``dest``; return the temp path."""
+    """Write via ``write(file)`` into a temp file beside ``dest``; return the temp path.
+
+    The temporary is named after this process, so a later command removes it if this one
+    is killed before renaming it (:func:`sim.results.outputs.remove_stale_temps`).
+    """
+    from sim.results.outputs import file_mode, remove_stale_temps, temp_tag
+
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    remove_stale_temps(dest.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.daxsim.tmp-{temp_tag()}-", dir=dest.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
+        os.chmod(tmp, file_mode())
     except BaseException:
         os.unlink(tmp)
         raise
@@ -208,9 +217,18 @@ def main(args: argparse.Namespace) -> int:
     if args.pages < 1:
         raise InputError(f"expected a page count >= 1, got {args.pages}", where="--pages")
     variant = get_variant(args.variant)
-    for opt, dest in (("--state-out", args.state_out), ("--summary-out", args.summary_out)):
+    from sim.results.outputs import check_out_file, json_with_keys, starts_with
+
+    outs = (
+        ("--state-out", args.state_out, starts_with(b"pfn,mapping,index\n")),
+        ("--summary-out", args.summary_out, json_with_keys("variant", "pages", "operations")),
+    )
+    for opt, dest, ours in outs:
         if dest:
-            check_out_path(Path(dest).absolute().parent, opt)
+            check_out_file(dest, opt, overwrite=args.overwrite, ours=ours)
+    if args.state_out and args.summary_out:
+        if Path(args.state_out).absolute() == Path(args.summary_out).absolute():
+            raise InputError("--state-out and --summary-out name the same file", where=opt)
     mm = replay(args.trace, variant, args.pages)
     summary = mm.summary()
     pending: list[tuple[Path, Path]] = []

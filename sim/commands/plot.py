@@ -25,6 +25,9 @@ def main(args) -> int:
         from sim.report import write_plots
 
         written = write_plots(d)
+        from sim.results.outputs import add_to_mark
+
+        add_to_mark(d, written)  # so that a later --overwrite knows them as daxsim's
     else:
         raise InputError(
             "expected a results directory (summary.parquet) or a sweep directory (sweep.parquet)",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from sim.commands._common import (
     add_scenario_args,
-    check_out_path,
+    check_out_dir,
     default_out_dir,
     show_progress,
 )
@@ -25,10 +25,15 @@ def main(args) -> int:
 
     scenario = load_scenario(args.scenario, args.overrides)
     out_dir = Path(args.out) if args.out else default_out_dir(scenario.name)
-    check_out_path(out_dir, "--out")
+    check_out_dir(out_dir, "--out", kind="results", overwrite=args.overwrite)
     out = simulate(scenario, progress=show_progress(args.quiet))
     write_results(
-        out_dir, [out], scenario, seed=scenario.run.seed, plots=bool(scenario.output.plots)
+        out_dir,
+        [out],
+        scenario,
+        seed=scenario.run.seed,
+        plots=bool(scenario.output.plots),
+        overwrite=args.overwrite,
     )
     if not args.quiet:
         import pandas as pd

@@ -14,9 +14,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 
-from sim.commands._common import check_out_path
+from sim.commands._common import add_overwrite_arg
 from sim.constants import DEFAULT_DESIGN
 from sim.errors import InputError
 
@@ -52,6 +51,7 @@ def configure(parser) -> None:
     parser.add_argument(
         "--summary-out", default=None, metavar="F", help="write the run's counters as JSON to F"
     )
+    add_overwrite_arg(parser, "an earlier --summary-out file")
     parser.add_argument(
         "--timing",
         action="store_true",
@@ -67,19 +67,15 @@ def configure(parser) -> None:
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
 
+#: Keys every ``--summary-out`` file has: an existing file is replaced only if it has them.
+SUMMARY_KEYS = ("variant", "generation", "warnings", "residue_pages")
+
+
 def _write_json(path: str, data: dict) -> None:
-    d = os.path.dirname(os.path.abspath(path)) or "."
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".summary-", suffix=".json", dir=d)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2, sort_keys=True)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    from sim.results.outputs import output_file
+
+    text = (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
+    output_file(path, lambda fh: fh.write(text))
 
 
 def main(args) -> int:
@@ -93,7 +89,14 @@ def main(args) -> int:
     if bool(args.script) == bool(args.commands):
         raise InputError("give either a SCRIPT or one or more -c commands", where="xfsio")
     if args.summary_out:
-        check_out_path(os.path.dirname(os.path.abspath(args.summary_out)), "--summary-out")
+        from sim.results.outputs import check_out_file, json_with_keys
+
+        check_out_file(
+            args.summary_out,
+            "--summary-out",
+            overwrite=args.overwrite,
+            ours=json_with_keys(*SUMMARY_KEYS),
+        )
     device = DEFAULT_DEVICE_BYTES
     if args.device_size is not None:
         try:

@@ -1,8 +1,8 @@
 """Writing results so that an interrupted run leaves nothing half-written.
 
 Everything goes to a temporary sibling first and is renamed into place: a file with
-``os.replace``, a results directory by renaming a ``.<name>.tmp-<pid>`` directory once every
-file in it is complete.
+``os.replace``, a results directory by renaming a ``.<name>.daxsim.tmp-<pid>-<start>``
+directory once every file in it is complete (:mod:`sim.results.outputs`).
 """
 
 from __future__ import annotations
@@ -11,10 +11,8 @@ import contextlib
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
@@ -23,6 +21,8 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from sim.results.outputs import output_dir, output_file
 
 __all__ = [
     "atomic_output_dir",
@@ -36,17 +36,7 @@ __all__ = [
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same directory."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    output_file(path, lambda fh: fh.write(data))
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
@@ -82,27 +72,15 @@ def write_parquet(df: pd.DataFrame, path: str | os.PathLike) -> None:
 
 @contextlib.contextmanager
 def atomic_output_dir(final: str | os.PathLike, *, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temporary directory that becomes ``final`` only when the block completes.
+    """Yield a temporary directory that becomes the results directory ``final`` at the end.
 
     An exception (or KeyboardInterrupt) inside the block removes the temporary directory, so
-    no partial results directory is ever visible under ``final``.
+    no partial results directory is ever visible under ``final``. ``final`` must be absent,
+    empty, or (with ``overwrite``) an earlier results directory, of which only daxsim's files
+    are replaced (:func:`sim.results.outputs.output_dir`).
     """
-    final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    if final.exists() and not overwrite:
-        raise FileExistsError(f"{final} already exists")
-    tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    try:
+    with output_dir(final, kind="results", overwrite=overwrite) as tmp:
         yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
 
 
 def git_revision(cwd: str | os.PathLike | None = None) -> str | None:
