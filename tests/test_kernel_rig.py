@@ -105,9 +105,17 @@ def test_a_kernel_given_by_hand_is_described_like_the_fetched_one():
 
 def test_a_hung_guest_is_killed_and_reported():
     k = ensure_kernel("6.1")
-    job = run_job(k, [GuestScript("hang", b"#!/bin/sh\nsleep 100000\n")], timeout_s=8)
+    scripts = [
+        GuestScript("first", b"#!/bin/sh\necho before the hang\n"),
+        GuestScript("hang", b"#!/bin/sh\nsleep 100000\n"),
+    ]
+    job = run_job(k, scripts, timeout_s=600, script_timeout_s=5)
     assert job.timed_out and not job.complete
-    assert job.scripts == []
+    # What finished before the hang is kept; the hung script is not reported.
+    assert [(s.name, s.agent_stdout, s.exit_status) for s in job.scripts] == [
+        ("first", "before the hang\n", 0)
+    ]
+    assert "System RAM" in job.iomem
     assert not Path(job.workdir).exists()
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:

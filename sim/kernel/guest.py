@@ -53,12 +53,13 @@ __all__ = [
     "boot_image",
     "accelerator",
     "KERNEL_CMDLINE",
-    "RESULTS_DISK_BYTES",
+    "RESULTS_SLOT_BYTES",
 ]
 
 KERNEL_CMDLINE = "console=ttyS0 memmap=512M!1G rdinit=/init panic=-1 nokaslr"
-#: Size of the raw results disk (sparse; the guest writes a tar archive from its start).
-RESULTS_DISK_BYTES = 1 << 30
+#: One slot of the raw results disk (a sparse file): slot 0 holds the boot's files, slot k+1
+#: script k's, each a tar archive written when the script ends.
+RESULTS_SLOT_BYTES = 128 << 20
 
 
 @dataclass(frozen=True)
@@ -315,6 +316,7 @@ def run_job(
     scripts: list[GuestScript],
     *,
     timeout_s: float | None = None,
+    script_timeout_s: float | None = 600.0,
     pause: Callable[[Monitor, str], None] | None = None,
     want_btf: bool = False,
     want_kallsyms: bool = False,
@@ -331,6 +333,9 @@ def run_job(
     timeout_s : float, optional
         Wall-clock limit of the whole boot; default 240 s plus 60 s per script (TCG on a busy
         machine). The guest is killed when it is exceeded.
+    script_timeout_s : float or None
+        Wall-clock limit of one script (from its start on the console to its end; the time
+        the host spends in ``pause`` included); the guest is killed when a script exceeds it.
     pause : callable, optional
         ``pause(monitor, script_name)``, called while the agent waits before its unmount.
     want_btf, want_kallsyms : bool
@@ -356,6 +361,7 @@ def run_job(
         "DAXSIM_PAUSE": "1" if pause is not None else "0",
         "DAXSIM_BTF": "1" if want_btf else "0",
         "DAXSIM_KALLSYMS": "1" if want_kallsyms else "0",
+        "DAXSIM_SLOT_BLOCKS": str(RESULTS_SLOT_BYTES // 65536),
     }
     with tempfile.TemporaryDirectory(prefix="daxsim-guest-") as tmp_s:
         tmp = Path(tmp_s)
@@ -368,7 +374,7 @@ def run_job(
             f.write(_job_archive(scripts, config))
         disk = tmp / "results.img"
         with open(disk, "wb") as f:
-            f.truncate(RESULTS_DISK_BYTES)
+            f.truncate(RESULTS_SLOT_BYTES * (len(scripts) + 1))
         cmd = qemu_command(kernel, initrd, disk, tmp)
         t0 = time.monotonic()
         proc = subprocess.Popen(
@@ -380,6 +386,7 @@ def run_job(
         )
         lines: list[str] = []
         marks: dict[str, float] = {}
+        running: list[float | None] = [None]  # when the running script started
 
         def reader() -> None:
             for raw in iter(proc.stdout.readline, b""):
@@ -387,6 +394,7 @@ def run_job(
                 lines.append(line)
                 m = re.search(r"DAXSIM-(READY|START|DONE|END)(?: (\d+))?", line)
                 if m:
+                    running[0] = time.monotonic() if m.group(1) == "START" else None
                     marks.setdefault(
                         f"{m.group(1)} {m.group(2) or ''}".strip(), time.monotonic() - t0
                     )
@@ -407,9 +415,17 @@ def run_job(
             pt.start()
         timed_out = False
         try:
-            proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            timed_out = True
+            while proc.poll() is None:
+                now = time.monotonic()
+                started = running[0]
+                if now - t0 > timeout_s or (
+                    script_timeout_s is not None
+                    and started is not None
+                    and now - started > script_timeout_s
+                ):
+                    timed_out = True
+                    break
+                time.sleep(0.2)
         finally:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -423,7 +439,7 @@ def run_job(
         total_s = time.monotonic() - t0
         if errors:
             raise errors[0]
-        files = _read_results(disk)
+        files = _read_results(disk, len(scripts) + 1)
     result = _assemble(kernel, scripts, names, files, lines, marks, timed_out, total_s)
     result.workdir = tmp_s
     if save_symbols and result.kallsyms and result.release == kernel.release:
@@ -451,21 +467,23 @@ def save_system_map(kernel: KernelInfo, kallsyms: str) -> Path:
     return out
 
 
-def _read_results(disk: Path) -> dict[str, bytes]:
+def _read_results(disk: Path, slots: int) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     with open(disk, "rb") as f:
-        head = f.read(512)
-        if not head.strip(b"\0"):
-            return files
-        f.seek(0)
-        try:
-            with tarfile.open(fileobj=f, mode="r:") as tar:
-                for member in tar:
-                    if member.isfile():
-                        data = tar.extractfile(member).read()
-                        files[member.name.lstrip("./")] = data
-        except tarfile.TarError:
-            pass
+        for slot in range(slots):
+            f.seek(slot * RESULTS_SLOT_BYTES)
+            head = f.read(512)
+            if not head.strip(b"\0"):
+                continue
+            f.seek(slot * RESULTS_SLOT_BYTES)
+            try:
+                with tarfile.open(fileobj=f, mode="r:") as tar:
+                    for member in tar:
+                        if member.isfile():
+                            data = tar.extractfile(member).read()
+                            files[member.name.removeprefix("./")] = data
+            except tarfile.TarError:
+                continue  # a slot the guest was writing when it stopped
     return files
 
 

@@ -47,8 +47,10 @@ MODULES = ("nd_e820", "nd_pmem", "xfs", "virtio_pci", "virtio_blk")
 OPTIONAL_MODULES = ("crc32c_intel", "crc32c_generic")
 
 #: The guest's /init (busybox sh). The job archive provides /job/config (shell variables),
-#: /job/list (one script id a line) and /job/<id>.prog. Results go to /results, written as a
-#: tar archive on the raw disk /dev/vda at the end. Console markers: DAXSIM-READY,
+#: /job/list (one script id a line) and /job/<id>.prog. Results go to /results and, as tar
+#: archives, to the raw disk /dev/vda in slots of DAXSIM_SLOT_BLOCKS 64 KiB blocks: slot 0 the
+#: boot's files (before the first script), slot k+1 script k's files as soon as it ends (a
+#: hang or crash later keeps what finished). Console markers: DAXSIM-READY,
 #: DAXSIM-START <id>, DAXSIM-DONE <id> <status>, DAXSIM-END.
 INIT = r"""#!/bin/busybox sh
 /bin/busybox mkdir -p /proc /sys /dev /tmp /mnt /results /sbin /usr/bin /usr/sbin /root
@@ -88,7 +90,14 @@ done
 [ "$DAXSIM_BTF" = 1 ] && cp /sys/kernel/btf/vmlinux /results/btf
 [ "$DAXSIM_KALLSYMS" = 1 ] && cat /proc/kallsyms > /results/kallsyms
 dmesg > /results/boot-dmesg
+save() {
+  (cd /results && tar -cf - $2) | dd of=/dev/vda bs=64k seek=$(($1 * DAXSIM_SLOT_BLOCKS)) \
+    conv=notrunc 2> /dev/null
+  sync
+}
+save 0 "$(cd /results && ls)"
 echo DAXSIM-READY
+slot=1
 while read id; do
   d=/results/$id
   mkdir -p $d
@@ -108,9 +117,10 @@ while read id; do
   grep ' /dev/pmem' /proc/mounts | while read dev mnt rest; do umount $mnt; done
   cat $T/trace > $d/trace
   dmesg -c > $d/dmesg
+  save $slot $id
+  slot=$((slot + 1))
   echo "DAXSIM-DONE $id $s"
 done < /job/list
-cd /results && tar -cf /dev/vda . && sync
 echo DAXSIM-END
 poweroff -f
 """
