@@ -104,7 +104,9 @@ def test_a_kernel_given_by_hand_is_described_like_the_fetched_one():
 
 
 def test_a_hung_guest_is_killed_and_reported():
-    k = ensure_kernel("6.1")
+    # Booted as a kernel given by hand (--vmlinuz/--modules): its own base image and symbols.
+    fetched = ensure_kernel("6.1")
+    k = local_kernel(fetched.vmlinuz, fetched.modules)
     scripts = [
         GuestScript("first", b"#!/bin/sh\necho before the hang\n"),
         GuestScript("hang", b"#!/bin/sh\nsleep 100000\n"),
@@ -116,6 +118,7 @@ def test_a_hung_guest_is_killed_and_reported():
         ("first", "before the hang\n", 0)
     ]
     assert "System RAM" in job.iomem
+    assert job.release == fetched.release
     assert not Path(job.workdir).exists()
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
