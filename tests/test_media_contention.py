@@ -89,7 +89,7 @@ def _cow_fault(cpu, i):
     return r
 
 
-def _cow_throughput(profile: str, cpus: int, per_cpu: int = 120) -> float:
+def _cow_throughput(profile, cpus: int, per_cpu: int = 120) -> float:
     """CoW faults per microsecond of simulated time, each CPU on its own file."""
     streams = [[("cow_fault", _cow_fault(c, i)) for i in range(per_cpu)] for c in range(cpus)]
     res = Engine(profile, cpus=cpus).run(streams, mode="timing")
@@ -104,6 +104,8 @@ def test_concurrent_cow_faults_slow_down_past_the_contention_point_on_optane_not
     knee = max(opt, key=opt.get)
     assert 4 <= knee <= 8
     assert opt[24] < 0.9 * opt[knee]
+    # most of the fall is the iMC's in-order write path of the media model
+    assert opt[24] < 0.95 * _cow_throughput(NO_HOL, 24)
     # DRAM on the same machine keeps scaling (within noise of its own media curve)
     seq = [dram[n] for n in cpus]
     assert all(b >= 0.97 * a for a, b in zip(seq, seq[1:], strict=False))
