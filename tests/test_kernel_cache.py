@@ -82,6 +82,23 @@ def test_design_is_derived_from_symbols_then_version(version, symbols, design):
     assert derive_design(version, frozenset(symbols))[0] == design
 
 
+@pytest.mark.parametrize(
+    ("version", "members", "design"),
+    [
+        # The kernel's BTF outranks its version: a 6.12 with folio->share runs folio-share.
+        ("6.12.118", {"folio.share"}, "folio-share"),
+        ("6.18.15", {"page.share", "folio.share"}, "folio-share"),
+        ("6.12.118", {"page.share"}, "page-share"),
+        ("6.1.192", set(), "cow-index"),
+        ("5.19.17", set(), "single-owner"),
+    ],
+)
+def test_share_members_of_the_kernels_btf_decide_the_design(version, members, design):
+    got, evidence = derive_design(version, frozenset(), frozenset(members))
+    assert got == design
+    assert "BTF" in evidence
+
+
 def test_debian_placeholder_system_map_has_no_symbols(tmp_path):
     placeholder = tmp_path / "System.map"
     placeholder.write_text(

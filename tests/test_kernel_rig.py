@@ -12,7 +12,7 @@ import pytest
 from kernel_suite import RIG_SCRIPTS, SCRIPTS, ensure_kernel
 
 from sim.errors import InputError
-from sim.kernel.cache import local_kernel
+from sim.kernel.cache import describe_kernel, local_kernel
 from sim.kernel.guest import GuestScript, run_job
 
 
@@ -98,6 +98,14 @@ def test_a_kernel_given_by_hand_is_described_like_the_fetched_one():
         k.release,
         k.version,
         k.design,
+    )
+    # Read from the image itself: 6.1's BTF has no share member in struct page or folio, and
+    # 7.3 exports dax_folio_reset_order.
+    assert "no share member" in describe_kernel(k.vmlinuz, None)[3]
+    k73 = ensure_kernel("7.3")
+    assert describe_kernel(k73.vmlinuz, None)[2:] == (
+        "folio-share-reset",
+        "symbol dax_folio_reset_order",
     )
     with pytest.raises(InputError, match="no such kernel image"):
         local_kernel(k.vmlinuz.parent / "missing", k.modules)

@@ -25,7 +25,7 @@ from sim.errors import InputError
 from sim.kernel.symbols import (
     bzimage_version_string,
     derive_design,
-    exported_symbols,
+    kernel_facts,
     parse_version_string,
     system_map_symbols,
 )
@@ -178,10 +178,10 @@ def load_kernel(name_or_release: str) -> KernelInfo:
 def describe_kernel(vmlinuz: Path, system_map: Path | None) -> tuple[str, str, str, str]:
     """``(release, version, design, evidence)`` read from the kernel image (and System.map)."""
     release, version = parse_version_string(bzimage_version_string(vmlinuz))
-    symbols = exported_symbols(vmlinuz)
+    symbols, members = kernel_facts(vmlinuz)
     if system_map is not None:
         symbols = symbols | system_map_symbols(system_map)
-    design, evidence = derive_design(version, symbols)
+    design, evidence = derive_design(version, symbols, members)
     return release, version, design, evidence
 
 

@@ -344,6 +344,17 @@ def _find_one(root: Path, patterns: list[str]) -> Path | None:
     return None
 
 
+def _refresh_design(kdir: Path) -> None:
+    """Derive a cached kernel's design again (the rules may have learnt more since)."""
+    meta = kdir / "kernel.json"
+    data = json.loads(meta.read_text())
+    smap = kdir / "System.map"
+    _r, _v, design, evidence = describe_kernel(kdir / "vmlinuz", smap if smap.is_file() else None)
+    if (data.get("design"), data.get("design_evidence")) != (design, evidence):
+        data.update(design=design, design_evidence=evidence)
+        write_json_atomic(meta, data)
+
+
 def fetch_kernel(name: str, *, update: bool = True, log=print) -> KernelInfo:
     """Fetch the newest Debian kernel of ``name`` into the cache (unless it is already there).
 
@@ -368,6 +379,7 @@ def fetch_kernel(name: str, *, update: bool = True, log=print) -> KernelInfo:
     final = kernels_dir() / release
     if (final / "kernel.json").is_file() and (final / "vmlinuz").is_file():
         log(f"{name}: {release} ({version}) already cached")
+        _refresh_design(final)
         return load_kernel(release)
     log(f"{name}: downloading {' '.join(packages)}")
     kernels_dir().mkdir(parents=True, exist_ok=True)

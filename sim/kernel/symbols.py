@@ -28,6 +28,8 @@ __all__ = [
     "exported_symbols",
     "system_map_symbols",
     "derive_design",
+    "elf_section",
+    "kernel_facts",
     "vmlinux_of",
     "has_pvh_entry",
 ]
@@ -110,15 +112,10 @@ def _payload(vmlinuz: Path) -> bytes:
     )
 
 
-def exported_symbols(vmlinuz: Path) -> frozenset[str]:
-    """Names in the ``__ksymtab_strings`` section of the vmlinux inside a bzImage.
-
-    Returns an empty set if the payload is not an ELF file with that section (the caller
-    then derives the design from the version only).
-    """
-    elf = _payload(vmlinuz)
+def elf_section(elf: bytes, wanted: str) -> bytes | None:
+    """The bytes of section ``wanted`` of a 64-bit little-endian ELF file, or None."""
     if elf[:4] != b"\x7fELF" or elf[4] != 2:
-        return frozenset()
+        return None
     (shoff,) = struct.unpack_from("<Q", elf, 0x28)
     shentsize, shnum, shstrndx = struct.unpack_from("<HHH", elf, 0x3A)
 
@@ -132,10 +129,42 @@ def exported_symbols(vmlinuz: Path) -> frozenset[str]:
     for i in range(shnum):
         name, offset, size = section(i)
         end = names.find(b"\0", name)
-        if names[name:end] == b"__ksymtab_strings":
-            raw = elf[offset : offset + size]
-            return frozenset(s.decode("ascii", "replace") for s in raw.split(b"\0") if s)
-    return frozenset()
+        if names[name:end] == wanted.encode():
+            return elf[offset : offset + size]
+    return None
+
+
+def exported_symbols(vmlinuz: Path) -> frozenset[str]:
+    """Names in the ``__ksymtab_strings`` section of the vmlinux inside a bzImage.
+
+    Returns an empty set if the payload is not an ELF file with that section (the caller
+    then derives the design from the version only).
+    """
+    return kernel_facts(vmlinuz)[0]
+
+
+def kernel_facts(vmlinuz: Path) -> tuple[frozenset[str], frozenset[str] | None]:
+    """``(exported symbols, share members)`` of the vmlinux inside a bzImage (members None
+    when the kernel has no BTF).
+
+    The share members are those of ``"page.share"`` and ``"folio.share"`` that the kernel's
+    own BTF (its ``.BTF`` section, ``CONFIG_DEBUG_INFO_BTF``) declares: ``page->share`` is
+    Linux 6.2-6.14's DAX share count, ``folio->share`` Linux 6.15+'s.
+    """
+    elf = _payload(vmlinuz)
+    raw = elf_section(elf, "__ksymtab_strings") or b""
+    exported = frozenset(s.decode("ascii", "replace") for s in raw.split(b"\0") if s)
+    btf_bytes = elf_section(elf, ".BTF")
+    if not btf_bytes:
+        return exported, None
+    from sim.kernel.btf import Btf, BtfError
+
+    try:
+        btf = Btf(btf_bytes)
+    except BtfError:
+        return exported, None
+    members = {f"{n}.share" for n in ("page", "folio") if btf.has_member(n, "share")}
+    return exported, frozenset(members)
 
 
 def system_map_symbols(path: Path) -> frozenset[str]:
@@ -154,14 +183,27 @@ def _version_tuple(version: str) -> tuple[int, ...]:
     return tuple(int(x) for x in re.findall(r"\d+", version)[:3])
 
 
-def derive_design(version: str, symbols: frozenset[str]) -> tuple[str, str]:
+def derive_design(
+    version: str, symbols: frozenset[str], members: frozenset[str] | None = None
+) -> tuple[str, str]:
     """The daxsim design a kernel runs, and the evidence for it.
 
-    Symbols decide where they can: ``dax_folio_reset_order`` (fs/dax.c, exported, Linux 7.1+)
-    means folio-share-reset; ``dax_mapping_set_cow`` (fs/dax.c, Linux 6.0-6.1) means cow-index.
-    Otherwise the version: before 6.0 single-owner (``dax_associate_entry`` sets one owner),
-    6.0-6.1 cow-index (``PAGE_MAPPING_DAX_COW``), 6.2-6.14 page-share (``page->share``,
-    ``PAGE_MAPPING_DAX_SHARED``), 6.15+ folio-share (``folio->share``, no flag).
+    The kernel's own symbols and types decide where they can: ``dax_folio_reset_order``
+    (fs/dax.c, exported, Linux 7.1+) means folio-share-reset; ``dax_mapping_set_cow`` (fs/dax.c,
+    Linux 6.0-6.1) cow-index; a ``share`` member of ``struct folio`` in the kernel's BTF
+    folio-share (Linux 6.15+), of ``struct page`` page-share (Linux 6.2-6.14). Otherwise the
+    version: before 6.0 single-owner (``dax_associate_entry`` sets one owner), 6.0-6.1
+    cow-index (``PAGE_MAPPING_DAX_COW``), 6.2-6.14 page-share, 6.15+ folio-share.
+
+    Parameters
+    ----------
+    version : str
+        Upstream version (``"6.1.192"``).
+    symbols : frozenset of str
+        Symbol names (exported ones, System.map or kallsyms).
+    members : frozenset of str, optional
+        ``"page.share"`` / ``"folio.share"`` when the kernel's BTF has them; None when the
+        kernel has no BTF.
 
     Returns
     -------
@@ -173,6 +215,10 @@ def derive_design(version: str, symbols: frozenset[str]) -> tuple[str, str]:
         return FOLIO_SHARE_RESET, "symbol dax_folio_reset_order"
     if "dax_mapping_set_cow" in symbols:
         return COW_INDEX, "symbol dax_mapping_set_cow"
+    if members and "folio.share" in members:
+        return FOLIO_SHARE, "BTF: struct folio has share"
+    if members and "page.share" in members:
+        return PAGE_SHARE, "BTF: struct page has share"
     v = _version_tuple(version)[:2]
     if v < (6, 0):
         design = SINGLE_OWNER
@@ -182,7 +228,12 @@ def derive_design(version: str, symbols: frozenset[str]) -> tuple[str, str]:
         design = PAGE_SHARE
     else:
         design = FOLIO_SHARE
-    return design, f"version {version}"
+    if members is None:
+        return design, f"version {version}"
+    if v < (6, 2):
+        return design, f"version {version}; BTF: no share member in struct page or folio"
+    # A 6.2+ kernel whose BTF has no share member: the version is all there is to go on.
+    return design, f"version {version} (BTF has no share member: unexpected)"
 
 
 def vmlinux_of(vmlinuz: Path) -> bytes:
