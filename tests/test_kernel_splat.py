@@ -7,7 +7,13 @@ import json
 from pathlib import Path
 
 from sim.kernel.cache import KernelInfo
-from sim.kernel.splat import enclosing_function, fault_counts, parse_splats, site_of_line
+from sim.kernel.splat import (
+    enclosing_function,
+    fault_counts,
+    lost_events,
+    parse_splats,
+    site_of_line,
+)
 
 DMESG_61 = """\
 [   12.100000] ------------[ cut here ]------------
@@ -140,3 +146,9 @@ TRACE = """\
 def test_fault_counts_take_results_that_mapped_or_fell_back():
     assert fault_counts(TRACE) == {"pte": 2, "pmd": 1, "pmd_fallback": 1}
     assert fault_counts("") == {"pte": 0, "pmd": 0, "pmd_fallback": 0}
+
+
+def test_lost_events_come_from_the_trace_header():
+    assert lost_events("# entries-in-buffer/entries-written: 30/30   #P:1\n") == 0
+    assert lost_events("# entries-in-buffer/entries-written: 100/250   #P:1\n") == 150
+    assert lost_events(TRACE) == 0  # no header: nothing known to be lost

@@ -28,7 +28,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-__all__ = ["parse_splats", "fault_counts", "enclosing_function", "site_of_line", "KNOWN_SITES"]
+__all__ = [
+    "parse_splats",
+    "fault_counts",
+    "lost_events",
+    "enclosing_function",
+    "site_of_line",
+    "KNOWN_SITES",
+]
 
 #: ``WARNING: CPU: 0 PID: 136 at fs/dax.c:380 dax_insert_entry+0x227/0x320`` (Linux 6.x) and
 #: ``WARNING: fs/dax.c:495 at dax_insert_entry+0x31b/0x3d0, CPU#0: xfs_io/140`` (Linux 7.x).
@@ -182,3 +189,14 @@ def fault_counts(trace: str) -> dict[str, int]:
         elif "FALLBACK" in result:
             counts["pmd_fallback"] += 1
     return counts
+
+
+_ENTRIES = re.compile(r"entries-in-buffer/entries-written: (\d+)/(\d+)")
+
+
+def lost_events(trace: str) -> int:
+    """Events the trace buffer overwrote before it was read (its header's
+    ``entries-written`` minus ``entries-in-buffer``): fault counts are short by up to that
+    many when it is not 0."""
+    m = _ENTRIES.search(trace)
+    return int(m.group(2)) - int(m.group(1)) if m else 0
