@@ -23,8 +23,8 @@ or with pytest-benchmark (``make bench``). Figures:
   violation of any invariant and of ``nothing_left_behind``;
 - with ``--python-split``, for the Python path: ``no checks``, the same op stream applied
   with no invariant evaluated; ``op µs`` / ``fs-query µs`` / ``hunt µs``: per checked op,
-  the time inside the session's command execution (``Session._exec``, the search's direct
-  path: the fs/dax operation itself), in the filesystem queries the hunt makes itself
+  the time inside the session's command execution (``XfsioRunner.step``: the fs/dax
+  operation itself), in the filesystem queries the hunt makes itself
   (content reads of the data check, the refcount check at quiescent points, block maps
   for op generation: they shrink with the filesystem's per-call cost),
   and everything else (the hunt's own overhead: op generation, command building, the
@@ -49,9 +49,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sim.fs import BlockFileSystem, FileSystem  # noqa: E402
+from sim.fs import FileSystem  # noqa: E402
 from sim.hunt.search import Draws, generate_op, hunt  # noqa: E402
 from sim.hunt.session import OP_KINDS, Session  # noqa: E402
+from sim.xfsio.runner import XfsioRunner  # noqa: E402
 
 PAGE_STATE = ("association_truth", "no_warnings", "nothing_left_behind")
 
@@ -63,7 +64,7 @@ def _unchecked(variant: str, n: int, seed: int) -> float:
     t0 = time.perf_counter()
     while done < n:
         rng = Draws(np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(ep,))))
-        s = Session(variant, snapshot=False, direct=True, fs_class=BlockFileSystem)
+        s = Session(variant, snapshot=False, record=False)
         for _ in range(24):
             op = generate_op(rng, s, OP_KINDS, 3)
             if op is not None and s.apply(op):
@@ -89,19 +90,14 @@ _FS_QUERIES = (
 
 def _split(variant: str, n: int, seed: int) -> tuple:
     """``(checked ops/s, op µs, fs-query µs, hunt µs, check µs, episode µs)``: per checked op
-    the command execution (``Session._exec``: the fs/dax op), the filesystem queries the hunt
+    the command execution (``XfsioRunner.step``: the fs/dax op), the filesystem queries the hunt
     makes outside it (content reads of the data check, the refcount check, block maps for op
     generation), the rest of the loop (the hunt's own Python and numpy work), and of all that
     the part spent in ``Session.check``; per *episode* the fixed work: a fresh ``Session``
     and the checks at its two quiescent points (before the teardown and after it)."""
     acc = {"step": 0.0, "check": 0.0, "fsq": 0.0, "depth": 0, "episode": 0.0}
-    step0, check0, init0 = Session._exec, Session.check, Session.__init__
-    fs0 = {
-        (c, m): c.__dict__[m]
-        for c in (FileSystem, BlockFileSystem)
-        for m in _FS_QUERIES
-        if m in c.__dict__
-    }
+    step0, check0, init0 = XfsioRunner.step, Session.check, Session.__init__
+    fs0 = {(FileSystem, m): FileSystem.__dict__[m] for m in _FS_QUERIES if m in FileSystem.__dict__}
 
     def step(self, *a):
         t = time.perf_counter()
@@ -143,13 +139,13 @@ def _split(variant: str, n: int, seed: int) -> tuple:
 
         return w
 
-    Session._exec, Session.check, Session.__init__ = step, check, init
+    XfsioRunner.step, Session.check, Session.__init__ = step, check, init
     for (c, m), fn in fs0.items():
         setattr(c, m, wrap(fn))
     try:
         r = hunt(variant, seed=seed, budget_ops=n, compiled=False)
     finally:
-        Session._exec, Session.check, Session.__init__ = step0, check0, init0
+        XfsioRunner.step, Session.check, Session.__init__ = step0, check0, init0
         for (c, m), fn in fs0.items():
             setattr(c, m, fn)
     k = 1e6 / r.ops_run

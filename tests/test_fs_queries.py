@@ -1,5 +1,5 @@
 """The list-returning queries the hunt uses (``shared_rows``, ``byte_runs_list``) equal the
-array queries they abbreviate (``bmap_arrays``, ``byte_runs``), on both filesystems, over the
+array queries they abbreviate (``bmap_arrays``, ``byte_runs``), over the
 states a hunt reaches (small files, and files fragmented past the list fast paths)."""
 
 from __future__ import annotations
@@ -7,15 +7,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.fs import BlockFileSystem, FileSystem, FsError
+from sim.fs import FileSystem, FsError
 from sim.hunt import Session
 from sim.hunt.search import Draws, generate_op
 from sim.hunt.session import OP_KINDS
 
 
-def _states(fs_class, seed: int, n_ops: int):
+def _states(seed: int, n_ops: int):
     rng = Draws(np.random.default_rng(seed))
-    s = Session("page-share", snapshot=False, direct=True, fs_class=fs_class)
+    s = Session("page-share", snapshot=False, record=False)
     for _ in range(n_ops):
         op = generate_op(rng, s, OP_KINDS, 3)
         if op is not None and s.apply(op):
@@ -36,11 +36,10 @@ def _fragment(fs):
     return a
 
 
-@pytest.mark.parametrize("fs_class", [FileSystem, BlockFileSystem])
-def test_list_queries_equal_the_array_queries(fs_class):
+def test_list_queries_equal_the_array_queries():
     n = shared = 0
     for seed in range(4):
-        for fs in _states(fs_class, seed, 60):
+        for fs in _states(seed, 60):
             for p in fs.paths():
                 ino = fs.lookup(p)
                 nb = -(-fs.size(ino) // 4096)
@@ -57,7 +56,7 @@ def test_list_queries_equal_the_array_queries(fs_class):
                     assert fs.byte_runs_list(ino, off, length) == (lens.tolist(), vals.tolist())
                 n += 1
     assert n > 100 and shared > 10
-    fs = fs_class(4096)
+    fs = FileSystem(4096)
     a = _fragment(fs)
     f, ln, _p, _st, c = fs.bmap_arrays(a, 0, 80)
     assert fs.shared_rows(a, 0, 80) == list(zip(f[c > 1].tolist(), ln[c > 1].tolist(), strict=True))
@@ -67,12 +66,11 @@ def test_list_queries_equal_the_array_queries(fs_class):
     assert fs.shared_rows(a, 0, 0) == []
 
 
-@pytest.mark.parametrize("fs_class", [FileSystem, BlockFileSystem])
 @pytest.mark.parametrize("size", [1 << 40, (1 << 63) - 2, (1 << 63) - 1])
-def test_byte_runs_of_a_file_near_the_size_limit(fs_class, size):
+def test_byte_runs_of_a_file_near_the_size_limit(size):
     """A sparse file up to 2**63 - 1 bytes reads as its data then one run of zeros (the
     array path summed a run's start and length past 2**63 and dropped the hole)."""
-    fs = fs_class(1024)
+    fs = FileSystem(1024)
     ino = fs.create("a")
     fs.pwrite(ino, 0, 100, 0x61)
     fs.pwrite(ino, 70 * 4096, 4096, 0x62)  # more than 64 blocks: past the list fast path
@@ -85,9 +83,8 @@ def test_byte_runs_of_a_file_near_the_size_limit(fs_class, size):
     assert fs.byte_runs_list(ino, 0, size) == (lens.tolist(), vals.tolist())
 
 
-@pytest.mark.parametrize("fs_class", [FileSystem, BlockFileSystem])
-def test_refcount_outside_the_device_is_einval(fs_class):
-    fs = fs_class(64)
+def test_refcount_outside_the_device_is_einval():
+    fs = FileSystem(64)
     assert fs.refcount(0) == 0 and fs.refcount(63) == 0
     for p in (-1, 64, 1 << 40):
         with pytest.raises(FsError) as ei:

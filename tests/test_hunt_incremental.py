@@ -310,7 +310,7 @@ def test_workers_with_a_time_budget_stop_and_replay():
 def broken_fs(monkeypatch):
     """A filesystem whose long writes land one wrong byte in the middle of the range (far
     from both ends: a check of the first and last page would not see it)."""
-    from sim.fs import BlockFileSystem, FileSystem
+    from sim.fs import FileSystem
 
     real = FileSystem.pwrite
 
@@ -320,9 +320,7 @@ def broken_fs(monkeypatch):
             self.store(ino, off + length // 2 + 5, 1, byte ^ 0x01)
         return ch
 
-    # both filesystems (the search runs on the block-granular one)
     monkeypatch.setattr(FileSystem, "pwrite", pwrite)
-    monkeypatch.setattr(BlockFileSystem, "pwrite", pwrite)
 
 
 def test_byte_run_data_check_catches_a_corrupted_byte(broken_fs):

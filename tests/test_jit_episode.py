@@ -14,7 +14,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim.fs.blockfs import BlockFileSystem
 from sim.hunt import search as S
 from sim.hunt.invariants import ALL_NAMES
 from sim.hunt.jit.engine import CompiledEpisodes, engine_for
@@ -47,7 +46,6 @@ def _compare(
         episode_len,
         nblocks,
         False,
-        BlockFileSystem,
         None,
     )
     code = engine_for(design, nblocks, nfiles)

@@ -1,4 +1,4 @@
-"""Differential tests of the compiled filesystem (sim.fs.compiled) against BlockFileSystem.
+"""Differential tests of the compiled filesystem (sim.fs.compiled) against FileSystem.
 
 Random op sequences shaped like the hunt's (sim.hunt.search.generate_op: page multiples under
 a few pages, unaligned bytes, 2 MiB writes at 0, whole-file and range clones, same-file
@@ -6,7 +6,7 @@ clones, dedupe of equal and unequal data, write faults and stores) plus out-of-r
 run on both; after every call: errno, every slot (inode, size, reflink flag, extents),
 refcounts, free runs, free count, next inode, contents, the change rows, and the results of
 iomap / rmap / shared_pages. Then whole hunt episodes (generate_op on a Session over a
-BlockFileSystem subclass that mirrors every call the DAX layer makes, faults, stores and the
+FileSystem subclass that mirrors every call the DAX layer makes, faults, stores and the
 rmap of memory failures included, on the compiled state). The compiled state of each device
 size is reused across examples (fs_reset leaves stale block bytes: never observable).
 """
@@ -19,7 +19,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.fs import BlockFileSystem, FsError
+from sim.fs import FileSystem, FsError
 from sim.fs.compiled import (
     ERR_OVERFLOW,
     ERRNO_OF,
@@ -227,13 +227,31 @@ def _jchanges(s):
     return [tuple(int(x) for x in r) for r in s.chg[: s.scal[3]]]
 
 
+def _refcounts(fs):
+    """FileSystem's refcount of every block: 0 in a free run, a refcount record's count,
+    else 1 (a block mapped once has no record)."""
+    rc = np.ones(fs.nblocks, np.int64)
+    for a, n in zip(fs.free.start.tolist(), fs.free.length.tolist(), strict=True):
+        rc[a : a + n] = 0
+    r = fs.refc
+    for a, n, c in zip(r.start.tolist(), r.length.tolist(), r.cols[0].tolist(), strict=True):
+        rc[a : a + n] = c
+    return rc
+
+
+def _extents(ip):
+    """``(starts, lengths, pblocks, states)`` of an inode's data fork."""
+    e = ip.ext
+    return e.start.tolist(), e.length.tolist(), e.cols[0].tolist(), e.cols[1].tolist()
+
+
 def _compare_state(fs, s, check_data=True):
     assert fs._next_ino == s.scal[1]
     assert fs._nfree == s.scal[0]
     nr = s.scal[4]
-    assert fs._fs == s.fr_s[:nr].tolist()
-    assert fs._fl == s.fr_l[:nr].tolist()
-    assert fs.rc == s.rc.tolist()
+    assert fs.free.start.tolist() == s.fr_s[:nr].tolist()
+    assert fs.free.length.tolist() == s.fr_l[:nr].tolist()
+    assert _refcounts(fs).tolist() == s.rc.tolist()
     buf = _BUF
     for k in range(NSLOTS):
         ino = fs.names.get(f"f{k}")
@@ -246,20 +264,21 @@ def _compare_state(fs, s, check_data=True):
         assert bool(s.reflink[k]) == ip.reflink
         ne = s.next[k]
         e = s.ext[k, :ne]
-        assert ip.S == e[:, 0].tolist()
-        assert ip.N == e[:, 1].tolist()
-        assert ip.P == e[:, 2].tolist()
-        assert ip.T == e[:, 3].tolist()
+        S, N, P, T = _extents(ip)
+        assert S == e[:, 0].tolist()
+        assert N == e[:, 1].tolist()
+        assert P == e[:, 2].tolist()
+        assert T == e[:, 3].tolist()
         if not check_data:
             continue
         # contents of every written block
-        for f0, n, p0, t in zip(ip.S, ip.N, ip.P, ip.T, strict=True):
+        for f0, n, p0, t in zip(S, N, P, T, strict=True):
             if t == 2:
                 for p in range(p0, p0 + n):
                     got = (
                         bytes([int(s.ub[p])]) * 4096 if s.ub[p] >= 0 else s.data[p].tobytes()
                     )  # a page descriptor, or the bytes
-                    assert fs.contents.data(fs.cid[p]) == got, (k, f0, p)
+                    assert fs.contents.data(fs._cid_of(p)) == got, (k, f0, p)
         # read(2) of the whole file (small files) and of a window
         if ip.size <= buf.shape[0]:
             got = fs_read(s, k, 0, ip.size, buf)
@@ -336,7 +355,7 @@ def _resolve(fs, o):
 
 
 def _run(nblocks, ops, check_every=True):
-    fs = BlockFileSystem(nblocks)
+    fs = FileSystem(nblocks)
     s = _state(nblocks)
     slot_of: dict[int, int] = {}
     iom = np.zeros(4, np.int64)
@@ -447,8 +466,9 @@ def _run(nblocks, ops, check_every=True):
             want = _shared_pages(sess, path, ip.size)
             n = fs_shared_pages(s, k, ip.size, shp)
             assert shp[:n].tolist() == want
-            if ip.P:
-                p = ip.P[len(ip.P) // 2] + ip.N[len(ip.N) // 2] // 2
+            _S, N, P, _T = _extents(ip)
+            if P:
+                p = P[len(P) // 2] + N[len(N) // 2] // 2
                 n = fs_rmap(s, p, rb)
                 got = [(int(r[0]), int(r[1])) for r in rb[:n]]
                 assert got == [(slot_of[i], f) for i, f in fs.rmap(p)]
@@ -459,7 +479,7 @@ def _run(nblocks, ops, check_every=True):
 
 @settings(max_examples=400, deadline=None, derandomize=True)
 @given(st.sampled_from([64, 64, 100, 300, 8192]), st.lists(op, min_size=10, max_size=60))
-def test_jit_fs_matches_blockfs(nblocks, ops):
+def test_jit_fs_matches_filesystem(nblocks, ops):
     ops = [("create", 0), ("create", 1)] + ops
     _run(nblocks, ops)
 
@@ -565,8 +585,8 @@ def test_jit_fs_overflow_flag():
 
 
 # ---------------------------------------------------------------------- hunt episodes
-class _MirrorFS(BlockFileSystem):
-    """BlockFileSystem that also runs every top-level call the DAX layer makes on the
+class _MirrorFS(FileSystem):
+    """FileSystem that also runs every top-level call the DAX layer makes on the
     compiled state and compares errno, result, change rows and the whole state."""
 
     def __init__(self, nblocks, **kw):
@@ -638,7 +658,7 @@ class _MirrorFS(BlockFileSystem):
             return 0, int(ino)
 
         def pycall():
-            ino, ch = BlockFileSystem.open_ex(self, path, create=create, trunc=trunc)
+            ino, ch = FileSystem.open_ex(self, path, create=create, trunc=trunc)
             self.slot_of[ino] = k
             return ch
 
@@ -650,42 +670,42 @@ class _MirrorFS(BlockFileSystem):
     def unlink(self, path):
         return self._mirror(
             "unlink",
-            lambda: BlockFileSystem.unlink(self, path),
+            lambda: FileSystem.unlink(self, path),
             lambda: (fs_unlink(self.jst, int(path[1:])), None),
         )
 
     def pwrite(self, ino, off, length, byte):
         return self._mirror(
             "pwrite",
-            lambda: BlockFileSystem.pwrite(self, ino, off, length, byte),
+            lambda: FileSystem.pwrite(self, ino, off, length, byte),
             lambda: (fs_pwrite(self.jst, self._slot(ino), off, length, byte), None),
         )
 
     def store(self, ino, off, length, byte):
         return self._mirror(
             "store",
-            lambda: BlockFileSystem.store(self, ino, off, length, byte),
+            lambda: FileSystem.store(self, ino, off, length, byte),
             lambda: (fs_store(self.jst, self._slot(ino), off, length, byte), None),
         )
 
     def truncate(self, ino, size):
         return self._mirror(
             "truncate",
-            lambda: BlockFileSystem.truncate(self, ino, size),
+            lambda: FileSystem.truncate(self, ino, size),
             lambda: (fs_truncate(self.jst, self._slot(ino), size), None),
         )
 
     def punch(self, ino, off, length):
         return self._mirror(
             "punch",
-            lambda: BlockFileSystem.punch(self, ino, off, length),
+            lambda: FileSystem.punch(self, ino, off, length),
             lambda: (fs_punch(self.jst, self._slot(ino), off, length), None),
         )
 
     def zero_range(self, ino, off, length, *, keep_size=False):
         return self._mirror(
             "zero_range",
-            lambda: BlockFileSystem.zero_range(self, ino, off, length, keep_size=keep_size),
+            lambda: FileSystem.zero_range(self, ino, off, length, keep_size=keep_size),
             lambda: (fs_zero_range(self.jst, self._slot(ino), off, length, int(keep_size)), None),
         )
 
@@ -693,7 +713,7 @@ class _MirrorFS(BlockFileSystem):
         assert not keep_size or self.depth
         return self._mirror(
             "unshare",
-            lambda: BlockFileSystem.unshare(self, ino, off, length, keep_size=keep_size),
+            lambda: FileSystem.unshare(self, ino, off, length, keep_size=keep_size),
             lambda: (fs_unshare(self.jst, self._slot(ino), off, length), None),
         )
 
@@ -701,7 +721,7 @@ class _MirrorFS(BlockFileSystem):
         a = (0, 0, 0) if length is None else (src_off, dst_off, length)
         return self._mirror(
             "clone",
-            lambda: BlockFileSystem.clone(
+            lambda: FileSystem.clone(
                 self, dst, src, src_off=src_off, dst_off=dst_off, length=length
             ),
             lambda: (fs_clone(self.jst, self._slot(dst), self._slot(src), *a), None),
@@ -710,7 +730,7 @@ class _MirrorFS(BlockFileSystem):
     def dedupe(self, dst, src, src_off, dst_off, length):
         return self._mirror(
             "dedupe",
-            lambda: BlockFileSystem.dedupe(self, dst, src, src_off, dst_off, length),
+            lambda: FileSystem.dedupe(self, dst, src, src_off, dst_off, length),
             lambda: (
                 fs_dedupe(self.jst, self._slot(dst), self._slot(src), src_off, dst_off, length),
                 None,
@@ -720,14 +740,14 @@ class _MirrorFS(BlockFileSystem):
     def alloc_blocks(self, ino, fblock, nblocks):
         return self._mirror(
             "alloc_blocks",
-            lambda: BlockFileSystem.alloc_blocks(self, ino, fblock, nblocks),
+            lambda: FileSystem.alloc_blocks(self, ino, fblock, nblocks),
             lambda: (fs_alloc_blocks(self.jst, self._slot(ino), fblock, nblocks), None),
         )
 
     def cow_blocks(self, ino, fblock, nblocks):
         return self._mirror(
             "cow_blocks",
-            lambda: BlockFileSystem.cow_blocks(self, ino, fblock, nblocks),
+            lambda: FileSystem.cow_blocks(self, ino, fblock, nblocks),
             lambda: (fs_cow_blocks(self.jst, self._slot(ino), fblock, nblocks), None),
         )
 
@@ -737,9 +757,7 @@ class _MirrorFS(BlockFileSystem):
             i = self.iom
             return err, (int(i[0]), int(i[1]), int(i[2]), bool(i[3]))
 
-        return self._mirror(
-            "iomap", lambda: BlockFileSystem.iomap(self, ino, fblock, nblocks), jcall
-        )
+        return self._mirror("iomap", lambda: FileSystem.iomap(self, ino, fblock, nblocks), jcall)
 
     def rmap(self, pblock):
         def jcall():
@@ -747,7 +765,7 @@ class _MirrorFS(BlockFileSystem):
             inos = {v: i for i, v in self.slot_of.items() if self.jst.ino[v] == i}
             return 0, [(inos[int(r[0])], int(r[1])) for r in self.rb[:n]]
 
-        return self._mirror("rmap", lambda: BlockFileSystem.rmap(self, pblock), jcall)
+        return self._mirror("rmap", lambda: FileSystem.rmap(self, pblock), jcall)
 
     def fallocate(self, ino, off, length, *, keep_size=False):
         raise AssertionError("fallocate mode 0 is not part of the compiled filesystem")
@@ -762,9 +780,7 @@ def test_jit_fs_mirrors_hunt_episodes(seed, nblocks):
     from sim.hunt.search import generate_op
     from sim.hunt.session import OP_KINDS, Op, Session
 
-    sess = Session(
-        "page-share", nblocks=nblocks, snapshot=False, direct=True, record=False, fs_class=_MirrorFS
-    )
+    sess = Session("page-share", nblocks=nblocks, snapshot=False, record=False, fs_class=_MirrorFS)
     rng = np.random.default_rng(seed)
     fs = sess.dax.fs
     for _ in range(250):

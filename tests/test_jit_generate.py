@@ -15,7 +15,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim.fs.blockfs import BlockFileSystem
 from sim.fs.compiled_content import (
     cm_bytes,
     cm_clone,
@@ -316,7 +315,7 @@ def _episode(variant: str, seed: int, kinds: tuple, nfiles: int, nops: int, stat
     assert cw.tolist() == _cum_weights(kinds)
     u = np.random.default_rng(seed).random(MAX_DRAWS * nops + 300)
     d = Draws(_CountingGenerator(seed))
-    sess = Session(variant, snapshot=False, direct=True, record=False, fs_class=BlockFileSystem)
+    sess = Session(variant, snapshot=False, record=False)
     out = np.zeros(8, np.int64)
     try:
         for _ in range(nops):

@@ -184,9 +184,9 @@ class DaxFS:
     early_kill : bool
         ``vm.memory_failure_early_kill``: signal every mapper, not only the poisoner.
     fs_class : type, optional
-        Filesystem implementation, called as ``fs_class(nblocks, fill_byte=...)``
-        (default :class:`~sim.fs.FileSystem`; the hunt's small devices can use the
-        block-granular :class:`~sim.fs.blockfs.BlockFileSystem`, which behaves the same).
+        :class:`~sim.fs.FileSystem` or a subclass of it (the tests pass one that mirrors
+        every call), called as ``fs_class(nblocks, fill_byte=...)``; default
+        :class:`~sim.fs.FileSystem`.
     """
 
     def __init__(

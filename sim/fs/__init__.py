@@ -3,18 +3,17 @@
 Public API::
 
     from sim.fs import FileSystem, FsError, BLOCK_SIZE, HOLE, UNWRITTEN, WRITTEN, FsChange, Extent
-    from sim.fs import BlockFileSystem  # the same behaviour, per-block state (small devices)
+
+Its compiled twin (numba, the hunt's episodes) is :mod:`sim.fs.compiled`, imported on its own.
 """
 
 from __future__ import annotations
 
-from sim.fs.blockfs import BlockFileSystem
 from sim.fs.change import BLOCK_SIZE, HOLE, UNWRITTEN, WRITTEN, Extent, FsChange, FsError
 from sim.fs.filesystem import DEDUPE_MAX_BYTES, MAX_FILE_SIZE, FileSystem, Inode
 
 __all__ = [
     "BLOCK_SIZE",
-    "BlockFileSystem",
     "DEDUPE_MAX_BYTES",
     "HOLE",
     "MAX_FILE_SIZE",

@@ -1,7 +1,7 @@
-"""Compiled (numba) filesystem of the hunt: :class:`sim.fs.blockfs.BlockFileSystem` on arrays.
+"""Compiled (numba) twin of :class:`sim.fs.FileSystem` on arrays (the hunt's episodes).
 
-A transcription of the paths :class:`~sim.fs.blockfs.BlockFileSystem` (which behaves exactly
-as :class:`sim.fs.FileSystem`) takes for the calls the hunt makes: same errnos (same check
+A transcription of the paths the reference :class:`sim.fs.FileSystem` takes for the calls
+the hunt makes, on per-block refcounts and per-file extent arrays: same errnos (same check
 order), sizes, block maps (maximal extents, HOLE/UNWRITTEN/WRITTEN), allocator choices (first
 fit near the goal FileSystem computes, largest-run fallback), refcounts, free runs, file
 contents and the ``remapped`` / ``newly_mapped`` lists of every :class:`~sim.fs.FsChange`.
@@ -336,7 +336,7 @@ def _rows_pass(st, s, b0, b1, shared, out, fill):
 
 @njit(cache=True)
 def _rows(st, s, b0, b1, shared):
-    """Rows ``(f, n, p, state, count)`` of file blocks ``[b0, b1)`` (BlockFileSystem._rows):
+    """Rows ``(f, n, p, state, count)`` of file blocks ``[b0, b1)`` (FileSystem._map_shared_rows):
     extents clipped, cut where the refcount changes if ``shared`` (else count 0), holes
     ``(f, n, -1, HOLE, 0)``."""
     dummy = np.empty((0, 5), np.int64)
@@ -883,7 +883,7 @@ def _zero_posteof(st, s, upto):
 
 @njit(cache=True)
 def _zero_bytes(st, s, off, length):
-    """BlockFileSystem._zero_bytes: zero written blocks only, CoW if shared."""
+    """FileSystem._zero_bytes: zero written blocks only, CoW if shared."""
     if length <= 0:
         return 0
     if off > MAX_FILE_SIZE - length:
@@ -906,7 +906,7 @@ def _zero_bytes(st, s, off, length):
 
 @njit(cache=True)
 def _unmap(st, s, b0, b1, to_end):
-    """BlockFileSystem._unmap: remove mappings of ``[b0, b1)`` (``to_end``: to the last
+    """FileSystem._unmap: remove mappings of ``[b0, b1)`` (``to_end``: to the last
     extent's end); drop references."""
     ne = st.next[s]
     if ne == 0:
@@ -1443,7 +1443,7 @@ def fs_pwrite(st, slot, off, length, byte):
 
 @njit(cache=True)
 def fs_store(st, slot, off, length, byte):
-    """Store through a writable mapping (BlockFileSystem.store): private written blocks only.
+    """Store through a writable mapping (FileSystem.store): private written blocks only.
 
     Parameters
     ----------
@@ -1487,7 +1487,7 @@ def fs_store(st, slot, off, length, byte):
 
 @njit(cache=True)
 def fs_truncate(st, slot, size):
-    """ftruncate (BlockFileSystem.truncate).
+    """ftruncate (FileSystem.truncate).
 
     Parameters
     ----------
@@ -1921,7 +1921,7 @@ def fs_read(st, slot, off, length, out):
 
 @njit(cache=True)
 def fs_refcounts_ok(st):
-    """Refcount conservation (BlockFileSystem.check_invariants): extents sorted, merged, on
+    """Refcount conservation (FileSystem.check_invariants): extents sorted, merged, on
     the device; every block's refcount equals the extents mapping it; the free runs sorted,
     maximal, exactly the blocks of refcount 0; the free count.
 

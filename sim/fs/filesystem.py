@@ -74,9 +74,6 @@ class FileSystem:
         Byte the raw device held before mkfs (``@scratch_dev_fill``); None = zeros.
     """
 
-    #: What a new file's inode is (:class:`~sim.fs.blockfs.BlockFileSystem` keeps its own).
-    _inode_class = Inode
-
     def __init__(self, nblocks: int, *, fill_byte: int | None = None):
         if nblocks <= 0:
             raise FsError("EINVAL", f"device size must be positive, got {nblocks} blocks")
@@ -135,7 +132,7 @@ class FileSystem:
                 raise FsError("ENOENT", f"{path}: no such file")
             ino = self._next_ino
             self._next_ino += 1
-            self.inodes[ino] = self._inode_class(ino)
+            self.inodes[ino] = Inode(ino)
             self.names[path] = ino
         return ino
 
@@ -525,8 +522,7 @@ class FileSystem:
 
     def _splice_ext(self, ip: Inode, b0: int, b1: int, rows: list) -> int:
         """Replace the data-fork mapping of file blocks ``[b0, b1)`` by ``rows``
-        ``(f, n, p, state)``; the records touched. (The one run-map edit of the row paths:
-        :class:`~sim.fs.blockfs.BlockFileSystem` runs those paths on its own state.)"""
+        ``(f, n, p, state)``; the records touched (the one run-map edit of the row paths)."""
         return ip.ext.splice_rows(b0, b1, rows)
 
     def _goal_after(self, ip: Inode, b: int) -> int | None:
@@ -1675,8 +1671,7 @@ class FileSystem:
 
     # ------------------------------------------------------------------ reads
     def _cid_pieces(self, ip: Inode, b0: int, b1: int) -> list:
-        """:meth:`_block_cids` as a list of ``(fblock, n, cid)`` (what :meth:`_chunks` walks;
-        :class:`~sim.fs.blockfs.BlockFileSystem` gives the same list from its own state)."""
+        """:meth:`_block_cids` as a list of ``(fblock, n, cid)`` (what :meth:`_chunks` walks)."""
         f, n, c = self._block_cids(ip, b0, b1)
         return list(zip(f.tolist(), n.tolist(), c.tolist(), strict=True))
 

@@ -34,7 +34,6 @@ import numpy as np
 
 from sim.constants import PMD_SIZE
 from sim.errors import InputError
-from sim.fs.blockfs import MAX_BLOCKS, BlockFileSystem
 from sim.hunt.invariants import ALL_NAMES, Violation
 from sim.hunt.rng import EpisodeStreams
 from sim.hunt.session import DEFAULT_NBLOCKS, OP_KINDS, PAGE, Op, Session
@@ -380,7 +379,6 @@ class _Job:
     episode_len: int
     nblocks: int
     paranoid: bool
-    fs_class: object = None
     #: Design code of the compiled engine (:mod:`sim.hunt.jit`), None: Python episodes only.
     compiled: int | None = None
 
@@ -437,9 +435,7 @@ def _run_episode(
         nblocks=job.nblocks,
         snapshot=False,
         paranoid=job.paranoid,
-        direct=True,
         record=False,
-        fs_class=job.fs_class,
     )
     todo = [n for n in job.names if n in todo]
     ops: list[Op] = []
@@ -670,7 +666,6 @@ def hunt(
     progress=None,
     paranoid: bool = False,
     workers: int = 1,
-    block_fs: bool | None = None,
     compiled: bool | None = None,
 ) -> HuntResult:
     """Search one design for violations of ``names``.
@@ -705,19 +700,13 @@ def hunt(
         so with an op budget the result (findings, their ops, ``ops_to_find``, ``ops_run``,
         ``episodes``) is the same for any number of workers; with a time budget only where
         it stops differs (workers run whole episodes).
-    block_fs : bool or None
-        Run the episodes on :class:`~sim.fs.blockfs.BlockFileSystem` (per-block state,
-        the same behaviour as :class:`~sim.fs.FileSystem`, cheaper for a hunt's few small
-        files) instead of the extent filesystem; None: when the device has at most
-        :data:`~sim.fs.blockfs.MAX_BLOCKS` blocks. Findings are explained, replayed and
-        shrunk on :class:`~sim.fs.FileSystem` either way, so the reproducers are checked
-        on the model ``daxsim xfsio`` runs.
     compiled : bool or None
         Run each episode first in the compiled engine (:mod:`sim.hunt.jit`: the same
         episode, every check, in numba), which says whether it is clean; an episode it
         cannot vouch for (a possible violation, an overflow of its capacities) is run on the
         Python stack as always, so the result is the same either way. None: when the
-        design is built in, the episodes run on the block filesystem and not ``paranoid``.
+        design is built in, the device and file count fit the engine
+        (:func:`sim.hunt.jit.engine.engine_for`) and not ``paranoid``.
 
     Returns
     -------
@@ -738,14 +727,12 @@ def hunt(
     vname = get_variant(variant).name
     t0 = time.perf_counter()
     deadline = None if time_s is None else t0 + float(time_s)
-    if block_fs is None:
-        block_fs = int(nblocks) <= MAX_BLOCKS
     design = None
     if compiled is None or compiled:
         from sim.hunt.jit.engine import engine_for
 
         design = engine_for(variant, nblocks, nfiles)
-        if compiled is None and (paranoid or not block_fs):
+        if compiled is None and paranoid:
             design = None
         if compiled and design is None:
             raise InputError(
@@ -762,7 +749,6 @@ def hunt(
         int(episode_len),
         int(nblocks),
         bool(paranoid),
-        BlockFileSystem if block_fs else None,
         design,
     )
     merge = _Merge(job, budget_ops)

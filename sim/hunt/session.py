@@ -57,7 +57,7 @@ from sim.hunt.invariants import (
 from sim.hunt.model import ContentModel, HuntModel
 from sim.memmap.variants import get_variant
 from sim.xfsio.parse import parse_command
-from sim.xfsio.runner import _PID, XfsioRunner
+from sim.xfsio.runner import XfsioRunner
 
 __all__ = ["Op", "Session", "HuntCommand", "OP_KINDS", "PAGE", "DEFAULT_NBLOCKS"]
 
@@ -146,19 +146,15 @@ class Session:
         :meth:`check` evaluates every invariant in full after every op (every page, every
         file, the whole refcount tree) instead of incrementally.
     fs_class : type, optional
-        Filesystem implementation (default :class:`~sim.fs.FileSystem`; see
-        :func:`sim.hunt.search.hunt` for the one the search uses).
-    direct : bool
-        Run each command by the session's own copy of the runner's handler (:meth:`_exec`)
-        instead of :meth:`XfsioRunner.step`: the same DaxFS calls on the same tables, the
-        same lines, less per-command work (the search uses it; the tests compare both).
+        :class:`~sim.fs.FileSystem` or a subclass of it (the tests pass one that mirrors
+        every call); default :class:`~sim.fs.FileSystem`.
     record : bool
         Keep the commands (:attr:`lines`, :attr:`commands`, :attr:`op_lines`). The search
-        turns it off (with ``direct``): it keeps the ops, and a finding's lines come from
-        replaying them in a recording session (the shrinker does). Without it the session
-        runs the same DaxFS calls; only the command objects are not built, and the DaxFS
-        records no timing work (``DaxFS.accounting``: cache lines, locks and pmem traffic,
-        which nothing in a search prices).
+        turns it off: it keeps the ops, and a finding's lines come from replaying them in a
+        recording session (the shrinker does). Without it the session runs the same
+        commands through the same runner; only the command objects are not kept, and the
+        DaxFS records no timing work (``DaxFS.accounting``: cache lines, locks and pmem
+        traffic, which nothing in a search prices).
 
     Attributes
     ----------
@@ -186,7 +182,6 @@ class Session:
         snapshot: bool = True,
         paranoid: bool = False,
         fs_class=None,
-        direct: bool = False,
         record: bool = True,
     ):
         self.variant = get_variant(variant)
@@ -194,10 +189,7 @@ class Session:
         self.filename = filename
         self.snapshot = bool(snapshot)
         self.paranoid = bool(paranoid)
-        self.direct = bool(direct)
         self.record = bool(record)
-        if not self.record and not self.direct:
-            raise ValueError("record=False needs direct=True (the runner steps command objects)")
         self._nsteps = 0  # commands run (counted even when not recorded)
         self.runner = XfsioRunner(
             self.variant,
@@ -250,33 +242,22 @@ class Session:
         self, name: str, args: tuple, fmt: str, fargs=None, opts: dict = _NOOPTS
     ) -> str | None:
         """Run one command built directly (``fmt % fargs``, or ``fmt`` when ``fargs`` is
-        None, is the line that parses to it); its errno, or None.
-
-        ``direct`` sessions run it by :meth:`_exec` (the runner's handler for the command,
-        on the same runner tables and DaxFS, without the dispatch, argument conversion and
-        result bookkeeping a script needs); others through :meth:`XfsioRunner.step`. The
-        tests drive both with the same ops and compare lines, errnos and state."""
+        None, is the line that parses to it) through :meth:`XfsioRunner.step`; its errno,
+        or None. A recording session keeps the command and, when it fails, the
+        ``@expect_errno`` line after it (run too, as the replayed script runs it)."""
         self._nsteps += 1
+        r = self.runner
         if not self.record:
-            try:
-                self._exec(name, args, opts)
+            r.step(HuntCommand(self._nsteps + 1, name, opts, args, fmt, fargs))
+            r.output.clear()  # nothing prints the runner's output lines here
+            pend = r.pending_error
+            if pend is None:
                 return None
-            except FsError as err:
-                return err.errno
+            r.pending_error = None
+            return pend[2].errno
         cmds = self.commands
         cmd = HuntCommand(len(cmds) + 2, name, dict(opts) if opts else {}, args, fmt, fargs)
         cmds.append(cmd)
-        if self.direct:
-            try:
-                self._exec(name, args, opts)
-                return None
-            except FsError as err:
-                errno = err.errno
-            cmds.append(
-                HuntCommand(len(cmds) + 2, "@expect_errno", {}, (errno,), "@expect_errno " + errno)
-            )
-            return errno
-        r = self.runner
         r.step(cmd)
         pend = r.pending_error
         if pend is None:
@@ -286,76 +267,6 @@ class Session:
         cmds.append(cmd)
         r.step(cmd)
         return err.errno
-
-    def _exec(self, name: str, a: tuple, opts: dict) -> None:
-        """What :class:`~sim.xfsio.runner.XfsioRunner`'s handler of ``name`` does with the
-        arguments the session built (ints, a path), on the runner's file and mapping tables
-        (its ``_c_*`` methods, minus the output lines and checks a script prints)."""
-        r = self.runner
-        dax = r.dax
-        if name == "mread" or name == "mwrite" or name == "@hwpoison":
-            vid = r.maps[r.curmap]
-            v = dax.vmas[vid]
-            off, ln = a
-            if off < v.pgoff * PAGE or off + ln > (v.pgoff + v.npages) * PAGE:
-                raise FsError("EFAULT", f"{name}: range [{off}, {off + ln}) outside the mapping")
-            if name == "mread":
-                dax.mread(vid, off, ln)
-                r.last_read = (v.ino, off, ln)
-                r.last_read_off = off
-            elif name == "mwrite":
-                if not v.writable:
-                    raise FsError("EACCES", "mwrite: mapping is read-only (SIGSEGV)")
-                dax.mwrite(vid, off, ln, opts["S"] & 0xFF)
-            else:
-                res, _wr = dax.memory_failure(vid, off, ln)
-                r.last_poison = (vid, off, res)
-                r.poison_results.append(res)
-            return
-        if name == "open":
-            path = a[0]
-            ino, _wr = dax.open(path, create=bool(opts.get("f")))
-            r.files.append((path, ino, False))
-            r.cur = len(r.files) - 1
-            return
-        if name == "mmap":
-            if len(a) == 1:
-                r.curmap = a[0]
-                return
-            path, ino, ro = r.files[r.cur]
-            if ro:
-                raise FsError("EBADF", f"mmap: {path} is open read-only")
-            r.maps.append(dax.mmap(_PID, ino, a[0], a[1], writable=True))
-            r.curmap = len(r.maps) - 1
-            return
-        if name == "munmap":
-            dax.munmap(r.maps[r.curmap])
-            del r.maps[r.curmap]
-            if r.curmap >= len(r.maps):
-                r.curmap = len(r.maps) - 1
-            return
-        if name == "@unlink":
-            dax.unlink(a[0])
-            return
-        path, ino, ro = r.files[r.cur]
-        if ro:
-            raise FsError("EBADF", f"{name}: {path} is open read-only")
-        if name == "pwrite":
-            dax.pwrite(ino, a[0], a[1], opts["S"] & 0xFF)
-        elif name == "truncate":
-            dax.truncate(ino, a[0])
-        elif name == "fpunch":
-            dax.punch(ino, a[0], a[1])
-        elif name == "fzero":
-            dax.zero_range(ino, a[0], a[1], keep_size=bool(opts.get("k")))
-        elif name == "funshare":
-            dax.unshare(ino, a[0], a[1])
-        elif name == "reflink":
-            dax.clone(ino, dax.fs.lookup(a[0]), a[1], a[2], a[3])
-        elif name == "dedupe":
-            dax.dedupe(ino, dax.fs.lookup(a[0]), a[1], a[2], a[3])
-        else:
-            raise ValueError(f"no direct path for {name!r}")
 
     def _select_file(self, path: str) -> None:
         fs = self.dax.fs
