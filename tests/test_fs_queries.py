@@ -66,6 +66,21 @@ def test_list_queries_equal_the_array_queries():
     assert fs.shared_rows(a, 0, 0) == []
 
 
+@pytest.mark.parametrize("size", [(1 << 63) - 4096 - 1, (1 << 63) - 2, (1 << 63) - 1])
+def test_byte_runs_of_a_sparse_file_near_the_size_limit(size):
+    """A file of holes only, up to 2**63 - 1 bytes: its one run of zeros ends at EOF (the
+    array path sized the run to the end of the last block, 2**63 bytes, past int64)."""
+    fs = FileSystem(64)
+    ino = fs.create("a")
+    fs.truncate(ino, size)
+    lens, vals = fs.byte_runs(ino, 0, size + 10)
+    assert lens.tolist() == [size] and vals.tolist() == [0]
+    assert fs.byte_runs_list(ino, 0, size) == ([size], [0])
+    assert fs.compare(ino, 0, ino, 0, size)
+    lens, vals = fs.byte_runs(ino, 4096 * 100 + 7, size)
+    assert lens.tolist() == [size - 4096 * 100 - 7]
+
+
 @pytest.mark.parametrize("size", [1 << 40, (1 << 63) - 2, (1 << 63) - 1])
 def test_byte_runs_of_a_file_near_the_size_limit(size):
     """A sparse file up to 2**63 - 1 bytes reads as its data then one run of zeros (the

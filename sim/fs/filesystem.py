@@ -1871,7 +1871,9 @@ class FileSystem:
         for fi, ni, ci in zip(f.tolist(), n.tolist(), c.tolist(), strict=False):
             r = runs_of[ci]
             if len(r) == 1:
-                lens.append(np.array([ni * BS], _I64))
+                # clipped at the end: a run to the last block of a file near 2**63 bytes
+                # (its size rounded up to blocks) would end at 2**63, past int64
+                lens.append(np.array([min(ni * BS, end - fi * BS)], _I64))
                 vals.append(np.array([r[0][2]], _I64))
                 pos.append(np.array([fi * BS], _I64))
             else:
