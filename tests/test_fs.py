@@ -305,6 +305,24 @@ def test_free_block_deltas_generic_151_152():
     assert fs.blocks_allocated == fs.blocks_freed == 2000
 
 
+def test_freed_block_keeps_stale_content():
+    """A freed block keeps its content (nothing clears it: XFS neither); an unwritten
+    extent over it reads zeros; a block never written holds the device's fill byte."""
+    fs = FileSystem(8, fill_byte=0x77)
+    a, b = fs.create("f0"), fs.create("f1")
+    fs.pwrite(a, 0, 2 * BS, 0x61)
+    p0 = fs.bmap(a, 0, 1)[0].pblock
+    fs.unlink("f0")
+    assert fs.refcount(p0) == 0
+    assert fs.block_content(p0) == ((0, BS, 0x61),)
+    fs.fallocate(b, 0, BS)
+    q = fs.bmap(b, 0, 1)[0]
+    assert q.state == UNWRITTEN and q.pblock == p0  # the first free block again
+    assert fs.block_content(p0) == ((0, BS, 0x61),)
+    assert fs.pread(b, 0, BS) == bytes(BS)
+    assert fs.block_content(fs.nblocks - 1) == ((0, BS, 0x77),)
+
+
 def test_enospc():
     fs = FileSystem(8)
     a = fs.create("a")

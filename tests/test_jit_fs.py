@@ -2,21 +2,26 @@
 
 Random op sequences shaped like the hunt's (sim.hunt.search.generate_op: page multiples under
 a few pages, unaligned bytes, 2 MiB writes at 0, whole-file and range clones, same-file
-clones, dedupe of equal and unequal data, write faults and stores) plus out-of-range values
-run on both; after every call: errno, every slot (inode, size, reflink flag, extents),
-refcounts, free runs, free count, next inode, contents, the change rows, and the results of
-iomap / rmap / shared_pages. Then whole hunt episodes (generate_op on a Session over a
-FileSystem subclass that mirrors every call the DAX layer makes, faults, stores and the
-rmap of memory failures included, on the compiled state). The compiled state of each device
-size is reused across examples (fs_reset leaves stale block bytes: never observable).
+clones, dedupe of equal and unequal data, write faults and stores) plus fallocate, truncates
+to the extreme sizes and out-of-range values run on both; after every call: errno, every slot
+(inode, size, reflink flag, extents), refcounts, free runs, free count, next inode, contents
+(every written block, whole small files, and the bytes, byte runs and md5 of the ranges the
+call touched, also near 2**63), the change rows, and the results of iomap / rmap /
+shared_pages. The compiled filesystem keeps no statistics (of FileSystem.counters() only
+``free_blocks`` is compared). Then whole hunt episodes (generate_op on a Session over a
+FileSystem subclass that mirrors every call the DAX layer makes, faults, stores and the rmap
+of memory failures included, on the compiled state). The compiled state of each device size
+is reused across examples (fs_reset leaves stale block bytes: never observable).
 """
 
 from __future__ import annotations
 
+import hashlib
 from types import SimpleNamespace
 
 import numpy as np
-from hypothesis import given, settings
+import pytest
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from sim.fs import FileSystem, FsError
@@ -28,6 +33,7 @@ from sim.fs.compiled import (
     fs_cow_blocks,
     fs_create,
     fs_dedupe,
+    fs_fallocate,
     fs_iomap,
     fs_new,
     fs_punch,
@@ -48,15 +54,16 @@ from sim.hunt.search import _shared_pages
 PAGE = 4096
 NSLOTS = 3
 BIG = (1 << 63) - 1
-_STATES: dict[int, object] = {}
+_STATES: dict[tuple, object] = {}
 _BUF = np.zeros(1 << 22, np.uint8)
 
 
-def _state(nblocks):
-    """A reused state per device size (reset: exercises fs_reset on a dirty ``data``)."""
-    s = _STATES.get(nblocks)
+def _state(nblocks, caps=(64, 256)):
+    """A reused state per device size and capacities (extents per file, free runs) (reset:
+    exercises fs_reset on a dirty ``data``)."""
+    s = _STATES.get((nblocks, caps))
     if s is None:
-        s = _STATES[nblocks] = fs_new(nblocks, NSLOTS)
+        s = _STATES[nblocks, caps] = fs_new(nblocks, NSLOTS, *caps)
     else:
         fs_reset(s)
     return s
@@ -94,10 +101,11 @@ op = st.one_of(
         st.one_of(
             st.integers(0, 8 * PAGE + 1),
             st.integers(0, 8).map(lambda x: x * PAGE),
-            st.sampled_from([-1, -PAGE, 1 << 40, BIG - 3]),
+            st.sampled_from([-1, -PAGE, 1 << 40, BIG - 3, BIG - 1, BIG]),
         ),
     ),
     st.tuples(st.just("punch"), slot, _offlen()),
+    st.tuples(st.just("falloc"), slot, _offlen(), st.integers(0, 1)),
     st.tuples(st.just("zero"), slot, _offlen(), st.integers(0, 1)),
     st.tuples(st.just("unshare"), slot, _offlen()),
     st.tuples(
@@ -245,9 +253,49 @@ def _extents(ip):
     return e.start.tolist(), e.length.tolist(), e.cols[0].tolist(), e.cols[1].tolist()
 
 
-def _compare_state(fs, s, check_data=True):
+def _window(fs, s, k, ino, off, length):
+    """The bytes of ``[off, off + length)`` of slot ``k`` (clipped at EOF) read from both, as
+    bytes, byte runs, md5 and :meth:`FileSystem.compare` of the range with itself."""
+    buf = _BUF
+    n = fs_read(s, k, off, length, buf)
+    assert n >= 0
+    want = buf[:n].tobytes()
+    assert fs.pread(ino, off, length) == want, (k, off, length)
+    lens, vals = fs.byte_runs(ino, off, length)
+    assert (lens > 0).all()
+    assert (
+        b"".join(bytes([v]) * ln for ln, v in zip(lens.tolist(), vals.tolist(), strict=True))
+        == want
+    )
+    assert fs.byte_runs_list(ino, off, length) == (lens.tolist(), vals.tolist())
+    assert fs.md5(ino, off, n) == hashlib.md5(want).hexdigest()
+    assert fs.compare(ino, off, ino, off, n)
+
+
+def _touched(o, size):
+    """Byte ranges ``(off, length)`` near the edges of what op ``o`` can have changed (at
+    most 12 KiB each), inside a file of ``size`` bytes."""
+    kind = o[0]
+    if kind in ("pwrite", "store", "punch", "zero", "unshare", "falloc", "mwrite"):
+        off, ln = o[2]
+    elif kind in ("clone", "dedupe"):
+        _soff, off, ln = o[3]
+        if ln == 0:
+            ln = size - off
+    elif kind == "truncate":
+        off, ln = o[2], 0
+    else:
+        return []
+    out = []
+    for a in (off - PAGE, off + ln - 2 * PAGE, size - 2 * PAGE):
+        a = min(max(a, 0), max(size - 1, 0))
+        out.append((a, min(3 * PAGE, size - a)))
+    return out
+
+
+def _compare_state(fs, s, check_data=True, touched=()):
     assert fs._next_ino == s.scal[1]
-    assert fs._nfree == s.scal[0]
+    assert fs._nfree == s.scal[0] == fs.counters()["free_blocks"]
     nr = s.scal[4]
     assert fs.free.start.tolist() == s.fr_s[:nr].tolist()
     assert fs.free.length.tolist() == s.fr_l[:nr].tolist()
@@ -286,6 +334,14 @@ def _compare_state(fs, s, check_data=True):
             assert fs.pread(ino, 0, ip.size) == buf[:got].tobytes()
         n = fs_read(s, k, 3000, 9000, buf)
         assert fs.pread(ino, 3000, 9000) == buf[:n].tobytes()
+        # the whole file as byte runs (a file near 2**63 bytes keeps its last hole) and
+        # the ranges the last call touched
+        lens, vals = fs.byte_runs(ino, 0, ip.size + 10)
+        assert int(lens.sum()) == ip.size and (lens > 0).all()
+        if ip.size and vals.shape[0]:
+            assert vals[-1] == buf[fs_read(s, k, ip.size - 1, 1, buf) - 1]
+        for off, ln in touched:
+            _window(fs, s, k, ino, off, ln)
 
 
 def _absent_call(s, o, iom):
@@ -297,6 +353,8 @@ def _absent_call(s, o, iom):
         return fs_truncate(s, k, 0)
     if kind == "punch":
         return fs_punch(s, k, 0, 1)
+    if kind == "falloc":
+        return fs_fallocate(s, k, 0, 1, 0)
     if kind == "zero":
         return fs_zero_range(s, k, 0, 1, 0)
     if kind == "unshare":
@@ -354,9 +412,13 @@ def _resolve(fs, o):
     return ("dedupe", dst, src, (soff, doff, (z % min(room, 8) + 1) * PAGE))
 
 
-def _run(nblocks, ops, check_every=True):
+def _run(nblocks, ops, check_every=True, caps=(64, 256)):
+    """Run ``ops`` on a FileSystem and the compiled state, comparing after every call;
+    the FileSystem (``max_extents``: the most data-fork records a file had)."""
     fs = FileSystem(nblocks)
-    s = _state(nblocks)
+    fs.max_extents = 0
+    fs.overflowed = True  # until the end is reached
+    s = _state(nblocks, caps)
     slot_of: dict[int, int] = {}
     iom = np.zeros(4, np.int64)
     rb = np.zeros((64, 2), np.int64)
@@ -396,14 +458,14 @@ def _run(nblocks, ops, check_every=True):
             err = fs_alloc_blocks(s, k, fb, nb)
             assert err == e
             if err == ERR_OVERFLOW:
-                return
+                return fs
             if e == 0:
                 assert _jchanges(s) == _changes(ch, slot_of)
             e, ch = _py(fs.cow_blocks, ino, fb, nb)
             err = fs_cow_blocks(s, k, fb, nb)
             assert err == e
             if err == ERR_OVERFLOW:
-                return
+                return fs
             if e == 0:
                 assert _jchanges(s) == _changes(ch, slot_of)
             e, ch = _py(fs.store, ino, off, ln, b)
@@ -420,6 +482,10 @@ def _run(nblocks, ops, check_every=True):
             (off, ln), keep = o[2], o[3]
             e, ch = _py(fs.zero_range, ino, off, ln, keep_size=bool(keep))
             err = fs_zero_range(s, k, off, ln, keep)
+        elif kind == "falloc":
+            (off, ln), keep = o[2], o[3]
+            e, ch = _py(fs.fallocate, ino, off, ln, keep_size=bool(keep))
+            err = fs_fallocate(s, k, off, ln, keep)
         elif kind == "unshare":
             off, ln = o[2]
             e, ch = _py(fs.unshare, ino, off, ln)
@@ -451,13 +517,16 @@ def _run(nblocks, ops, check_every=True):
             raise AssertionError(kind)
         assert err == e, (o, err, e)
         if err == ERR_OVERFLOW:
-            return
+            return fs
         assert s.scal[2] == 0
         if e == 0 and ch is not None:
             assert _jchanges(s) == _changes(ch, slot_of), o
         if check_every:
-            _compare_state(fs, s)
+            ino = fs.names.get(path)
+            size = fs.inodes[ino].size if ino is not None else 0
+            _compare_state(fs, s, touched=_touched(o, size))
         assert fs_refcounts_ok(s)
+        fs.max_extents = max([fs.max_extents] + [len(ip.ext) for ip in fs.inodes.values()])
         # queries: shared pages of the file, rmap of a mapped block
         ino = fs.names.get(path)
         if ino is not None:
@@ -475,9 +544,23 @@ def _run(nblocks, ops, check_every=True):
     _compare_state(fs, s)
     fs.check_invariants()
     assert fs_refcounts_ok(s)
+    fs.overflowed = False
+    return fs
+
+
+#: A file of 40 one-page extents truncated to 2**63 - 2 bytes: FileSystem.byte_runs takes
+#: its array path there, whose end of a run once passed 2**63 and dropped the file's last hole.
+_HUGE_FRAGMENTED = [("pwrite", 0, (2 * i * PAGE, PAGE), 0x61 + i % 3) for i in range(40)] + [
+    ("truncate", 0, BIG - 1),
+    ("pwrite", 1, (BIG - 5 * PAGE + 1, 3 * PAGE), 0x62),
+    ("truncate", 1, BIG),
+    ("clone", 1, 0, (0, 0, 0)),
+]
 
 
 @settings(max_examples=400, deadline=None, derandomize=True)
+@example(64, [("truncate", 0, BIG - 1)])  # byte_runs of a file of holes near 2**63
+@example(300, _HUGE_FRAGMENTED)
 @given(st.sampled_from([64, 64, 100, 300, 8192]), st.lists(op, min_size=10, max_size=60))
 def test_jit_fs_matches_filesystem(nblocks, ops):
     ops = [("create", 0), ("create", 1)] + ops
@@ -560,6 +643,126 @@ def test_jit_fs_enospc_and_fallback():
         ("unlink", 2),
     ]
     _run(64, ops)
+
+
+def _creates():
+    return [("create", k) for k in range(NSLOTS)]
+
+
+def test_jit_fs_rows_cut_where_refcount_changes():
+    """One extent whose blocks have refcounts 3, 2, 3: the write-fault CoW and unshare work
+    on the rows cut at each change."""
+    ops = _creates() + [
+        ("pwrite", 0, (0, 6 * PAGE), 0x61),
+        ("clone", 1, 0, (0, 0, 6 * PAGE)),
+        ("clone", 2, 0, (0, 0, 2 * PAGE)),
+        ("clone", 2, 0, (4 * PAGE, 4 * PAGE, 2 * PAGE)),
+    ]
+    fs = _run(64, ops)
+    ino = fs.lookup("f0")
+    _f, n, _p, _st, c = fs.bmap_arrays(ino, 0, 6)
+    assert (n.tolist(), c.tolist()) == ([2, 2, 2], [3, 2, 3])
+    assert fs.extent_count(ino) == 1
+    _run(64, ops + [("cow", 0, 1, 4), ("unshare", 1, (100, 5 * PAGE))])
+
+
+def test_jit_fs_allocation_goal_after_neighbour_taken():
+    """Interleaved allocations: the goal (the block after the previous file block) is
+    taken, so the first free run at or after it is used, then the largest run when none
+    fits (and ENOSPC on the last write)."""
+    ops = _creates()
+    for k in range(6):
+        ops += [
+            ("pwrite", 0, (2 * k * PAGE, PAGE), 1),
+            ("pwrite", 1, ((2 * k + 1) * PAGE, PAGE), 2),
+        ]
+    ops += [
+        ("punch", 0, (2 * PAGE, 2 * PAGE)),
+        ("pwrite", 2, (0, 3 * PAGE), 3),
+        ("pwrite", 0, (11 * PAGE, 5 * PAGE), 4),
+        ("pwrite", 1, (40 * PAGE, 30 * PAGE), 5),
+    ]
+    fs = _run(40, ops)
+    assert fs.bmap(fs.lookup("f0"), 0, 12)[0].pblock == 0
+
+
+def test_jit_fs_sparse_huge_offsets():
+    """Blocks at 1 TiB and near the maximum file size, a whole-file clone of a sparse file,
+    fallocate -k near 2**62."""
+    ops = _creates() + [
+        ("pwrite", 0, (1 << 40, 3 * PAGE + 5), 0x61),
+        ("pwrite", 0, (0, 100), 0x62),
+        ("clone", 1, 0, (0, 0, 0)),
+        ("punch", 1, ((1 << 40) + PAGE, 1 << 30)),
+        ("falloc", 2, ((1 << 62) - PAGE, 2 * PAGE), 1),
+        ("truncate", 0, 5),
+        ("truncate", 2, 0),
+    ]
+    _run(32, ops)
+
+
+def test_jit_fs_unwritten_remap_rules():
+    """An unwritten source over an unwritten destination stays; over a written destination
+    it punches it; a hole source punches the destination."""
+    ops = _creates() + [
+        ("falloc", 0, (0, 4 * PAGE), 0),
+        ("pwrite", 0, (3 * PAGE, PAGE), 0x61),
+        ("falloc", 1, (0, 2 * PAGE), 0),
+        ("pwrite", 1, (2 * PAGE, 4 * PAGE), 0x62),
+        ("clone", 1, 0, (0, 0, 4 * PAGE)),
+        ("punch", 0, (0, PAGE)),
+        ("clone", 1, 0, (0, 0, 0)),
+    ]
+    fs = _run(32, ops)
+    assert fs.bmap(fs.lookup("f1"), 0, 1)[0].pblock == -1
+
+
+def _fragmenting_ops(rng: np.random.Generator, n: int) -> list:
+    """Interleaved one-page writes to f0 and f1 (one extent per page), then ``n`` random
+    writes, clones, punches, CoW, fallocates, zeroes, dedupes, unshares and truncates."""
+    ops = _creates() + [("pwrite", 2, (0, 2 * PAGE + 100), 0x62)]
+    for b in range(48):
+        for k in (0, 1):
+            ops.append(("pwrite", k, ((2 * b + k) * PAGE, PAGE), 0x41 + b % 3))
+    r = rng.integers
+    for _ in range(n):
+        x = rng.random()
+        k, q = int(r(NSLOTS)), int(r(NSLOTS))
+        if x < 0.35:
+            off = int(r(128)) * PAGE + int(rng.choice([0, 0, 100]))
+            ops.append(("pwrite", k, (off, int(r(1, 4)) * PAGE - int(rng.choice([0, 7]))), 0x61))
+        elif x < 0.5:
+            ops.append(("clone", k, q, (int(r(40)) * PAGE, int(r(64)) * PAGE, int(r(9)) * PAGE)))
+        elif x < 0.6:
+            ops.append(("punch", k, (int(r(64)) * PAGE, int(r(1, 5)) * PAGE)))
+        elif x < 0.7:
+            ops.append(("cow", k, int(r(64)), int(r(1, 9))))
+        elif x < 0.75:
+            ops.append(("falloc", k, (int(r(80)) * PAGE, int(r(1, 5)) * PAGE), int(r(2))))
+        elif x < 0.8:
+            ops.append(("alloc", k, int(r(64)), int(r(1, 9))))
+        elif x < 0.85:
+            ops.append(("zero", k, (int(r(64 * PAGE)), int(r(1, 6 * PAGE))), int(r(2))))
+        elif x < 0.9:
+            ops.append(
+                ("dedupe", k, q, (int(r(16)) * PAGE, int(r(16)) * PAGE, int(r(1, 5)) * PAGE))
+            )
+        elif x < 0.95:
+            ops.append(("unshare", k, (int(r(64 * PAGE)), int(r(1, 9 * PAGE)))))
+        elif x < 0.98:
+            ops.append(("truncate", k, int(r(70 * PAGE))))
+        else:
+            ops += [("unlink", k), ("create", k)]
+    return ops
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_jit_fs_fragmented_files(seed):
+    """Long sequences over files of more than 32 extents: FileSystem's array paths (its
+    list fast paths stop at 32 runs) against the compiled filesystem, state by state."""
+    ops = _fragmenting_ops(np.random.default_rng(seed), 300)
+    fs = _run(400 if seed % 2 else 8192, ops, caps=(512, 1024))
+    assert not fs.overflowed and fs.max_extents > 32
 
 
 def test_jit_fs_overflow_flag():

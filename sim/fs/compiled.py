@@ -57,6 +57,7 @@ __all__ = [
     "fs_truncate",
     "fs_punch",
     "fs_zero_range",
+    "fs_fallocate",
     "fs_unshare",
     "fs_clone",
     "fs_dedupe",
@@ -1573,6 +1574,35 @@ def fs_zero_range(st, slot, off, length, keep_size):
     err = _free_file_space(st, slot, off, length)
     if err != 0:
         return _finish(st, err)
+    err = _alloc_unwritten(st, slot, off // BS, _ceil_blocks(off + length))
+    if err != 0:
+        return _finish(st, err)
+    return _finish(st, _falloc_setsize(st, slot, off + length, keep_size != 0))
+
+
+@njit(cache=True)
+def fs_fallocate(st, slot, off, length, keep_size):
+    """fallocate mode 0 (``keep_size``: with FALLOC_FL_KEEP_SIZE): unwritten blocks in the
+    holes of the range only, then the size (FileSystem.fallocate). The hunt draws no
+    fallocate; it completes the twin's set of FileSystem's mutating calls.
+
+    Parameters
+    ----------
+    st : FsState
+    slot, off, length : int
+    keep_size : int or bool
+
+    Returns
+    -------
+    int
+        0 or an errno (ENOENT, EINVAL, EFBIG, ENOSPC), -1 overflow.
+    """
+    st.scal[S_NCHG] = 0
+    if not _has(st, slot):
+        return ENOENT
+    err = _falloc_checks(off, length)
+    if err != 0:
+        return err
     err = _alloc_unwritten(st, slot, off // BS, _ceil_blocks(off + length))
     if err != 0:
         return _finish(st, err)
