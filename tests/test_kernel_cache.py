@@ -214,3 +214,19 @@ def test_pvh_note_is_found_in_an_elf_program_header():
     assert not has_pvh_entry(elf_with_note(b"Xen", 17))
     assert not has_pvh_entry(elf_with_note(b"GNU", 18))
     assert not has_pvh_entry(b"MZ not an elf")
+
+
+def test_modules_built_with_debug_info_lose_it_in_the_guest_image(tmp_path):
+    from sim.kernel.initramfs import _strip_debug
+    from sim.kernel.symbols import elf_section
+
+    src = tmp_path / "m.c"
+    src.write_text("int answer(void) { return 42; }\n")
+    obj = tmp_path / "m.o"
+    subprocess.run(["gcc", "-g", "-c", "-o", str(obj), str(src)], check=True)
+    with_debug = obj.read_bytes()
+    assert elf_section(with_debug, ".debug_info") is not None
+    stripped = _strip_debug(with_debug)
+    assert elf_section(stripped, ".debug_info") is None
+    assert elf_section(stripped, ".text") == elf_section(with_debug, ".text")
+    assert _strip_debug(stripped) == stripped
