@@ -27,7 +27,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("hunt", "hunt", "search for design defects and shrink each to an xfs_io reproducer"),
     ("microbench", "microbench", "LATTester-style memory microbenchmark on a modelled device"),
     ("kernel", "kernel", "real Linux kernels under QEMU: fetch, list, run scripts on them"),
-    ("variants", "variants", "list the design variants (kernel generations and proposals)"),
+    ("variants", "variants", "list the design variants (kernel generations and their releases)"),
     ("profiles", "profiles", "list the hardware profiles"),
     ("show-config", "show_config", "print a resolved scenario or profile with every default"),
 )

@@ -74,18 +74,20 @@ SINGLE_OWNER = "single-owner"
 COW_INDEX = "cow-index"
 #: v6.2-v6.14: ``page->share`` and ``PAGE_MAPPING_DAX_SHARED``.
 PAGE_SHARE = "page-share"
-#: v6.15+: ``folio->share`` on PMD folios.
+#: v6.15-v7.0: ``folio->share`` on PMD folios.
 FOLIO_SHARE = "folio-share"
-#: A proposal: folio-share with the share count zeroed on every final put.
+#: v7.1+: folio-share with the share count zeroed on every final put
+#: (``dax_folio_reset_order``).
 FOLIO_SHARE_RESET = "folio-share-reset"
-#: The designs of released kernels, oldest first.
-KERNEL_DESIGNS = (SINGLE_OWNER, COW_INDEX, PAGE_SHARE, FOLIO_SHARE)
+#: The designs of released kernels, oldest first (each one's releases:
+#: ``sim.memmap.VARIANTS[name].kernel_range``).
+KERNEL_DESIGNS = (SINGLE_OWNER, COW_INDEX, PAGE_SHARE, FOLIO_SHARE, FOLIO_SHARE_RESET)
 #: Every built-in design, in kernel order.
-BUILTIN_DESIGNS = KERNEL_DESIGNS + (FOLIO_SHARE_RESET,)
+BUILTIN_DESIGNS = KERNEL_DESIGNS
 #: The design of the model layers and of ``daxsim xfsio`` when none is named (balanced:
 #: every share is dropped by the put that matches it).
 DEFAULT_DESIGN = PAGE_SHARE
-#: The design of a scenario that names none (the newest kernel's).
+#: The design of a scenario that names none (folio-share, of 6.15-7.0).
 DEFAULT_SCENARIO_DESIGN = FOLIO_SHARE
 
 # --------------------------------------------------------------------------- clock

@@ -15,6 +15,7 @@ from sim.kernel.initramfs import CpioWriter
 from sim.kernel.symbols import (
     bzimage_version_string,
     derive_design,
+    design_of_version,
     parse_version_string,
     system_map_symbols,
 )
@@ -97,6 +98,59 @@ def test_share_members_of_the_kernels_btf_decide_the_design(version, members, de
     got, evidence = derive_design(version, frozenset(), frozenset(members))
     assert got == design
     assert "BTF" in evidence
+
+
+def test_the_designs_kernel_ranges_tile_the_releases_without_gaps():
+    """One table maps version to design (``Variant.kernel_range``): consecutive built-in designs
+    meet without a gap or an overlap, and only the newest is open-ended."""
+    from sim.constants import KERNEL_DESIGNS
+    from sim.memmap import VARIANTS
+
+    ranges = [VARIANTS[n].kernel_range for n in KERNEL_DESIGNS]
+    assert all(r is not None and r.evidence for r in ranges)
+    assert [r.last is None for r in ranges] == [False] * (len(ranges) - 1) + [True]
+    for older, newer in zip(ranges, ranges[1:], strict=False):
+        major, minor = (int(x) for x in older.last.split("."))
+        assert newer.first in (f"{major}.{minor + 1}", f"{major + 1}.0")
+    # The boundaries the kernels were found at.
+    assert str(VARIANTS["cow-index"].kernel_range) == "6.0\u20136.1"
+    assert str(VARIANTS["page-share"].kernel_range) == "6.2\u20136.14"
+    assert str(VARIANTS["folio-share"].kernel_range) == "6.15\u20137.0"
+    assert str(VARIANTS["folio-share-reset"].kernel_range) == "7.1+"
+
+
+@pytest.mark.parametrize(
+    ("version", "design"),
+    [
+        ("4.16.1", "single-owner"),
+        ("5.19.17", "single-owner"),
+        ("6.0", "cow-index"),
+        ("6.1.192", "cow-index"),
+        ("6.2.0", "page-share"),
+        ("6.14.11", "page-share"),
+        ("6.15.1", "folio-share"),
+        ("7.0.13", "folio-share"),
+        ("7.1.3", "folio-share-reset"),
+        ("8.4", "folio-share-reset"),
+    ],
+)
+def test_a_version_alone_gives_the_design_whose_range_holds_it(version, design):
+    assert design_of_version(version) == design
+    assert derive_design(version, frozenset())[0] == design
+
+
+def test_cached_kernels_run_the_design_their_version_is_listed_under():
+    """The rig's own evidence (symbols, BTF) and the designs' ranges agree on every cached
+    kernel: the design derived from the kernel is the one whose range holds its version."""
+    from sim.kernel.cache import cached_kernels
+    from sim.memmap import get_variant
+
+    kernels = cached_kernels()
+    if not kernels:
+        pytest.skip("no kernel cached (daxsim kernel fetch)")
+    for k in kernels:
+        assert get_variant(k.design).kernel_range.contains(k.version), (k.release, k.design)
+        assert design_of_version(k.version) == k.design
 
 
 def test_debian_placeholder_system_map_has_no_symbols(tmp_path):

@@ -218,16 +218,22 @@ def test_unknown_variant_and_missing_file_exit_2(tmp_path, capsys):
     assert main(["pagestate", str(tmp_path / "nope.csv"), "--variant", "v6.2", "--pages", "8"]) == 2
 
 
-def test_variants_table_lists_every_variant_and_the_proposal(capsys):
+def test_variants_table_lists_every_variant_with_its_kernel_range(capsys):
     assert main(["variants"]) == 0
     out = capsys.readouterr().out
     for v in VARIANTS.values():
         assert v.name in out
         if v.in_kernel:
             assert v.kernels in out
+            assert v.kernel_range.evidence in out
         for a in v.aliases:
             assert a in out
-    assert "No released kernel has: folio-share-reset" in out
+    assert "No released kernel has" not in out
+    rows = {line.split()[0]: line for line in out.splitlines() if line.strip()}
+    assert "6.0\u20136.1" in rows["cow-index"]
+    assert "6.2\u20136.14" in rows["page-share"]
+    assert "6.15\u20137.0" in rows["folio-share"]
+    assert "7.1+" in rows["folio-share-reset"]
 
 
 def test_pagestate_as_a_subprocess(tmp_path):

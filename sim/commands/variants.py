@@ -1,4 +1,5 @@
-"""``daxsim variants``: the table of design variants (kernel generations and proposals)."""
+"""``daxsim variants``: the table of design variants (kernel generations, each with the releases
+that run it, and registered user designs)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def format_table() -> str:
-    """The variants table as text: name, alias, kernel versions, description."""
+    """The variants table as text: name, alias, kernel releases, description; then how each
+    kernel range was found (``Variant.kernel_range.evidence``)."""
     rows = [("name", "alias", "kernels", "description")]
     for v in VARIANTS.values():
         kernels = v.kernels if v.in_kernel else "none (proposal)"
@@ -30,6 +32,11 @@ def format_table() -> str:
     if missing:
         lines.append("")
         lines.append(f"No released kernel has: {', '.join(missing)}.")
+    lines.append("")
+    lines.append("How the kernel ranges were found:")
+    for v in VARIANTS.values():
+        if v.kernel_range is not None:
+            lines.append(f"  {v.name} {v.kernel_range}: {v.kernel_range.evidence}")
     lines.append("A user design is named as module:Class (a sim.memmap.Variant subclass).")
     return "\n".join(lines)
 

@@ -19,7 +19,14 @@ import struct
 import subprocess
 from pathlib import Path
 
-from sim.constants import COW_INDEX, FOLIO_SHARE, FOLIO_SHARE_RESET, PAGE_SHARE, SINGLE_OWNER
+from sim.constants import (
+    BUILTIN_DESIGNS,
+    COW_INDEX,
+    FOLIO_SHARE,
+    FOLIO_SHARE_RESET,
+    PAGE_SHARE,
+    SINGLE_OWNER,
+)
 from sim.errors import InputError
 
 __all__ = [
@@ -28,6 +35,7 @@ __all__ = [
     "exported_symbols",
     "system_map_symbols",
     "derive_design",
+    "design_of_version",
     "elf_section",
     "kernel_facts",
     "vmlinux_of",
@@ -192,8 +200,7 @@ def derive_design(
     (fs/dax.c, exported, Linux 7.1+) means folio-share-reset; ``dax_mapping_set_cow`` (fs/dax.c,
     Linux 6.0-6.1) cow-index; a ``share`` member of ``struct folio`` in the kernel's BTF
     folio-share (Linux 6.15+), of ``struct page`` page-share (Linux 6.2-6.14). Otherwise the
-    version: before 6.0 single-owner (``dax_associate_entry`` sets one owner), 6.0-6.1
-    cow-index (``PAGE_MAPPING_DAX_COW``), 6.2-6.14 page-share, 6.15+ folio-share.
+    version, through the designs' kernel ranges (:func:`design_of_version`).
 
     Parameters
     ----------
@@ -219,21 +226,44 @@ def derive_design(
         return FOLIO_SHARE, "BTF: struct folio has share"
     if members and "page.share" in members:
         return PAGE_SHARE, "BTF: struct page has share"
-    v = _version_tuple(version)[:2]
-    if v < (6, 0):
-        design = SINGLE_OWNER
-    elif v < (6, 2):
-        design = COW_INDEX
-    elif v < (6, 15):
-        design = PAGE_SHARE
-    else:
-        design = FOLIO_SHARE
+    design = design_of_version(version)
     if members is None:
         return design, f"version {version}"
-    if v < (6, 2):
+    if _version_tuple(version)[:2] < (6, 2):
         return design, f"version {version}; BTF: no share member in struct page or folio"
     # A 6.2+ kernel whose BTF has no share member: the version is all there is to go on.
     return design, f"version {version} (BTF has no share member: unexpected)"
+
+
+def design_of_version(version: str) -> str:
+    """The built-in design whose kernel range (``Variant.kernel_range``, the one table of
+    version to design) holds an upstream version.
+
+    Parameters
+    ----------
+    version : str
+        Upstream version (``"6.12.118"``).
+
+    Returns
+    -------
+    str
+        The design's name; single-owner for a version older than every range.
+
+    Raises
+    ------
+    InputError
+        If no built-in design's range holds the version (a release newer than the table).
+    """
+    from sim.memmap.variants import VARIANTS
+
+    for name in BUILTIN_DESIGNS:
+        rng = VARIANTS[name].kernel_range
+        if rng is not None and rng.contains(version):
+            return name
+    first = VARIANTS[SINGLE_OWNER].kernel_range
+    if first is not None and _version_tuple(version)[:2] < _version_tuple(first.first)[:2]:
+        return SINGLE_OWNER
+    raise InputError(f"no design's kernel range holds version {version!r}")
 
 
 def vmlinux_of(vmlinuz: Path) -> bytes:

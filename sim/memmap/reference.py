@@ -317,8 +317,8 @@ def page_share_disassociate(st, pfn, npages, mapping, trunc):
 
 # --------------------------------------------------------------------------------------------
 # (d) v6.15+ (38607c62b34b): folio->share, no flag; PMD entries are order-9 compound folios.
-# ``reset`` selects the unmerged proposal (dax_folio_reset_order(): share = 0 on every final
-# put, order 0 included).
+# ``reset`` selects v7.1+ (dax_folio_reset_order(), fs/dax.c: share = 0 on every final put,
+# order 0 included); without it, v6.15-v7.0.
 
 
 def _page_folio(st, pfn):

@@ -1,4 +1,5 @@
-"""Design variants of the associate/disassociate path: the kernel generations and proposals.
+"""Design variants of the associate/disassociate path: the kernel generations (each with the
+releases that run it, :class:`KernelRange`) and user designs.
 
 A :class:`Variant` names a design and carries two implementations of it:
 
@@ -28,7 +29,9 @@ import hashlib
 import importlib
 import importlib.util
 import os
+import re
 import sys
+from dataclasses import dataclass
 
 from sim.constants import COW_INDEX, FOLIO_SHARE, FOLIO_SHARE_RESET, PAGE_SHARE, SINGLE_OWNER
 from sim.errors import InputError
@@ -38,6 +41,7 @@ from sim.memmap.fault_rules import RULES_5_19, RULES_6_0, RULES_6_2, FaultRules
 from sim.memmap.layout import COMMON_SITES
 
 __all__ = [
+    "KernelRange",
     "Variant",
     "SingleOwner",
     "CowIndex",
@@ -51,6 +55,42 @@ __all__ = [
 ]
 
 
+@dataclass(frozen=True)
+class KernelRange:
+    """The upstream kernel releases that run a design, and how that was found.
+
+    Attributes
+    ----------
+    first : str
+        First release (``"6.2"``).
+    last : str or None
+        Last release (``"6.14"``), or None while the newest release still runs it.
+    evidence : str
+        How the range was established: the real-kernel rig's checks (symbols, BTF) on the
+        releases named, and the sources (``fs/dax.c``).
+    """
+
+    first: str
+    last: str | None
+    evidence: str
+
+    def __str__(self) -> str:
+        return f"{self.first}+" if self.last is None else f"{self.first}\u2013{self.last}"
+
+    def contains(self, version: str) -> bool:
+        """Whether an upstream version (``"6.12.118"``, ``"7.1"``) is in the range (by
+        major.minor)."""
+        v = _major_minor(version)
+        return _major_minor(self.first) <= v and (self.last is None or v <= _major_minor(self.last))
+
+
+def _major_minor(version: str) -> tuple[int, int]:
+    nums = [int(x) for x in re.findall(r"\d+", version)[:2]]
+    if len(nums) < 2:
+        raise ValueError(f"not a kernel version: {version!r}")
+    return nums[0], nums[1]
+
+
 class Variant:
     """One design of struct-page association (subclass it for a user-defined design).
 
@@ -60,12 +100,15 @@ class Variant:
         Registered name (``page-share``).
     aliases : tuple of str
         Other accepted names (``v6.2``).
+    kernel_range : KernelRange or None
+        The upstream releases that run this design (with how that was found), or None for a
+        design no released kernel has.
     kernels : str
-        Kernel versions that have this design, or ``"none"``.
+        ``kernel_range`` as text (``"6.2\u20136.14"``, ``"7.1+"``), or ``"none"``.
     description : str
         One line.
     in_kernel : bool
-        False for proposals that no released kernel has.
+        Whether a released kernel runs the design (``kernel_range`` is set).
     folio : bool
         True if state is kept per folio (PMD entries are order-9 compound folios).
     flag_sentinel : bool
@@ -86,9 +129,8 @@ class Variant:
 
     name: str = "unnamed"
     aliases: tuple[str, ...] = ()
-    kernels: str = "none"
+    kernel_range: KernelRange | None = None
     description: str = ""
-    in_kernel: bool = False
     folio: bool = False
     flag_sentinel: bool = False
     extra_sites: tuple[str, ...] = ()
@@ -96,6 +138,16 @@ class Variant:
     batch_kernel = None
     op_kernel = None
     fault_rules: FaultRules = RULES_6_2
+
+    @property
+    def kernels(self) -> str:
+        """The kernel range as text, or ``"none"``."""
+        return "none" if self.kernel_range is None else str(self.kernel_range)
+
+    @property
+    def in_kernel(self) -> bool:
+        """Whether a released kernel runs this design."""
+        return self.kernel_range is not None
 
     @property
     def warning_sites(self) -> tuple[str, ...]:
@@ -119,9 +171,13 @@ class SingleOwner(Variant):
 
     name = SINGLE_OWNER
     aliases = ("v5.19",)
-    kernels = "v4.17-v5.19"
+    kernel_range = KernelRange(
+        "4.17",
+        "5.19",
+        "sources: dax_associate_entry() (fs/dax.c, v4.17) sets one page->mapping and warns on a "
+        "second; v6.0 adds dax_mapping_set_cow()",
+    )
     description = "one owner per page, no sharing: a second mapper warns and overwrites"
-    in_kernel = True
     sites = ("associate_mapping_set", "disassociate_foreign_mapping")
     fault_rules = RULES_5_19
     batch_kernel = staticmethod(_k.single_owner_batch)
@@ -141,11 +197,15 @@ class CowIndex(Variant):
 
     name = COW_INDEX
     aliases = ("v6.0",)
-    kernels = "v6.0-v6.1"
+    kernel_range = KernelRange(
+        "6.0",
+        "6.1",
+        "sources: dax_mapping_set_cow() (fs/dax.c) in v6.0 and v6.1, replaced by page->share in "
+        "v6.2; rig: 6.1.192 (6.1 LTS) warns at fs/dax.c:380 on the (COW, 0) residue",
+    )
     description = (
         "the seed: PAGE_MAPPING_DAX_COW, count in page->index, post-decrement leaves (COW, 0)"
     )
-    in_kernel = True
     flag_sentinel = True
     sites = ("associate_mapping_set", "disassociate_foreign_mapping")
     fault_rules = RULES_6_0
@@ -166,9 +226,13 @@ class PageShare(Variant):
 
     name = PAGE_SHARE
     aliases = ("v6.2",)
-    kernels = "v6.2-v6.14"
+    kernel_range = KernelRange(
+        "6.2",
+        "6.14",
+        "sources: page->share and PAGE_MAPPING_DAX_SHARED from v6.2 until struct folio gets "
+        "share in v6.15; rig: 6.12.118's BTF has page.share",
+    )
     description = "page->share with PAGE_MAPPING_DAX_SHARED, pre-decrement: balanced"
-    in_kernel = True
     flag_sentinel = True
     sites = ("associate_mapping_set", "disassociate_foreign_mapping")
     fault_rules = RULES_6_2
@@ -185,15 +249,19 @@ class PageShare(Variant):
 
 
 class FolioShare(Variant):
-    """v6.15+: ``folio->share`` on order-9 PMD folios, no flag."""
+    """v6.15-v7.0: ``folio->share`` on order-9 PMD folios, no flag."""
 
     name = FOLIO_SHARE
     aliases = ("v6.15",)
-    kernels = "v6.15+"
+    kernel_range = KernelRange(
+        "6.15",
+        "7.0",
+        "rig: 6.18.15's BTF has folio.share and neither 6.18.15 nor 7.0.13 has "
+        "dax_folio_reset_order",
+    )
     description = (
         "folio->share, no flag, order-9 PMD folios; an order-0 owner put leaves a stale count"
     )
-    in_kernel = True
     folio = True
     extra_sites = ("associate_order_mismatch", "folio_init_order")
     sites = (
@@ -217,16 +285,22 @@ class FolioShare(Variant):
 
 
 class FolioShareReset(FolioShare):
-    """Proposal: folio-share with the share count zeroed on every final put."""
+    """v7.1+: folio-share with the share count zeroed on every final put
+    (``dax_folio_reset_order()``)."""
 
     name = FOLIO_SHARE_RESET
-    aliases = ()
-    kernels = "none"
-    description = (
-        "proposal (famfs prep, Jan 2026, unmerged): folio-share with share zeroed on every "
-        "final put, order 0 included"
+    aliases = ("v7.1",)
+    kernel_range = KernelRange(
+        "7.1",
+        None,
+        "rig: 7.1.3 (the first 7.1 in the Debian archive) and 7.3.4 export "
+        "dax_folio_reset_order, 7.0.13 does not; sources: 7.3's fs/dax.c calls it from "
+        "dax_folio_put() on every final put",
     )
-    in_kernel = False
+    description = (
+        "folio-share with folio->share zeroed on every final put, order 0 included "
+        "(dax_folio_reset_order)"
+    )
     batch_kernel = staticmethod(_k.folio_share_reset_batch)
     op_kernel = staticmethod(_k.folio_share_reset_one)
     _reset = True
