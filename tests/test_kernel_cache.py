@@ -52,6 +52,13 @@ def test_version_of_a_debian_kernel_is_the_upstream_one(tmp_path):
     assert parse_version_string(bzimage_version_string(img)) == ("6.1.0-57-amd64", "6.1.192")
     # A build of one's own: the release's leading numbers.
     assert parse_version_string("6.15.0-rc1+ (me@box) #3 SMP") == ("6.15.0-rc1+", "6.15.0")
+    # /proc/version and a vmlinux banner name the compiler too.
+    banner = (
+        "Linux version 7.3.4+deb13-amd64 (debian-kernel@lists.debian.org) "
+        "(x86_64-linux-gnu-gcc-14 (Debian 14.2.0-19) 14.2.0) #1 SMP PREEMPT_DYNAMIC "
+        "Debian 7.3.4-1~bpo13+1 (2026-11-15)"
+    )
+    assert parse_version_string(banner) == ("7.3.4+deb13-amd64", "7.3.4")
     assert (
         parse_version_string("Linux version 7.3.4+deb13-amd64 (x) Debian 7.3.4-1~bpo13+1")[1]
         == "7.3.4"
@@ -59,10 +66,14 @@ def test_version_of_a_debian_kernel_is_the_upstream_one(tmp_path):
 
 
 def test_a_file_that_is_not_a_bzimage_is_bad_input(tmp_path):
-    img = tmp_path / "vmlinux"
-    img.write_bytes(b"\x7fELF" + b"\0" * 0x1000)
+    img = tmp_path / "zImage"
+    img.write_bytes(b"MZ" + b"\0" * 0x1000)
     with pytest.raises(InputError, match="not an x86 bzImage"):
         bzimage_version_string(img)
+    elf = tmp_path / "vmlinux"
+    elf.write_bytes(b"\x7fELF" + b"\0" * 0x1000)
+    with pytest.raises(InputError, match="without a 'Linux version' banner"):
+        bzimage_version_string(elf)
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from kernel_suite import RIG_SCRIPTS, SCRIPTS, ensure_kernel
 
 from sim.errors import InputError
 from sim.kernel.cache import describe_kernel, local_kernel
-from sim.kernel.guest import GuestScript, run_job
+from sim.kernel.guest import GuestScript, boot_image, run_job
 
 
 def result(run, name: str):
@@ -112,9 +112,12 @@ def test_a_kernel_given_by_hand_is_described_like_the_fetched_one():
 
 
 def test_a_hung_guest_is_killed_and_reported():
-    # Booted as a kernel given by hand (--vmlinuz/--modules): its own base image and symbols.
+    # Booted as a kernel given by hand as a build tree's vmlinux (--vmlinuz/--modules): its
+    # own base image, booted by its PVH entry.
     fetched = ensure_kernel("6.1")
-    k = local_kernel(fetched.vmlinuz, fetched.modules)
+    k = local_kernel(boot_image(fetched), fetched.modules)
+    assert k.vmlinuz.read_bytes()[:4] == b"\x7fELF"
+    assert boot_image(k) == k.vmlinuz
     scripts = [
         GuestScript("first", b"#!/bin/sh\necho before the hang\n"),
         GuestScript("hang", b"#!/bin/sh\nsleep 100000\n"),

@@ -191,7 +191,8 @@ def local_kernel(vmlinuz: Path | str, modules: Path | str) -> KernelInfo:
     Parameters
     ----------
     vmlinuz : Path or str
-        The bzImage (``arch/x86/boot/bzImage`` of a build tree, or ``/boot/vmlinuz-*``).
+        The bzImage (``arch/x86/boot/bzImage`` of a build tree, or ``/boot/vmlinuz-*``), or the
+        build tree's ``vmlinux`` (booted by its PVH entry point, ``CONFIG_PVH``).
     modules : Path or str
         Either a ``make modules_install INSTALL_MOD_PATH=DIR`` directory (holding
         ``lib/modules/<release>``) or a ``lib/modules/<release>`` directory itself.

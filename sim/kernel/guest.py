@@ -193,6 +193,9 @@ def boot_image(kernel: KernelInfo) -> Path:
     once."""
     from sim.kernel.symbols import has_pvh_entry, vmlinux_of
 
+    with open(kernel.vmlinuz, "rb") as f:
+        if f.read(4) == b"\x7fELF":
+            return kernel.vmlinuz  # given as a vmlinux: QEMU boots it by PVH itself
     out = kernel.work_dir / "vmlinux"
     none = kernel.work_dir / "vmlinux.none"
     if out.is_file():

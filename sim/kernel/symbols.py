@@ -44,12 +44,12 @@ __all__ = [
 
 
 def bzimage_version_string(vmlinuz: Path) -> str:
-    """The version string a bzImage carries in its setup header.
+    """The version string a bzImage carries in its setup header (or a vmlinux in its banner).
 
     Parameters
     ----------
     vmlinuz : Path
-        An x86 bzImage.
+        An x86 bzImage, or an uncompressed ELF vmlinux.
 
     Returns
     -------
@@ -64,8 +64,17 @@ def bzimage_version_string(vmlinuz: Path) -> str:
     """
     with open(vmlinuz, "rb") as f:
         head = f.read(0x10000)
+    if head[:4] == b"\x7fELF":
+        # An uncompressed vmlinux (a build tree's top directory): its banner in .rodata.
+        banner = elf_section(vmlinuz.read_bytes(), ".rodata") or b""
+        i = banner.find(b"Linux version ")
+        if i < 0:
+            raise InputError("ELF file without a 'Linux version' banner", str(vmlinuz))
+        return banner[i + len(b"Linux version ") : banner.index(b"\n", i)].decode(
+            "ascii", "replace"
+        )
     if len(head) < 0x260 or head[0x202:0x206] != b"HdrS":
-        raise InputError("not an x86 bzImage (no HdrS setup header)", str(vmlinuz))
+        raise InputError("not an x86 bzImage (no HdrS setup header) nor a vmlinux", str(vmlinuz))
     (ptr,) = struct.unpack_from("<H", head, 0x20E)
     start = ptr + 0x200
     end = head.find(b"\0", start)
@@ -87,16 +96,21 @@ def parse_version_string(text: str) -> tuple[str, str]:
     if not words:
         raise InputError("empty kernel version string")
     release = words[0]
-    m = re.search(r"Debian (\d+\.\d+(?:\.\d+)?)", text)
-    if m is None:
-        m = re.match(r"(\d+\.\d+(?:\.\d+)?)", release)
+    m = re.match(r"(\d+\.\d+)(?:\.\d+)?", release)
     if m is None:
         raise InputError(f"kernel version string without a version number: {text!r}")
-    return release, m.group(1)
+    # Debian's own version of the kernel ("Debian 6.1.192-3"), not its compiler's
+    # ("gcc-12 (Debian 12.2.0-14)", in /proc/version and the vmlinux banner).
+    for v in re.findall(r"Debian (\d+\.\d+(?:\.\d+)?)", text):
+        if v == m.group(1) or v.startswith(m.group(1) + "."):
+            return release, v
+    return release, m.group(0)
 
 
 def _payload(vmlinuz: Path) -> bytes:
     data = vmlinuz.read_bytes()
+    if data[:4] == b"\x7fELF":
+        return data  # already the vmlinux
     setup_sects = data[0x1F1] or 4
     off, length = struct.unpack_from("<II", data, 0x248)
     start = (setup_sects + 1) * 512 + off
