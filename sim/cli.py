@@ -8,13 +8,45 @@ status. Modules are imported lazily, so ``daxsim --help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
+import os
+import signal
 import sys
+import threading
 
 from sim.errors import InputError
 
-__all__ = ["main", "COMMANDS"]
+__all__ = ["main", "COMMANDS", "Terminated"]
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like SIGINT: what is half-written is removed on the way out."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """Turn SIGTERM into :class:`Terminated` in this process (not in forked workers, which
+    keep the default action and die) for the duration of the block."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    owner = os.getpid()
+
+    def handler(signum, frame):
+        if os.getpid() != owner:  # a forked worker: die as it would have
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
 
 #: (subcommand, module under sim.commands, one-line help), in the order --help lists them.
 COMMANDS: tuple[tuple[str, str, str], ...] = (
@@ -67,10 +99,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     mod = importlib.import_module(f"sim.commands.{args._module}")
     try:
-        return int(mod.main(args) or 0)
+        with _sigterm_as_interrupt():
+            return int(mod.main(args) or 0)
     except InputError as exc:
         print(f"daxsim {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("daxsim: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print("daxsim: interrupted", file=sys.stderr)
         return 130

@@ -219,6 +219,7 @@ def _run_sweep(
         )
         # Assemble from the directories (with SIGINT ignored: this must not be cut short).
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if _main_thread() else None
+        previous_term = signal.signal(signal.SIGTERM, signal.SIG_IGN) if _main_thread() else None
         try:
             table = assemble_table(layout, plan_json)
             write_parquet(table, layout.table_file)
@@ -243,6 +244,7 @@ def _run_sweep(
         finally:
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
+                signal.signal(signal.SIGTERM, previous_term)
         layout.lock_file.unlink(missing_ok=True)
     return outcome
 
@@ -281,6 +283,7 @@ def _execute(
         dynamic_ncols=True,
     )
     previous = signal.signal(signal.SIGINT, signal.default_int_handler) if _main_thread() else None
+    previous_term = signal.getsignal(signal.SIGTERM) if _main_thread() else None
     pending: dict[cf.Future, object] = {}
     queue = iter(todo)
     try:
@@ -312,10 +315,11 @@ def _execute(
                 for fut in done:
                     _record(plan, layout, pending.pop(fut), fut, outcome)
                     bar.update(1)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # SIGINT, or SIGTERM (the command line raises it alike)
             outcome.interrupted = True
             if _main_thread():
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
             bar.close()
             finished_before = {f for f in pending if f.done()}
             backend.abort()
@@ -337,6 +341,7 @@ def _execute(
         bar.close()
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
+            signal.signal(signal.SIGTERM, previous_term)
 
 
 def _record(
