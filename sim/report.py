@@ -18,6 +18,7 @@ _TABLE_COLUMNS = [
     ("variant", "variant"),
     ("profile", "profile"),
     ("operations", "ops"),
+    ("op_errors", "failed"),
     ("churn_per_op", "churn/op"),
     ("share_inc", "share+"),
     ("share_dec", "share-"),

@@ -27,10 +27,20 @@ from sim.fs import FsError
 from sim.work import WorkRecord
 from workloads.ops import ARG_KEEP_SIZE, ARG_PMD, ARG_WHOLE_FILE, ARG_WRITABLE
 
-__all__ = ["RunOutput", "simulate", "run_scenario", "write_results", "op_label"]
+__all__ = [
+    "RunOutput",
+    "simulate",
+    "run_scenario",
+    "write_results",
+    "op_label",
+    "error_report",
+]
 
 #: Time-series samples per run (plus the final state).
 TIMESERIES_POINTS = 100
+
+#: Failed operations a run keeps the description of (the first ones), for its report.
+FIRST_ERRORS = 5
 
 
 @dataclass
@@ -58,6 +68,9 @@ class RunOutput:
     pages: pd.DataFrame
     memory_failure: pd.DataFrame
     meta: dict = field(default_factory=dict)
+    #: Failed operations by errno name, and the first few described (``op N (kind): ERR: ...``).
+    errors: dict = field(default_factory=dict)
+    first_errors: list = field(default_factory=list)
 
 
 def op_label(op_code: int, record: WorkRecord | None = None) -> str:
@@ -80,11 +93,14 @@ class _Driver:
         self.path: dict[int, str] = {}
         self.vid: dict[tuple[int, int], int] = {}
         self.errors: dict[str, int] = {}
+        self.first_errors: list[str] = []
         self.mf_rows: list[dict] = []
 
-    def _err(self, exc: Exception, wr_op: str) -> WorkRecord:
+    def _err(self, exc: Exception, wr_op: str, op_index: int) -> WorkRecord:
         key = getattr(exc, "errno", None) or type(exc).__name__
         self.errors[str(key)] = self.errors.get(str(key), 0) + 1
+        if len(self.first_errors) < FIRST_ERRORS:
+            self.first_errors.append(f"op {op_index} ({wr_op}): {str(exc)[:200]}")
         return WorkRecord(wr_op)
 
     def apply(self, row, op_index: int) -> WorkRecord:
@@ -100,7 +116,7 @@ class _Driver:
         try:
             return call(self, row, op_index)
         except (FsError, PermissionError) as exc:
-            return self._err(exc, op_label(op))
+            return self._err(exc, op_label(op), op_index)
 
     # One method per system call (the kernel entry point it models in brackets); each takes
     # the stream row and its number.
@@ -445,7 +461,16 @@ def simulate(
     for df in (timeseries, latency, pages, mf):
         df.insert(0, "variant", vname)
         df.insert(1, "profile", prof.name)
-    return RunOutput(summary, timeseries, latency, pages, mf, meta)
+    return RunOutput(
+        summary,
+        timeseries,
+        latency,
+        pages,
+        mf,
+        meta,
+        errors=dict(getattr(drv, "errors", {})),
+        first_errors=list(getattr(drv, "first_errors", [])),
+    )
 
 
 def _run_xfsio_workload(
@@ -477,6 +502,7 @@ def _run_xfsio_workload(
     res = runner.run(cmds)
     drv = _Driver(runner.dax)
     drv.errors = {"failed_checks": len(res.failed)} if res.failed else {}
+    drv.first_errors = [c.describe(Path(script).name)[:200] for c in res.failed[:FIRST_ERRORS]]
     return runner.dax, drv
 
 
@@ -671,6 +697,27 @@ def run_scenario(
         overwrite=True,  # a sweep's run directory: the sweep removed any incomplete one
     )
     return out.summary
+
+
+def error_report(outputs: list[RunOutput]) -> str | None:
+    """What failed in ``outputs`` that the scenario did not allow, or None.
+
+    The operations of a run fail (ENOSPC, EINVAL, ...) when the workload asks for what the
+    filesystem refuses; unless the scenario says so (``run.allow_errors``) that is a run that
+    went wrong, and its numbers describe a different workload. The text gives, per run, the
+    count by errno and the first few failures.
+    """
+    lines = []
+    for o in outputs:
+        n = int(sum(o.errors.values()))
+        if not n:
+            continue
+        ops = int(o.summary.get("operations", 0))
+        by = ", ".join(f"{k} {v:,}" for k, v in sorted(o.errors.items(), key=lambda kv: -kv[1]))
+        who = f"{o.summary.get('variant')} on {o.summary.get('profile')}"
+        lines.append(f"{who}: {n:,} of {ops:,} operations failed ({by}); first:")
+        lines += [f"  {e}" for e in o.first_errors]
+    return "\n".join(lines) if lines else None
 
 
 def resolve_variant(spec):

@@ -77,6 +77,7 @@ def test_defaults_filled_in(tmp_path):
         "operations": 0,
         "duration_ns": 0,
         "cpus": 4,
+        "allow_errors": False,
     }
     assert d["device"] == {"size": 8 << 30, "memmap": "pmem"}
     assert d["hardware"] == {"profile": "optane-gen1", "overrides": {}}

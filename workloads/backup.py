@@ -67,6 +67,13 @@ class BackupParams:
                 key="file_size_min",
             )
 
+    def written_bytes(self) -> tuple[int, str]:
+        """Bytes the workload writes before it shares anything, which the device must hold
+        at once, and the keys they come from."""
+        return self.files * (
+            -(-self.file_size_min // PAGE_SIZE) * PAGE_SIZE
+        ), "workload.files x workload.file_size_min"
+
 
 @register(
     "backup",

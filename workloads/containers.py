@@ -72,6 +72,11 @@ class ContainersParams:
                 key="layers_per_image",
             )
 
+    def written_bytes(self) -> tuple[int, str]:
+        """Bytes the workload writes before it shares anything, which the device must hold
+        at once, and the keys they come from."""
+        return self.layers * self.layer_size, "workload.layers x workload.layer_size"
+
 
 @register(
     "containers",

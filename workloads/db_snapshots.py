@@ -43,6 +43,11 @@ class DbSnapshotsParams:
     )
     update_interval_ns: int = param(1_000, "mean time between updates", kind="duration", min=0)
 
+    def written_bytes(self) -> tuple[int, str]:
+        """Bytes the workload writes before it shares anything, which the device must hold
+        at once, and the keys they come from."""
+        return self.db_size, "workload.db_size"
+
 
 @register(
     "db-snapshots",

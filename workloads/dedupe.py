@@ -50,6 +50,11 @@ class DedupeParams:
     )
     op_interval_ns: int = param(1_000, "simulated time between operations", kind="duration", min=0)
 
+    def written_bytes(self) -> tuple[int, str]:
+        """Bytes the workload writes before it shares anything, which the device must hold
+        at once, and the keys they come from."""
+        return self.files * self.file_size, "workload.files x workload.file_size"
+
 
 def _runs(mask_break: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Start index and length of runs, where ``mask_break[i]`` starts a new run."""

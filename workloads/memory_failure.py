@@ -37,6 +37,14 @@ class MemoryFailureParams:
         max=10_000_000,
     )
 
+    def written_bytes(self) -> tuple[int, str] | None:
+        """What the wrapped workload writes before it shares anything (see its params)."""
+        inner = getattr(self.base.params, "written_bytes", None)
+        if inner is None:
+            return None
+        got = inner()
+        return None if got is None else (got[0], got[1].replace("workload.", "workload.base."))
+
 
 @register(
     "memory-failure",

@@ -78,6 +78,11 @@ class VmClonesParams:
         align=PAGE_SIZE,
     )
 
+    def written_bytes(self) -> tuple[int, str]:
+        """Bytes the workload writes before it shares anything, which the device must hold
+        at once, and the keys they come from."""
+        return self.image_size, "workload.image_size"
+
 
 def write_image(
     b: StreamBuilder,

@@ -18,6 +18,7 @@ __all__ = [
     "parse_list",
     "check_out_path",
     "check_out_dir",
+    "report_failed_ops",
 ]
 
 
@@ -99,3 +100,20 @@ def check_out_path(path, where: str) -> None:
         os.rmdir(tempfile.mkdtemp(prefix=".probe.daxsim.tmp-0-0-", dir=q))
     except OSError as exc:
         raise InputError(f"cannot create {p}: {exc.strerror or exc} in {q}", where=where) from None
+
+
+def report_failed_ops(command: str, scenario, outputs) -> int:
+    """Warn on stderr about failed operations the scenario did not allow
+    (``run.allow_errors``); return the exit status (1 after a warning, else 0)."""
+    from sim.runner import error_report
+
+    report = error_report(outputs)
+    if report is None or scenario.run.allow_errors:
+        return 0
+    print(
+        f"daxsim {command}: warning: operations failed; these results describe a run that "
+        f"went wrong (set run.allow_errors = true if the workload means them to fail):\n"
+        f"{report}",
+        file=sys.stderr,
+    )
+    return 1

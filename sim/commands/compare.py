@@ -9,6 +9,7 @@ from sim.commands._common import (
     check_out_dir,
     default_out_dir,
     parse_list,
+    report_failed_ops,
     show_progress,
 )
 
@@ -87,4 +88,4 @@ def main(args) -> int:
         print(f"\nresults: {out_dir}/")
         if scenario.output.plots:
             print(f"plots:   {out_dir}/plots/{MAIN_PLOT} (and the single figures beside it)")
-    return 0
+    return report_failed_ops("compare", scenario, outs)

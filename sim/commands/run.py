@@ -8,6 +8,7 @@ from sim.commands._common import (
     add_scenario_args,
     check_out_dir,
     default_out_dir,
+    report_failed_ops,
     show_progress,
 )
 
@@ -49,4 +50,4 @@ def main(args) -> int:
         )
         if scenario.output.plots:
             print(f"plots:   {out_dir}/plots/ (main figure: {MAIN_PLOT})")
-    return 0
+    return report_failed_ops("run", scenario, [out])

@@ -313,7 +313,26 @@ def _build_parts(raw: dict, base_dir: str) -> dict:
     wl = dict(_section(raw, "workload"))
     wl.setdefault("generator", "vm-clones")
     out["workload"] = build_workload(wl, "workload", base_dir)
+    _check_fits(out["workload"], out["device"])
     return out
+
+
+def _check_fits(workload, device: DeviceConfig) -> None:
+    """Refuse a workload whose first writes (an image, layers, files written before anything
+    is shared) cannot fit the device: each would fail with ENOSPC."""
+    from workloads.params import format_size
+
+    written = getattr(workload.params, "written_bytes", None)
+    got = written() if written is not None else None
+    if got is None or got[0] <= device.size:
+        return
+    nbytes, keys = got
+    raise ParamError(
+        f"the workload writes {format_size(nbytes)} ({keys}) before it shares anything, "
+        f"more than device.size = {format_size(device.size)} holds; "
+        f"allowed: device.size >= {format_size(nbytes)} or a smaller {keys}",
+        key="device.size",
+    )
 
 
 def _flatten_overrides(ov: Mapping, prefix: str = "") -> dict:

@@ -58,6 +58,11 @@ class RunConfig:
     cpus: int = param(
         4, "simulated CPUs the workload's processes are spread over", unit="count", min=1, max=4096
     )
+    allow_errors: bool = param(
+        False,
+        "the workload means some operations to fail (ENOSPC, EINVAL, ...): report them "
+        "without failing the run (otherwise a run with failed operations exits 1)",
+    )
 
 
 @dataclass(frozen=True)
