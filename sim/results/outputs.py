@@ -344,10 +344,10 @@ def output_dir(
     final.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(final.parent)
     tmp = final.parent / f".{final.name}.daxsim.tmp-{temp_tag()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    try:
+    try:  # from its creation on: a signal between mkdir and yield must not leave it
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir()
         yield tmp
         _commit(tmp, final, kind=kind, overwrite=overwrite, where=where)
     except BaseException:
