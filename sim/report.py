@@ -20,6 +20,8 @@ _TABLE_COLUMNS = [
     ("operations", "ops"),
     ("op_errors", "failed"),
     ("churn_per_op", "churn/op"),
+    ("struct_page_lines_per_op", "sp lines/op"),
+    ("struct_page_cycles_per_op", "sp cycles/op"),
     ("share_inc", "share+"),
     ("share_dec", "share-"),
     ("warnings_raw", "warn raw"),
@@ -48,7 +50,12 @@ def summary_table(summary: pd.DataFrame) -> str:
     cols = [(c, h) for c, h in _TABLE_COLUMNS if c in summary]
     df = summary[[c for c, _ in cols]].copy()
     df.columns = [h for _, h in cols]
-    for h, fmt in (("churn/op", "{:,.2f}"), ("cycles/fault", "{:,.0f}")):
+    for h, fmt in (
+        ("churn/op", "{:,.2f}"),
+        ("sp lines/op", "{:,.2f}"),
+        ("sp cycles/op", "{:,.0f}"),
+        ("cycles/fault", "{:,.0f}"),
+    ):
         if h in df:
             df[h] = df[h].map(fmt.format)
     return df.to_string(index=False)

@@ -306,11 +306,18 @@ class _Pricer:
         self.pending: list[WorkRecord] = []
         self.pending_cpu: list[int] = []
         self.parts: list[np.ndarray] = []
+        self.sp_parts: list[np.ndarray] = []
         self.faults = 0
+        #: struct-page line accesses recorded (read or written), all operations
+        self.struct_page_lines = 0
         self.engine_stats: dict = {}
 
     def add(self, wr: WorkRecord, cpu: int) -> None:
         self.faults += wr.faults
+        for lines in (wr.lines_written, wr.lines_read):
+            keys = lines.get("struct_page")
+            if keys:
+                self.struct_page_lines += len(keys)
         self.pending.append(wr)
         self.pending_cpu.append(cpu)
         if self.functional and len(self.pending) >= PRICE_CHUNK:
@@ -318,22 +325,30 @@ class _Pricer:
 
     def _flush(self) -> None:
         if self.pending:
+            from sim.timing.cost import RecordBatch
+
             cpu = np.asarray(self.pending_cpu, dtype=np.int64) % self.model.cpus
-            self.parts.append(
-                np.asarray(self.model.price_many(self.pending, cpu=cpu), dtype=np.int64)
-            )
+            parts = self.model.price_parts(RecordBatch.from_records(self.pending), cpu=cpu)
+            self.parts.append(np.asarray(parts["total"], dtype=np.int64))
+            self.sp_parts.append(np.asarray(parts["struct_page"], dtype=np.int64))
             self.pending, self.pending_cpu = [], []
 
-    def finish(self) -> np.ndarray:
-        """Cycles of every operation, in order."""
+    def finish(self) -> tuple[np.ndarray, np.ndarray]:
+        """Cycles of every operation, in order, and the share of them spent on struct-page
+        lines."""
         if self.functional:
             self._flush()
-            return np.concatenate(self.parts) if self.parts else np.zeros(0, np.int64)
+            if not self.parts:
+                return np.zeros(0, np.int64), np.zeros(0, np.int64)
+            return np.concatenate(self.parts), np.concatenate(self.sp_parts)
         from sim.engine import run_engine
 
         out = run_engine(self.model, self.pending, np.asarray(self.pending_cpu, dtype=np.int64))
         self.engine_stats = dict(out.stats)
-        return np.asarray(out.latency_cycles, dtype=np.int64)
+        return (
+            np.asarray(out.latency_cycles, dtype=np.int64),
+            np.asarray(out.struct_page_cycles, dtype=np.int64),
+        )
 
 
 def simulate(
@@ -422,7 +437,7 @@ def simulate(
     mm = dfs.mm
     n = len(labels)
     functional_s = time.perf_counter() - t0
-    cycles = pricer.finish()
+    cycles, sp_cycles = pricer.finish()
     prof, engine_stats = pricer.profile, pricer.engine_stats
     priced_s = time.perf_counter() - t0 - functional_s
     ns = prof.cycles_to_ns(cycles) if n else np.zeros(0)
@@ -455,6 +470,7 @@ def simulate(
         ],
     )
     summary = summarise(scenario, vname, prof.name, dfs, pricer.faults, latency, mf, drv.errors)
+    summary.update(struct_page_summary(sp_cycles, pricer.struct_page_lines, n))
     summary["wall_time_functional_s"] = round(functional_s, 6)
     summary["wall_time_pricing_s"] = round(priced_s, 6)
     summary.update({f"engine_{k}": v for k, v in engine_stats.items() if np.isscalar(v)})
@@ -606,6 +622,34 @@ def summarise(
     row["mf_owners_rmap"] = int(mf["owners_rmap"].sum()) if len(mf) else 0
     row["mf_owners_page_mapping"] = int(mf["owners_page_mapping"].sum()) if len(mf) else 0
     return row
+
+
+def struct_page_summary(sp_cycles: np.ndarray, sp_lines: int, operations: int) -> dict:
+    """The struct-page share of the cost: cycles and line accesses, in total and per operation.
+
+    Parameters
+    ----------
+    sp_cycles : ndarray of shape (operations,)
+        int64 cycles each operation spent on struct-page lines
+        (``CostModel.price_parts(...)["struct_page"]``).
+    sp_lines : int
+        struct-page line accesses (read or written) the work records name.
+    operations : int
+        Operations of the run.
+
+    Returns
+    -------
+    dict
+        ``struct_page_cycles``, ``struct_page_cycles_per_op``, ``struct_page_lines``,
+        ``struct_page_lines_per_op``.
+    """
+    total = int(np.asarray(sp_cycles, dtype=np.int64).sum())
+    return {
+        "struct_page_cycles": total,
+        "struct_page_cycles_per_op": total / operations if operations else 0.0,
+        "struct_page_lines": int(sp_lines),
+        "struct_page_lines_per_op": sp_lines / operations if operations else 0.0,
+    }
 
 
 def _all_warning_sites() -> list[str]:

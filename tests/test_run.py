@@ -101,9 +101,12 @@ def test_functional_state_does_not_depend_on_the_mode():
         "phantom_pages",
         "cow_pages",
         "warnings_raw",
+        "struct_page_lines",
     ):
         assert f.summary[k] == t.summary[k], k
     assert (t.latency["latency_cycles"] > 0).all()
+    # the engine reports the struct-page share of its work too, a part of the whole
+    assert 0 < t.summary["struct_page_cycles"] < t.summary["cycles_total"]
 
 
 def test_bad_scenario_key_exits_2_and_writes_nothing(tmp_path, capsys):
@@ -173,3 +176,4 @@ def test_chunked_pricing_equals_pricing_the_whole_run(monkeypatch):
     chunked = simulate(sc, stream=stream)
     pd.testing.assert_frame_equal(whole.latency, chunked.latency)
     assert whole.summary["cycles_per_fault"] == chunked.summary["cycles_per_fault"]
+    assert whole.summary["struct_page_cycles"] == chunked.summary["struct_page_cycles"] > 0

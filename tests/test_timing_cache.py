@@ -242,7 +242,7 @@ def test_per_record_kernel_equals_per_line_kernel(sp_medium):
     base = np.array([STRUCT_BASE[s] for s in STRUCTURES], dtype=np.int64)
     sp, xa = STRUCTURES.index("struct_page"), STRUCTURES.index("xarray_node")
     lat = np.array([4, 14, 56, 220, 670, 370, 540, 50, 70], dtype=np.int64)
-    got_xa, got_other = access_records(
+    got_xa, got_other, got_sp = access_records(
         CacheState(prof, cpus),
         nrec,
         rec,
@@ -272,6 +272,8 @@ def test_per_record_kernel_equals_per_line_kernel(sp_medium):
     cyc = cyc + ((struct == sp) & (write == 1)) * 23
     want_xa = np.bincount(rec, weights=np.where(struct == xa, cyc, 0), minlength=nrec)
     want_other = np.bincount(rec, weights=np.where(struct == xa, 0, cyc), minlength=nrec)
+    want_sp = np.bincount(rec, weights=np.where(struct == sp, cyc, 0), minlength=nrec)
     assert got_xa.tolist() == want_xa.astype(np.int64).tolist()
     assert got_other.tolist() == want_other.astype(np.int64).tolist()
-    assert got_other.sum() > 0 and got_xa.sum() > 0
+    assert got_sp.tolist() == want_sp.astype(np.int64).tolist()
+    assert got_other.sum() > got_sp.sum() > 0 and got_xa.sum() > 0

@@ -122,6 +122,9 @@ class EngineResult:
     timeseries : list of dict
         Samples ``{"cycles": t, "ops_done": n, "faults_done": f}`` every
         ``sample_cycles`` (timing mode, when asked).
+    struct_page_cycles : ndarray of shape (N,)
+        int64 cycles of each operation's struct-page lines (part of its work, as priced
+        by :meth:`sim.timing.cost.CostModel.price_parts`); empty when not priced.
     """
 
     mode: str
@@ -134,6 +137,7 @@ class EngineResult:
     makespan_cycles: int
     utilisation: dict = field(default_factory=dict)
     timeseries: list = field(default_factory=list)
+    struct_page_cycles: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     @property
     def stats(self) -> dict:
@@ -432,8 +436,11 @@ class Engine:
         with _gc_paused():
             cpu, ops, recs, parts = self._price(streams)
             if mode == "functional":
-                return self._functional(cpu, ops, parts, on_op)
-            return self._timing(cpu, ops, recs, parts, sample_cycles, on_op)
+                res = self._functional(cpu, ops, parts, on_op)
+            else:
+                res = self._timing(cpu, ops, recs, parts, sample_cycles, on_op)
+        res.struct_page_cycles = parts["struct_page"]
+        return res
 
     def _functional(self, cpu, ops, parts, on_op):
         total = parts["total"]
@@ -788,6 +795,7 @@ def run_engine(model: CostModel, records: Sequence[WorkRecord], cpus) -> EngineR
         res.makespan_cycles,
         res.utilisation,
         res.timeseries,
+        res.struct_page_cycles[inv],
     )
 
 

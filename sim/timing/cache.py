@@ -228,9 +228,11 @@ def _kernel_records(
     block_bytes,
     xa_out,
     other_out,
+    sp_out,
 ):
     """Per record: cycles of its ``xa_struct`` lines into ``xa_out``, of every other line
-    into ``other_out`` (a written ``sp_struct`` line adds ``atomic``)."""
+    into ``other_out`` (a written ``sp_struct`` line adds ``atomic``), and of its
+    ``sp_struct`` lines alone (part of ``other_out``) into ``sp_out``."""
     n = key.shape[0]
     l3flat = l3.reshape(-1)
     for i in range(n):
@@ -258,8 +260,12 @@ def _kernel_records(
         )
         if s == xa_struct:
             xa_out[r] += cost
+        elif is_sp:
+            cost += atomic if w == 1 else 0
+            other_out[r] += cost
+            sp_out[r] += cost
         else:
-            other_out[r] += cost + (atomic if is_sp and w == 1 else 0)
+            other_out[r] += cost
     clock[0] += n
 
 
@@ -362,11 +368,13 @@ def access_records(
 
     Returns
     -------
-    xa, other : ndarray of shape (nrec,)
-        int64 cycles of the ``xa_struct`` lines, and of every other line, per record.
+    xa, other, sp : ndarray of shape (nrec,)
+        int64 cycles of the ``xa_struct`` lines, of every other line, and of the
+        ``sp_struct`` lines alone (included in ``other``), per record.
     """
     xa = np.zeros(nrec, dtype=np.int64)
     other = np.zeros(nrec, dtype=np.int64)
+    sp = np.zeros(nrec, dtype=np.int64)
     _kernel_records(
         rec,
         struct,
@@ -390,5 +398,6 @@ def access_records(
         np.int64(block_bytes),
         xa,
         other,
+        sp,
     )
-    return xa, other
+    return xa, other, sp

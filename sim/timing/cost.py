@@ -285,7 +285,9 @@ class CostModel:
         Keys: ``entry`` (fault or syscall entry/exit), ``xarray`` (xarray-node lines and the
         locks), ``lines`` (every other metadata line, atomics included), ``device`` (data
         accesses on the device and CPU copies), ``tlb`` (shootdowns), ``pte`` (installs) and
-        ``total`` (their sum, rounded once).
+        ``total`` (their sum, rounded once). ``struct_page`` is the share of ``lines`` spent
+        on struct-page lines (the memmap: ``dax_associate_entry``/``dax_disassociate_entry``
+        and the folio work), not a separate term of ``total``.
         """
         n = batch.n
         cpu_rec = np.broadcast_to(np.asarray(cpu, dtype=np.int64), (n,))
@@ -294,7 +296,7 @@ class CostModel:
         if batch.line_key.size:
             if batch.line_key.min() < 0:
                 raise InputError("negative cache-line key", "lines")
-            xa, lines = access_records(
+            xa, lines, sp = access_records(
                 self.cache,
                 n,
                 batch.line_rec,
@@ -314,6 +316,7 @@ class CostModel:
         else:
             xa = np.zeros(n, dtype=np.int64)
             lines = np.zeros(n, dtype=np.int64)
+            sp = np.zeros(n, dtype=np.int64)
         device = np.zeros(n, dtype=np.float64)
         if batch.pm_size.size:
             rc0, rcb = self.dev_read
@@ -335,6 +338,7 @@ class CostModel:
             "device": np.rint(device).astype(np.int64),
             "tlb": np.asarray(tlb, dtype=np.int64),
             "pte": np.asarray(pte, dtype=np.int64),
+            "struct_page": sp,
         }
         parts["total"] = (
             parts["entry"]
