@@ -8,7 +8,7 @@ import numpy as np
 
 from sim.constants import DEFAULT_CPU_FREQ_GHZ
 from workloads.access import StreamBuilder
-from workloads.ops import PAGE_SIZE, Op, make_ops, op_counts
+from workloads.ops import OP_BYTES, PAGE_SIZE, Op, make_ops, op_counts
 from workloads.params import ParamError, param
 from workloads.registry import register
 from workloads.vm_clones import clone_farm, write_image
@@ -76,6 +76,14 @@ class ContainersParams:
         """Bytes the workload writes before it shares anything, which the device must hold
         at once, and the keys they come from."""
         return self.layers * self.layer_size, "workload.layers x workload.layer_size"
+
+    def memory_bytes(self) -> tuple[int, str]:
+        """Most memory a run of these parameters takes (its operations at ``OP_BYTES`` each,
+        and the images x layers draws that pick each image's layers), and the keys it grows
+        with."""
+        ops = self.containers * (self.accesses_per_container + 8)
+        keys = "workload.containers x workload.accesses_per_container, workload.images x layers"
+        return ops * OP_BYTES + self.images * self.layers * 16, keys
 
 
 @register(

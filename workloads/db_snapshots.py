@@ -8,7 +8,7 @@ import numpy as np
 
 from sim.constants import DEFAULT_CPU_FREQ_GHZ
 from workloads.access import StreamBuilder, fault_rows, first_touch_faults, zipf_ranks
-from workloads.ops import ARG_WHOLE_FILE, ARG_WRITABLE, PAGE_SIZE, Op, op_counts
+from workloads.ops import ARG_WHOLE_FILE, ARG_WRITABLE, OP_BYTES, PAGE_SIZE, Op, op_counts
 from workloads.params import param
 from workloads.registry import register
 from workloads.vm_clones import write_image
@@ -47,6 +47,12 @@ class DbSnapshotsParams:
         """Bytes the workload writes before it shares anything, which the device must hold
         at once, and the keys they come from."""
         return self.db_size, "workload.db_size"
+
+    def memory_bytes(self) -> tuple[int, str]:
+        """Most memory a run of these parameters takes (its operations at ``OP_BYTES`` each),
+        and the keys it grows with."""
+        ops = self.updates + self.db_size // PAGE_SIZE
+        return ops * OP_BYTES, "workload.updates, workload.db_size"
 
 
 @register(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.constants import DEFAULT_CPU_FREQ_GHZ
-from workloads.ops import PAGE_SIZE, Op, make_ops, op_counts
+from workloads.ops import OP_BYTES, PAGE_SIZE, Op, make_ops, op_counts
 from workloads.params import param
 from workloads.registry import WorkloadSpec, register
 from workloads.registry import generate as run_generator
@@ -44,6 +44,15 @@ class MemoryFailureParams:
             return None
         got = inner()
         return None if got is None else (got[0], got[1].replace("workload.", "workload.base."))
+
+    def memory_bytes(self) -> tuple[int, str] | None:
+        """Most memory a run takes: the wrapped workload's and the poisons' operations."""
+        inner = getattr(self.base.params, "memory_bytes", None)
+        got = inner() if inner is not None else None
+        if got is None:
+            return self.poisons * OP_BYTES, "workload.poisons"
+        keys = got[1].replace("workload.", "workload.base.")
+        return got[0] + self.poisons * OP_BYTES, f"{keys}, workload.poisons"
 
 
 @register(

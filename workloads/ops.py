@@ -49,6 +49,7 @@ from sim.constants import BLOCK_SIZE, PAGE_SIZE, PMD_SIZE, OpKind
 from sim.errors import InputError
 
 __all__ = [
+    "OP_BYTES",
     "OP_DTYPE",
     "Op",
     "ARG_PMD",
@@ -66,6 +67,11 @@ __all__ = [
     "to_xfsio_lines",
     "from_xfsio_lines",
 ]
+
+#: Memory one operation of a run takes at most, all tables together (its stream row, its
+#: latency row and label, its share of the generator's draws): the unit of the estimates by
+#: which a workload too large for the machine is refused before it is generated.
+OP_BYTES = 256
 
 
 #: Fault rows: a PMD (2 MiB) fault rather than a PTE fault. MMAP rows: the mapping is

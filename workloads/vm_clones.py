@@ -8,7 +8,16 @@ import numpy as np
 
 from sim.constants import DEFAULT_CPU_FREQ_GHZ
 from workloads.access import StreamBuilder, fault_rows, instance_faults
-from workloads.ops import ARG_PMD, ARG_WHOLE_FILE, ARG_WRITABLE, PAGE_SIZE, Op, make_ops, op_counts
+from workloads.ops import (
+    ARG_PMD,
+    ARG_WHOLE_FILE,
+    ARG_WRITABLE,
+    OP_BYTES,
+    PAGE_SIZE,
+    Op,
+    make_ops,
+    op_counts,
+)
 from workloads.params import param
 from workloads.registry import register
 
@@ -82,6 +91,13 @@ class VmClonesParams:
         """Bytes the workload writes before it shares anything, which the device must hold
         at once, and the keys they come from."""
         return self.image_size, "workload.image_size"
+
+    def memory_bytes(self) -> tuple[int, str]:
+        """Most memory a run of these parameters takes (its operations at ``OP_BYTES`` each),
+        and the keys it grows with."""
+        return self.clones * (
+            self.accesses_per_vm + 8
+        ) * OP_BYTES, "workload.clones x workload.accesses_per_vm"
 
 
 def write_image(

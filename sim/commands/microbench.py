@@ -157,6 +157,10 @@ def main(args: argparse.Namespace) -> int:
         overrides[k.strip()] = v.strip()
     if args.requests < 1:
         raise InputError("must be positive", "--requests")
+    from sim.limits import check_memory
+
+    # The media model keeps a latency and a completion time per request (two int64).
+    check_memory(16 * args.requests, f"{args.requests:,} requests (16 bytes each)", "--requests")
     if args.published is not None:
         return _published(args, overrides)
     rep = run_microbench(

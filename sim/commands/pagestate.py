@@ -30,6 +30,8 @@ __all__ = ["configure", "main", "replay", "HEADER"]
 HEADER = ("op", "pfn", "npages", "mapping", "index", "flag")
 _INT_COLUMNS = HEADER[1:]
 _BLOCK_BYTES = 8 << 20
+#: The most pages ``--state-out`` scans (16 bytes each): 2**30 pages, a 4 TiB device.
+STATE_OUT_MAX_PAGES = 1 << 30
 _CONVERSION = re.compile(
     r"In CSV column #(\d+): Row #(\d+): CSV conversion error to \w+: "
     r"invalid value '(.*)'",
@@ -217,6 +219,13 @@ def main(args: argparse.Namespace) -> int:
     if args.pages < 1:
         raise InputError(f"expected a page count >= 1, got {args.pages}", where="--pages")
     variant = get_variant(args.variant)
+    if args.state_out and args.pages > STATE_OUT_MAX_PAGES:
+        raise InputError(
+            f"--state-out reads every page's words: {args.pages:,} pages are "
+            f"{16 * args.pages / 2**30:,.0f} GiB to scan; the limit is "
+            f"{STATE_OUT_MAX_PAGES:,} pages ({16 * STATE_OUT_MAX_PAGES >> 30} GiB)",
+            where="--pages",
+        )
     from sim.results.outputs import check_out_file, json_with_keys, starts_with
 
     outs = (

@@ -105,6 +105,16 @@ def main(args) -> int:
             raise InputError(str(exc), where="--device-size") from None
         if device < 4096:
             raise InputError("device must hold at least one block", where="--device-size")
+        from sim.memmap.memmap import MAX_ARRAY_BYTES, memmap_bytes
+
+        if memmap_bytes(device // 4096) > MAX_ARRAY_BYTES:
+            raise InputError(
+                f"a device of {device:,} bytes needs {memmap_bytes(device // 4096):,} bytes of "
+                f"struct-page arrays (16 per 4 KiB page, mapped lazily); the limit is "
+                f"{MAX_ARRAY_BYTES:,} bytes of address space (a {MAX_ARRAY_BYTES // 16 * 4096:,}"
+                "-byte device)",
+                where="--device-size",
+            )
     if args.script:
         fname = args.script
         try:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import mmap
+import sys
+
 import numpy as np
 from numba import njit
 
 from sim.constants import DEFAULT_DESIGN
+from sim.errors import InputError
 from sim.memmap import scan as _scan
 from sim.memmap.kernels import GAUGED_KERNELS, hist_top
 from sim.memmap.layout import (
@@ -27,6 +31,41 @@ from sim.memmap.variants import Variant, get_variant
 __all__ = ["MemMap", "check_batch", "find_bad_row"]
 
 _I64 = np.int64
+
+#: Per-page arrays of at least this many bytes are mapped lazily (anonymous, MAP_NORESERVE):
+#: the untouched struct pages of a huge device cost address space, not memory.
+LAZY_BYTES = 64 << 20
+#: The most address space the struct-page arrays of one MemMap may take (half of x86-64's
+#: 128 TiB user space): 16 bytes per page, so 2**42 pages (a 16 PiB device).
+MAX_ARRAY_BYTES = 1 << 46
+_MAP_NORESERVE = getattr(mmap, "MAP_NORESERVE", 0x4000 if sys.platform == "linux" else 0)
+
+
+def _gib(nbytes: int) -> str:
+    for unit, shift in (("PiB", 50), ("TiB", 40), ("GiB", 30), ("MiB", 20)):
+        if nbytes >= 1 << shift:
+            return f"{nbytes / (1 << shift):,.1f} {unit}"
+    return f"{nbytes:,} bytes"
+
+
+def memmap_bytes(npages: int) -> int:
+    """Address space the struct-page arrays of ``npages`` pages take (mapping, index, order)."""
+    return 16 * int(npages) + max(1, -(-int(npages) // PMD_NPAGES))
+
+
+def lazy_zeros(n: int, dtype) -> np.ndarray:
+    """``np.zeros(n, dtype)`` whose memory is committed only as it is written.
+
+    Small arrays are plain ``np.zeros``; from :data:`LAZY_BYTES` on, an anonymous private
+    mapping with ``MAP_NORESERVE``, so that the kernel's overcommit heuristic does not refuse
+    a mapping larger than the machine's memory (pages never written cost nothing).
+    """
+    dt = np.dtype(dtype)
+    nbytes = int(n) * dt.itemsize
+    if nbytes < LAZY_BYTES or not _MAP_NORESERVE:
+        return np.zeros(int(n), dtype=dt)
+    buf = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | _MAP_NORESERVE)
+    return np.frombuffer(buf, dtype=dt)
 
 
 def check_batch(op, pfn, npages, mapping, index, flag, device_npages: int):
@@ -160,9 +199,23 @@ class MemMap:
             raise ValueError(f"npages must be >= 1, got {npages}")
         self.variant: Variant = get_variant(variant)
         self.npages = npages
-        self.mapping = np.zeros(npages, dtype=_I64)
-        self.index = np.zeros(npages, dtype=_I64)
-        self._order = np.zeros(max(1, -(-npages // PMD_NPAGES)), dtype=np.int8)
+        need = memmap_bytes(npages)
+        if need > MAX_ARRAY_BYTES:
+            raise InputError(
+                f"{npages:,} pages need {_gib(need)} of struct-page arrays (16 bytes per "
+                f"page, mapped lazily); the limit is {_gib(MAX_ARRAY_BYTES)} of address space, "
+                f"{MAX_ARRAY_BYTES // 16:,} pages ({_gib(MAX_ARRAY_BYTES // 16 * 4096)} device)"
+            )
+        try:
+            self.mapping = lazy_zeros(npages, _I64)
+            self.index = lazy_zeros(npages, _I64)
+            self._order = lazy_zeros(max(1, -(-npages // PMD_NPAGES)), np.int8)
+        except (OSError, MemoryError) as exc:
+            raise InputError(
+                f"{npages:,} pages need {_gib(need)} of struct-page arrays (16 bytes per "
+                f"page, mapped lazily) and this machine refused the mapping "
+                f"({getattr(exc, 'strerror', None) or exc})"
+            ) from None
         self._stats = np.zeros(N_STATS, dtype=_I64)
         self._batch = self.variant.batch_kernel
         # the built-in kernels keep the gauges (residue, phantoms, histogram) in _stats
@@ -369,7 +422,15 @@ class MemMap:
 
     def state(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(pfn, mapping, index)`` of the pages not at (0, 0), ascending pfn, normalised."""
-        pfn = np.flatnonzero((self.mapping != 0) | (self.index != 0)).astype(_I64)
+        step = 1 << 22  # bounded temporaries, however large the device
+        parts = [
+            lo
+            + np.flatnonzero(
+                (self.mapping[lo : lo + step] != 0) | (self.index[lo : lo + step] != 0)
+            )
+            for lo in range(0, self.npages, step)
+        ]
+        pfn = np.concatenate(parts).astype(_I64) if parts else np.zeros(0, _I64)
         m = self.mapping[pfn]
         m[m == PHANTOM_TAG] = 0
         return pfn, m, self.index[pfn].copy()

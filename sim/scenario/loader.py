@@ -314,7 +314,23 @@ def _build_parts(raw: dict, base_dir: str) -> dict:
     wl.setdefault("generator", "vm-clones")
     out["workload"] = build_workload(wl, "workload", base_dir)
     _check_fits(out["workload"], out["device"])
+    _check_memory(out["workload"])
     return out
+
+
+def _check_memory(workload) -> None:
+    """Refuse a workload that would need more memory than the machine has."""
+    from sim.limits import format_bytes, physical_memory_bytes
+
+    estimate = getattr(workload.params, "memory_bytes", None)
+    got = estimate() if estimate is not None else None
+    if got is None or got[0] <= physical_memory_bytes():
+        return
+    raise ParamError(
+        f"the workload would need up to {format_bytes(got[0])} of memory ({got[1]}); "
+        f"the limit is this machine's {format_bytes(physical_memory_bytes())}",
+        key="workload",
+    )
 
 
 def _check_fits(workload, device: DeviceConfig) -> None:
