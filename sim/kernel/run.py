@@ -12,11 +12,12 @@ errno, free-block deltas, same mapping, SIGBUS) are evaluated against what the k
 shared/mapped block counts from FIEMAP's ``FIEMAP_EXTENT_SHARED``), but as *model* checks:
 counted apart, never in ``checks_passed``/``checks_failed``, because XFS may CoW in larger
 units than the reference model. ``@expect_poison_owners`` is a model check whose kernel value
-is the set of file offsets the agent was signalled for (``si_addr`` of the SIGBUS, mapped
-back through the agent's mapping table); a single process receives one SIGBUS for a
-``madvise`` however many of its mappings the kernel signals (a standard signal does not
-queue twice), so this is a lower bound of the owners, and the dmesg lines of
-``memory_failure`` are kept with the result. ``@expect_invariant`` lines name model state
+is the file offset the agent was signalled for (``si_addr`` of the SIGBUS, mapped back
+through the agent's mapping table): a single process receives one SIGBUS for a ``madvise``
+however many of its mappings the kernel signals (a standard signal does not queue twice), so
+the line holds when that owner is among the expected ones, and a line about another page of
+the range is listed as not observable; the dmesg lines of ``memory_failure`` are kept with
+the result. ``@expect_invariant`` lines name model state
 (residue, phantom pages) except ``no_warnings``, which the kernel's splats decide; the others
 are listed as not observable on a kernel.
 """
