@@ -92,9 +92,11 @@ def run_daxsim(commands, filename: str, design: str) -> DaxsimObservation:
     -------
     DaxsimObservation
     """
+    from sim.hunt.invariants import runner_invariants
     from sim.xfsio.runner import XfsioRunner
 
-    r = XfsioRunner(design, filename=filename)
+    # the invariants the hunt's reproducers name, as `daxsim xfsio` replays them
+    r = XfsioRunner(design, filename=filename, invariants=runner_invariants())
     sigbus = False
     poison: dict = {}
     for cmd in commands:
@@ -229,7 +231,9 @@ def _page_rows(kr: KernelRun, index: int, res: ScriptResult, cmds) -> list[tuple
         return [("page state", str(exc), "-", False)]
 
 
-def compare_rows(kernel_runs: list[KernelRun], parsed: dict) -> list[dict]:
+def compare_rows(
+    kernel_runs: list[KernelRun], parsed: dict, sims: dict | None = None
+) -> list[dict]:
     """Rows of compare.parquet for every kernel run.
 
     Parameters
@@ -238,6 +242,10 @@ def compare_rows(kernel_runs: list[KernelRun], parsed: dict) -> list[dict]:
         One per kernel (:func:`sim.kernel.run.run_scripts`).
     parsed : dict
         Script path -> parsed commands.
+    sims : dict, optional
+        ``(script path, design)`` -> :class:`DaxsimObservation` computed beforehand (the
+        command runs daxsim first, so that a script daxsim refuses stops it before any
+        boot); the missing ones are computed here.
 
     Returns
     -------
@@ -250,7 +258,7 @@ def compare_rows(kernel_runs: list[KernelRun], parsed: dict) -> list[dict]:
         design = k.design
         for i, res in enumerate(kr.scripts):
             cmds = parsed[res.script]
-            sim = run_daxsim(cmds, res.script, design)
+            sim = (sims or {}).get((res.script, design)) or run_daxsim(cmds, res.script, design)
             obs_rows = observations(cmds, res, sim) + _page_rows(kr, i, res, cmds)
             for obs, kv, dv, agree in obs_rows:
                 rows.append(
