@@ -80,3 +80,22 @@ def test_compare_writes_the_table_and_prints_the_disagreements(tmp_path, capsys)
     checks = [r for r in rows if r["observation"].startswith("check ")]
     n_ok = sum(r["agree"] for r in checks)
     assert (f"| checks | {n_ok}/{len(checks)} |" in table_md) == bool(checks)
+
+
+def test_daxsim_replays_the_hunts_invariants():
+    """The README's reproducers name the hunt's invariants (association_truth...): daxsim's
+    side of a comparison evaluates them as `daxsim xfsio` does."""
+    text = "open -f f1\npwrite 0 4096\n@expect_invariant association_truth holds\n"
+    sim = run_daxsim(parse_script(text, "r.xfsio"), "r.xfsio", "page-share")
+    assert [(c.line, c.kind, c.ok) for c in sim.checks] == [(3, "expect_invariant", True)]
+
+
+def test_compare_refuses_what_daxsim_cannot_run_before_booting(tmp_path, capsys):
+    bad = tmp_path / "inv.xfsio"
+    bad.write_text("open -f a\n@expect_invariant no_such_invariant holds\n")
+    out = tmp_path / "cmp"
+    assert main(["kernel", "compare", str(bad), "--kernels", "6.1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}:2: @expect_invariant: unknown invariant 'no_such_invariant'" in err
+    assert "script(s)..." not in err  # no kernel was started
+    assert not out.exists()
