@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import importlib
 import importlib.util
 import os
@@ -19,6 +20,11 @@ import threading
 from sim.errors import InputError
 
 __all__ = ["main", "COMMANDS", "Terminated"]
+
+
+#: Errors of writing an output (a full disk, a quota, a file size limit, a read-only
+#: filesystem): reported as a clean error, exit 2, after the half-written output was removed.
+_OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
 
 
 class Terminated(KeyboardInterrupt):
@@ -103,6 +109,16 @@ def main(argv: list[str] | None = None) -> int:
             return int(mod.main(args) or 0)
     except InputError as exc:
         print(f"daxsim {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.errno not in _OUTPUT_ERRNOS:
+            raise
+        print(
+            f"daxsim {args.command}: error: cannot write the output: "
+            f"{exc.strerror or exc}{f' ({exc.filename})' if exc.filename else ''}; "
+            "nothing half-written was left",
+            file=sys.stderr,
+        )
         return 2
     except Terminated:
         print("daxsim: terminated", file=sys.stderr)

@@ -494,11 +494,12 @@ def _run_xfsio_workload(
 ):
     """The ``xfsio`` generator: run the script through the xfs_io runner, pricing every
     operation's work record; returns the final DaxFS and a driver-like holder."""
+    from sim.errors import read_text_input
     from sim.hunt.invariants import runner_invariants
     from sim.xfsio.parse import parse_script
     from sim.xfsio.runner import XfsioRunner
 
-    text = Path(script).read_text(encoding="utf-8")
+    text = read_text_input(script, "script")
     cmds = parse_script(text, Path(script).name)
     holder: dict = {}
 

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from sim.commands._common import add_overwrite_arg
-from sim.errors import InputError
+from sim.errors import MAX_LINE_BYTES, InputError, quote
 from sim.memmap import OP_ASSOCIATE, OP_DISASSOCIATE, MemMap, get_variant
 from sim.memmap.memmap import find_bad_row
 
@@ -71,7 +71,7 @@ def _open(path: Path, use_threads: bool):
 def _check_header(path: Path) -> None:
     try:
         with open(path, "rb") as f:
-            first = f.readline().decode("utf-8", "replace").rstrip("\r\n")
+            first = f.readline(MAX_LINE_BYTES).decode("utf-8", "replace").rstrip("\r\n")
     except OSError as exc:
         raise InputError(f"cannot read trace: {exc.strerror}", where=str(path)) from None
     got = [c.strip() for c in first.split(",")] if first else []
@@ -86,7 +86,7 @@ def _check_header(path: Path) -> None:
         if not detail:
             detail.append("columns out of order")
         raise InputError(
-            f"header must be {','.join(HEADER)} ({'; '.join(detail)}), got {first!r}",
+            f"header must be {','.join(HEADER)} ({'; '.join(detail)}), got {quote(first)}",
             where=f"{path}:1",
         )
 
@@ -98,7 +98,8 @@ def _arrow_error(path: Path, exc: Exception) -> InputError:
     if m:
         col, line, value = int(m.group(1)), int(m.group(2)), m.group(3)
         return InputError(
-            f"field {HEADER[col]!r}: expected an integer, got {value!r}", where=f"{path}:{line}"
+            f"field {HEADER[col]!r}: expected an integer, got {quote(value)}",
+            where=f"{path}:{line}",
         )
     m = _PARSE.search(msg)
     if m:

@@ -17,7 +17,7 @@ import sys
 
 from sim.commands._common import add_overwrite_arg
 from sim.constants import DEFAULT_DESIGN
-from sim.errors import InputError
+from sim.errors import InputError, read_text_input
 
 __all__ = ["configure", "main"]
 
@@ -117,11 +117,7 @@ def main(args) -> int:
             )
     if args.script:
         fname = args.script
-        try:
-            with open(fname, encoding="utf-8") as fh:
-                text = fh.read()
-        except OSError as exc:
-            raise InputError(f"cannot read script: {exc.strerror}", where=fname) from None
+        text = read_text_input(fname, "script")
         cmds = parse_script(text, os.path.basename(fname))
         label = os.path.basename(fname)
     else:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -158,14 +156,10 @@ def format_table(rows, names=ALL_NAMES) -> str:
 
 def write_parquet(df: pd.DataFrame, path: str) -> None:
     """Write ``df`` to ``path`` atomically (temp file in the same directory, then rename)."""
-    d = os.path.dirname(os.path.abspath(path)) or "."
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".hunt-", suffix=".parquet", dir=d)
-    os.close(fd)
-    try:
-        df.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    import io
+
+    from sim.results.outputs import output_file
+
+    buf = io.BytesIO()
+    df.to_parquet(buf, index=False)
+    output_file(path, lambda fh: fh.write(buf.getbuffer()))

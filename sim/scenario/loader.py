@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from sim.constants import DEFAULT_CPU_FREQ_GHZ
-from sim.errors import InputError
+from sim.errors import InputError, read_text_input
 from sim.scenario.schema import (
     KNOWN_PROFILES,
     KNOWN_VARIANTS,
@@ -223,10 +223,7 @@ def load_scenario(path: str | os.PathLike | None = None, overrides: Iterable[str
     """
     p = _resolve_path(path)
     where = str(p)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot read scenario: {exc.strerror or exc}", where=where) from None
+    text = read_text_input(p, "scenario")
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sim.errors import InputError
+from sim.errors import InputError, read_text_input
 
 __all__ = ["SweepSpec", "load_sweep", "parse_sweep"]
 
@@ -92,12 +92,9 @@ def load_sweep(path: str | Path) -> SweepSpec:
         The file is missing, is not TOML, or has an unknown key or a malformed table.
     """
     path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise InputError("sweep file not found", where=str(path)) from None
-    except OSError as exc:
-        raise InputError(f"cannot read sweep file: {exc.strerror}", where=str(path)) from None
+    if not path.exists():
+        raise InputError("sweep file not found", where=str(path))
+    text = read_text_input(path, "sweep file")
     return parse_sweep(text, path=path)
 
 

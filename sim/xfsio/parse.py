@@ -16,7 +16,7 @@ import shlex
 from dataclasses import dataclass
 
 from sim.constants import BLOCK_SIZE
-from sim.errors import InputError
+from sim.errors import InputError, quote
 
 __all__ = [
     "Command",
@@ -90,7 +90,7 @@ def cvtnum(s: str) -> int:
     """
     m = _NUM.match(s.strip()) if isinstance(s, str) else None
     if not m:
-        raise ValueError(f"not a number: {s!r}")
+        raise ValueError(f"not a number: {quote(s)}")
     sign, digits, suf = m.groups()
     v = (
         int(digits, 0)
@@ -102,7 +102,7 @@ def cvtnum(s: str) -> int:
     if suf:
         mult = _SUFFIX.get(suf.lower())
         if mult is None:
-            raise ValueError(f"bad size suffix {suf!r} in {s!r}")
+            raise ValueError(f"bad size suffix {quote(suf)} in {quote(s)}")
         v *= mult
     return v
 
@@ -115,7 +115,7 @@ def _strtoul(s: str) -> int:
             return int(t, 8)
         return int(t, 0)
     except ValueError:
-        raise ValueError(f"not a number: {s!r}") from None
+        raise ValueError(f"not a number: {quote(s)}") from None
 
 
 # value kinds: "n" cvtnum, "i" integer (strtoul base 0), "s" string, "x" int >= 0 (mapping index)
@@ -379,7 +379,7 @@ def parse_command(line_text: str, filename: str, line: int) -> Command | None:
     elif name in _AT_SPEC:
         opts, args = _parse_at(name, toks[1:], where)
     else:
-        raise InputError(f"unknown command {name!r}", where=where)
+        raise InputError(f"unknown command {quote(name)}", where=where)
     return Command(line=line, name=name, opts=opts, args=args, text=line_text.rstrip("\n"))
 
 
