@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -43,8 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     from sim.cli import main as daxsim
 
     out = Path(args.out)
-    rdir = out / "readme"
+    # The README's reproducers go to a directory of their own: kernel compare writes only
+    # into an output directory that holds nothing but its own earlier output.
+    rdir = out.with_name(out.name + "-readme")
     rdir.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(out / "readme", ignore_errors=True)  # where this script put them before
     readme = []
     for i, text in enumerate(readme_reproducers(ROOT / "README.md")):
         p = rdir / f"readme-{i + 1}.xfsio"
@@ -58,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     skip = {x.strip() for x in args.exclude.split(",") if x.strip()}
     scripts = [p for p in scripts if Path(p).name not in skip]
     t0 = time.monotonic()
-    status = daxsim(["kernel", "compare", *scripts, "--kernels", args.kernels, "--out", str(out)])
+    argv = ["kernel", "compare", *scripts, "--kernels", args.kernels, "--out", str(out)]
+    status = daxsim([*argv, "--overwrite"])
     print(
         f"{len(scripts)} scripts on {args.kernels} in {time.monotonic() - t0:.0f} s; "
         f"table: {out / 'agreement.md'}",

@@ -19,12 +19,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
-from sim.commands._common import check_out_path, default_out_dir, parse_list
+from sim.commands._common import add_overwrite_arg, check_out_dir, default_out_dir, parse_list
 from sim.errors import InputError
 
 __all__ = ["configure", "main", "ACTIONS", "add_kernel_args", "kernel_from_args"]
@@ -129,29 +127,24 @@ def _main_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_json_out(path: str | None) -> None:
+#: Keys of ``kernel run --json``: an existing file is replaced only if it has them.
+RUN_JSON_KEYS = ("kernel", "design", "timed_out", "scripts")
+
+
+def _check_json_out(path: str | None, overwrite: bool, *keys: str) -> None:
+    """Refuse a --json file daxsim may not write (a directory, a file it did not write)."""
     if path is None:
         return
-    parent = Path(path).resolve().parent
-    if parent.exists() and not parent.is_dir():
-        raise InputError("not a directory", where=str(parent))
-    if Path(path).is_dir():
-        raise InputError("is a directory, want a file", where=path)
+    from sim.results.outputs import check_out_file, json_with_keys
+
+    check_out_file(path, "--json", overwrite=overwrite, ours=json_with_keys(*keys))
 
 
 def _write_json(path: str, data: dict) -> None:
-    d = os.path.dirname(os.path.abspath(path)) or "."
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".kernel-", suffix=".json", dir=d)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    from sim.results.outputs import output_file
+
+    text = (json.dumps(data, indent=2) + "\n").encode()
+    output_file(path, lambda fh: fh.write(text))
 
 
 def _describe_script(s) -> list[str]:
@@ -184,6 +177,7 @@ def _configure_run(p) -> None:
     p.add_argument("scripts", nargs="+", metavar="SCRIPT", help="conformance-format scripts")
     add_kernel_args(p)
     p.add_argument("--json", default=None, metavar="OUT", help="write the results as JSON")
+    add_overwrite_arg(p, "an earlier --json file")
     p.add_argument(
         "--timeout", type=float, default=None, metavar="S", help="kill the guest after S seconds"
     )
@@ -193,7 +187,7 @@ def _configure_run(p) -> None:
 def _main_run(args) -> int:
     from sim.kernel.run import prepare_scripts, run_scripts
 
-    _check_json_out(args.json)
+    _check_json_out(args.json, args.overwrite, *RUN_JSON_KEYS)
     prepare_scripts(args.scripts)  # bad input: exit 2 before the kernel is even looked up
     kernel = kernel_from_args(args)
     kr = run_scripts(kernel, args.scripts, timeout_s=args.timeout)
@@ -219,6 +213,7 @@ def _configure_compare(p) -> None:
     )
     p.add_argument("--out", default=None, metavar="DIR", help="where compare.parquet goes")
     p.add_argument("--json", default=None, metavar="OUT", help="also write the rows as JSON")
+    add_overwrite_arg(p, "an earlier kernel compare output at --out (and --json)")
     p.add_argument(
         "--timeout", type=float, default=None, metavar="S", help="kill a guest after S seconds"
     )
@@ -226,15 +221,10 @@ def _configure_compare(p) -> None:
 
 
 def _write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".agreement-", suffix=".md", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    from sim.results.outputs import output_file
+
+    data = text.encode()
+    output_file(path, lambda fh: fh.write(data))
 
 
 def _write_parquet(rows: list[dict], out_dir: Path) -> Path:
@@ -242,20 +232,14 @@ def _write_parquet(rows: list[dict], out_dir: Path) -> Path:
     import pyarrow.parquet as pq
 
     from sim.kernel.compare import COLUMNS
+    from sim.results.outputs import output_file
 
-    out_dir.mkdir(parents=True, exist_ok=True)
     cols = {c: [r[c] for r in rows] for c in COLUMNS}
     schema = pa.schema([(c, pa.bool_() if c == "agree" else pa.string()) for c in COLUMNS])
-    table = pa.table(cols, schema=schema)
-    fd, tmp = tempfile.mkstemp(prefix=".compare-", suffix=".parquet", dir=out_dir)
-    os.close(fd)
-    try:
-        pq.write_table(table, tmp)
-        os.replace(tmp, out_dir / "compare.parquet")
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.table(cols, schema=schema), sink)
+    data = sink.getvalue().to_pybytes()
+    output_file(out_dir / "compare.parquet", lambda fh: fh.write(data))
     return out_dir / "compare.parquet"
 
 
@@ -267,13 +251,13 @@ def _main_compare(args) -> int:
     from sim.kernel.run import prepare_scripts, run_scripts
     from sim.runner import check_variant
 
-    _check_json_out(args.json)
+    _check_json_out(args.json, args.overwrite, "rows")
     prepared = prepare_scripts(args.scripts)
     names = parse_list(args.kernels)
     if not names:
         raise InputError("--kernels: no kernel named")
     out_dir = Path(args.out) if args.out else default_out_dir("kernel", "compare")
-    check_out_path(out_dir, "--out")
+    check_out_dir(out_dir, "--out", kind="kernel-compare", overwrite=args.overwrite)
     kernels = [load_kernel(n) for n in names]
     for k in kernels:
         check_variant(k.design)
@@ -297,8 +281,12 @@ def _main_compare(args) -> int:
         runs[-1].capture = capture
     parsed = {p: cmds for p, _n, cmds, _prog in prepared}
     rows = compare_rows(runs, parsed, sims)
-    path = _write_parquet(rows, out_dir)
-    _write_text(out_dir / "agreement.md", agreement_table(rows))
+    from sim.results.outputs import output_dir
+
+    with output_dir(out_dir, kind="kernel-compare", overwrite=args.overwrite) as tmp:
+        _write_parquet(rows, tmp)
+        _write_text(tmp / "agreement.md", agreement_table(rows))
+    path = out_dir / "compare.parquet"
     if args.json:
         _write_json(args.json, {"rows": rows})
     bad = [r for r in rows if not r["agree"]]

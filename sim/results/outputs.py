@@ -57,6 +57,9 @@ _LEGACY_RESULTS = (
 
 #: A temporary of :func:`output_dir` or :func:`output_file`: ``.<name>.daxsim.tmp-<pid>-<start>``
 #: (a file has a random tail ``-<chars>``).
+#: Files of a ``kernel compare`` directory written before :data:`MARK` existed.
+_LEGACY_KERNEL_COMPARE = ("compare.parquet", "agreement.md")
+
 _TEMP = re.compile(r"^\..+\.daxsim\.tmp-(?P<pid>\d+)-(?P<start>\d+)(?:-[A-Za-z0-9_]+)?$")
 #: A results directory's temporary as daxsim named it before (``.<name>.tmp-<pid>``).
 _LEGACY_TEMP = re.compile(r"^\..+\.tmp-(?P<pid>\d+)$")
@@ -144,7 +147,11 @@ def _read_mark(d: Path) -> dict | None:
 
 
 def _legacy_kind(d: Path) -> str | None:
-    """``results`` for a run/compare directory written before :data:`MARK` existed."""
+    """``results`` for a run/compare directory written before :data:`MARK` existed,
+    ``kernel-compare`` for a ``kernel compare`` one."""
+    names = {p.name for p in d.iterdir()}
+    if names == set(_LEGACY_KERNEL_COMPARE):
+        return "kernel-compare"
     try:
         m = json.loads((d / "manifest.json").read_bytes()[:_MAX_OWN_FILE_BYTES])
     except (OSError, ValueError):
@@ -158,6 +165,8 @@ def _owned_files(d: Path, mark: dict | None) -> list[Path]:
     """The files of ``d`` that daxsim wrote (from its mark, or the legacy results layout)."""
     if mark is not None:
         names = [str(n) for n in mark["files"]]
+    elif _legacy_kind(d) == "kernel-compare":
+        names = list(_LEGACY_KERNEL_COMPARE)
     else:
         names = list(_LEGACY_RESULTS)
         plots = d / "plots"
