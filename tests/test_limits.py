@@ -113,3 +113,21 @@ def test_every_size_key_at_the_device_maximum_is_refused_or_fits(scenario):
             load_scenario(scenario, [f"{key}={DEVICE_MAX}"])
         except InputError as exc:
             assert "device.size" in str(exc) or "limit" in str(exc) or "allowed" in str(exc)
+
+
+@pytest.mark.parametrize(
+    ("scenario", "key"),
+    [
+        ("dedupe", "workload.file_size"),
+        ("backup", "workload.file_size_max"),
+        ("db-snapshots", "workload.db_size"),
+    ],
+)
+def test_a_size_that_fits_the_device_but_not_the_memory_is_refused(scenario, key):
+    sets = [f"device.size={DEVICE_MAX}", f"{key}={DEVICE_MAX // 16}"]
+    if scenario == "backup":
+        sets.append("workload.file_size_min=4096")
+    with pytest.raises(InputError) as e:
+        load_scenario(scenario, sets)
+    msg = str(e.value)
+    assert "would need" in msg and "limit" in msg and key in msg

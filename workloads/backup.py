@@ -8,7 +8,7 @@ import numpy as np
 
 from sim.constants import DEFAULT_CPU_FREQ_GHZ
 from workloads.access import StreamBuilder, fault_rows
-from workloads.ops import ARG_WHOLE_FILE, PAGE_SIZE, Op, op_counts
+from workloads.ops import ARG_WHOLE_FILE, OP_BYTES, PAGE_SIZE, Op, op_counts
 from workloads.params import ParamError, param
 from workloads.registry import register
 
@@ -73,6 +73,12 @@ class BackupParams:
         return self.files * (
             -(-self.file_size_min // PAGE_SIZE) * PAGE_SIZE
         ), "workload.files x workload.file_size_min"
+
+    def memory_bytes(self) -> tuple[int, str]:
+        """Most memory a run takes: per round and file a few calls and a read fault per page
+        of the largest file, ``OP_BYTES`` each; and the keys it grows with."""
+        ops = self.rounds * self.files * (-(-self.file_size_max // PAGE_SIZE) + 8)
+        return ops * OP_BYTES, "workload.rounds x workload.files x workload.file_size_max"
 
 
 @register(

@@ -8,7 +8,7 @@ import numpy as np
 
 from sim.constants import DEFAULT_CPU_FREQ_GHZ
 from workloads.access import StreamBuilder, fault_rows
-from workloads.ops import ARG_WRITABLE, PAGE_SIZE, Op, make_ops, op_counts
+from workloads.ops import ARG_WRITABLE, OP_BYTES, PAGE_SIZE, Op, make_ops, op_counts
 from workloads.params import param
 from workloads.registry import register
 
@@ -54,6 +54,12 @@ class DedupeParams:
         """Bytes the workload writes before it shares anything, which the device must hold
         at once, and the keys they come from."""
         return self.files * self.file_size, "workload.files x workload.file_size"
+
+    def memory_bytes(self) -> tuple[int, str]:
+        """Most memory a run takes: per file page a write, a dedupe, a read fault and an
+        overwrite at most, ``OP_BYTES`` each; and the keys it grows with."""
+        ops = self.files * (-(-self.file_size // PAGE_SIZE) * 4 + 8)
+        return ops * OP_BYTES, "workload.files x workload.file_size"
 
 
 def _runs(mask_break: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
