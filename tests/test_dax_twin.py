@@ -23,7 +23,7 @@ from sim.dax import compiled as T
 from sim.fs import FsError
 from sim.fs.compiled import ERRNO_OF, fs_create, fs_new, fs_reset
 from sim.memmap import VARIANTS
-from sim.memmap.fault_rules import RULES_5_19, RULES_6_0, RULES_6_2
+from sim.memmap.fault_rules import RULES_5_19, RULES_6_0, RULES_6_2, RULES_6_15
 
 PAGE = 4096
 PMD = 512
@@ -32,13 +32,15 @@ NBLOCKS = 4096
 DESIGNS = tuple(T.DESIGNS)
 _ERRNAME = {v: k for k, v in ERRNO_OF.items()} | {T.SIGBUS: "SIGBUS"}
 _TWINS: dict[tuple, tuple] = {}
-#: Fault rules besides each design's own: the generations' and two that no kernel has.
+#: Fault rules besides each design's own: the generations' and three that no kernel has.
 RULES = (
     RULES_5_19,
     RULES_6_0,
     RULES_6_2,
     dataclasses.replace(RULES_6_2, generation="x1", dirty="always", clear_dirty_first=False),
     dataclasses.replace(RULES_6_0, generation="x2", flag="shared", invalidate_remapped=True),
+    RULES_6_15,
+    dataclasses.replace(RULES_6_15, generation="x3", break_layout="none"),
 )
 
 

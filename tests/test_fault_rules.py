@@ -12,6 +12,7 @@ from sim.dax import DaxFS
 from sim.dax.xarray_dax import MARK_DIRTY
 from sim.memmap import VARIANTS
 from sim.memmap.fault_rules import (
+    BREAK_LAYOUTS,
     CONDITIONS,
     GENERATIONS,
     RULES_6_0,
@@ -59,13 +60,14 @@ def _read_then_write_shared(dfs: DaxFS):
 
 
 def test_builtin_designs_hold_their_generation_rules():
-    """kernel-semantics.md §2.1: <= v5.19 single owner, v6.0-6.1 cow-index, v6.2+ the rest."""
+    """kernel-semantics.md §2.1: <= v5.19 single owner, v6.0-6.1 cow-index, v6.2-6.14
+    page-share, v6.15+ the folio designs (real-kernels.md §2: layouts broken with deletion)."""
     want = {
         "single-owner": "5.19",
         "cow-index": "6.0",
         "page-share": "6.2",
-        "folio-share": "6.2",
-        "folio-share-reset": "6.2",
+        "folio-share": "6.15",
+        "folio-share-reset": "6.15",
     }
     for name, v in VARIANTS.items():
         assert v.fault_rules is RULES_BY_GENERATION[want[name]]
@@ -118,6 +120,7 @@ def test_packed_rules_agree(write, shared):
             )
         assert bool(p >> 12 & 1) == r.invalidate_remapped
         assert bool(p >> 13 & 1) == r.clear_dirty_first
+        assert BREAK_LAYOUTS[p >> 14 & 3] == r.break_layout
 
 
 def test_bad_condition_rejected():

@@ -53,6 +53,7 @@ from sim.fs.compiled import (
 )
 from sim.fs.compiled_state import StateType, state_class
 from sim.memmap.fault_rules import (
+    RULE_BREAK_LAYOUT,
     RULE_CLEAR_DIRTY_FIRST,
     RULE_DIRTY,
     RULE_FLAG,
@@ -80,6 +81,8 @@ MARK_TOWRITE = 2
 ZERO_PFN = -1
 HOLE, UNWRITTEN, WRITTEN = 0, 1, 2
 
+#: Last page index of a whole-file range.
+WHOLE_FILE = (1 << 63) // PAGE
 SIGBUS = 1000  # not an errno: the fault beyond EOF (``FsError("SIGBUS")``)
 
 #: Built-in designs with a compiled engine, by code.
@@ -591,6 +594,19 @@ def _evict(st, s, mid):
     st.xmax[s] = 0
 
 
+@njit(cache=True)
+def _break_layout(st, s, mid, buf):
+    """DaxFS._break_layout: xfs_break_dax_layouts on slot ``s`` under the rule
+    ``break_layout`` (0 none, 1 unmap every mapping, 2 also delete the entries, trunc=true)."""
+    how = (st.scal[S_RULES] >> RULE_BREAK_LAYOUT) & 3
+    if how == 0:
+        return
+    if how == 2:
+        _remove_entries(st, s, mid, 0, WHOLE_FILE, True, False, buf)
+    else:
+        _unmap_index_range(st, s, 0, WHOLE_FILE)
+
+
 # ------------------------------------------------------------------------ file ops
 @njit(cache=True)
 def dax_truncate(st, fsst, s, size, buf):
@@ -599,6 +615,7 @@ def dax_truncate(st, fsst, s, size, buf):
     if err:
         return err
     mid = fsst.ino[s]
+    _break_layout(st, s, mid, buf)
     first = -(-size // PAGE)
     # DaxFS: from the new EOF to the larger of the last index an entry covers and the end
     # of the file's mappings
@@ -637,6 +654,7 @@ def dax_pwrite(st, fsst, s, off, length, byte, buf):
 
 @njit(cache=True)
 def _range_op_tail(st, fsst, s, off, length, remove, clear_dirty, buf):
+    _break_layout(st, s, fsst.ino[s], buf)  # xfs_file_fallocate, every mode
     if remove and length > 0:
         first, last = off // PAGE, (off + length - 1) // PAGE
         _remove_entries(st, s, fsst.ino[s], first, last, True, False, buf)
@@ -680,6 +698,8 @@ def dax_clone(st, fsst, d, src, soff, doff, length, buf):
     err = fs_clone(fsst, d, src, soff, doff, length)
     if err:
         return err
+    _break_layout(st, src, fsst.ino[src], buf)
+    _break_layout(st, d, fsst.ino[d], buf)
     if eff > 0:
         _writeback(st, src, soff, eff)
         _writeback(st, d, doff, eff)
@@ -692,7 +712,10 @@ def dax_clone(st, fsst, d, src, soff, doff, length, buf):
 @njit(cache=True)
 def dax_dedupe(st, fsst, d, src, soff, doff, length, buf):
     err = fs_dedupe(fsst, d, src, soff, doff, length)
-    if err == 52:  # EBADE: the compare ran after the write-back
+    if err == 52 or err == 0:  # EBADE: the compare ran after the layouts and the write-back
+        _break_layout(st, src, fsst.ino[src], buf)
+        _break_layout(st, d, fsst.ino[d], buf)
+    if err == 52:
         _writeback(st, src, soff, length)
         _writeback(st, d, doff, length)
         return err

@@ -44,6 +44,8 @@ __all__ = ["DaxFS", "Vma", "MemoryFailureResult", "generation_of", "GENERATIONS"
 ZERO_PFN = -1
 _ZERO_VALUE = DAX_ZERO_PAGE
 _VA_BASE = 1 << 40
+#: Last page index of a whole-file range (``0, LLONG_MAX`` in bytes).
+_WHOLE_FILE = (1 << 63) // PAGE_SIZE
 
 
 def _any_mapped(vmas) -> bool:
@@ -445,6 +447,20 @@ class DaxFS:
                     self._unmap_index_range(a, first, last, wr)
                     self.stats["stale_entries_left"] += len(a.xa.range_indices(first, last))
 
+    def _break_layout(self, ino: int, wr: WorkRecord) -> None:
+        """``xfs_break_dax_layouts`` on ``ino`` before reflink, dedupe, fallocate and truncate,
+        as ``rules.break_layout`` says: ``"unmap"`` (v4.17-v6.14: ``dax_layout_busy_page_range``
+        -> ``unmap_mapping_pages`` over the whole file), ``"unmap_delete"`` (v6.15+:
+        ``dax_break_layout`` also runs ``dax_delete_mapping_range``, trunc=true), ``"none"``."""
+        how = self.rules.break_layout
+        a = self.spaces.get(ino)
+        if how == "none" or a is None:
+            return
+        if how == "unmap_delete":
+            self._remove_entries(a, 0, _WHOLE_FILE, True, wr)
+        else:
+            self._unmap_index_range(a, 0, _WHOLE_FILE, wr)
+
     @staticmethod
     def _blocks(off: int, length: int) -> tuple[int, int]:
         """Pages ``[first, last]`` touched by a byte range (last < first when empty)."""
@@ -474,6 +490,7 @@ class DaxFS:
             return self.fs.open(path, create=create), self._done(wr, w0)
         ino, ch = self.fs.open_ex(path, create=create, trunc=trunc)
         if trunc:
+            self._break_layout(ino, wr)
             self._account(ch, wr, ino)
             self._truncate_entries(ino, 0, wr)
             self._after_remap(ch, wr)
@@ -489,6 +506,7 @@ class DaxFS:
 
     def _truncate(self, ino: int, size: int, wr: WorkRecord) -> None:
         ch = self.fs.truncate(ino, size)
+        self._break_layout(ino, wr)
         self._account(ch, wr, ino)
         self._truncate_entries(ino, size, wr)
         self._after_remap(ch, wr)
@@ -545,6 +563,7 @@ class DaxFS:
     ) -> WorkRecord:
         wr, w0 = self._wr(opname)
         ch = fn()
+        self._break_layout(ino, wr)  # xfs_file_fallocate: xfs_break_layouts, every mode
         self._account(ch, wr, ino)
         a = self.spaces.get(ino)
         if a is not None and remove and length > 0:
@@ -610,6 +629,9 @@ class DaxFS:
         else:
             eff = length
         ch = self.fs.clone(dst, src, src_off=src_off, dst_off=dst_off, length=length)
+        # xfs_reflink_remap_prep: xfs_ilock2_io_mmap breaks both files' layouts first
+        self._break_layout(src, wr)
+        self._break_layout(dst, wr)
         if eff > 0:  # after the checks that fail the call; commutes with the remap itself
             self._writeback(src, src_off, eff, wr)
             self._writeback(dst, dst_off, eff, wr)
@@ -628,10 +650,14 @@ class DaxFS:
         try:
             ch = self.fs.dedupe(dst, src, src_off, dst_off, length)
         except FsError as err:
-            if err.errno == "EBADE":  # the compare runs after the write-back
+            if err.errno == "EBADE":  # the compare runs after the layouts and the write-back
+                self._break_layout(src, wr)
+                self._break_layout(dst, wr)
                 self._writeback(src, src_off, length, wr)
                 self._writeback(dst, dst_off, length, wr)
             raise
+        self._break_layout(src, wr)
+        self._break_layout(dst, wr)
         if length > 0:
             self._writeback(src, src_off, length, wr)
             self._writeback(dst, dst_off, length, wr)

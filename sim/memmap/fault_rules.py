@@ -3,7 +3,8 @@
 A design (:class:`~sim.memmap.Variant`) holds one :class:`FaultRules` (``Variant.fault_rules``);
 the fsdax layer's reference (:class:`sim.dax.DaxFS`) reads it and its compiled twin reads the
 same rules packed into one integer (:meth:`FaultRules.pack`). The kernel generations' rules are
-:data:`RULES_5_19`, :data:`RULES_6_0` and :data:`RULES_6_2` (kernel-semantics.md §2.1, §2.2):
+:data:`RULES_5_19`, :data:`RULES_6_0`, :data:`RULES_6_2` and :data:`RULES_6_15`
+(kernel-semantics.md §2.1, §2.2, §2.5; real-kernels.md §2):
 
 =========  =======================  ====================  ===========================
 gen        flag passed to associate  entry replaced when   DIRTY / TOWRITE
@@ -11,7 +12,11 @@ gen        flag passed to associate  entry replaced when   DIRTY / TOWRITE
 ``5.19``   none                      old zero/empty         write / never
 ``6.0``    ``cow = write&&shared``   cow or old zero/empty  always (read faults too) / cow
 ``6.2``    ``shared``                shared or zero/empty   write / write&&shared
+``6.15``   ``shared``                shared or zero/empty   write / write&&shared
 =========  =======================  ====================  ===========================
+
+Breaking a file's layout (reflink, dedupe, fallocate, truncate) unmaps every mapping of the
+file up to 6.14, and also deletes its DAX entries from 6.15 (``break_layout``).
 
 A rule that depends on the fault is a *condition* on the fault's ``write`` and the iomap's
 ``IOMAP_F_SHARED``: ``"never"``, ``"cow"`` (``write && shared``), ``"shared"``, ``"write"`` or
@@ -38,6 +43,9 @@ __all__ = [
     "RULE_TOWRITE",
     "RULE_INVALIDATE_REMAPPED",
     "RULE_CLEAR_DIRTY_FIRST",
+    "RULE_BREAK_LAYOUT",
+    "BREAK_LAYOUTS",
+    "RULES_6_15",
 ]
 
 #: Conditions on a fault, by name; the index is the packed code.
@@ -50,6 +58,10 @@ RULE_DIRTY = 6
 RULE_TOWRITE = 9
 RULE_INVALIDATE_REMAPPED = 12
 RULE_CLEAR_DIRTY_FIRST = 13
+RULE_BREAK_LAYOUT = 14
+
+#: What breaking a file's DAX layout does, by name; the index is the packed code.
+BREAK_LAYOUTS = ("none", "unmap", "unmap_delete")
 
 
 def holds(cond: str, write: bool, shared: bool) -> bool:
@@ -108,6 +120,17 @@ class FaultRules:
         CoW" (mm hotfixes, Mar 2023; part of the model's 6.2 paths). Entries over newly
         allocated ranges (IOMAP_F_NEW) are invalidated in every generation; without this
         rule their dirty zero entries survive.
+    break_layout : str
+        What XFS does to a DAX file's layout before reflink and dedupe (both files:
+        ``xfs_ilock2_io_mmap`` -> ``xfs_mmaplock_two_inodes_and_break_dax_layout``), fallocate
+        (every mode: ``xfs_file_fallocate``) and truncate (``xfs_vn_setattr``), through
+        ``xfs_break_layouts(BREAK_UNMAP)`` -> ``xfs_break_dax_layouts``: ``"unmap"`` v4.17-v6.14
+        (``dax_layout_busy_page_range`` -> ``unmap_mapping_pages`` over the whole file: every
+        PTE and PMD goes, the DAX entries stay; 5fac7408d828, 69eb5fa10eb2), ``"unmap_delete"``
+        v6.15+ (``dax_break_layout_inode`` -> ``dax_break_layout``, which also calls
+        ``dax_delete_mapping_range``: the entries are deleted with trunc=true, disassociating
+        their pages; Popple's ZONE_DEVICE refcount series). ``"none"``: no layout breaking.
+        Observed on 6.1, 6.12 and 7.3 (real-kernels.md §2).
     """
 
     generation: str
@@ -117,6 +140,7 @@ class FaultRules:
     towrite: str
     invalidate_remapped: bool
     clear_dirty_first: bool
+    break_layout: str = "unmap"
 
     def __post_init__(self) -> None:
         for name in ("flag", "replace", "dirty", "towrite"):
@@ -125,11 +149,17 @@ class FaultRules:
                 raise ValueError(
                     f"FaultRules.{name}: {v!r} is not a condition ({', '.join(CONDITIONS)})"
                 )
+        if self.break_layout not in BREAK_LAYOUTS:
+            raise ValueError(
+                f"FaultRules.break_layout: {self.break_layout!r} is not one of "
+                f"{', '.join(BREAK_LAYOUTS)}"
+            )
 
     def pack(self) -> int:
         """The rules as one int64 (the compiled twin's form): a 3-bit condition code at
         :data:`RULE_FLAG`, :data:`RULE_REPLACE`, :data:`RULE_DIRTY`, :data:`RULE_TOWRITE`,
-        one bit at :data:`RULE_INVALIDATE_REMAPPED` and :data:`RULE_CLEAR_DIRTY_FIRST`."""
+        one bit at :data:`RULE_INVALIDATE_REMAPPED` and :data:`RULE_CLEAR_DIRTY_FIRST`, the
+        2-bit :data:`BREAK_LAYOUTS` code at :data:`RULE_BREAK_LAYOUT`."""
         c = CONDITIONS.index
         return (
             (c(self.flag) << RULE_FLAG)
@@ -138,6 +168,7 @@ class FaultRules:
             | (c(self.towrite) << RULE_TOWRITE)
             | (int(self.invalidate_remapped) << RULE_INVALIDATE_REMAPPED)
             | (int(self.clear_dirty_first) << RULE_CLEAR_DIRTY_FIRST)
+            | (BREAK_LAYOUTS.index(self.break_layout) << RULE_BREAK_LAYOUT)
         )
 
 
@@ -150,6 +181,7 @@ RULES_5_19 = FaultRules(
     towrite="never",
     invalidate_remapped=False,
     clear_dirty_first=False,
+    break_layout="unmap",
 )
 #: v6.0-v6.1: the seed series (6061b69b9a55, e5d6df73302c).
 RULES_6_0 = FaultRules(
@@ -160,8 +192,9 @@ RULES_6_0 = FaultRules(
     towrite="cow",
     invalidate_remapped=False,
     clear_dirty_first=False,
+    break_layout="unmap",
 )
-#: v6.2+: the fix series (c6f0b395b211, f80e1668888f) and the Mar 2023 dirty-clearing fix.
+#: v6.2-v6.14: the fix series (c6f0b395b211, f80e1668888f) and the Mar 2023 dirty-clearing fix.
 RULES_6_2 = FaultRules(
     generation="6.2",
     flag="shared",
@@ -170,8 +203,21 @@ RULES_6_2 = FaultRules(
     towrite="cow",
     invalidate_remapped=True,
     clear_dirty_first=True,
+    break_layout="unmap",
+)
+#: v6.15+: the 6.2 paths, and breaking a layout deletes the file's DAX entries
+#: (``dax_break_layout`` -> ``dax_delete_mapping_range``).
+RULES_6_15 = FaultRules(
+    generation="6.15",
+    flag="shared",
+    replace="shared",
+    dirty="write",
+    towrite="cow",
+    invalidate_remapped=True,
+    clear_dirty_first=True,
+    break_layout="unmap_delete",
 )
 #: The kernel generations' rules by name.
-RULES_BY_GENERATION = {r.generation: r for r in (RULES_5_19, RULES_6_0, RULES_6_2)}
+RULES_BY_GENERATION = {r.generation: r for r in (RULES_5_19, RULES_6_0, RULES_6_2, RULES_6_15)}
 #: Names of the kernel generations of the fault paths.
 GENERATIONS = tuple(RULES_BY_GENERATION)

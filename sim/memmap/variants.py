@@ -37,7 +37,7 @@ from sim.constants import COW_INDEX, FOLIO_SHARE, FOLIO_SHARE_RESET, PAGE_SHARE,
 from sim.errors import InputError
 from sim.memmap import kernels as _k
 from sim.memmap import reference as _ref
-from sim.memmap.fault_rules import RULES_5_19, RULES_6_0, RULES_6_2, FaultRules
+from sim.memmap.fault_rules import RULES_5_19, RULES_6_0, RULES_6_2, RULES_6_15, FaultRules
 from sim.memmap.layout import COMMON_SITES
 
 __all__ = [
@@ -270,7 +270,7 @@ class FolioShare(Variant):
         "associate_order_mismatch",
         "folio_init_order",
     )
-    fault_rules = RULES_6_2
+    fault_rules = RULES_6_15
     batch_kernel = staticmethod(_k.folio_share_batch)
     op_kernel = staticmethod(_k.folio_share_one)
     _reset = False
