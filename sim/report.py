@@ -80,9 +80,15 @@ def write_plots(result_dir: str | Path) -> list[Path]:
     written: list[Path] = []
 
     def save(fig, name):
+        import io
+
+        from sim.results.outputs import output_file
+
         p = out_dir / name
-        fig.savefig(p, dpi=110)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=110)
         plt.close(fig)
+        output_file(p, lambda fh: fh.write(buf.getbuffer()))  # never a half-drawn figure
         written.append(p)
 
     s, ts, lat, pg = t["summary"], t["timeseries"], t["latency"], t["pages"]

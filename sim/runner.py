@@ -34,6 +34,7 @@ __all__ = [
     "write_results",
     "op_label",
     "error_report",
+    "OperationsFailed",
 ]
 
 #: Time-series samples per run (plus the final state).
@@ -724,9 +725,17 @@ def run_scenario(
 ) -> dict:
     """Run one scenario and write its results directory at ``out_dir`` (atomically).
 
+    Raises :class:`OperationsFailed` (and writes nothing) when operations failed that the
+    scenario does not allow (``run.allow_errors``).
+
     Returns the summary row (scalar metrics), as ``daxsim sweep`` collects them.
     """
     out = simulate(scenario, seed_sequence=seed_sequence, progress=not quiet)
+    report = error_report([out])
+    if report is not None and not scenario.run.allow_errors:
+        # A sweep's run whose operations failed is a failed run (its row says why), not a
+        # row of numbers describing another workload; run.allow_errors keeps it.
+        raise OperationsFailed(f"operations failed (run.allow_errors = false): {report}")
     seed = scenario.run.seed
     extra = {}
     if seed_sequence is not None:  # a sweep's run: the seed is (entropy, spawn_key), not run.seed
@@ -742,6 +751,10 @@ def run_scenario(
         overwrite=True,  # a sweep's run directory: the sweep removed any incomplete one
     )
     return out.summary
+
+
+class OperationsFailed(RuntimeError):
+    """A run's operations failed and its scenario does not allow it (``run.allow_errors``)."""
 
 
 def error_report(outputs: list[RunOutput]) -> str | None:

@@ -5,6 +5,8 @@ before it runs (exit 2, naming the keys)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -90,3 +92,26 @@ def test_a_workload_that_cannot_fit_the_device_is_refused_before_it_runs(
 def test_what_fits_exactly_is_accepted():
     sc = load_scenario("vm-clones", ["device.size='16MiB'", "workload.image_size='16MiB'"])
     assert sc.workload.params.image_size == sc.device.size
+
+
+def test_a_sweep_run_with_failed_operations_is_a_failed_row(tmp_path, capsys):
+    sweep = tmp_path / "w.toml"
+    sets = "\n".join(
+        f'"{k}" = {v}'
+        for k, v in (
+            ("device.size", '"16MiB"'),
+            ("workload.image_size", '"12MiB"'),
+            ("workload.clones", 4),
+            ("workload.write_fraction", 1.0),
+            ("workload.accesses_per_vm", 512),
+            ("output.plots", "false"),
+        )
+    )
+    base = Path(__file__).resolve().parents[1] / "scenarios" / "vm-clones.toml"
+    factors = '"run.allow_errors" = [false, true]'
+    sweep.write_text(f'base = "{base}"\nentropy = 1\n[set]\n{sets}\n[factors]\n{factors}\n')
+    out = tmp_path / "out"
+    assert main(["sweep", str(sweep), "--workers", "1", "--quiet", "--out", str(out)]) == 1
+    table = pd.read_parquet(out / "sweep.parquet").set_index("run.allow_errors")
+    assert table.loc[False, "status"] == "failed" and "ENOSPC" in table.loc[False, "error"]
+    assert table.loc[True, "status"] == "ok" and table.loc[True, "op_errors"] > 0

@@ -131,3 +131,9 @@ def test_a_size_that_fits_the_device_but_not_the_memory_is_refused(scenario, key
         load_scenario(scenario, sets)
     msg = str(e.value)
     assert "would need" in msg and "limit" in msg and key in msg
+
+
+def test_an_mkfs_past_the_address_space_names_its_line(capsys):
+    assert main(["xfsio", "-c", "open -f a", "-c", "@mkfs size=1e"]) == 2
+    err = capsys.readouterr().err
+    assert "-c:2: @mkfs" in err and "limit" in err and "Traceback" not in err

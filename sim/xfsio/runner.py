@@ -596,7 +596,10 @@ class XfsioRunner:
         self.maps.clear()
         self.cur = self.curmap = -1
         self.samples.clear()
-        self.dax = self._mkfs(size)
+        try:
+            self.dax = self._mkfs(size)
+        except InputError as exc:  # a device past what the struct-page arrays can map
+            raise InputError(f"@mkfs size={size}: {exc.message}", where=self._where(cmd)) from None
 
     def _c_cycle_mount(self, cmd) -> None:
         self.maps.clear()
