@@ -120,3 +120,14 @@ def test_a_full_disk_is_exit_2_and_leaves_only_what_was_there(tmp_path, capsys, 
         assert "No space left on device" in err and "Traceback" not in err
         assert [p.name for p in disk.iterdir()] == ["filler.bin"]
         assert filler.stat().st_size == size
+
+
+def test_a_trace_row_longer_than_a_block_is_refused_without_holding_it(tmp_path, capsys):
+    trace = tmp_path / "t.csv"
+    with open(trace, "w") as fh:
+        fh.write(TRACE + "associate," + "1" * (9 << 20) + ",1,1,0,0\n")
+    assert main(["pagestate", str(trace), "--variant", "page-share", "--pages", "64"]) == 2
+    err = capsys.readouterr().err
+    # Refused at the block that cannot hold it, or at the field it cannot convert: either
+    # way a short message, the row never held whole.
+    assert ("a line longer than" in err or "t.csv:202" in err) and len(err) < 1000

@@ -106,6 +106,11 @@ def _arrow_error(path: Path, exc: Exception) -> InputError:
         return InputError(
             f"expected {m.group(2)} fields, got {m.group(3)}", where=f"{path}:{m.group(1)}"
         )
+    if "straddl" in msg:  # a row longer than a block: refused, never held whole
+        return InputError(
+            f"a line longer than {_BLOCK_BYTES:,} bytes; expected {','.join(HEADER)} rows",
+            where=str(path),
+        )
     return InputError(f"malformed CSV: {msg}", where=str(path))
 
 
