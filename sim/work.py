@@ -47,6 +47,10 @@ class WorkRecord:
         PTEs or PMDs installed.
     warnings : int
         WARN conditions that held during the operation (raw).
+    atomics : int
+        Locked read-modify-writes on struct-page lines (page and folio reference counts
+        and map counts); the lines themselves are in ``lines_written``. Plain stores to a
+        struct page (``mapping``, ``index``, ``share``) are not atomics.
     """
 
     op: str
@@ -60,6 +64,7 @@ class WorkRecord:
     faults: int = 0
     pages_mapped: int = 0
     warnings: int = 0
+    atomics: int = 0
 
     def read(self, structure: str, *keys: int) -> None:
         """Record cache lines read in ``structure``."""
@@ -83,6 +88,7 @@ class WorkRecord:
         self.faults += other.faults
         self.pages_mapped += other.pages_mapped
         self.warnings += other.warnings
+        self.atomics += other.atomics
 
     def count_lines(self) -> dict[str, int]:
         """Number of distinct lines touched per structure."""

@@ -227,7 +227,7 @@ def test_unknown_structure_names_the_operation():
 @pytest.mark.parametrize("sp_medium", [0, 1])
 def test_per_record_kernel_equals_per_line_kernel(sp_medium):
     """access_records (one pass, sums per record) == access_lines on the same addresses,
-    summed per record with the atomic of each written struct-page line."""
+    summed per record."""
     from sim.timing.cache import access_records
 
     prof = load_profile("optane-gen1", ODD)
@@ -254,7 +254,6 @@ def test_per_record_kernel_equals_per_line_kernel(sp_medium):
         sp,
         xa,
         sp_medium,
-        23,
         lat,
         256,
         4096,
@@ -269,7 +268,6 @@ def test_per_record_kernel_equals_per_line_kernel(sp_medium):
         256,
         4096,
     )
-    cyc = cyc + ((struct == sp) & (write == 1)) * 23
     want_xa = np.bincount(rec, weights=np.where(struct == xa, cyc, 0), minlength=nrec)
     want_other = np.bincount(rec, weights=np.where(struct == xa, 0, cyc), minlength=nrec)
     want_sp = np.bincount(rec, weights=np.where(struct == sp, cyc, 0), minlength=nrec)

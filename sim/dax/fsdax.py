@@ -47,6 +47,24 @@ _VA_BASE = 1 << 40
 #: Last page index of a whole-file range (``0, LLONG_MAX`` in bytes).
 _WHOLE_FILE = (1 << 63) // PAGE_SIZE
 
+#: Locked read-modify-writes on the folio when a refcounted fsdax folio (v6.15+, Popple's
+#: "fs/dax: properly refcount fs dax pages", 38607c62b34b) is mapped, by PMD (True) or PTE:
+#: ``dax_fault_iter``'s ``folio_ref_inc`` and ``folio_put`` around the insert, the insert's
+#: ``folio_get`` (``insert_page_into_pte_locked`` / ``insert_pmd``) and its rmap:
+#: ``folio_add_file_rmap_pte`` increments ``page->_mapcount``, ``folio_add_file_rmap_pmd``
+#: ``_entire_mapcount`` and ``_nr_pages_mapped`` (in the folio's second struct page).
+#: Up to v6.14 fsdax PTEs and PMDs are ``pte_mkdevmap``/``pmd_mkdevmap`` pfn mappings
+#: (``vmf_insert_mixed``, ``vmf_insert_pfn_pmd``): no struct page is touched to map them.
+_FOLIO_MAP_ATOMICS = {False: 4, True: 5}
+#: ... and when it is unmapped (``zap_pte_range`` / ``zap_huge_pmd``): the rmap removal
+#: (``folio_remove_rmap_pte``/``_pmd``) and the deferred ``folio_put`` of the mmu_gather.
+#: Up to v6.14 a DAX VMA's PTEs are special (``vm_normal_page`` gives NULL) and its PMDs
+#: ``vma_is_special_huge``: the zap touches no struct page.
+_FOLIO_UNMAP_ATOMICS = {False: 2, True: 3}
+#: A write fault on a page already mapped read-only keeps its PTE/PMD (``insert_page`` /
+#: ``insert_pmd`` with ``mkwrite`` only make it writable): ``folio_ref_inc``/``folio_put``.
+_FOLIO_UPGRADE_ATOMICS = 2
+
 
 def _any_mapped(vmas) -> bool:
     """Whether any of the VMAs has a PTE or PMD installed."""
@@ -206,7 +224,8 @@ class DaxFS:
         self.nblocks = int(nblocks)
         #: Record the timing work of each operation (cache lines of the xarray, page tables,
         #: extents and refcounts; locks; pmem traffic). Off, a record keeps only what the
-        #: functional model itself reports: its ``struct_page`` lines, warnings and counts
+        #: functional model itself reports: its ``struct_page`` lines (and atomics), warnings
+        #: and counts
         #: (the hunt's searches, which price nothing, turn it off).
         self.accounting = bool(accounting)
         self.fs = (fs_class or FileSystem)(self.nblocks, fill_byte=fill_byte)
@@ -332,6 +351,30 @@ class DaxFS:
         if w:
             wr.lines_written.setdefault("struct_page", []).extend(range(pfn, pfn + int(w)))
 
+    def _folio_refs(
+        self, wr: WorkRecord, pfn: int, pmd: bool, mapped: bool, *, upgrade: bool = False
+    ) -> None:
+        """The folio reference and map counts a PTE or PMD of ``pfn`` takes (``mapped``) or
+        drops, for a design with refcounted folios (v6.15+; see ``_FOLIO_MAP_ATOMICS``);
+        ``upgrade``: a write fault on ``pfn`` mapped already (``_FOLIO_UPGRADE_ATOMICS``).
+
+        Recorded with accounting off too: they are ``struct_page`` lines, which every record
+        keeps."""
+        if pfn < 0 or not self.mm.variant.folio:
+            return
+        if upgrade:
+            keys = (self.mm.folio(pfn)[0],)  # the head's _refcount
+        elif pmd:
+            keys = (pfn, pfn + 1)  # head: _refcount; second page: the folio's map counts
+        else:
+            head = self.mm.folio(pfn)[0]
+            keys = (pfn,) if head == pfn else (head, pfn)  # _refcount; page->_mapcount
+        wr.lines_written.setdefault("struct_page", []).extend(keys)
+        if upgrade:
+            wr.atomics += _FOLIO_UPGRADE_ATOMICS
+        else:
+            wr.atomics += (_FOLIO_MAP_ATOMICS if mapped else _FOLIO_UNMAP_ATOMICS)[pmd]
+
     @staticmethod
     def _pt_key(vma: Vma, index: int, pmd: bool) -> int:
         va = vma.va_start + (index - vma.pgoff) * PAGE_SIZE
@@ -360,14 +403,15 @@ class DaxFS:
                         for i in idx:
                             keys.append(self._pt_key(vma, i, False))
                     for i in idx:
-                        del ptes[i]
+                        self._folio_refs(wr, ptes.pop(i)[0], False, False)
                     hit += len(idx)
             if vma.pmds:
                 for c in [c for c in vma.pmds if c <= hi and c + PG_PMD_NR - 1 >= lo]:
-                    del vma.pmds[c]
+                    pfn = vma.pmds.pop(c)[0]
                     hit += 1
                     if self.accounting:
                         wr.write("pagetable", self._pt_key(vma, c, True))
+                    self._folio_refs(wr, pfn, True, False)
             if hit:
                 wr.tlb_shootdowns += 1
                 n += hit
@@ -676,6 +720,7 @@ class DaxFS:
             return
         for vma in a.vmas:
             if vma.ptes or vma.pmds:
+                self._unmap_folios(vma, wr)
                 vma.ptes.clear()
                 vma.pmds.clear()
                 wr.tlb_shootdowns += 1
@@ -690,6 +735,14 @@ class DaxFS:
                 value = xa.erase(idx)
                 self._entry_pages(a, idx, value, wr, False, True)
                 self.stats["entries_removed"] += 1
+
+    def _unmap_folios(self, vma: Vma, wr: WorkRecord) -> None:
+        """The folio counts dropped by zapping every PTE and PMD of ``vma`` (v6.15+)."""
+        if self.mm.variant.folio:
+            for pfn, _w in vma.ptes.values():
+                self._folio_refs(wr, pfn, False, False)
+            for pfn, _w in vma.pmds.values():
+                self._folio_refs(wr, pfn, True, False)
 
     def unlink(self, path: str) -> WorkRecord:
         """``unlink(2)`` of a closed file: eviction then the filesystem frees its blocks."""
@@ -799,6 +852,7 @@ class DaxFS:
                     wr.write("pagetable", self._pt_key(vma, i, False))
                 for c in vma.pmds:
                     wr.write("pagetable", self._pt_key(vma, c, True))
+            self._unmap_folios(vma, wr)
             wr.tlb_shootdowns += 1
         a = self.spaces.get(vma.ino)
         if a is not None:
@@ -986,11 +1040,11 @@ class DaxFS:
     def _install(
         self, vma: Vma, index: int, pfn: int, writable: bool, pmd: bool, wr: WorkRecord
     ) -> None:
-        if pmd:
-            vma.pmds[index] = (pfn, writable)
-        else:
-            vma.ptes[index] = (pfn, writable)
+        table = vma.pmds if pmd else vma.ptes
+        prev = table.get(index)
+        table[index] = (pfn, writable)
         wr.pages_mapped += 1
+        self._folio_refs(wr, pfn, pmd, True, upgrade=prev is not None and prev[0] == pfn)
         if not self.accounting:
             return
         key = self._pt_key

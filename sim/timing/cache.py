@@ -215,7 +215,6 @@ def _kernel_records(
     sp_struct,
     xa_struct,
     sp_medium,
-    atomic,
     lat,
     geom,
     l1,
@@ -231,8 +230,8 @@ def _kernel_records(
     sp_out,
 ):
     """Per record: cycles of its ``xa_struct`` lines into ``xa_out``, of every other line
-    into ``other_out`` (a written ``sp_struct`` line adds ``atomic``), and of its
-    ``sp_struct`` lines alone (part of ``other_out``) into ``sp_out``."""
+    into ``other_out``, and of its ``sp_struct`` lines alone (part of ``other_out``) into
+    ``sp_out``."""
     n = key.shape[0]
     l3flat = l3.reshape(-1)
     for i in range(n):
@@ -261,7 +260,6 @@ def _kernel_records(
         if s == xa_struct:
             xa_out[r] += cost
         elif is_sp:
-            cost += atomic if w == 1 else 0
             other_out[r] += cost
             sp_out[r] += cost
         else:
@@ -354,7 +352,6 @@ def access_records(
     sp_struct: int,
     xa_struct: int,
     sp_medium: int,
-    atomic_cycles: int,
     lat,
     line_bytes,
     block_bytes,
@@ -363,8 +360,8 @@ def access_records(
 
     Access ``i`` is to byte address ``base[struct[i]] + 64 * key[i]`` by CPU
     ``cpu_rec[rec[i]]``; lines of structure ``sp_struct`` live on medium ``sp_medium`` (0
-    DRAM, 1 pmem), every other structure in DRAM; a written ``sp_struct`` line adds
-    ``atomic_cycles``. Equal to :func:`access_lines` over the same accesses, summed per record.
+    DRAM, 1 pmem), every other structure in DRAM. Equal to :func:`access_lines` over the
+    same accesses, summed per record.
 
     Returns
     -------
@@ -385,7 +382,6 @@ def access_records(
         np.int64(sp_struct),
         np.int64(xa_struct),
         np.int64(sp_medium),
-        np.int64(atomic_cycles),
         lat,
         geometry(state, line_bytes, block_bytes),
         state.l1,

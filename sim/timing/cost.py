@@ -12,8 +12,11 @@ What a record costs (all in integer cycles of ``cpu.freq_ghz``):
   the other structures are in DRAM. Stores are cached stores (read for ownership, then the
   line is dirty); a dirty line evicted from the L3 charges its write-back as the device
   time it consumes, on pmem a 64 B partial-XPLine write (read-modify-write in the
-  XPBuffer) shared over the interleave set. Each written ``struct_page`` line also charges
-  one atomic (the page/folio refcount update; mapping, index and share are plain stores).
+  XPBuffer) shared over the interleave set. ``mapping``, ``index`` and ``share`` are plain
+  stores in every design (``dax_associate_entry``/``dax_disassociate_entry``); the record's
+  ``atomics`` (page/folio refcount and mapcount updates, which only the refcounted folios of
+  v6.15+ take at fault and unmap) charge ``kernel.atomic_cycles`` each, with the
+  struct-page lines.
 * **Memmap placement effect** (pmem-timing section 6): a cold struct-page miss costs the
   random pmem load latency, 305 ns on optane-gen1, instead of ~101.5 ns in DRAM: about
   +200 ns (~450 cycles) per cold struct-page line, plus the partial-line write-back of each
@@ -70,7 +73,7 @@ class RecordBatch:
     ----------
     n : int
         Number of records.
-    faults, pages_mapped, tlb_shootdowns, memcpy_bytes, nlocks : ndarray of shape (n,)
+    faults, pages_mapped, tlb_shootdowns, memcpy_bytes, nlocks, atomics : ndarray of shape (n,)
         Per-record counts.
     line_rec, line_struct, line_key, line_write : ndarray of shape (L,)
         Every cache-line access in order: record index, structure index in
@@ -87,6 +90,7 @@ class RecordBatch:
     tlb_shootdowns: np.ndarray
     memcpy_bytes: np.ndarray
     nlocks: np.ndarray
+    atomics: np.ndarray
     line_rec: np.ndarray
     line_struct: np.ndarray
     line_key: np.ndarray
@@ -112,7 +116,7 @@ class RecordBatch:
         if locks_out is not None:
             locks_out.extend([r.locks for r in records])
         # one pass, few calls per record: flat int lists, reshaped once
-        counts: list = []  # faults, pages_mapped, tlb_shootdowns, memcpy_bytes, nlocks
+        counts: list = []  # faults, pages_mapped, tlb_shootdowns, memcpy_bytes, nlocks, atomics
         groups: list = []  # record, structure, write, number of keys
         keys: list = []
         pm: list = []  # record, size, write
@@ -122,7 +126,16 @@ class RecordBatch:
         kext = keys.extend
         try:
             for i, r in enumerate(records):
-                cext((r.faults, r.pages_mapped, r.tlb_shootdowns, r.memcpy_bytes, len(r.locks)))
+                cext(
+                    (
+                        r.faults,
+                        r.pages_mapped,
+                        r.tlb_shootdowns,
+                        r.memcpy_bytes,
+                        len(r.locks),
+                        r.atomics,
+                    )
+                )
                 for s, ks in r.lines_read.items():
                     kext(ks)
                     gext((i, sid_of[s], 0, len(ks)))
@@ -139,7 +152,7 @@ class RecordBatch:
             raise InputError(
                 f"unknown structure {exc.args[0]!r}; valid: {', '.join(STRUCTURES)}", r.op
             ) from None
-        c = np.array(counts, dtype=np.int64).reshape(n, 5).T
+        c = np.array(counts, dtype=np.int64).reshape(n, 6).T
         g = np.array(groups, dtype=np.int64).reshape(-1, 4).T
         m = np.array(pm, dtype=np.int64).reshape(-1, 3).T
         glen = g[3]
@@ -150,6 +163,7 @@ class RecordBatch:
             tlb_shootdowns=c[2].copy(),
             memcpy_bytes=c[3].copy(),
             nlocks=c[4].copy(),
+            atomics=c[5].copy(),
             line_rec=np.repeat(g[0], glen),
             line_struct=np.repeat(g[1], glen),
             line_key=np.array(keys, dtype=np.int64),
@@ -308,7 +322,6 @@ class CostModel:
                 _SP,
                 _XA,
                 self._sp_medium,
-                self.atomic_cycles,
                 self.lat,
                 self.line_bytes,
                 self.block_bytes,
@@ -317,6 +330,9 @@ class CostModel:
             xa = np.zeros(n, dtype=np.int64)
             lines = np.zeros(n, dtype=np.int64)
             sp = np.zeros(n, dtype=np.int64)
+        atomics = batch.atomics * self.atomic_cycles
+        sp = sp + atomics
+        lines = lines + atomics
         device = np.zeros(n, dtype=np.float64)
         if batch.pm_size.size:
             rc0, rcb = self.dev_read
