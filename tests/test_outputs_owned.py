@@ -7,6 +7,7 @@ byte afterwards."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -103,6 +104,10 @@ def test_run_replaces_its_earlier_results_only_with_overwrite_and_keeps_user_fil
     assert main(WRITERS["run"](out)) == 0
     mark = json.loads((out / MARK).read_text())
     assert mark["kind"] == "results" and "summary.parquet" in mark["files"]
+    umask = os.umask(0)
+    os.umask(umask)
+    for f in mark["files"]:  # the modes of files the user creates, not mkstemp's 0600
+        assert (out / f).stat().st_mode & 0o777 == 0o666 & ~umask, f
     (out / "notes.txt").write_bytes(USER_BYTES)
     (out / "plots").mkdir()
     (out / "plots" / "mine.png").write_bytes(b"png?")

@@ -380,3 +380,15 @@ def test_timing_duration_in_toml(tmp_path):
     sc = load_scenario(write(tmp_path, '[run]\nduration_ns = "2ms"\noperations = 1000\n'))
     assert sc.run.duration_ns == 2_000_000 and sc.run.operations == 1000
     assert tomllib.loads('x = "2ms"')["x"] == "2ms"
+
+
+def test_set_marks_the_files_description_as_changed():
+    """The file's description describes the file; after --set it says which keys changed."""
+    plain = load_scenario("vm-clones")
+    changed = load_scenario("vm-clones", ["workload.clones=4", "device.size='1GiB'"])
+    assert changed.description == (
+        f"{plain.description} (--set changed workload.clones, device.size)"
+    )
+    assert changed.to_dict()["description"] == changed.description
+    own = load_scenario("vm-clones", ["description='four clones'", "workload.clones=4"])
+    assert own.description == "four clones"

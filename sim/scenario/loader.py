@@ -233,6 +233,10 @@ def load_scenario(path: str | os.PathLike | None = None, overrides: Iterable[str
         key, value = parse_set(item)
         _apply(raw, key, value)
         sources[key] = f"--set {item}"
+    desc = raw.get("description")
+    if sources and isinstance(desc, str) and desc and "description" not in sources:
+        # The file's words describe the file: say what --set changed since.
+        raw["description"] = f"{desc} (--set changed {', '.join(sources)})"
     return _build(raw, name=p.stem, path=str(p.resolve()), sources=sources)
 
 
