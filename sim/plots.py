@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from sim.constants import (  # noqa: E402
     COW_INDEX,
@@ -59,6 +60,22 @@ def _ax(ax: Axes | None, figsize=(6.4, 4.0)) -> Axes:
     return ax
 
 
+def _runs(df: pd.DataFrame) -> list[str]:
+    """The column of run names a figure uses, one per row of ``df``: the variant, and
+    ``variant / profile`` when ``df`` holds more than one profile (``compare --profiles``)."""
+    if "profile" in df and df["profile"].nunique() > 1:
+        return [f"{v} / {p}" for v, p in zip(df["variant"], df["profile"], strict=True)]
+    return [str(v) for v in df["variant"]]
+
+
+def _by_run(df: pd.DataFrame):
+    """``(run name, variant, rows)`` per run of ``df``, in order (see :func:`_runs`)."""
+    names = pd.Series(_runs(df), index=df.index)
+    for name in dict.fromkeys(names):
+        g = df[names == name]
+        yield name, str(g["variant"].iloc[0]), g
+
+
 def _legend(ax: Axes, **kw) -> None:
     """A legend only when something is labelled (an empty run draws no lines)."""
     if ax.get_legend_handles_labels()[0]:
@@ -95,7 +112,7 @@ def plot_churn(summary: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
             linewidth=0.4,
             label=k,
         )
-    ax.set_xticks(x, summary["variant"], rotation=20, ha="right")
+    ax.set_xticks(x, _runs(summary), rotation=20, ha="right")
     ax.set_ylabel("struct-page updates per operation")
     ax.set_title("Refcount churn by design")
     _legend(ax, title="hatch = counter")
@@ -131,7 +148,7 @@ def plot_warnings(summary: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
         label="latched (WARN_ON_ONCE sites)",
     )
     ax.set_yscale("symlog")
-    ax.set_xticks(x, summary["variant"], rotation=20, ha="right")
+    ax.set_xticks(x, _runs(summary), rotation=20, ha="right")
     ax.set_ylabel("warnings (count)")
     ax.set_title("Kernel WARN sites hit")
     _legend(ax)
@@ -147,12 +164,10 @@ def plot_stale_pages_over_time(timeseries: pd.DataFrame, *, ax: Axes | None = No
         Columns ``variant``, ``op_index``, ``residue_pages``, ``phantom_pages``.
     """
     ax = _ax(ax)
-    for variant, g in timeseries.groupby("variant", sort=False):
-        c = variant_color(str(variant))
-        ax.plot(g["op_index"], g["residue_pages"], color=c, label=f"{variant} residue")
-        ax.plot(
-            g["op_index"], g["phantom_pages"], color=c, linestyle="--", label=f"{variant} phantom"
-        )
+    for name, variant, g in _by_run(timeseries):  # one line per run, never two joined
+        c = variant_color(variant)
+        ax.plot(g["op_index"], g["residue_pages"], color=c, label=f"{name} residue")
+        ax.plot(g["op_index"], g["phantom_pages"], color=c, linestyle="--", label=f"{name} phantom")
     ax.set_xlabel("file-level operations applied")
     ax.set_ylabel("pages with stale sharing state")
     ax.set_title("Stale struct-page state over the run")
@@ -170,17 +185,17 @@ def plot_share_degree(pages: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     """
     ax = _ax(ax)
     shared = pages[pages["kind"] == "shared"]
-    variants = list(dict.fromkeys(shared["variant"]))
-    width = 0.8 / max(len(variants), 1)
-    for i, v in enumerate(variants):
-        g = shared[shared["variant"] == v]
+    runs = list(_by_run(shared)) if len(shared) else []
+    width = 0.8 / max(len(runs), 1)
+    for i, (name, v, g) in enumerate(runs):
         ax.bar(
-            g["share_degree"] + (i - (len(variants) - 1) / 2) * width,
+            g["share_degree"] + (i - (len(runs) - 1) / 2) * width,
             g["pages"],
             width,
             color=variant_color(v),
-            label=v,
+            label=name,
         )
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # a share count is a whole number
     ax.set_yscale("symlog")
     ax.set_xlabel("share count recorded in the struct page")
     ax.set_ylabel("pages")
@@ -261,7 +276,7 @@ def plot_memory_failure_owners(summary: pd.DataFrame, *, ax: Axes | None = None)
         edgecolor="black",
         label="page->mapping fallback",
     )
-    ax.set_xticks(x, summary["variant"], rotation=20, ha="right")
+    ax.set_xticks(x, _runs(summary), rotation=20, ha="right")
     ax.set_ylabel("(file, offset) owners found")
     ax.set_title("Memory failure: owners found")
     _legend(ax)
@@ -277,20 +292,18 @@ def plot_cycles_per_op(latency: pd.DataFrame, *, ax: Axes | None = None) -> Axes
         One row per operation: ``variant``, ``op``, ``latency_cycles``.
     """
     ax = _ax(ax)
-    means = (
-        latency.groupby(["op", "variant"], sort=True)["latency_cycles"].mean().unstack("variant")
-    )
-    ops = list(means.index)
-    variants = list(means.columns)
-    width = 0.8 / max(len(variants), 1)
+    runs = list(_by_run(latency)) if len(latency) else []
+    ops = sorted(set(latency["op"]))
+    width = 0.8 / max(len(runs), 1)
     x = np.arange(len(ops))
-    for i, v in enumerate(variants):
+    for i, (name, v, g) in enumerate(runs):
+        mean = g.groupby("op")["latency_cycles"].mean().reindex(ops)
         ax.bar(
-            x + (i - (len(variants) - 1) / 2) * width,
-            means[v].to_numpy(),
+            x + (i - (len(runs) - 1) / 2) * width,
+            mean.to_numpy(dtype=np.float64),
             width,
             color=variant_color(v),
-            label=v,
+            label=name,
         )
     ax.set_xticks(x, ops, rotation=20, ha="right")
     ax.set_yscale("log")
