@@ -5,6 +5,7 @@
     daxsim hunt --variant NAME [--seed S] [--budget OPS | --time SECONDS] [--ops LIST]
                 [--files N] [--workers N] [--out DIR] [--quiet]
     daxsim hunt --all-variants ...
+    daxsim hunt ... --confirm
 
 ``NAME`` is a design name or alias, ``module:Class`` or ``path/to/file.py:Class`` (a
 ``sim.memmap.Variant`` subclass; repeat ``--variant`` to hunt several). For every design it
@@ -12,6 +13,9 @@ prints one explanation per broken invariant, writes ``OUT/<design>-<invariant>.x
 the end the table (one row per design, one column per invariant) and ``OUT/hunt.parquet``.
 ``--workers N`` runs the search's episodes in N processes; with an op budget the findings,
 their reproducers and the table are the same for any N (episodes are merged in order).
+``--confirm`` replays every finding of a built-in design on a cached kernel that runs it
+(one boot per kernel, :mod:`sim.hunt.confirm`) and adds what the kernel showed to the table
+(a last column) and to ``hunt.parquet`` (``confirmation``, ``kernel``, ``kernel_evidence``).
 Exit status 0 when the hunt ran (violations are findings, not errors), 2 for bad input.
 """
 
@@ -100,6 +104,12 @@ def configure(parser) -> None:
         metavar="DIR",
         help="output directory (default results/hunt-<UTC timestamp>)",
     )
+    parser.add_argument(
+        "--confirm",
+        action="store_true",
+        help="replay every finding of a built-in design on a cached kernel of that design "
+        "(daxsim kernel fetch; one boot per kernel) and report whether it reproduces",
+    )
     add_overwrite_arg(parser)
     parser.add_argument("--quiet", action="store_true", help="print only the table")
 
@@ -142,6 +152,8 @@ def main(args) -> int:
     # and recorded are those the files have then.
     with output_dir(out, kind="hunt", overwrite=args.overwrite) as tmp:
         rows = _hunt_into(args, specs, kinds, budget, str(tmp), out)
+        if args.confirm:
+            rows = _confirm(rows, args, str(tmp), out)
         df = results_frame(rows)
         print(format_table(rows))
         write_parquet(df, str(tmp / "hunt.parquet"))
@@ -149,6 +161,23 @@ def main(args) -> int:
         print(f"wrote {out}/hunt.parquet")
     sys.stdout.flush()
     return 0
+
+
+def _confirm(rows, args, tmp: str, out: str) -> list:
+    """Replay the findings on kernels of their designs (reproducers are still in ``tmp``)."""
+    import dataclasses
+    import tempfile
+
+    from sim.hunt.confirm import confirm_rows
+
+    say = None if args.quiet else (lambda s: print(s, flush=True))
+    real = [dataclasses.replace(r, reproducer=r.reproducer.replace(out, tmp)) for r in rows]
+    with tempfile.TemporaryDirectory(prefix="daxsim-confirm-") as work:
+        conf = confirm_rows(real, work_dir=work, say=say)
+    return [
+        dataclasses.replace(r, confirmation=c.status, kernel=c.kernel, kernel_evidence=c.evidence)
+        for r, c in zip(rows, conf, strict=True)
+    ]
 
 
 def _hunt_into(args, specs, kinds, budget, tmp: str, out: str) -> list:

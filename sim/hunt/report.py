@@ -46,6 +46,12 @@ class HuntRow:
     seed: int
     reproducer: str
     message: str
+    #: ``daxsim hunt --confirm``: ``"confirmed"``, ``"not reproduced"``, ``"no kernel
+    #: cached"`` or ``""`` (not replayed), the kernel release it ran on, and what the kernel
+    #: showed (see :mod:`sim.hunt.confirm`).
+    confirmation: str = ""
+    kernel: str = ""
+    kernel_evidence: str = ""
 
 
 def hunt_and_shrink(
@@ -130,7 +136,16 @@ def results_frame(rows) -> pd.DataFrame:
     df = pd.DataFrame([r.__dict__ for r in rows], columns=list(HuntRow.__dataclass_fields__))
     for c in ("ops_to_find", "shrunk_ops", "shrunk_lines", "ops_run", "seed"):
         df[c] = df[c].astype(np.int64)
-    for c in ("variant", "invariant", "status", "reproducer", "message"):
+    for c in (
+        "variant",
+        "invariant",
+        "status",
+        "reproducer",
+        "message",
+        "confirmation",
+        "kernel",
+        "kernel_evidence",
+    ):
         df[c] = df[c].astype(object)
     return df
 
@@ -143,12 +158,29 @@ def _cell(r: HuntRow) -> str:
     return f"{word} after {r.ops_to_find} ops{shr}"
 
 
+def _kernel_cell(rows) -> str:
+    """The ``on a kernel`` cell of one design: each replayed finding's confirmation."""
+    parts = []
+    for r in rows:
+        if not r.confirmation:
+            continue
+        where = f" on {r.kernel}" if r.kernel else ""
+        ev = f" ({r.kernel_evidence})" if r.kernel_evidence else ""
+        parts.append(f"{COLUMN_TITLES.get(r.invariant, r.invariant)}: {r.confirmation}{where}{ev}")
+    return "; ".join(parts) or "-"
+
+
 def format_table(rows, names=ALL_NAMES) -> str:
-    """One row per design, one column per invariant (plain text)."""
+    """One row per design, one column per invariant (plain text); with confirmations
+    (``daxsim hunt --confirm``) a last column says what a kernel of the design showed."""
     variants = list(dict.fromkeys(r.variant for r in rows))
     by = {(r.variant, r.invariant): r for r in rows}
     head = ["design"] + [COLUMN_TITLES.get(n, n) for n in names]
     body = [[v] + [_cell(by[(v, n)]) if (v, n) in by else "-" for n in names] for v in variants]
+    if any(r.confirmation for r in rows):
+        head.append("on a kernel")
+        for b, v in zip(body, variants, strict=True):
+            b.append(_kernel_cell([r for r in rows if r.variant == v]))
     widths = [max(len(x[i]) for x in [head] + body) for i in range(len(head))]
     fmt = lambda row: "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()  # noqa: E731
     return "\n".join([fmt(head), fmt(["-" * w for w in widths])] + [fmt(b) for b in body])

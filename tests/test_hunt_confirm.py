@@ -1,0 +1,141 @@
+"""Hunt findings confirmed on real kernels (``daxsim hunt --confirm``, sim/hunt/confirm.py),
+and the v6.15 phantom made visible (scenarios/scripts/kernel/phantom-visible.xfsio).
+
+The tests that need a kernel read the suite's one boot per kernel (tests/kernel_suite.py:
+HUNT_REPRODUCERS and PHANTOM_VISIBLE run there)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from kernel_suite import HUNT, PHANTOM_VISIBLE
+
+from sim.cli import main
+from sim.hunt.confirm import (
+    CONFIRMED,
+    NO_KERNEL,
+    confirm_rows,
+    confirmation_script,
+    daxsim_at_end,
+    judge_script,
+)
+from sim.hunt.report import HuntRow
+from sim.kernel.run import guest_name
+from sim.xfsio.parse import parse_script
+
+RESIDUE = HUNT / "cow-index-nothing_left_behind.xfsio"
+PHANTOM = HUNT / "folio-share-association_truth.xfsio"
+
+
+def _expectation_holds(path: Path, design: str) -> bool:
+    """daxsim's verdict on the script's ``@expect_invariant`` line."""
+    dax_checks = []
+    from sim.hunt.invariants import runner_invariants
+    from sim.xfsio.runner import XfsioRunner
+
+    r = XfsioRunner(design, filename=str(path), invariants=runner_invariants())
+    r.run(parse_script(path.read_text(), str(path)))
+    r.close()
+    dax_checks = [c for c in r.result.checks if c.kind == "expect_invariant"]
+    return len(dax_checks) == 1 and dax_checks[0].ok
+
+
+@pytest.mark.parametrize(("src", "design"), [(RESIDUE, "cow-index"), (PHANTOM, "folio-share")])
+@pytest.mark.parametrize("pad", [0, 64 << 20])
+def test_the_confirmation_script_keeps_daxsims_verdict(tmp_path, src, design, pad):
+    """Closing the files, the statfs and the padding file change nothing daxsim computes:
+    the reproducer's invariant is still violated, by the same residue or phantom."""
+    out = confirmation_script(str(src), tmp_path, pad_bytes=pad)
+    text = out.read_text().splitlines()
+    body = [ln for ln in text if ln and not ln.startswith("#")]
+    at = next(i for i, ln in enumerate(body) if ln.startswith("@expect_invariant"))
+    opens = sum(1 for ln in src.read_text().splitlines() if ln.split()[:1] == ["open"])
+    gone = ["@unlink .confirm-pad"] if pad else []
+    assert body[at - opens - 1 - len(gone) : at] == ["close"] * opens + gone + ["@statfs confirm"]
+    assert (".confirm-pad" in out.read_text()) == (pad > 0)
+    assert _expectation_holds(out, design)
+    before = daxsim_at_end(parse_script(src.read_text(), str(src)), str(src), design)
+    after = daxsim_at_end(parse_script(out.read_text(), str(out)), str(out), design)
+    for dax in (before, after):
+        assert (int(dax.mm.residue_pages()), int(dax.mm.phantom_pages())) == (
+            (1, 0) if design == "cow-index" else (0, 1)
+        )
+
+
+def _row(variant, invariant, status, reproducer):
+    return HuntRow(variant, invariant, status, 1, 1, 1, 10, 0, str(reproducer), "")
+
+
+def test_only_findings_of_built_in_designs_are_replayed(tmp_path):
+    rows = [
+        _row("single-owner", "no_warnings", "violated", RESIDUE),
+        _row("cow-index", "memory_failure_fallback", "limit", RESIDUE),
+        _row("cow-index", "data_integrity", "none", ""),
+        _row("my-design", "no_warnings", "violated", RESIDUE),
+        _row("page-share", "nothing_left_behind", "violated", RESIDUE),
+    ]
+    got = confirm_rows(rows, kernels=[], work_dir=tmp_path)
+    assert [c.status for c in got] == [NO_KERNEL, "", "", "", NO_KERNEL]
+    assert all(c.kernel == "" for c in got)
+
+
+def test_hunt_confirm_adds_the_kernel_column_and_parquet_fields(tmp_path, monkeypatch, capsys):
+    """No kernel in the cache: every finding says so, in the table and in hunt.parquet."""
+    monkeypatch.setenv("DAXSIM_CACHE", str(tmp_path / "empty-cache"))
+    out = tmp_path / "h"
+    args = ["hunt", "--variant", "single-owner", "--budget", "60", "--engine", "python"]
+    assert main([*args, "--confirm", "--quiet", "--out", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "on a kernel" in table.splitlines()[0]
+    assert "no warnings: no kernel cached" in table
+    df = pd.read_parquet(out / "hunt.parquet")
+    found = df[df.status == "violated"]
+    assert len(found) > 0
+    assert set(found.confirmation) == {NO_KERNEL}
+    assert set(df[df.status != "violated"].confirmation) <= {""}
+    assert main([*args, "--quiet", "--out", str(tmp_path / "h2")]) == 0
+    assert "on a kernel" not in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ on the kernels (one boot)
+def _judged(run, src: Path, invariant: str):
+    path = run.hunt[str(src)]
+    name = guest_name(run.paths.index(path), path)
+    assert run.capture.errors.get(name) is None
+    return judge_script(invariant, path, run, run.by_path[path], run.capture, name)
+
+
+def test_the_seeds_residue_is_confirmed_on_6_1(kernel_run):
+    run = kernel_run("6.1")
+    status, evidence = _judged(run, RESIDUE, "nothing_left_behind")
+    assert (status, evidence) == (CONFIRMED, "residue_pages 1 (daxsim 1)")
+
+
+def test_the_v6_15_phantom_is_confirmed_on_6_18(kernel_run):
+    run = kernel_run("6.18")
+    status, evidence = _judged(run, PHANTOM, "association_truth")
+    assert (status, evidence) == (CONFIRMED, "phantom_pages 1 (daxsim 1)")
+
+
+def test_the_phantom_turns_a_later_shared_pmd_read_into_sigbus_on_6_18(kernel_run):
+    """Without the reset, each stale head page makes the PMD fault of a later reflinked file
+    take dax_associate_entry's shared branch on an order-0 folio: the order WARN in fs/dax.c,
+    vmf_insert_folio_pmd's WARN, and SIGBUS for a legal read."""
+    r = kernel_run("6.18").by_path[str(PHANTOM_VISIBLE)]
+    assert r.error is None
+    assert r.sigbus
+    sites = {(w["file"], w["function"]) for w in r.warnings}
+    assert ("fs/dax.c", "dax_insert_entry") in sites
+    assert ("mm/huge_memory.c", "vmf_insert_folio_pmd") in sites
+    sigbus_checks = [c for c in r.checks if c.kind == "expect_errno"]
+    assert len(sigbus_checks) == 3 and all(c.ok for c in sigbus_checks)
+
+
+def test_with_the_reset_the_same_reads_map_pmds_on_7_3(kernel_run):
+    r = kernel_run("7.3").by_path[str(PHANTOM_VISIBLE)]
+    assert r.error is None
+    assert not r.sigbus
+    assert r.faults["pmd"] == 3
+    assert not [w for w in r.warnings if w["file"] == "mm/huge_memory.c"]
