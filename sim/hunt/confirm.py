@@ -17,7 +17,10 @@ confirmation depends on the invariant:
     folio designs' phantom (a stale share, ``phantom_pages``), counted against the pages of
     the script's start (struct pages outlive the filesystem). When daxsim's end state holds
     neither (the violation was an owner or a count gone wrong on a live file), the kernel's
-    pages must read, file by file and offset by offset, what daxsim's read.
+    pages must read, file by file and offset by offset, what daxsim's read. When the pages
+    show the state only where an earlier script of the boot had already left the same state
+    (a state re-made over itself cannot be told from one left alone), the verdict is
+    ``inconclusive``.
 
 Why the page state and not a WARN for these two: they are silent states (no WARN is on their
 path), so the only thing the kernel can show is the struct pages themselves.
