@@ -153,13 +153,9 @@ def daxsim_at_end(commands, filename: str, design: str):
     -------
     sim.dax.DaxFS
     """
-    from sim.hunt.invariants import runner_invariants
-    from sim.xfsio.runner import XfsioRunner
+    from sim.kernel.pagestate import daxsim_before_unmount
 
-    r = XfsioRunner(design, filename=filename, invariants=runner_invariants())
-    r.run(commands)
-    r.close()
-    return r.dax
+    return daxsim_before_unmount(commands, filename, design)
 
 
 def _warn_text(w: dict) -> str:

@@ -906,9 +906,12 @@ def daxsim_before_unmount(commands, filename: str, design: str):
     -------
     sim.dax.DaxFS
     """
+    from sim.hunt.invariants import runner_invariants
     from sim.xfsio.runner import XfsioRunner
 
-    r = XfsioRunner(design, filename=filename)
+    # The hunt's invariants too, so that a hunt reproducer (``@expect_invariant
+    # association_truth violated``) runs here as in ``daxsim xfsio``.
+    r = XfsioRunner(design, filename=filename, invariants=runner_invariants())
     r.run(commands)
     r.close()
     return r.dax
