@@ -152,3 +152,33 @@ def test_struct_page_cycles_reach_the_summary():
     ps, fs = out["page-share"].summary, out["folio-share"].summary
     assert fs["struct_page_lines"] < ps["struct_page_lines"]
     assert fs["struct_page_cycles"] < ps["struct_page_cycles"]
+
+
+def truncate_record(variant: str):
+    """The work record of truncating a file whose 2 MiB extent is mapped by a PMD."""
+    dfs = DaxFS(8192, variant)
+    ino, _ = dfs.open("f", create=True)
+    dfs.pwrite(ino, 0, PMD_BYTES, 0x61)
+    vid = dfs.mmap(1, ino, 0, PMD_BYTES, huge=True)
+    dfs.mread(vid, 0, 1)
+    head = int(dfs.entries()["pfn"][0])
+    return dfs.truncate(ino, 0), head
+
+
+def test_layout_break_reads_512_struct_pages_or_the_folio():
+    """``xfs_break_dax_layouts`` -> ``dax_layout_busy_page_range`` before a truncate reads
+    the refcount of each of a PMD entry's 512 pages up to v6.14 (``dax_busy_page``:
+    ``for_each_mapped_pfn``), the folio's reference and map counts from v6.15; what the
+    record prices for its struct pages is the cost model's price of those lines."""
+    big = load_profile("optane-gen1", {"cache.l1_bytes": 1 << 20, "cache.l2_bytes": 4 << 20})
+    sp = {}
+    for v in ("page-share", "folio-share"):
+        wr, head = truncate_record(v)
+        sp[v] = wr.lines_read["struct_page"]
+        cm = CostModel(big, memmap="pmem")
+        parts = cm.price_parts(RecordBatch.from_records([wr]))
+        assert int(parts["struct_page"][0]) == struct_page_cycles(cm, wr)
+        sp[v + " cycles"] = int(parts["struct_page"][0])
+    assert sp["page-share"] == list(range(head, head + 512))
+    assert sp["folio-share"] == [head, head + 1]
+    assert sp["page-share cycles"] > sp["folio-share cycles"]

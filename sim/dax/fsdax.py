@@ -500,10 +500,41 @@ class DaxFS:
         a = self.spaces.get(ino)
         if how == "none" or a is None:
             return
+        self._busy_scan(a, how == "unmap_delete", wr)
         if how == "unmap_delete":
             self._remove_entries(a, 0, _WHOLE_FILE, True, wr)
         else:
             self._unmap_index_range(a, 0, _WHOLE_FILE, wr)
+
+    def _busy_scan(self, a: _Space, folios: bool, wr: WorkRecord) -> None:
+        """The struct pages ``dax_layout_busy_page_range`` reads over the whole file: for
+        each real entry, ``dax_busy_page(entry)``. Up to v6.14 (``folios`` False) it reads
+        ``page_ref_count`` of every page of the entry (``for_each_mapped_pfn``: 512 for a PMD
+        entry), and only when the file is mapped (``mapping_mapped``); from v6.15
+        (Popple's series dropped the ``mapping_mapped`` test) it reads the folio's
+        ``folio_ref_count`` and ``folio_mapcount`` (its head, and the second struct page of
+        an order-9 folio). No page is ever busy here (refcounts are not modelled), so the
+        scan runs to the end. Recorded with accounting off too (``struct_page`` lines)."""
+        xa = a.xa
+        if not xa.entries or not (folios or a.vmas):
+            return
+        acct = self.accounting
+        if acct:
+            wr.locks.append(("xa_lock", a.mid))
+        keys = wr.lines_read.setdefault("struct_page", [])
+        for idx, value in sorted(xa.entries.items()):
+            if value & (DAX_ZERO_PAGE | DAX_EMPTY):
+                continue
+            if acct:
+                wr.lines_read.setdefault("xarray_node", []).extend(xa.walk_keys(idx))
+            pfn = value >> DAX_SHIFT
+            if folios:
+                head, order = self.mm.folio(pfn)[:2]
+                keys.extend((head, head + 1) if order else (head,))
+            else:
+                keys.extend(range(pfn, pfn + (PG_PMD_NR if value & DAX_PMD else 1)))
+        if not keys:
+            del wr.lines_read["struct_page"]
 
     @staticmethod
     def _blocks(off: int, length: int) -> tuple[int, int]:
