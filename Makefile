@@ -45,7 +45,8 @@ bench: $(STAMP)
 	$(BIN)/python -m pytest benchmarks -q --benchmark-only
 
 # Every conformance case, README reproducer and kernel script on 6.1, 6.12, 6.18 and 7.3 and in
-# daxsim: results/kernel-check/compare.parquet and agreement.md (the README's table).
+# daxsim: results/kernel-check/compare.parquet and agreement.md (the README's table); then the
+# README's hunt with every finding confirmed on its kernel (results/kernel-check-hunt).
 kernel-check: $(STAMP) $(KSTAMP)
 	$(BIN)/python -m sim kernel fetch --all
 	$(BIN)/python benchmarks/kernel_check.py
