@@ -70,7 +70,7 @@ AFTER_EVERY_LINE["7.3"].append(PHANTOM_VISIBLE)
 #: tests/test_hunt_confirm.py judges them.
 HUNT = ROOT / "scenarios" / "scripts" / "hunt"
 HUNT_REPRODUCERS: dict[str, list[Path]] = {
-    "6.1": [HUNT / "cow-index-nothing_left_behind.xfsio"],
+    "6.1": [HUNT / "cow-index-no_warnings.xfsio", HUNT / "cow-index-nothing_left_behind.xfsio"],
     "6.18": [HUNT / "folio-share-association_truth.xfsio"],
 }
 #: Scripts whose checks and agreement with daxsim their own tests judge (test_hunt_confirm.py):

@@ -26,6 +26,7 @@ from sim.kernel.run import guest_name
 from sim.xfsio.parse import parse_script
 
 RESIDUE = HUNT / "cow-index-nothing_left_behind.xfsio"
+TWO_OWNERS = HUNT / "cow-index-no_warnings.xfsio"
 PHANTOM = HUNT / "folio-share-association_truth.xfsio"
 
 
@@ -99,12 +100,51 @@ def test_hunt_confirm_adds_the_kernel_column_and_parquet_fields(tmp_path, monkey
     assert "on a kernel" not in capsys.readouterr().out
 
 
+def _warn(line: int, site):
+    return {"file": "fs/dax.c", "line": line, "function": "dax_associate_entry", "site": site}
+
+
+@pytest.mark.parametrize(
+    ("warnings", "status", "evidence"),
+    [
+        (
+            [_warn(404, "disassociate_foreign_mapping"), _warn(380, "associate_mapping_set")],
+            CONFIRMED,
+            "WARN fs/dax.c:380 dax_associate_entry",
+        ),
+        (
+            [_warn(404, "disassociate_foreign_mapping")],
+            "not reproduced",
+            "only WARN fs/dax.c:404 dax_associate_entry",
+        ),
+        ([], "not reproduced", "no WARN"),
+    ],
+)
+def test_a_warning_finding_needs_a_warn_at_a_site_daxsim_fired(warnings, status, evidence):
+    """daxsim fires associate_mapping_set on the reproducer: only a kernel WARN whose line
+    holds that condition confirms it."""
+    from sim.hunt.confirm import judge
+    from sim.kernel.run import ScriptResult
+
+    path = str(TWO_OWNERS)
+    dax = daxsim_at_end(parse_script(TWO_OWNERS.read_text(), path), path, "cow-index")
+    assert {s for s, c in dax.mm.warnings.items() if c} == {"associate_mapping_set"}
+    res = ScriptResult(script=path, warnings=warnings)
+    assert judge("no_warnings", res, None, None, "", "cow-index", dax) == (status, evidence)
+
+
 # ------------------------------------------------------------------ on the kernels (one boot)
 def _judged(run, src: Path, invariant: str):
     path = run.hunt[str(src)]
     name = guest_name(run.paths.index(path), path)
     assert run.capture.errors.get(name) is None
     return judge_script(invariant, path, run, run.by_path[path], run.capture, name)
+
+
+def test_two_owners_warning_is_confirmed_on_6_1(kernel_run):
+    run = kernel_run("6.1")
+    status, evidence = _judged(run, TWO_OWNERS, "no_warnings")
+    assert (status, evidence) == (CONFIRMED, "WARN fs/dax.c:380 dax_associate_entry")
 
 
 def test_the_seeds_residue_is_confirmed_on_6_1(kernel_run):
