@@ -227,6 +227,10 @@ def judge(invariant: str, script_result, pages, baseline, iomem: str, design: st
             return NOT_REPRODUCED, text
     rows = compare_views(kv, dv)
     bad = [row for row in rows if not row[3]]
+    if not bad and len(rows) == 3:
+        # Nothing is associated at the end on either side: the violation was a state the
+        # script passed through, which the pages read at its end cannot show.
+        return INCONCLUSIVE, "no associated page at the script's end on either side"
     if not bad:
         return CONFIRMED, f"page state as daxsim's ({len(rows) - 3} runs of pages)"
     o, k, d, _ = bad[0]
@@ -302,9 +306,12 @@ def confirm_rows(rows, *, kernels=None, work_dir, say=None, run=None) -> list[Co
         capture = PageCapture.for_kernel(k)
         kr = run(k, paths, capture)
         for n, (i, path) in enumerate(zip(idx, paths, strict=True)):
-            status, evidence = judge_script(
-                rows[i].invariant, path, kr, kr.scripts[n], capture, guest_name(n, path)
-            )
+            try:
+                status, evidence = judge_script(
+                    rows[i].invariant, path, kr, kr.scripts[n], capture, guest_name(n, path)
+                )
+            except ValueError as exc:  # pages that are not the pmem's, no final report
+                status, evidence = INCONCLUSIVE, f"page state not readable: {exc}"
             out[i] = Confirmation(status, release, evidence)
     return out
 
