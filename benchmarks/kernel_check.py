@@ -2,17 +2,11 @@
 
 Runs ``daxsim kernel compare`` over all 28 conformance cases (read from
 ``../shared/conformance/xfstests``), the reproducers of the README (its code blocks that start
-<<<<<<< Updated upstream
 with ``@mkfs``, written out as scripts), and ``scenarios/scripts/kernel`` on 6.1, 6.12, 6.18
 and 7.3, into ``results/kernel-check/`` (``compare.parquet``, ``agreement.md``, the scripts
 taken from the README). Then the README's hunt with ``--confirm``: every finding of a built-in
 design replayed on the cached kernel of its design (``results/kernel-check-hunt/``: the table
 printed, ``hunt.parquet``). Exit status: that of ``daxsim kernel compare``, else the hunt's.
-=======
-with ``@mkfs``, written out as scripts next to the output directory), and
-``scenarios/scripts/kernel`` on 6.1, 6.12, 6.18 and 7.3, into ``results/kernel-check/``
-(``compare.parquet``, ``agreement.md``). Exit status: that of ``daxsim kernel compare``.
->>>>>>> Stashed changes
 
     .venv/bin/python benchmarks/kernel_check.py [--kernels 6.1,7.3] [--out DIR] [--exclude A,B]
 """
@@ -28,8 +22,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFORMANCE = ROOT.parent / "shared" / "conformance" / "xfstests"
-if not CONFORMANCE.is_dir():
-    CONFORMANCE = Path("/work/shared/conformance/xfstests")
 KERNELS = "6.1,6.12,6.18,7.3"
 
 
@@ -54,13 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     from sim.cli import main as daxsim
 
     out = Path(args.out)
-<<<<<<< Updated upstream
     # The README's reproducers go to a directory of their own: kernel compare writes only
     # into an output directory that holds nothing but its own earlier output.
     rdir = out.with_name(out.name + "-readme")
-=======
-    rdir = out.parent / f"{out.name}-readme-scripts"  # compare writes only its own files in out
->>>>>>> Stashed changes
     rdir.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(out / "readme", ignore_errors=True)  # where this script put them before
     readme = []
