@@ -46,6 +46,7 @@ def test_run_json_has_the_fields_of_issue_14(kernel_run):
         assert d["checks_failed"] == sum(1 for c in s.checks if not c.ok and not c.model)
         assert set(d["faults"]) == {"pte", "pmd", "pmd_fallback"}
         assert d["md5"] == s.md5 and d["sigbus"] == s.sigbus
+        assert d["lost_trace_events"] == 0  # the 16 MiB trace buffer held every fault
         for w in d["warnings"]:
             assert set(w) == {"file", "line", "function", "site"}
 

@@ -168,6 +168,8 @@ def _describe_script(s) -> list[str]:
     ]
     if s.error:
         lines.append(f"  not completed: {s.error}")
+    if s.lost_trace_events:
+        lines.append(f"  {s.lost_trace_events} trace events lost: the fault counts are short")
     lines += [f"  {k.describe(s.script)}" for k in s.checks if not k.ok and not k.model]
     return lines
 

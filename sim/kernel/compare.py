@@ -178,9 +178,11 @@ def observations(commands, res: ScriptResult, sim: DaxsimObservation) -> list[tu
         rows.append((f"md5 {p}", str(km), str(dm), km == dm and km is not None))
     ks, ds = _kernel_sites(res), sim.warning_sites
     rows.append(("warning sites", ",".join(ks) or "-", ",".join(ds) or "-", ks == ds))
+    lost = getattr(res, "lost_trace_events", 0)
     for k in ("pte", "pmd", "pmd_fallback"):
         a, b = res.faults.get(k), sim.faults.get(k)
-        rows.append((f"faults {k}", str(a), str(b), a == b))
+        kv = f"{a} (+{lost} events lost)" if lost else str(a)
+        rows.append((f"faults {k}", kv, str(b), a == b and not lost))
     rows.append(("sigbus", str(res.sigbus), str(sim.sigbus), res.sigbus == sim.sigbus))
     kpois = {p["line"]: p for p in res.poison}
     for line in sorted(set(kpois) | set(sim.poison)):

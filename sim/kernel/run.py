@@ -81,6 +81,8 @@ class ScriptResult:
         ``@expect_invariant`` lines a kernel cannot decide.
     exit_status : int
         The agent's exit status (-1 when it never ran).
+    lost_trace_events : int
+        fs_dax events the trace buffer overwrote (the fault counts are short by up to this).
     error : str or None
         Why the script did not run to its end (agent stopped, guest timed out).
     """
@@ -98,6 +100,7 @@ class ScriptResult:
     free_blocks: dict = field(default_factory=dict)
     unobserved: list = field(default_factory=list)
     exit_status: int = -1
+    lost_trace_events: int = 0
     error: str | None = None
     reports: list = field(default_factory=list)
     dmesg: str = ""
@@ -130,6 +133,7 @@ class ScriptResult:
                 "poison": self.poison,
                 "memory_failure": self.memory_failure,
                 "free_blocks": self.free_blocks,
+                "lost_trace_events": self.lost_trace_events,
                 "failed": [
                     k.describe(self.script) for k in self.checks if not k.ok and not k.model
                 ],
@@ -490,7 +494,7 @@ def run_scripts(kernel, paths, *, pause=None, timeout_s: float | None = None) ->
     """
     prepared = prepare_scripts(paths, pause=pause is not None)
     from sim.kernel.guest import GuestScript, run_job
-    from sim.kernel.splat import fault_counts, parse_splats
+    from sim.kernel.splat import fault_counts, lost_events, parse_splats
 
     jobs = [GuestScript(name=name, program=prog) for _p, name, _c, prog in prepared]
     kw = {"pause": pause}
@@ -510,6 +514,7 @@ def run_scripts(kernel, paths, *, pause=None, timeout_s: float | None = None) ->
         r = evaluate(cmds, parse_reports(o.agent_stdout), path, warnings=warnings)
         r.warnings = warnings
         r.faults = fault_counts(o.trace)
+        r.lost_trace_events = lost_events(o.trace)
         r.memory_failure = _memory_failure_lines(o.dmesg)
         r.exit_status = int(o.exit_status)
         r.dmesg = o.dmesg
