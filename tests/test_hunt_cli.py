@@ -53,7 +53,12 @@ def test_all_variants_writes_table_and_parquet(tmp_path, capsys):
         "seed",
         "reproducer",
         "message",
+        "confirmation",
+        "kernel",
+        "kernel_evidence",
     ]
+    # without --confirm no finding is replayed on a kernel
+    assert set(df["confirmation"]) == {""} and set(df["kernel"]) == {""}
     for c in ("ops_to_find", "shrunk_ops", "shrunk_lines", "ops_run", "seed"):
         assert df[c].dtype == np.int64
     assert set(df["status"]) <= {"violated", "limit", "none"}
