@@ -23,7 +23,6 @@ Return codes are errnos as in :mod:`sim.fs.compiled` (0 success, > 0 errno, -1 o
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 from numba.experimental import structref
 
 from sim.constants import (
@@ -52,6 +51,7 @@ from sim.fs.compiled import (
     fs_zero_range,
 )
 from sim.fs.compiled_state import StateType, state_class
+from sim.jit import njit
 from sim.memmap.fault_rules import (
     RULE_BREAK_LAYOUT,
     RULE_CLEAR_DIRTY_FIRST,

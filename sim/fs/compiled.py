@@ -39,12 +39,12 @@ from __future__ import annotations
 import errno as _errno
 
 import numpy as np
-from numba import njit
 from numba.experimental import structref
 
 from sim.constants import BLOCK_SIZE
 from sim.fs.compiled_pages import pg_copy, pg_equal, pg_fill, pg_get, pg_read
 from sim.fs.compiled_state import StateType, state_class
+from sim.jit import njit
 
 __all__ = [
     "FsState",

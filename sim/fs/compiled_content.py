@@ -23,11 +23,11 @@ episode). Otherwise operations return 0. Offsets and lengths are the hunt's: non
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 from numba.experimental import structref
 
 from sim.fs.compiled_pages import PAGE, pg_copy, pg_copy_part, pg_fill, pg_get
 from sim.fs.compiled_state import StateType, state_class
+from sim.jit import njit
 
 __all__ = [
     "ContentState",

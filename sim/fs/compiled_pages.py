@@ -14,9 +14,9 @@ so the descriptors only ever speed things up.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from sim.constants import PAGE_SIZE
+from sim.jit import njit
 
 __all__ = ["PAGE", "pg_fill", "pg_copy", "pg_get", "pg_read", "pg_equal"]
 

@@ -38,9 +38,9 @@ refcount > 1`` WARN cannot fire and ``trunc`` changes nothing.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from sim.constants import PMD_NR_PAGES, PMD_ORDER
+from sim.jit import njit
 from sim.memmap.layout import (
     G_PHANTOM,
     H_BASE,

@@ -6,10 +6,10 @@ import mmap
 import sys
 
 import numpy as np
-from numba import njit
 
 from sim.constants import DEFAULT_DESIGN
 from sim.errors import InputError
+from sim.jit import njit
 from sim.memmap import scan as _scan
 from sim.memmap.kernels import GAUGED_KERNELS, hist_top
 from sim.memmap.layout import (

@@ -12,8 +12,8 @@ of the whole memmap (4.3 GB on a 1 TiB device): an end-of-run statistic, not a p
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from sim.jit import njit
 from sim.memmap.layout import FLAG_SENTINEL, PHANTOM_TAG, PMD_NPAGES, PMD_ORDER
 
 __all__ = ["scan_flag", "scan_folio", "scan_phantom_tags"]

@@ -15,8 +15,6 @@ Invariant bits of ``todo`` follow :data:`sim.hunt.invariants.ALL_NAMES`.
 
 from __future__ import annotations
 
-from numba import njit
-
 from sim.constants import PAGE_SIZE
 from sim.dax.compiled import (
     PMD_NR,
@@ -77,6 +75,7 @@ from sim.hunt.jit.generate import (
     K_ZERO,
     generate_op,
 )
+from sim.jit import njit
 from sim.memmap.layout import COUNTERS, FLAG_SENTINEL, PHANTOM_TAG, SITES
 
 __all__ = ["run_episode", "CLEAN", "EVENT", "FALLBACK", "NAME_BITS"]

@@ -28,11 +28,11 @@ same ``pos``, ``nshared = n`` and ``shared_slot = s`` (the draws are consumed ag
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from sim.constants import HUNT_KINDS as OP_KINDS
 from sim.constants import PAGE_SIZE as PAGE
 from sim.constants import PMD_SIZE
+from sim.jit import njit
 
 __all__ = [
     "generate_op",

@@ -1,0 +1,199 @@
+"""The project's ``njit``: numba's, compiled once per argument *type*, not per constant.
+
+numba specialises a compiled function called from compiled code on the literal value of
+every constant argument: ``_rows(st, s, 0, n, True)`` and ``_rows(st, s, 0, n, False)`` are
+two more compilations of ``_rows`` (and of every callee the constants flow into) beside the
+one for plain ``int64`` and ``bool``. In the compiled twins that made about a third of all
+compilations. :func:`njit` makes a dispatcher that types every call on the arguments' plain
+types (``types.unliteral``), so each function compiles once per type signature; LLVM still
+propagates the constants where it inlines the callee.
+
+Everything else is numba's :func:`numba.njit` (same options, same on-disk cache).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+
+from numba.core import config, event, types
+from numba.core.registry import CPUDispatcher
+
+__all__ = ["njit", "PlainArgsDispatcher", "compile_notice", "compile_targets"]
+
+
+class PlainArgsDispatcher(CPUDispatcher):
+    """A CPU dispatcher that types calls from compiled code on unliteral argument types."""
+
+    def get_call_template(self, args, kws):
+        """numba's call template for the plain types of ``args`` and ``kws``."""
+        args = tuple(types.unliteral(a) for a in args)
+        kws = {k: types.unliteral(v) for k, v in kws.items()}
+        return super().get_call_template(args, kws)
+
+
+def njit(func=None, *, cache: bool = False, **options):
+    """:func:`numba.njit` (no eager signatures) with a :class:`PlainArgsDispatcher`.
+
+    Parameters
+    ----------
+    func : function, optional
+        The function (``@njit``); omitted for ``@njit(cache=True, ...)``.
+    cache : bool
+        Keep the compiled code in numba's on-disk cache.
+    **options
+        numba's target options (``inline``, ``nogil``, ``_nrt``, ``forceinline``, ...).
+
+    Returns
+    -------
+    PlainArgsDispatcher or callable
+        The dispatcher, or a decorator making one.
+    """
+    targetoptions = {**options, "nopython": True}
+    targetoptions.setdefault("boundscheck", None)
+
+    def wrap(f):
+        if config.DISABLE_JIT:
+            return f
+        disp = PlainArgsDispatcher(py_func=f, locals={}, targetoptions=targetoptions)
+        if cache:
+            disp.enable_caching()
+        return disp
+
+    return wrap if func is None else wrap(func)
+
+
+class _FirstCompile(event.Listener):
+    """At the first ``numba:compile`` event (a cache miss): one line, and the helper process."""
+
+    def __init__(self, what: str, stream, helper: str | None):
+        self.what = what
+        self.stream = stream
+        self.helper = helper
+        self.proc = None
+        self.t0_s = None
+        self.depth = 0
+        self.since_s = 0.0
+        #: Wall seconds spent compiling so far in the block (outermost compilations).
+        self.seconds = 0.0
+
+    def on_start(self, ev):
+        """A compilation starts: the first one is announced (and starts the helper)."""
+        self.depth += 1
+        if self.depth == 1:
+            self.since_s = time.perf_counter()
+        if self.t0_s is not None:
+            return
+        self.t0_s = self.since_s
+        print(
+            f"{self.what}: compiling with numba (first use only; later runs load it "
+            "from numba's on-disk cache) ...",
+            file=self.stream,
+            flush=True,
+        )
+        if self.helper is not None:
+            self.proc = _start_helper(self.helper)
+
+    def on_end(self, ev):
+        """A compilation ends."""
+        self.depth -= 1
+        if self.depth == 0:
+            self.seconds += time.perf_counter() - self.since_s
+
+
+@contextlib.contextmanager
+def compile_notice(what: str, stream=None, helper: str | None = None):
+    """Say on ``stream`` when numba compiles inside the block, and how long it took; nothing
+    when everything the block needs loads from numba's on-disk cache.
+
+    Parameters
+    ----------
+    what : str
+        The command and what it compiles, the start of the message
+        (``"daxsim hunt: the episode engine"``).
+    stream : file, optional
+        Where the lines go (default ``sys.stderr``).
+    helper : str, optional
+        ``"module:function"``: when the block compiles, a second process (the machine's other
+        core) compiles the ``(dispatcher, example arguments)`` pairs this function returns
+        into the on-disk cache meanwhile, in their order, and this process loads each one it
+        reaches after the helper saved it. List them in the reverse of the order in which
+        the block's compilation reaches them, so that the two processes meet in the middle.
+        The helper is stopped at the end of the block.
+
+    Yields
+    ------
+    object
+        Its ``seconds`` attribute is the wall time spent compiling in the block so far
+        (to take out of a measured throughput).
+    """
+    lis = _FirstCompile(what, sys.stderr if stream is None else stream, helper)
+    event.register("numba:compile", lis)
+    try:
+        yield lis
+    finally:
+        event.unregister("numba:compile", lis)
+        if lis.proc is not None:
+            lis.proc.terminate()
+            lis.proc.wait()
+        if lis.t0_s is not None:
+            print(
+                f"{what}: compiled in {time.perf_counter() - lis.t0_s:.0f} s",
+                file=lis.stream,
+                flush=True,
+            )
+
+
+def _start_helper(targets: str):
+    """A process compiling ``targets`` (see :func:`compile_notice`), or None where this
+    process may not have one (a daemonic worker, a single core, no process to spare). The
+    helper is an optimisation only: it never makes the compilation fail."""
+    import json
+    import multiprocessing as mp
+    import subprocess
+
+    if mp.current_process().daemon or (os.cpu_count() or 1) < 2:
+        return None
+    code = (
+        "import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
+        "from sim.jit import compile_targets; compile_targets(sys.argv[2])"
+    )
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-c", code, json.dumps(sys.path), targets],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    except OSError:
+        return None
+
+
+def compile_targets(targets: str) -> int:
+    """Compile (or load from the cache) each ``(dispatcher, example arguments)`` pair that
+    the function ``targets`` (``"module:function"``) returns, for the arguments' numba types.
+
+    Parameters
+    ----------
+    targets : str
+        ``"module:function"``; the function takes no argument.
+
+    Returns
+    -------
+    int
+        The number of pairs.
+    """
+    from importlib import import_module
+
+    from numba import typeof
+
+    parent = os.getppid()
+    mod, name = targets.split(":")
+    pairs = getattr(import_module(mod), name)()
+    for disp, args in pairs:
+        if os.getppid() != parent:  # the compiling process is gone: so is the point
+            break
+        disp.compile(tuple(typeof(a) for a in args))
+    return len(pairs)
