@@ -15,13 +15,20 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sys
+import tempfile
 import time
 
 from numba.core import config, event, types
 from numba.core.registry import CPUDispatcher
 
 __all__ = ["njit", "PlainArgsDispatcher", "compile_notice", "compile_targets"]
+
+#: In a helper process: the directory where it marks the functions it is compiling.
+_MARKS_ENV = "DAXSIM_COMPILE_MARKS"
+#: ``(process, marks directory)`` of the helpers running for this process (at most one).
+_HELPERS: list = []
 
 
 class PlainArgsDispatcher(CPUDispatcher):
@@ -32,6 +39,28 @@ class PlainArgsDispatcher(CPUDispatcher):
         args = tuple(types.unliteral(a) for a in args)
         kws = {k: types.unliteral(v) for k, v in kws.items()}
         return super().get_call_template(args, kws)
+
+    def compile(self, sig):
+        """numba's compile of ``sig``, coordinated with a helper process (see
+        :func:`compile_notice`): the helper marks the functions it is compiling, and this
+        process waits for such a function to reach the on-disk cache rather than compile it
+        a second time."""
+        if isinstance(sig, tuple) and sig in self.overloads:
+            return super().compile(sig)
+        name = f"{self.py_func.__module__}.{self.py_func.__qualname__}"
+        marks = os.environ.get(_MARKS_ENV)
+        if marks:  # this is the helper: mark what it compiles
+            mark = os.path.join(marks, name)
+            open(mark, "w").close()  # noqa: SIM115 - an empty marker
+            try:
+                return super().compile(sig)
+            finally:
+                os.unlink(mark)
+        for proc, marks in _HELPERS:  # a helper compiles it now: wait for it
+            mark = os.path.join(marks, name)
+            while os.path.exists(mark) and proc.poll() is None:
+                time.sleep(0.02)
+        return super().compile(sig)
 
 
 def njit(func=None, *, cache: bool = False, **options):
@@ -121,7 +150,9 @@ def compile_notice(what: str, stream=None, helper: str | None = None):
         into the on-disk cache meanwhile, in their order, and this process loads each one it
         reaches after the helper saved it. List them in the reverse of the order in which
         the block's compilation reaches them, so that the two processes meet in the middle.
-        The helper is stopped at the end of the block.
+        The helper is stopped at the end of the block. The environment variable
+        ``DAXSIM_NO_COMPILE_HELPER=1`` turns it off (``benchmarks/bench_compile.py
+        --no-helper``).
 
     Yields
     ------
@@ -138,6 +169,9 @@ def compile_notice(what: str, stream=None, helper: str | None = None):
         if lis.proc is not None:
             lis.proc.terminate()
             lis.proc.wait()
+            for h in [h for h in _HELPERS if h[0] is lis.proc]:
+                _HELPERS.remove(h)
+                shutil.rmtree(h[1], ignore_errors=True)
         if lis.t0_s is not None:
             print(
                 f"{what}: compiled in {time.perf_counter() - lis.t0_s:.0f} s",
@@ -154,21 +188,30 @@ def _start_helper(targets: str):
     import multiprocessing as mp
     import subprocess
 
-    if mp.current_process().daemon or (os.cpu_count() or 1) < 2:
+    if (
+        mp.current_process().daemon
+        or (os.cpu_count() or 1) < 2
+        or os.environ.get("DAXSIM_NO_COMPILE_HELPER")
+    ):
         return None
     code = (
         "import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
         "from sim.jit import compile_targets; compile_targets(sys.argv[2])"
     )
+    marks = tempfile.mkdtemp(prefix="daxsim-compiling-")
     try:
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             [sys.executable, "-c", code, json.dumps(sys.path), targets],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            env={**os.environ, _MARKS_ENV: marks},
         )
     except OSError:
+        shutil.rmtree(marks, ignore_errors=True)
         return None
+    _HELPERS.append((proc, marks))
+    return proc
 
 
 def compile_targets(targets: str) -> int:

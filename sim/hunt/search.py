@@ -725,8 +725,6 @@ def hunt(
         )
     names = tuple(names)
     vname = get_variant(variant).name
-    t0 = time.perf_counter()
-    deadline = None if time_s is None else t0 + float(time_s)
     design = None
     if compiled is None or compiled:
         from sim.hunt.jit.engine import engine_for
@@ -751,6 +749,16 @@ def hunt(
         bool(paranoid),
         design,
     )
+    if design is not None:  # compiled (or loaded from numba's cache) before the clock starts
+        from sim.jit import compile_notice
+
+        with compile_notice(
+            "daxsim hunt: the episode engine (--engine python skips it)",
+            helper="sim.hunt.jit.engine:compile_helper_targets",
+        ):
+            _compiled(job).warm()
+    t0 = time.perf_counter()
+    deadline = None if time_s is None else t0 + float(time_s)
     merge = _Merge(job, budget_ops)
     streams = EpisodeStreams(job.seed)
     e = 0

@@ -9,12 +9,23 @@ the contract and :func:`sim.hunt.search._run_episode` for its use.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 
-from sim.dax.compiled import DESIGNS, dax_new
+from sim.dax.compiled import (
+    DESIGNS,
+    PMD_NR,
+    dax_clone,
+    dax_dedupe,
+    dax_memory_failure,
+    dax_mread,
+    dax_mwrite,
+    dax_new,
+    dax_punch,
+    dax_pwrite,
+    dax_truncate,
+    dax_unshare,
+    dax_zero_range,
+)
 from sim.fs.compiled import fs_new
 from sim.fs.compiled_content import content_new
 from sim.hunt.jit import episode as _episode
@@ -23,7 +34,7 @@ from sim.hunt.jit.generate import MAX_DRAWS, kind_arrays
 from sim.memmap.layout import SITES
 from sim.memmap.variants import get_variant
 
-__all__ = ["CompiledEpisodes", "engine_for", "compiled_on_disk"]
+__all__ = ["CompiledEpisodes", "engine_for"]
 
 #: Uniform draws made per episode and random op (an op takes at most 13, ``MAX_DRAWS`` is
 #: 16; an episode that would need more falls back to the Python stack).
@@ -54,13 +65,29 @@ def engine_for(variant, nblocks: int, nfiles: int):
     return DESIGNS.index(name)
 
 
-def compiled_on_disk() -> bool:
-    """Whether numba's on-disk cache already holds the engine (else its first episode
-    compiles it: a few minutes, once per installation and numba version)."""
-    if run_episode.signatures:
-        return True
-    cache = Path(_episode.__file__).parent / "__pycache__"
-    return any(cache.glob("episode.run_episode-*.nbi"))
+def compile_helper_targets():
+    """``(dispatcher, example arguments)`` of the engine's larger callees, in the reverse
+    of the order in which compiling :func:`run_episode` reaches them: the second process of
+    :func:`sim.jit.compile_notice` compiles them while this one compiles from the top. The
+    arguments have the types :func:`~sim.hunt.jit.episode._apply` and
+    :func:`~sim.hunt.jit.episode.run_episode` pass (int64 scalars, a bool where a
+    comparison is passed, the states and their scratch arrays)."""
+    e = CompiledEpisodes(0, PMD_NR, 1, ("pwrite",), 1)
+    fs, dst, cm = e.fs, e.dax, e.cm
+    buf, res, rng = dst.ibuf, dst.res, dst.rng
+    return [
+        (_episode._check_op, (fs, dst, cm, 1, 0, e.wsites, 0, 0, False, rng)),
+        (dax_unshare, (dst, fs, 0, 0, 0, buf)),
+        (dax_zero_range, (dst, fs, 0, 0, 0, False, buf)),
+        (dax_punch, (dst, fs, 0, 0, 0, buf)),
+        (dax_truncate, (dst, fs, 0, 0, buf)),
+        (dax_pwrite, (dst, fs, 0, 0, 0, 0, buf)),
+        (dax_dedupe, (dst, fs, 0, 0, 0, 0, 0, buf)),
+        (dax_clone, (dst, fs, 0, 0, 0, 0, 0, buf)),
+        (dax_memory_failure, (dst, fs, 0, 0, 0, res)),
+        (dax_mwrite, (dst, fs, 0, 0, 0, 0, res)),
+        (dax_mread, (dst, fs, 0, 0, 0, res)),
+    ]
 
 
 class CompiledEpisodes:
@@ -86,13 +113,24 @@ class CompiledEpisodes:
         sites = get_variant(DESIGNS[design]).warning_sites
         self.wsites = np.array([SITES.index(s) for s in sites], dtype=np.int64)
         self.out = np.zeros(8, dtype=np.int64)
-        if not compiled_on_disk():
-            print(
-                "daxsim hunt: compiling the episode engine (first use only: a few minutes; "
-                "--engine python skips it)",
-                file=sys.stderr,
-                flush=True,
-            )
+
+    def warm(self) -> None:
+        """Compile the engine, or load it from numba's on-disk cache (an empty episode)."""
+        u = np.zeros(DRAWS_PER_OP * self.episode_len + 64)
+        run_episode(
+            self.fs,
+            self.dax,
+            self.cm,
+            u,
+            self.cw,
+            self.kinds,
+            self.nfiles,
+            self.episode_len,
+            0,
+            0,
+            self.wsites,
+            self.out,
+        )
 
     def run(self, rng: np.random.Generator, todo, max_ops: int | None) -> tuple[int, int]:
         """``(status, ops)`` of the episode drawing from ``rng`` (a fresh episode
