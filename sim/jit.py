@@ -109,11 +109,15 @@ class _FirstCompile(event.Listener):
         self.seconds = 0.0
 
     def on_start(self, ev):
-        """A compilation starts: the first one is announced (and starts the helper)."""
+        """A compilation starts: the first one of a function numba keeps on disk is
+        announced (and starts the helper)."""
         self.depth += 1
         if self.depth == 1:
             self.since_s = time.perf_counter()
-        if self.t0_s is not None:
+        disp = ev.data.get("dispatcher") if isinstance(ev.data, dict) else None
+        if self.t0_s is not None or getattr(disp, "stats", None) is None:
+            return
+        if disp.stats.cache_path is None:  # not kept on disk (compiled in every process)
             return
         self.t0_s = self.since_s
         print(

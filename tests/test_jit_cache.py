@@ -79,15 +79,15 @@ def test_plain_args_dispatcher_compiles_once_per_type():
     assert len(callee.signatures) == 1  # not one per literal 0, 7, True, False
 
 
-def test_compile_notice_speaks_only_when_numba_compiles(capsys):
+def test_compile_notice_counts_but_does_not_announce_what_no_cache_keeps(capsys):
+    """A function numba compiles in every process (no ``cache=True``, e.g. a StructRef's
+    constructor) is no "first use": it is timed, not announced."""
+
     @njit
     def twice(x):
         return 2 * x
 
-    with compile_notice("probe"):
+    with compile_notice("probe") as compiling:
         assert twice(np.int64(4)) == 8
-    err = capsys.readouterr().err
-    assert "probe: compiling with numba" in err and "probe: compiled in" in err
-    with compile_notice("probe"):
-        assert twice(np.int64(5)) == 10
     assert capsys.readouterr().err == ""
+    assert compiling.seconds > 0
