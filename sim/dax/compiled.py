@@ -122,7 +122,8 @@ S_NPOISON = 7
 #: ``ppp``: int64[S, MAXPG // 512] order-0 entries per 512-index block
 #: ``xmax``: int64[S] bound above every entry's index (+1), for range walks
 #: ``nent``: int64[S]
-#: ``vm``: int64[MAXV, 8]: slot, pgoff, npages, live, pmd chunk (-1), pmd pfn, pmd w
+#: ``vm``: int64[MAXV, 8]: slot, pgoff, npages, live, pmd chunk (-1), pmd pfn, pmd w,
+#:   PTE tables (bit k: region (pgoff >> 9) + k has one)
 #: ``vpte``: int64[MAXV, 512] pfn of the PTE at page pgoff + j
 #: ``vptw``: int64[MAXV, 512] -1 none, 0 read-only, 1 writable
 #: ``mapping``: int64[nblocks] page->mapping words
@@ -485,6 +486,7 @@ def dax_mmap(st, s, off, length):
     st.vm[v, 4] = -1
     st.vm[v, 5] = 0
     st.vm[v, 6] = 0
+    st.vm[v, 7] = 0
     for j in range(PMD_NR):
         st.vptw[v, j] = -1
     return v
@@ -495,6 +497,7 @@ def dax_munmap(st, v):
     """Remove mapping ``v`` (its page-table entries; the DAX entries stay)."""
     st.vm[v, 3] = 0
     st.vm[v, 4] = -1
+    st.vm[v, 7] = 0
     for j in range(PMD_NR):
         st.vptw[v, j] = -1
 
@@ -852,6 +855,9 @@ def _install(st, v, index, pfn, writable, pmd):
         j = index - st.vm[v, 1]
         st.vpte[v, j] = pfn
         st.vptw[v, j] = 1 if writable else 0
+        # the 2 MiB region now has a PTE table (DaxFS Vma.pte_tables): bit k = region
+        # (pgoff >> 9) + k; zapping keeps it, munmap frees it
+        st.vm[v, 7] |= 1 << ((index >> 9) - (st.vm[v, 1] >> 9))
 
 
 @njit(cache=True)
@@ -859,6 +865,8 @@ def _fault_pmd(st, fsst, v, index, write, res):
     """dax_iomap_pmd_fault: (handled, errno)."""
     s = st.vm[v, 0]
     pg, npg = st.vm[v, 1], st.vm[v, 2]
+    if st.vm[v, 7] & (1 << ((index >> 9) - (pg >> 9))):
+        return False, 0  # pmd not none (a PTE table): __handle_mm_fault tries no huge fault
     c = index & ~COLOUR
     if c < pg or c + PMD_NR > pg + npg:
         return False, 0

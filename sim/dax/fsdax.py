@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sim.constants import DEFAULT_DESIGN, PAGE_SIZE
+from sim.constants import DEFAULT_DESIGN, PAGE_SIZE, PMD_SIZE
 from sim.dax.xarray_dax import (
     DAX_EMPTY,
     DAX_PMD,
@@ -106,6 +106,10 @@ class Vma:
     ptes, pmds : dict of int to (int, bool)
         Installed PTEs by file page index and PMDs by 512-aligned file index:
         ``(pfn, writable)``; pfn ``-1`` is the zero page.
+    pte_tables : set of int
+        2 MiB virtual regions (``va // PMD_SIZE``) that have a PTE table: made by the first
+        PTE installed there, kept when the PTEs are zapped (``unmap_mapping_pages`` leaves
+        the table), freed with the mapping (``free_pgtables`` at munmap).
     """
 
     vid: int
@@ -117,6 +121,7 @@ class Vma:
     va_start: int
     ptes: dict = field(default_factory=dict)
     pmds: dict = field(default_factory=dict)
+    pte_tables: set = field(default_factory=set)
 
     def va(self, index: int) -> int:
         """Virtual address of file page ``index``."""
@@ -998,7 +1003,17 @@ class DaxFS:
         return "mapped", pb, shared
 
     def _fault_pmd(self, vma: Vma, index: int, write: bool, wr: WorkRecord) -> bool:
-        """``dax_iomap_pmd_fault``; False means VM_FAULT_FALLBACK."""
+        """``dax_iomap_pmd_fault``; False means VM_FAULT_FALLBACK.
+
+        ``__handle_mm_fault`` (mm/memory.c, every release) tries the huge fault only while
+        the PMD is none (``pmd_none(*vmf.pmd)``): once a PTE table exists in the 2 MiB
+        region (a PTE fault made it; zapping the PTEs keeps it) every fault there goes
+        straight to ``dax_iomap_pte_fault``, neither tried nor counted as a fallback. A
+        mapping that does not cover its whole region may share it with other mappings of
+        the process, whose tables daxsim does not know: no fallback is counted for it.
+        """
+        if (vma.va(index) // PMD_SIZE) in vma.pte_tables:
+            return False  # pmd not none: no huge fault is tried
         c = index & ~PG_PMD_COLOUR
         if ((vma.va_start // PAGE_SIZE) - vma.pgoff) & PG_PMD_COLOUR:
             return False  # colour mismatch
@@ -1007,7 +1022,9 @@ class DaxFS:
         size = self.fs.size(vma.ino)
         max_pgoff = -(-size // PAGE_SIZE)
         if c >= max_pgoff or (c | PG_PMD_COLOUR) >= max_pgoff:
-            return False  # beyond EOF
+            # dax_fault_check_fallback: the PMD would reach past EOF (traced as FALLBACK)
+            self.stats["pmd_fallbacks"] += 1
+            return False
         a = self._space(vma.ino)
         xa = a.xa
         if xa.pte_per_pmd.get(c >> 9):
@@ -1074,6 +1091,8 @@ class DaxFS:
         table = vma.pmds if pmd else vma.ptes
         prev = table.get(index)
         table[index] = (pfn, writable)
+        if not pmd:
+            vma.pte_tables.add(vma.va(index) // PMD_SIZE)
         wr.pages_mapped += 1
         self._folio_refs(wr, pfn, pmd, True, upgrade=prev is not None and prev[0] == pfn)
         if not self.accounting:
