@@ -46,17 +46,61 @@ CONFORMANCE_SCRIPTS = [
         "xfs-551.xfsio",
     )
 ]
+#: Scripts whose every observation (checks, files, warning sites, fault counts by size,
+#: SIGBUS, memory-failure owners, page state) is compared with daxsim on each kernel by
+#: tests/test_kernel_agreement.py: layout breaking, PMD/PTE mixes on shared extents, dedupe,
+#: memory failure and unlink of mapped files.
+AGREEMENT_SCRIPTS = [
+    SCRIPTS / f"{n}.xfsio"
+    for n in (
+        "pmd-shared-two",
+        "pmd-then-pte-shared",
+        "pmd-dedupe",
+        "pmd-punch-fallback",
+        "break-reflink-dest",
+        "break-dedupe",
+        "break-dedupe-ebade",
+        "break-truncate-up",
+        "break-falloc-modes",
+        "unlink-mapped",
+    )
+]
+#: Agreement scripts that poison pmem pages: run after the conformance cases (as xfs/551).
+AGREEMENT_POISON = [
+    SCRIPTS / f"{n}.xfsio"
+    for n in ("hwpoison-private", "hwpoison-refault", "hwpoison-later-faults")
+]
 #: Written by :func:`run_suite` (kernel_helpers.every_line_script: expectations computed from
 #: the format's README): every line type of the format, @hwpoison included.
 EVERY_LINE = "every-line.xfsio"
 
 #: kernel series -> scripts run in its one boot, then the every-line script, then
 #: :data:`AFTER_EVERY_LINE`. 6.18 is the folio-share kernel without dax_folio_reset_order():
-#: the page-state scripts and two readers only.
+#: the page-state scripts, two readers and the agreement scripts.
 KERNEL_SUITE: dict[str, list[Path]] = {
-    "6.1": [PAGESTATE_RESIDUE, *RIG_SCRIPTS, PAGESTATE_PMD, *CONFORMANCE_SCRIPTS],
-    "7.3": [PAGESTATE_RESIDUE, *RIG_SCRIPTS, PAGESTATE_PMD, *CONFORMANCE_SCRIPTS],
-    "6.18": [PAGESTATE_RESIDUE, SCRIPTS / "two-readers.xfsio", PAGESTATE_PMD],
+    "6.1": [
+        PAGESTATE_RESIDUE,
+        *RIG_SCRIPTS,
+        PAGESTATE_PMD,
+        *AGREEMENT_SCRIPTS,
+        *CONFORMANCE_SCRIPTS,
+        *AGREEMENT_POISON,
+    ],
+    "7.3": [
+        PAGESTATE_RESIDUE,
+        *RIG_SCRIPTS,
+        PAGESTATE_PMD,
+        *AGREEMENT_SCRIPTS,
+        *CONFORMANCE_SCRIPTS,
+        *AGREEMENT_POISON,
+    ],
+    "6.18": [
+        PAGESTATE_RESIDUE,
+        SCRIPTS / "two-readers.xfsio",
+        PAGESTATE_PMD,
+        *AGREEMENT_SCRIPTS,
+        *AGREEMENT_POISON,
+    ],
 }
 #: The phantom made visible (a SIGBUS and two WARNs on 6.18, none on 7.3):
 #: tests/test_hunt_confirm.py.
@@ -74,10 +118,11 @@ HUNT_REPRODUCERS: dict[str, list[Path]] = {
     "6.18": [HUNT / "folio-share-association_truth.xfsio"],
 }
 #: Scripts whose checks and agreement with daxsim their own tests judge (test_hunt_confirm.py):
-#: the generic tests of tests/test_kernel_scripts.py leave them out. phantom-visible's SIGBUS
+#: the generic tests of tests/test_kernel_scripts.py leave them out (the agreement scripts:
+#: tests/test_kernel_agreement.py). phantom-visible's SIGBUS
 #: is 6.18's (7.3 maps the PMDs), and daxsim's allocator does not align the 2 MiB extents the
 #: phantom needs; the hunt reproducers expect hunt invariants.
-OWN_CHECKS = {str(PHANTOM_VISIBLE)}
+OWN_CHECKS = {str(PHANTOM_VISIBLE)} | {str(p) for p in (*AGREEMENT_SCRIPTS, *AGREEMENT_POISON)}
 #: The padding file of the confirmation scripts in the suite (past what the suite's scripts use).
 HUNT_PAD_BYTES = 64 << 20
 

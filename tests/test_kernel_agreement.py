@@ -1,0 +1,137 @@
+"""The agreement scripts on real kernels: every observation the kernel reported in the
+session's boot equals what daxsim computes for the same script under the kernel's design.
+
+Scripts: tests/kernel_suite.py's :data:`AGREEMENT_SCRIPTS` and :data:`AGREEMENT_POISON`
+(scenarios/scripts/kernel: layout breaking by reflink, dedupe (also a failing one),
+truncate and every fallocate mode; PMD and PTE faults on shared extents; dedupe of PMD-mapped
+files; memory failure; unlink of a mapped file), run in the one boot per kernel of the
+``kernel_run`` fixture (6.1, 6.18, 7.3). Observations: check outcomes, the files at the end,
+warning sites, fault counts by size, SIGBUS, memory-failure owners and the page state read
+from the kernel (:func:`sim.kernel.compare.observations` and the page rows of
+:func:`sim.kernel.compare.compare_rows`).
+
+A difference is accepted only as one of the limits the README lists, each recognised from
+what the kernel itself reported in that run (not from a copy of its values):
+
+- 6.1 tries a PMD fault on the first fault of a mapping smaller than 2 MiB (the 2 MiB region
+  of the agent's address space has no page table yet: where the process's other mappings lie
+  decides it); daxsim counts no fallback for a mapping that does not cover its region, so
+  the kernel counts more.
+- On a folio-share kernel without ``dax_folio_reset_order()`` (6.18) struct pages keep the
+  stale-index phantoms of earlier scripts of the boot, and a shared fault on such a page
+  counts it as shared; daxsim starts every script from clean struct pages.
+- :data:`KNOWN_GAPS`: differences the model does not cover yet; they must still occur, so
+  that closing one shows here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from kernel_suite import AGREEMENT_POISON, AGREEMENT_SCRIPTS
+
+from sim.constants import PMD_SIZE
+from sim.kernel.compare import _page_rows, observations, run_daxsim
+
+pytestmark = pytest.mark.slow
+
+#: (kernel design or "*", script name, observation) -> why daxsim differs.
+KNOWN_GAPS = {
+    **{
+        (design, "pmd-then-pte-shared.xfsio", obs): (
+            "from Linux 6.15 dax_fault_iter maps a PMD with vmf_insert_folio_pmd, which "
+            "WARNs and returns VM_FAULT_SIGBUS when the folio of the PMD's first page is "
+            "not of order 9 (here an order-0 folio a PTE fault of the clone made); daxsim "
+            "maps the PMD"
+        )
+        for design in ("folio-share", "folio-share-reset")
+        for obs in ("check 14 command", "faults pmd", "sigbus", "warning sites")
+    },
+    ("*", "unlink-mapped.xfsio", "check 12 command"): (
+        "the kernel keeps an unlinked inode, its blocks and its DAX entries until the last "
+        "mapping goes (iput at munmap); daxsim evicts it at the unlink"
+    ),
+}
+_PAGE_ROWS = ("pages ", "phantom_pages", "share_degrees", "residue_pages", "page state")
+
+
+def _first_mapping_bytes(cmds) -> int:
+    for c in cmds:
+        if c.name == "mmap" and c.args and len(c.args) >= 2:
+            return int(c.args[1])
+    return 0
+
+
+def _carried_phantoms(run, index: int, res) -> int:
+    """Pages of the pmem that held ``(NULL, share > 0)`` when the script started."""
+    from sim.kernel import pagestate as ps
+    from sim.kernel.run import guest_name
+
+    base = run.capture.pages.get(guest_name(index, res.script) + ps.BASELINE_SUFFIX)
+    if base is None:
+        return 0
+    start, size = ps.data_area(run.iomem)
+    p0 = start // ps.PAGE_BYTES
+    sel = base.select(np.arange(p0, p0 + size // ps.PAGE_BYTES, dtype=np.int64))
+    return int(np.count_nonzero(sel.present & (sel.mapping == 0) & (sel.index > 0)))
+
+
+def _limit(kernel, cmds, res, sim, run, index, obs, kv, dv) -> bool:
+    if obs == "faults pmd_fallback" and kernel.design == "cow-index":
+        # 6.1: hugepage_vma_check(in_pf) lets a small DAX mapping enter dax_iomap_pmd_fault
+        # when its region has no page table: a FALLBACK for each such region of the agent
+        return _first_mapping_bytes(cmds) < PMD_SIZE and int(kv) > int(dv)
+    if obs.startswith(_PAGE_ROWS) and kernel.design == "folio-share":
+        return _carried_phantoms(run, index, res) > 0
+    return False
+
+
+@pytest.fixture(scope="module", params=["6.1", "6.18", "7.3"])
+def suite(request, kernel_run):
+    return kernel_run(request.param)
+
+
+def test_agreement_scripts_agree_with_daxsim(suite):
+    run = suite
+    kernel = run.kernel
+    wanted = {str(p) for p in (*AGREEMENT_SCRIPTS, *AGREEMENT_POISON)}
+    seen, disagree, limits = set(), {}, {}
+    for i, res in enumerate(run.scripts):
+        if res.script not in wanted:
+            continue
+        seen.add(res.script)
+        cmds = run.parsed[res.script]
+        sim = run_daxsim(cmds, res.script, kernel.design)
+        rows = observations(cmds, res, sim) + _page_rows(run, i, res, cmds)
+        assert any(r[0] == "faults pte" for r in rows)
+        assert any(r[0].startswith(_PAGE_ROWS) for r in rows), res.script  # pages read
+        name = Path(res.script).name
+        for obs, kv, dv, agree in rows:
+            if agree:
+                continue
+            if _limit(kernel, cmds, res, sim, run, i, obs, kv, dv):
+                limits[(name, obs)] = (kv, dv)
+                continue
+            disagree[(kernel.design, name, obs)] = (kv, dv)
+    assert seen == wanted
+    known = {
+        (kernel.design, n, o)
+        for (d, n, o) in KNOWN_GAPS
+        if d in ("*", kernel.design) and str(Path(AGREEMENT_SCRIPTS[0]).parent / n) in wanted
+    }
+    unexpected = set(disagree) - known
+    assert unexpected == set(), {k: disagree[k] for k in unexpected}
+    assert known - set(disagree) == set()
+
+
+def test_layout_breaking_refaults_on_the_kernel(kernel_run):
+    """The scripts exercise what they say: on every kernel of the suite, a read after the
+    layout break faults again (more PTE faults than pages read before the break)."""
+    for name in ("6.1", "7.3"):
+        run = kernel_run(name)
+        res = run.by_path[str(Path(AGREEMENT_SCRIPTS[0]).parent / "break-dedupe.xfsio")]
+        assert res.faults["pte"] == 2 * 2 * 16  # two files, 16 pages each, read twice
+        res = run.by_path[str(Path(AGREEMENT_SCRIPTS[0]).parent / "pmd-dedupe.xfsio")]
+        assert res.faults["pmd"] == 4
