@@ -89,3 +89,42 @@ def test_write_does_not_break_the_layout():
     """write(2) takes xfs_break_layouts(BREAK_WRITE), which breaks no DAX layout."""
     n0, n1, mapped, page = _mapped_then(RULES_6_15, lambda d, i: d.pwrite(i, 15 * PAGE, 10, 0x62))
     assert n1 == n0 == 16 and mapped == 16
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_punched_pmd_falls_back_once(variant):
+    """pmd-punch-fallback.xfsio: a PMD-mapped 2 MiB file, a block in its middle punched, page
+    0 and the last page read: one PMD fault, one fallback, two PTE faults on 6.1, 6.12, 6.18 and
+    7.3 (after the fallback the region has a PTE table, so the last page's fault tries no
+    huge fault)."""
+    text = (KERNEL / "pmd-punch-fallback.xfsio").read_text()
+    r = run_script(text, "pmd-punch-fallback", variant)
+    assert r.result.ok, [c.describe() for c in r.result.failed]
+    s = r.dax.stats
+    assert (s["pmd_faults"], s["pmd_fallbacks"], s["pte_faults"]) == (1, 1, 2)
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_a_pte_table_outlives_the_layout_break(variant):
+    """A fault past EOF falls back and makes a PTE table in the 2 MiB region; the file then
+    grows to a whole 2 MiB extent and its layout is broken (from v6.15 its entries deleted
+    too): the next fault is a PTE fault, because ``__handle_mm_fault`` tries a huge fault only
+    while the PMD is none and ``unmap_mapping_pages`` leaves the table."""
+    text = "\n".join(
+        [
+            "@mkfs size=32m",
+            "open -f f1",
+            "pwrite -S 0x61 -b 1m 0 1m",
+            "mmap -r 0 2m",
+            "mread 0 1",
+            "pwrite -S 0x61 -b 1m 1m 1m",
+            "falloc -k 4m 4k",
+            "mread 4096 1",
+            "munmap",
+            "close",
+        ]
+    )
+    r = run_script(text, "pte-table", variant)
+    assert r.result.ok, [c.describe() for c in r.result.failed]
+    s = r.dax.stats
+    assert (s["pmd_faults"], s["pmd_fallbacks"], s["pte_faults"]) == (0, 1, 2)
