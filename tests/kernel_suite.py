@@ -63,6 +63,7 @@ AGREEMENT_SCRIPTS = [
         "break-truncate-up",
         "break-falloc-modes",
         "unlink-mapped",
+        "stale-pte-cow-write",
     )
 ]
 #: Agreement scripts that poison pmem pages: run after the conformance cases (as xfs/551).
