@@ -13,10 +13,10 @@ from the kernel (:func:`sim.kernel.compare.observations` and the page rows of
 A difference is accepted only as one of the limits the README lists, each recognised from
 what the kernel itself reported in that run (not from a copy of its values):
 
-- 6.1 tries a PMD fault on the first fault of a mapping smaller than 2 MiB (the 2 MiB region
-  of the agent's address space has no page table yet: where the process's other mappings lie
-  decides it); daxsim counts no fallback for a mapping that does not cover its region, so
-  the kernel counts more.
+- A kernel tries a PMD fault on the first fault of a mapping smaller than 2 MiB when the 2 MiB
+  region of the agent's address space has no page table yet (where the process's other
+  mappings lie decides it: on 6.1 nearly always, on later kernels seldom); daxsim counts no
+  fallback for a mapping that does not cover its region, so the kernel counts more.
 - On a folio-share kernel without ``dax_folio_reset_order()`` (6.18) struct pages keep the
   stale-index phantoms of earlier scripts of the boot, and a shared fault on such a page
   counts it as shared; daxsim starts every script from clean struct pages.
@@ -88,9 +88,10 @@ def _carried_phantoms(run, index: int, res) -> int:
 
 
 def _limit(kernel, cmds, res, sim, run, index, obs, kv, dv) -> bool:
-    if obs == "faults pmd_fallback" and kernel.design == "cow-index":
-        # 6.1: hugepage_vma_check(in_pf) lets a small DAX mapping enter dax_iomap_pmd_fault
-        # when its region has no page table: a FALLBACK for each such region of the agent
+    if obs == "faults pmd_fallback":
+        # a small DAX mapping enters dax_iomap_pmd_fault (hugepage_vma_check /
+        # thp_vma_allowable_order let a page fault through) when its 2 MiB region has no
+        # page table yet: a FALLBACK for each such region of the agent's address space
         return _first_mapping_bytes(cmds) < PMD_SIZE and int(kv) > int(dv)
     if obs.startswith(_PAGE_ROWS) and kernel.design == "folio-share":
         return _carried_phantoms(run, index, res) > 0
