@@ -39,7 +39,7 @@ run: $(STAMP)
 	$(BIN)/daxsim compare
 
 test: $(STAMP) $(KSTAMP)
-	$(BIN)/python -m pytest -q --nbmake tests notebooks
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --nbmake tests notebooks
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest benchmarks -q --benchmark-only

@@ -29,6 +29,19 @@ def hypothesis_profile(environ) -> str:
 settings.load_profile(hypothesis_profile(os.environ))
 
 
+def pytest_collection_modifyitems(config, items):
+    """Keep every test of the shared kernel boots on one pytest-xdist worker.
+
+    ``make test`` runs two workers (``-n 2 --dist loadgroup``); ``kernel_run`` boots each
+    kernel once per worker session, so its tests share one group and one worker, and the
+    boots (a single-threaded QEMU each) overlap with the rest of the suite on the other core.
+    """
+    group = pytest.mark.xdist_group("kernel-boots")
+    for item in items:
+        if "kernel_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(group)
+
+
 @pytest.fixture(scope="session")
 def kernel_run():
     """``kernel_run(series)``: the KernelRun of tests/kernel_suite.py's scripts on that kernel,
