@@ -1,7 +1,9 @@
 """Random xfs_io scripts with extreme values (offsets and lengths at 0, page edges, 2 MiB,
 1 TiB, 2**63 - 1, 2**64, negative), malformed lines and tiny devices: the runner either runs
 them or stops with an InputError naming the line (an FsError is a failed command, reported as
-a check), never another exception, and ``daxsim xfsio`` exits 0, 1 or 2 without a traceback.
+a check), never another exception, and ``daxsim xfsio`` exits 0, 1 or 2 without a traceback
+and adds at most ``MEMORY_BOUND_BYTES`` to the resident set (measured, not limited: see
+tests/memory_helpers.py).
 
 The generator found one defect, now fixed: ``md5sum`` of a file truncated to 8 EiB hashed
 every byte (it never finished); the runner now refuses an md5 of more than 16 GiB.
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from memory_helpers import MEMORY_BOUND_BYTES, peak_rss_added
 
 from sim.cli import main
 from sim.errors import InputError
@@ -145,8 +148,9 @@ def test_cli_exit_status_without_traceback(tmp_path, capsys, case):
     size, lines, variant = case
     p = tmp_path / "fuzz.xfsio"
     p.write_text(HEAD.format(size) + "\n".join(lines) + "\n")
-    rc = main(["xfsio", str(p), "--variant", variant])
+    rc, added_bytes = peak_rss_added(main, ["xfsio", str(p), "--variant", variant])
     assert rc in (0, 1, 2)
+    assert added_bytes < MEMORY_BOUND_BYTES, f"{added_bytes} bytes resident"
     assert "Traceback" not in capsys.readouterr().err
 
 
