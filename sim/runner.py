@@ -563,11 +563,18 @@ def summarise(
     mf: pd.DataFrame,
     errors: dict,
 ) -> dict:
-    """One row of scalar metrics, with the flattened scenario keys first."""
+    """One row of scalar metrics, with the flattened scenario keys first.
+
+    The design and the hardware profile the run used are ``variant`` and ``profile`` (the
+    columns every other table of the run has), not ``variant.name`` and ``hardware.profile``:
+    those scenario keys may name a design file or an alias rather than the design itself.
+    """
     mm = dfs.mm
-    row: dict[str, Any] = {k: v for k, v in scenario.flat().items() if np.isscalar(v) or v is None}
-    row["variant.name"] = vname
-    row["hardware.profile"] = profile_name
+    flat = scenario.flat()
+    skip = ("variant.name", "hardware.profile")
+    row: dict[str, Any] = {
+        k: v for k, v in flat.items() if k not in skip and (np.isscalar(v) or v is None)
+    }
     row["variant"] = vname
     row["profile"] = profile_name
     n = len(latency)
@@ -610,7 +617,6 @@ def summarise(
         "cow_bytes",
         "blocks_allocated",
         "blocks_freed",
-        "faults",
         "pmd_faults",
         "pte_faults",
         "pmd_fallbacks",
@@ -624,7 +630,7 @@ def summarise(
     row["ns_total"] = float(latency["latency_ns"].sum())
     fault_ops = latency["op"].isin(["read_fault", "write_fault", "cow_fault"]).to_numpy()
     nf = int(faults)
-    row["page_faults"] = nf
+    row["faults"] = nf  # page faults priced; cycles_per_fault divides by it
     row["cycles_per_fault"] = float(cyc[fault_ops].sum() / nf) if nf else 0.0
     cow = (latency["op"] == "cow_fault").to_numpy()
     row["cycles_per_cow_fault_op"] = float(cyc[cow].mean()) if cow.any() else 0.0
