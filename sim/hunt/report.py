@@ -132,21 +132,23 @@ def hunt_and_shrink(
 
 
 def results_frame(rows) -> pd.DataFrame:
-    """Tidy table: one row per (variant, invariant), int64 counts."""
+    """Tidy table: one row per (variant, invariant).
+
+    "None" is a null, not a sentinel: a count with no value (``ops_to_find``, ``shrunk_ops``,
+    ``shrunk_lines`` of a design where nothing was found, or a finding that did not shrink) is
+    ``<NA>`` in a nullable ``Int64`` column, and a text with no value (``reproducer``,
+    ``message``, ``confirmation``, ``kernel``, ``kernel_evidence``) is ``None``. ``ops_run``
+    and ``seed`` always have a value (``int64``).
+    """
     df = pd.DataFrame([r.__dict__ for r in rows], columns=list(HuntRow.__dataclass_fields__))
-    for c in ("ops_to_find", "shrunk_ops", "shrunk_lines", "ops_run", "seed"):
+    for c in ("ops_run", "seed"):
         df[c] = df[c].astype(np.int64)
-    for c in (
-        "variant",
-        "invariant",
-        "status",
-        "reproducer",
-        "message",
-        "confirmation",
-        "kernel",
-        "kernel_evidence",
-    ):
+    for c in ("ops_to_find", "shrunk_ops", "shrunk_lines"):
+        df[c] = df[c].astype("Int64").mask(df[c] < 0)
+    for c in ("variant", "invariant", "status"):
         df[c] = df[c].astype(object)
+    for c in ("reproducer", "message", "confirmation", "kernel", "kernel_evidence"):
+        df[c] = df[c].astype(object).where(df[c] != "", None)
     return df
 
 
