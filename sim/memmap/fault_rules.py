@@ -25,6 +25,7 @@ A rule that depends on the fault is a *condition* on the fault's ``write`` and t
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 __all__ = [
@@ -207,16 +208,7 @@ RULES_6_2 = FaultRules(
 )
 #: v6.15+: the 6.2 paths, and breaking a layout deletes the file's DAX entries
 #: (``dax_break_layout`` -> ``dax_delete_mapping_range``).
-RULES_6_15 = FaultRules(
-    generation="6.15",
-    flag="shared",
-    replace="shared",
-    dirty="write",
-    towrite="cow",
-    invalidate_remapped=True,
-    clear_dirty_first=True,
-    break_layout="unmap_delete",
-)
+RULES_6_15 = dataclasses.replace(RULES_6_2, generation="6.15", break_layout="unmap_delete")
 #: The kernel generations' rules by name.
 RULES_BY_GENERATION = {r.generation: r for r in (RULES_5_19, RULES_6_0, RULES_6_2, RULES_6_15)}
 #: Names of the kernel generations of the fault paths.
