@@ -142,7 +142,11 @@ _NPARAM = 51
 ) = range(11)
 _NSTAT = 11
 
-_WEAR_SLOTS = 1 << 16
+# wear counters: a table of 2^16 per DIMM, indexed by a Fibonacci hash of the AIT block (a
+# mask of the block number would alias blocks 2^16 apart: LATTester's 2 GiB per-thread
+# regions are 2^19 blocks apart, so every thread would count on the same slots)
+_WEAR_BITS = 16
+_WEAR_SLOTS = 1 << _WEAR_BITS
 
 # XPBuffer victim key: category (0 dead, 1 clean, 2 dirty) << 60 | lru << 12 | entry, so
 # the smallest key of the idle entries is the victim of the original scan.
@@ -459,7 +463,7 @@ def _writeback(P, d, line, t_evt, t_data, wq, wport, rport, wear, st):
     wport[d] = ws + P[_OCC_W]
     _replace_min(wq, d, ws + P[_T_WRITE])
     st[S_MEDIA_WRITES] += 1
-    h = _div(line, P[_LPB], P[_LPB_SH]) & (_WEAR_SLOTS - 1)
+    h = _hslot(_div(line, P[_LPB], P[_LPB_SH]), _WEAR_BITS)
     wear[d, h] += 1
     if wear[d, h] >= P[_WEAR]:
         wear[d, h] = 0
