@@ -12,7 +12,7 @@ import pytest
 from sim.engine import Engine
 from sim.timing.media import simulate
 from sim.timing.profiles import load_profile
-from sim.timing.published import CURVES
+from sim.timing.published import CURVES, THREAD_REGION_BYTES
 from sim.work import WorkRecord
 
 GEN1 = load_profile("optane-gen1")
@@ -58,8 +58,43 @@ def test_six_dimm_curves_within_20_to_25_percent_of_published(name, xs, rel):
     pub = dict(c.points)
     for x in xs:
         op, pat, size, th, dimms = c.args(x)
-        got = simulate(GEN1, op, pat, size, th, dimms=dimms, requests=60_000).bandwidth_gbps
+        reg = c.region_bytes(x)
+        got = simulate(
+            GEN1, op, pat, size, th, dimms=dimms, region_bytes=reg, requests=60_000
+        ).bandwidth_gbps
         assert got == pytest.approx(pub[x], rel=rel), (name, x)
+
+
+def test_lattester_placement_lines_threads_up_on_three_dimms():
+    # 2 GiB per thread is 2 (mod 6) interleave blocks: thread i starts on DIMM 2i mod 6
+    prof = GEN1.values
+    il = prof["dimm.interleave_bytes"]
+    starts = {(t * THREAD_REGION_BYTES // il) % 6 for t in range(24)}
+    assert starts == {0, 2, 4}
+
+
+def test_interleaved_ntstore_falls_monotonically_past_its_peak_with_lattester_placement():
+    # FAST'20 6-DIMM ntstore: 12.50, 12.31, 12.00, 10.69, 10.00, 8.75, 7.50 GB/s at
+    # 4 .. 24 threads. With each thread in its own 2 GiB region, as LATTester runs it,
+    # the model falls at every step past 6 threads (with the threads' regions spread
+    # over the default 6 GiB it rose again from 16 to 20 threads: 16 and 8 threads
+    # started every thread on the same DIMM)
+    c = CURVE["6-DIMM ntstore"]
+    ths = (6, 8, 12, 16, 20, 24)
+    got = [
+        simulate(
+            GEN1,
+            "ntstore",
+            "seq",
+            256,
+            t,
+            dimms=6,
+            region_bytes=c.region_bytes(t),
+            requests=120_000,
+        ).bandwidth_gbps
+        for t in ths
+    ]
+    assert all(b < a for a, b in zip(got, got[1:], strict=False)), got
 
 
 def test_write_curves_have_the_published_shape():

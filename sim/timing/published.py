@@ -21,6 +21,15 @@ figures) and checked against its raw sweep ``data/bandwidth.csv``:
   ntstore (3 %) and 12-20 threads for store+clwb (11-12 %): the comparison uses 16, 6 and
   12 threads.
 
+Placement: LATTester's default align mode (``ALIGN_PERTHREAD``) gives thread ``i`` its own
+2 GiB working set at ``i * 2 GiB`` of the namespace (``src/kernel/lattester.h``:
+``PERTHREAD_WORKSET = 1 << 31``; ``src/kernel/lat.c``, ``latencyfs_new_threads``), for the
+strided (thread sweep) and the random-size tasks alike. On 6 DIMMs interleaved at 4 KiB,
+2 GiB is 524,288 interleave blocks, 2 more than a multiple of 6, so thread ``i`` starts on
+DIMM ``2i mod 6``: the threads start lined up on three of the six DIMMs, 1/3 of the threads
+on each. :func:`compare` places the model's threads the same way
+(:meth:`Curve.region_bytes`).
+
 ``FITTED`` lists the points the model's parameters were set from
 (``tests/test_media_calibration.py``); every other point is checked only.
 """
@@ -29,7 +38,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Curve", "CURVES", "FITTED", "compare"]
+__all__ = ["Curve", "CURVES", "FITTED", "THREAD_REGION_BYTES", "compare"]
+
+#: LATTester's per-thread working set (``PERTHREAD_WORKSET``, ``ALIGN_PERTHREAD``).
+THREAD_REGION_BYTES = 2 << 30
 
 
 @dataclass(frozen=True)
@@ -69,6 +81,11 @@ class Curve:
         if self.vary == "threads":
             return self.op, self.pattern, self.fixed, x, self.dimms
         return self.op, self.pattern, x, self.fixed, self.dimms
+
+    def region_bytes(self, x: int) -> int:
+        """Region of point ``x`` for the media model: one :data:`THREAD_REGION_BYTES`
+        working set per thread, one after the other, as LATTester places them."""
+        return self.args(x)[3] * THREAD_REGION_BYTES
 
 
 _TH = (1, 2, 4, 6, 8, 12, 16, 20, 24)
@@ -195,7 +212,12 @@ def compare(profile, names: tuple[str, ...] = (), *, requests: int = 120_000) ->
             continue
         for x, pub in c.points:
             op, pat, size, th, dimms = c.args(x)
-            got = simulate(profile, op, pat, size, th, dimms=dimms, requests=requests)
+            region = c.region_bytes(x)
+            if region > dimms * profile["dimm.capacity_bytes"]:
+                region = None  # a device too small for LATTester's layout: the default
+            got = simulate(
+                profile, op, pat, size, th, dimms=dimms, region_bytes=region, requests=requests
+            )
             rows.append(
                 {
                     "curve": c.name,
