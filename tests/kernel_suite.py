@@ -23,8 +23,8 @@ RIG_SCRIPTS = [
 ]
 
 #: Scripts whose struct pages tests/test_kernel_pagestate_guest.py reads. What a script leaves
-#: in the struct pages outlives its filesystem (6.1's residue, 6.18's phantoms), so the residue
-#: runs first (on the block residue-visible.xfsio CoWs again later) and the phantoms last.
+#: in the struct pages (6.1's residue, 6.18's phantoms) would outlive its filesystem; the guest
+#: re-initialises them before each script, which the test checks after these two.
 PAGESTATE_RESIDUE = SCRIPTS / "pagestate-residue.xfsio"
 PAGESTATE_PMD = SCRIPTS / "pagestate-pmd.xfsio"
 PAGESTATE_PHANTOM = SCRIPTS / "pagestate-phantom.xfsio"
@@ -104,8 +104,8 @@ PHANTOM_VISIBLE = SCRIPTS / "phantom-visible.xfsio"
 AFTER_EVERY_LINE: dict[str, list[Path]] = {k: [PAGESTATE_PHANTOM] for k in KERNEL_SUITE}
 AFTER_EVERY_LINE["6.18"].append(PHANTOM_VISIBLE)
 AFTER_EVERY_LINE["7.3"].append(PHANTOM_VISIBLE)
-#: On 6.18 the agreement scripts leave stale-index phantoms on the blocks pagestate-phantom
-#: uses (a phantom re-made over a phantom reads as untouched), so they run last there.
+#: 6.18 runs the agreement scripts after the phantoms: each script starts from fresh struct
+#: pages, so none of them counts an earlier script's phantom as shared.
 AFTER_EVERY_LINE["6.18"] += [*AGREEMENT_SCRIPTS, *AGREEMENT_POISON]
 #: Hunt reproducers (scenarios/scripts/hunt) replayed last, as ``daxsim hunt --confirm``
 #: replays them (sim.hunt.confirm.confirmation_script, placed past the earlier scripts' blocks):

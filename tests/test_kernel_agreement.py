@@ -17,9 +17,6 @@ what the kernel itself reported in that run (not from a copy of its values):
   region of the agent's address space has no page table yet (where the process's other
   mappings lie decides it: on 6.1 nearly always, on later kernels seldom); daxsim counts no
   fallback for a mapping that does not cover its region, so the kernel counts more.
-- On a folio-share kernel without ``dax_folio_reset_order()`` (6.18) struct pages keep the
-  stale-index phantoms of earlier scripts of the boot, and a shared fault on such a page
-  counts it as shared; daxsim starts every script from clean struct pages.
 - :data:`KNOWN_GAPS`: differences the model does not cover yet; they must still occur, so
   that closing one shows here.
 """
@@ -28,7 +25,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 from kernel_suite import AGREEMENT_POISON, AGREEMENT_SCRIPTS
 
@@ -78,28 +74,12 @@ def _first_mapping_bytes(cmds) -> int:
     return 0
 
 
-def _carried_phantoms(run, index: int, res) -> int:
-    """Pages of the pmem that held ``(NULL, share > 0)`` when the script started."""
-    from sim.kernel import pagestate as ps
-    from sim.kernel.run import guest_name
-
-    base = run.capture.pages.get(guest_name(index, res.script) + ps.BASELINE_SUFFIX)
-    if base is None:
-        return 0
-    start, size = ps.data_area(run.iomem)
-    p0 = start // ps.PAGE_BYTES
-    sel = base.select(np.arange(p0, p0 + size // ps.PAGE_BYTES, dtype=np.int64))
-    return int(np.count_nonzero(sel.present & (sel.mapping == 0) & (sel.index > 0)))
-
-
 def _limit(kernel, cmds, res, sim, run, index, obs, kv, dv) -> bool:
     if obs == "faults pmd_fallback":
         # a small DAX mapping enters dax_iomap_pmd_fault (hugepage_vma_check /
         # thp_vma_allowable_order let a page fault through) when its 2 MiB region has no
         # page table yet: a FALLBACK for each such region of the agent's address space
         return _first_mapping_bytes(cmds) < PMD_SIZE and int(kv) > int(dv)
-    if obs.startswith(_PAGE_ROWS) and kernel.design == "folio-share":
-        return _carried_phantoms(run, index, res) > 0
     return False
 
 

@@ -4,7 +4,10 @@ One boot runs a job: a list of :class:`GuestScript`. The guest (``/init`` of
 :mod:`sim.kernel.initramfs`) loads the pmem and XFS modules, puts the legacy e820 pmem
 (``memmap=512M!1G``) in fsdax mode with struct pages on the device (``ndctl create-namespace
 --mode=fsdax --map=dev --align=2M``), enables the fs_dax tracepoints, then for each script
-clears the kernel log, re-arms ``WARN_ON_ONCE`` (``/sys/kernel/debug/clear_warn_once``),
+gives the pmem fresh struct pages (but before the first: unbinding ``nd_pmem`` from the pfn
+device tears down the device's memmap, binding it again re-initialises every struct page in
+``memmap_init_zone_device()``, as daxsim starts every script from clean struct pages), clears
+the kernel log, re-arms ``WARN_ON_ONCE`` (``/sys/kernel/debug/clear_warn_once``),
 clears the trace buffer and runs ``/bin/daxio /job/ID.prog`` (a program that starts with
 ``#!`` is run itself instead, which is how shell jobs run). Its stdout, exit status, the trace
 and the kernel log come back to the host as a tar archive the guest writes on a raw virtio
@@ -81,6 +84,11 @@ class GuestOutput:
     exit_status: int
     stderr: str = ""
     elapsed_s: float | None = None
+    #: Seconds the guest spent re-initialising the pmem's struct pages before the script
+    #: (unbind and bind of the pfn device); None before the first script of a boot.
+    reset_s: float | None = None
+    #: Why the struct pages could not be re-initialised (the kernel's message), else None.
+    reset_error: str | None = None
 
 
 @dataclass
@@ -499,6 +507,13 @@ def _assemble(kernel, scripts, names, files, lines, marks, timed_out, total_s) -
         if f"{sid}/status" not in files:
             continue
         start, done = marks.get(f"START {sid}"), marks.get(f"DONE {sid}")
+        reset_s = reset_error = None
+        reset = text(f"{sid}/reset").split()
+        if len(reset) == 3:
+            reset_s = float(reset[2]) - float(reset[1])
+            if reset[0] != "ok":
+                err = text(f"{sid}/reset.err").strip()
+                reset_error = err or "the pfn device did not bind again"
         outputs.append(
             GuestOutput(
                 name=name,
@@ -508,6 +523,8 @@ def _assemble(kernel, scripts, names, files, lines, marks, timed_out, total_s) -
                 exit_status=int(text(f"{sid}/status").strip() or -1),
                 stderr=text(f"{sid}/stderr"),
                 elapsed_s=(done - start) if start is not None and done is not None else None,
+                reset_s=reset_s,
+                reset_error=reset_error,
             )
         )
     iomem = text("iomem")

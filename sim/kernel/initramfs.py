@@ -50,8 +50,11 @@ OPTIONAL_MODULES = ("crc32c_intel", "crc32c_generic")
 #: /job/list (one script id a line) and /job/<id>.prog. Results go to /results and, as tar
 #: archives, to the raw disk /dev/vda in slots of DAXSIM_SLOT_BLOCKS 64 KiB blocks: slot 0 the
 #: boot's files (before the first script), slot k+1 script k's files as soon as it ends (a
-#: hang or crash later keeps what finished). Console markers: DAXSIM-READY,
-#: DAXSIM-START <id>, DAXSIM-DONE <id> <status>, DAXSIM-END.
+#: hang or crash later keeps what finished). Before each script but the first, the pfn
+#: device is unbound from nd_pmem and bound again, so that every script starts from freshly
+#: initialised struct pages (as each daxsim run does): ``<id>/reset`` says ``ok|failed START
+#: END`` (uptime seconds), ``<id>/reset.err`` what the writes to sysfs printed. Console
+#: markers: DAXSIM-READY, DAXSIM-START <id>, DAXSIM-DONE <id> <status>, DAXSIM-END.
 INIT = r"""#!/bin/busybox sh
 /bin/busybox mkdir -p /proc /sys /dev /tmp /mnt /results /sbin /usr/bin /usr/sbin /root
 /bin/busybox --install -s
@@ -77,6 +80,8 @@ ndctl create-namespace -f -e namespace0.0 --mode=fsdax --map=dev --align=2M \
   > /results/namespace.json 2> /results/namespace.err
 i=0
 while [ ! -b /dev/pmem0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+P=/sys/bus/nd/drivers/nd_pmem
+pfn=$(cd $P && ls -d pfn* 2> /dev/null | head -n 1)
 echo 16384 > $T/buffer_size_kb
 echo 1 > $T/events/fs_dax/enable
 uname -r > /results/uname
@@ -101,6 +106,21 @@ slot=1
 while read id; do
   d=/results/$id
   mkdir -p $d
+  if [ $slot -gt 1 ]; then
+    # fresh struct pages: unbinding nd_pmem from the pfn device tears down its memmap
+    # (memunmap_pages), binding it again re-initialises every struct page of the device
+    # (memremap_pages -> memmap_init_zone_device); a third of ndctl's disable/enable-namespace
+    t0=$(cut -d' ' -f1 /proc/uptime)
+    if [ -n "$pfn" ] && echo $pfn 2> $d/reset.err > $P/unbind &&
+       echo $pfn 2>> $d/reset.err > $P/bind && [ -e $P/$pfn ]; then
+      i=0
+      while [ ! -b /dev/pmem0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+      r=ok
+    else
+      r=failed
+    fi
+    echo "$r $t0 $(cut -d' ' -f1 /proc/uptime)" > $d/reset
+  fi
   dmesg -c > /dev/null
   echo 1 > /sys/kernel/debug/clear_warn_once
   echo > $T/trace

@@ -715,11 +715,11 @@ def kernel_view(
         ``resource`` and ``size``): byte 0 of the block device.
     baseline : KernelPages, optional
         The struct pages at the script's start (a pause named ``NAME`` +
-        :data:`BASELINE_SUFFIX` before its ``@mkfs``). struct pages outlive a filesystem:
-        what an earlier script of the same boot left (the seed's residue survives the
-        unmount) is still there; pages unchanged since the baseline are read as
-        ``(NULL, 0)``, so that the view is the script's own, as daxsim's is. A page the
-        script leaves as it found it (a residue re-made over a residue) reads as untouched.
+        :data:`BASELINE_SUFFIX` before its ``@mkfs``). struct pages outlive a filesystem
+        (the seed's residue survives the unmount); the rig's guest re-initialises them
+        before each script, so the baseline reads all ``(NULL, 0)``. A guard for a guest
+        where that failed (the script's error says so): pages unchanged since the baseline
+        are read as ``(NULL, 0)``, so that the view is the script's own, as daxsim's is.
 
     Raises
     ------

@@ -84,7 +84,11 @@ class ScriptResult:
     lost_trace_events : int
         fs_dax events the trace buffer overwrote (the fault counts are short by up to this).
     error : str or None
-        Why the script did not run to its end (agent stopped, guest timed out).
+        Why the script did not run to its end (agent stopped, guest timed out), or why its
+        struct pages could not be made fresh before it.
+    reset_s : float or None
+        Seconds the guest spent giving the pmem fresh struct pages before the script (None
+        for the first script of a boot, which starts from the boot's).
     """
 
     script: str
@@ -104,6 +108,7 @@ class ScriptResult:
     error: str | None = None
     reports: list = field(default_factory=list)
     dmesg: str = ""
+    reset_s: float | None = None
 
     def counts(self) -> dict:
         """Passed and failed checks, content and model-derived apart."""
@@ -143,6 +148,7 @@ class ScriptResult:
                 "unobserved": self.unobserved,
                 "exit_status": self.exit_status,
                 "error": self.error,
+                "reset_s": self.reset_s,
             }
         )
         return out
@@ -518,8 +524,11 @@ def run_scripts(kernel, paths, *, pause=None, timeout_s: float | None = None) ->
         r.memory_failure = _memory_failure_lines(o.dmesg)
         r.exit_status = int(o.exit_status)
         r.dmesg = o.dmesg
+        r.reset_s = o.reset_s
         if not any(rep.get("op") == "umount" for rep in r.reports):
             r.error = "timed out" if job.timed_out else f"agent stopped (exit {o.exit_status})"
+        elif o.reset_error is not None:
+            r.error = f"struct pages not made fresh before the script: {o.reset_error}"
         results.append(r)
     return KernelRun(
         kernel=kernel,
