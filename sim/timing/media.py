@@ -21,7 +21,9 @@ media (separate read and write ports with latency and occupancy) ; wear levellin
   in the XPBuffer until its media write completes (``rmw.pin_writeback``, VANS: only idle
   entries are evictable), so under a write backlog few entries are left for the lines
   still being combined. Every ``media.wear_threshold``
-  media writes to one AIT block stall the DIMM for ``media.migration_ns``.
+  media writes to one AIT block stall the DIMM for ``media.migration_ns`` (counted in 2^16
+  counters per DIMM indexed by the block number folded onto 16 bits, so that separate
+  regions, e.g. LATTester's per-thread 2 GiB working sets, do not share counters).
 * A thread keeps at most ``window`` 64 B requests outstanding and its outstanding
   requests reach the DIMM in any order (write-combining buffer eviction, iMC scheduling):
   modelled as a seeded random permutation of each window of consecutive requests. With
@@ -42,7 +44,14 @@ media (separate read and write ports with latency and occupancy) ; wear levellin
   per DIMM; S1 ``data/alignment.csv`` shows it is the spreading of threads over DIMMs
   that costs (4 KiB ntstores, 24 threads: 7.76 GB/s interleaved, 12.49 GB/s with each
   thread bound to one DIMM); PATS (DATE'22) measures head-of-line blocking in the
-  CPU's memory controller when many threads access pmem.
+  CPU's memory controller when many threads access pmem. How the threads line up depends
+  on where their regions start: LATTester gives each thread a 2 GiB working set, so on six
+  DIMMs interleaved at 4 KiB thread ``i`` starts on DIMM ``2i mod 6``
+  (:data:`sim.timing.published.THREAD_REGION_BYTES`; ``region_bytes`` places the threads
+  ``region_bytes / threads`` apart). S1's ``data/bandwidth.csv`` (effective write ratio)
+  shows the hardware at 22 threads amplifying writes 1.22 and leaving the media idle ~25% of
+  the time; this model amplifies ~1.1 and keeps them ~90% busy, so it falls less (see
+  BENCHMARKS.md, issue 18).
 * Reads served to the CPU take ``media.read_write_interference_ns`` of write-port time
   each (the DIMM controller serves one at a time): this is why store+clwb (a read for
   ownership per line) peaks at ~1.75 GB/s while ntstore reaches 2.2 GB/s.
