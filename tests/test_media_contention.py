@@ -47,7 +47,7 @@ def test_in_order_writes_change_nothing_on_one_dimm():
     [
         ("6-DIMM load", (1, 4, 8, 16, 24), 0.20),
         ("6-DIMM clwb", (1, 4, 8, 12, 16, 24), 0.20),
-        # 20 and 24 threads are not reached (model +39% and +45%, BENCHMARKS.md)
+        # 20 and 24 threads are not reached (model +32% and +39%, BENCHMARKS.md)
         ("6-DIMM ntstore", (1, 4, 8, 12, 16), 0.25),
         ("6-DIMM ntstore by size", (64, 256, 1024, 4096, 65536), 0.20),
         ("6-DIMM clwb by size", (64, 256, 4096, 65536), 0.20),
