@@ -63,6 +63,10 @@ AGREEMENT_SCRIPTS = [
         "break-truncate-up",
         "break-falloc-modes",
         "unlink-mapped",
+        "unlink-mapped-free",
+        "unlink-open",
+        "unlink-mapped-reflink-cow",
+        "unlink-mapped-residue",
         "stale-pte-cow-write",
     )
 ]

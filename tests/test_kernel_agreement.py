@@ -4,7 +4,8 @@ session's boot equals what daxsim computes for the same script under the kernel'
 Scripts: tests/kernel_suite.py's :data:`AGREEMENT_SCRIPTS` and :data:`AGREEMENT_POISON`
 (scenarios/scripts/kernel: layout breaking by reflink, dedupe (also a failing one),
 truncate and every fallocate mode; PMD and PTE faults on shared extents; dedupe of PMD-mapped
-files; memory failure; unlink of a mapped file), run in the one boot per kernel of the
+files; memory failure; unlink of a mapped or open file, CoW through an orphan's mapping and the
+residue its eviction leaves), run in the one boot per kernel of the
 ``kernel_run`` fixture (6.1, 6.18, 7.3). Observations: check outcomes, the files at the end,
 warning sites, fault counts by size, SIGBUS, memory-failure owners and the page state read
 from the kernel (:func:`sim.kernel.compare.observations` and the page rows of
@@ -58,10 +59,6 @@ KNOWN_GAPS = {
         "page refcounts: 7.3 warns in dax_folio_put (fs/dax.c:452, WARN_ON_ONCE("
         "folio_ref_count(page))) when the CoW write(2) drops the entry of a page the "
         "mapping still holds a reference on; daxsim does not count page references"
-    ),
-    ("*", "unlink-mapped.xfsio", "check 12 command"): (
-        "the kernel keeps an unlinked inode, its blocks and its DAX entries until the last "
-        "mapping goes (iput at munmap); daxsim evicts it at the unlink"
     ),
 }
 _PAGE_ROWS = ("pages ", "phantom_pages", "share_degrees", "residue_pages", "page state")

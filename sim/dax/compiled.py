@@ -735,7 +735,8 @@ def dax_dedupe(st, fsst, d, src, soff, doff, length, buf):
 
 @njit(cache=True)
 def dax_unlink(st, fsst, s):
-    """unlink of a closed file: the filesystem frees its blocks, then eviction."""
+    """unlink of a closed, unmapped file (as the hunt unlinks: no orphan arises, see
+    ``DaxFS.unlink``): the filesystem frees its blocks, then eviction."""
     mid = fsst.ino[s]
     err = fs_unlink(fsst, s)
     if err:

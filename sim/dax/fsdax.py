@@ -562,18 +562,22 @@ class DaxFS:
 
     # ================================================================= file ops
     def open(
-        self, path: str, *, create: bool = False, trunc: bool = False
+        self, path: str, *, create: bool = False, trunc: bool = False, hold: bool = False
     ) -> tuple[int, WorkRecord]:
-        """``open(2)``; O_TRUNC truncates to 0 (entries removed with trunc semantics)."""
+        """``open(2)``; O_TRUNC truncates to 0 (entries removed with trunc semantics). With
+        ``hold`` the open file keeps a reference on the inode until :meth:`close` (an
+        unlinked file stays while it is open); without it the caller keeps no file."""
         wr, w0 = self._wr("open")
         if not trunc:
-            return self.fs.open(path, create=create), self._done(wr, w0)
-        ino, ch = self.fs.open_ex(path, create=create, trunc=trunc)
-        if trunc:
+            ino = self.fs.open(path, create=create)
+        else:
+            ino, ch = self.fs.open_ex(path, create=create, trunc=trunc)
             self._break_layout(ino, wr)
             self._account(ch, wr, ino)
             self._truncate_entries(ino, 0, wr)
             self._after_remap(ch, wr)
+        if hold:
+            self.fs.hold(ino)
         return ino, self._done(wr, w0)
 
     def _truncate_entries(self, ino: int, size: int, wr: WorkRecord) -> None:
@@ -781,20 +785,51 @@ class DaxFS:
                 self._folio_refs(wr, pfn, True, False)
 
     def unlink(self, path: str) -> WorkRecord:
-        """``unlink(2)`` of a closed file: eviction then the filesystem frees its blocks."""
+        """``unlink(2)``: the name goes; the inode goes with it only when nothing else
+        references it.
+
+        ``do_unlinkat`` -> ``vfs_unlink`` -> ``xfs_remove`` drops the link count, then
+        ``iput`` of the dentry's inode: with no open file and no mapping that is the last
+        reference, and ``iput_final`` -> ``evict`` deletes every DAX entry (trunc=true:
+        ``truncate_inode_pages_final`` -> ``dax_delete_mapping_entry`` up to v6.14;
+        ``xfs_fs_evict_inode`` -> ``dax_break_layout_final`` -> ``dax_delete_mapping_range``
+        from v6.15) before ``xfs_inactive`` frees the blocks. An inode still open or mapped
+        (``vma->vm_file`` holds it) stays, an orphan, with its blocks, its entries and its
+        mappings, which go on loading and storing (CoW of shared blocks included) until
+        the last reference goes (:meth:`munmap`, :meth:`close`, :meth:`unmount`)."""
         wr, w0 = self._wr("unlink")
         ino = self.fs.lookup(path)
         ch = self.fs.unlink(path)
-        self._account(ch, wr, ino)
-        if ino is not None:
+        if ino not in self.fs.inodes:  # no reference left: evicted at the unlink
             self._evict(ino, wr)
+        self._account(ch, wr, ino)
+        return self._done(wr, w0)
+
+    def _release(self, ino: int, wr: WorkRecord) -> None:
+        """Drop one reference on ``ino`` (``fput`` of an fd or of a VMA's file -> ``iput``);
+        the last one of an unlinked inode evicts it (DAX entries deleted, trunc=true, as at
+        :meth:`unlink`) and ``xfs_inactive`` frees its blocks."""
+        ch = self.fs.release(ino)
+        if ch is not None:
+            self._evict(ino, wr)
+            self._account(ch, wr, ino)
+
+    def close(self, ino: int) -> WorkRecord:
+        """``close(2)`` of a file :meth:`open` ed with ``hold=True``: its reference goes
+        (the last one of an unlinked file evicts it)."""
+        wr, w0 = self._wr("close")
+        self._release(ino, wr)
         return self._done(wr, w0)
 
     def unmount(self) -> WorkRecord:
-        """Unmount: every mapping gone, every inode evicted (disassociate trunc=true)."""
+        """Unmount: every mapping gone and every open file closed (the last reference of an
+        orphan evicts and frees it), then every inode evicted (disassociate trunc=true)."""
         wr, w0 = self._wr("unmount")
         for vid in list(self.vmas):
-            self.munmap(vid)
+            wr.warnings += self.munmap(vid).warnings  # an orphan's eviction may warn
+        for ino in sorted(self.fs.inodes):
+            while ino in self.fs.inodes and self.fs.users(ino):
+                self._release(ino, wr)
         for ino in sorted(self.spaces):
             self._evict(ino, wr)
         self.processes.clear()
@@ -872,6 +907,7 @@ class DaxFS:
         self._next_va = ((va + npages * PAGE_SIZE) // pmd_bytes + 2) * pmd_bytes
         vid = self._next_vid
         self._next_vid += 1
+        self.fs.hold(ino)  # mmap_region: vma->vm_file = get_file(file)
         vma = Vma(vid, pid, ino, pgoff, npages, bool(writable), va)
         self.vmas[vid] = vma
         self._space(ino).vmas.append(vma)
@@ -879,8 +915,11 @@ class DaxFS:
         return vid
 
     def munmap(self, vid: int) -> WorkRecord:
-        """Remove a mapping (its PTEs/PMDs; the DAX entries stay)."""
+        """Remove a mapping (its PTEs/PMDs; the DAX entries stay), dropping its file
+        reference (``remove_vma`` -> ``fput``): the last reference of an unlinked file
+        evicts it (:meth:`unlink`)."""
         wr = WorkRecord("munmap")
+        self._w0 = None
         vma = self.vmas.pop(vid)
         if vma.ptes or vma.pmds:
             if self.accounting:
@@ -896,6 +935,10 @@ class DaxFS:
         lst = self.processes.get(vma.pid)
         if lst is not None:
             lst.remove(vid)
+        self._release(vma.ino, wr)
+        if self._w0 is not None:  # the eviction changed struct pages: its warnings
+            wr.warnings += self.mm.warning_total() - self._w0
+            self._w0 = None
         return wr
 
     # ================================================================= faults

@@ -1387,6 +1387,11 @@ def _has(st, slot):
 def fs_unlink(st, slot):
     """unlink(2) of ``f{slot}``: drop every block reference, remove the file.
 
+    The reference's unlink of an inode nothing else references (``FileSystem.unlink`` with
+    no :meth:`~sim.fs.FileSystem.hold` left: ``iput`` -> ``evict`` -> ``xfs_inactive`` at
+    once). The hunt unmaps and closes a file before it unlinks it, so no orphan (an unlinked
+    inode still open or mapped) arises in an episode and none is kept here.
+
     Parameters
     ----------
     st : FsState

@@ -48,9 +48,9 @@ def _ceil_blocks(nbytes: int) -> int:
 
 
 class Inode:
-    """One regular file: size, data fork, CoW fork, reflink flag."""
+    """One regular file: size, data fork, CoW fork, reflink flag, link count and users."""
 
-    __slots__ = ("ino", "size", "ext", "cow", "reflink")
+    __slots__ = ("ino", "size", "ext", "cow", "reflink", "nlink", "users")
 
     def __init__(self, ino: int):
         self.ino = ino
@@ -61,6 +61,10 @@ class Inode:
         self.cow = RunMap((True,))
         #: XFS_DIFLAG2_REFLINK: set on both sides of a clone
         self.reflink = False
+        #: names of the inode (``i_nlink``): 1 while it has its name, 0 once unlinked
+        self.nlink = 1
+        #: references beside the name (open files, mappings: :meth:`FileSystem.hold`)
+        self.users = 0
 
 
 class FileSystem:
@@ -183,14 +187,59 @@ class FileSystem:
         return self._ip(ino).reflink
 
     def unlink(self, path: str) -> FsChange:
-        """Remove ``path`` and drop all its block references."""
+        """``unlink(2)``: remove the name ``path``; free the inode now when nothing else
+        references it, otherwise keep it as an orphan until its last user goes.
+
+        ``xfs_remove`` (every release) drops the link count to 0 (``xfs_droplink``) and puts
+        the inode on the AGI unlinked list (``xfs_iunlink``); its blocks stay allocated. They
+        are freed when the VFS drops the last reference (``iput`` -> ``evict`` ->
+        ``xfs_fs_destroy_inode`` -> ``xfs_inactive``, deferred to inodegc since 5.15):
+        ``xfs_inactive_truncate`` (``xfs_itruncate_extents``) and
+        ``xfs_reflink_cancel_cow_range``. A name's dentry is the only reference of a file no
+        process holds open or mapped (``do_unlinkat`` -> ``iput`` then frees it at once); an
+        open file or a mapping (``vma->vm_file``) keeps the inode (:meth:`hold`) until
+        :meth:`release`. Returns what the unlink freed (nothing for an orphan)."""
         ino = self.lookup(path)
         ip = self.inodes[ino]
+        del self.names[path]
+        ip.nlink = 0
+        if ip.users:
+            return FsChange(size_before=ip.size, size_after=ip.size)
+        return self._inactivate(ip)
+
+    def _inactivate(self, ip: Inode) -> FsChange:
+        """``xfs_inactive`` of an unlinked inode: every block reference dropped, CoW staging
+        cancelled, the inode freed."""
         ch = FsChange(size_before=ip.size)
         self._unmap(ip, 0, None, ch)
-        del self.names[path]
-        del self.inodes[ino]
+        del self.inodes[ip.ino]
         return ch
+
+    def hold(self, ino: int) -> None:
+        """Take a reference on inode ``ino`` beside its name: an open file or a mapping
+        (the ``struct file`` an fd or ``vma->vm_file`` holds pins the dentry and the inode)."""
+        self._ip(ino).users += 1
+
+    def release(self, ino: int) -> FsChange | None:
+        """Drop a reference taken by :meth:`hold` (``fput`` -> ``dput`` -> ``iput``). When it
+        was the last one of an unlinked inode, the inode is evicted and freed
+        (``iput_final`` -> ``evict`` -> ``xfs_inactive``): returns what that freed; None
+        while the inode stays (named, or still referenced)."""
+        ip = self._ip(ino)
+        if ip.users <= 0:
+            raise ValueError(f"inode {ino} has no reference to release")
+        ip.users -= 1
+        if ip.users or ip.nlink:
+            return None
+        return self._inactivate(ip)
+
+    def users(self, ino: int) -> int:
+        """References :meth:`hold` took on inode ``ino`` and :meth:`release` has not dropped."""
+        return self._ip(ino).users
+
+    def orphans(self) -> list[int]:
+        """Inodes unlinked but still referenced (open or mapped), sorted."""
+        return sorted(i for i, ip in self.inodes.items() if not ip.nlink)
 
     def fsync(self, ino: int) -> FsChange:
         """fsync/fdatasync: nothing to do in the functional model."""

@@ -108,7 +108,7 @@ def confirmation_script(reproducer: str, out_dir: Path, *, pad_bytes: int = 0) -
 
     Three changes, none of which changes what daxsim computes for the script:
 
-    - before its ``@expect_invariant`` line, one ``close`` per ``open`` (the agent keeps a
+    - before its ``@expect_invariant`` line, one ``close`` per file still open (the agent keeps a
       file open until ``close``, and an open file, unlinked or not, keeps its inode and its
       DAX entries), then ``@statfs confirm``: ``xfs_fs_statfs`` flushes XFS's deferred inode
       inactivation (``xfs_inodegc_flush``, since 5.15), so that the files the reproducer
@@ -125,7 +125,8 @@ def confirmation_script(reproducer: str, out_dir: Path, *, pad_bytes: int = 0) -
         (i for i, ln in enumerate(lines) if ln.strip().startswith("@expect_invariant")),
         len(lines),
     )
-    opens = sum(1 for ln in lines[:at] if ln.split()[:1] == ["open"])
+    words = [ln.split()[:1] for ln in lines[:at]]
+    opens = words.count(["open"]) - words.count(["close"])  # the files still open there
     pad_gone = ["@unlink .confirm-pad"] if pad_bytes > 0 else []
     lines[at:at] = ["close"] * opens + pad_gone + ["@statfs confirm"]
     if pad_bytes > 0:

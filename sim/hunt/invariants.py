@@ -431,8 +431,9 @@ def check_association(dfs, model=None) -> Violation | None:
 
 
 def check_nothing_left_behind(dfs, model=None) -> Violation | None:
-    """With every file unlinked, every page is back at (NULL, 0)."""
-    if dfs.fs.paths():
+    """With every file unlinked and gone (no orphan still open or mapped), every page is
+    back at (NULL, 0)."""
+    if dfs.fs.inodes:
         return None
     mm = dfs.mm
     if not (mm.index.any() or mm.mapping.any()):
@@ -699,7 +700,8 @@ def check_data_integrity(dfs, model=None) -> Violation | None:
 
 def check_refcount_conservation(dfs, model=None) -> Violation | None:
     """Block refcounts equal the number of extent references; free count back to baseline
-    once no file is left."""
+    once no file is left (no name and no orphan: an unlinked inode still open or mapped keeps
+    its blocks until ``xfs_inactive``)."""
     fs = dfs.fs
     try:
         fs.check_invariants()
@@ -707,7 +709,7 @@ def check_refcount_conservation(dfs, model=None) -> Violation | None:
         return Violation(
             "refcount_conservation", f"refcount records disagree with extent references: {exc}"
         )
-    if not fs.paths():
+    if not fs.inodes:
         base = getattr(model, "baseline_free", None) if model is not None else None
         base = fs.nblocks if base is None else base
         free = fs.free_blocks()
@@ -787,7 +789,7 @@ def check_all_empty(dfs, model, names, *, poisoned: bool) -> list[Violation]:
     cm = getattr(model, "content", None) if model is not None else None
     mm = dfs.mm
     clean = (
-        not fs.names
+        not fs.inodes
         and not (poisoned and any(n.startswith("memory_failure") for n in names))
         and (cm is None or not cm.files)
         and all(not a.xa.entries for a in dfs.spaces.values())

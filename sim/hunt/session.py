@@ -29,7 +29,9 @@ mwrite        map_off, map_len, off, len, b   ``mwrite -S 0xBB OFF LEN`` (write 
 hwpoison      map_off, map_len, off, len      ``@hwpoison OFF LEN`` (memory failure)
 munmap        map_off, map_len                ``mmap N`` + ``munmap`` (a later access re-maps
                                               and re-faults)
-unlink        -                               its mappings unmapped, then ``@unlink PATH``
+unlink        -                               its mappings unmapped and its open entries
+                                              closed (``file N`` + ``close``), then
+                                              ``@unlink PATH``
 ============  ==============================  =============================================
 
 A 2 MiB-aligned 2 MiB mapping window over a 2 MiB extent faults at PMD size; other windows at
@@ -361,12 +363,21 @@ class Session:
             if not fs.exists(path):
                 return False
             ino = fs.lookup(path)
-            maps = self.runner.maps
+            r = self.runner
+            maps = r.maps
             for j in range(len(maps) - 1, -1, -1):
                 v = self.dax.vmas.get(maps[j])
                 if v is not None and v.ino == ino:
                     self._select_map(j)
                     self._step("munmap", (), "munmap")
+            # and closed: an open or mapped file outlives its unlink (an orphan until the
+            # last reference goes), so the inode goes at the unlink only when neither holds
+            files = r.files
+            for j in range(len(files) - 1, -1, -1):
+                if files[j][1] == ino:
+                    if r.cur != j:
+                        self._step("file", (j,), "file %d", (j,))
+                    self._step("close", (), "close")
             self._step("@unlink", (path,), "@unlink " + path)
             cm.unlink(path)
             return True
@@ -462,7 +473,7 @@ class Session:
 
     # ------------------------------------------------------------------ checks
     def _quiescent(self) -> bool:
-        return not self.runner.dax.fs.names
+        return not self.runner.dax.fs.inodes
 
     def check(self, names=ALL_NAMES, *, full: bool = False) -> list:
         """Evaluate ``names`` after the last op.
@@ -476,7 +487,7 @@ class Session:
         poisoned = self._poisoned
         model.poison = self.runner.last_poison[2] if poisoned else None
         model.poison_truth = None
-        if full or self.paranoid or not dfs.fs.names:
+        if full or self.paranoid or not dfs.fs.inodes:
             model.touched = None
             if not full and not self.paranoid and self.last_kind in _NO_DATA_KINDS:
                 names = [n for n in names if n not in ("data_integrity", "refcount_conservation")]

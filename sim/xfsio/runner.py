@@ -109,8 +109,9 @@ def _inv_memory_failure_owners(r: "XfsioRunner") -> bool:
 
 
 def _inv_nothing_left_behind(r: "XfsioRunner") -> bool:
-    """With no file left, every struct page is back at (NULL, 0)."""
-    if r.dax.fs.paths():
+    """With no file left (no name, no orphan still open or mapped), every struct page is
+    back at (NULL, 0)."""
+    if r.dax.fs.inodes:
         return True
     pfn, _m, _i = r.dax.mm.state()
     return pfn.size == 0
@@ -399,13 +400,15 @@ class XfsioRunner:
         a = self._nargs(cmd, 1, 1)
         path = str(a[0])
         o = cmd.opts
-        ino, _wr = self.dax.open(path, create=bool(o.get("f")), trunc=bool(o.get("t")))
+        # the open file keeps the inode until ``close`` (an unlinked one too)
+        ino, _wr = self.dax.open(path, create=bool(o.get("f")), trunc=bool(o.get("t")), hold=True)
         self.files.append((path, ino, bool(o.get("r"))))
         self.cur = len(self.files) - 1
 
     def _c_close(self, cmd) -> None:
         if not self.files:
             raise FsError("EBADF", "close: no open file")
+        self.dax.close(self.files[self.cur][1])
         del self.files[self.cur]
         if self.cur >= len(self.files):
             self.cur = len(self.files) - 1
@@ -602,6 +605,12 @@ class XfsioRunner:
             raise InputError(f"@mkfs size={size}: {exc.message}", where=self._where(cmd)) from None
 
     def _c_cycle_mount(self, cmd) -> None:
+        # as the agent's close_all: every mapping unmapped, then every file closed, in
+        # table order (the last reference of an unlinked file evicts it), then the unmount
+        for vid in self.maps:
+            self.dax.munmap(vid)
+        for _path, ino, _ro in self.files:
+            self.dax.close(ino)
         self.maps.clear()
         self.curmap = -1
         self.files.clear()
