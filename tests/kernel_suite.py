@@ -68,6 +68,8 @@ AGREEMENT_SCRIPTS = [
         "unlink-mapped-reflink-cow",
         "unlink-mapped-residue",
         "stale-pte-cow-write",
+        "stale-pte-next-owner",
+        "stale-pmd-cow-write",
     )
 ]
 #: Agreement scripts that poison pmem pages: run after the conformance cases (as xfs/551).

@@ -6,11 +6,13 @@ from __future__ import annotations
 import pytest
 
 from sim.dax import DaxFS
+from sim.dax.fsdax import CLOBBERED_MAPPING
 from sim.dax.xarray_dax import DAX_PMD, MARK_DIRTY, MARK_TOWRITE
 from sim.xfsio.runner import INVARIANTS, run_script
 
 VARIANTS = ["single-owner", "cow-index", "page-share", "folio-share"]
 NB = 1 << 16  # 256 MiB device
+PAGE = 4096
 
 CLONE_COW_UNLINK = """\
 @mkfs size=256m
@@ -211,7 +213,40 @@ def test_pwrite_cow_invalidates_only_in_62(variant, invalidated):
     else:
         assert ent is not None and ent[1] >> 4 == old
         assert d.stats["stale_entries_left"] == 1
-    assert d.vmas[vid].lookup(0) is None  # PTE gone: the next load sees the new data
+    # 6.2+ (f80e1668888f): invalidate_inode_pages2_range unmaps the range, the next load
+    # faults and reads the new bytes; 6.0-6.1 (dax_iomap_iter invalidates IOMAP_F_NEW ranges
+    # only): the PTE stays on the old block and the load reads the old bytes
+    assert d.vmas[vid].lookup(0) == (None if invalidated else (old, False))
+    d.mread(vid, 0, 4)
+    assert d.load(vid, 0, 4) == (b"bbbb" if invalidated else b"aaaa")
+    assert d.fs.pread(b, 0, 4) == b"bbbb"
+
+
+def test_stale_pte_reads_the_old_blocks_next_owner():
+    """6.0-6.1: a PTE left on a block write(2) CoW'd away reads that block whoever owns it:
+    the other file's later writes, and, once the block is freed and allocated to a third
+    file, that file's bytes; the mapping's own file reads its new bytes through read(2)."""
+    d = DaxFS(NB, "cow-index")
+    a, _ = d.open("a", create=True)
+    d.pwrite(a, 0, PAGE, 0x61)
+    b, _ = d.open("b", create=True)
+    d.clone(b, a, 0, 0, 0)
+    old = d.fs.bmap(b, 0, 1)[0].pblock
+    vid = d.mmap(1, b, 0, PAGE, writable=False)
+    d.mread(vid, 0, PAGE)
+    d.pwrite(b, 0, PAGE, 0x62)  # CoW: b moves, a keeps the old block alone
+    d.pwrite(a, 0, 8, 0x63)  # overwrite in place (a's block is no longer shared)
+    assert d.fs.bmap(a, 0, 1)[0].pblock == old
+    d.mread(vid, 0, 16)
+    assert d.load(vid, 0, 16) == b"c" * 8 + b"a" * 8
+    d.unlink("a")  # the old block is free; the stale PTE still maps it
+    c, _ = d.open("c", create=True)
+    d.pwrite(c, 0, PAGE, 0x64)
+    assert d.fs.bmap(c, 0, 1)[0].pblock == old  # first fit takes the freed block back
+    assert d.load(vid, 0, 4) == b"dddd"  # b's mapping reads c's data
+    assert d.fs.pread(b, 0, 4) == b"bbbb"
+    d.munmap(vid)  # special PTEs up to 6.14: the zap touches no struct page, no WARN
+    assert d.mm.warning_total() == 0
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -338,3 +373,77 @@ def test_write2_into_hole_invalidates_zero_entry(variant, survives):
     d.mread(vid, 0, 1)
     ent = d.xarray(a).lookup(0)
     assert ent is not None and ent[1] >> 4 == d.fs.bmap(a, 0, 1)[0].pblock
+
+
+def _cow_write_under_mapping(design: str, npages: int) -> DaxFS:
+    """f2 written (``npages`` pages: 512 is one PMD-mappable extent), reflinked into f1, f1
+    mapped and read at page 0 (a PTE, or one PMD), then page 0 of f1 rewritten by write(2)."""
+    d = DaxFS(NB, design)
+    f2, _ = d.open("f2", create=True)
+    d.pwrite(f2, 0, npages * PAGE, 0x61)
+    f1, _ = d.open("f1", create=True)
+    d.clone(f1, f2, 0, 0, 0)
+    vid = d.mmap(1, f1, 0, npages * PAGE, writable=False)
+    d.mread(vid, 0, 4)
+    assert (d.stats["pmd_faults"], d.stats["pte_faults"]) == ((1, 0) if npages == 512 else (0, 1))
+    d.pwrite(f1, 0, PAGE, 0x62)
+    return d
+
+
+@pytest.mark.parametrize(
+    "design, npages, warns",
+    [
+        # 7.1+ dax_folio_put checks every folio it resets (7.3.4 fs/dax.c:452)
+        ("folio-share-reset", 1, 1),
+        ("folio-share-reset", 512, 1),
+        # 6.15-7.0: an order-0 folio returns before the check; an order-9 one is checked
+        ("folio-share", 1, 0),
+        ("folio-share", 512, 1),
+        # up to 6.14 fsdax PTEs/PMDs hold no page reference (pfn mappings)
+        ("page-share", 1, 0),
+        ("page-share", 512, 0),
+        ("cow-index", 1, 0),
+    ],
+)
+def test_folio_put_refcount_warns_when_a_mapping_outlives_the_entry(design, npages, warns):
+    """write(2) CoW'ing a mapped block invalidates its entry (6.2+): invalidate_inode_pages2_range
+    deletes the entry (the final put of the folio the mapping's PTE or PMD still references)
+    before unmap_mapping_pages."""
+    d = _cow_write_under_mapping(design, npages)
+    assert d.mm.warnings.get("folio_put_refcount", 0) == warns
+
+
+def test_folio_put_refcount_quiet_when_the_mapping_goes_first():
+    """Paths that unmap before they delete (punch: truncate_pagecache_range) and a put that
+    only drops a share leave the check quiet."""
+    d = DaxFS(NB, "folio-share-reset")
+    f2, _ = d.open("f2", create=True)
+    d.pwrite(f2, 0, 4 * PAGE, 0x61)
+    v2 = d.mmap(1, f2, 0, 4 * PAGE)
+    d.mread(v2, 0, 4 * PAGE)
+    d.punch(f2, 0, PAGE)
+    f1, _ = d.open("f1", create=True)
+    d.clone(f1, f2, 0, 0, 0)
+    v1 = d.mmap(1, f1, 0, 4 * PAGE, writable=False)
+    d.mread(v1, 0, 4 * PAGE)
+    d.mread(v2, 0, 4 * PAGE)  # both files map the shared blocks: Shared(2)
+    d.pwrite(f1, PAGE, PAGE, 0x62)  # f1's entry goes: a share dropped, not the final put
+    assert d.mm.warnings["folio_put_refcount"] == 0
+
+
+@pytest.mark.parametrize("design", ["folio-share", "folio-share-reset", "page-share"])
+def test_pmd_zapped_after_its_folio_reset_clobbers_the_second_page(design):
+    """6.15+: the invalidation resets the order-9 folio while the PMD maps it; the PMD's zap
+    (folio_remove_rmap_pmd on what is now an order-0 folio) decrements _entire_mapcount in
+    the second struct page's mapping word, so that page reads a mapping no file has and a
+    later shared read fault counts it Shared(2), as 6.18 and 7.3 show
+    (stale-pmd-cow-write.xfsio). Up to 6.14 a PMD holds no folio: nothing is written."""
+    d = _cow_write_under_mapping(design, 512)
+    f1 = d.fs.lookup("f1")
+    pb = d.fs.bmap(d.fs.lookup("f2"), 1, 1)[0].pblock
+    folio = design != "page-share"
+    assert d.mm.page(pb) == ((CLOBBERED_MAPPING, 0) if folio else (0, 0))
+    vid = next(iter(d.vmas))
+    d.mread(vid, PAGE, 4)  # a PTE fault: page 1 is still shared with f2
+    assert d.fs.bmap(f1, 1, 1)[0].pblock == pb
+    assert d.mm.page(pb) == ((0, 2) if folio else (-1, 1))

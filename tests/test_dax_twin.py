@@ -409,3 +409,57 @@ def test_twin_packs_each_designs_rules():
     for code, name in enumerate(DESIGNS):
         st_ = T.dax_new(64, 1, code)
         assert st_.scal[T.S_RULES] == VARIANTS[name].fault_rules.pack()
+
+
+def test_twin_leaves_the_stale_pte_of_a_cow_write():
+    """6.0-6.1 (``invalidate_remapped`` False: ``dax_iomap_iter`` invalidates IOMAP_F_NEW
+    ranges only): write(2) CoW'ing a mapped shared block leaves the entry and the PTE on the
+    old block, in the twin as in DaxFS; 6.2+ (f80e1668888f) removes both."""
+    for design, stale in (("cow-index", True), ("page-share", False)):
+        pair = Pair(design)
+        for o in (
+            ("pwrite", 0, (0, 4 * PAGE), 0x61),
+            ("clone", 1, 0, (0, 0, 0)),
+            ("mmap", 1, (0, 4)),
+            ("fault", 0, 0, False),
+        ):
+            pair.step(o)
+        old = pair.py.fs.bmap(pair.ino[1], 0, 1)[0].pblock
+        pair.step(("pwrite", 1, (0, PAGE), 0x62))
+        pair.assert_same(design)
+        _files, tables, *_ = pair.twin_state()
+        assert tables[0][0].get(0) == ((old, False) if stale else None)
+
+
+def test_twin_counts_the_folio_put_refcount_warn():
+    """dax_folio_put's refcount check, in the twin as in DaxFS: a CoW write(2) deletes the
+    entry of a folio the mapping still maps (invalidate_inode_pages2_range unmaps after):
+    7.1+ warns for an order-0 folio, 6.15-7.0 only for an order-9 one; the zap of a PMD
+    whose folio was reset under it writes the second struct page's mapping word, which a
+    later shared fault there turns into Shared(2)."""
+    slot = T._W_PUT_REF  # noqa: SLF001
+    for design, npg, warns in (
+        ("folio-share-reset", 16, 1),
+        ("folio-share", 16, 0),
+        ("folio-share", PMD, 1),
+        ("folio-share-reset", PMD, 1),
+        ("page-share", PMD, 0),
+    ):
+        pair = Pair(design)
+        for o in (
+            ("pwrite", 0, (0, npg * PAGE), 0x61),
+            ("clone", 1, 0, (0, 0, 0)),
+            ("mmap", 1, (0, npg)),
+            ("fault", 0, 0, False),
+        ):
+            pair.step(o)
+        old = pair.py.fs.bmap(pair.ino[1], 0, 1)[0].pblock
+        pair.step(("pwrite", 1, (0, PAGE), 0x62))
+        pair.assert_same(design)
+        assert int(pair.st.stats[slot]) == warns, design
+        clobbered = npg == PMD and design.startswith("folio")
+        assert int(pair.st.mapping[old + 1]) == (T.CLOBBERED_MAPPING if clobbered else 0)
+        pair.step(("fault", 0, 1, False))  # page 1 still shared by f0 and f1
+        pair.assert_same(design)
+        if clobbered:
+            assert (int(pair.st.mapping[old + 1]), int(pair.st.index[old + 1])) == (0, 2)

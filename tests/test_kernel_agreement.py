@@ -46,20 +46,6 @@ KNOWN_GAPS = {
         for design in ("folio-share", "folio-share-reset")
         for obs in ("check 14 command", "faults pmd", "sigbus", "warning sites")
     },
-    **{
-        ("cow-index", "stale-pte-cow-write.xfsio", obs): (
-            "the 6.0 data corruption: in 6.0-6.1 a write(2) that CoWs a mapped shared block "
-            "leaves the mapping's PTE on the old block (no invalidate_inode_pages2_range "
-            "before f80e1668888f, 6.2), so a load reads the old bytes; daxsim unmaps the PTE "
-            "and reads the file's bytes"
-        )
-        for obs in ("check 17 expect_bytes", "faults pte")
-    },
-    ("folio-share-reset", "stale-pte-cow-write.xfsio", "warning sites"): (
-        "page refcounts: 7.3 warns in dax_folio_put (fs/dax.c:452, WARN_ON_ONCE("
-        "folio_ref_count(page))) when the CoW write(2) drops the entry of a page the "
-        "mapping still holds a reference on; daxsim does not count page references"
-    ),
 }
 _PAGE_ROWS = ("pages ", "phantom_pages", "share_degrees", "residue_pages", "page state")
 

@@ -129,6 +129,14 @@ def test_site_rules_of_each_design():
     assert site_of_line("\tWARN_ON_ONCE(folio_order(folio));") == "folio_init_order"
     assert site_of_line("\tWARN_ON_ONCE(!folio->share);") == "associate_share_zero"
     assert site_of_line("\tWARN_ON_ONCE(trunc && !dax_page_is_idle(page));") is None
+    # dax_folio_put's refcount check: 7.3.4 fs/dax.c:452, and v6.15-v7.0's form; not
+    # dax_folio_init's check of the folio it builds
+    assert (
+        site_of_line("\t\tWARN_ON_ONCE(folio_ref_count((struct folio *)page));")
+        == "folio_put_refcount"
+    )
+    assert site_of_line("\t\tWARN_ON_ONCE(folio_ref_count(new_folio));") == "folio_put_refcount"
+    assert site_of_line("\t\tWARN_ON_ONCE(folio_ref_count(folio));") is None
 
 
 TRACE = """\

@@ -94,6 +94,18 @@ RULES_OF_DESIGN = tuple(VARIANTS[n].fault_rules.pack() for n in DESIGNS)
 RULE_OF_DESIGN = tuple(
     2 if VARIANTS[n].folio else 1 if VARIANTS[n].flag_sentinel else 0 for n in DESIGNS
 )
+#: ``Variant.put_refcount_min_order`` per design code (-1: no refcount check at the put).
+PUT_REF_MIN_ORDER = np.array(
+    [
+        -1 if VARIANTS[n].put_refcount_min_order is None else VARIANTS[n].put_refcount_min_order
+        for n in DESIGNS
+    ],
+    dtype=np.int64,
+)
+_W_PUT_REF = len(COUNTERS) + SITES.index("folio_put_refcount")
+#: DaxFS's CLOBBERED_MAPPING (the second struct page's mapping word after the zap of a PMD
+#: whose folio was reset under it).
+CLOBBERED_MAPPING = 0xFFFFFFFF
 
 #: File page indices an entry may have (per file slot) before the episode overflows.
 MAXPG = 4096
@@ -122,8 +134,9 @@ S_NPOISON = 7
 #: ``ppp``: int64[S, MAXPG // 512] order-0 entries per 512-index block
 #: ``xmax``: int64[S] bound above every entry's index (+1), for range walks
 #: ``nent``: int64[S]
-#: ``vm``: int64[MAXV, 8]: slot, pgoff, npages, live, pmd chunk (-1), pmd pfn, pmd w,
-#:   PTE tables (bit k: region (pgoff >> 9) + k has one)
+#: ``vm``: int64[MAXV, 9]: slot, pgoff, npages, live, pmd chunk (-1), pmd pfn, pmd w,
+#:   PTE tables (bit k: region (pgoff >> 9) + k has one), the PMD's folio was reset under it
+#:   (DaxFS._orphan_pmds)
 #: ``vpte``: int64[MAXV, 512] pfn of the PTE at page pgoff + j
 #: ``vptw``: int64[MAXV, 512] -1 none, 0 read-only, 1 writable
 #: ``mapping``: int64[nblocks] page->mapping words
@@ -205,7 +218,7 @@ def dax_new(nblocks: int, nslots: int, design: int, rules: int | None = None) ->
         np.zeros((nslots, MAXPG // PMD_NR), i64),
         np.zeros(nslots, i64),
         np.zeros(nslots, i64),
-        np.zeros((MAXV, 8), i64),
+        np.zeros((MAXV, 9), i64),
         np.zeros((MAXV, PMD_NR), i64),
         np.full((MAXV, PMD_NR), -1, i64),
         np.zeros(nblocks, i64),
@@ -243,7 +256,7 @@ def dax_reset(st):
     for v in range(min(nv, MAXV)):
         for j in range(PMD_NR):
             st.vptw[v, j] = -1
-        for c in range(8):
+        for c in range(9):
             st.vm[v, c] = 0
     live = False
     for s in range(ns):
@@ -318,6 +331,43 @@ def _touch(st, pfn, n):
 
 
 @njit(cache=True)
+def _put_refcount_check(st, pfn):
+    """DaxFS._put_refcount_check: ``dax_folio_put``'s WARN when the final put of the folio
+    holding ``pfn`` leaves a PTE or PMD of any mapping on it (v6.15+; order-0 folios from
+    v7.1)."""
+    min_order = PUT_REF_MIN_ORDER[st.scal[S_DESIGN]]
+    if min_order < 0:
+        return
+    head = pfn
+    order = 0
+    if st.order[pfn >> 9] == 9:
+        head = pfn - (pfn & COLOUR)
+        order = 9
+    if order < min_order:
+        return
+    m = st.mapping[head]
+    if m < 1 and st.index[head] > 1:
+        return  # shared: the share count drops, not the final put
+    hi = head + (1 << order)
+    mapped = False
+    for v in range(st.scal[S_NVMA]):
+        if not st.vm[v, 3]:
+            continue
+        p = st.vm[v, 5]
+        if st.vm[v, 4] >= 0 and p >= 0 and p < hi and head < p + PMD_NR:
+            mapped = True
+            if order:
+                st.vm[v, 8] = 1  # the PMD now maps order-0 pages (DaxFS._zap_pmd)
+        if not mapped:
+            for j in range(st.vm[v, 2]):
+                if st.vptw[v, j] >= 0 and head <= st.vpte[v, j] < hi:
+                    mapped = True
+                    break
+    if mapped:
+        st.stats[_W_PUT_REF] += 1
+
+
+@njit(cache=True)
 def _entry_pages(st, mid, index, value, assoc, flag):
     """DaxFS._entry_pages: associate / disassociate a real entry with the memmap."""
     if value & (DAX_ZERO_PAGE | DAX_EMPTY):
@@ -328,6 +378,7 @@ def _entry_pages(st, mid, index, value, assoc, flag):
     if assoc:
         w = _design_op(st, 0, pfn, n, mid, index, 1 if flag else 0)
     else:
+        _put_refcount_check(st, pfn)
         w = _design_op(st, 1, pfn, n, mid, 0, 1 if flag else 0)
     if w < 0:
         st.scal[S_OVERFLOW] = 1  # an invalid entry: let the Python stack raise it
@@ -467,7 +518,22 @@ def _unmap_index_range(st, s, first, last):
             st.vptw[v, i - pg] = -1
         c = st.vm[v, 4]
         if c >= 0 and c <= hi and c + PMD_NR - 1 >= lo:
+            _zap_pmd(st, v)
             st.vm[v, 4] = -1
+
+
+@njit(cache=True)
+def _zap_pmd(st, v):
+    """DaxFS._zap_pmd: the zap of mapping ``v``'s PMD after its folio was reset under it
+    writes the second struct page's mapping word (when it is at (NULL, 0))."""
+    if st.vm[v, 8] == 0 or st.vm[v, 4] < 0:
+        return
+    st.vm[v, 8] = 0
+    p = st.vm[v, 5] + 1
+    if st.vm[v, 5] >= 0 and p < st.mapping.shape[0]:
+        if st.mapping[p] == 0 and st.index[p] == 0:
+            st.mapping[p] = CLOBBERED_MAPPING
+        _touch(st, p, 1)
 
 
 @njit(cache=True)
@@ -487,6 +553,7 @@ def dax_mmap(st, s, off, length):
     st.vm[v, 5] = 0
     st.vm[v, 6] = 0
     st.vm[v, 7] = 0
+    st.vm[v, 8] = 0
     for j in range(PMD_NR):
         st.vptw[v, j] = -1
     return v
@@ -495,6 +562,8 @@ def dax_mmap(st, s, off, length):
 @njit(cache=True)
 def dax_munmap(st, v):
     """Remove mapping ``v`` (its page-table entries; the DAX entries stay)."""
+    if st.vm[v, 3]:
+        _zap_pmd(st, v)
     st.vm[v, 3] = 0
     st.vm[v, 4] = -1
     st.vm[v, 7] = 0
@@ -505,31 +574,37 @@ def dax_munmap(st, v):
 # ------------------------------------------------------------------------ entries
 @njit(cache=True)
 def _remove_entries(st, s, mid, first, last, trunc, clear_dirty, buf):
+    """DaxFS._remove_entries: trunc unmaps first; an invalidation (not trunc) deletes the
+    entries first and unmaps after (``invalidate_inode_pages2_range``)."""
     if last < first:
         return
-    _unmap_index_range(st, s, first, last)
-    if st.nent[s] == 0:
-        return
-    k = _range_indices(st, s, first, last, buf)
-    for j in range(k):
-        idx = buf[j]
-        if not trunc and not clear_dirty and st.xm[s, idx] & (MARK_DIRTY | MARK_TOWRITE):
-            continue
-        value = xa_erase(st, s, mid, idx)
-        _entry_pages(st, mid, idx, value, False, trunc)
+    if trunc:
+        _unmap_index_range(st, s, first, last)
+    if st.nent[s] > 0:
+        k = _range_indices(st, s, first, last, buf)
+        for j in range(k):
+            idx = buf[j]
+            if not trunc and not clear_dirty and st.xm[s, idx] & (MARK_DIRTY | MARK_TOWRITE):
+                continue
+            value = xa_erase(st, s, mid, idx)
+            _entry_pages(st, mid, idx, value, False, trunc)
+    if not trunc:
+        _unmap_index_range(st, s, first, last)
 
 
 @njit(cache=True)
 def _after_remap(st, fsst, clear_dirty, buf):
     """DaxFS._after_remap over the change rows of the last filesystem call: rows of kind 0
-    (remapped) are invalidated under the rule ``invalidate_remapped`` (else only unmapped),
-    rows of kind 1 (newly mapped) always; DIRTY is cleared first under ``clear_dirty_first``."""
+    (remapped) are invalidated under the rule ``invalidate_remapped`` (else left alone, the
+    entries and page-table entries stale on the old pfn: 6.0-6.1's ``dax_iomap_iter``), rows
+    of kind 1 (newly mapped) always; DIRTY is cleared first under ``clear_dirty_first``."""
     rules = st.scal[S_RULES]
     inval_remapped = (rules >> RULE_INVALIDATE_REMAPPED) & 1 != 0
     clear = clear_dirty and (rules >> RULE_CLEAR_DIRTY_FIRST) & 1 != 0
     nch = fsst.scal[3]
     for kind in range(2):
-        inval = inval_remapped if kind == 0 else True
+        if kind == 0 and not inval_remapped:
+            continue  # 6.0-6.1: entries and PTEs/PMDs stay on the old pfn
         for r in range(nch):
             if fsst.chg[r, 0] != kind:
                 continue
@@ -542,10 +617,7 @@ def _after_remap(st, fsst, clear_dirty, buf):
                 continue
             first = fsst.chg[r, 2]
             last = first + fsst.chg[r, 3] - 1
-            if inval:
-                _remove_entries(st, s, fsst.ino[s], first, last, False, clear, buf)
-            else:
-                _unmap_index_range(st, s, first, last)
+            _remove_entries(st, s, fsst.ino[s], first, last, False, clear, buf)
 
 
 @njit(cache=True)
@@ -586,6 +658,7 @@ def _evict(st, s, mid):
     """Inode eviction: mappings' tables cleared, every entry removed with trunc=true."""
     for v in range(st.scal[S_NVMA]):
         if st.vm[v, 3] and st.vm[v, 0] == s:
+            _zap_pmd(st, v)
             st.vm[v, 4] = -1
             for j in range(PMD_NR):
                 st.vptw[v, j] = -1

@@ -8,9 +8,11 @@ failure follow the fault rules of the memmap's design (``Variant.fault_rules``, 
 :class:`~sim.memmap.fault_rules.FaultRules`: which flag reaches associate, when an entry is
 replaced, the DIRTY/TOWRITE marks, the invalidation after CoW; kernel-semantics.md §1-§4).
 
-Data contents are the filesystem's: a store through a mapping always lands in the file's
-current block, so content checks hold under every generation even where the kernel generation
-leaves a stale DAX entry (that staleness shows in the struct pages, which is what is studied).
+Data contents are the filesystem's, per physical block. A store through a mapping lands in
+the file's current block (the write fault made it private); a load reads the block its PTE or
+PMD maps (:meth:`DaxFS.load`), which is the file's current block except where a generation
+without ``invalidate_remapped`` (6.0-6.1) left a page-table entry on a block write(2) CoW'd
+away: the load then reads the old block, whoever owns it now (the 6.0 data corruption).
 """
 
 from __future__ import annotations
@@ -61,6 +63,12 @@ _FOLIO_MAP_ATOMICS = {False: 4, True: 5}
 #: Up to v6.14 a DAX VMA's PTEs are special (``vm_normal_page`` gives NULL) and its PMDs
 #: ``vma_is_special_huge``: the zap touches no struct page.
 _FOLIO_UNMAP_ATOMICS = {False: 2, True: 3}
+#: What the zap of a PMD whose folio was reset under it (see ``DaxFS._zap_pmd``) leaves in
+#: the ``mapping`` word of the folio's second struct page: ``folio->_entire_mapcount`` (that
+#: word's low half in struct folio's second page, v6.15+), zeroed by the reset's
+#: ``f->mapping = NULL``, decremented to -1 by ``folio_remove_rmap_pmd``; ``_pincount``
+#: (the high half) stays 0. Observed on 6.18 and 7.3 (stale-pmd-cow-write.xfsio).
+CLOBBERED_MAPPING = 0xFFFFFFFF
 #: A write fault on a page already mapped read-only keeps its PTE/PMD (``insert_page`` /
 #: ``insert_pmd`` with ``mkwrite`` only make it writable): ``folio_ref_inc``/``folio_put``.
 _FOLIO_UPGRADE_ATOMICS = 2
@@ -254,6 +262,9 @@ class DaxFS:
         self.processes: dict[int, list[int]] = {}
         self.signals: list[tuple[int, str]] = []
         self.hwpoisoned: set[int] = set()
+        #: ``(vid, pmd index)`` of PMDs whose folio ``dax_folio_put`` reset while they mapped
+        #: it (v6.15+: an invalidation deletes the entry before it unmaps)
+        self._orphan_pmds: set[tuple[int, int]] = set()
         #: Called with every operation's WorkRecord (``daxsim xfsio --timing`` prices them).
         self.record_hook = None
         self._entry_hook = None
@@ -352,9 +363,64 @@ class DaxFS:
         if assoc:
             w = mm.associate(pfn, n, a.mid, index, shared_or_trunc)
         else:
+            self._put_refcount_check(pfn)
             w = mm.disassociate(pfn, n, a.mid, shared_or_trunc)
         if w:
             wr.lines_written.setdefault("struct_page", []).extend(range(pfn, pfn + int(w)))
+
+    def _put_refcount_check(self, pfn: int) -> None:
+        """The refcount check of ``dax_folio_put`` before ``dax_disassociate_entry`` puts the
+        folio holding ``pfn`` (designs with ``put_refcount_min_order``, v6.15+).
+
+        The put is final when the folio is not shared (``!dax_folio_is_shared``: an owner, or
+        a NULL word with share 0) or its share drops to 0; the folio is then reset and each
+        of its pages checked with ``WARN_ON_ONCE(folio_ref_count(page))``. From v6.15 every
+        PTE or PMD mapping a page of the folio holds one reference on it (``folio_get`` in
+        ``insert_page_into_pte_locked`` / ``insert_pmd``, put at the zap), and pins aside
+        (not modelled) nothing else does, so the WARN fires (once: the head's count; tail
+        pages count 0) exactly when some mapping still maps a page of the folio. Paths that
+        unmap before they delete (truncate, punch, layout breaking, the replacing fault)
+        never get here mapped; ``invalidate_inode_pages2_range`` deletes the entries first
+        and unmaps after (6.2+ write(2) CoW, ``IOMAP_F_NEW`` ranges)."""
+        mm = self.mm
+        min_order = mm.variant.put_refcount_min_order
+        if min_order is None:
+            return
+        head, order, m, share = mm.folio(pfn)
+        if order < min_order or (m == 0 and share > 1):
+            return  # checked only from that order on / not the final put
+        hi = head + (1 << order)
+        mapped = False
+        for vma in self.vmas.values():
+            for c, (p, _w) in vma.pmds.items():
+                if p >= 0 and p < hi and head < p + PG_PMD_NR:
+                    mapped = True
+                    if order:  # the PMD now maps order-0 pages: see _zap_pmd
+                        self._orphan_pmds.add((vma.vid, c))
+            if not mapped:
+                for p, _w in vma.ptes.values():
+                    if head <= p < hi:
+                        mapped = True
+                        break
+        if mapped:
+            mm.count_warning("folio_put_refcount")
+
+    def _zap_pmd(self, vma: Vma, c: int, pfn: int, wr: WorkRecord) -> None:
+        """The zap of PMD ``c`` of ``vma`` (``zap_huge_pmd``, or ``__split_huge_pmd_locked``
+        for a partial range) after ``dax_folio_put`` reset its order-9 folio under it (v6.15+):
+        ``folio_remove_rmap_pmd`` runs on the head's folio, now of order 0, and decrements
+        ``_entire_mapcount``, which sits in the ``mapping`` word of the second struct page:
+        that page reads a non-NULL mapping (:data:`CLOBBERED_MAPPING`) no address_space has,
+        so a later shared fault there counts it shared (``dax_folio_make_shared``: share 2)
+        and a later owner fault WARNs (``WARN_ON_ONCE(folio->mapping)``). Approximated: only
+        a second page still at ``(NULL, 0)`` is written (a page re-associated meanwhile is
+        left), and its index word is left as it is."""
+        if not self._orphan_pmds or (vma.vid, c) not in self._orphan_pmds:
+            return
+        self._orphan_pmds.discard((vma.vid, c))
+        if pfn >= 0 and pfn + 1 < self.nblocks:
+            self.mm.clobber_mapping(pfn + 1, CLOBBERED_MAPPING)
+            wr.lines_written.setdefault("struct_page", []).append(pfn + 1)
 
     def _folio_refs(
         self, wr: WorkRecord, pfn: int, pmd: bool, mapped: bool, *, upgrade: bool = False
@@ -413,6 +479,7 @@ class DaxFS:
             if vma.pmds:
                 for c in [c for c in vma.pmds if c <= hi and c + PG_PMD_NR - 1 >= lo]:
                     pfn = vma.pmds.pop(c)[0]
+                    self._zap_pmd(vma, c, pfn, wr)
                     hit += 1
                     if self.accounting:
                         wr.write("pagetable", self._pt_key(vma, c, True))
@@ -434,16 +501,21 @@ class DaxFS:
     ) -> int:
         """Remove the entries intersecting ``[first, last]``.
 
-        ``trunc=True``: ``dax_delete_mapping_entry`` (truncate, punch, unlink, eviction).
-        ``trunc=False``: ``dax_invalidate_mapping_entry_sync``, which skips DIRTY/TOWRITE
-        entries unless ``clear_dirty`` (``__dax_clear_dirty_range`` ran first).
-        PTEs over the range are unmapped first.
+        ``trunc=True``: ``dax_delete_mapping_entry`` (truncate, punch, unlink, eviction);
+        the PTEs over the range are unmapped first (``truncate_pagecache_range``).
+        ``trunc=False``: ``invalidate_inode_pages2_range`` (``dax_invalidate_mapping_entry_sync``
+        per entry, which skips DIRTY/TOWRITE entries unless ``clear_dirty``:
+        ``__dax_clear_dirty_range`` ran first), then ``unmap_mapping_pages`` over the range:
+        the entries go while the PTEs still map their pages.
         """
         if last < first:
             return 0
-        self._unmap_index_range(a, first, last, wr)
+        if trunc:
+            self._unmap_index_range(a, first, last, wr)
         xa = a.xa
         if not xa.entries:
+            if not trunc:
+                self._unmap_index_range(a, first, last, wr)
             return 0
         acct = self.accounting
         if acct:
@@ -460,6 +532,8 @@ class DaxFS:
         if removed and acct:
             wr.lines_written.setdefault("xarray_node", []).extend(xa.walk_keys(first))
         self.stats["entries_removed"] += removed
+        if not trunc:
+            self._unmap_index_range(a, first, last, wr)
         return removed
 
     def _after_remap(self, ch, wr: WorkRecord, *, clear_dirty: bool = True) -> None:
@@ -468,9 +542,11 @@ class DaxFS:
 
         Remapped: invalidated under ``rules.invalidate_remapped`` (6.2+:
         ``invalidate_inode_pages2_range``, after clearing DIRTY when ``clear_dirty`` and
-        ``rules.clear_dirty_first``); otherwise (<= 6.1) left pointing at the old pfn (stale)
-        but the PTEs are unmapped so that loads see the new data. Newly mapped ranges
-        (IOMAP_F_NEW: zero-page entries) are invalidated in every generation.
+        ``rules.clear_dirty_first``); otherwise (6.0-6.1: ``dax_iomap_iter`` tests only
+        ``IOMAP_F_NEW``) left alone: the entry stays on the old pfn (stale) and so do the
+        PTEs and PMDs mapping it, so loads through them read the old block (:meth:`load`).
+        Newly mapped ranges (IOMAP_F_NEW: zero-page entries) are invalidated in every
+        generation.
         """
         if ch is None or not (ch.remapped or ch.newly_mapped):
             return
@@ -492,8 +568,7 @@ class DaxFS:
                 first, last = fb, fb + n - 1
                 if inval:
                     self._remove_entries(a, first, last, False, wr, clear_dirty=clear)
-                else:
-                    self._unmap_index_range(a, first, last, wr)
+                else:  # 6.0-6.1: entries and page-table entries stay on the old pfn
                     self.stats["stale_entries_left"] += len(a.xa.range_indices(first, last))
 
     def _break_layout(self, ino: int, wr: WorkRecord) -> None:
@@ -781,7 +856,8 @@ class DaxFS:
         if self.mm.variant.folio:
             for pfn, _w in vma.ptes.values():
                 self._folio_refs(wr, pfn, False, False)
-            for pfn, _w in vma.pmds.values():
+            for c, (pfn, _w) in vma.pmds.items():
+                self._zap_pmd(vma, c, pfn, wr)
                 self._folio_refs(wr, pfn, True, False)
 
     def unlink(self, path: str) -> WorkRecord:
@@ -1159,6 +1235,38 @@ class DaxFS:
         if self.accounting:
             self._record_access(vma, off, length, wr, False)
         return self._done(wr, w0)
+
+    def load(self, vid: int, off: int, length: int) -> bytes:
+        """The bytes loads through mapping ``vid`` read at file offsets ``[off, off + length)``
+        (clipped at EOF, as ``xfs_io mread -v`` prints them), after :meth:`mread` faulted
+        the pages in: each page is read from the pfn its PTE or PMD maps. That is the
+        file's current block, except under a stale page-table entry (6.0-6.1: write(2)'s CoW
+        leaves it on the old block, ``dax_iomap_iter`` invalidating only ``IOMAP_F_NEW``
+        ranges), which reads the old block as it is now: the other file's data, or what a
+        later owner wrote there once the block was freed and reused. The zero page reads
+        zeros; a page not mapped reads the file (what a fault would map)."""
+        vma = self.vmas[vid]
+        fs = self.fs
+        data = fs.pread(vma.ino, off, length)
+        if not data:
+            return data
+        end = off + len(data)
+        out = None
+        for i in range(off // PAGE_SIZE, (end - 1) // PAGE_SIZE + 1):
+            m = vma.lookup(i)
+            if m is None:
+                continue
+            st, pb, _n, _sh = fs.iomap(vma.ino, i, 1)
+            cur = pb if st == WRITTEN else ZERO_PFN
+            if m[0] == cur:
+                continue
+            src = bytes(PAGE_SIZE) if m[0] < 0 else fs.block_data(m[0])
+            base = i * PAGE_SIZE
+            s, e = max(off, base), min(end, base + PAGE_SIZE)
+            if out is None:
+                out = bytearray(data)
+            out[s - off : e - off] = src[s - base : e - base]
+        return data if out is None else bytes(out)
 
     def mwrite(self, vid: int, off: int, length: int, byte: int) -> WorkRecord:
         """Stores through mapping ``vid``: write-fault every page not mapped writable, then

@@ -1993,6 +1993,11 @@ class FileSystem:
         """Byte runs ``((off, len, byte), ...)`` held by a physical block."""
         return self.contents.runs(self._cid_of(pblock))
 
+    def block_data(self, pblock: int) -> bytes:
+        """The 4 KiB a physical block holds (what a load through a PTE mapping it reads,
+        whichever file owns the block now, or none)."""
+        return self.contents.data(self._cid_of(pblock))
+
     def block_content_md5(self, pblock: int) -> str:
         """md5 of the 4 KiB a physical block holds."""
         return hashlib.md5(self.contents.data(self._cid_of(pblock))).hexdigest()

@@ -52,6 +52,9 @@ KNOWN_SITES: dict[tuple[str, str, int], str] = {
     ("6.1.192", "fs/dax.c", 380): "associate_mapping_set",
     ("6.1.192", "fs/dax.c", 404): "disassociate_foreign_mapping",
     ("7.3.4", "fs/dax.c", 495): "associate_order_mismatch",
+    # dax_folio_put's WARN_ON_ONCE(folio_ref_count(new_folio)) (6.18's source is not in the
+    # cache: the line observed with stale-pmd-cow-write.xfsio)
+    ("6.18.15", "fs/dax.c", 415): "folio_put_refcount",
 }
 
 #: The condition on a WARN line -> daxsim site (sim/memmap/layout.py SITES).
@@ -72,6 +75,15 @@ _SITE_RULES: tuple[tuple[re.Pattern, str], ...] = (
     (re.compile(r"WARN_ON_ONCE\(\s*!\s*folio->share\s*\)"), "associate_share_zero"),
     # dax_folio_init (v6.15+): WARN_ON_ONCE(folio_order(folio))
     (re.compile(r"WARN_ON_ONCE\(\s*folio_order\(folio\)\s*\)"), "folio_init_order"),
+    # dax_folio_put's check of each page of the folio it resets: v6.15-v7.0
+    # WARN_ON_ONCE(folio_ref_count(new_folio)), v7.1+ WARN_ON_ONCE(folio_ref_count((struct
+    # folio *)page)) (not dax_folio_init's folio_ref_count(folio))
+    (
+        re.compile(
+            r"WARN_ON_ONCE\(\s*folio_ref_count\(\s*(?:new_folio|\(struct folio \*\)\s*page)\s*\)"
+        ),
+        "folio_put_refcount",
+    ),
 )
 
 _IDENT_BEFORE_PAREN = re.compile(r"([A-Za-z_]\w*)\s*\($")

@@ -111,10 +111,16 @@ class FaultRules:
         Condition of the TOWRITE mark set by ``dax_insert_entry``: ``"never"`` v4.17-v5.19,
         ``"cow"`` v6.0+ (e5d6df73302c; ``write && shared`` in v6.2+).
     invalidate_remapped : bool
-        ``dax_iomap_iter`` / ``dax_zero_iter`` / ``dax_unshare_iter`` invalidate the entries
-        over blocks the filesystem CoW'd (``invalidate_inode_pages2_range``: trunc=false,
-        DIRTY/TOWRITE entries skipped): v6.2+ (f80e1668888f "fsdax: invalidate pages when
-        CoW"). Without it the entries stay on the old pfn (stale) and only the PTEs go.
+        ``dax_iomap_iter`` (write(2) through ``dax_iomap_rw``) / ``dax_zero_iter`` /
+        ``dax_unshare_iter`` invalidate the entries over blocks the filesystem CoW'd
+        (``invalidate_inode_pages2_range``: each entry first, trunc=false, DIRTY/TOWRITE
+        entries skipped, then ``unmap_mapping_pages`` over the range): v6.2+ (f80e1668888f
+        "fsdax: invalidate pages when CoW" added ``|| cow`` to the ``IOMAP_F_NEW`` test of
+        ``dax_iomap_iter``). Without it (v6.0-v6.1: ``dax_iomap_iter`` invalidates only
+        ``IOMAP_F_NEW`` ranges) nothing is invalidated: the entry *and every PTE/PMD* stay
+        on the old pfn, so loads through a mapping read the old block (the 6.0 data
+        corruption), whoever owns that block later; a store faults and ``insert_pfn``
+        refuses the new pfn (see :class:`sim.dax.DaxFS`).
     clear_dirty_first : bool
         ``__dax_clear_dirty_range`` runs before that invalidation (and before the one of
         newly allocated ranges), so dirty entries go too: "fsdax: force clear dirty mark if

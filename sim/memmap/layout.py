@@ -81,7 +81,9 @@ COUNTERS = (
 COMMON_SITES = ("associate_mapping_set", "disassociate_foreign_mapping", "associate_share_zero")
 
 #: Every warning site the built-in kernels know, in the order of the stats array.
-SITES = COMMON_SITES + ("associate_order_mismatch", "folio_init_order")
+#: ``folio_put_refcount`` is counted by the fsdax layer (it needs the page tables): the
+#: refcount check of ``dax_folio_put`` (see :attr:`sim.memmap.Variant.put_refcount_min_order`).
+SITES = COMMON_SITES + ("associate_order_mismatch", "folio_init_order", "folio_put_refcount")
 
 #: Gauges kept by the built-in kernels (besides the histogram), in stats order.
 GAUGES = ("phantom_pages",)
@@ -106,6 +108,7 @@ W_FOREIGN_MAPPING = 10
 W_SHARE_ZERO = 11
 W_ORDER_MISMATCH = 12
 W_FOLIO_INIT_ORDER = 13
-G_PHANTOM = 14
-H_BASE = 15
+W_FOLIO_PUT_REFCOUNT = 14
+G_PHANTOM = 15
+H_BASE = 16
 H_OVERFLOW = H_BASE + HIST_BINS

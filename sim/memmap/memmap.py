@@ -447,6 +447,22 @@ class MemMap:
         base = len(COUNTERS)
         return {s: int(self._stats[base + SITES.index(s)]) for s in self.variant.warning_sites}
 
+    def count_warning(self, site: str) -> None:
+        """Count one raw warning at ``site`` (one of :data:`SITES`) that a layer above the
+        struct pages decides (the fsdax layer's ``folio_put_refcount``)."""
+        if self._ref is not None:
+            self._ref.warnings[site] = self._ref.warnings.get(site, 0) + 1
+            return
+        self._stats[len(COUNTERS) + SITES.index(site)] += 1
+
+    def clobber_mapping(self, pfn: int, value: int) -> None:
+        """Write ``value`` into the ``mapping`` word of page ``pfn`` when the page is at
+        ``(NULL, 0)``: what a layer above the struct pages scribbles there (the fsdax layer's
+        zap of a PMD whose folio was reset under it). No gauge changes: the page leaves no
+        share count and enters none."""
+        if self.mapping[pfn] == 0 and self.index[pfn] == 0:
+            self.mapping[pfn] = value
+
     def warning_total(self) -> int:
         """Sum of the raw warning counts over every site (cheaper than :attr:`warnings`)."""
         if self._ref is not None:

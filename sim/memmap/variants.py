@@ -125,6 +125,13 @@ class Variant:
     fault_rules : FaultRules
         The fsdax fault and remap paths around associate (default: the v6.2+ rules, which
         proposed designs build on).
+    put_refcount_min_order : int or None
+        The refcount check of the final put of a folio (``dax_folio_put``, v6.15+: a page
+        table entry mapping a page of a refcounted fsdax folio holds a reference on it, and
+        the last DAX entry going expects none left): the fsdax layer counts the site
+        ``folio_put_refcount`` when a final put leaves a PTE or PMD (of any mapping) on the
+        folio and the folio's order is at least this. None: no such check (up to v6.14 fsdax
+        PTEs and PMDs are pfn mappings that hold no page reference).
     """
 
     name: str = "unnamed"
@@ -138,6 +145,7 @@ class Variant:
     batch_kernel = None
     op_kernel = None
     fault_rules: FaultRules = RULES_6_2
+    put_refcount_min_order: int | None = None
 
     @property
     def kernels(self) -> str:
@@ -263,14 +271,20 @@ class FolioShare(Variant):
         "folio->share, no flag, order-9 PMD folios; an order-0 owner put leaves a stale count"
     )
     folio = True
-    extra_sites = ("associate_order_mismatch", "folio_init_order")
+    extra_sites = ("associate_order_mismatch", "folio_init_order", "folio_put_refcount")
     sites = (
         "associate_mapping_set",
         "associate_share_zero",
         "associate_order_mismatch",
         "folio_init_order",
+        "folio_put_refcount",
     )
     fault_rules = RULES_6_15
+    #: 6.15-7.0 ``dax_folio_put``: on the final put ``folio->mapping = NULL; order =
+    #: folio_order(folio); if (!order) return 0;``, and only then, for each page of the
+    #: split folio, ``WARN_ON_ONCE(folio_ref_count(new_folio))``: order-0 folios go unchecked
+    #: (Popple's "fs/dax: properly refcount fs dax pages", 38607c62b34b)
+    put_refcount_min_order = 1
     batch_kernel = staticmethod(_k.folio_share_batch)
     op_kernel = staticmethod(_k.folio_share_one)
     _reset = False
@@ -304,6 +318,11 @@ class FolioShareReset(FolioShare):
     batch_kernel = staticmethod(_k.folio_share_reset_batch)
     op_kernel = staticmethod(_k.folio_share_reset_one)
     _reset = True
+    #: 7.1+ ``dax_folio_put``: ``order = dax_folio_reset_order(folio)`` (0 for an order-0
+    #: folio) then ``for (i = 0; i < (1UL << order); i++)
+    #: WARN_ON_ONCE(folio_ref_count((struct folio *)page))`` (7.3.4 fs/dax.c:452): every
+    #: final put is checked, order 0 included
+    put_refcount_min_order = 0
 
 
 #: Registered variants by name, in kernel order (then in registration order).

@@ -566,11 +566,10 @@ class XfsioRunner:
     def _c_mread(self, cmd) -> None:
         vid, off, ln = self._map_range(cmd)
         self.dax.mread(vid, off, ln)
-        ino = self.dax.vmas[vid].ino
         if cmd.opts.get("v"):  # xfs_io prints the bytes: capture them now
-            self.last_read = self.dax.fs.pread(ino, off, ln)
+            self.last_read = self.dax.load(vid, off, ln)
         else:  # nothing printed: read only if the very next line is an @expect_bytes
-            self.last_read = (ino, off, ln)
+            self.last_read = (None, vid, off, ln)
         self.last_read_off = off
 
     def _c_mwrite(self, cmd) -> None:
@@ -731,6 +730,9 @@ class XfsioRunner:
         lr = self.last_read
         if rel < 0:
             got = ""
+        elif isinstance(lr, tuple) and len(lr) == 4:  # an un-printed mread: the loads' bytes
+            _none, vid, _off, ln = lr
+            got = self.dax.load(vid, off, min(n, ln - rel)).hex() if rel < ln else ""
         elif isinstance(lr, tuple):  # an un-printed read: read just the bytes asked for
             ino, _off, ln = lr
             got = self.dax.fs.pread(ino, off, min(n, ln - rel)).hex() if rel < ln else ""
