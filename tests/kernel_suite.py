@@ -118,8 +118,13 @@ AFTER_EVERY_LINE["6.18"] += [*AGREEMENT_SCRIPTS, *AGREEMENT_POISON]
 #: tests/test_hunt_confirm.py judges them.
 HUNT = ROOT / "scenarios" / "scripts" / "hunt"
 HUNT_REPRODUCERS: dict[str, list[Path]] = {
-    "6.1": [HUNT / "cow-index-no_warnings.xfsio", HUNT / "cow-index-nothing_left_behind.xfsio"],
+    "6.1": [
+        HUNT / "cow-index-no_warnings.xfsio",
+        HUNT / "cow-index-nothing_left_behind.xfsio",
+        HUNT / "cow-index-data_integrity.xfsio",
+    ],
     "6.18": [HUNT / "folio-share-association_truth.xfsio"],
+    "7.3": [HUNT / "folio-share-reset-no_warnings.xfsio"],
 }
 #: Scripts whose checks and agreement with daxsim their own tests judge (test_hunt_confirm.py):
 #: the generic tests of tests/test_kernel_scripts.py leave them out (the agreement scripts:
@@ -162,7 +167,7 @@ def run_suite(name: str):
     """
     from kernel_helpers import every_line_script
 
-    from sim.hunt.confirm import confirmation_script
+    from sim.hunt.confirm import LOAD_INVARIANTS, confirmation_script, load_check_lines
     from sim.kernel.pagestate import PageCapture
     from sim.kernel.run import prepare_scripts, run_scripts
 
@@ -170,10 +175,13 @@ def run_suite(name: str):
     tmp = Path(tempfile.mkdtemp(prefix="daxsim-kernel-suite-"))
     every = tmp / EVERY_LINE
     every.write_text(every_line_script(poison=True))
-    hunt = {
-        str(p): str(confirmation_script(str(p), tmp, pad_bytes=HUNT_PAD_BYTES))
-        for p in HUNT_REPRODUCERS.get(name, [])
-    }
+    hunt = {}
+    for p in HUNT_REPRODUCERS.get(name, []):
+        design, _, invariant = p.stem.rpartition("-")  # DESIGN-INVARIANT.xfsio
+        load = load_check_lines(str(p), design) if invariant in LOAD_INVARIANTS else None
+        hunt[str(p)] = str(
+            confirmation_script(str(p), tmp, pad_bytes=HUNT_PAD_BYTES, load_check=load)
+        )
     paths = [str(p) for p in (*KERNEL_SUITE[name], every, *AFTER_EVERY_LINE[name])]
     paths += list(hunt.values())
     capture = PageCapture.for_kernel(kernel)

@@ -447,3 +447,32 @@ def test_pmd_zapped_after_its_folio_reset_clobbers_the_second_page(design):
     d.mread(vid, PAGE, 4)  # a PTE fault: page 1 is still shared with f2
     assert d.fs.bmap(f1, 1, 1)[0].pblock == pb
     assert d.mm.page(pb) == ((0, 2) if folio else (-1, 1))
+
+
+def test_stale_mapping_is_a_data_integrity_violation_when_the_bytes_differ():
+    """The hunt's load check (sim.hunt.invariants.stale_mapping): a mapping that maps a
+    block its file no longer has there, holding other bytes, breaks data_integrity even
+    without a content model (a replayed reproducer); the same stale page holding the same
+    bytes reads the same and does not; 6.2+ leaves no stale mapping."""
+    from sim.hunt.invariants import check_data_integrity, stale_mapping
+
+    for design, byte, stale in (
+        ("cow-index", 0x62, True),
+        ("cow-index", 0x61, False),
+        ("page-share", 0x62, False),
+    ):
+        d = DaxFS(NB, design)
+        a, _ = d.open("a", create=True)
+        d.pwrite(a, 0, 4 * PAGE, 0x61)
+        b, _ = d.open("b", create=True)
+        d.clone(b, a, 0, 0, 0)
+        vid = d.mmap(1, b, 0, 4 * PAGE)
+        d.mread(vid, PAGE, 4)
+        d.pwrite(b, 0, 4 * PAGE, byte)
+        hit = stale_mapping(d)
+        assert (hit is not None) == stale, (design, byte)
+        v = check_data_integrity(d)
+        assert (v is not None) == stale
+        if stale:
+            assert hit[:2] == (vid, 1)
+            assert v.detail["offset"] == PAGE and "a load reads" in v.message

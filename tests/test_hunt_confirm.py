@@ -19,7 +19,9 @@ from sim.hunt.confirm import (
     confirm_rows,
     confirmation_script,
     daxsim_at_end,
+    judge,
     judge_script,
+    load_check_lines,
 )
 from sim.hunt.report import HuntRow
 from sim.kernel.run import guest_name
@@ -28,6 +30,8 @@ from sim.xfsio.parse import parse_script
 RESIDUE = HUNT / "cow-index-nothing_left_behind.xfsio"
 TWO_OWNERS = HUNT / "cow-index-no_warnings.xfsio"
 PHANTOM = HUNT / "folio-share-association_truth.xfsio"
+STALE_PTE = HUNT / "cow-index-data_integrity.xfsio"
+PUT_REFCOUNT = HUNT / "folio-share-reset-no_warnings.xfsio"
 
 
 def _expectation_holds(path: Path, design: str) -> bool:
@@ -134,6 +138,38 @@ def test_a_warning_finding_needs_a_warn_at_a_site_daxsim_fired(warnings, status,
     assert judge("no_warnings", res, None, None, "", "cow-index", dax) == (status, evidence)
 
 
+def test_the_stale_pte_finding_is_replayed_as_a_load(tmp_path):
+    """A data_integrity finding whose mapping is stale (the 6.0 stale PTE) is confirmed by a
+    load through that mapping: the confirmation script selects it, loads the stale page and
+    expects what read(2) reads; daxsim's own check of that line fails (the load reads the
+    old block) and the invariant stays violated. The same lines on page-share pass."""
+    from sim.hunt.invariants import runner_invariants
+    from sim.xfsio.runner import XfsioRunner
+
+    lines = load_check_lines(str(STALE_PTE), "cow-index")
+    assert lines is not None and lines[0].startswith("mmap ")
+    assert lines[1].startswith("mread -v ") and lines[2].startswith("@expect_bytes ")
+    assert load_check_lines(str(STALE_PTE), "page-share") is None  # no stale mapping there
+    out = confirmation_script(str(STALE_PTE), tmp_path, pad_bytes=64 << 20, load_check=lines)
+    assert _expectation_holds(out, "cow-index")
+    for design, ok in (("cow-index", False), ("page-share", True)):
+        r = XfsioRunner(design, filename=str(out), invariants=runner_invariants())
+        r.run(parse_script(out.read_text(), str(out)))
+        loads = [c for c in r.result.checks if c.kind == "expect_bytes"]
+        assert [c.ok for c in loads] == [ok]
+
+
+@pytest.mark.parametrize(("ok", "status"), [(False, CONFIRMED), (True, "not reproduced")])
+def test_a_load_finding_needs_the_kernels_load_to_differ(ok, status):
+    from sim.kernel.run import ScriptResult
+    from sim.xfsio.runner import Check
+
+    res = ScriptResult(script="x", checks=[Check(21, "expect_bytes", ok, "70707070", "61616161")])
+    got = judge("data_integrity", res, None, None, "", "cow-index", None)
+    assert got[0] == status
+    assert "61616161" in got[1]
+
+
 # ------------------------------------------------------------------ on the kernels (one boot)
 def _judged(run, src: Path, invariant: str):
     path = run.hunt[str(src)]
@@ -180,3 +216,17 @@ def test_with_the_reset_the_same_reads_map_pmds_on_7_3(kernel_run):
     assert not r.sigbus
     assert r.faults["pmd"] == 3
     assert not [w for w in r.warnings if w["file"] == "mm/huge_memory.c"]
+
+
+def test_the_stale_pte_is_confirmed_on_6_1(kernel_run):
+    """The 6.0 data corruption: a load through the mapping reads the old block."""
+    status, evidence = _judged(kernel_run("6.1"), STALE_PTE, "data_integrity")
+    assert status == CONFIRMED, evidence
+    assert "a load reads" in evidence
+
+
+def test_the_folio_put_refcount_warn_is_confirmed_on_7_3(kernel_run):
+    """dax_folio_put's refcount WARN (fs/dax.c:452) on the hunt's reproducer."""
+    status, evidence = _judged(kernel_run("7.3"), PUT_REFCOUNT, "no_warnings")
+    assert status == CONFIRMED, evidence
+    assert "dax_folio_put" in evidence

@@ -1993,6 +1993,11 @@ class FileSystem:
         """Byte runs ``((off, len, byte), ...)`` held by a physical block."""
         return self.contents.runs(self._cid_of(pblock))
 
+    def block_content_id(self, pblock: int) -> int:
+        """Interned content id of the 4 KiB a physical block holds: two blocks hold the same
+        bytes exactly when their ids are equal (a block of zeros: ``contents.uniform(0)``)."""
+        return self._cid_of(pblock)
+
     def block_data(self, pblock: int) -> bytes:
         """The 4 KiB a physical block holds (what a load through a PTE mapping it reads,
         whichever file owns the block now, or none)."""

@@ -22,6 +22,12 @@ confirmation depends on the invariant:
     (a state re-made over itself cannot be told from one left alone), the verdict is
     ``inconclusive``.
 
+``data_integrity`` (a mapping that no longer maps its file's blocks, the 6.0 stale PTE)
+    a load through that mapping of the page daxsim finds stale, added at the script's end
+    (``mread -v`` then ``@expect_bytes`` of what read(2) reads there), reads other bytes on
+    the kernel too: the kernel's ``@expect_bytes`` fails as daxsim's does. A violation of the
+    file contents themselves (no stale mapping) is not replayed.
+
 Why the page state and not a WARN for these two: they are silent states (no WARN is on their
 path), so the only thing the kernel can show is the struct pages themselves.
 
@@ -42,8 +48,10 @@ from sim.constants import BUILTIN_DESIGNS
 __all__ = [
     "Confirmation",
     "daxsim_at_end",
+    "LOAD_INVARIANTS",
     "PAGE_INVARIANTS",
     "WARN_INVARIANTS",
+    "load_check_lines",
     "confirm_rows",
     "confirmation_script",
     "judge",
@@ -55,6 +63,8 @@ __all__ = [
 WARN_INVARIANTS = ("no_warnings",)
 #: Invariants the kernel confirms with the page state read from its struct pages.
 PAGE_INVARIANTS = ("association_truth", "nothing_left_behind")
+#: Invariants the kernel confirms with a load through a mapping (:func:`load_check_lines`).
+LOAD_INVARIANTS = ("data_integrity",)
 
 #: Size of the file that places the n-th script of a boot past the earlier ones' blocks (n
 #: times this; a reproducer's filesystem is 32 MiB).
@@ -103,7 +113,38 @@ def kernel_for_design(design: str, kernels):
     return found[-1] if found else None
 
 
-def confirmation_script(reproducer: str, out_dir: Path, *, pad_bytes: int = 0) -> Path:
+def load_check_lines(reproducer: str, design: str) -> list[str] | None:
+    """The lines that show a ``data_integrity`` finding's stale mapping on a kernel: select
+    the mapping daxsim finds stale after the reproducer's commands
+    (:func:`sim.hunt.invariants.stale_mapping`), load 4 bytes of that page through it
+    (``mread -v``) and expect what read(2) reads there (``@expect_bytes``). None when no
+    mapping is stale (a violation of the file contents: not shown by a load)."""
+    from sim.hunt.invariants import runner_invariants, stale_mapping
+    from sim.xfsio.parse import parse_script
+    from sim.xfsio.runner import XfsioRunner
+
+    cmds = parse_script(Path(reproducer).read_text(), str(reproducer))
+    at = next((i for i, c in enumerate(cmds) if c.name == "@expect_invariant"), len(cmds))
+    r = XfsioRunner(design, filename=str(reproducer), invariants=runner_invariants())
+    r.run(cmds[:at])
+    hit = stale_mapping(r.dax)
+    if hit is None or hit[0] not in r.maps:
+        return None
+    vid, idx, _pfn, _cur = hit
+    off = idx * 4096
+    want = r.dax.fs.pread(r.dax.vmas[vid].ino, off, 4)
+    if not want:
+        return None
+    return [
+        f"mmap {r.maps.index(vid)}",
+        f"mread -v {off} {len(want)}",
+        f"@expect_bytes {off} {want.hex()}",
+    ]
+
+
+def confirmation_script(
+    reproducer: str, out_dir: Path, *, pad_bytes: int = 0, load_check=None
+) -> Path:
     """The reproducer as the kernel replays it, written into ``out_dir`` under its name.
 
     Three changes, none of which changes what daxsim computes for the script:
@@ -118,7 +159,8 @@ def confirmation_script(reproducer: str, out_dir: Path, *, pad_bytes: int = 0) -
       free space from its start) right after ``@mkfs``, the device made as much larger, and
       the file removed before the statfs: struct pages outlive a filesystem, so the scripts
       of one boot place their files past the blocks earlier scripts used (a state re-made
-      over the same state reads as untouched against the script's start).
+      over the same state reads as untouched against the script's start);
+    - ``load_check`` (:func:`load_check_lines`) goes right before the ``close`` lines.
     """
     lines = Path(reproducer).read_text().splitlines()
     at = next(
@@ -128,7 +170,7 @@ def confirmation_script(reproducer: str, out_dir: Path, *, pad_bytes: int = 0) -
     words = [ln.split()[:1] for ln in lines[:at]]
     opens = words.count(["open"]) - words.count(["close"])  # the files still open there
     pad_gone = ["@unlink .confirm-pad"] if pad_bytes > 0 else []
-    lines[at:at] = ["close"] * opens + pad_gone + ["@statfs confirm"]
+    lines[at:at] = list(load_check or ()) + ["close"] * opens + pad_gone + ["@statfs confirm"]
     if pad_bytes > 0:
         mk = next((i for i, ln in enumerate(lines) if ln.startswith("@mkfs")), None)
         if mk is not None:
@@ -197,6 +239,15 @@ def judge(invariant: str, script_result, pages, baseline, iomem: str, design: st
     r = script_result
     if r.error is not None:
         return NOT_REPRODUCED, f"the script did not run to its end: {r.error}"
+    if invariant in LOAD_INVARIANTS:
+        loads = [c for c in r.checks if c.kind == "expect_bytes"]
+        if not loads:
+            return NOT_REPRODUCED, "no load through the stale mapping was checked"
+        c = loads[-1]
+        text = f"line {c.line}: a load reads {c.found}, read(2) {c.expected}"
+        if not c.ok:
+            return CONFIRMED, text
+        return NOT_REPRODUCED, f"line {c.line}: the load reads what read(2) reads ({c.found})"
     if invariant in WARN_INVARIANTS:
         fired = {s for s, c in dax.mm.warnings.items() if c}
         for w in r.warnings:
@@ -245,8 +296,9 @@ def confirm_rows(rows, *, kernels=None, work_dir, say=None, run=None) -> list[Co
     ----------
     rows : list of sim.hunt.report.HuntRow
         The hunt's rows; a row is replayed when it is a violation (not a limit) of a
-        built-in design with an invariant of :data:`WARN_INVARIANTS` or
-        :data:`PAGE_INVARIANTS` and a reproducer file.
+        built-in design with an invariant of :data:`WARN_INVARIANTS`,
+        :data:`PAGE_INVARIANTS` or :data:`LOAD_INVARIANTS` (a stale mapping) and a
+        reproducer file.
     kernels : list of KernelInfo, optional
         The kernels to choose from (default: every cached kernel).
     work_dir : str or Path
@@ -279,10 +331,12 @@ def confirm_rows(rows, *, kernels=None, work_dir, say=None, run=None) -> list[Co
         if (
             r.status != "violated"
             or r.variant not in BUILTIN_DESIGNS
-            or r.invariant not in WARN_INVARIANTS + PAGE_INVARIANTS
+            or r.invariant not in WARN_INVARIANTS + PAGE_INVARIANTS + LOAD_INVARIANTS
             or not r.reproducer
         ):
             continue
+        if r.invariant in LOAD_INVARIANTS and load_check_lines(r.reproducer, r.variant) is None:
+            continue  # the file contents, not a mapping: no load shows it
         k = kernel_for_design(r.variant, kernels)
         if k is None:
             out[i] = Confirmation(NO_KERNEL)
@@ -301,7 +355,12 @@ def confirm_rows(rows, *, kernels=None, work_dir, say=None, run=None) -> list[Co
             sub = d / f"{n:03d}"
             sub.mkdir(exist_ok=True)
             pad = n * PAD_STEP_BYTES
-            paths.append(str(confirmation_script(rows[i].reproducer, sub, pad_bytes=pad)))
+            load = None
+            if rows[i].invariant in LOAD_INVARIANTS:
+                load = load_check_lines(rows[i].reproducer, rows[i].variant)
+            paths.append(
+                str(confirmation_script(rows[i].reproducer, sub, pad_bytes=pad, load_check=load))
+            )
         if say is not None:
             say(f"confirming {len(paths)} finding(s) on {release} ({k.design}): one boot")
         capture = PageCapture.for_kernel(k)

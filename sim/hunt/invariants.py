@@ -33,7 +33,11 @@ data_integrity             after every operation that can change data (not after
                            every file after every op. Bytes are compared as constant-byte
                            runs (``FileSystem.byte_runs``, exactly what read(2) returns,
                            against the content model's runs: :func:`runs_match`); the bytes
-                           are read only to name the first differing one
+                           are read only to name the first differing one. Loads too: every
+                           PTE and PMD of a mapping of the file maps the block the file has
+                           there (:func:`stale_mapping`; a MAP_SHARED mapping reads what
+                           read(2) reads), which holds without a content model (a replayed
+                           reproducer checks it)
 refcount_conservation      at quiescent points: extent references vs refcount records and the
                            free count before the teardown; the free-count baseline once no
                            file is left (a whole-tree check, ``FileSystem.check_invariants``,
@@ -113,6 +117,7 @@ __all__ = [
     "describe_state",
     "runner_invariants",
     "runs_match",
+    "stale_mapping",
 ]
 
 INVARIANT_NAMES: tuple[str, ...] = (
@@ -655,11 +660,89 @@ def runs_match(fs, ino: int, want, a: int, b: int) -> bool:
     return True
 
 
+def stale_mapping(dfs, inos=None):
+    """The first page a mapping maps somewhere else than the block its file has there, with
+    other bytes in it.
+
+    A PTE or PMD must map the file's current block (the zero page over a hole or an unwritten
+    extent): then loads through the ``MAP_SHARED`` mapping read what read(2) reads. 6.0-6.1
+    break it (the 6.0 data corruption): a write(2) that CoWs a mapped shared block leaves the
+    PTE on the old block (``FaultRules.invalidate_remapped`` False), and the mapping reads
+    that block whoever owns it later. A page mapped elsewhere whose block holds the same
+    4 KiB as the file's reads the same bytes, which no load can tell: not reported.
+
+    Parameters
+    ----------
+    dfs : sim.dax.DaxFS
+    inos : iterable of int, optional
+        Only the mappings of these inodes (default: every mapping).
+
+    Returns
+    -------
+    tuple of (int, int, int, int) or None
+        ``(vid, file page, mapped pfn, the file's pfn)`` (pfn -1: the zero page / none).
+    """
+    from sim.fs import WRITTEN
+
+    fs = dfs.fs
+    want = None if inos is None else set(inos)
+    zero = fs.contents.uniform(0)
+
+    def differ(pfn: int, cur: int) -> bool:
+        a = fs.block_content_id(pfn) if pfn >= 0 else zero
+        return a != (fs.block_content_id(cur) if cur >= 0 else zero)
+
+    for vid, vma in sorted(dfs.vmas.items()):
+        if want is not None and vma.ino not in want:
+            continue
+        if not (vma.ptes or vma.pmds) or fs.path_of(vma.ino) is None:
+            continue
+        for idx, (pfn, _w) in sorted(vma.ptes.items()):
+            st, pb, _n, _sh = fs.iomap(vma.ino, idx, 1)
+            cur = pb if st == WRITTEN else -1
+            if pfn != cur and differ(pfn, cur):
+                return vid, idx, pfn, cur
+        for c, (pfn, _w) in sorted(vma.pmds.items()):
+            st, pb, n, _sh = fs.iomap(vma.ino, c, PMD_NPAGES)
+            if n == PMD_NPAGES and (pb == pfn if st == WRITTEN else pfn < 0):
+                continue
+            for i in range(PMD_NPAGES):  # the first page that differs
+                st, pb, _n, _sh = fs.iomap(vma.ino, c + i, 1)
+                cur = pb if st == WRITTEN else -1
+                mapped = pfn + i if pfn >= 0 else -1
+                if mapped != cur and differ(mapped, cur):
+                    return vid, c + i, mapped, cur
+    return None
+
+
+def _check_loads(dfs, inos=None) -> Violation | None:
+    """:func:`stale_mapping` as a ``data_integrity`` violation."""
+    hit = stale_mapping(dfs, inos)
+    if hit is None:
+        return None
+    vid, idx, pfn, cur = hit
+    ino = dfs.vmas[vid].ino
+    path = dfs.fs.path_of(ino)
+    old = f"pfn {pfn}" if pfn >= 0 else "the zero page"
+    msg = (
+        f"{path}: mapping {vid} maps file block {idx} to {old}, the file has "
+        f"{'pfn ' + str(cur) if cur >= 0 else 'no block'} there: a load reads other bytes "
+        f"than read(2)"
+    )
+    return Violation(
+        "data_integrity",
+        msg,
+        pfn if pfn >= 0 else -1,
+        detail={"path": path, "offset": idx * PAGE_SIZE, "stale_mapping": vid},
+    )
+
+
 def check_data_integrity(dfs, model=None) -> Violation | None:
-    """Every file reads what the plain content model holds (no write leaks between files)."""
+    """Every file reads what the plain content model holds (no write leaks between files),
+    and every mapping maps its file's blocks (:func:`stale_mapping`; also without a model)."""
     cm = getattr(model, "content", None) if model is not None else None
     if cm is None:
-        return None
+        return _check_loads(dfs)
     fs = dfs.fs
     live = set(fs.paths())
     only = getattr(model, "touched", None)
@@ -695,7 +778,9 @@ def check_data_integrity(dfs, model=None) -> Violation | None:
             return Violation("data_integrity", msg, p, detail={"path": path, "offset": off})
     for path in sorted(live - set(cm.paths())):
         return Violation("data_integrity", f"{path} exists in the fs but not in the model")
-    return None
+    if only is not None:
+        return _check_loads(dfs, [fs.lookup(p) for p in only if p in live])
+    return _check_loads(dfs)
 
 
 def check_refcount_conservation(dfs, model=None) -> Violation | None:

@@ -55,6 +55,7 @@ from sim.hunt.invariants import (
     check_no_warnings,
     evaluate,
     runs_match,
+    stale_mapping,
 )
 from sim.hunt.model import ContentModel, HuntModel
 from sim.memmap.variants import get_variant
@@ -553,6 +554,8 @@ class Session:
                     full = hi > lo and not runs_match(fs, ino, want, lo, hi)
         elif fs.exists(path):
             full = True
+        if not full and fs.exists(path) and stale_mapping(self.dax, [fs.lookup(path)]):
+            full = True  # a mapping of the file no longer maps its blocks
         if not full:
             return None
         self.model.touched = None

@@ -25,6 +25,7 @@ from sim.dax.compiled import (
     S_NTOUCH,
     S_NVMA,
     S_OVERFLOW,
+    WRITTEN,
     dax_clone,
     dax_dedupe,
     dax_memory_failure,
@@ -44,6 +45,7 @@ from sim.fs.compiled import (
     ERR_OVERFLOW,
     _wblock,
     fs_create,
+    fs_iomap,
     fs_refcounts_ok,
     fs_reset,
     fs_shared_pages,
@@ -185,6 +187,40 @@ def _same_bytes(fsst, cst, s, lo, hi):
         if not pg_equal(fsst.ub, fsst.data, _wblock(fsst, s, pg), u, d, pg, pos - base, e - base):
             return False
         pos = e
+    return True
+
+
+@njit(cache=True)
+def _maps_coherent(fsst, dst, s):
+    """Every PTE and PMD of slot ``s``'s mappings maps the block the file has there (the
+    zero page over a hole or unwritten extent). False (rerun on the Python stack, which
+    compares the bytes: :func:`sim.hunt.invariants.stale_mapping`) where one does not: the
+    6.0-6.1 stale PTE of a CoW write(2)."""
+    iom = dst.iom
+    for v in range(dst.scal[S_NVMA]):
+        if not dst.vm[v, 3] or dst.vm[v, 0] != s:
+            continue
+        pg = dst.vm[v, 1]
+        for j in range(dst.vm[v, 2]):
+            if dst.vptw[v, j] < 0:
+                continue
+            if fs_iomap(fsst, s, pg + j, 1, iom):
+                return False
+            cur = iom[1] if iom[0] == WRITTEN else -1
+            if dst.vpte[v, j] != cur:
+                return False
+        c = dst.vm[v, 4]
+        if c >= 0:
+            if fs_iomap(fsst, s, c, PMD_NR, iom):
+                return False
+            p = dst.vm[v, 5]
+            if iom[2] < PMD_NR:
+                return False
+            if iom[0] == WRITTEN:
+                if iom[1] != p:
+                    return False
+            elif p >= 0:
+                return False
     return True
 
 
@@ -388,6 +424,8 @@ def _check_op(fsst, dst, cst, nfiles, todo, wsites, kind, s, poisoned, rng):
             lo = max(0, lo - lo % PAGE)
             hi = size if hi < 0 else min(size, -(-hi // PAGE) * PAGE)
             if hi > lo and not _same_bytes(fsst, cst, s, lo, hi):
+                return False
+            if not _maps_coherent(fsst, dst, s):
                 return False
     if poisoned:
         if todo & (1 << B_MF) and dst.scal[S_MF_BAD]:
