@@ -79,27 +79,31 @@ def test_a_new_file_of_the_same_name_is_another_inode():
 
 
 @pytest.mark.parametrize("design", BUILTIN_DESIGNS)
-def test_unlink_of_a_mapped_file_keeps_its_entries_until_the_munmap(design):
-    """The unlink-mapped.xfsio case on DaxFS: no new fault after the unlink, the entries and
-    struct pages stay; the munmap evicts (entries deleted) and frees."""
+@pytest.mark.parametrize("npages", [4, 512])
+def test_unlink_of_a_mapped_file_keeps_its_entries_until_the_munmap(design, npages):
+    """The unlink-mapped.xfsio case on DaxFS (PTEs, and a PMD for 2 MiB): no new fault after
+    the unlink, the entries and struct pages stay; the munmap evicts (entries deleted) and
+    frees."""
     d = DaxFS(NB, design)
     ino, _ = d.open("f1", create=True)
-    d.pwrite(ino, 0, 4 * PAGE, 0x61)
-    vid = d.mmap(1, ino, 0, 4 * PAGE)
-    d.mread(vid, 0, 4 * PAGE)
+    d.pwrite(ino, 0, npages * PAGE, 0x61)
+    vid = d.mmap(1, ino, 0, npages * PAGE)
+    d.mread(vid, 0, npages * PAGE)
+    assert d.stats["pmd_faults"] == (npages == 512)
     faults, free0 = d.stats["faults"], d.fs.free_blocks()
+    entries = dict(d.xarray(ino).entries)
     words = (d.mm.mapping.copy(), d.mm.index.copy())
     d.unlink("f1")
-    assert d.xarray(ino) is not None and len(d.xarray(ino)) == 4
+    assert d.xarray(ino) is not None and dict(d.xarray(ino).entries) == entries
     assert np.array_equal(d.mm.mapping, words[0]) and np.array_equal(d.mm.index, words[1])
     assert d.fs.free_blocks() == free0
-    d.mread(vid, 0, 4 * PAGE)
+    d.mread(vid, 0, npages * PAGE)
     assert d.stats["faults"] == faults
     d.mwrite(vid, PAGE, 10, 0x62)
     assert d.fs.pread(ino, PAGE, 2) == b"bb"
     d.munmap(vid)
     assert d.xarray(ino) is None and not d.fs.inodes
-    assert d.fs.free_blocks() == free0 + 4
+    assert d.fs.free_blocks() == free0 + npages
     if design != "folio-share":  # v6.15 without the reset leaves its phantoms (by design)
         assert not (d.mm.mapping.any() or d.mm.index.any())
 
