@@ -69,6 +69,9 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from sim.errors import InputError
 from sim.timing.profiles import Profile
@@ -307,10 +310,15 @@ def _mix(x):
 
 @_inline
 def _heap_push(hk, hv, n, key, val):
-    """Push (key, val) on the binary min-heap ``hk[:n]``/``hv[:n]``; return the new size."""
+    """Push (key, val) on the 4-ary min-heap ``hk[:n]``/``hv[:n]``; return the new size.
+
+    Keys are unique (the event keys end in an issue sequence number), so the pops come out
+    in the order of any other priority queue (a binary heap, ``heapq``); four children per
+    node halve the depth of the binary heap the kernel had before, and the sift-down's
+    comparisons of four siblings are independent of each other."""
     i = n
     while i > 0:
-        p = (i - 1) >> 1
+        p = (i - 1) >> 2
         if hk[p] <= key:
             break
         hk[i] = hk[p]
@@ -323,8 +331,7 @@ def _heap_push(hk, hv, n, key, val):
 
 @_inline
 def _heap_pop(hk, hv, n):
-    """Pop the smallest key of the heap; return (key, val, new size). The element moves
-    exactly as in the textbook swap-based sift-down (equal keys pop in the same order)."""
+    """Pop the smallest key of the 4-ary heap; return (key, val, new size)."""
     key = hk[0]
     val = hv[0]
     n -= 1
@@ -332,20 +339,46 @@ def _heap_pop(hk, hv, n):
     v = hv[n]
     i = 0
     while True:
-        lc = 2 * i + 1
-        if lc >= n:
+        c = 4 * i + 1
+        if c >= n:
             break
-        m = lc
-        if lc + 1 < n and hk[lc + 1] < hk[lc]:
-            m = lc + 1
-        if k <= hk[m]:
+        m = c
+        mk = hk[c]
+        for q in range(c + 1, min(c + 4, n)):
+            if hk[q] < mk:
+                mk = hk[q]
+                m = q
+        if k <= mk:
             break
-        hk[i] = hk[m]
+        hk[i] = mk
         hv[i] = hv[m]
         i = m
     hk[i] = k
     hv[i] = v
     return key, val, n
+
+
+@intrinsic
+def _host_prefetch(typingctx, arr, i, j):
+    """Hint the host CPU to bring ``arr[i, j]`` into its caches (``llvm.prefetch``, for a
+    write, high locality); no effect on any value (a prefetch never faults)."""
+    sig = numba.types.void(arr, i, j)
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(
+            context, builder, aryty, ary, [args[1], args[2]], wraparound=False
+        )
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
+        rw, locality, data = ir.Constant(i32, 1), ir.Constant(i32, 3), ir.Constant(i32, 1)
+        builder.call(fn, [builder.bitcast(ptr, i8p), rw, locality, data])
+        return context.get_dummy_value()
+
+    return sig, codegen
 
 
 @_inline
@@ -921,6 +954,19 @@ def _write(
         rmask[d, e] = 0
     else:
         st[S_BUF_HITS] += 1
+    if mask[d, e] == 0:
+        # the line turns dirty: it will be written back (whole, or read-modify-written when
+        # evicted), which updates the block's wear counter (a random slot of a table of
+        # 2^16 per DIMM) and, for a read-modify-write, looks up its AIT set; start bringing
+        # both into the host's caches now instead of stalling on them at the write-back
+        blk = _div(line, P[_LPB], P[_LPB_SH])
+        _host_prefetch(wear, d, _fold16(blk))
+        ways = P[_AITW]
+        abase = _mod(blk, P[_NSETS], P[_NSETS_SH]) * ways
+        _host_prefetch(ait_tag, d, abase)
+        _host_prefetch(ait_tag, d, abase + ways - 1)
+        _host_prefetch(ait_lru, d, abase)
+        _host_prefetch(ait_lru, d, abase + ways - 1)
     mask[d, e] |= 1 << sub
     pf[d, e] = 0
     lru[d, e] = clock
@@ -1016,7 +1062,8 @@ def _simulate(P, op, pattern, size, nthreads, nreq, region, W, seed, reorder, rf
     cap = nthreads * (W + 2) + 16
     hk = np.zeros(cap, dtype=np.int64)
     hv = np.zeros(cap, dtype=np.int64)
-    evaddr = np.zeros(nthreads * nreq if rfo else 1, dtype=np.int64)
+    # address of each outstanding read for ownership, by thread and window slot
+    evaddr = np.zeros((nthreads, W) if rfo else (1, 1), dtype=np.int64)
     _run(
         P,
         op,
@@ -1242,7 +1289,7 @@ def _run(
             last_issue[t] = now
             lat[g] = now  # issue time until the request completes
         else:
-            addr = evaddr[g]
+            addr = evaddr[t, r]
         d, local = _locate(P, addr)
         if op == 0 or (rfo and phase == 0):
             rdone = _read(
@@ -1280,7 +1327,7 @@ def _run(
                 done = rdone
             else:
                 # read for ownership; the write-back is its own event once the line is owned
-                evaddr[g] = addr
+                evaddr[t, r] = addr
                 nh = _heap_push(hk, hv, nh, rdone << SH | (seq & SMASK), val | 1)
                 seq += 1
         else:
