@@ -13,10 +13,18 @@ the target here is >= 1e6.
 
 from __future__ import annotations
 
+import sys
 import time
+from pathlib import Path
 
-from sim.timing.media import simulate
-from sim.timing.profiles import load_profile
+if __name__ == "__main__":
+    # run as a script, the script's folder (not the checkout) leads sys.path, so ``sim``
+    # would be an installed copy's: measure this checkout's code instead
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import sim  # noqa: E402
+from sim.timing.media import simulate  # noqa: E402
+from sim.timing.profiles import load_profile  # noqa: E402
 
 CASES = [
     ("load", "seq", 256, 4, 1),
@@ -138,8 +146,6 @@ def published_table(requests: int = 120_000) -> list[tuple[str, int, float, floa
 
 
 if __name__ == "__main__":
-    import sys
-
     if "--published" in sys.argv:
         for name, x, pub, got, fitted in published_table():
             unit = "thr" if "size" not in name else "B"
@@ -176,8 +182,8 @@ if __name__ == "__main__":
     _run("load", "seq", 256, 4, 1, 1000)  # compile (or load the cached kernel)
     load0 = os.getloadavg()[0]
     print(
-        f"load average {load0:.2f}; {args.rounds} rounds per case; M requests/s of wall time: "
-        "best (slowest round), and of process CPU time: best"
+        f"{Path(sim.__file__).parent}; load average {load0:.2f}; {args.rounds} rounds per case; "
+        "M requests/s of wall time: best (slowest round), and of process CPU time: best"
     )
     total_req = 0
     total_s = 0.0

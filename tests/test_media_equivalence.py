@@ -12,7 +12,8 @@ this may change a single output bit:
   interleaved write cases were recomputed when the iMC's in-order write path (head-of-line
   blocking across its channels) was added; every one-DIMM case is unchanged by it.
 * The generic path (every division done as a division) equals the shortcut path.
-* The new data structures behave as the ones they replace (heap, linear scan).
+* The new data structures behave as the ones they replace (heap, linear scan); the event
+  heap (4-ary since 2026-12-07) pops what ``heapq`` pops.
 """
 
 from __future__ import annotations
@@ -165,6 +166,30 @@ def test_sorted_ring_queue_behaves_as_a_min_heap(n, values, drift):
         assert media._qmin(q, 0) == heap[0]
         assert sorted(q[0, 1:]) == sorted(heap)
     assert not q[1].any()
+
+
+@settings(max_examples=200, deadline=None)
+@given(ops=st.lists(st.tuples(st.booleans(), st.integers(0, 30)), min_size=1, max_size=120))
+def test_event_heap_pops_what_heapq_pops(ops):
+    # event keys are time << 20 | issue sequence: unique, so every priority queue pops the
+    # same (key, value) sequence; the 4-ary heap must pop exactly what heapq pops
+    cap = len(ops) + 1
+    hk = np.zeros(cap, dtype=np.int64)
+    hv = np.zeros(cap, dtype=np.int64)
+    n = 0
+    ref = []
+    for seq, (push, time) in enumerate(ops):
+        if push or not ref:
+            key = time << 20 | seq
+            n = media._heap_push(hk, hv, n, key, 7 * seq)
+            heapq.heappush(ref, (key, 7 * seq))
+        else:
+            key, val, n = media._heap_pop(hk, hv, n)
+            assert (key, val) == heapq.heappop(ref)
+        assert n == len(ref)
+    while ref:
+        key, val, n = media._heap_pop(hk, hv, n)
+        assert (key, val) == heapq.heappop(ref)
 
 
 @settings(max_examples=200, deadline=None)
