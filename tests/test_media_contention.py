@@ -157,3 +157,16 @@ def test_wear_counters_do_not_alias_threads_2_gib_apart():
     assert r.stats["migrations"] == 0
     spread = simulate(GEN1, "ntstore", "seq", 256, 24, dimms=1)
     assert r.bandwidth_gbps == pytest.approx(spread.bandwidth_gbps, rel=0.05)
+
+
+@pytest.mark.parametrize("op", ["ntstore", "load"])
+def test_ait_buffer_sets_do_not_alias_threads_2_gib_apart(op):
+    # 24 sequential streams, each in its own 2 GiB region (2^19 AIT blocks apart), touch 24
+    # blocks at a time, far fewer than the 4096-entry AIT buffer holds: every block should
+    # miss once (compulsory) and then hit. With the set chosen by the block number modulo
+    # the 256 sets, all 24 streams fell in one 16-way set and thrashed it (35x the
+    # compulsory misses for ntstore).
+    requests = 120_000
+    r = simulate(GEN1, op, "seq", 256, 24, dimms=1, region_bytes=24 * (2 << 30), requests=requests)
+    blocks_touched = requests * 64 // GEN1["ait.block_bytes"]
+    assert r.stats["ait_misses"] <= 1.1 * blocks_touched

@@ -52,6 +52,12 @@ media (separate read and write ports with latency and occupancy) ; wear levellin
   shows the hardware at 22 threads amplifying writes 1.22 and leaving the media idle ~25% of
   the time; this model amplifies ~1.1 and keeps them ~90% busy, so it falls less (see
   BENCHMARKS.md, issue 18).
+* The AIT buffer is ``ait.buffer_entries`` blocks in sets of ``ait.ways``, LRU per set
+  (VANS's AIT buffer, S2 ``src/general/ait.h``, is one LRU buffer keyed by block address,
+  fully associative; the sets are the model's). The set of a block is its number with its
+  bytes xor-ed onto the low byte, modulo the sets (``_ait_set``): a plain modulo put every
+  LATTester thread (regions 2^19 blocks apart) in one set, so 24 sequential streams
+  thrashed one set of 16 ways while the others stayed empty.
 * Reads served to the CPU take ``media.read_write_interference_ns`` of write-port time
   each (the DIMM controller serves one at a time): this is why store+clwb (a read for
   ownership per line) peaks at ~1.75 GB/s while ntstore reaches 2.2 GB/s.
@@ -479,11 +485,23 @@ def _victim_key(mask, pf, lru, e):
 
 
 @_inline
+def _ait_set(P, blk):
+    """AIT buffer set of block ``blk``: the block number with its bytes xor-ed down onto
+    its low byte (prefix xor), modulo the number of sets. Neighbouring blocks go to
+    neighbouring sets as with a plain modulo, but blocks a multiple of the set count apart
+    (per-thread regions aligned to 2 GiB, 2^19 blocks) no longer all share one set."""
+    x = blk ^ (blk >> 8)
+    x = x ^ (x >> 16)
+    x = x ^ (x >> 32)
+    return _mod(x, P[_NSETS], P[_NSETS_SH])
+
+
+@_inline
 def _ait(P, ait_tag, ait_lru, d, blk, clock, st):
     """AIT buffer lookup of block ``blk``: set-associative, LRU within the set
     (``ait_lru`` holds ``clock << 12 | way``, so ties go to the lowest way)."""
     ways = P[_AITW]
-    base = _mod(blk, P[_NSETS], P[_NSETS_SH]) * ways
+    base = _ait_set(P, blk) * ways
     tags = ait_tag[d, base : base + ways]
     lrus = ait_lru[d, base : base + ways]
     w = ways
@@ -966,7 +984,7 @@ def _write(
         blk = _div(line, P[_LPB], P[_LPB_SH])
         _host_prefetch(wear, d, _fold16(blk))
         ways = P[_AITW]
-        abase = _mod(blk, P[_NSETS], P[_NSETS_SH]) * ways
+        abase = _ait_set(P, blk) * ways
         _host_prefetch(ait_tag, d, abase)
         _host_prefetch(ait_tag, d, abase + ways - 1)
         _host_prefetch(ait_lru, d, abase)
