@@ -49,6 +49,15 @@ def configure(parser) -> None:
         help="device size when @mkfs gives none (xfs_io size syntax, default 4g)",
     )
     parser.add_argument(
+        "--stripe-unit",
+        default="0",
+        metavar="SIZE",
+        help="stripe unit of every filesystem (mkfs.xfs -d su=SIZE; xfs_io size syntax): "
+        "allocations at EOF of at least SIZE are aligned to it and pwrite writes in -b "
+        "buffers; 0 (default) = none, the model the hunt's reproducers come from; 2m = the "
+        "real-kernel rig's @mkfs, as daxsim kernel compare runs",
+    )
+    parser.add_argument(
         "--summary-out", default=None, metavar="F", help="write the run's counters as JSON to F"
     )
     add_overwrite_arg(parser, "an earlier --summary-out file")
@@ -83,7 +92,8 @@ def main(args) -> int:
     from sim.hunt.invariants import runner_invariants
     from sim.runner import resolve_variant
     from sim.xfsio.parse import cvtnum, parse_command, parse_script
-    from sim.xfsio.runner import DEFAULT_DEVICE_BYTES, XfsioRunner
+    from sim.fs.filesystem import metadata_blocks
+    from sim.xfsio.runner import DEFAULT_DEVICE_BYTES, XfsioRunner, stripe_unit_blocks
 
     variant = resolve_variant(args.variant)
     if bool(args.script) == bool(args.commands):
@@ -115,6 +125,16 @@ def main(args) -> int:
                 "-byte device)",
                 where="--device-size",
             )
+    try:
+        su_bytes = cvtnum(args.stripe_unit)
+    except ValueError as exc:
+        raise InputError(str(exc), where="--stripe-unit") from None
+    su_blocks = stripe_unit_blocks(su_bytes, "--stripe-unit")
+    if su_blocks and metadata_blocks(su_blocks) >= device // 4096:
+        raise InputError(
+            f"a stripe unit of {su_bytes} bytes leaves no data block on a {device}-byte device",
+            where="--stripe-unit",
+        )
     if args.script:
         fname = args.script
         text = read_text_input(fname, "script")
@@ -141,6 +161,7 @@ def main(args) -> int:
         filename=label,
         record_hook=records.append if args.timing else None,
         invariants=runner_invariants(),
+        stripe_unit_bytes=su_bytes,
     )
     runner.run(cmds)
     res = runner.result

@@ -218,8 +218,12 @@ class DaxFS:
         ``vm.memory_failure_early_kill``: signal every mapper, not only the poisoner.
     fs_class : type, optional
         :class:`~sim.fs.FileSystem` or a subclass of it (the tests pass one that mirrors
-        every call), called as ``fs_class(nblocks, fill_byte=...)``; default
-        :class:`~sim.fs.FileSystem`.
+        every call), called as ``fs_class(nblocks, fill_byte=..., stripe_unit_blocks=...)``;
+        default :class:`~sim.fs.FileSystem`.
+    accounting : bool
+        Record the timing work of each operation.
+    stripe_unit_blocks : int
+        The filesystem's stripe unit in blocks (``mkfs.xfs -d su=``; 0 = none).
     """
 
     def __init__(
@@ -233,6 +237,7 @@ class DaxFS:
         early_kill: bool = False,
         fs_class=None,
         accounting: bool = True,
+        stripe_unit_blocks: int = 0,
     ):
         self.nblocks = int(nblocks)
         #: Record the timing work of each operation (cache lines of the xarray, page tables,
@@ -241,7 +246,9 @@ class DaxFS:
         #: and counts
         #: (the hunt's searches, which price nothing, turn it off).
         self.accounting = bool(accounting)
-        self.fs = (fs_class or FileSystem)(self.nblocks, fill_byte=fill_byte)
+        self.fs = (fs_class or FileSystem)(
+            self.nblocks, fill_byte=fill_byte, stripe_unit_blocks=int(stripe_unit_blocks)
+        )
         self.mm = MemMap(self.nblocks, variant)
         self.variant = self.mm.variant.name
         if isinstance(generation, FaultRules):
@@ -677,12 +684,18 @@ class DaxFS:
         self._truncate(ino, int(size), wr)
         return self._done(wr, w0)
 
-    def pwrite(self, ino: int, off: int, length: int, byte: int) -> WorkRecord:
+    def pwrite(
+        self, ino: int, off: int, length: int, byte: int, *, buffer_bytes: int | None = None
+    ) -> WorkRecord:
         """``write(2)``: copy-around CoW of shared blocks by the filesystem; entries over
         newly allocated blocks are invalidated (IOMAP_F_NEW, every generation), entries over
-        CoW'd blocks are invalidated after clearing DIRTY in 6.2+ and left stale <= 6.1."""
+        CoW'd blocks are invalidated after clearing DIRTY in 6.2+ and left stale <= 6.1.
+        ``buffer_bytes``: written as write(2) calls of that size (``FileSystem.pwrite``)."""
         wr, w0 = self._wr("pwrite")
-        ch = self.fs.pwrite(ino, off, length, byte)
+        if buffer_bytes is None:
+            ch = self.fs.pwrite(ino, off, length, byte)
+        else:
+            ch = self.fs.pwrite(ino, off, length, byte, buffer_bytes=buffer_bytes)
         self._account(ch, wr, ino)
         wr.memcpy_bytes += max(0, int(length))
         self._after_remap(ch, wr, clear_dirty=True)

@@ -24,7 +24,14 @@ from sim.fs.change import BLOCK_SIZE, HOLE, UNWRITTEN, WRITTEN, Extent, FsChange
 from sim.fs.content import ZERO_CID, ContentStore
 from sim.fs.runs import EMPTY, RunMap, merge_list_runs, segments, sweep_deltas
 
-__all__ = ["FileSystem", "Inode", "MAX_FILE_SIZE", "DEDUPE_MAX_BYTES"]
+__all__ = [
+    "FileSystem",
+    "Inode",
+    "MAX_FILE_SIZE",
+    "DEDUPE_MAX_BYTES",
+    "INODE_CHUNK_BLOCKS",
+    "metadata_blocks",
+]
 
 BS = BLOCK_SIZE
 #: s_maxbytes of XFS on 64-bit (MAX_LFS_FILESIZE).
@@ -37,6 +44,32 @@ _I64 = np.int64
 _FAST_RUNS = 32
 #: Free maps with more runs than this (in numpy form) allocate through numpy.
 _FAST_FREE = 256
+
+
+#: Blocks of the root inode chunk (64 inodes of 512 bytes, XFS_INODES_PER_CHUNK).
+INODE_CHUNK_BLOCKS = 8
+
+
+def metadata_blocks(stripe_unit_blocks: int) -> int:
+    """Blocks before the first data block of a fresh filesystem with this stripe unit.
+
+    With a stripe unit mkfs.xfs puts the root inode chunk on the first stripe-unit boundary
+    after the AG headers, btree roots and AGFL (``xfs_ialloc_calc_rootino()`` of libxfs, which
+    mkfs shares, rounds it up to the stripe unit), and a file's first allocation that is not stripe aligned goes near its
+    inode (``xfs_bmap_btalloc()``: ``ap->blkno = XFS_INO_TO_FSB()``), right after the chunk.
+    Seen on 6.1 and 7.3 with ``-d su=2m,sw=1``: the first data block is 520 = 512 + 8 and the
+    first stripe-aligned one 1024. Without a stripe unit the model keeps no metadata (0).
+
+    Parameters
+    ----------
+    stripe_unit_blocks : int
+        The stripe unit in blocks (0 = none).
+
+    Returns
+    -------
+    int
+    """
+    return int(stripe_unit_blocks) + INODE_CHUNK_BLOCKS if stripe_unit_blocks > 0 else 0
 
 
 def _a(x) -> np.ndarray:
@@ -76,18 +109,37 @@ class FileSystem:
         Device size in blocks.
     fill_byte : int, optional
         Byte the raw device held before mkfs (``@scratch_dev_fill``); None = zeros.
+    stripe_unit_blocks : int, optional
+        The stripe unit of ``mkfs.xfs -d su=`` in blocks (0 = none). With one, the first
+        :func:`metadata_blocks` blocks hold the AG headers and the root inode chunk, and an
+        allocation at EOF of at least a stripe unit is aligned (:meth:`_alloc_eof`).
     """
 
-    def __init__(self, nblocks: int, *, fill_byte: int | None = None):
+    def __init__(
+        self, nblocks: int, *, fill_byte: int | None = None, stripe_unit_blocks: int = 0
+    ):
         if nblocks <= 0:
             raise FsError("EINVAL", f"device size must be positive, got {nblocks} blocks")
+        su = int(stripe_unit_blocks)
+        if su < 0:
+            raise FsError("EINVAL", f"negative stripe unit ({su} blocks)")
+        meta = metadata_blocks(su)
+        if meta >= nblocks:
+            raise FsError(
+                "EINVAL",
+                f"a device of {nblocks} blocks has no data block after the first "
+                f"{meta} (AG headers and root inode chunk with a stripe unit of {su} blocks)",
+            )
         self.nblocks = int(nblocks)
+        self.stripe_unit_blocks = su
+        #: blocks mkfs keeps before the first data block (:func:`metadata_blocks`)
+        self.meta_blocks = meta
         self.fill_byte = fill_byte
         self.contents = ContentStore(BS)
         self.fill_cid = ZERO_CID if not fill_byte else self.contents.uniform(fill_byte)
         self.free = RunMap(())
-        self.free.splice(0, self.nblocks, _a([0]), _a([self.nblocks]), [])
-        self._nfree = self.nblocks
+        self.free.splice(meta, self.nblocks, _a([meta]), _a([self.nblocks - meta]), [])
+        self._nfree = self.nblocks - meta
         self.refc = RunMap((False,))
         self.content = RunMap((False,))
         self._init_namespace()
@@ -299,12 +351,17 @@ class FileSystem:
         self.blocks_freed += k
         ch.blocks_freed += k
 
-    def _alloc_for(self, f: np.ndarray, n: np.ndarray, goal: int | None, ch: FsChange):
-        """Allocate physical blocks for file segments ``(f, n)``; return pieces ``(f, n, p)``."""
+    def _alloc_for(self, f: np.ndarray, n: np.ndarray, goal: int | None, ch: FsChange, ip=None):
+        """Allocate physical blocks for file segments ``(f, n)``; return pieces ``(f, n, p)``;
+        ``ip``: a data-fork allocation of that inode (stripe alignment, :meth:`_data_runs`)."""
         total = int(n.sum())
         if total == 0:
             return EMPTY, EMPTY, EMPTY
-        ps, pn = self._alloc(total, goal)
+        if ip is not None and self._at_eof(ip, [(int(f[0]), int(n[0]))] if len(f) == 1 else []):
+            runs = self._alloc_eof(ip, int(f[0]), total)
+            ps, pn = _a([r[0] for r in runs]), _a([r[1] for r in runs])
+        else:
+            ps, pn = self._alloc(total, goal)
         ch.blocks_allocated += total
         if ps.shape[0] == 1:
             vstart = np.cumsum(n) - n
@@ -695,12 +752,121 @@ class FileSystem:
             return list(zip(ps.tolist(), pn.tolist(), strict=True))
         return self._alloc_l(n, goal)
 
-    def _alloc_rows(self, pieces: list, goal: int | None, ch: FsChange) -> list:
-        """:meth:`_alloc_for` on rows: file pieces ``(f, n)`` -> ``(f, n, p)``."""
+    def _at_eof(self, ip: Inode, pieces: list) -> bool:
+        """Whether allocating file ``pieces`` ``[(f, n)]`` is an allocation at EOF of at least
+        a stripe unit: one range, at or past the end of the last extent (or an empty data
+        fork), ``n >= stripe unit``. ``xfs_bmap_alloc_userdata()`` calls
+        ``xfs_bmap_isaeof()`` only when ``bma->length >= mp->m_dalign``, which sets
+        ``bma->aeof`` for an empty fork or an offset at or past the last extent's end (6.1,
+        6.12, 7.3 alike)."""
+        su = self.stripe_unit_blocks
+        if su <= 0 or len(pieces) != 1 or pieces[0][1] < su:
+            return False
+        return not len(ip.ext) or pieces[0][0] >= _last_end(ip.ext)
+
+    def _free_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """The free runs as arrays ``(starts, lengths)``."""
+        if self.free.is_list_form():
+            S, L = self._free_lists()
+            return np.asarray(S, dtype=_I64), np.asarray(L, dtype=_I64)
+        return self.free.start, self.free.length
+
+    def _take_run(self, s: int, n: int) -> None:
+        """Allocate free blocks ``[s, s + n)`` (all free)."""
+        self.free.splice_rows(s, s + n, [])
+        self._nfree -= n
+        self.blocks_allocated += n
+
+    def _alloc_eof(self, ip: Inode, fb: int, n: int) -> list:
+        """Allocate ``n`` blocks for file blocks ``[fb, fb + n)`` at EOF (:meth:`_at_eof`):
+        the physical runs ``[(pstart, n), ...]``, stripe aligned where XFS aligns them.
+
+        One extent per ``xfs_bmapi_write()`` call, the rest of the range by the next call
+        (the iomap loop), each by ``xfs_bmap_btalloc()`` (6.1, 6.12) /
+        ``xfs_bmap_btalloc_best_length()`` + ``xfs_bmap_btalloc_at_eof()`` (6.3+, 7.3):
+
+        * ``minlen`` from the longest free extent ``blen`` (``xfs_bmap_select_minlen()``:
+          ``min(blen, n)``);
+        * at file offset 0, or with no extent before (7.3: ``xfs_bmap_adjacent()`` leaves
+          ``ap->eof`` false; 6.1/6.12 first try the exact block of the inode, which its
+          chunk always holds): a stripe-aligned extent (``args.alignment = stripe_align``),
+          ``minlen = blen - su`` when ``su < blen <= n + su``;
+        * else first the exact block after the previous extent plus the gap
+          (``xfs_bmap_adjacent()``; ``XFS_ALLOCTYPE_THIS_BNO`` / ``xfs_alloc_vextent_exact_bno()``),
+          then stripe aligned with ``minlen = blen - su`` when ``su < blen <= n``;
+        * no aligned extent: unaligned near the same goal (``args.alignment = 0`` in 6.1,
+          ``1`` from 6.3), here :meth:`_alloc_runs`.
+
+        The aligned extent is the lowest free one that holds ``n`` aligned blocks, else the
+        longest aligned piece of at least ``minlen`` (``xfs_alloc_ag_vextent_near()`` keeps
+        the longest candidate up to ``maxlen``, then the one nearest the target: the inode,
+        before every data block here). A remainder shorter than a stripe unit is no longer
+        ``aeof`` and goes near the end of the extent just allocated.
+        """
+        su = self.stripe_unit_blocks
+        if n > self._nfree:
+            raise FsError("ENOSPC", f"need {n} blocks, {self._nfree} free")
+        last = None
+        if len(ip.ext):
+            le = _last_end(ip.ext)
+            last = ip.ext.rows(le - 1, le)[0]
+        goal = None
+        if last is not None and last[2] >= 0:
+            goal = last[2] + last[1] + (fb - (last[0] + last[1]))
+            if not 0 <= goal < self.nblocks:
+                goal = last[2] + last[1]
+        out: list = []
+        while n > 0:
+            if n < su:
+                out += self._alloc_runs(n, goal)
+                break
+            S, L = self._free_arrays()
+            blen = int(L.max())
+            minlen = min(blen, n)
+            got = None
+            if fb > 0 and goal is not None:
+                i = int(S.searchsorted(goal, side="right")) - 1
+                if i >= 0 and S[i] + L[i] > goal and S[i] + L[i] - goal >= minlen:
+                    got = (goal, min(n, int(S[i] + L[i] - goal)))
+                elif su < blen <= n:
+                    minlen = blen - su
+            elif su < blen <= n + su:
+                minlen = blen - su
+            if got is None:
+                a = -(-S // su) * su
+                avail = S + L - a
+                ok = np.flatnonzero(avail >= n)
+                if ok.shape[0]:
+                    got = (int(a[ok[0]]), n)
+                else:
+                    ok = np.flatnonzero(avail >= max(minlen, 1))
+                    if ok.shape[0]:
+                        j = int(ok[np.argmax(avail[ok])])
+                        got = (int(a[j]), int(avail[j]))
+            if got is None:
+                out += self._alloc_runs(n, goal)
+                break
+            self._take_run(*got)
+            out.append(got)
+            fb += got[1]
+            n -= got[1]
+            goal = got[0] + got[1]
+        return out
+
+    def _data_runs(self, ip: Inode | None, pieces: list, total: int, goal: int | None) -> list:
+        """Physical runs for data-fork file ``pieces`` of ``ip``: :meth:`_alloc_eof` for an
+        allocation at EOF of at least a stripe unit, else :meth:`_alloc_runs` near ``goal``."""
+        if ip is not None and self._at_eof(ip, pieces):
+            return self._alloc_eof(ip, pieces[0][0], total)
+        return self._alloc_runs(total, goal)
+
+    def _alloc_rows(self, pieces: list, goal: int | None, ch: FsChange, ip=None) -> list:
+        """:meth:`_alloc_for` on rows: file pieces ``(f, n)`` -> ``(f, n, p)``; ``ip``: a
+        data-fork allocation of that inode (stripe alignment, :meth:`_data_runs`)."""
         total = sum(n for _, n in pieces)
         if total == 0:
             return []
-        runs = self._alloc_runs(total, goal)
+        runs = self._data_runs(ip, pieces, total, goal)
         ch.blocks_allocated += total
         if len(runs) == 1 and len(pieces) == 1:
             return [(pieces[0][0], total, runs[0][0])]
@@ -848,7 +1014,7 @@ class FileSystem:
             if goal is None and kept:
                 goal = kept[0][2]
         if newp:
-            out = kept + self._alloc_rows(newp, goal, ch)
+            out = kept + self._alloc_rows(newp, goal, ch, ip)
             out.sort()
         else:  # an overwrite of private blocks: nothing allocated, kept is in file order
             out = kept
@@ -968,7 +1134,7 @@ class FileSystem:
         goal = None
         if fblock > 0:
             goal = self._goal_after(ip, fblock)
-        new = self._alloc_rows(holes, goal, ch)
+        new = self._alloc_rows(holes, goal, ch, ip)
         out = [
             (f, n, p, WRITTEN if st == UNWRITTEN else st)
             for f, n, p, st in rows
@@ -1050,7 +1216,7 @@ class FileSystem:
                 mapped = p[~new]
                 if mapped.shape[0]:
                     goal = int(mapped[0])
-        nf, nn, np_ = self._alloc_for(f[new], n[new], goal, ch)
+        nf, nn, np_ = self._alloc_for(f[new], n[new], goal, ch, ip)
         # final mapping: old runs that stay + new pieces
         keep = ~new
         out_f = np.concatenate([f[keep], nf])
@@ -1184,15 +1350,28 @@ class FileSystem:
         if off + length > MAX_FILE_SIZE:
             raise FsError("EFBIG", f"range ends past the maximum file size ({off}+{length})")
 
-    def pwrite(self, ino: int, off: int, length: int, byte: int) -> FsChange:
-        """write(2) of ``length`` bytes of ``byte`` at ``off`` (extends EOF)."""
+    def pwrite(
+        self, ino: int, off: int, length: int, byte: int, *, buffer_bytes: int | None = None
+    ) -> FsChange:
+        """write(2) of ``length`` bytes of ``byte`` at ``off`` (extends EOF).
+
+        ``buffer_bytes``: the write is a sequence of write(2) calls of that many bytes (xfs_io
+        ``pwrite -b``), which matters only to where a stripe-unit filesystem allocates
+        (:meth:`_alloc_eof` sees each call's length); None = one call.
+        """
         ip = self._ip(ino)
         self._check_range(off, length)
         ch = FsChange(size_before=ip.size)
         if length > 0:
             if off > ip.size:
                 self._zero_posteof(ip, off, ch)
-            self._write(ip, off, length, byte & 0xFF, ch)
+            b = length if buffer_bytes is None or buffer_bytes <= 0 else int(buffer_bytes)
+            if self.stripe_unit_blocks <= 0 or b >= length:
+                self._write(ip, off, length, byte & 0xFF, ch)
+            else:
+                end = off + length
+                for o in range(off, end, b):
+                    self._write(ip, o, min(b, end - o), byte & 0xFF, ch)
         ch.size_after = ip.size
         return ch
 
@@ -1310,7 +1489,7 @@ class FileSystem:
             _, _, pp, _ = self._map(ip, fblock - 1, fblock)
             if pp[0] >= 0:
                 goal = int(pp[0]) + 1
-        nf, nn, npp = self._alloc_for(f[hole], n[hole], goal, ch)
+        nf, nn, npp = self._alloc_for(f[hole], n[hole], goal, ch, ip)
         k = ~hole
         self._rewrite(
             ip,
@@ -1370,7 +1549,7 @@ class FileSystem:
                 goal = self._goal_after(ip, b0)
             if goal is None:
                 goal = next((r[2] for r in rows if r[2] >= 0), None)
-            new = self._alloc_rows(holes, goal, ch)
+            new = self._alloc_rows(holes, goal, ch, ip)
             out = [r for r in rows if r[3] != HOLE and r[2] >= 0]
             out += [(f, n, p, UNWRITTEN) for f, n, p in new]
             out.sort()
@@ -1387,7 +1566,7 @@ class FileSystem:
                 goal = int(pp[0]) + 1
         if goal is None and (p >= 0).any():
             goal = int(p[p >= 0][0])
-        nf, nn, npp = self._alloc_for(f[hole], n[hole], goal, ch)
+        nf, nn, npp = self._alloc_for(f[hole], n[hole], goal, ch, ip)
         k = ~hole
         self._rewrite(
             ip,
@@ -2107,7 +2286,7 @@ class FileSystem:
             return False
         F = self.free.lists()
         FS, FL = F[0], F[1]
-        if sum(rl) + self._nfree != self.nblocks or sum(FL) != self._nfree:
+        if sum(rl) + self._nfree + self.meta_blocks != self.nblocks or sum(FL) != self._nfree:
             return False
         fend = None
         for s, ln in zip(FS, FL, strict=True):
@@ -2153,8 +2332,8 @@ class FileSystem:
             and np.array_equal(ec[0], rc.cols[0])
         ), "refcount records differ from references"
         used = int(ln.sum())
-        assert used + self._nfree == self.nblocks, (
-            f"used {used} + free {self._nfree} != {self.nblocks}"
+        assert used + self._nfree + self.meta_blocks == self.nblocks, (
+            f"used {used} + free {self._nfree} + metadata {self.meta_blocks} != {self.nblocks}"
         )
         assert int(self.free.length.sum()) == self._nfree
         if s.shape[0] and len(self.free):

@@ -93,10 +93,15 @@ def run_daxsim(commands, filename: str, design: str) -> DaxsimObservation:
     DaxsimObservation
     """
     from sim.hunt.invariants import runner_invariants
-    from sim.xfsio.runner import XfsioRunner
+    from sim.xfsio.runner import RIG_STRIPE_UNIT_BYTES, XfsioRunner
 
     # the invariants the hunt's reproducers name, as `daxsim xfsio` replays them
-    r = XfsioRunner(design, filename=filename, invariants=runner_invariants())
+    r = XfsioRunner(
+        design,
+        filename=filename,
+        invariants=runner_invariants(),
+        stripe_unit_bytes=RIG_STRIPE_UNIT_BYTES,  # the rig's @mkfs: mkfs.xfs -d su=2m,sw=1
+    )
     sigbus = False
     poison: dict = {}
     for cmd in commands:

@@ -907,11 +907,16 @@ def daxsim_before_unmount(commands, filename: str, design: str):
     sim.dax.DaxFS
     """
     from sim.hunt.invariants import runner_invariants
-    from sim.xfsio.runner import XfsioRunner
+    from sim.xfsio.runner import RIG_STRIPE_UNIT_BYTES, XfsioRunner
 
     # The hunt's invariants too, so that a hunt reproducer (``@expect_invariant
     # association_truth violated``) runs here as in ``daxsim xfsio``.
-    r = XfsioRunner(design, filename=filename, invariants=runner_invariants())
+    r = XfsioRunner(
+        design,
+        filename=filename,
+        invariants=runner_invariants(),
+        stripe_unit_bytes=RIG_STRIPE_UNIT_BYTES,  # the rig's @mkfs: mkfs.xfs -d su=2m,sw=1
+    )
     r.run(commands)
     r.close()
     return r.dax

@@ -21,11 +21,26 @@ from sim.constants import DEFAULT_DESIGN, PAGE_SIZE
 from sim.dax import DaxFS
 from sim.errors import InputError
 from sim.fs import BLOCK_SIZE, FsError
+from sim.fs.filesystem import metadata_blocks
 
-__all__ = ["XfsioRunner", "Check", "RunResult", "INVARIANTS", "DEFAULT_DEVICE_BYTES", "run_script"]
+__all__ = [
+    "XfsioRunner",
+    "Check",
+    "RunResult",
+    "INVARIANTS",
+    "DEFAULT_DEVICE_BYTES",
+    "RIG_STRIPE_UNIT_BYTES",
+    "run_script",
+    "stripe_unit_blocks",
+]
 
 #: Device size when ``@mkfs`` gives none (the memmap is 16 B per block: 16 MiB).
 DEFAULT_DEVICE_BYTES = 4 << 30
+#: The stripe unit of ``@mkfs`` on the real-kernel rig (``mkfs.xfs -d su=2m,sw=1``,
+#: sim/kernel/agent/daxio.c): what ``daxsim xfsio`` and ``daxsim kernel compare`` give daxsim.
+RIG_STRIPE_UNIT_BYTES = 2 << 20
+#: xfs_io's ``pwrite`` buffer when ``-b`` gives none (io/pwrite.c: 4096 bytes).
+PWRITE_BUFFER_BYTES = 4096
 PAGE = PAGE_SIZE
 _PID = 1  # the xfs_io process
 #: Bytes a ``pread -v`` may print (and the runner keep for ``@expect_bytes``).
@@ -171,6 +186,10 @@ class XfsioRunner:
     fs_class : type, optional
         Filesystem implementation of every device the runner makes (``DaxFS(fs_class=)``;
         default :class:`~sim.fs.FileSystem`).
+    stripe_unit_bytes : int, optional
+        The stripe unit of every filesystem the runner makes (``mkfs.xfs -d su=``; 0 = none,
+        :data:`RIG_STRIPE_UNIT_BYTES` = the rig's ``@mkfs``); ``pwrite`` then writes in
+        buffers of ``-b`` bytes as xfs_io does, since each write(2) allocates on its own.
     """
 
     def __init__(
@@ -185,8 +204,10 @@ class XfsioRunner:
         record_hook=None,
         fs_class=None,
         invariants=None,
+        stripe_unit_bytes: int = 0,
     ):
         self.record_hook = record_hook
+        self.stripe_unit_blocks = stripe_unit_blocks(stripe_unit_bytes)
         self.invariants = INVARIANTS if invariants is None else invariants
         self.fs_class = fs_class
         self.variant = variant
@@ -220,6 +241,12 @@ class XfsioRunner:
         if getattr(self, "dax", None) is not None:
             self._fold_totals()
         nblocks = max(1, int(size_bytes) // BLOCK_SIZE)
+        if self.stripe_unit_blocks and metadata_blocks(self.stripe_unit_blocks) >= nblocks:
+            raise InputError(
+                f"a device of {nblocks} blocks has no data block after the "
+                f"{metadata_blocks(self.stripe_unit_blocks)} that mkfs keeps with a stripe "
+                f"unit of {self.stripe_unit_blocks} blocks"
+            )
         d = DaxFS(
             nblocks,
             self.variant,
@@ -227,6 +254,7 @@ class XfsioRunner:
             rmap=self.rmap,
             generation=self.generation,
             fs_class=self.fs_class,
+            stripe_unit_blocks=self.stripe_unit_blocks,
         )
         d.record_hook = self.record_hook
         return d
@@ -435,7 +463,12 @@ class XfsioRunner:
         seed = o.get("S", 0xCDCDCDCD)
         byte = seed & 0xFF if seed.__class__ is int else _byte(seed, self._where(cmd))
         off, ln = self._num(a[0], cmd), self._num(a[1], cmd)
-        self.dax.pwrite(ino, off, ln, byte)
+        buf = None
+        if self.stripe_unit_blocks:  # one write(2) per buffer (io/pwrite.c)
+            buf = self._num(o["b"], cmd) if "b" in o else PWRITE_BUFFER_BYTES
+            if buf <= 0:
+                raise InputError(f"pwrite -b {buf}: expected a positive buffer size", where=self._where(cmd))
+        self.dax.pwrite(ino, off, ln, byte, buffer_bytes=buf)
         if o.get("W") or o.get("w"):
             self.dax.fsync(ino)
         self.output.append(f"wrote {ln}/{ln} bytes at offset {off}")
@@ -882,6 +915,35 @@ class XfsioRunner:
             f"{name} {word}",
             f"{name} {'holds' if holds else 'violated'}",
         )
+
+
+def stripe_unit_blocks(stripe_unit_bytes: int, where: str = "--stripe-unit") -> int:
+    """The stripe unit in blocks of ``stripe_unit_bytes`` (``mkfs.xfs -d su=``).
+
+    Parameters
+    ----------
+    stripe_unit_bytes : int
+        0 (none) or a positive multiple of the 4 KiB block.
+    where : str, optional
+        The option or key named in the error.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    InputError
+        Negative or not a multiple of the block size (mkfs.xfs refuses such a ``su=``).
+    """
+    su = int(stripe_unit_bytes)
+    if su < 0 or su % BLOCK_SIZE:
+        raise InputError(
+            f"stripe unit {su}: expected 0 (none) or a positive multiple of the "
+            f"{BLOCK_SIZE}-byte block",
+            where=where,
+        )
+    return su // BLOCK_SIZE
 
 
 def run_script(
