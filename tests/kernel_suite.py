@@ -49,7 +49,7 @@ CONFORMANCE_SCRIPTS = [
 #: Scripts whose every observation (checks, files, warning sites, fault counts by size,
 #: SIGBUS, memory-failure owners, page state) is compared with daxsim on each kernel by
 #: tests/test_kernel_agreement.py: layout breaking, PMD/PTE mixes on shared extents, dedupe,
-#: memory failure and unlink of mapped files.
+#: memory failure, unlink of mapped files and where extents land on a stripe-unit filesystem.
 AGREEMENT_SCRIPTS = [
     SCRIPTS / f"{n}.xfsio"
     for n in (
@@ -70,6 +70,9 @@ AGREEMENT_SCRIPTS = [
         "stale-pte-cow-write",
         "stale-pte-next-owner",
         "stale-pmd-cow-write",
+        "stripe-first-extent",
+        "stripe-append",
+        "stripe-fragmented",
     )
 ]
 #: Agreement scripts that poison pmem pages: run after the conformance cases (as xfs/551).

@@ -58,12 +58,12 @@ _STATES: dict[tuple, object] = {}
 _BUF = np.zeros(1 << 22, np.uint8)
 
 
-def _state(nblocks, caps=(64, 256)):
-    """A reused state per device size and capacities (extents per file, free runs) (reset:
-    exercises fs_reset on a dirty ``data``)."""
-    s = _STATES.get((nblocks, caps))
+def _state(nblocks, caps=(64, 256), su=0):
+    """A reused state per device size, capacities (extents per file, free runs) and stripe
+    unit (reset: exercises fs_reset on a dirty ``data``)."""
+    s = _STATES.get((nblocks, caps, su))
     if s is None:
-        s = _STATES[nblocks, caps] = fs_new(nblocks, NSLOTS, *caps)
+        s = _STATES[nblocks, caps, su] = fs_new(nblocks, NSLOTS, *caps, stripe_unit_blocks=su)
     else:
         fs_reset(s)
     return s
@@ -412,13 +412,14 @@ def _resolve(fs, o):
     return ("dedupe", dst, src, (soff, doff, (z % min(room, 8) + 1) * PAGE))
 
 
-def _run(nblocks, ops, check_every=True, caps=(64, 256)):
-    """Run ``ops`` on a FileSystem and the compiled state, comparing after every call;
-    the FileSystem (``max_extents``: the most data-fork records a file had)."""
-    fs = FileSystem(nblocks)
+def _run(nblocks, ops, check_every=True, caps=(64, 256), su=0):
+    """Run ``ops`` on a FileSystem and the compiled state (stripe unit ``su`` blocks),
+    comparing after every call; the FileSystem (``max_extents``: the most data-fork records
+    a file had)."""
+    fs = FileSystem(nblocks, stripe_unit_blocks=su)
     fs.max_extents = 0
     fs.overflowed = True  # until the end is reached
-    s = _state(nblocks, caps)
+    s = _state(nblocks, caps, su)
     slot_of: dict[int, int] = {}
     iom = np.zeros(4, np.int64)
     rb = np.zeros((64, 2), np.int64)
@@ -559,12 +560,31 @@ _HUGE_FRAGMENTED = [("pwrite", 0, (2 * i * PAGE, PAGE), 0x61 + i % 3) for i in r
 
 
 @settings(max_examples=400, deadline=None, derandomize=True)
-@example(64, [("truncate", 0, BIG - 1)])  # byte_runs of a file of holes near 2**63
-@example(300, _HUGE_FRAGMENTED)
-@given(st.sampled_from([64, 64, 100, 300, 8192]), st.lists(op, min_size=10, max_size=60))
-def test_jit_fs_matches_filesystem(nblocks, ops):
+@example((64, 0), [("truncate", 0, BIG - 1)])  # byte_runs of a file of holes near 2**63
+@example((300, 0), _HUGE_FRAGMENTED)
+@example((8192, 512), [("pwrite", 0, (0, 512 * PAGE), 0x61)] * 2)
+@given(
+    st.sampled_from(
+        [
+            (64, 0),
+            (64, 0),
+            (100, 0),
+            (300, 0),
+            (8192, 0),
+            (64, 4),
+            (300, 8),
+            (8192, 16),
+            (8192, 512),
+        ]
+    ),
+    st.lists(op, min_size=10, max_size=60),
+)
+def test_jit_fs_matches_filesystem(geometry, ops):
+    """Device sizes, and stripe units (in blocks) from 4 (allocations at EOF of 4+ blocks
+    are aligned: most of them here) to the rig's 512."""
+    nblocks, su = geometry
     ops = [("create", 0), ("create", 1)] + ops
-    _run(nblocks, ops)
+    _run(nblocks, ops, su=su)
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)
@@ -756,12 +776,15 @@ def _fragmenting_ops(rng: np.random.Generator, n: int) -> list:
     return ops
 
 
-@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("seed", range(6))
 def test_jit_fs_fragmented_files(seed):
     """Long sequences over files of more than 32 extents: FileSystem's array paths (its
-    list fast paths stop at 32 runs) against the compiled filesystem, state by state."""
+    list fast paths stop at 32 runs) against the compiled filesystem, state by state; seeds
+    4 and 5 on filesystems with a stripe unit (4 and 8 blocks: aligned allocations at EOF in
+    fragmented free space)."""
     ops = _fragmenting_ops(np.random.default_rng(seed), 300)
-    fs = _run(400 if seed % 2 else 8192, ops, caps=(512, 1024))
+    su = (0, 0, 0, 0, 4, 8)[seed]
+    fs = _run(400 if seed % 2 else 8192, ops, caps=(512, 1024), su=su)
     assert not fs.overflowed and fs.max_extents > 32
 
 

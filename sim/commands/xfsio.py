@@ -89,10 +89,10 @@ def _write_json(path: str, data: dict) -> None:
 
 def main(args) -> int:
     """Run the script or the ``-c`` commands; return the exit status."""
+    from sim.fs.filesystem import metadata_blocks
     from sim.hunt.invariants import runner_invariants
     from sim.runner import resolve_variant
     from sim.xfsio.parse import cvtnum, parse_command, parse_script
-    from sim.fs.filesystem import metadata_blocks
     from sim.xfsio.runner import DEFAULT_DEVICE_BYTES, XfsioRunner, stripe_unit_blocks
 
     variant = resolve_variant(args.variant)

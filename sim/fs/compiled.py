@@ -117,6 +117,10 @@ S_NEXTINO = 1
 S_OVERFLOW = 2
 S_NCHG = 3
 S_NRUNS = 4
+S_SU = 5  # the stripe unit in blocks (0 = none), kept by fs_reset
+S_META = 6  # blocks before the first data block (metadata_blocks of the stripe unit)
+#: Blocks of the root inode chunk (FileSystem: sim.fs.filesystem.INODE_CHUNK_BLOCKS).
+INODE_CHUNK_BLOCKS = 8
 
 
 @structref.register
@@ -146,7 +150,13 @@ FsState = state_class(
 )
 
 
-def fs_new(nblocks: int, nslots: int, ext_cap: int = 64, free_cap: int = 256) -> FsState:
+def fs_new(
+    nblocks: int,
+    nslots: int,
+    ext_cap: int = 64,
+    free_cap: int = 256,
+    stripe_unit_blocks: int = 0,
+) -> FsState:
     """A freshly made filesystem of ``nblocks`` blocks and ``nslots`` file slots.
 
     Parameters
@@ -159,6 +169,8 @@ def fs_new(nblocks: int, nslots: int, ext_cap: int = 64, free_cap: int = 256) ->
         Extents per file.
     free_cap : int, optional
         Free runs.
+    stripe_unit_blocks : int, optional
+        The stripe unit (``FileSystem(stripe_unit_blocks=)``; 0 = none).
 
     Returns
     -------
@@ -166,6 +178,9 @@ def fs_new(nblocks: int, nslots: int, ext_cap: int = 64, free_cap: int = 256) ->
     """
     if nblocks <= 0:
         raise ValueError(f"device size must be positive, got {nblocks} blocks")
+    su = int(stripe_unit_blocks)
+    if su < 0 or (su and su + INODE_CHUNK_BLOCKS >= nblocks):
+        raise ValueError(f"stripe unit of {su} blocks on a device of {nblocks} blocks")
     i64 = np.int64
     st = FsState(
         rc=np.zeros(nblocks, i64),
@@ -181,6 +196,7 @@ def fs_new(nblocks: int, nslots: int, ext_cap: int = 64, free_cap: int = 256) ->
         scal=np.zeros(16, i64),
         chg=np.zeros((CHG_CAP, 4), i64),
     )
+    st.scal[S_SU] = su
     fs_reset(st)
     return st
 
@@ -632,15 +648,139 @@ def _alloc_l(st, n, goal):
 
 
 @njit(cache=True)
-def _alloc_rows(st, pf, pn, npc, goal):
+def _at_eof(st, s, pf, pn, npc):
+    """FileSystem._at_eof: allocating ``(pf, pn)[:npc]`` for slot ``s`` (-1 = not the data
+    fork) is an allocation at EOF of at least a stripe unit (xfs_bmap_isaeof)."""
+    su = st.scal[S_SU]
+    if s < 0 or su <= 0 or npc != 1 or pn[0] < su:
+        return False
+    k = st.next[s]
+    return k == 0 or pf[0] >= st.ext[s, k - 1, 0] + st.ext[s, k - 1, 1]
+
+
+@njit(cache=True)
+def _alloc_eof(st, s, fb, n):
+    """FileSystem._alloc_eof (see there: xfs_bmap_btalloc / xfs_bmap_btalloc_at_eof):
+    ``n`` blocks for file blocks ``[fb, fb + n)`` of slot ``s`` at EOF (-1: of an empty CoW
+    fork). Returns ``(err, runs (k, 2), k)``."""
+    su = st.scal[S_SU]
+    nb = st.rc.shape[0]
+    if n > st.scal[S_NFREE]:
+        return ENOSPC, np.empty((0, 2), np.int64), 0
+    # one aligned piece per stripe unit at most, then _alloc_l's runs
+    runs = np.empty((st.scal[S_NRUNS] + 3 + n // su, 2), np.int64)
+    k = 0
+    S = st.fr_s
+    L = st.fr_l
+    goal = -1
+    ne = st.next[s] if s >= 0 else 0
+    if ne > 0:
+        lf = st.ext[s, ne - 1, 0]
+        ln = st.ext[s, ne - 1, 1]
+        goal = st.ext[s, ne - 1, 2] + ln + (fb - (lf + ln))
+        if goal < 0 or goal >= nb:
+            goal = st.ext[s, ne - 1, 2] + ln
+    while n > 0:
+        if n < su:
+            err, r2, k2 = _alloc_l(st, n, goal)
+            if err != 0:
+                return err, runs, k
+            for j in range(k2):
+                if k >= runs.shape[0]:
+                    return _ovf(st), runs, k
+                runs[k, 0] = r2[j, 0]
+                runs[k, 1] = r2[j, 1]
+                k += 1
+            return 0, runs, k
+        nf = st.scal[S_NRUNS]
+        blen = 0
+        for j in range(nf):
+            if L[j] > blen:
+                blen = L[j]
+        minlen = min(blen, n)
+        gs = -1
+        gn = 0
+        if fb > 0 and goal >= 0:
+            i = _fbr(S, nf, goal) - 1
+            if i >= 0 and S[i] + L[i] > goal and S[i] + L[i] - goal >= minlen:
+                gs = goal
+                gn = min(n, S[i] + L[i] - goal)
+            elif su < blen and blen <= n:
+                minlen = blen - su
+        elif su < blen and blen <= n + su:
+            minlen = blen - su
+        if gs < 0:
+            best = -1
+            bav = 0
+            for j in range(nf):
+                a = -((-S[j]) // su) * su
+                av = S[j] + L[j] - a
+                if av >= n:
+                    gs = a
+                    gn = n
+                    break
+                if av >= max(minlen, 1) and av > bav:
+                    best = a
+                    bav = av
+            if gs < 0 and best >= 0:
+                gs = best
+                gn = bav
+        if gs < 0:
+            err, r2, k2 = _alloc_l(st, n, goal)
+            if err != 0:
+                return err, runs, k
+            for j in range(k2):
+                if k >= runs.shape[0]:
+                    return _ovf(st), runs, k
+                runs[k, 0] = r2[j, 0]
+                runs[k, 1] = r2[j, 1]
+                k += 1
+            return 0, runs, k
+        i = _fbr(S, nf, gs) - 1
+        if _take(st, i, gs, gn) < 0:
+            return ERR_OVERFLOW, runs, k
+        st.scal[S_NFREE] -= gn
+        if k >= runs.shape[0]:
+            return _ovf(st), runs, k
+        runs[k, 0] = gs
+        runs[k, 1] = gn
+        k += 1
+        fb += gn
+        n -= gn
+        goal = gs + gn
+    return 0, runs, k
+
+
+@njit(cache=True)
+def _cow_aligned(st, pf, pn, npc, total):
+    """FileSystem._cow_aligned: a CoW of one file range of at least a stripe unit."""
+    su = st.scal[S_SU]
+    if su <= 0 or total < su:
+        return False
+    end = pf[0]
+    for i in range(npc):
+        if pf[i] != end:
+            return False
+        end = pf[i] + pn[i]
+    return True
+
+
+@njit(cache=True)
+def _alloc_rows(st, pf, pn, npc, goal, s, cow):
     """FileSystem._alloc_rows: file pieces ``(pf, pn)[:npc]`` -> ``(err, out (k, 3), k)``
-    rows ``(f, n, p)``."""
+    rows ``(f, n, p)``; ``s``: the slot of a data-fork allocation, ``cow``: a CoW
+    allocation (stripe alignment, :func:`_alloc_eof`); -1 and False for none."""
     total = 0
     for i in range(npc):
         total += pn[i]
     if total == 0:
         return 0, np.empty((0, 3), np.int64), 0
-    err, runs, nr = _alloc_l(st, total, goal)
+    if cow and _cow_aligned(st, pf, pn, npc, total):
+        err, runs, nr = _alloc_eof(st, -1, pf[0], total)
+    elif not cow and _at_eof(st, s, pf, pn, npc):
+        err, runs, nr = _alloc_eof(st, s, pf[0], total)
+    else:
+        err, runs, nr = _alloc_l(st, total, goal)
     if err != 0:
         return err, np.empty((0, 3), np.int64), 0
     out = np.empty((npc + nr + 1, 3), np.int64)
@@ -725,6 +865,7 @@ def _write(st, s, off, length, byte, extend):
     any_new = False
     any_shared = False
     any_unw = False
+    any_hole = False
     for r in range(nr):
         stt = rows[r, 3]
         if stt == WRITTEN and rows[r, 4] <= 1 or stt == UNWRITTEN:
@@ -738,6 +879,8 @@ def _write(st, s, off, length, byte, extend):
             any_new = True
             if stt == WRITTEN:
                 any_shared = True
+            else:
+                any_hole = True
             npf[nnp] = rows[r, 0]
             npn[nnp] = rows[r, 1]
             nnp += 1
@@ -748,7 +891,8 @@ def _write(st, s, off, length, byte, extend):
         if goal < 0 and nk > 0:
             goal = kept[0, 2]
     if nnp > 0:
-        err, new, nnew = _alloc_rows(st, npf, npn, nnp, goal)
+        # a CoW with no hole: stripe aligned as a CoW-fork allocation (FileSystem._write_rows)
+        err, new, nnew = _alloc_rows(st, npf, npn, nnp, goal, s, any_shared and not any_hole)
         if err != 0:
             return err
         out = np.empty((nk + nnew, 4), np.int64)
@@ -962,7 +1106,7 @@ def _alloc_unwritten(st, s, b0, b1):
             if rows[r, 2] >= 0:
                 goal = rows[r, 2]
                 break
-    err, new, nnew = _alloc_rows(st, hf, hn, nh, goal)
+    err, new, nnew = _alloc_rows(st, hf, hn, nh, goal, s, False)
     if err != 0:
         return err
     out = np.empty((nr + nnew, 4), np.int64)
@@ -999,7 +1143,7 @@ def _cow_blocks(st, s, fblock, nblocks):
             k += 1
     if k == 0:
         return 0
-    err, new, nnew = _alloc_rows(st, sf, sn, k, -1)
+    err, new, nnew = _alloc_rows(st, sf, sn, k, -1, -1, True)
     if err != 0:
         return err
     data = st.data
@@ -1054,7 +1198,7 @@ def _alloc_blocks(st, s, fblock, nblocks):
     goal = -1
     if fblock > 0:
         goal = _goal_after(st, s, fblock)
-    err, new, nnew = _alloc_rows(st, hf, hn, nh, goal)
+    err, new, nnew = _alloc_rows(st, hf, hn, nh, goal, s, False)
     if err != 0:
         return err
     out = np.empty((nr + nnew, 4), np.int64)
@@ -1332,18 +1476,25 @@ def _compare(st, s1, o1, s2, o2, ln):
 # ---------------------------------------------------------------------- public calls
 @njit(cache=True)
 def fs_reset(st):
-    """Back to a fresh mkfs: every block free, no file, next inode 128 (``data`` kept).
+    """Back to a fresh mkfs: every block free but the metadata of a stripe-unit
+    filesystem (FileSystem: ``metadata_blocks``, refcount 1), no file, next inode 128
+    (``data`` kept; the stripe unit kept).
 
     Parameters
     ----------
     st : FsState
     """
+    su = st.scal[S_SU]
+    meta = su + INODE_CHUNK_BLOCKS if su > 0 else 0
     st.rc[:] = 0
+    st.rc[:meta] = 1
     n = st.rc.shape[0]
-    st.fr_s[0] = 0
-    st.fr_l[0] = n
+    st.fr_s[0] = meta
+    st.fr_l[0] = n - meta
     st.scal[:] = 0
-    st.scal[S_NFREE] = n
+    st.scal[S_SU] = su
+    st.scal[S_META] = meta
+    st.scal[S_NFREE] = n - meta
     st.scal[S_NEXTINO] = FIRST_INO
     st.scal[S_NRUNS] = 1
     st.ino[:] = -1
@@ -1970,6 +2121,7 @@ def fs_refcounts_ok(st):
     """
     nb = st.rc.shape[0]
     cnt = np.zeros(nb, np.int64)
+    cnt[: st.scal[S_META]] = 1  # the metadata mkfs keeps (fs_reset)
     ext = st.ext
     for s in range(st.ino.shape[0]):
         if st.ino[s] < 0:

@@ -55,8 +55,10 @@ def metadata_blocks(stripe_unit_blocks: int) -> int:
 
     With a stripe unit mkfs.xfs puts the root inode chunk on the first stripe-unit boundary
     after the AG headers, btree roots and AGFL (``xfs_ialloc_calc_rootino()`` of libxfs, which
-    mkfs shares, rounds it up to the stripe unit), and a file's first allocation that is not stripe aligned goes near its
-    inode (``xfs_bmap_btalloc()``: ``ap->blkno = XFS_INO_TO_FSB()``), right after the chunk.
+    mkfs shares, rounds it up to the stripe unit), and a file's first allocation that is not
+    stripe aligned goes near its inode (``xfs_bmap_btalloc()``: ``ap->blkno =
+    XFS_INO_TO_FSB()``), right after the chunk (the free space between the AG headers and the
+    chunk, which XFS also uses, is not modelled).
     Seen on 6.1 and 7.3 with ``-d su=2m,sw=1``: the first data block is 520 = 512 + 8 and the
     first stripe-aligned one 1024. Without a stripe unit the model keeps no metadata (0).
 
@@ -115,9 +117,7 @@ class FileSystem:
         allocation at EOF of at least a stripe unit is aligned (:meth:`_alloc_eof`).
     """
 
-    def __init__(
-        self, nblocks: int, *, fill_byte: int | None = None, stripe_unit_blocks: int = 0
-    ):
+    def __init__(self, nblocks: int, *, fill_byte: int | None = None, stripe_unit_blocks: int = 0):
         if nblocks <= 0:
             raise FsError("EINVAL", f"device size must be positive, got {nblocks} blocks")
         su = int(stripe_unit_blocks)
@@ -351,14 +351,21 @@ class FileSystem:
         self.blocks_freed += k
         ch.blocks_freed += k
 
-    def _alloc_for(self, f: np.ndarray, n: np.ndarray, goal: int | None, ch: FsChange, ip=None):
+    def _alloc_for(
+        self, f: np.ndarray, n: np.ndarray, goal: int | None, ch: FsChange, ip=None, cow=False
+    ):
         """Allocate physical blocks for file segments ``(f, n)``; return pieces ``(f, n, p)``;
-        ``ip``: a data-fork allocation of that inode (stripe alignment, :meth:`_data_runs`)."""
+        ``ip``: a data-fork allocation of that inode, ``cow``: a CoW allocation (stripe
+        alignment, :meth:`_data_runs`)."""
         total = int(n.sum())
         if total == 0:
             return EMPTY, EMPTY, EMPTY
-        if ip is not None and self._at_eof(ip, [(int(f[0]), int(n[0]))] if len(f) == 1 else []):
-            runs = self._alloc_eof(ip, int(f[0]), total)
+        pieces = list(zip(f.tolist(), n.tolist(), strict=True)) if self.stripe_unit_blocks else []
+        if pieces and (
+            (cow and self._cow_aligned(pieces, total))
+            or (ip is not None and not cow and self._at_eof(ip, pieces))
+        ):
+            runs = self._alloc_eof(None if cow else ip, pieces[0][0], total)
             ps, pn = _a([r[0] for r in runs]), _a([r[1] for r in runs])
         else:
             ps, pn = self._alloc(total, goal)
@@ -777,9 +784,10 @@ class FileSystem:
         self._nfree -= n
         self.blocks_allocated += n
 
-    def _alloc_eof(self, ip: Inode, fb: int, n: int) -> list:
-        """Allocate ``n`` blocks for file blocks ``[fb, fb + n)`` at EOF (:meth:`_at_eof`):
-        the physical runs ``[(pstart, n), ...]``, stripe aligned where XFS aligns them.
+    def _alloc_eof(self, ip: Inode | None, fb: int, n: int) -> list:
+        """Allocate ``n`` blocks for file blocks ``[fb, fb + n)`` at EOF (:meth:`_at_eof`) of
+        ``ip``'s data fork, or (``ip`` None) of an empty CoW fork (:meth:`_cow_aligned`): the
+        physical runs ``[(pstart, n), ...]``, stripe aligned where XFS aligns them.
 
         One extent per ``xfs_bmapi_write()`` call, the rest of the range by the next call
         (the iomap loop), each by ``xfs_bmap_btalloc()`` (6.1, 6.12) /
@@ -807,7 +815,7 @@ class FileSystem:
         if n > self._nfree:
             raise FsError("ENOSPC", f"need {n} blocks, {self._nfree} free")
         last = None
-        if len(ip.ext):
+        if ip is not None and len(ip.ext):
             le = _last_end(ip.ext)
             last = ip.ext.rows(le - 1, le)[0]
         goal = None
@@ -853,20 +861,44 @@ class FileSystem:
             goal = got[0] + got[1]
         return out
 
-    def _data_runs(self, ip: Inode | None, pieces: list, total: int, goal: int | None) -> list:
-        """Physical runs for data-fork file ``pieces`` of ``ip``: :meth:`_alloc_eof` for an
-        allocation at EOF of at least a stripe unit, else :meth:`_alloc_runs` near ``goal``."""
-        if ip is not None and self._at_eof(ip, pieces):
+    def _cow_aligned(self, pieces: list, total: int) -> bool:
+        """Whether a CoW allocation for file ``pieces`` is stripe aligned: one file range of
+        at least a stripe unit. The CoW fork is empty when a CoW starts here (staged and
+        remapped at once), so ``xfs_bmap_isaeof()`` on it sets ``aeof`` and, with no extent
+        before (7.3) or the inode's own block taken (6.1, 6.12), the allocation is aligned
+        (``xfs_reflink_allocate_cow()`` -> ``xfs_bmapi_write(XFS_BMAPI_COWFORK)``)."""
+        su = self.stripe_unit_blocks
+        if su <= 0 or total < su:
+            return False
+        end = pieces[0][0]
+        for f, n in pieces:
+            if f != end:
+                return False
+            end = f + n
+        return True
+
+    def _data_runs(
+        self, ip: Inode | None, pieces: list, total: int, goal: int | None, cow: bool = False
+    ) -> list:
+        """Physical runs for file ``pieces`` of ``ip``: :meth:`_alloc_eof` for a data-fork
+        allocation at EOF of at least a stripe unit, or a CoW of one (``cow``), else
+        :meth:`_alloc_runs` near ``goal``."""
+        if cow and self._cow_aligned(pieces, total):
+            return self._alloc_eof(None, pieces[0][0], total)
+        if ip is not None and not cow and self._at_eof(ip, pieces):
             return self._alloc_eof(ip, pieces[0][0], total)
         return self._alloc_runs(total, goal)
 
-    def _alloc_rows(self, pieces: list, goal: int | None, ch: FsChange, ip=None) -> list:
+    def _alloc_rows(
+        self, pieces: list, goal: int | None, ch: FsChange, ip=None, cow: bool = False
+    ) -> list:
         """:meth:`_alloc_for` on rows: file pieces ``(f, n)`` -> ``(f, n, p)``; ``ip``: a
-        data-fork allocation of that inode (stripe alignment, :meth:`_data_runs`)."""
+        data-fork allocation of that inode, ``cow``: a CoW allocation (stripe alignment,
+        :meth:`_data_runs`)."""
         total = sum(n for _, n in pieces)
         if total == 0:
             return []
-        runs = self._data_runs(ip, pieces, total, goal)
+        runs = self._data_runs(ip, pieces, total, goal, cow)
         ch.blocks_allocated += total
         if len(runs) == 1 and len(pieces) == 1:
             return [(pieces[0][0], total, runs[0][0])]
@@ -1014,7 +1046,8 @@ class FileSystem:
             if goal is None and kept:
                 goal = kept[0][2]
         if newp:
-            out = kept + self._alloc_rows(newp, goal, ch, ip)
+            cow = any_shared and not any(r[3] == HOLE for r in rows)  # a CoW, no hole
+            out = kept + self._alloc_rows(newp, goal, ch, ip, cow)
             out.sort()
         else:  # an overwrite of private blocks: nothing allocated, kept is in file order
             out = kept
@@ -1090,7 +1123,7 @@ class FileSystem:
         sh = [r for r in rows if r[3] == WRITTEN and r[4] > 1]
         if not sh:
             return
-        new = self._alloc_rows([(r[0], r[1]) for r in sh], None, ch)
+        new = self._alloc_rows([(r[0], r[1]) for r in sh], None, ch, cow=True)
         ncow = sum(r[1] for r in sh)
         self.cow_fork_allocations += ncow
         # full-block copy of the content, source pieces cut at content runs then at the
@@ -1216,7 +1249,9 @@ class FileSystem:
                 mapped = p[~new]
                 if mapped.shape[0]:
                     goal = int(mapped[0])
-        nf, nn, np_ = self._alloc_for(f[new], n[new], goal, ch, ip)
+        nf, nn, np_ = self._alloc_for(
+            f[new], n[new], goal, ch, ip, bool(shared.any() and not (st == HOLE).any())
+        )
         # final mapping: old runs that stay + new pieces
         keep = ~new
         out_f = np.concatenate([f[keep], nf])
@@ -1435,7 +1470,7 @@ class FileSystem:
         if not sh.any():
             return ch
         sf, sn, sp = f[sh], n[sh], p[sh]
-        nf, nn, npp = self._alloc_for(sf, sn, None, ch)
+        nf, nn, npp = self._alloc_for(sf, sn, None, ch, cow=True)
         ncow = int(sn.sum())
         # stage in the CoW fork (allocated and converted at once: convert_now for DAX)
         ip.cow.assign_many(nf, nn, [npp])

@@ -467,7 +467,9 @@ class XfsioRunner:
         if self.stripe_unit_blocks:  # one write(2) per buffer (io/pwrite.c)
             buf = self._num(o["b"], cmd) if "b" in o else PWRITE_BUFFER_BYTES
             if buf <= 0:
-                raise InputError(f"pwrite -b {buf}: expected a positive buffer size", where=self._where(cmd))
+                raise InputError(
+                    f"pwrite -b {buf}: expected a positive buffer size", where=self._where(cmd)
+                )
         self.dax.pwrite(ino, off, ln, byte, buffer_bytes=buf)
         if o.get("W") or o.get("w"):
             self.dax.fsync(ino)

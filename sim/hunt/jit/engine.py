@@ -101,10 +101,20 @@ class CompiledEpisodes:
     kinds : tuple of str
         Op kinds of the hunt.
     episode_len : int
+    stripe_unit_blocks : int, optional
+        The filesystem's stripe unit (``fs_new``; 0 = none, the hunt's model).
     """
 
-    def __init__(self, design: int, nblocks: int, nfiles: int, kinds, episode_len: int):
-        self.fs = fs_new(int(nblocks), int(nfiles))
+    def __init__(
+        self,
+        design: int,
+        nblocks: int,
+        nfiles: int,
+        kinds,
+        episode_len: int,
+        stripe_unit_blocks: int = 0,
+    ):
+        self.fs = fs_new(int(nblocks), int(nfiles), stripe_unit_blocks=int(stripe_unit_blocks))
         self.dax = dax_new(int(nblocks), int(nfiles), int(design))
         self.cm = content_new(int(nfiles))
         self.cw, self.kinds = kind_arrays(tuple(kinds))
