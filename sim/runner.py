@@ -23,7 +23,9 @@ import numpy as np
 import pandas as pd
 
 from sim.constants import DEFAULT_CPU_FREQ_GHZ, PAGE_SIZE, OpKind
+from sim.errors import InputError
 from sim.fs import FsError
+from sim.fs.filesystem import metadata_blocks
 from sim.work import WorkRecord
 from workloads.ops import ARG_KEEP_SIZE, ARG_PMD, ARG_WHOLE_FILE, ARG_WRITABLE
 
@@ -402,6 +404,13 @@ def _simulate(scenario, variant, profile, seed_sequence, stream, progress, compi
         limit = int(scenario.run.duration_ns * DEFAULT_CPU_FREQ_GHZ)
         stream = stream[stream["t_cycles"] <= limit]
     nblocks = scenario.device.size // PAGE_SIZE
+    su_blocks = scenario.device.stripe_unit // PAGE_SIZE
+    if su_blocks and metadata_blocks(su_blocks) >= nblocks:
+        raise InputError(
+            f"device.stripe_unit = {scenario.device.stripe_unit}: leaves no data block on a "
+            f"device of {scenario.device.size} bytes (mkfs keeps a stripe unit and the root "
+            "inode chunk before the first one)"
+        )
     pricer = _Pricer(scenario, profile)  # checks the profile before any work
     labels: list[str] = []
     ts_rows: list[dict] = []
@@ -421,10 +430,12 @@ def _simulate(scenario, variant, profile, seed_sequence, stream, progress, compi
 
     script = meta.get("xfsio_script") if len(stream) == 0 else None
     if script:
-        dfs, drv = _run_xfsio_workload(script, vname, nblocks, pricer, labels, sample)
+        dfs, drv = _run_xfsio_workload(
+            script, vname, nblocks, pricer, labels, sample, scenario.device.stripe_unit
+        )
         cpus = np.zeros(len(labels), dtype=np.int64)
     else:
-        dfs = DaxFS(nblocks, vname)
+        dfs = DaxFS(nblocks, vname, stripe_unit_blocks=scenario.device.stripe_unit // PAGE_SIZE)
         drv = _Driver(dfs)
         n = len(stream)
         every = max(1, n // TIMESERIES_POINTS)
@@ -500,7 +511,13 @@ def _simulate(scenario, variant, profile, seed_sequence, stream, progress, compi
 
 
 def _run_xfsio_workload(
-    script: str, vname: str, nblocks: int, pricer: "_Pricer", labels: list, sample
+    script: str,
+    vname: str,
+    nblocks: int,
+    pricer: "_Pricer",
+    labels: list,
+    sample,
+    stripe_unit_bytes: int = 0,
 ):
     """The ``xfsio`` generator: run the script through the xfs_io runner, pricing every
     operation's work record; returns the final DaxFS and a driver-like holder."""
@@ -524,6 +541,7 @@ def _run_xfsio_workload(
         filename=Path(script).name,
         record_hook=hook,
         invariants=runner_invariants(),
+        stripe_unit_bytes=stripe_unit_bytes,
     )
     holder["runner"] = runner
     res = runner.run(cmds)

@@ -224,3 +224,16 @@ def test_a_cow_of_a_stripe_unit_is_aligned():
     fs.cow_blocks(d, 0, 16)  # shorter than a stripe unit: first fit, after the chunk
     assert _ext(fs, d)[0][1] % SU != 0
     fs.check_invariants()
+
+
+def test_scenario_stripe_unit_is_checked(tmp_path, capsys):
+    """``device.stripe_unit``: a multiple of the block, leaving data blocks (exit 2 naming
+    the key, nothing written)."""
+    out = tmp_path / "out"
+    base = ["run", "--quiet", "--out", str(out), "--set", "run.operations=10"]
+    assert main([*base, "--set", "device.stripe_unit=3000"]) == 2
+    assert "device.stripe_unit" in capsys.readouterr().err
+    small = ["--set", "device.size=32MiB", "--set", "device.stripe_unit=32MiB"]
+    assert main([*base, *small]) == 2
+    assert "device.stripe_unit" in capsys.readouterr().err
+    assert not out.exists()

@@ -79,7 +79,7 @@ def test_defaults_filled_in(tmp_path):
         "cpus": 4,
         "allow_errors": False,
     }
-    assert d["device"] == {"size": 8 << 30, "memmap": "pmem"}
+    assert d["device"] == {"size": 8 << 30, "memmap": "pmem", "stripe_unit": 0}
     assert d["hardware"] == {"profile": "optane-gen1", "overrides": {}}
     assert d["variant"] == {"name": "folio-share"}
     assert d["output"] == {"plots": True}

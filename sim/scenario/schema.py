@@ -83,6 +83,15 @@ class DeviceConfig:
         "for large namespaces) or dram (map=mem)",
         choices=("dram", "pmem"),
     )
+    stripe_unit: int = param(
+        0,
+        "stripe unit of the filesystem (mkfs.xfs -d su=): allocations at EOF of at least "
+        "this size are aligned to it, as XFS does; 0 = none (the real-kernel rig uses 2MiB)",
+        kind="size",
+        min=0,
+        max=1 << 30,
+        align=4096,
+    )
 
 
 @dataclass(frozen=True)
