@@ -237,3 +237,24 @@ def test_scenario_stripe_unit_is_checked(tmp_path, capsys):
     assert main([*base, *small]) == 2
     assert "device.stripe_unit" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_buffered_write_that_runs_out_of_space_keeps_its_earlier_buffers():
+    """xfs_io stops at the write(2) that fails (ENOSPC) and the ones before it stay, as on
+    the kernel; the DAX layer sees their effects: the zero-page entry of a hole they filled is
+    invalidated (IOMAP_F_NEW), not left to map the zero page over the written block."""
+    from sim.dax.fsdax import DAX_ZERO_PAGE
+
+    text = (
+        "@mkfs size=8m\nopen -f f\ntruncate 8m\nmmap -r 0 8m\nmread 1m 1\n"
+        "pwrite -S 0x61 0 8m\n@expect_errno ENOSPC\n"
+    )
+    r = run_script(text, "t", "folio-share-reset", stripe_unit_bytes=RIG_STRIPE_UNIT_BYTES)
+    assert r.result.ok, [c.describe() for c in r.result.failed]
+    fs = r.dax.fs
+    ino = fs.lookup("f")
+    assert fs.free_blocks() == 0  # every buffer that fitted was written
+    n = 2048 - META
+    assert fs.pread(ino, n * PAGE - 1, 2) == b"\x61\x00"
+    old = r.dax._space(ino).xa.lookup(256)  # noqa: SLF001
+    assert old is None or not old[1] & DAX_ZERO_PAGE

@@ -695,7 +695,17 @@ class DaxFS:
         if buffer_bytes is None:
             ch = self.fs.pwrite(ino, off, length, byte)
         else:
-            ch = self.fs.pwrite(ino, off, length, byte, buffer_bytes=buffer_bytes)
+            try:
+                ch = self.fs.pwrite(ino, off, length, byte, buffer_bytes=buffer_bytes)
+            except FsError as exc:
+                if exc.partial is None:
+                    raise
+                # the write(2) calls before the failing one happened: their effects, then
+                # the error
+                self._account(exc.partial, wr, ino)
+                self._after_remap(exc.partial, wr, clear_dirty=True)
+                self._done(wr, w0)
+                raise
         self._account(ch, wr, ino)
         wr.memcpy_bytes += max(0, int(length))
         self._after_remap(ch, wr, clear_dirty=True)

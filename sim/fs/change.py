@@ -32,6 +32,9 @@ class FsError(Exception):
         super().__init__(f"{errno}: {message}" if message else errno)
         self.errno = errno
         self.message = message
+        #: What the call changed before it failed (a write of several buffers that ran out
+        #: of space after the first: the earlier write(2) calls stay), else None.
+        self.partial = None
 
 
 @dataclass(frozen=True)

@@ -1406,7 +1406,13 @@ class FileSystem:
             else:
                 end = off + length
                 for o in range(off, end, b):
-                    self._write(ip, o, min(b, end - o), byte & 0xFF, ch)
+                    try:
+                        self._write(ip, o, min(b, end - o), byte & 0xFF, ch)
+                    except FsError as exc:  # xfs_io stops at the failing write(2)
+                        if o > off:
+                            ch.size_after = ip.size
+                            exc.partial = ch
+                        raise
         ch.size_after = ip.size
         return ch
 
