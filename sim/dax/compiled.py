@@ -331,10 +331,10 @@ def _touch(st, pfn, n):
 
 
 @njit(cache=True)
-def _put_refcount_check(st, pfn):
+def _put_refcount_check(st, s, index, pfn):
     """DaxFS._put_refcount_check: ``dax_folio_put``'s WARN when the final put of the folio
-    holding ``pfn`` leaves a PTE or PMD of any mapping on it (v6.15+; order-0 folios from
-    v7.1)."""
+    holding ``pfn`` (the entry at file page ``index`` of slot ``s``) leaves a PTE or PMD of
+    the file's mappings on it at the folio's offsets (v6.15+; order-0 folios from v7.1)."""
     min_order = PUT_REF_MIN_ORDER[st.scal[S_DESIGN]]
     if min_order < 0:
         return
@@ -349,26 +349,36 @@ def _put_refcount_check(st, pfn):
     if m < 1 and st.index[head] > 1:
         return  # shared: the share count drops, not the final put
     hi = head + (1 << order)
+    first = index - (pfn - head)
+    last = first + (1 << order) - 1
+    c0 = first & ~COLOUR
+    c1 = last & ~COLOUR
     mapped = False
     for v in range(st.scal[S_NVMA]):
-        if not st.vm[v, 3]:
+        if not st.vm[v, 3] or st.vm[v, 0] != s:
             continue
+        c = st.vm[v, 4]
         p = st.vm[v, 5]
-        if st.vm[v, 4] >= 0 and p >= 0 and p < hi and head < p + PMD_NR:
+        if c >= 0 and (c == c0 or c == c1) and 0 <= p < hi and head < p + PMD_NR:
             mapped = True
             if order:
                 st.vm[v, 8] = 1  # the PMD now maps order-0 pages (DaxFS._zap_pmd)
-        if not mapped:
-            for j in range(st.vm[v, 2]):
-                if st.vptw[v, j] >= 0 and head <= st.vpte[v, j] < hi:
-                    mapped = True
-                    break
+        if mapped:
+            continue
+        pg = st.vm[v, 1]
+        lo = max(first, pg)
+        up = min(last, pg + st.vm[v, 2] - 1)
+        for i in range(lo, up + 1):
+            j = i - pg
+            if st.vptw[v, j] >= 0 and head <= st.vpte[v, j] < hi:
+                mapped = True
+                break
     if mapped:
         st.stats[_W_PUT_REF] += 1
 
 
 @njit(cache=True)
-def _entry_pages(st, mid, index, value, assoc, flag):
+def _entry_pages(st, s, mid, index, value, assoc, flag):
     """DaxFS._entry_pages: associate / disassociate a real entry with the memmap."""
     if value & (DAX_ZERO_PAGE | DAX_EMPTY):
         return
@@ -378,7 +388,7 @@ def _entry_pages(st, mid, index, value, assoc, flag):
     if assoc:
         w = _design_op(st, 0, pfn, n, mid, index, 1 if flag else 0)
     else:
-        _put_refcount_check(st, pfn)
+        _put_refcount_check(st, s, index, pfn)
         w = _design_op(st, 1, pfn, n, mid, 0, 1 if flag else 0)
     if w < 0:
         st.scal[S_OVERFLOW] = 1  # an invalid entry: let the Python stack raise it
@@ -587,7 +597,7 @@ def _remove_entries(st, s, mid, first, last, trunc, clear_dirty, buf):
             if not trunc and not clear_dirty and st.xm[s, idx] & (MARK_DIRTY | MARK_TOWRITE):
                 continue
             value = xa_erase(st, s, mid, idx)
-            _entry_pages(st, mid, idx, value, False, trunc)
+            _entry_pages(st, s, mid, idx, value, False, trunc)
     if not trunc:
         _unmap_index_range(st, s, first, last)
 
@@ -666,7 +676,7 @@ def _evict(st, s, mid):
         for idx in range(st.xmax[s]):
             if st.xv[s, idx] >= 0:
                 value = xa_erase(st, s, mid, idx)
-                _entry_pages(st, mid, idx, value, False, True)
+                _entry_pages(st, s, mid, idx, value, False, True)
     st.xmax[s] = 0
 
 
@@ -855,8 +865,8 @@ def _insert_entry(st, s, mid, index, old_idx, old_value, has_old, new_value, wri
     if replace_cond or old_zero or old_value & DAX_EMPTY:
         if has_old:
             xa_erase(st, s, mid, old_idx)
-            _entry_pages(st, mid, old_idx, old_value, False, False)
-        _entry_pages(st, mid, index, new_value, True, flag)
+            _entry_pages(st, s, mid, old_idx, old_value, False, False)
+        _entry_pages(st, s, mid, index, new_value, True, flag)
         xa_store(st, s, mid, index, new_value)
         idx = index & ~COLOUR if new_value & DAX_PMD else index
     else:

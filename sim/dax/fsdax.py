@@ -370,14 +370,15 @@ class DaxFS:
         if assoc:
             w = mm.associate(pfn, n, a.mid, index, shared_or_trunc)
         else:
-            self._put_refcount_check(pfn)
+            self._put_refcount_check(a, index, pfn)
             w = mm.disassociate(pfn, n, a.mid, shared_or_trunc)
         if w:
             wr.lines_written.setdefault("struct_page", []).extend(range(pfn, pfn + int(w)))
 
-    def _put_refcount_check(self, pfn: int) -> None:
+    def _put_refcount_check(self, a: _Space, index: int, pfn: int) -> None:
         """The refcount check of ``dax_folio_put`` before ``dax_disassociate_entry`` puts the
-        folio holding ``pfn`` (designs with ``put_refcount_min_order``, v6.15+).
+        folio holding ``pfn`` (the entry at file page ``index`` of ``a``; designs with
+        ``put_refcount_min_order``, v6.15+).
 
         The put is final when the folio is not shared (``!dax_folio_is_shared``: an owner, or
         a NULL word with share 0) or its share drops to 0; the folio is then reset and each
@@ -385,30 +386,46 @@ class DaxFS:
         PTE or PMD mapping a page of the folio holds one reference on it (``folio_get`` in
         ``insert_page_into_pte_locked`` / ``insert_pmd``, put at the zap), and pins aside
         (not modelled) nothing else does, so the WARN fires (once: the head's count; tail
-        pages count 0) exactly when some mapping still maps a page of the folio. Paths that
-        unmap before they delete (truncate, punch, layout breaking, the replacing fault)
-        never get here mapped; ``invalidate_inode_pages2_range`` deletes the entries first
-        and unmaps after (6.2+ write(2) CoW, ``IOMAP_F_NEW`` ranges)."""
+        pages count 0) when a mapping still maps a page of the folio. Paths that unmap before
+        they delete (truncate, punch, layout breaking, the replacing fault) never get here
+        mapped; ``invalidate_inode_pages2_range`` deletes the entries first and unmaps after
+        (6.2+ write(2) CoW, ``IOMAP_F_NEW`` ranges).
+
+        Only the file's own mappings at the folio's own offsets are looked at (dictionary
+        lookups, not a scan of every page table): a PTE of another file comes with an entry
+        of that file, which keeps the folio shared (the put is not final), and from v6.2 no
+        path leaves a PTE on a block its file no longer has there."""
         mm = self.mm
         min_order = mm.variant.put_refcount_min_order
-        if min_order is None:
+        if min_order is None or not a.vmas:
             return
         head, order, m, share = mm.folio(pfn)
         if order < min_order or (m == 0 and share > 1):
             return  # checked only from that order on / not the final put
         hi = head + (1 << order)
+        first = index - (pfn - head)  # the file page of the folio's head
+        last = first + (1 << order) - 1
+        chunks = {first & ~PG_PMD_COLOUR, last & ~PG_PMD_COLOUR}
         mapped = False
-        for vma in self.vmas.values():
-            for c, (p, _w) in vma.pmds.items():
-                if p >= 0 and p < hi and head < p + PG_PMD_NR:
-                    mapped = True
-                    if order:  # the PMD now maps order-0 pages: see _zap_pmd
-                        self._orphan_pmds.add((vma.vid, c))
-            if not mapped:
-                for p, _w in vma.ptes.values():
-                    if head <= p < hi:
+        for vma in a.vmas:
+            if vma.pmds:
+                for c in chunks:
+                    pm = vma.pmds.get(c)
+                    if pm is not None and 0 <= pm[0] < hi and head < pm[0] + PG_PMD_NR:
                         mapped = True
-                        break
+                        if order:  # the PMD now maps order-0 pages: see _zap_pmd
+                            self._orphan_pmds.add((vma.vid, c))
+            ptes = vma.ptes
+            if mapped or not ptes:
+                continue
+            if last - first < len(ptes):
+                idx = (j for j in range(first, last + 1) if j in ptes)
+            else:
+                idx = (j for j in ptes if first <= j <= last)
+            for j in idx:
+                if head <= ptes[j][0] < hi:
+                    mapped = True
+                    break
         if mapped:
             mm.count_warning("folio_put_refcount")
 
