@@ -8,27 +8,114 @@ compilations. :func:`njit` makes a dispatcher that types every call on the argum
 types (``types.unliteral``), so each function compiles once per type signature; LLVM still
 propagates the constants where it inlines the callee.
 
-Everything else is numba's :func:`numba.njit` (same options, same on-disk cache).
+The on-disk cache is numba's, with one difference: a cached function is valid only for the
+sources of its whole top-level package (:func:`package_stamp`), not just its own file.
+numba keys an entry on the hash of the function's file, but a compiled function freezes the
+globals it reads (constants, other compiled functions inlined into it) from other modules:
+after an edit to ``sim/memmap/layout.py`` (a warning site's number) numba would load
+``sim/memmap/kernels.py``'s compiled code with the old number. Any change to the package's
+sources now recompiles, which is what an upgrade or a ``git pull`` needs. (The few kernels
+compiled with :func:`numba.njit` itself, in ``sim/timing/media.py``, ``sim/timing/cache.py``
+and ``sim/hunt/rng.py``, read no globals of other modules but ``sim.prefetch``'s intrinsics,
+and keep numba's stamp of their own file.)
+
+Everything else is numba's :func:`numba.njit` (same options).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import os
 import shutil
 import sys
 import tempfile
 import time
 
-from numba.core import config, event, types
+from numba.core import caching, config, event, types
 from numba.core.registry import CPUDispatcher
 
-__all__ = ["njit", "PlainArgsDispatcher", "compile_notice", "compile_targets"]
+__all__ = ["njit", "PlainArgsDispatcher", "compile_notice", "compile_targets", "package_stamp"]
 
 #: In a helper process: the directory where it marks the functions it is compiling.
 _MARKS_ENV = "DAXSIM_COMPILE_MARKS"
 #: ``(process, marks directory)`` of the helpers running for this process (at most one).
 _HELPERS: list = []
+
+
+def _package_dir(py_file: str) -> str:
+    """The directory of the top-level package that holds ``py_file`` (the highest directory
+    above it with an ``__init__.py``), or the file's own directory for a lone module."""
+    d = os.path.dirname(os.path.abspath(py_file))
+    top = d
+    while os.path.isfile(os.path.join(d, "__init__.py")):
+        top = d
+        d = os.path.dirname(d)
+    return top
+
+
+def package_stamp(py_file: str) -> str:
+    """A digest of every ``.py`` source of the top-level package that holds ``py_file``.
+
+    Parameters
+    ----------
+    py_file : str
+        A module's source file.
+
+    Returns
+    -------
+    str
+        The sha256 of the package's sources (their paths relative to the package and their
+        contents), read once per process: the sources the process imported, which its
+        compiled code comes from.
+    """
+    return _hash_package(_package_dir(py_file))
+
+
+@functools.cache
+def _hash_package(top: str) -> str:
+    h = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(top):
+        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+        for name in sorted(filenames):
+            if name.endswith(".py"):
+                path = os.path.join(dirpath, name)
+                h.update(os.path.relpath(path, top).encode() + b"\0")
+                with open(path, "rb") as f:
+                    h.update(hashlib.sha256(f.read()).digest())
+    return h.hexdigest()
+
+
+class _PackageStampMixin:
+    """A numba cache locator whose source stamp is the file's and its package's sources'."""
+
+    def get_source_stamp(self):
+        return (super().get_source_stamp(), package_stamp(self._py_file))
+
+
+class _InTree(_PackageStampMixin, caching.InTreeCacheLocator):
+    pass
+
+
+class _UserProvided(_PackageStampMixin, caching.UserProvidedCacheLocator):
+    pass
+
+
+class _UserWide(_PackageStampMixin, caching.UserWideCacheLocator):
+    pass
+
+
+class _PackageCacheImpl(caching.CompileResultCacheImpl):
+    """numba's cache of compile results, placed by locators that stamp the whole package."""
+
+    _locator_classes = [_UserProvided, _InTree, _UserWide]
+
+
+class _PackageFunctionCache(caching.FunctionCache):
+    """numba's function cache with :class:`_PackageCacheImpl`."""
+
+    _impl_class = _PackageCacheImpl
 
 
 class PlainArgsDispatcher(CPUDispatcher):
@@ -61,6 +148,10 @@ class PlainArgsDispatcher(CPUDispatcher):
             while os.path.exists(mark) and proc.poll() is None:
                 time.sleep(0.02)
         return super().compile(sig)
+
+    def enable_caching(self):
+        """numba's on-disk cache, valid for the sources of the function's whole package."""
+        self._cache = _PackageFunctionCache(self.py_func)
 
 
 def njit(func=None, *, cache: bool = False, **options):

@@ -8,11 +8,10 @@ engine several times slower to compile. From Python a record is built with
 :func:`state_class`'s class, its fields given in order, and read as attributes (the arrays
 themselves, shared with the compiled code).
 
-Developer note: numba's on-disk cache (``cache=True``) is keyed by each function's own source
-file, so after editing a compiled module that other modules call (``sim/fs/compiled_pages.py``,
-``sim/fs/compiled.py``, ...) delete the ``*.nb*`` files of ``sim/fs/__pycache__``,
-``sim/dax/__pycache__`` and ``sim/hunt/jit/__pycache__``: the callers' cached code would
-otherwise keep the old callee. A fresh clone has no cache.
+numba's on-disk cache of the functions compiled with :func:`sim.jit.njit` is valid for the
+sources of the whole ``sim`` package (:func:`sim.jit.package_stamp`): an edit to a compiled
+module that others call (``sim/fs/compiled_pages.py``, ``sim/fs/compiled.py``, ...) recompiles
+its callers too, rather than leaving them with the old callee.
 """
 
 from __future__ import annotations
