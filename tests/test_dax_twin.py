@@ -24,6 +24,7 @@ from sim.fs import FsError
 from sim.fs.compiled import ERRNO_OF, fs_create, fs_new, fs_reset
 from sim.memmap import VARIANTS
 from sim.memmap.fault_rules import RULES_5_19, RULES_6_0, RULES_6_2, RULES_6_15
+from sim.memmap.layout import SITES
 
 PAGE = 4096
 PMD = 512
@@ -463,3 +464,41 @@ def test_twin_counts_the_folio_put_refcount_warn():
         pair.assert_same(design)
         if clobbered:
             assert (int(pair.st.mapping[old + 1]), int(pair.st.index[old + 1])) == (0, 2)
+
+
+@given(design=st.sampled_from(("folio-share", "folio-share-reset")), ops=st.lists(op, max_size=12))
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+def test_twin_refuses_an_order0_pmd_folio_as_daxfs_does(design, ops):
+    """FaultRules.pmd_folio_order (v6.15+ vmf_insert_folio_pmd): f1's PTE fault makes the
+    shared extent's first folio order 0, f2's PMD read is refused on both sides (SIGBUS, the
+    entry stored and associated, the WARN counted at the same site), and so is the next; the
+    states stay equal through whatever follows."""
+    pair = Pair(design)
+    head = [
+        ("pwrite", 0, (0, PMD * PAGE), 0x61),
+        ("clone", 1, 0, (0, 0, 0)),
+        ("mmap", 1, (0, 16)),  # mapping 0: f1, 16 pages (PTE faults only)
+        ("mmap", 0, (0, PMD)),  # mapping 1: f0 whole (PMD faults)
+        ("fault", 0, 0, False),
+    ]
+    for o in head:
+        pair.step(o)
+    pair.assert_same("prefix")
+    for k in range(2):
+        out = pair.step(("mread", 1, (k + 1) * PAGE, 1))
+        assert out == ("SIGBUS", "SIGBUS")
+        pair.assert_same(f"refused read {k}")
+    site = T._WARN0 + SITES.index("pmd_folio_order")  # noqa: SLF001
+    assert pair.st.stats[site] == 2
+    for k, o in enumerate(ops):
+        out = pair.step(o)
+        if pair.st.scal[T.S_OVERFLOW] or pair.fsst.scal[2]:
+            return
+        if out is None:
+            continue
+        assert out[0] == out[1], f"op {k} {o!r}: DaxFS {out[0]} vs twin {out[1]}"
+        pair.assert_same(f"op {k} {o!r}")

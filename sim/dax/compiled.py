@@ -33,6 +33,7 @@ from sim.constants import (
     DAX_ZERO_PAGE,
     PAGE_SIZE,
     PMD_NR_PAGES,
+    PMD_ORDER,
 )
 from sim.fs.compiled import (
     ERR_OVERFLOW,
@@ -58,6 +59,7 @@ from sim.memmap.fault_rules import (
     RULE_DIRTY,
     RULE_FLAG,
     RULE_INVALIDATE_REMAPPED,
+    RULE_PMD_FOLIO_ORDER,
     RULE_REPLACE,
     RULE_TOWRITE,
 )
@@ -83,7 +85,9 @@ HOLE, UNWRITTEN, WRITTEN = 0, 1, 2
 
 #: Last page index of a whole-file range.
 WHOLE_FILE = (1 << 63) // PAGE
-SIGBUS = 1000  # not an errno: the fault beyond EOF (``FsError("SIGBUS")``)
+#: Not an errno: a fault's bus error (``FsError("SIGBUS")``): beyond EOF, or a PMD whose folio
+#: ``vmf_insert_folio_pmd`` refuses.
+SIGBUS = 1000
 
 #: Built-in designs with a compiled engine, by code.
 DESIGNS = BUILTIN_DESIGNS
@@ -116,6 +120,7 @@ MAXT = 4096
 
 _WARN0 = len(COUNTERS)
 _NWARN = len(SITES)
+_W_PMD_FOLIO_ORDER = _WARN0 + SITES.index("pmd_folio_order")
 
 # scal slots
 S_OVERFLOW = 0
@@ -981,6 +986,14 @@ def _fault_pmd(st, fsst, v, index, write, res):
         _insert_entry(
             st, s, mid, c, oi, ov, has_old, (pfn << DAX_SHIFT) | DAX_PMD, write, shared != 0
         )
+        if (
+            (st.scal[S_RULES] >> RULE_PMD_FOLIO_ORDER) & 1
+            and RULE_OF_DESIGN_ARR[st.scal[S_DESIGN]] == 2
+            and st.order[pfn >> 9] != PMD_ORDER
+        ):
+            # DaxFS._pmd_folio_refused: vmf_insert_folio_pmd's WARN and VM_FAULT_SIGBUS
+            st.stats[_W_PMD_FOLIO_ORDER] += 1
+            return True, SIGBUS
         _install(st, v, c, pfn, write, True)
     return True, 0
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sim.constants import DEFAULT_DESIGN, PAGE_SIZE, PMD_SIZE
+from sim.constants import DEFAULT_DESIGN, PAGE_SIZE, PMD_ORDER, PMD_SIZE
 from sim.dax.xarray_dax import (
     DAX_EMPTY,
     DAX_PMD,
@@ -288,6 +288,7 @@ class DaxFS:
             "pmd_faults": 0,
             "pte_faults": 0,
             "pmd_fallbacks": 0,
+            "pmd_sigbus": 0,
             "entries_inserted": 0,
             "entries_removed": 0,
             "stale_entries_left": 0,
@@ -1062,7 +1063,11 @@ class DaxFS:
         """One page fault on file page ``index`` through mapping ``vid`` (PMD first, PTE on
         fallback)."""
         wr, w0 = self._wr("write_fault" if write else "read_fault")
-        self._fault(self.vmas[vid], index, write, wr)
+        try:
+            self._fault(self.vmas[vid], index, write, wr)
+        except FsError:
+            self._done(wr, w0)  # what the failed fault did (an entry, a WARN) is recorded
+            raise
         return self._done(wr, w0)
 
     def _fault(self, vma: Vma, index: int, write: bool, wr: WorkRecord) -> None:
@@ -1206,8 +1211,33 @@ class DaxFS:
             self._install(vma, c, ZERO_PFN, False, True, wr)
         else:
             self._insert_entry(a, c, old, (pfn << DAX_SHIFT) | DAX_PMD, write, shared, wr)
+            if self._pmd_folio_refused(pfn, wr):
+                self.stats["pmd_sigbus"] += 1
+                raise FsError(
+                    "SIGBUS",
+                    f"PMD fault on page {index}: vmf_insert_folio_pmd() refuses the order-0 "
+                    f"folio at pfn {pfn}",
+                )
             self._install(vma, c, pfn, write, True, wr)
         self.stats["pmd_faults"] += 1
+        return True
+
+    def _pmd_folio_refused(self, pfn: int, wr: WorkRecord) -> bool:
+        """``vmf_insert_folio_pmd(vmf, pfn_folio(pfn), write)`` under
+        ``rules.pmd_folio_order`` (v6.15+, designs with folios): after ``dax_insert_entry``
+        (the entry stays stored and associated) it reads the folio's order and, when it is
+        not 9, WARNs (``pmd_folio_order``) and returns ``VM_FAULT_SIGBUS``, which
+        ``__handle_mm_fault`` gives to the access: no PMD, no fallback, no retry. True when
+        it refused."""
+        mm = self.mm
+        if not (self.rules.pmd_folio_order and mm.variant.folio):
+            return False
+        if mm.folio(pfn)[1] == PMD_ORDER:
+            return False
+        wr.read("struct_page", pfn)  # folio_order(): the head's flags
+        if self._w0 is None:
+            self._w0 = mm.warning_total()
+        mm.count_warning("pmd_folio_order")
         return True
 
     def _fault_pte(self, vma: Vma, index: int, write: bool, wr: WorkRecord) -> None:
@@ -1269,9 +1299,13 @@ class DaxFS:
         wr, w0 = self._wr("mread")
         vma = self.vmas[vid]
         first, last = self._blocks(off, length)
-        for i in range(first, last + 1):
-            if vma.lookup(i) is None:
-                self._fault(vma, i, False, wr)
+        try:
+            for i in range(first, last + 1):
+                if vma.lookup(i) is None:
+                    self._fault(vma, i, False, wr)
+        except FsError:
+            self._done(wr, w0)  # the SIGBUS ends the access; its faults' work is recorded
+            raise
         if self.accounting:
             self._record_access(vma, off, length, wr, False)
         return self._done(wr, w0)
@@ -1314,10 +1348,14 @@ class DaxFS:
         wr, w0 = self._wr("mwrite")
         vma = self.vmas[vid]
         first, last = self._blocks(off, length)
-        for i in range(first, last + 1):
-            m = vma.lookup(i)
-            if m is None or not m[1]:
-                self._fault(vma, i, True, wr)
+        try:
+            for i in range(first, last + 1):
+                m = vma.lookup(i)
+                if m is None or not m[1]:
+                    self._fault(vma, i, True, wr)
+        except FsError:
+            self._done(wr, w0)  # the SIGBUS ends the access before its store
+            raise
         if length > 0:
             self.fs.store(vma.ino, off, length, byte)
         if self.accounting:

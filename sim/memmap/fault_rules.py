@@ -16,7 +16,9 @@ gen        flag passed to associate  entry replaced when   DIRTY / TOWRITE
 =========  =======================  ====================  ===========================
 
 Breaking a file's layout (reflink, dedupe, fallocate, truncate) unmaps every mapping of the
-file up to 6.14, and also deletes its DAX entries from 6.15 (``break_layout``).
+file up to 6.14, and also deletes its DAX entries from 6.15 (``break_layout``). From 6.15 a PMD
+fault maps a folio, and ``vmf_insert_folio_pmd()`` refuses one not of order 9 with a WARN and
+SIGBUS (``pmd_folio_order``).
 
 A rule that depends on the fault is a *condition* on the fault's ``write`` and the iomap's
 ``IOMAP_F_SHARED``: ``"never"``, ``"cow"`` (``write && shared``), ``"shared"``, ``"write"`` or
@@ -45,6 +47,7 @@ __all__ = [
     "RULE_INVALIDATE_REMAPPED",
     "RULE_CLEAR_DIRTY_FIRST",
     "RULE_BREAK_LAYOUT",
+    "RULE_PMD_FOLIO_ORDER",
     "BREAK_LAYOUTS",
     "RULES_6_15",
 ]
@@ -60,6 +63,7 @@ RULE_TOWRITE = 9
 RULE_INVALIDATE_REMAPPED = 12
 RULE_CLEAR_DIRTY_FIRST = 13
 RULE_BREAK_LAYOUT = 14
+RULE_PMD_FOLIO_ORDER = 16
 
 #: What breaking a file's DAX layout does, by name; the index is the packed code.
 BREAK_LAYOUTS = ("none", "unmap", "unmap_delete")
@@ -138,6 +142,19 @@ class FaultRules:
         ``dax_delete_mapping_range``: the entries are deleted with trunc=true, disassociating
         their pages; Popple's ZONE_DEVICE refcount series). ``"none"``: no layout breaking.
         Observed on 6.1, 6.12 and 7.3 (real-kernels.md §2).
+    pmd_folio_order : bool
+        A PMD fault maps the folio of its pfn and refuses one not of order 9: v6.15+
+        ``dax_fault_iter`` calls ``vmf_insert_folio_pmd(vmf, pfn_folio(pfn), write)``
+        (Popple's "fs/dax: properly refcount fs dax pages", 38607c62b34b; up to v6.14
+        ``vmf_insert_pfn_pmd``, which maps a pfn and reads no struct page), and
+        ``vmf_insert_folio_pmd`` (mm/huge_memory.c, v6.15, v6.18, 7.3) starts with
+        ``if (WARN_ON_ONCE(folio_order(folio) != PMD_ORDER)) return VM_FAULT_SIGBUS``. It
+        runs after ``dax_insert_entry``: the PMD entry is in the xarray and associated (a
+        shared order-0 folio's share raised, its order unchanged), no PMD is installed, and
+        ``__handle_mm_fault`` returns the SIGBUS to the access (no fallback, no retry). A
+        folio is order 0 there when ``dax_associate_entry`` took the shared branch, which
+        skips ``dax_folio_init``: a clone's PTE fault owned the first page, or an order-0
+        owner's put left a stale share (the phantom). Applies to designs with folios only.
     """
 
     generation: str
@@ -148,6 +165,7 @@ class FaultRules:
     invalidate_remapped: bool
     clear_dirty_first: bool
     break_layout: str = "unmap"
+    pmd_folio_order: bool = False
 
     def __post_init__(self) -> None:
         for name in ("flag", "replace", "dirty", "towrite"):
@@ -166,7 +184,8 @@ class FaultRules:
         """The rules as one int64 (the compiled twin's form): a 3-bit condition code at
         :data:`RULE_FLAG`, :data:`RULE_REPLACE`, :data:`RULE_DIRTY`, :data:`RULE_TOWRITE`,
         one bit at :data:`RULE_INVALIDATE_REMAPPED` and :data:`RULE_CLEAR_DIRTY_FIRST`, the
-        2-bit :data:`BREAK_LAYOUTS` code at :data:`RULE_BREAK_LAYOUT`."""
+        2-bit :data:`BREAK_LAYOUTS` code at :data:`RULE_BREAK_LAYOUT`, one bit at
+        :data:`RULE_PMD_FOLIO_ORDER`."""
         c = CONDITIONS.index
         return (
             (c(self.flag) << RULE_FLAG)
@@ -176,6 +195,7 @@ class FaultRules:
             | (int(self.invalidate_remapped) << RULE_INVALIDATE_REMAPPED)
             | (int(self.clear_dirty_first) << RULE_CLEAR_DIRTY_FIRST)
             | (BREAK_LAYOUTS.index(self.break_layout) << RULE_BREAK_LAYOUT)
+            | (int(self.pmd_folio_order) << RULE_PMD_FOLIO_ORDER)
         )
 
 
@@ -212,9 +232,12 @@ RULES_6_2 = FaultRules(
     clear_dirty_first=True,
     break_layout="unmap",
 )
-#: v6.15+: the 6.2 paths, and breaking a layout deletes the file's DAX entries
-#: (``dax_break_layout`` -> ``dax_delete_mapping_range``).
-RULES_6_15 = dataclasses.replace(RULES_6_2, generation="6.15", break_layout="unmap_delete")
+#: v6.15+: the 6.2 paths, breaking a layout deletes the file's DAX entries
+#: (``dax_break_layout`` -> ``dax_delete_mapping_range``), and a PMD fault maps a folio,
+#: refusing one not of order 9 (``vmf_insert_folio_pmd``).
+RULES_6_15 = dataclasses.replace(
+    RULES_6_2, generation="6.15", break_layout="unmap_delete", pmd_folio_order=True
+)
 #: The kernel generations' rules by name.
 RULES_BY_GENERATION = {r.generation: r for r in (RULES_5_19, RULES_6_0, RULES_6_2, RULES_6_15)}
 #: Names of the kernel generations of the fault paths.

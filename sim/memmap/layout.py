@@ -80,10 +80,18 @@ COUNTERS = (
 #: Warning sites every variant reports (0 where the design has no such check).
 COMMON_SITES = ("associate_mapping_set", "disassociate_foreign_mapping", "associate_share_zero")
 
-#: Every warning site the built-in kernels know, in the order of the stats array.
-#: ``folio_put_refcount`` is counted by the fsdax layer (it needs the page tables): the
-#: refcount check of ``dax_folio_put`` (see :attr:`sim.memmap.Variant.put_refcount_min_order`).
-SITES = COMMON_SITES + ("associate_order_mismatch", "folio_init_order", "folio_put_refcount")
+#: Every warning site the built-in kernels know, in the order of the stats array. The design
+#: kernels count the first five (``dax_associate_entry``, ``dax_disassociate_entry``,
+#: ``dax_folio_init``); the fsdax layer counts the last two (:meth:`MemMap.count_warning`):
+#: ``folio_put_refcount``, the refcount check of ``dax_folio_put`` (it needs the page tables;
+#: see :attr:`sim.memmap.Variant.put_refcount_min_order`), and ``pmd_folio_order``,
+#: ``vmf_insert_folio_pmd()``'s refusal of a folio not of order 9 (v6.15+, mm/huge_memory.c).
+SITES = COMMON_SITES + (
+    "associate_order_mismatch",
+    "folio_init_order",
+    "folio_put_refcount",
+    "pmd_folio_order",
+)
 
 #: Gauges kept by the built-in kernels (besides the histogram), in stats order.
 GAUGES = ("phantom_pages",)
@@ -109,6 +117,7 @@ W_SHARE_ZERO = 11
 W_ORDER_MISMATCH = 12
 W_FOLIO_INIT_ORDER = 13
 W_FOLIO_PUT_REFCOUNT = 14
-G_PHANTOM = 15
-H_BASE = 16
+W_PMD_FOLIO_ORDER = 15
+G_PHANTOM = 16
+H_BASE = 17
 H_OVERFLOW = H_BASE + HIST_BINS

@@ -445,11 +445,13 @@ class MemMap:
             )
             return {s: int(self._ref.warnings.get(s, 0)) for s in sites}
         base = len(COUNTERS)
-        return {s: int(self._stats[base + SITES.index(s)]) for s in self.variant.warning_sites}
+        sites = self.variant.warning_sites
+        sites += tuple(s for s in SITES if s not in sites and self._stats[base + SITES.index(s)])
+        return {s: int(self._stats[base + SITES.index(s)]) for s in sites}
 
     def count_warning(self, site: str) -> None:
         """Count one raw warning at ``site`` (one of :data:`SITES`) that a layer above the
-        struct pages decides (the fsdax layer's ``folio_put_refcount``)."""
+        struct pages decides (the fsdax layer's ``folio_put_refcount`` and ``pmd_folio_order``)."""
         if self._ref is not None:
             self._ref.warnings[site] = self._ref.warnings.get(site, 0) + 1
             return

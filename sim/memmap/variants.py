@@ -271,13 +271,21 @@ class FolioShare(Variant):
         "folio->share, no flag, order-9 PMD folios; an order-0 owner put leaves a stale count"
     )
     folio = True
-    extra_sites = ("associate_order_mismatch", "folio_init_order", "folio_put_refcount")
+    # pmd_folio_order: vmf_insert_folio_pmd() (mm/huge_memory.c), which the v6.15+ PMD fault
+    # calls (FaultRules.pmd_folio_order); counted by the fsdax layer
+    extra_sites = (
+        "associate_order_mismatch",
+        "folio_init_order",
+        "folio_put_refcount",
+        "pmd_folio_order",
+    )
     sites = (
         "associate_mapping_set",
         "associate_share_zero",
         "associate_order_mismatch",
         "folio_init_order",
         "folio_put_refcount",
+        "pmd_folio_order",
     )
     fault_rules = RULES_6_15
     #: 6.15-7.0 ``dax_folio_put``: on the final put ``folio->mapping = NULL; order =
