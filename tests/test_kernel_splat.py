@@ -110,6 +110,23 @@ def test_splats_of_73_format_and_kernel_bug(tmp_path, monkeypatch):
     ]  # fmt: skip
 
 
+DMESG_618 = """\
+[   30.000001] WARNING: CPU: 0 PID: 150 at fs/dax.c:457 dax_insert_entry+0x2f1/0x3a0
+[   30.000002] WARNING: CPU: 0 PID: 150 at mm/huge_memory.c:1521 vmf_insert_folio_pmd+0x8d/0xa0
+"""
+
+
+def test_splats_of_618_without_source_map_both_folio_order_warns(tmp_path, monkeypatch):
+    """6.18 (no Debian linux-source to read): the order WARN of dax_associate_entry and
+    vmf_insert_folio_pmd's refusal, as the rig printed them (phantom-visible.xfsio)."""
+    monkeypatch.setenv("DAXSIM_CACHE", str(tmp_path / "cache"))
+    k = kernel_at(tmp_path, "6.18.15", None)
+    assert [w["site"] for w in parse_splats(DMESG_618, k)] == [
+        "associate_order_mismatch",
+        "pmd_folio_order",
+    ]
+
+
 def test_enclosing_function_is_none_between_functions():
     assert enclosing_function(DAX_C, 13) == "dax_associate_entry"
     assert enclosing_function(DAX_C, 23) == "dax_is_locked"
@@ -127,6 +144,7 @@ def test_site_rules_of_each_design():
         == "associate_order_mismatch"
     )
     assert site_of_line("\tWARN_ON_ONCE(folio_order(folio));") == "folio_init_order"
+    assert site_of_line("\tif (WARN_ON_ONCE(folio_order(folio) != PMD_ORDER))") == "pmd_folio_order"
     assert site_of_line("\tWARN_ON_ONCE(!folio->share);") == "associate_share_zero"
     assert site_of_line("\tWARN_ON_ONCE(trunc && !dax_page_is_idle(page));") is None
     # dax_folio_put's refcount check: 7.3.4 fs/dax.c:452, and v6.15-v7.0's form; not

@@ -51,10 +51,15 @@ _RIP = re.compile(r"RIP: [0-9a-f]{4}:(?P<sym>[\w.$]+)\+0x")
 KNOWN_SITES: dict[tuple[str, str, int], str] = {
     ("6.1.192", "fs/dax.c", 380): "associate_mapping_set",
     ("6.1.192", "fs/dax.c", 404): "disassociate_foreign_mapping",
+    # dax_associate_entry's order WARN and vmf_insert_folio_pmd's (phantom-visible,
+    # pmd-then-pte-shared); Debian ships no linux-source of 6.18 to read them from
+    ("6.18.15", "fs/dax.c", 457): "associate_order_mismatch",
+    ("6.18.15", "mm/huge_memory.c", 1521): "pmd_folio_order",
     ("7.3.4", "fs/dax.c", 495): "associate_order_mismatch",
     # dax_folio_put's WARN_ON_ONCE(folio_ref_count(new_folio)) (6.18's source is not in the
     # cache: the line observed with stale-pmd-cow-write.xfsio)
     ("6.18.15", "fs/dax.c", 415): "folio_put_refcount",
+    ("7.3.4", "mm/huge_memory.c", 1744): "pmd_folio_order",
 }
 
 #: The condition on a WARN line -> daxsim site (sim/memmap/layout.py SITES).
@@ -73,6 +78,9 @@ _SITE_RULES: tuple[tuple[re.Pattern, str], ...] = (
     ),
     # dax_associate_entry (v6.15+): WARN_ON_ONCE(!folio->share)
     (re.compile(r"WARN_ON_ONCE\(\s*!\s*folio->share\s*\)"), "associate_share_zero"),
+    # vmf_insert_folio_pmd (mm/huge_memory.c, v6.15+):
+    # if (WARN_ON_ONCE(folio_order(folio) != PMD_ORDER)) return VM_FAULT_SIGBUS;
+    (re.compile(r"WARN_ON_ONCE\(\s*folio_order\(folio\)\s*!=\s*PMD_ORDER\s*\)"), "pmd_folio_order"),
     # dax_folio_init (v6.15+): WARN_ON_ONCE(folio_order(folio))
     (re.compile(r"WARN_ON_ONCE\(\s*folio_order\(folio\)\s*\)"), "folio_init_order"),
     # dax_folio_put's check of each page of the folio it resets: v6.15-v7.0
