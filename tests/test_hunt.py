@@ -313,6 +313,7 @@ def test_invariant_names():
         "memory_failure",
         "data_integrity",
         "refcount_conservation",
+        "no_sigbus",
     )
 
 

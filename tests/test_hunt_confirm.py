@@ -170,6 +170,34 @@ def test_a_load_finding_needs_the_kernels_load_to_differ(ok, status):
     assert "61616161" in got[1]
 
 
+def test_a_sigbus_finding_needs_the_kernels_sigbus_on_the_same_access():
+    """no_sigbus: confirmed when the reproducer's ``@expect_errno SIGBUS`` (the line the hunt
+    writes after the refused access) holds on the kernel; the WARNs are the evidence."""
+    from sim.hunt.confirm import judge
+    from sim.kernel.run import ScriptResult
+    from sim.xfsio.runner import Check
+
+    warns = [
+        _warn(457, "associate_order_mismatch"),
+        {"file": "mm/huge_memory.c", "line": 1521, "function": "vmf_insert_folio_pmd",
+         "site": "pmd_folio_order"},
+    ]  # fmt: skip
+    hit = Check(17, "expect_errno", True, "SIGBUS", "SIGBUS")
+    miss = Check(17, "expect_errno", False, "SIGBUS", "success")
+    ok = ScriptResult(script="x", warnings=warns, checks=[hit], sigbus=True)
+    status, evidence = judge("no_sigbus", ok, None, None, "", "folio-share", None)
+    assert status == CONFIRMED
+    assert evidence == (
+        "SIGBUS at line 17; WARN fs/dax.c:457 dax_associate_entry; "
+        "WARN mm/huge_memory.c:1521 vmf_insert_folio_pmd"
+    )
+    no = ScriptResult(script="x", checks=[miss])
+    assert judge("no_sigbus", no, None, None, "", "folio-share", None) == (
+        "not reproduced",
+        "no SIGBUS",
+    )
+
+
 # ------------------------------------------------------------------ on the kernels (one boot)
 def _judged(run, src: Path, invariant: str):
     path = run.hunt[str(src)]

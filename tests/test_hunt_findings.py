@@ -3,8 +3,11 @@ reproducer the hunt wrote, replayed under the designs it concerns (README "Hunti
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from sim.hunt.invariants import runner_invariants
 from sim.xfsio.runner import run_script
 
 ORDER_MISMATCH = """\
@@ -43,3 +46,28 @@ def test_pte_share_of_a_pmd_folio_after_a_reflink(variant, rules, fires):
     assert r.result.ok, [c.describe() for c in r.result.failed]
     assert r.dax.stats["pmd_faults"] == 1
     assert r.dax.mm.warnings.get("associate_order_mismatch", 0) == int(fires)
+
+
+NO_SIGBUS = Path(__file__).parent.parent / "scenarios/scripts/hunt/folio-share-no_sigbus.xfsio"
+
+
+@pytest.mark.parametrize(
+    "variant, sigbus",
+    [
+        ("folio-share", True),
+        ("folio-share-reset", True),
+        ("page-share", False),
+        ("cow-index", False),
+    ],
+)
+def test_a_legal_pmd_read_over_a_clones_pte_folio_gets_sigbus_from_6_15(variant, sigbus):
+    """The hunt's no_sigbus reproducer (scenarios/scripts/hunt): f0, a reflink of f2's 2 MiB
+    extent, reads its first page through a 4 KiB mapping (an order-0 folio owned by f0);
+    f2's PMD read over the same blocks associates its entry with that folio (the shared
+    branch of dax_associate_entry, no dax_folio_init) and vmf_insert_folio_pmd() refuses it:
+    SIGBUS on a legal read, on 6.18 and 7.3 alike. Up to v6.14 the PMD maps a pfn."""
+    text = NO_SIGBUS.read_text()
+    r = run_script(text, str(NO_SIGBUS), variant, invariants=runner_invariants())
+    failed = {c.kind for c in r.result.failed}
+    assert failed == (set() if sigbus else {"expect_errno", "expect_invariant"})
+    assert r.dax.stats["pmd_sigbus"] == int(sigbus)

@@ -11,6 +11,10 @@ confirmation depends on the invariant:
     the kernel prints a WARN whose daxsim site (:func:`sim.kernel.splat.parse_splats`, read
     from the condition on the WARN's source line) is one of the sites daxsim fired on the
     same script. A WARN elsewhere is reported, but does not confirm.
+``no_sigbus``
+    the kernel delivers SIGBUS to the same access: the reproducer's ``@expect_errno SIGBUS``
+    line after it (the hunt writes one after every failing command) passes on the kernel.
+    The WARNs printed with it are reported as evidence.
 ``association_truth``, ``nothing_left_behind``
     the page state read from the kernel shows the anomaly daxsim's state of the same script
     shows at that point: the seed's residue (flag and a zero count, ``residue_pages``) or the
@@ -50,6 +54,7 @@ __all__ = [
     "daxsim_at_end",
     "LOAD_INVARIANTS",
     "PAGE_INVARIANTS",
+    "SIGBUS_INVARIANTS",
     "WARN_INVARIANTS",
     "load_check_lines",
     "confirm_rows",
@@ -65,6 +70,8 @@ WARN_INVARIANTS = ("no_warnings",)
 PAGE_INVARIANTS = ("association_truth", "nothing_left_behind")
 #: Invariants the kernel confirms with a load through a mapping (:func:`load_check_lines`).
 LOAD_INVARIANTS = ("data_integrity",)
+#: Invariants the kernel confirms with the SIGBUS it delivers to the process.
+SIGBUS_INVARIANTS = ("no_sigbus",)
 
 #: Size of the file that places the n-th script of a boot past the earlier ones' blocks (n
 #: times this; a reproducer's filesystem is 32 MiB).
@@ -256,6 +263,12 @@ def judge(invariant: str, script_result, pages, baseline, iomem: str, design: st
         if r.warnings:
             return NOT_REPRODUCED, "only " + "; ".join(_warn_text(w) for w in r.warnings)
         return NOT_REPRODUCED, "no WARN"
+    if invariant in SIGBUS_INVARIANTS:
+        hits = [c for c in r.checks if c.kind == "expect_errno" and c.expected == "SIGBUS" and c.ok]
+        warns = "".join(f"; {_warn_text(w)}" for w in r.warnings)
+        if hits:
+            return CONFIRMED, f"SIGBUS at line {hits[0].line}{warns}"
+        return NOT_REPRODUCED, ("no SIGBUS" if not r.sigbus else "SIGBUS elsewhere") + warns
     if pages is None:
         return NOT_REPRODUCED, "the kernel's page state could not be read"
     start, size = data_area(iomem)
@@ -297,8 +310,8 @@ def confirm_rows(rows, *, kernels=None, work_dir, say=None, run=None) -> list[Co
     rows : list of sim.hunt.report.HuntRow
         The hunt's rows; a row is replayed when it is a violation (not a limit) of a
         built-in design with an invariant of :data:`WARN_INVARIANTS`,
-        :data:`PAGE_INVARIANTS` or :data:`LOAD_INVARIANTS` (a stale mapping) and a
-        reproducer file.
+        :data:`SIGBUS_INVARIANTS`, :data:`PAGE_INVARIANTS` or :data:`LOAD_INVARIANTS` (a stale
+        mapping) and a reproducer file.
     kernels : list of KernelInfo, optional
         The kernels to choose from (default: every cached kernel).
     work_dir : str or Path
@@ -331,7 +344,8 @@ def confirm_rows(rows, *, kernels=None, work_dir, say=None, run=None) -> list[Co
         if (
             r.status != "violated"
             or r.variant not in BUILTIN_DESIGNS
-            or r.invariant not in WARN_INVARIANTS + PAGE_INVARIANTS + LOAD_INVARIANTS
+            or r.invariant
+            not in WARN_INVARIANTS + SIGBUS_INVARIANTS + PAGE_INVARIANTS + LOAD_INVARIANTS
             or not r.reproducer
         ):
             continue

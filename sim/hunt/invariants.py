@@ -1,6 +1,6 @@
 """The invariants ``daxsim hunt`` checks, vectorised over the memmap and the live DAX entries.
 
-Six invariants (:data:`INVARIANT_NAMES`) plus one *known limit* (:data:`LIMIT_NAMES`); each
+Seven invariants (:data:`INVARIANT_NAMES`) plus one *known limit* (:data:`LIMIT_NAMES`); each
 check returns None or a :class:`Violation`. :func:`evaluate` works from a
 :class:`~sim.dax.DaxFS` and an optional :class:`~sim.hunt.model.HuntModel`.
 
@@ -45,6 +45,10 @@ refcount_conservation      at quiescent points: extent references vs refcount re
                            the teardown :func:`check_all_empty` evaluates the other
                            invariants from one look at the clean state (no entry, no word,
                            no warning, no model file) and falls back to :func:`check_all`
+no_sigbus                  after every mread/mwrite that got SIGBUS (the hunt's accesses stay
+                           inside EOF, so every SIGBUS is a legal access refused: from v6.15
+                           ``vmf_insert_folio_pmd()`` on an order-0 folio); in full at
+                           quiescent points (DaxFS's ``pmd_sigbus`` count)
 =========================  =====================================================================
 
 Association truth: what "agrees" means per design
@@ -127,6 +131,7 @@ INVARIANT_NAMES: tuple[str, ...] = (
     "memory_failure",
     "data_integrity",
     "refcount_conservation",
+    "no_sigbus",
 )
 #: Checks whose failure is a known limit of a design (status ``limit``, not ``violated``).
 LIMIT_NAMES: tuple[str, ...] = ("memory_failure_fallback",)
@@ -501,6 +506,23 @@ def check_no_warnings(dfs, model=None) -> Violation | None:
     )
 
 
+def check_no_sigbus(dfs, model=None) -> Violation | None:
+    """No load or store inside a file's size got SIGBUS: a bus error on a legal access is a
+    defect the process sees. The model's one cause: ``vmf_insert_folio_pmd()`` refusing a
+    folio not of order 9 (``FaultRules.pmd_folio_order``, v6.15+), counted by DaxFS as
+    ``pmd_sigbus``."""
+    n = int(dfs.stats.get("pmd_sigbus", 0))
+    if n == 0:
+        return None
+    return Violation(
+        "no_sigbus",
+        f"{n} PMD fault(s) inside EOF ended in SIGBUS: vmf_insert_folio_pmd() refused a folio "
+        f"not of order 9 (dax_associate_entry's shared branch kept an order-0 folio)",
+        expected="a legal load or store completes",
+        detail={"pmd_sigbus": n},
+    )
+
+
 def _poison_truth(dfs, pfns):
     """Per poisoned pfn: the (ino, file_page) of live, non-stale entries mapping it.
 
@@ -816,6 +838,7 @@ _CHECKS = {
     "memory_failure_fallback": check_memory_failure_fallback,
     "data_integrity": check_data_integrity,
     "refcount_conservation": check_refcount_conservation,
+    "no_sigbus": check_no_sigbus,
 }
 
 
@@ -879,6 +902,7 @@ def check_all_empty(dfs, model, names, *, poisoned: bool) -> list[Violation]:
         and (cm is None or not cm.files)
         and all(not a.xa.entries for a in dfs.spaces.values())
         and mm.warning_total() == 0
+        and not dfs.stats.get("pmd_sigbus", 0)
         and not (np.count_nonzero(mm.index) or np.count_nonzero(mm.mapping))
     )
     if not clean:

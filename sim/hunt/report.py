@@ -28,6 +28,7 @@ COLUMN_TITLES = {
     "memory_failure": "memory failure (rmap)",
     "data_integrity": "data integrity",
     "refcount_conservation": "refcount conservation",
+    "no_sigbus": "no SIGBUS",
     "memory_failure_fallback": "mf fallback (known limit)",
 }
 

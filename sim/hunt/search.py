@@ -332,6 +332,7 @@ def _gen_fault(rng, sess: Session, k: str, nonempty: list, cf: dict, byte: int) 
         if k == "mread":
             return Op(k, path, (moff, mlen, pg * PAGE, ri(1, PAGE)))
         return Op(k, path, (moff, mlen, pg * PAGE, ri(1, PAGE), byte))
+    head = False
     if size >= PMD_BYTES and rng.random() < 0.5:
         moff, mlen = 0, PMD_BYTES
     elif maps and rng.random() < 0.6:
@@ -339,10 +340,16 @@ def _gen_fault(rng, sess: Session, k: str, nonempty: list, cf: dict, byte: int) 
     else:
         moff = ri(-(-size // PAGE)) * PAGE
         mlen = ri(1, 17) * PAGE
+        head = rng.random() < 0.25
+        if head:
+            # now and then a small window at a 2 MiB boundary, accessed at its first page:
+            # its PTE fault makes the order-0 folio that a PMD fault of another file over the
+            # same blocks then finds (vmf_insert_folio_pmd's SIGBUS from v6.15)
+            moff -= moff % PMD_BYTES
     lo, hi = moff // PAGE, min(moff + mlen, size + PAGE - 1) // PAGE
     if hi <= lo:
         return None
-    pg = ri(lo, hi)
+    pg = lo if head else ri(lo, hi)
     if k == "hwpoison":
         return Op(k, path, (moff, mlen, pg * PAGE, PAGE * ri(1, 3)))
     off = pg * PAGE + (ri(PAGE) if rng.random() < 0.3 else 0)

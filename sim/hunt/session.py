@@ -514,6 +514,10 @@ class Session:
                 if self.last_kind in _NO_DATA_KINDS:
                     continue
                 v = self._check_data_range()
+            elif n == "no_sigbus":
+                if self.last_errno != "SIGBUS":
+                    continue
+                v = evaluate(n, dfs, model)
             elif n in _QUIESCENT_ONLY:
                 # full at quiescent points (before the teardown and after it); nothing is
                 # left behind while a file exists

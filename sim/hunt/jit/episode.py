@@ -25,6 +25,7 @@ from sim.dax.compiled import (
     S_NTOUCH,
     S_NVMA,
     S_OVERFLOW,
+    SIGBUS,
     WRITTEN,
     dax_clone,
     dax_dedupe,
@@ -93,9 +94,10 @@ NAME_BITS = {
     "memory_failure": 3,
     "data_integrity": 4,
     "refcount_conservation": 5,
-    "memory_failure_fallback": 6,
+    "no_sigbus": 6,
+    "memory_failure_fallback": 7,
 }
-B_ASSOC, B_NLB, B_WARN, B_MF, B_DATA, B_REFC, B_MFFB = 0, 1, 2, 3, 4, 5, 6
+B_ASSOC, B_NLB, B_WARN, B_MF, B_DATA, B_REFC, B_SIGBUS, B_MFFB = 0, 1, 2, 3, 4, 5, 6, 7
 
 _W0 = len(COUNTERS)
 _NW = len(SITES)
@@ -557,6 +559,8 @@ def run_episode(fsst, dst, cst, u, cw, kinds, nfiles, episode_len, todo, max_ops
         if not ran:
             continue
         nops += 1
+        if todo & (1 << B_SIGBUS) and err == SIGBUS:
+            return EVENT, nops  # a load or store inside EOF got SIGBUS (Session.check)
         if not _check_op(fsst, dst, cst, nfiles, todo, wsites, out[0], out[1], poisoned, rng):
             return EVENT, nops
         if dst.scal[S_OVERFLOW]:

@@ -369,6 +369,7 @@ def _gen(
             if map_slot[i] == s:
                 nm += 1
         pick = -1  # 0: PMD window, 1: an existing mapping, 2: a random window
+        head = False
         if size >= _PMD:
             x = _rd(u, p)
             p += 1
@@ -397,13 +398,20 @@ def _gen(
         else:
             moff = _ri(u, p, 0, -(-size // P)) * P
             mlen = _ri(u, p + 1, 1, 17) * P
-            p += 2
+            x = _rd(u, p + 2)
+            p += 3
+            if x < 0.25:  # search._gen_fault: a window at a 2 MiB boundary, its first page
+                moff -= moff % _PMD
+                head = True
         lo = moff // P
         hi = min(moff + mlen, size + P - 1) // P
         if hi <= lo:
             return p, -1, 0, -1, 0, 0, 0, 0, 0, -1
-        pg = _ri(u, p, lo, hi)
-        p += 1
+        if head:
+            pg = lo
+        else:
+            pg = _ri(u, p, lo, hi)
+            p += 1
         if k == K_HWPOISON:
             r = _ri(u, p, 1, 3)
             return p + 1, k, s, -1, moff, mlen, pg * P, P * r, 0, -1
