@@ -91,7 +91,7 @@ def test_hunt_confirm_adds_the_kernel_column_and_parquet_fields(tmp_path, monkey
     """No kernel in the cache: every finding says so, in the table and in hunt.parquet."""
     monkeypatch.setenv("DAXSIM_CACHE", str(tmp_path / "empty-cache"))
     out = tmp_path / "h"
-    args = ["hunt", "--variant", "single-owner", "--budget", "60", "--engine", "python"]
+    args = ["hunt", "--variant", "single-owner", "--budget", "200", "--engine", "python"]
     assert main([*args, "--confirm", "--quiet", "--out", str(out)]) == 0
     table = capsys.readouterr().out
     assert "on a kernel" in table.splitlines()[0]

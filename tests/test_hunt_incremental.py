@@ -281,7 +281,7 @@ def _result_key(r):
     [
         ("cow-index", 700, None),  # stops at the budget, mid-episode
         ("folio-share", 400, None),
-        (ForgetsOwner, 300, ("association_truth", "no_warnings")),
+        (ForgetsOwner, 500, ("association_truth", "no_warnings")),
         ("single-owner", 5000, ("association_truth",)),  # stops once everything is found
     ],
 )

@@ -35,18 +35,7 @@ from sim.kernel.compare import _page_rows, observations, run_daxsim
 pytestmark = pytest.mark.slow
 
 #: (kernel design or "*", script name, observation) -> why daxsim differs.
-KNOWN_GAPS = {
-    **{
-        (design, "pmd-then-pte-shared.xfsio", obs): (
-            "from Linux 6.15 dax_fault_iter maps a PMD with vmf_insert_folio_pmd, which "
-            "WARNs and returns VM_FAULT_SIGBUS when the folio of the PMD's first page is "
-            "not of order 9 (here an order-0 folio a PTE fault of the clone made); daxsim "
-            "maps the PMD"
-        )
-        for design in ("folio-share", "folio-share-reset")
-        for obs in ("check 14 command", "faults pmd", "sigbus", "warning sites")
-    },
-}
+KNOWN_GAPS: dict = {}
 _PAGE_ROWS = ("pages ", "phantom_pages", "share_degrees", "residue_pages", "page state")
 
 
