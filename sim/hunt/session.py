@@ -43,7 +43,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from sim.constants import HUNT_KINDS, PAGE_SIZE
+from sim.constants import HUNT_KINDS, PAGE_SIZE, PMD_SIZE
 from sim.fs import FsError
 from sim.hunt.incremental import Tracker
 from sim.hunt.invariants import (
@@ -440,7 +440,21 @@ class Session:
         self._select_file(path)
         if k == "pwrite":
             off, ln, b = a
-            err = self._step("pwrite", (off, ln), "pwrite -S 0x%02x %d %d", (b, off, ln), {"S": b})
+            if off % PMD_SIZE == 0 and ln >= PMD_SIZE:
+                # one 2 MiB buffer per write(2), as daxsim's pwrite allocates the range at
+                # once: XFS then gives a 2 MiB-aligned extent a PMD can map (with xfs_io's
+                # 4 KiB buffers its allocator need not), so a kernel replays the PMD faults
+                err = self._step(
+                    "pwrite",
+                    (off, ln),
+                    "pwrite -S 0x%02x -b %d %d %d",
+                    (b, PMD_SIZE, off, ln),
+                    {"S": b, "b": PMD_SIZE},
+                )
+            else:
+                err = self._step(
+                    "pwrite", (off, ln), "pwrite -S 0x%02x %d %d", (b, off, ln), {"S": b}
+                )
             if err is None:
                 cm.pwrite(path, off, ln, b)
             self._range = (min(off, old), off + ln)
