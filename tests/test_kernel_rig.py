@@ -118,16 +118,24 @@ def test_a_hung_guest_is_killed_and_reported():
     k = local_kernel(boot_image(fetched), fetched.modules)
     assert k.vmlinuz.read_bytes()[:4] == b"\x7fELF"
     assert boot_image(k) == k.vmlinuz
+    # The first script takes the pmem's namespace away, so the guest cannot give the second
+    # fresh struct pages (it binds nd_pmem to the pfn device again before each script).
+    gone = b"ndctl disable-namespace namespace0.0 && ndctl destroy-namespace -f namespace0.0\n"
     scripts = [
-        GuestScript("first", b"#!/bin/sh\necho before the hang\n"),
+        GuestScript("first", b"#!/bin/sh\necho before the hang\n" + gone),
+        GuestScript("second", b"#!/bin/sh\necho no pmem\n"),
         GuestScript("hang", b"#!/bin/sh\nsleep 100000\n"),
     ]
     job = run_job(k, scripts, timeout_s=600, script_timeout_s=5)
     assert job.timed_out and not job.complete
     # What finished before the hang is kept; the hung script is not reported.
     assert [(s.name, s.agent_stdout, s.exit_status) for s in job.scripts] == [
-        ("first", "before the hang\n", 0)
+        ("first", "before the hang\n", 0),
+        ("second", "no pmem\n", 0),
     ]
+    first, second = job.scripts
+    assert first.reset_s is None and first.reset_error is None
+    assert second.reset_s is not None and second.reset_error
     assert "System RAM" in job.iomem
     assert job.release == fetched.release
     assert not Path(job.workdir).exists()

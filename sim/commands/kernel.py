@@ -183,6 +183,13 @@ def _configure_run(p) -> None:
     p.add_argument(
         "--timeout", type=float, default=None, metavar="S", help="kill the guest after S seconds"
     )
+    p.add_argument(
+        "--script-timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="kill the guest when one script runs longer than S seconds (default 600)",
+    )
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
 
@@ -192,7 +199,9 @@ def _main_run(args) -> int:
     _check_json_out(args.json, args.overwrite, *RUN_JSON_KEYS)
     prepare_scripts(args.scripts)  # bad input: exit 2 before the kernel is even looked up
     kernel = kernel_from_args(args)
-    kr = run_scripts(kernel, args.scripts, timeout_s=args.timeout)
+    kr = run_scripts(
+        kernel, args.scripts, timeout_s=args.timeout, script_timeout_s=args.script_timeout
+    )
     if args.json:
         _write_json(args.json, kr.to_json())
     if not args.quiet:
@@ -218,6 +227,13 @@ def _configure_compare(p) -> None:
     add_overwrite_arg(p, "an earlier kernel compare output at --out (and --json)")
     p.add_argument(
         "--timeout", type=float, default=None, metavar="S", help="kill a guest after S seconds"
+    )
+    p.add_argument(
+        "--script-timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="kill a guest when one script runs longer than S seconds (default 600)",
     )
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
@@ -279,7 +295,15 @@ def _main_compare(args) -> int:
         except (BtfError, InputError) as exc:
             capture = None
             print(f"kernel {k.name}: no page state ({exc})", file=sys.stderr)
-        runs.append(run_scripts(k, args.scripts, pause=capture, timeout_s=args.timeout))
+        runs.append(
+            run_scripts(
+                k,
+                args.scripts,
+                pause=capture,
+                timeout_s=args.timeout,
+                script_timeout_s=args.script_timeout,
+            )
+        )
         runs[-1].capture = capture
     parsed = {p: cmds for p, _n, cmds, _prog in prepared}
     rows = compare_rows(runs, parsed, sims)

@@ -475,7 +475,14 @@ def _memory_failure_lines(dmesg: str) -> list[dict]:
     return out
 
 
-def run_scripts(kernel, paths, *, pause=None, timeout_s: float | None = None) -> KernelRun:
+def run_scripts(
+    kernel,
+    paths,
+    *,
+    pause=None,
+    timeout_s: float | None = None,
+    script_timeout_s: float | None = None,
+) -> KernelRun:
     """Run conformance scripts on a kernel in one boot and evaluate their checks.
 
     Parameters
@@ -488,6 +495,9 @@ def run_scripts(kernel, paths, *, pause=None, timeout_s: float | None = None) ->
         ``pause(monitor, guest_name)`` called before each script's unmount (page state).
     timeout_s : float, optional
         Kill the guest after this many seconds (default: the guest module's).
+    script_timeout_s : float, optional
+        Kill the guest when one script runs longer than this (default: the guest module's,
+        600 s); a long script (xfs/265, generic/175) needs more under TCG.
 
     Returns
     -------
@@ -506,6 +516,8 @@ def run_scripts(kernel, paths, *, pause=None, timeout_s: float | None = None) ->
     kw = {"pause": pause}
     if timeout_s is not None:
         kw["timeout_s"] = timeout_s
+    if script_timeout_s is not None:
+        kw["script_timeout_s"] = script_timeout_s
     job = run_job(kernel, jobs, **kw)
     outs = {o.name: o for o in job.scripts}
     results = []
