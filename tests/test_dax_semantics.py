@@ -139,6 +139,28 @@ def test_pmd_fault_folio_share_is_one_order9_folio():
     assert (head, order, mapping, index) == (pfn, 9, d.mapping_id(a), 0)
 
 
+def test_a_mapping_smaller_than_its_region_falls_back_once_per_fresh_region():
+    """``__handle_mm_fault`` tries the huge fault while the 2 MiB region has no page table
+    (a DAX VMA is allowed in a page fault whatever its size) and ``dax_fault_check_fallback``
+    sends the PMD range outside the VMA back as FALLBACK; once the PTE fault made the
+    region's table, no PMD fault is tried there until the mapping goes."""
+    d, a, _pfn = _pmd_setup("page-share")
+    vid = d.mmap(1, a, 0, 1 << 20)
+    d.mread(vid, 0, 1)
+    assert (d.stats["pmd_fallbacks"], d.stats["pte_faults"]) == (1, 1)
+    d.mread(vid, 8192, 1)  # same region, table there: straight to the PTE fault
+    assert (d.stats["pmd_fallbacks"], d.stats["pte_faults"]) == (1, 2)
+    d.munmap(vid)
+    vid = d.mmap(1, a, 4096, 8192)  # a new mapping in a fresh region, off the region start
+    d.mread(vid, 4096, 1)
+    assert (d.stats["pmd_fallbacks"], d.stats["pte_faults"]) == (2, 3)
+    # off the PMD colour (an address the caller fixed): a fallback too, once
+    vid = d.mmap(1, a, 0, 4 << 20, huge=False)
+    d.mread(vid, 0, 1)
+    d.mread(vid, 4096, 1)
+    assert (d.stats["pmd_fallbacks"], d.stats["pmd_faults"]) == (3, 0)
+
+
 def test_pmd_fallbacks_vma_eof_and_extent():
     d, a, pfn = _pmd_setup("page-share")
     # VMA shorter than 2 MiB: PTE

@@ -11,15 +11,10 @@ warning sites, fault counts by size, SIGBUS, memory-failure owners and the page 
 from the kernel (:func:`sim.kernel.compare.observations` and the page rows of
 :func:`sim.kernel.compare.compare_rows`).
 
-A difference is accepted only as one of the limits the README lists, each recognised from
-what the kernel itself reported in that run (not from a copy of its values):
-
-- A kernel tries a PMD fault on the first fault of a mapping smaller than 2 MiB when the 2 MiB
-  region of the agent's address space has no page table yet (where the process's other
-  mappings lie decides it: on 6.1 nearly always, on later kernels seldom); daxsim counts no
-  fallback for a mapping that does not cover its region, so the kernel counts more.
-- :data:`KNOWN_GAPS`: differences the model does not cover yet; they must still occur, so
-  that closing one shows here.
+A difference is accepted only as one of :data:`KNOWN_GAPS`: differences the model does not
+cover yet; they must still occur, so that closing one shows here. (PMD fallbacks agree: the
+agent places every mapping in 2 MiB regions of its own, as daxsim does, so whether a fault
+tries a PMD no longer depends on where the process's other mappings lie.)
 """
 
 from __future__ import annotations
@@ -29,7 +24,6 @@ from pathlib import Path
 import pytest
 from kernel_suite import AGREEMENT_POISON, AGREEMENT_SCRIPTS
 
-from sim.constants import PMD_SIZE
 from sim.kernel.compare import _page_rows, observations, run_daxsim
 
 pytestmark = pytest.mark.slow
@@ -37,22 +31,6 @@ pytestmark = pytest.mark.slow
 #: (kernel design or "*", script name, observation) -> why daxsim differs.
 KNOWN_GAPS: dict = {}
 _PAGE_ROWS = ("pages ", "phantom_pages", "share_degrees", "residue_pages", "page state")
-
-
-def _first_mapping_bytes(cmds) -> int:
-    for c in cmds:
-        if c.name == "mmap" and c.args and len(c.args) >= 2:
-            return int(c.args[1])
-    return 0
-
-
-def _limit(kernel, cmds, res, sim, run, index, obs, kv, dv) -> bool:
-    if obs == "faults pmd_fallback":
-        # a small DAX mapping enters dax_iomap_pmd_fault (hugepage_vma_check /
-        # thp_vma_allowable_order let a page fault through) when its 2 MiB region has no
-        # page table yet: a FALLBACK for each such region of the agent's address space
-        return _first_mapping_bytes(cmds) < PMD_SIZE and int(kv) > int(dv)
-    return False
 
 
 @pytest.fixture(scope="module", params=["6.1", "6.18", "7.3"])
@@ -64,7 +42,7 @@ def test_agreement_scripts_agree_with_daxsim(suite):
     run = suite
     kernel = run.kernel
     wanted = {str(p) for p in (*AGREEMENT_SCRIPTS, *AGREEMENT_POISON)}
-    seen, disagree, limits = set(), {}, {}
+    seen, disagree = set(), {}
     for i, res in enumerate(run.scripts):
         if res.script not in wanted:
             continue
@@ -77,9 +55,6 @@ def test_agreement_scripts_agree_with_daxsim(suite):
         name = Path(res.script).name
         for obs, kv, dv, agree in rows:
             if agree:
-                continue
-            if _limit(kernel, cmds, res, sim, run, i, obs, kv, dv):
-                limits[(name, obs)] = (kv, dv)
                 continue
             disagree[(kernel.design, name, obs)] = (kv, dv)
     assert seen == wanted

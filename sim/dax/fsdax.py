@@ -1172,17 +1172,26 @@ class DaxFS:
         ``__handle_mm_fault`` (mm/memory.c, every release) tries the huge fault only while
         the PMD is none (``pmd_none(*vmf.pmd)``): once a PTE table exists in the 2 MiB
         region (a PTE fault made it; zapping the PTEs keeps it) every fault there goes
-        straight to ``dax_iomap_pte_fault``, neither tried nor counted as a fallback. A
-        mapping that does not cover its whole region may share it with other mappings of
-        the process, whose tables daxsim does not know: no fallback is counted for it.
+        straight to ``dax_iomap_pte_fault``, neither tried nor counted as a fallback. While
+        it is none the huge fault is tried whatever the mapping's size
+        (``hugepage_vma_check()`` in 6.1, ``__thp_vma_allowable_orders()`` in 6.8+: a DAX VMA
+        in a page fault is allowed), and ``dax_fault_check_fallback()`` sends a PMD range
+        off the mapping's colour or outside the VMA back as ``VM_FAULT_FALLBACK``, traced
+        and counted. Each mapping has 2 MiB regions of its own (:meth:`mmap`; the kernel
+        rig's agent places its mappings the same way), so no other mapping's table is in
+        them.
         """
         if (vma.va(index) // PMD_SIZE) in vma.pte_tables:
             return False  # pmd not none: no huge fault is tried
         c = index & ~PG_PMD_COLOUR
         if ((vma.va_start // PAGE_SIZE) - vma.pgoff) & PG_PMD_COLOUR:
-            return False  # colour mismatch
+            # dax_fault_check_fallback: colour mismatch (traced as FALLBACK)
+            self.stats["pmd_fallbacks"] += 1
+            return False
         if c < vma.pgoff or c + PG_PMD_NR > vma.pgoff + vma.npages:
-            return False  # outside the VMA
+            # dax_fault_check_fallback: the PMD range is outside the VMA (traced as FALLBACK)
+            self.stats["pmd_fallbacks"] += 1
+            return False
         size = self.fs.size(vma.ino)
         max_pgoff = -(-size // PAGE_SIZE)
         if c >= max_pgoff or (c | PG_PMD_COLOUR) >= max_pgoff:

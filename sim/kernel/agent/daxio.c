@@ -906,20 +906,29 @@ static void c_dedupe(char **t)
 		report_ok();
 }
 
-/* mmap PROT SYNC RESERVE OFF LEN */
+/* mmap PROT SYNC RESERVE OFF LEN
+ *
+ * Where a mapping lies decides whether the kernel tries a PMD fault for it: __handle_mm_fault
+ * calls the huge fault while the 2 MiB region's PMD is none (no page table yet), and
+ * dax_iomap_pmd_fault falls back (traced as FALLBACK) when the 2 MiB range is outside the
+ * VMA. So every mapping goes at a fixed place of its own, as daxsim places it
+ * (DaxFS.mmap): from the start of a fresh 2 MiB region plus the PMD colour of its file
+ * offset, with a free region after it, in an area nothing else of the process uses.
+ * RESERVE (xfs_io's -s) is accepted and has no effect on the place. */
+static unsigned long long next_va = 0x100000000000ULL; /* 16 TiB: 2 MiB aligned */
+
 static void c_mmap(char **t)
 {
 	if (!need_file())
 		return;
 	int prot = (int)num(t[0]);
 	int flags = num(t[1]) ? (MAP_SYNC | MAP_SHARED_VALIDATE) : MAP_SHARED;
-	long long reserve = num(t[2]), off = num(t[3]), len = num(t[4]);
-	void *addr = NULL;
-	if (reserve > len) {
-		addr = mmap(NULL, reserve, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		munmap(addr, reserve);
-	}
-	addr = mmap(addr, len, prot, flags, files[curfile].fd, off);
+	long long off = num(t[3]), len = num(t[4]);
+	unsigned long long pmd = 2ULL << 20;
+	unsigned long long va = next_va + (((unsigned long long)off / 4096) & 511) * 4096;
+	void *addr = mmap((void *)va, len, prot, flags | MAP_FIXED_NOREPLACE, files[curfile].fd, off);
+	if (addr != MAP_FAILED) /* past the mapping's last page, then one free region */
+		next_va = ((va + ((unsigned long long)len + 4095) / 4096 * 4096) / pmd + 2) * pmd;
 	if (addr == MAP_FAILED) {
 		report_err(errno);
 		return;
