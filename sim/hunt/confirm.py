@@ -123,9 +123,10 @@ def kernel_for_design(design: str, kernels):
 def load_check_lines(reproducer: str, design: str) -> list[str] | None:
     """The lines that show a ``data_integrity`` finding's stale mapping on a kernel: select
     the mapping daxsim finds stale after the reproducer's commands
-    (:func:`sim.hunt.invariants.stale_mapping`), load 4 bytes of that page through it
-    (``mread -v``) and expect what read(2) reads there (``@expect_bytes``). None when no
-    mapping is stale (a violation of the file contents: not shown by a load)."""
+    (:func:`sim.hunt.invariants.stale_mapping`), load through it (``mread -v``) the first
+    4 bytes of that page where daxsim's stale page and the file differ, and expect what
+    read(2) reads there (``@expect_bytes``). None when no mapping is stale (a violation of
+    the file contents: not shown by a load)."""
     from sim.hunt.invariants import runner_invariants, stale_mapping
     from sim.xfsio.parse import parse_script
     from sim.xfsio.runner import XfsioRunner
@@ -138,10 +139,16 @@ def load_check_lines(reproducer: str, design: str) -> list[str] | None:
     if hit is None or hit[0] not in r.maps:
         return None
     vid, idx, _pfn, _cur = hit
-    off = idx * 4096
-    want = r.dax.fs.pread(r.dax.vmas[vid].ino, off, 4)
-    if not want:
+    base = idx * 4096
+    page = r.dax.fs.pread(r.dax.vmas[vid].ino, base, 4096)
+    seen = r.dax.load(vid, base, len(page))
+    # The first bytes where the stale page and the file differ: the two may agree on a
+    # prefix (the same fill written over part of the page), where a load shows nothing.
+    first = next((i for i, (a, b) in enumerate(zip(page, seen, strict=True)) if a != b), None)
+    if first is None:
         return None
+    off = base + first
+    want = page[first : first + 4]
     return [
         f"mmap {r.maps.index(vid)}",
         f"mread -v {off} {len(want)}",
