@@ -128,8 +128,8 @@ HUNT_REPRODUCERS: dict[str, list[Path]] = {
         HUNT / "cow-index-nothing_left_behind.xfsio",
         HUNT / "cow-index-data_integrity.xfsio",
     ],
-    "6.18": [HUNT / "folio-share-association_truth.xfsio"],
-    "7.3": [HUNT / "folio-share-reset-no_warnings.xfsio"],
+    "6.18": [HUNT / "folio-share-association_truth.xfsio", HUNT / "folio-share-no_sigbus.xfsio"],
+    "7.3": [HUNT / "folio-share-reset-no_warnings.xfsio", HUNT / "folio-share-no_sigbus.xfsio"],
 }
 #: Scripts whose checks and agreement with daxsim their own tests judge (test_hunt_confirm.py):
 #: the generic tests of tests/test_kernel_scripts.py leave them out (the agreement scripts:

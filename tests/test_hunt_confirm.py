@@ -32,6 +32,7 @@ TWO_OWNERS = HUNT / "cow-index-no_warnings.xfsio"
 PHANTOM = HUNT / "folio-share-association_truth.xfsio"
 STALE_PTE = HUNT / "cow-index-data_integrity.xfsio"
 PUT_REFCOUNT = HUNT / "folio-share-reset-no_warnings.xfsio"
+NO_SIGBUS = HUNT / "folio-share-no_sigbus.xfsio"
 
 
 def _expectation_holds(path: Path, design: str) -> bool:
@@ -258,3 +259,16 @@ def test_the_folio_put_refcount_warn_is_confirmed_on_7_3(kernel_run):
     status, evidence = _judged(kernel_run("7.3"), PUT_REFCOUNT, "no_warnings")
     assert status == CONFIRMED, evidence
     assert "dax_folio_put" in evidence
+
+
+@pytest.mark.parametrize("series", ["6.18", "7.3"])
+def test_the_sigbus_finding_is_confirmed_on_6_18_and_7_3(kernel_run, series):
+    """The hunt's no_sigbus reproducer: a clone's PTE read makes the extent's first folio
+    order 0, the original's PMD read gets SIGBUS on both folio kernels, with the order WARN of
+    dax_associate_entry and vmf_insert_folio_pmd's (the reset of 7.1 changes nothing: no
+    final put is involved)."""
+    run = kernel_run(series)
+    status, evidence = _judged(run, NO_SIGBUS, "no_sigbus")
+    assert status == CONFIRMED, evidence
+    assert evidence.startswith("SIGBUS at line ")
+    assert "vmf_insert_folio_pmd" in evidence and "dax_" in evidence
