@@ -338,6 +338,27 @@ def test_memory_failure_rmap_vs_page_mapping(variant):
     assert pfn in d.hwpoisoned
 
 
+@pytest.mark.parametrize("variant", ["single-owner", "page-share"])
+def test_memory_failure_by_file_offset_poisons_that_files_blocks(variant):
+    """A media error over two pages of file a (``vid=None, ino=a``) poisons a's two blocks,
+    though its first page is shared with b, which is the last owner its rmap lists (the
+    owners' loop used to rebind ``ino`` and read the second page's block from b)."""
+    d = DaxFS(NB, variant)
+    a, _ = d.open("a", create=True)
+    d.pwrite(a, 0, 8192, 0x61)
+    b, _ = d.open("b", create=True)
+    d.pwrite(b, 4096, 4096, 0x62)  # b's own second block
+    d.clone(b, a, 0, 0, 4096)  # b's first page shares a's first block
+    vb = d.mmap(2, b, 0, 8192)
+    d.mread(vb, 0, 8192)
+    want = [d.fs.iomap(a, i, 1)[1] for i in (0, 1)]
+    assert want[1] != d.fs.iomap(b, 1, 1)[1]
+    res, _ = d.memory_failure(None, 0, 8192, ino=a)
+    assert res.pfns == want
+    assert sorted(res.rmap_owners[want[0]]) == [(a, 0), (b, 0)]
+    assert res.rmap_owners[want[1]] == [(a, 1)]
+
+
 def test_memory_failure_without_rmap_on_shared_page_finds_nobody():
     d = DaxFS(NB, "page-share", rmap=False)
     a, _ = d.open("a", create=True)

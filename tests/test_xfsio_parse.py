@@ -218,6 +218,25 @@ def test_script_line_numbers_and_comments():
     assert parse_command("   ", "s", 1) is None and parse_command("# x", "s", 1) is None
 
 
+@pytest.mark.parametrize(
+    ("text", "name", "args"),
+    [
+        (
+            "@expect_free_delta S3 S2 -4000 tol=15%  # free blocks after nocow'ing some copies",
+            "@expect_free_delta",
+            ("S3", "S2", -4000),
+        ),
+        ('pwrite -S 0x61 0 4096  # "unbalanced', "pwrite", (0, 4096)),
+        ("pwrite -S 0x61 0 4096\t#it's a tab", "pwrite", (0, 4096)),
+        ("open -f 'a b'  # quoted name, then a comment's quote: '", "open", ("a b",)),
+        ("open -f a#b", "open", ("a#b",)),  # a '#' inside a word is not a comment
+    ],
+)
+def test_a_comment_after_whitespace_ends_the_line_whatever_it_holds(text, name, args):
+    c = one(text)
+    assert (c.name, c.args) == (name, args)
+
+
 @needs_shared
 def test_every_conformance_file_parses():
     files = sorted(CASES.glob("*.xfsio"))

@@ -1449,16 +1449,15 @@ class DaxFS:
             wr.read("struct_page", pfn)
             fb_owner = []
             if mo >= 1:
-                ino = self._ino_of(mo)
                 head, _order, _m, hidx = self.mm.folio(pfn)
-                fb_owner = [(ino, hidx + (pfn - head))]
+                fb_owner = [(self._ino_of(mo), hidx + (pfn - head))]
             res.fallback_owners[pfn] = fb_owner
             acting = owners if self.rmap else fb_owner
             if not acting:
                 res.errno = "EBUSY"
                 continue
-            for ino, idx in acting:
-                a = self.spaces.get(ino)
+            for owner, idx in acting:  # not ``ino``: the file poisoned by offset
+                a = self.spaces.get(owner)
                 if a is None:
                     continue  # not in core: nothing can be mapped
                 if self.accounting:

@@ -186,7 +186,15 @@ _ERRNOS = frozenset(errno.errorcode.values()) | {"SIGBUS"}
 _HEX = re.compile(r"^(0x)?([0-9a-fA-F]{2})+$")
 
 
+#: A ``#`` at the start or after whitespace starts a comment, whatever follows it (quotes
+#: included: ``# nocow'ing`` is a comment, not an open quotation).
+_COMMENT = re.compile(r"(?:^|(?<=\s))#")
+
+
 def _tokens(text: str, where: str) -> list[str]:
+    m = _COMMENT.search(text)
+    if m is not None:
+        text = text[: m.start()]
     if not any(q in text for q in "'\"\\"):
         toks = text.split()  # the common case; shlex only for quoting
     else:
@@ -194,9 +202,6 @@ def _tokens(text: str, where: str) -> list[str]:
             toks = shlex.split(text, comments=False, posix=True)
         except ValueError as e:
             raise InputError(f"cannot split line: {e}", where=where) from None
-    for i, t in enumerate(toks):
-        if t.startswith("#"):
-            return toks[:i]
     return toks
 
 
