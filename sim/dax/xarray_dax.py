@@ -155,7 +155,6 @@ class DaxXArray:
         "_npmd",
         "nrpages",
         "pte_per_pmd",
-        "wide",
         "_root",
         "listener",
     )
@@ -173,10 +172,6 @@ class DaxXArray:
         self.nrpages = 0
         #: order-0 entries per 512-index block (a PMD fault conflicts with any of them)
         self.pte_per_pmd: dict[int, int] = {}
-        #: PMD-aligned canonical index -> file page of an order-0 entry stored in the slot of
-        #: a multi-index (order 9) entry it replaced (:meth:`store_in_slot`): it covers the
-        #: 512 indices and counts 512 in ``nrpages`` until its removal takes 1 away
-        self.wide: dict[int, int] = {}
         #: cached root_shift() (None: recompute; reset by store and erase)
         self._root: int | None = None
         #: Called as ``listener(mapping_id, index, old, new)`` after every entry change
@@ -191,11 +186,7 @@ class DaxXArray:
         """Largest index covered by any entry (-1 when empty); O(entries)."""
         if not self.entries:
             return -1
-        wide = self.wide
-        return max(
-            i + (PG_PMD_NR if i in wide else dax_entry_npages(v)) - 1
-            for i, v in self.entries.items()
-        )
+        return max(i + dax_entry_npages(v) - 1 for i, v in self.entries.items())
 
     def root_shift(self) -> int:
         """Shift of the root node (-1 when the tree has no node: empty, or a lone order-0
@@ -212,7 +203,7 @@ class DaxXArray:
         if n == 1 and self._npmd == 0 and 0 in self.entries:
             return -1
         root = max(self._level_refs) * XA_CHUNK_SHIFT
-        if self._npmd or self.wide:
+        if self._npmd:
             root = max(root, XA_CHUNK_SHIFT)
         return root
 
@@ -221,7 +212,7 @@ class DaxXArray:
         root = self.root_shift()
         if root < 0:
             return 0
-        leaf = 0 if len(self.entries) > self._npmd + len(self.wide) else XA_CHUNK_SHIFT
+        leaf = 0 if len(self.entries) > self._npmd else XA_CHUNK_SHIFT
         return (root - leaf) // XA_CHUNK_SHIFT + 1
 
     def node_count(self) -> int:
@@ -232,13 +223,7 @@ class DaxXArray:
             return 0
         total = 0
         for k, _s, sh in _LEVELS[: root // XA_CHUNK_SHIFT + 1]:
-            total += len(
-                {
-                    i >> sh
-                    for i, v in self.entries.items()
-                    if k or not (v & DAX_PMD or i in self.wide)
-                }
-            )
+            total += len({i >> sh for i, v in self.entries.items() if k or not v & DAX_PMD})
         return total
 
     def node_key(self, shift: int, prefix: int) -> int:
@@ -272,38 +257,9 @@ class DaxXArray:
             return index, v
         c = index & ~PG_PMD_COLOUR
         v = self.entries.get(c)
-        if v is not None and (v & DAX_PMD or c in self.wide):
+        if v is not None and v & DAX_PMD:
             return c, v
         return None
-
-    def store_in_slot(self, canonical: int, index: int, value: int) -> None:
-        """Store the order-0 ``value`` of file page ``index`` in the slot of the multi-index
-        entry at ``canonical`` (a PMD entry, or an order-0 entry already stored there).
-
-        ``dax_insert_entry`` (fs/dax.c, v6.0+ for a shared extent) locks the new entry with
-        the fault's ``xa_state``, which for a PTE fault has order 0 (``XA_STATE(xas,
-        &mapping->i_pages, vmf->pgoff)`` in ``dax_iomap_pte_fault``): ``xas_store`` writes
-        only the canonical slot, and the 7 sibling slots keep pointing at it, so the order-0
-        entry covers the whole 512-index range, and the next PTE fault anywhere in it finds
-        (and replaces) it. ``mapping->nrpages`` is not touched (``grab_mapping_entry``
-        counted 512 for the PMD entry), and the entry's removal
-        (``dax_delete_mapping_range``, ``__dax_invalidate_entry``) takes away
-        ``1 << dax_entry_order(entry)`` = 1: 511 stay counted.
-        """
-        c = canonical & ~PG_PMD_COLOUR
-        kept = self.nrpages
-        if c in self.entries:
-            self.erase(c)
-        self.store(c, value & ~DAX_PMD)
-        self.wide[c] = int(index)
-        lv = self._level_refs  # the slot is in the node of shift 6 covering the range
-        k0, k = _level_for(c), _level_for(c + PG_PMD_NR - 1)
-        if k0 != k:
-            lv[k0] -= 1
-            if not lv[k0]:
-                del lv[k0]
-            lv[k] = lv.get(k, 0) + 1
-        self.nrpages = kept
 
     def store(self, index: int, value: int) -> None:
         """Install ``value`` at canonical ``index`` (replacing what is there)."""
@@ -339,14 +295,11 @@ class DaxXArray:
         self._root = None
         if self.marks:
             self.marks.pop(index, None)
-        span = 1
         if value & DAX_PMD:
-            n = span = PG_PMD_NR
+            n = PG_PMD_NR
             self._npmd -= 1
         else:
             n = 1
-            if self.wide and self.wide.pop(index, None) is not None:
-                span = PG_PMD_NR
             b = index >> PMD_ORDER
             ppp = self.pte_per_pmd
             c = ppp[b] - 1
@@ -356,7 +309,7 @@ class DaxXArray:
                 del ppp[b]
         self.nrpages -= n
         lv = self._level_refs
-        k = _level_for(index + span - 1)
+        k = _level_for(index + n - 1)
         c = lv[k] - 1
         if c:
             lv[k] = c
@@ -394,7 +347,7 @@ class DaxXArray:
             c = first & ~PG_PMD_COLOUR
             if c < first:
                 v = get(c)
-                if v is not None and (v & DAX_PMD or c in self.wide):
+                if v is not None and v & DAX_PMD:
                     out.append(c)
             for i in range(first, last + 1):
                 if get(i) is not None:
@@ -402,7 +355,7 @@ class DaxXArray:
             return out
         out = []
         for i, v in self.entries.items():
-            end = i + (PG_PMD_NR if v & DAX_PMD or i in self.wide else 1) - 1
+            end = i + (PG_PMD_NR if v & DAX_PMD else 1) - 1
             if end >= first and i <= last:
                 out.append(i)
         out.sort()
@@ -411,10 +364,9 @@ class DaxXArray:
     def arrays(self) -> dict[str, np.ndarray]:
         """Entries as int64 arrays: ``index``, ``pfn``, ``npages``, ``flags``, ``marks``."""
         n = len(self.entries)
-        wide = self.wide
-        idx = np.fromiter((wide.get(i, i) for i in self.entries), dtype=np.int64, count=n)
+        idx = np.fromiter(self.entries.keys(), dtype=np.int64, count=n)
         val = np.fromiter(self.entries.values(), dtype=np.int64, count=n)
-        marks = np.fromiter((self.marks.get(i, 0) for i in self.entries), dtype=np.int64, count=n)
+        marks = np.fromiter((self.marks.get(int(i), 0) for i in idx), dtype=np.int64, count=n)
         return {
             "index": idx,
             "pfn": val >> DAX_SHIFT,

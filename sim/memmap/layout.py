@@ -84,17 +84,13 @@ COMMON_SITES = ("associate_mapping_set", "disassociate_foreign_mapping", "associ
 #: kernels count the first five (``dax_associate_entry``, ``dax_disassociate_entry``,
 #: ``dax_folio_init``); the fsdax layer counts the last two (:meth:`MemMap.count_warning`):
 #: ``folio_put_refcount``, the refcount check of ``dax_folio_put`` (it needs the page tables;
-#: see :attr:`sim.memmap.Variant.put_refcount_min_order`), ``pmd_folio_order``,
-#: ``vmf_insert_folio_pmd()``'s refusal of a folio not of order 9 (v6.15+, mm/huge_memory.c),
-#: and ``clear_inode_nrpages``, ``clear_inode()``'s ``BUG_ON(inode->i_data.nrpages)`` at an
-#: eviction (fs/inode.c): an order-0 entry removed from a multi-index slot leaves 511 pages
-#: counted (:meth:`sim.dax.xarray_dax.DaxXArray.store_in_slot`); no design's own site.
+#: see :attr:`sim.memmap.Variant.put_refcount_min_order`), and ``pmd_folio_order``,
+#: ``vmf_insert_folio_pmd()``'s refusal of a folio not of order 9 (v6.15+, mm/huge_memory.c).
 SITES = COMMON_SITES + (
     "associate_order_mismatch",
     "folio_init_order",
     "folio_put_refcount",
     "pmd_folio_order",
-    "clear_inode_nrpages",
 )
 
 #: Gauges kept by the built-in kernels (besides the histogram), in stats order.
@@ -122,7 +118,6 @@ W_ORDER_MISMATCH = 12
 W_FOLIO_INIT_ORDER = 13
 W_FOLIO_PUT_REFCOUNT = 14
 W_PMD_FOLIO_ORDER = 15
-W_CLEAR_INODE_NRPAGES = 16
-G_PHANTOM = 17
-H_BASE = 18
+G_PHANTOM = 16
+H_BASE = 17
 H_OVERFLOW = H_BASE + HIST_BINS
