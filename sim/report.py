@@ -28,6 +28,7 @@ _TABLE_COLUMNS = [
     ("warnings_latched", "warn latched"),
     ("residue_pages", "residue"),
     ("phantom_pages", "phantom"),
+    ("pmd_sigbus", "SIGBUS"),
     ("share_degree_max", "max share"),
     ("cow_pages", "CoW pages"),
     ("cycles_per_fault", "cycles/fault"),

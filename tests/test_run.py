@@ -55,6 +55,11 @@ def test_compare_shows_each_designs_defect_and_only_there(compare_dir):
     # Same stream everywhere: same operation count and the same CoW copies.
     assert s["operations"].nunique() == 1
     assert s["cow_pages"].nunique() == 1
+    # From v6.15 a PMD fault over a clone's order-0 folio is refused with SIGBUS: the
+    # design's defect is counted, and no operation is counted as failed (the run exits 0).
+    assert s.loc["folio-share", "pmd_sigbus"] > 0
+    assert (s.drop(index="folio-share")["pmd_sigbus"] == 0).all()
+    assert (s["op_errors"] == 0).all()
 
 
 def test_results_tables_are_tidy_with_units_and_no_unsigned(compare_dir):
