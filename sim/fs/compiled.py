@@ -681,50 +681,40 @@ def _alloc_eof(st, s, fb, n):
         if goal < 0 or goal >= nb:
             goal = st.ext[s, ne - 1, 2] + ln
     while n > 0:
-        if n < su:
-            err, r2, k2 = _alloc_l(st, n, goal)
-            if err != 0:
-                return err, runs, k
-            for j in range(k2):
-                if k >= runs.shape[0]:
-                    return _ovf(st), runs, k
-                runs[k, 0] = r2[j, 0]
-                runs[k, 1] = r2[j, 1]
-                k += 1
-            return 0, runs, k
-        nf = st.scal[S_NRUNS]
-        blen = 0
-        for j in range(nf):
-            if L[j] > blen:
-                blen = L[j]
-        minlen = min(blen, n)
         gs = -1
         gn = 0
-        if fb > 0 and goal >= 0:
-            i = _fbr(S, nf, goal) - 1
-            if i >= 0 and S[i] + L[i] > goal and S[i] + L[i] - goal >= minlen:
-                gs = goal
-                gn = min(n, S[i] + L[i] - goal)
-            elif su < blen and blen <= n:
-                minlen = blen - su
-        elif su < blen and blen <= n + su:
-            minlen = blen - su
-        if gs < 0:
-            best = -1
-            bav = 0
+        nf = st.scal[S_NRUNS]
+        if n >= su:  # a stripe unit or more: aligned; less (or no aligned space): _alloc_l
+            blen = 0
             for j in range(nf):
-                a = -((-S[j]) // su) * su
-                av = S[j] + L[j] - a
-                if av >= n:
-                    gs = a
-                    gn = n
-                    break
-                if av >= max(minlen, 1) and av > bav:
-                    best = a
-                    bav = av
-            if gs < 0 and best >= 0:
-                gs = best
-                gn = bav
+                if L[j] > blen:
+                    blen = L[j]
+            minlen = min(blen, n)
+            if fb > 0 and goal >= 0:
+                i = _fbr(S, nf, goal) - 1
+                if i >= 0 and S[i] + L[i] > goal and S[i] + L[i] - goal >= minlen:
+                    gs = goal
+                    gn = min(n, S[i] + L[i] - goal)
+                elif su < blen and blen <= n:
+                    minlen = blen - su
+            elif su < blen and blen <= n + su:
+                minlen = blen - su
+            if gs < 0:
+                best = -1
+                bav = 0
+                for j in range(nf):
+                    a = -((-S[j]) // su) * su
+                    av = S[j] + L[j] - a
+                    if av >= n:
+                        gs = a
+                        gn = n
+                        break
+                    if av >= max(minlen, 1) and av > bav:
+                        best = a
+                        bav = av
+                if gs < 0 and best >= 0:
+                    gs = best
+                    gn = bav
         if gs < 0:
             err, r2, k2 = _alloc_l(st, n, goal)
             if err != 0:
