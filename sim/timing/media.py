@@ -643,11 +643,18 @@ def _stream(strm, strm_run, strm_lru, d, line, tol, clock):
     n = last_row.shape[0]
     lo = line - 1
     hi = line + tol
-    i = n
-    for k in range(n):  # branch-free: k, or k + n when x is out of range
+    # (x - lo) | (hi - x) is negative exactly when x is out of range: one and-reduction
+    # (vectorised) says whether any stream continues, so a line that continues none
+    # (random reads) costs no search for the first one that does
+    out = np.int64(-1)
+    for k in range(n):
         x = last_row[k]
-        i = min(i, k + (((x - lo) | (hi - x)) >> 63 & n))
-    if i < n:
+        out &= (x - lo) | (hi - x)
+    if out >= 0:
+        i = n
+        for k in range(n):  # branch-free: k, or k + n when x is out of range
+            x = last_row[k]
+            i = min(i, k + (((x - lo) | (hi - x)) >> 63 & n))
         last = last_row[i]
         if line > last:
             last_row[i] = line
