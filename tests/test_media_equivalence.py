@@ -169,27 +169,41 @@ def test_sorted_ring_queue_behaves_as_a_min_heap(n, values, drift):
 
 
 @settings(max_examples=200, deadline=None)
-@given(ops=st.lists(st.tuples(st.booleans(), st.integers(0, 30)), min_size=1, max_size=120))
-def test_event_heap_pops_what_heapq_pops(ops):
+@given(
+    first=st.lists(st.integers(0, 30), min_size=1, max_size=20),
+    events=st.lists(st.lists(st.integers(0, 30), max_size=3), max_size=120),
+)
+def test_event_heap_pops_what_heapq_pops(first, events):
     # event keys are time << 20 | issue sequence: unique, so every priority queue pops the
-    # same (key, value) sequence; the 4-ary heap must pop exactly what heapq pops
-    cap = len(ops) + 1
+    # same (key, value) sequence. The kernel handles the root event, puts the 0-2 events it
+    # schedules (the first into the root's slot) and drops the root if none took it; the
+    # 4-ary heap must pop exactly what heapq pops
+    cap = len(first) + 3 * len(events) + 1
     hk = np.zeros(cap, dtype=np.int64)
     hv = np.zeros(cap, dtype=np.int64)
     n = 0
     ref = []
-    for seq, (push, time) in enumerate(ops):
-        if push or not ref:
-            key = time << 20 | seq
-            n = media._heap_push(hk, hv, n, key, 7 * seq)
-            heapq.heappush(ref, (key, 7 * seq))
-        else:
-            key, val, n = media._heap_pop(hk, hv, n)
-            assert (key, val) == heapq.heappop(ref)
-        assert n == len(ref)
+    seq = 0
+    for time in first:
+        key = time << 20 | seq
+        n = media._heap_push(hk, hv, n, key, 7 * seq)
+        heapq.heappush(ref, (key, 7 * seq))
+        seq += 1
+    events = iter(events)
     while ref:
-        key, val, n = media._heap_pop(hk, hv, n)
-        assert (key, val) == heapq.heappop(ref)
+        new = next(events, [])
+        assert (hk[0], hv[0]) == heapq.heappop(ref)
+        now = int(hk[0]) >> 20
+        vacant = True
+        for dt in new:
+            key = (now + dt) << 20 | seq
+            n, vacant = media._heap_put(hk, hv, n, vacant, key, 7 * seq)
+            heapq.heappush(ref, (key, 7 * seq))
+            seq += 1
+        if vacant:
+            n = media._heap_drop_root(hk, hv, n)
+        assert n == len(ref)
+    assert n == 0
 
 
 @settings(max_examples=200, deadline=None)

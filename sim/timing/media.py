@@ -282,10 +282,13 @@ def _without_shortcuts(P: np.ndarray) -> np.ndarray:
 # over precomputed keys, the iMC and write-back queues sorted rings: each chooses
 # exactly what the linear scans and min-heaps they replace chose (the outputs are pinned
 # bit for bit by tests/test_media_equivalence.py). The event heap is 4-ary (half the depth
-# of a binary heap; its keys are unique, so it pops what any priority queue pops). When a
-# line turns dirty the kernel asks the host CPU to prefetch the line's wear counter and AIT
-# set (``_host_prefetch``): its write-back, often much later, would otherwise stall on a
-# host cache miss in a 3 MiB table (the largest single cost in random-write runs).
+# of a binary heap; its keys are unique, so it pops what any priority queue pops), and the
+# first event an event schedules takes the handled event's root slot (one sift-down instead
+# of a pop's and a push's). When a line turns dirty the kernel asks the host CPU to
+# prefetch the line's wear counter and AIT set (``_host_prefetch``): its write-back, often
+# much later, would otherwise stall on a host cache miss in a 3 MiB table (the largest
+# single cost in random-write runs). The prefetcher's stream detector and-reduces its
+# table before it searches it (a random read continues no stream).
 # --------------------------------------------------------------------------------------
 
 _kernel = numba.njit(cache=True, _nrt=False)
@@ -324,8 +327,8 @@ def _heap_push(hk, hv, n, key, val):
 
     Keys are unique (the event keys end in an issue sequence number), so the pops come out
     in the order of any other priority queue (a binary heap, ``heapq``); four children per
-    node halve the depth of the binary heap the kernel had before, and the sift-down's
-    comparisons of four siblings are independent of each other."""
+    node halve the depth of a binary heap, and the sift-down compares the four siblings
+    pairwise (independent comparisons)."""
     i = n
     while i > 0:
         p = (i - 1) >> 2
@@ -340,24 +343,31 @@ def _heap_push(hk, hv, n, key, val):
 
 
 @_inline
-def _heap_pop(hk, hv, n):
-    """Pop the smallest key of the 4-ary heap; return (key, val, new size)."""
-    key = hk[0]
-    val = hv[0]
-    n -= 1
-    k = hk[n]
-    v = hv[n]
+def _heap_sift(hk, hv, n, k, v):
+    """Put (k, v) in the vacant root of the 4-ary heap ``hk[:n]`` and sift it down."""
     i = 0
     while True:
         c = 4 * i + 1
-        if c >= n:
+        if c + 3 < n:  # four children: a tournament of two pairs
+            a = hk[c]
+            b = hk[c + 1]
+            m1 = c + 1 if b < a else c
+            k1 = min(a, b)
+            a = hk[c + 2]
+            b = hk[c + 3]
+            m2 = c + 3 if b < a else c + 2
+            k2 = min(a, b)
+            m = m2 if k2 < k1 else m1
+            mk = min(k1, k2)
+        elif c < n:
+            m = c
+            mk = hk[c]
+            for q in range(c + 1, n):
+                if hk[q] < mk:
+                    mk = hk[q]
+                    m = q
+        else:
             break
-        m = c
-        mk = hk[c]
-        for q in range(c + 1, min(c + 4, n)):
-            if hk[q] < mk:
-                mk = hk[q]
-                m = q
         if k <= mk:
             break
         hk[i] = mk
@@ -365,7 +375,26 @@ def _heap_pop(hk, hv, n):
         i = m
     hk[i] = k
     hv[i] = v
-    return key, val, n
+
+
+@_inline
+def _heap_put(hk, hv, n, vacant, key, val):
+    """Add (key, val) to the heap whose root event is being handled: into the root's slot
+    if it is still ``vacant`` (one sift-down instead of a pop and a push), else a push.
+    Returns the new size and False (the root is taken)."""
+    if vacant:
+        _heap_sift(hk, hv, n, key, val)
+        return n, False
+    return _heap_push(hk, hv, n, key, val), False
+
+
+@_inline
+def _heap_drop_root(hk, hv, n):
+    """Remove the root of the heap (its slot vacant); return the new size."""
+    n -= 1
+    if n > 0:
+        _heap_sift(hk, hv, n, hk[n], hv[n])
+    return n
 
 
 @intrinsic
@@ -644,7 +673,7 @@ def _stream(strm, strm_run, strm_lru, d, line, tol, clock):
     lo = line - 1
     hi = line + tol
     # (x - lo) | (hi - x) is negative exactly when x is out of range: one and-reduction
-    # (vectorised) says whether any stream continues, so a line that continues none
+    # (vectorised) says whether any stream continues, so a line that starts no stream
     # (random reads) costs no search for the first one that does
     out = np.int64(-1)
     for k in range(n):
@@ -1184,12 +1213,14 @@ def _issue_next(
     hk,
     hv,
     nh,
+    vacant,
     seq,
 ):
     """Schedule thread ``t``'s next request if it has one and its window of ``W``
     outstanding requests allows: no earlier than ``gap`` after its last issue, than ``now``
     (plus jitter), and than the completion of the request ``W`` before it.  Returns the
-    heap's new size and the next sequence number."""
+    heap's new size, whether its root slot is still vacant (see :func:`_heap_put`) and the
+    next sequence number."""
     m = issued[t]
     if pending[t] == 0 and m < nreq:
         if jitter > 0:
@@ -1203,10 +1234,10 @@ def _issue_next(
             gm = t * nreq + m
             pay = gm << _PAY_G | ms << _PAY_R | t << _PAY_T
             smask = (np.int64(1) << _SEQ_BITS) - 1
-            nh = _heap_push(hk, hv, nh, nxt << _SEQ_BITS | (seq & smask), pay)
+            nh, vacant = _heap_put(hk, hv, nh, vacant, nxt << _SEQ_BITS | (seq & smask), pay)
             seq += 1
             pending[t] = 1
-    return nh, seq
+    return nh, vacant, seq
 
 
 @_kernel
@@ -1285,7 +1316,11 @@ def _run(
     gap = P[_GAP]
     jitter = P[_JITTER]
     while nh > 0:
-        key, val, nh = _heap_pop(hk, hv, nh)
+        # the earliest event; its slot stays in the heap until the first event this one
+        # schedules takes it (or it is dropped at the end)
+        key = hk[0]
+        val = hv[0]
+        vacant = True
         now = key >> SH
         phase = val & 1
         t = (val >> _PAY_T) & (_MAX_THREADS - 1)
@@ -1357,7 +1392,7 @@ def _run(
             else:
                 # read for ownership; the write-back is its own event once the line is owned
                 evaddr[t, r] = addr
-                nh = _heap_push(hk, hv, nh, rdone << SH | (seq & SMASK), val | 1)
+                nh, vacant = _heap_put(hk, hv, nh, vacant, rdone << SH | (seq & SMASK), val | 1)
                 seq += 1
         else:
             done = _write(
@@ -1396,7 +1431,7 @@ def _run(
             comp[g] = done
             ring[t, r] = done
             ring_req[t, r] = n
-        nh, seq = _issue_next(
+        nh, vacant, seq = _issue_next(
             t,
             now,
             nreq,
@@ -1413,8 +1448,11 @@ def _run(
             hk,
             hv,
             nh,
+            vacant,
             seq,
         )
+        if vacant:
+            nh = _heap_drop_root(hk, hv, nh)
     st[S_END] = 0
     for g in range(comp.shape[0]):
         if comp[g] > st[S_END]:
