@@ -10,8 +10,18 @@ media (separate read and write ports with latency and occupancy) ; wear levellin
   each DIMM has its own queues, buffer, AIT and media ports.
 * Reads: an XPBuffer hit costs ``cpu.uncore_read_ns + rmw.read_ns``; a miss first reads the
   whole XPLine from the media (``ait.hit_ns``/``ait.miss_ns`` + ``media.t_read_ns``; the
-  read port is busy ``media.read_occupancy_ns`` per line). A miss that continues a
-  sequential stream (line ``X-1`` present) prefetches ``rmw.prefetch_lines`` lines ahead.
+  read port is busy ``media.read_occupancy_ns`` per line). The other 64 B parts of a line
+  being read wait for it and are served from the buffer when it arrives (VANS, S2
+  ``src/general/rmw.cpp``: reads to a pending entry are "patched" onto it). A miss that
+  continues a sequential stream (line ``X-1`` present) prefetches ``rmw.prefetch_lines``
+  lines ahead (within the AIT block); VANS has no prefetcher, but the one-thread sequential
+  idle latency (169 ns against 305 ns random, S1) needs one. With ``rmw.prefetch_yields``
+  (off by default) prefetches are issued only while the media read port is idle (they
+  yield to demand reads), so random accesses of a few XPLines waste no media time on
+  lines past their end under load. It is off because in this model the one-DIMM load fall
+  at 16-24 threads comes from prefetches evicting lines under many streams (BENCHMARKS.md,
+  issue 18), while S1 shows the same fall for random 256 B loads, which no prefetcher
+  touches: the real mechanism of that fall is still missing.
 * Writes complete (are durable, ADR) when the iMC WPQ accepts them; the WPQ slot is held
   until the DIMM accepts the write into the XPBuffer. A line whose four 64 B parts are all
   written is written back whole (write combining); a partially written line that must be
@@ -128,6 +138,7 @@ PATTERNS = ("seq", "rand")
     _PIN,
     _IMC_DIMMS,
     _HOL,
+    _PF_YIELD,
     # derived once per run: divisors of the hot path as shifts (-1: not a power of two)
     _IL_SH,
     _NDIMM_SH,
@@ -141,8 +152,8 @@ PATTERNS = ("seq", "rand")
     _BANKS_SH,
     _HBITS,
     _POW2,
-) = range(51)
-_NPARAM = 51
+) = range(52)
+_NPARAM = 52
 
 # Statistic indices returned by the kernel.
 (
@@ -240,6 +251,7 @@ def _param_vector(profile: Profile, op: str, ndimms: int) -> np.ndarray:
     P[_PIN] = 1 if v["rmw.pin_writeback"] else 0
     P[_IMC_DIMMS] = v["imc.dimms_per_imc"]
     P[_HOL] = 1 if v["imc.in_order_writes"] else 0
+    P[_PF_YIELD] = 1 if v["rmw.prefetch_yields"] else 0
     P[_GAP] = c("cpu.load_issue_ns") if op == "load" else c("cpu.store_issue_ns")
     line = int(P[_LINE])
     P[_IL_SH] = _log2(int(P[_IL]))
@@ -842,6 +854,9 @@ def _read(
     if npf > 0:
         streaming = _stream(strm, strm_run, strm_lru, d, line, P[_PF_TOL], clock)
     e = _find(ht, tag, d, line, P[_HBITS])
+    # rmw.prefetch_yields: prefetches yield to demand reads (issued only while the media
+    # read port is idle, i.e. before this read books it)
+    pf_ok = P[_PF_YIELD] == 0 or rport[d] <= a1
     j0 = np.int64(1)
     j1 = np.int64(0)  # prefetch lines line + j0 .. line + j1 (same AIT block only)
     if e >= 0 and (filled[d, e] == 1 or mask[d, e] == full):
@@ -887,7 +902,7 @@ def _read(
         filled[d, e] = 1
         if streaming:
             j1 = npf
-    if npf > 0 and j1 >= j0:
+    if npf > 0 and j1 >= j0 and pf_ok:
         # line + j is in the same AIT block as line while its offset in the block is < lpb
         lpb = P[_LPB]
         j1 = min(j1, lpb - 1 - (line - _div(line, lpb, P[_LPB_SH]) * lpb))

@@ -294,6 +294,13 @@ PARAMS: tuple[Param, ...] = (
         4096,
     ),
     _p(
+        "rmw.prefetch_yields",
+        False,
+        "",
+        "DIMM prefetches are issued only while the media read port is idle "
+        "(off: it breaks the one-DIMM load fall at 16-24 threads, BENCHMARKS issue 18)",
+    ),
+    _p(
         "rmw.pin_writeback",
         True,
         "",
