@@ -34,7 +34,14 @@ media (separate read and write ports with latency and occupancy) ; wear levellin
   media writes to one AIT block stall the DIMM for ``media.migration_ns`` (counted in 2^16
   counters per DIMM indexed by the block number folded onto 16 bits, so that separate
   regions, e.g. LATTester's per-thread 2 GiB working sets, do not share counters).
-* A thread keeps at most ``window`` 64 B requests outstanding and its outstanding
+* A thread keeps at most ``window`` 64 B requests outstanding (loads: ``cpu.load_window``
+  = 10, the core's L1D fill buffers, which bound a core's outstanding L1 misses when the
+  hardware prefetchers are off, as in S1: Intel's optimization manual gives 10 per core
+  for Nehalem through Haswell; for the Skylake-SP core of S1's Cascade Lake 10-12 is
+  reported, not checked against a stored manual here. S1's one-thread random loads,
+  2.6-2.7 GB/s at 256 B and 3.1-3.2 GB/s from 1 KiB, ``data/bandwidth.csv`` RandBW,
+  need 10-12 in flight at 250-305 ns; 8 gave 1.7-1.8 GB/s; 12 removes this model's
+  one-DIMM load fall at 16-24 threads, BENCHMARKS.md issue 18) and its outstanding
   requests reach the DIMM in any order (write-combining buffer eviction, iMC scheduling):
   modelled as a seeded random permutation of each window of consecutive requests. With
   many threads the open (partially written) lines of all threads exceed the XPBuffer

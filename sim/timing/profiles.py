@@ -137,9 +137,10 @@ PARAMS: tuple[Param, ...] = (
     ),
     _p(
         "cpu.load_window",
-        8,
+        10,
         "entries",
-        "outstanding 64 B loads per thread (fill buffers; prefetchers off as in S1)",
+        "outstanding 64 B loads per thread: the core's L1D fill buffers (prefetchers off "
+        "as in S1, whose 1-thread random loads need 10-12)",
         1,
         64,
     ),
