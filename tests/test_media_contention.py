@@ -213,3 +213,23 @@ def test_with_yielding_prefetches_6_dimm_4_kib_random_loads_dip_below_256_b_and_
             prof, op, pat, sz, th, dimms=dimms, region_bytes=c.region_bytes(size), requests=60_000
         ).bandwidth_gbps
     assert by[4096] < 0.9 * by[256] and by[4096] < 0.9 * by[65536], by
+
+
+def test_one_dimm_store_clwb_collapses_because_threads_read_ahead_of_their_writes():
+    # FAST'20 1-DIMM store+clwb: 1.79 GB/s at 2 threads, 1.08 / 0.82 at 12 / 24 threads,
+    # write amplification 1.09 / 1.48 at 4 / 8 threads (data/bandwidth.csv, Store+Flush)
+    c = CURVE["1-DIMM clwb"]
+    pub = dict(c.points)
+
+    def run(prof, th):
+        return simulate(prof, "clwb", "seq", 256, th, dimms=1, region_bytes=c.region_bytes(th))
+
+    got = {th: run(GEN1, th) for th in (2, 8, 12, 16, 20, 24)}
+    for th in (12, 16, 20, 24):
+        assert got[th].bandwidth_gbps == pytest.approx(pub[th], rel=0.25), th
+    assert got[24].bandwidth_gbps < 0.6 * got[2].bandwidth_gbps
+    assert got[8].write_amplification > 1.15 and got[24].write_amplification > 2.0
+    # a thread whose window holds no more lines than its reads for ownership (one window
+    # for both, as the model had) never has more than 1.5 XPLines open: no collapse
+    one = load_profile("optane-gen1", {"cpu.clwb_window": GEN1["cpu.rfo_window"]})
+    assert run(one, 24).bandwidth_gbps > 1.5 * got[24].bandwidth_gbps

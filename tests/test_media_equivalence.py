@@ -12,7 +12,9 @@ this may change a single output bit:
   interleaved write cases were recomputed when the iMC's in-order write path (head-of-line
   blocking across its channels) was added; every one-DIMM case is unchanged by it. The
   four non-idle load cases were recomputed when ``cpu.load_window`` went from 8 to 10
-  (the core's fill buffers, issue 18).
+  (the core's fill buffers, issue 18). The three non-idle store+clwb cases were
+  recomputed when a thread's reads for ownership got their own limit within its window
+  of lines (``cpu.rfo_window``, ``cpu.clwb_window``).
 * The generic path (every division done as a division) equals the shortcut path.
 * The new data structures behave as the ones they replace (heap, linear scan); the event
   heap (4-ary since 2026-12-07) pops what ``heapq`` pops.
@@ -80,20 +82,20 @@ PINNED = [
      (20000, 0, 0, 0, 20000, 267, 19733, 0, 0, 0, 1740585)),
     ("optane-gen1", "ntstore", "seq", 256, 24, 1, None, False, "75dffd97f3a14aa6",
      0.7348040632923372, (14908, 15001, 14908, 4929, 15063, 14572, 336, 0, 0, 0, 3787868)),
-    ("optane-gen1", "clwb", "seq", 256, 2, 1, None, False, "85708c559e93e984", 1.7188484643622628,
-     (7970, 5103, 83, 35880, 4120, 7656, 314, 0, 5400, 3228, 1621721)),
+    ("optane-gen1", "clwb", "seq", 256, 2, 1, None, False, "941a85914754b745", 1.7126099243007689,
+     (7161, 5111, 76, 36415, 3585, 6847, 314, 0, 4092, 2786, 1625578)),
     ("optane-gen1", "load", "seq", 256, 24, 6, None, False, "949fc8e9e69b25be", 34.55292926193034,
      (5031, 0, 0, 18301, 1691, 4695, 336, 0, 3340, 3340, 88413)),
     ("optane-gen1", "ntstore", "rand", 256, 8, 6, None, False, "8d53bc04d8367ed2",
      12.890606116095954, (0, 4984, 0, 14972, 5028, 0, 0, 0, 0, 0, 203226)),
     ("optane-gen1", "ntstore", "seq", 256, 1, 1, 4096, False, "9f6d578475730f84",
      1.5290842840929455, (0, 4998, 0, 19984, 16, 0, 0, 5, 0, 0, 1824796)),
-    ("optane-gen1", "clwb", "rand", 64, 4, 3, None, False, "3b154ab24f7bd39f", 1.5435357317829406,
-     (38642, 19808, 18642, 1198, 38802, 18853, 19789, 0, 0, 0, 1811818)),
+    ("optane-gen1", "clwb", "rand", 64, 4, 3, None, False, "f46316aa992405d5", 1.5407022369894243,
+     (38543, 19808, 18543, 1290, 38710, 18754, 19789, 0, 0, 0, 1815898)),
     ("odd", "ntstore", "seq", 256, 8, 3, None, False, "11889203e4976192", 6.293469223548345,
      (0, 4984, 0, 14972, 5028, 0, 0, 0, 0, 0, 443565)),
-    ("odd", "clwb", "rand", 64, 24, 3, 1 << 22, False, "3c5139b70c164b3c", 1.4935169918141624,
-     (39403, 19623, 19437, 278, 39706, 29217, 10186, 0, 0, 0, 1866405)),
+    ("odd", "clwb", "rand", 64, 24, 3, 1 << 22, False, "eb97d4d8c93f53f6", 1.5190114009448061,
+     (39383, 19624, 19409, 302, 39682, 29191, 10192, 0, 0, 0, 1834768)),
     ("optane-gen2", "load", "rand", 4096, 4, 6, None, False, "d3401d882b58f7d2",
      11.610627934665521, (5000, 0, 0, 18314, 1686, 4684, 316, 0, 3314, 3314, 242303)),
     ("dram", "ntstore", "rand", 64, 4, None, None, False, "010706573f7bdb2d", 18.171149238922634,

@@ -48,6 +48,22 @@ media (separate read and write ports with latency and occupancy) ; wear levellin
   entries that are not busy writing back, lines are evicted before they are complete, and
   write bandwidth collapses gradually; with many read streams the prefetched lines are
   evicted before use. Nothing is fitted per thread count.
+* Store + clwb (``clwb``): a thread keeps at most ``cpu.rfo_window`` reads for ownership
+  outstanding (fill buffers) within a window of ``cpu.clwb_window`` lines between a line's
+  read for ownership and the WPQ's acceptance of its write (the store buffer, where the
+  store and its clwb wait). LATTester's store+clwb loop (S1 ``src/kernel/memaccess.c``,
+  ``stride_storeclwb``: ``vmovdqa64`` then ``clwb`` per 64 B, no fence in the loop, since
+  ``SIZEBTST_FENCE`` is empty) lets a thread read lines ahead while the write-backs of
+  earlier lines wait; Skylake-SP's store buffer holds 56 stores (Intel 64 and IA-32
+  Optimization Reference Manual), i.e. 28 store+clwb pairs. Alone on a DIMM the writes
+  keep up and a thread has about ``cpu.rfo_window`` lines open (the 1-2 thread points are
+  unchanged); with many threads the writes wait, every thread holds up to
+  ``cpu.clwb_window`` lines open in the XPBuffer (read, partly written), partial lines are
+  evicted and written again, and store+clwb collapses as ntstore does (S1: 1-DIMM
+  store+clwb 1.08 / 0.82 GB/s at 12 / 24 threads, the same as ntstore; ``data/bandwidth.csv``
+  Store+Flush amplifies writes 1.09 / 1.42 / 1.48 at 4 / 6 / 8 threads). With one window
+  for both (the model before) a thread never had more than 1.5 XPLines open, the buffer
+  was thrashed only by the DIMM's prefetches, and the curve stayed at 1.3-1.4 GB/s.
 * Head-of-line blocking in the iMC (``imc.in_order_writes``): the DIMMs are grouped
   ``imc.dimms_per_imc`` to a memory controller (S1: two iMCs of three channels), and an
   iMC moves writes into its channels' WPQs in the order they arrive, so a write that waits
@@ -159,8 +175,9 @@ PATTERNS = ("seq", "rand")
     _BANKS_SH,
     _HBITS,
     _POW2,
-) = range(52)
-_NPARAM = 52
+    _RFOW,
+) = range(53)
+_NPARAM = 53
 
 # Statistic indices returned by the kernel.
 (
@@ -274,6 +291,7 @@ def _param_vector(profile: Profile, op: str, ndimms: int) -> np.ndarray:
     # line -> entry hash table of at least 4 slots per XPBuffer entry
     P[_HBITS] = max(2, (4 * int(P[_NLINES]) - 1).bit_length())
     P[_POW2] = 1  # shifts for power-of-two access sizes and per-thread slices
+    P[_RFOW] = v["cpu.rfo_window"]
     return P
 
 
@@ -1144,6 +1162,7 @@ def _simulate(P, op, pattern, size, nthreads, nreq, region, W, seed, reorder, rf
     hv = np.zeros(cap, dtype=np.int64)
     # address of each outstanding read for ownership, by thread and window slot
     evaddr = np.zeros((nthreads, W) if rfo else (1, 1), dtype=np.int64)
+    rfo_out = np.zeros(nthreads, dtype=np.int64)  # reads for ownership outstanding
     _run(
         P,
         op,
@@ -1197,6 +1216,7 @@ def _simulate(P, op, pattern, size, nthreads, nreq, region, W, seed, reorder, rf
         hk,
         hv,
         evaddr,
+        rfo_out,
     )
     return st
 
@@ -1237,6 +1257,8 @@ def _issue_next(
     nh,
     vacant,
     seq,
+    rfo_out,
+    rfo_win,
 ):
     """Schedule thread ``t``'s next request if it has one and its window of ``W``
     outstanding requests allows: no earlier than ``gap`` after its last issue, than ``now``
@@ -1249,7 +1271,7 @@ def _issue_next(
             rngs[t] = _mix(rngs[t])
             now = now + rngs[t] % (jitter + 1)
         ms = islot[t]
-        if m < W or ring_req[t, ms] == m - W:
+        if (m < W or ring_req[t, ms] == m - W) and rfo_out[t] < rfo_win:
             nxt = max(last_issue[t] + gap, now)
             if m >= W:
                 nxt = max(nxt, ring[t, ms])
@@ -1316,6 +1338,7 @@ def _run(
     hk,
     hv,
     evaddr,
+    rfo_out,
 ):
     nsub = max(1, size // 64)
     nsub_sh = _pow2_shift(P[_POW2], nsub)
@@ -1337,6 +1360,9 @@ def _run(
     ack_cl = P[_ACK_CLWB]
     gap = P[_GAP]
     jitter = P[_JITTER]
+    # store + clwb: a thread keeps at most rfo_win reads for ownership outstanding (fill
+    # buffers) within its window of W lines between the read and the write's acceptance
+    rfo_win = min(P[_RFOW], W) if rfo else W
     while nh > 0:
         # the earliest event; its slot stays in the heap until the first event this one
         # schedules takes it (or it is dropped at the end)
@@ -1376,6 +1402,7 @@ def _run(
             lat[g] = now  # issue time until the request completes
         else:
             addr = evaddr[t, r]
+            rfo_out[t] -= 1
         d, local = _locate(P, addr)
         if op == 0 or (rfo and phase == 0):
             rdone = _read(
@@ -1414,6 +1441,7 @@ def _run(
             else:
                 # read for ownership; the write-back is its own event once the line is owned
                 evaddr[t, r] = addr
+                rfo_out[t] += 1
                 nh, vacant = _heap_put(hk, hv, nh, vacant, rdone << SH | (seq & SMASK), val | 1)
                 seq += 1
         else:
@@ -1472,6 +1500,8 @@ def _run(
             nh,
             vacant,
             seq,
+            rfo_out,
+            rfo_win,
         )
         if vacant:
             nh = _heap_drop_root(hk, hv, nh)

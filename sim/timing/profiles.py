@@ -155,9 +155,19 @@ PARAMS: tuple[Param, ...] = (
     ),
     _p(
         "cpu.clwb_window",
-        6,
+        12,
         "entries",
-        "outstanding store+clwb lines per thread (RFO then write-back hold one slot)",
+        "store+clwb lines per thread between the read for ownership and the WPQ's "
+        "acceptance of the write (store buffer: 56 stores = 28 store+clwb pairs on SKX)",
+        1,
+        64,
+    ),
+    _p(
+        "cpu.rfo_window",
+        4,
+        "entries",
+        "reads for ownership a store+clwb thread keeps outstanding (fill buffers), "
+        "within its cpu.clwb_window lines",
         1,
         64,
     ),
