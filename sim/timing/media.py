@@ -84,7 +84,9 @@ media (separate read and write ports with latency and occupancy) ; wear levellin
   ``region_bytes / threads`` apart). S1's ``data/bandwidth.csv`` (effective write ratio)
   shows the hardware at 22 threads amplifying writes 1.22 and leaving the media idle ~25% of
   the time; this model amplifies ~1.1 and keeps them ~90% busy, so it falls less (see
-  BENCHMARKS.md, issue 18).
+  BENCHMARKS.md, issue 18). Its fall at 20-24 threads is partly the start transient of
+  that placement: the three convoys of 8 threads disperse over a long run (24 threads:
+  10.4 GB/s at 120,000 requests, 11.45 at 480,000; S1 measures 5 s per point).
 * The AIT buffer is ``ait.buffer_entries`` blocks in sets of ``ait.ways``, LRU per set
   (VANS's AIT buffer, S2 ``src/general/ait.h``, is one LRU buffer keyed by block address,
   fully associative; the sets are the model's). The set of a block is its number with its
