@@ -15,13 +15,32 @@ media (separate read and write ports with latency and occupancy) ; wear levellin
   ``src/general/rmw.cpp``: reads to a pending entry are "patched" onto it). A miss that
   continues a sequential stream (line ``X-1`` present) prefetches ``rmw.prefetch_lines``
   lines ahead (within the AIT block); VANS has no prefetcher, but the one-thread sequential
-  idle latency (169 ns against 305 ns random, S1) needs one. With ``rmw.prefetch_yields``
-  (off by default) prefetches are issued only while the media read port is idle (they
-  yield to demand reads), so random accesses of a few XPLines waste no media time on
-  lines past their end under load. It is off because in this model the one-DIMM load fall
-  at 16-24 threads comes from prefetches evicting lines under many streams (BENCHMARKS.md,
-  issue 18), while S1 shows the same fall for random 256 B loads, which no prefetcher
-  touches: the real mechanism of that fall is still missing.
+  idle latency (169 ns against 305 ns random, S1) needs one. Prefetches for loads are
+  issued only while the media read port is idle (they yield to demand reads), so random
+  accesses of a few XPLines waste no media time on lines past their end under load (S1
+  RandBW, one DIMM, 4 threads: 1 KiB 6.62 GB/s as 256 B; greedy prefetches read 1.48
+  lines per line used there and gave 4.4). The reads for ownership of store+clwb keep the
+  greedy prefetcher: the fit of its one-DIMM collapse (``cpu.rfo_window``, below) rests on
+  it (yielding, 12 / 16 threads give 1.35 / 1.15 GB/s, published 1.08 / 0.88); one rule
+  for both is left to do (BENCHMARKS.md, issue 18).
+* Loads reach the DIMM in the order the iMC admits them, not in issue order. A load takes
+  a slot of its channel's RPQ (``imc.rpq_entries``, held until the line's data leaves the
+  DIMM) if one is free and no load is waiting; otherwise it waits, and each slot that
+  frees goes to one of the ``imc.read_admission`` oldest waiting loads, chosen uniformly
+  (seeded). The XPBuffer is looked up and filled when a load is admitted (the admission
+  is its own event, so the buffer changes in arrival order). Under many threads the four
+  64 B parts of an XPLine are then admitted far apart, other lines evict it in between,
+  and its later parts read the media again. Why: S1's raw sweep (``data/bandwidth.csv``,
+  RandBW, prefetchers off, one DIMM, LATTester placement) falls with threads for random
+  loads, which no prefetcher touches: 256 B 6.47 / 4.76 / 3.38 GB/s at 4 / 12 / 24
+  threads, 128 B 3.37 / 2.96 / 2.15, while 64 B (one part per line) stays at 1.70-1.54;
+  at 24 threads a 256 B access reads 1.9 lines, a 128 B one 1.5. The parts of an XPLine
+  are four cache lines, which the CPU homes on different LLC slices (CHAs) and sends to
+  the iMC through separate queues (the hashing is Intel's, undocumented; the spread is
+  the model's assumption). With ``imc.read_admission`` = 1 (issue order) the parts arrive
+  together and nothing falls; the value (56) is fitted to the one-DIMM sequential load
+  points at 16 and 24 threads (24 gives no fall, 96 falls to 3.1 GB/s at 24 threads).
+  DRAM and CXL media, and reads for ownership, are admitted in issue order.
 * Writes complete (are durable, ADR) when the iMC WPQ accepts them; the WPQ slot is held
   until the DIMM accepts the write into the XPBuffer. A line whose four 64 B parts are all
   written is written back whole (write combining); a partially written line that must be
@@ -35,19 +54,22 @@ media (separate read and write ports with latency and occupancy) ; wear levellin
   counters per DIMM indexed by the block number folded onto 16 bits, so that separate
   regions, e.g. LATTester's per-thread 2 GiB working sets, do not share counters).
 * A thread keeps at most ``window`` 64 B requests outstanding (loads: ``cpu.load_window``
-  = 10, the core's L1D fill buffers, which bound a core's outstanding L1 misses when the
+  = 12, the core's L1D fill buffers, which bound a core's outstanding L1 misses when the
   hardware prefetchers are off, as in S1: Intel's optimization manual gives 10 per core
   for Nehalem through Haswell; for the Skylake-SP core of S1's Cascade Lake 10-12 is
   reported, not checked against a stored manual here. S1's one-thread random loads,
   2.6-2.7 GB/s at 256 B and 3.1-3.2 GB/s from 1 KiB, ``data/bandwidth.csv`` RandBW,
-  need 10-12 in flight at 250-305 ns; 8 gave 1.7-1.8 GB/s; 12 removes this model's
-  one-DIMM load fall at 16-24 threads, BENCHMARKS.md issue 18) and its outstanding
+  need 10-12 in flight at 250-305 ns; 8 gave 1.7-1.8 GB/s) and its outstanding
   requests reach the DIMM in any order (write-combining buffer eviction, iMC scheduling):
   modelled as a seeded random permutation of each window of consecutive requests. With
   many threads the open (partially written) lines of all threads exceed the XPBuffer
   entries that are not busy writing back, lines are evicted before they are complete, and
-  write bandwidth collapses gradually; with many read streams the prefetched lines are
-  evicted before use. Nothing is fitted per thread count.
+  write bandwidth collapses gradually. Nothing is fitted per thread count.
+* XPBuffer eviction: the least recently used idle clean line, else the least recently
+  used idle dirty line (VANS, S2 ``rmw_controller::check_and_evict``: the LRU idle entry).
+  The model once evicted fully read clean lines first; that protected the half-read lines
+  of 256 B loads, which then fell as a cliff under many threads (none at 16 threads,
+  3.3 GB/s at 24) instead of gradually.
 * Store + clwb (``clwb``): a thread keeps at most ``cpu.rfo_window`` reads for ownership
   outstanding (fill buffers) within a window of ``cpu.clwb_window`` lines between a line's
   read for ownership and the WPQ's acceptance of its write (the store buffer, where the
@@ -164,6 +186,7 @@ PATTERNS = ("seq", "rand")
     _IMC_DIMMS,
     _HOL,
     _PF_YIELD,
+    _POOL_ORDER,
     # derived once per run: divisors of the hot path as shifts (-1: not a power of two)
     _IL_SH,
     _NDIMM_SH,
@@ -178,8 +201,8 @@ PATTERNS = ("seq", "rand")
     _HBITS,
     _POW2,
     _RFOW,
-) = range(53)
-_NPARAM = 53
+) = range(54)
+_NPARAM = 54
 
 # Statistic indices returned by the kernel.
 (
@@ -206,7 +229,7 @@ _NSTAT = 11
 _WEAR_BITS = 16
 _WEAR_SLOTS = 1 << _WEAR_BITS
 
-# XPBuffer victim key: category (0 dead, 1 clean, 2 dirty) << 60 | lru << 12 | entry, so
+# XPBuffer victim key: category (1 clean, 2 dirty) << 60 | lru << 12 | entry, so
 # the smallest key of the idle entries is the victim of the original scan.
 _E_BITS = 12
 _MAX_LINES = 1 << _E_BITS
@@ -214,12 +237,14 @@ _CAT_SH = 60
 _NOKEY = 3 << _CAT_SH
 _HASH_MUL = np.int64(-7046029254386353131)  # 0x9E3779B97F4A7C15 (Fibonacci hashing)
 
-# Event payload: request << 20 | window slot << 13 | thread << 1 | phase.
+# Event payload: request << 21 | window slot << 14 | thread << 1 | phase. A thread field of
+# ``nthreads + d`` is DIMM ``d``'s read admission event (a slot of its RPQ frees).
 _MAX_THREADS = 1 << 12
 _MAX_WINDOW = 1 << 7
 _PAY_T = 1
-_PAY_R = 13
-_PAY_G = 20
+_PAY_R = 14
+_PAY_G = 21
+_T_MASK = (1 << (_PAY_R - _PAY_T)) - 1
 
 
 def _log2(d: int) -> int:
@@ -277,7 +302,10 @@ def _param_vector(profile: Profile, op: str, ndimms: int) -> np.ndarray:
     P[_PIN] = 1 if v["rmw.pin_writeback"] else 0
     P[_IMC_DIMMS] = v["imc.dimms_per_imc"]
     P[_HOL] = 1 if v["imc.in_order_writes"] else 0
-    P[_PF_YIELD] = 1 if v["rmw.prefetch_yields"] else 0
+    P[_POOL_ORDER] = v["imc.read_admission"]
+    # prefetches yield to demand loads; store+clwb keeps the greedy prefetcher (its
+    # reads for ownership, see the module docstring)
+    P[_PF_YIELD] = 1 if op == "load" else 0
     P[_GAP] = c("cpu.load_issue_ns") if op == "load" else c("cpu.store_issue_ns")
     line = int(P[_LINE])
     P[_IL_SH] = _log2(int(P[_IL]))
@@ -545,10 +573,10 @@ def _hdelete(ht, tag, d, line, hbits):
 
 
 @_inline
-def _victim_key(mask, pf, lru, e):
-    """Eviction order key of XPBuffer entry ``e``: dead (clean, fully read) < clean <
-    dirty, then LRU, then entry number (see :func:`_alloc`)."""
-    cat = 2 if mask != 0 else (0 if pf == 2 else 1)
+def _victim_key(mask, lru, e):
+    """Eviction order key of XPBuffer entry ``e``: clean < dirty, then LRU, then entry
+    number (see :func:`_alloc`)."""
+    cat = 2 if mask != 0 else 1
     return (cat << _CAT_SH) | (lru << _E_BITS) | e
 
 
@@ -652,8 +680,8 @@ def _alloc(
 ):
     """Find an XPBuffer entry for line X at time t; return (entry, time) or (-1, t).
 
-    Victim order: a free entry (the lowest-numbered), a clean line whose every 64 B part
-    has been read (dead), the LRU clean line, then the LRU dirty line (written back;
+    Victim order: a free entry (the lowest-numbered), the LRU clean line, then the LRU
+    dirty line (written back;
     read-modify-write if it was only partly written and never filled); ties go to the
     lowest-numbered entry. Entries still busy at ``t`` are skipped; when every entry is
     busy the request waits for the first to become idle."""
@@ -695,7 +723,7 @@ def _alloc(
     ready[d, e] = t
     pf[d, e] = 0
     lru[d, e] = clock
-    vkey[d, e] = _victim_key(0, 0, clock, e)
+    vkey[d, e] = _victim_key(0, clock, e)
     return e, t
 
 
@@ -778,7 +806,6 @@ def _prefetch(
     ready,
     lru,
     pf,
-    rmask,
     vkey,
     nused,
     ht,
@@ -820,11 +847,9 @@ def _prefetch(
     if e < 0:
         return
     st[S_PREFETCH] += 1
-    rmask[d, e] = 0
     ready[d, e] = _media_read(P, d, line, t2, rport, ait_tag, ait_lru, clock, st)
     filled[d, e] = 1
     pf[d, e] = 1
-    vkey[d, e] = _victim_key(mask[d, e], 1, lru[d, e], e)
 
 
 @_inline
@@ -839,7 +864,6 @@ def _read(
     ready,
     lru,
     pf,
-    rmask,
     vkey,
     nused,
     ht,
@@ -881,8 +905,8 @@ def _read(
     if npf > 0:
         streaming = _stream(strm, strm_run, strm_lru, d, line, P[_PF_TOL], clock)
     e = _find(ht, tag, d, line, P[_HBITS])
-    # rmw.prefetch_yields: prefetches yield to demand reads (issued only while the media
-    # read port is idle, i.e. before this read books it)
+    # prefetches yield to demand loads: issued only while the media read port is idle,
+    # i.e. before this read books it
     pf_ok = P[_PF_YIELD] == 0 or rport[d] <= a1
     j0 = np.int64(1)
     j1 = np.int64(0)  # prefetch lines line + j0 .. line + j1 (same AIT block only)
@@ -891,8 +915,6 @@ def _read(
         st[S_BUF_HITS] += 1
         if pf[d, e] == 1:
             pf[d, e] = 0
-            rmask[d, e] = 0
-            vkey[d, e] = _victim_key(mask[d, e], 0, lru[d, e], e)
             st[S_PREFETCH_USED] += 1
             j0 = npf
             j1 = npf
@@ -923,7 +945,6 @@ def _read(
                 st,
                 True,
             )
-            rmask[d, e] = 0
         tdata = _media_read(P, d, line, a1, rport, ait_tag, ait_lru, clock, st)
         ready[d, e] = tdata
         filled[d, e] = 1
@@ -945,7 +966,6 @@ def _read(
                 ready,
                 lru,
                 pf,
-                rmask,
                 vkey,
                 nused,
                 ht,
@@ -959,10 +979,7 @@ def _read(
                 st,
             )
     lru[d, e] = clock
-    rmask[d, e] |= 1 << (_mod(local, P[_LINE], P[_LINE_SH]) >> 6)
-    if rmask[d, e] == full and pf[d, e] == 0:
-        pf[d, e] = 2
-    vkey[d, e] = _victim_key(mask[d, e], pf[d, e], clock, e)
+    vkey[d, e] = _victim_key(mask[d, e], clock, e)
     # the DIMM controller returns read data and streams write-backs one at a time:
     # every 64 B read served to the CPU takes write-port time
     wport[d] = max(wport[d], a1) + P[_RWI]
@@ -983,7 +1000,6 @@ def _write(
     ready,
     lru,
     pf,
-    rmask,
     vkey,
     nused,
     ht,
@@ -1051,7 +1067,6 @@ def _write(
             st,
             True,
         )
-        rmask[d, e] = 0
     else:
         st[S_BUF_HITS] += 1
     if mask[d, e] == 0:
@@ -1079,7 +1094,7 @@ def _write(
             ready[d, e] = max(ready[d, e], wport[d] - P[_OCC_W] + P[_T_WRITE])
         else:
             ready[d, e] = max(ready[d, e], acc)
-    vkey[d, e] = _victim_key(mask[d, e], 0, clock, e)
+    vkey[d, e] = _victim_key(mask[d, e], clock, e)
     _replace_min(wpq, d, acc)
     wport_in[d] = acc
     return a1 + ack
@@ -1120,7 +1135,6 @@ def _simulate(P, op, pattern, size, nthreads, nreq, region, W, seed, reorder, rf
     ready = np.zeros((ndimm, nl), dtype=np.int64)
     lru = np.zeros((ndimm, nl), dtype=np.int64)
     pf = np.zeros((ndimm, nl), dtype=np.int64)
-    rmask = np.zeros((ndimm, nl), dtype=np.int64)
     vkey = np.full((ndimm, nl), _NOKEY, dtype=np.int64)
     nused = np.zeros(ndimm, dtype=np.int64)
     ht = np.zeros((ndimm, np.int64(1) << P[_HBITS]), dtype=np.int64)
@@ -1159,12 +1173,22 @@ def _simulate(P, op, pattern, size, nthreads, nreq, region, W, seed, reorder, rf
     last_issue = np.full(nthreads, -(np.int64(1) << 40), dtype=np.int64)
     pending = np.zeros(nthreads, dtype=np.int64)
     # event heap: key = time * 2^20 + sequence (FIFO ties), value = payload (see _MAX_*)
-    cap = nthreads * (W + 2) + 16
+    cap = nthreads * (W + 2) + ndimm + 16
     hk = np.zeros(cap, dtype=np.int64)
     hv = np.zeros(cap, dtype=np.int64)
     # address of each outstanding read for ownership, by thread and window slot
     evaddr = np.zeros((nthreads, W) if rfo else (1, 1), dtype=np.int64)
     rfo_out = np.zeros(nthreads, dtype=np.int64)  # reads for ownership outstanding
+    # loads waiting for an RPQ slot, per DIMM: a ring of (payload, address) from pool_head
+    pooled = op == 0 and P[_KIND] == 0
+    pcap = nthreads * W if pooled else 1
+    pool_val = np.zeros((ndimm, pcap), dtype=np.int64)
+    pool_addr = np.zeros((ndimm, pcap), dtype=np.int64)
+    pool_head = np.zeros(ndimm, dtype=np.int64)
+    pool_n = np.zeros(ndimm, dtype=np.int64)
+    pool_rng = np.zeros(ndimm, dtype=np.int64)
+    for d in range(ndimm):
+        pool_rng[d] = _mix(seed * 1000003 + nthreads + d)
     _run(
         P,
         op,
@@ -1185,7 +1209,6 @@ def _simulate(P, op, pattern, size, nthreads, nreq, region, W, seed, reorder, rf
         ready,
         lru,
         pf,
-        rmask,
         vkey,
         nused,
         ht,
@@ -1219,6 +1242,12 @@ def _simulate(P, op, pattern, size, nthreads, nreq, region, W, seed, reorder, rf
         hv,
         evaddr,
         rfo_out,
+        pooled,
+        pool_val,
+        pool_addr,
+        pool_head,
+        pool_n,
+        pool_rng,
     )
     return st
 
@@ -1307,7 +1336,6 @@ def _run(
     ready,
     lru,
     pf,
-    rmask,
     vkey,
     nused,
     ht,
@@ -1341,6 +1369,12 @@ def _run(
     hv,
     evaddr,
     rfo_out,
+    pooled,
+    pool_val,
+    pool_addr,
+    pool_head,
+    pool_n,
+    pool_rng,
 ):
     nsub = max(1, size // 64)
     nsub_sh = _pow2_shift(P[_POW2], nsub)
@@ -1372,14 +1406,41 @@ def _run(
         val = hv[0]
         vacant = True
         now = key >> SH
+        clock += 1
+        t = (val >> _PAY_T) & _T_MASK
+        admit = t >= nthreads
+        if admit:
+            # a slot of DIMM d's RPQ frees: the iMC takes one of the loads waiting for it
+            # (pool_order 1: any of them, uniformly; 0: the oldest) and sends it to the DIMM
+            d = t - nthreads
+            pc = pool_val.shape[1]
+            h = pool_head[d]
+            cnt = pool_n[d]
+            if P[_POOL_ORDER] > 1 and cnt > 1:
+                pool_rng[d] = _mix(pool_rng[d])
+                j = h + pool_rng[d] % min(cnt, P[_POOL_ORDER])
+                if j >= pc:
+                    j -= pc
+                pool_val[d, h], pool_val[d, j] = pool_val[d, j], pool_val[d, h]
+                pool_addr[d, h], pool_addr[d, j] = pool_addr[d, j], pool_addr[d, h]
+            wval = val
+            val = pool_val[d, h]
+            addr = pool_addr[d, h]
+            pool_head[d] = 0 if h + 1 == pc else h + 1
+            pool_n[d] = cnt - 1
+            t = (val >> _PAY_T) & _T_MASK
+            if cnt > 1:  # the next admission, when the next slot frees
+                nxt = max(now, _qmin(rpq, d))
+                nh, vacant = _heap_put(hk, hv, nh, vacant, nxt << SH | (seq & SMASK), wval)
+                seq += 1
         phase = val & 1
-        t = (val >> _PAY_T) & (_MAX_THREADS - 1)
         r = (val >> _PAY_R) & (_MAX_WINDOW - 1)  # n % W
         g = val >> _PAY_G  # request index in lat / comp
         n = g - t * nreq
-        clock += 1
         done = np.int64(-1)
-        if phase == 0:
+        if admit:
+            pass
+        elif phase == 0:
             pending[t] = 0
             addr = _address(
                 n,
@@ -1406,7 +1467,26 @@ def _run(
             addr = evaddr[t, r]
             rfo_out[t] -= 1
         d, local = _locate(P, addr)
-        if op == 0 or (rfo and phase == 0):
+        held = False
+        if pooled and not admit and (pool_n[d] > 0 or _qmin(rpq, d) > now):
+            # every RPQ slot is taken (or loads already wait): the load waits for a slot;
+            # the DIMM sees it, and its XPBuffer changes, only when the iMC admits it
+            pc = pool_val.shape[1]
+            j = pool_head[d] + pool_n[d]
+            if j >= pc:
+                j -= pc
+            pool_val[d, j] = val
+            pool_addr[d, j] = addr
+            pool_n[d] += 1
+            if pool_n[d] == 1:
+                wkey = max(now, _qmin(rpq, d)) << SH | (seq & SMASK)
+                wpay = (nthreads + d) << _PAY_T
+                nh, vacant = _heap_put(hk, hv, nh, vacant, wkey, wpay)
+                seq += 1
+            held = True
+        if held:
+            pass
+        elif op == 0 or (rfo and phase == 0):
             rdone = _read(
                 P,
                 d,
@@ -1418,7 +1498,6 @@ def _run(
                 ready,
                 lru,
                 pf,
-                rmask,
                 vkey,
                 nused,
                 ht,
@@ -1459,7 +1538,6 @@ def _run(
                 ready,
                 lru,
                 pf,
-                rmask,
                 vkey,
                 nused,
                 ht,
@@ -1483,28 +1561,32 @@ def _run(
             comp[g] = done
             ring[t, r] = done
             ring_req[t, r] = n
-        nh, vacant, seq = _issue_next(
-            t,
-            now,
-            nreq,
-            W,
-            gap,
-            jitter,
-            issued,
-            pending,
-            islot,
-            last_issue,
-            ring,
-            ring_req,
-            rngs,
-            hk,
-            hv,
-            nh,
-            vacant,
-            seq,
-            rfo_out,
-            rfo_win,
-        )
+        # a thread waiting for the completion of a load still held for an RPQ slot is
+        # woken by that load's admission
+        m = issued[t]
+        if not pooled or m < W or ring_req[t, islot[t]] == m - W:
+            nh, vacant, seq = _issue_next(
+                t,
+                now,
+                nreq,
+                W,
+                gap,
+                jitter,
+                issued,
+                pending,
+                islot,
+                last_issue,
+                ring,
+                ring_req,
+                rngs,
+                hk,
+                hv,
+                nh,
+                vacant,
+                seq,
+                rfo_out,
+                rfo_win,
+            )
         if vacant:
             nh = _heap_drop_root(hk, hv, nh)
     st[S_END] = 0

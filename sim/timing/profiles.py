@@ -137,7 +137,7 @@ PARAMS: tuple[Param, ...] = (
     ),
     _p(
         "cpu.load_window",
-        10,
+        12,
         "entries",
         "outstanding 64 B loads per thread: the core's L1D fill buffers (prefetchers off "
         "as in S1, whose 1-thread random loads need 10-12)",
@@ -245,6 +245,15 @@ PARAMS: tuple[Param, ...] = (
         "waiting for a full WPQ holds back those behind it (head-of-line blocking, 1.6)",
     ),
     _p(
+        "imc.read_admission",
+        56,
+        "loads",
+        "a load waiting for a free RPQ slot is admitted from among the oldest this many "
+        "waiting, uniformly (1: in issue order); fitted to the 1-DIMM load fall, 16-24 thr",
+        1,
+        1 << 20,
+    ),
+    _p(
         "imc.channel_gbps",
         21.3,
         "GB/s",
@@ -303,13 +312,6 @@ PARAMS: tuple[Param, ...] = (
         "sequential streams the DIMM prefetcher tracks (LRU)",
         1,
         4096,
-    ),
-    _p(
-        "rmw.prefetch_yields",
-        False,
-        "",
-        "DIMM prefetches are issued only while the media read port is idle "
-        "(off: it breaks the one-DIMM load fall at 16-24 threads, BENCHMARKS issue 18)",
     ),
     _p(
         "rmw.pin_writeback",
