@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -289,7 +290,8 @@ class Pair:
             a = py.spaces.get(ino)
             ents = dict(a.xa.entries) if a is not None else {}
             marks = {i: m for i, m in a.xa.marks.items() if m} if a is not None else {}
-            files[s] = (ino, py.fs.size(ino), ents, marks)
+            wide = dict(a.xa.wide) if a is not None else {}
+            files[s] = (ino, py.fs.size(ino), ents, marks, wide)
         tables = []
         for _s, pv, _tv in self.maps:
             vma = py.vmas[pv]
@@ -309,8 +311,10 @@ class Pair:
             hi = int(stt.xmax[s])
             xv = stt.xv[s, :hi]
             ents = {int(i): int(xv[i]) for i in np.flatnonzero(xv >= 0)}
-            marks = {i: int(stt.xm[s, i]) for i in ents if stt.xm[s, i]}
-            files[s] = (int(fsst.ino[s]), int(fsst.size[s]), ents, marks)
+            xm = stt.xm[s]
+            marks = {i: int(xm[i] & T.MARKS) for i in ents if xm[i] & T.MARKS}
+            wide = {i: i + int(xm[i] >> T.WIDE_SHIFT) - 1 for i in ents if xm[i] >> T.WIDE_SHIFT}
+            files[s] = (int(fsst.ino[s]), int(fsst.size[s]), ents, marks, wide)
         tables = []
         for _s, _pv, tv in self.maps:
             pg = int(stt.vm[tv, 1])
@@ -502,3 +506,35 @@ def test_twin_refuses_an_order0_pmd_folio_as_daxfs_does(design, ops):
             continue
         assert out[0] == out[1], f"op {k} {o!r}: DaxFS {out[0]} vs twin {out[1]}"
         pair.assert_same(f"op {k} {o!r}")
+
+
+@pytest.mark.parametrize("design", ["page-share", "folio-share", "folio-share-reset"])
+def test_twin_stores_a_pte_entry_in_the_pmd_slot_as_daxfs_does(design):
+    """DaxXArray.store_in_slot: f0's PTE faults under its own PMD entry (mapped before 6.15,
+    refused on a folio design from 6.15) store their order-0 entries in the PMD's slot; the
+    second finds and replaces the first (page 0's share drops to 1) and f0's eviction finds
+    511 pages counted (clear_inode's BUG_ON) on both sides."""
+    pair = Pair(design)
+    for o in (
+        ("pwrite", 0, (0, PMD * PAGE), 0x61),
+        ("clone", 1, 0, (0, 0, 0)),
+        ("mmap", 1, (0, 16)),  # mapping 0: f1, 16 pages (PTE faults only)
+        ("fault", 0, 0, False),
+        ("mmap", 0, (0, PMD)),  # mapping 1: f0 whole (a PMD fault)
+        ("mread", 1, 0, 1),
+        ("munmap", 1),
+        ("mmap", 0, (0, 16)),  # mapping 1 again: f0, 16 pages
+        ("mread", 1, 0, 1),
+    ):
+        pair.step(o)
+    pair.assert_same("first PTE fault")
+    pfn = pair.py.fs.iomap(pair.ino[0], 0, 1)[1]
+    assert int(pair.st.index[pfn]) == 2
+    pair.step(("mread", 1, PAGE, 1))
+    pair.assert_same("second PTE fault")
+    assert int(pair.st.xv[0, 0]) == (pfn + 1) << T.DAX_SHIFT
+    assert int(pair.st.index[pfn]) == 1
+    site = T._WARN0 + SITES.index("clear_inode_nrpages")  # noqa: SLF001
+    pair.step(("unlink", 0))
+    pair.assert_same("eviction")
+    assert int(pair.st.stats[site]) == 1

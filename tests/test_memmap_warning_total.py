@@ -91,3 +91,14 @@ def test_folio_orders_is_a_read_only_view():
         o[0] = 9
     mm.disassociate(512, 512, 1, True)
     assert int(o.sum()) == 0  # a view: follows the memmap
+
+
+@pytest.mark.parametrize("design", _designs(), ids=lambda v: v.name)
+def test_warning_total_counts_the_fsdax_layers_sites_for_every_design(design):
+    """The sites the fsdax layer counts (``count_warning``) are in the total whichever sites
+    the design lists: the hunt's per-op check reads the total, the full check the dict."""
+    mm = MemMap(2048, design)
+    for n, site in enumerate(("folio_put_refcount", "pmd_folio_order", "clear_inode_nrpages"), 1):
+        mm.count_warning(site)
+        assert mm.warning_total() == n == sum(mm.warnings.values())
+        assert mm.warnings[site] == 1

@@ -121,6 +121,11 @@ MAXT = 4096
 _WARN0 = len(COUNTERS)
 _NWARN = len(SITES)
 _W_PMD_FOLIO_ORDER = _WARN0 + SITES.index("pmd_folio_order")
+_W_CLEAR_INODE = _WARN0 + SITES.index("clear_inode_nrpages")
+#: ``xm`` bits from this shift up: 1 + the file page of an order-0 entry stored in the slot of
+#: a multi-index entry (DaxXArray.wide; the low bits stay the marks)
+WIDE_SHIFT = 8
+MARKS = MARK_DIRTY | MARK_TOWRITE
 
 # scal slots
 S_OVERFLOW = 0
@@ -135,10 +140,13 @@ S_NPOISON = 7
 
 #: Fields of :class:`DaxState`, in constructor order:
 #: ``xv``: int64[S, MAXPG] entry value at a canonical index, -1 none
-#: ``xm``: int64[S, MAXPG] marks
+#: ``xm``: int64[S, MAXPG] marks; from bit WIDE_SHIFT up, 1 + the file page of an order-0
+#:   entry in a multi-index slot (DaxXArray.wide)
 #: ``ppp``: int64[S, MAXPG // 512] order-0 entries per 512-index block
 #: ``xmax``: int64[S] bound above every entry's index (+1), for range walks
 #: ``nent``: int64[S]
+#: ``nrp``: int64[S] pages ``mapping->nrpages`` keeps counted with no entry (511 per order-0
+#:   entry removed from a multi-index slot: DaxXArray.store_in_slot)
 #: ``vm``: int64[MAXV, 9]: slot, pgoff, npages, live, pmd chunk (-1), pmd pfn, pmd w,
 #:   PTE tables (bit k: region (pgoff >> 9) + k has one), the PMD's folio was reset under it
 #:   (DaxFS._orphan_pmds)
@@ -178,6 +186,7 @@ DaxState = state_class(
         "ppp",
         "xmax",
         "nent",
+        "nrp",
         "vm",
         "vpte",
         "vptw",
@@ -221,6 +230,7 @@ def dax_new(nblocks: int, nslots: int, design: int, rules: int | None = None) ->
         np.full((nslots, MAXPG), -1, i64),
         np.zeros((nslots, MAXPG), i64),
         np.zeros((nslots, MAXPG // PMD_NR), i64),
+        np.zeros(nslots, i64),
         np.zeros(nslots, i64),
         np.zeros(nslots, i64),
         np.zeros((MAXV, 9), i64),
@@ -292,6 +302,7 @@ def dax_reset(st):
                 st.xm[s, i] = 0
         st.xmax[s] = 0
         st.nent[s] = 0
+        st.nrp[s] = 0
         for b in range(st.ppp.shape[1]):
             st.ppp[s, b] = 0
     d = st.scal[S_DESIGN]
@@ -426,13 +437,45 @@ def xa_erase(st, s, mid, index):
     v = st.xv[s, index]
     if v < 0:
         return -1
+    at = _entry_index(st, s, index)
+    if at != index or st.xm[s, index] >> WIDE_SHIFT:
+        st.nrp[s] += PMD_NR - 1  # removed from a multi-index slot: 1 of its 512 uncounted
     st.xv[s, index] = -1
     st.xm[s, index] = 0
     st.nent[s] -= 1
     if not v & DAX_PMD:
         st.ppp[s, index >> 9] -= 1
-    _cover(st, mid, index, v, -1)
+    _cover(st, mid, at, v, -1)
     return v
+
+
+@njit(cache=True)
+def _entry_index(st, s, index):
+    """The file page the entry at canonical ``index`` was associated at (DaxXArray.wide)."""
+    w = st.xm[s, index] >> WIDE_SHIFT
+    return index + w - 1 if w else index
+
+
+@njit(cache=True)
+def xa_store_in_slot(st, s, mid, canonical, index, value):
+    """DaxXArray.store_in_slot: the order-0 ``value`` of file page ``index`` stored in the
+    slot of the multi-index entry at ``canonical``, covering its 512 indices."""
+    c = canonical & ~COLOUR
+    if c + PMD_NR > MAXPG:
+        st.scal[S_OVERFLOW] = 1
+        return
+    if st.xv[s, c] >= 0:
+        kept = st.nrp[s]
+        xa_erase(st, s, mid, c)
+        st.nrp[s] = kept  # replaced in the slot: nrpages untouched
+    value &= ~DAX_PMD
+    st.xv[s, c] = value
+    st.xm[s, c] = (index - c + 1) << WIDE_SHIFT
+    st.nent[s] += 1
+    st.ppp[s, c >> 9] += 1
+    if c + PMD_NR > st.xmax[s]:
+        st.xmax[s] = c + PMD_NR
+    _cover(st, mid, index, value, 1)
 
 
 @njit(cache=True)
@@ -464,7 +507,7 @@ def xa_lookup(st, s, index):
         return index
     c = index & ~COLOUR
     v = st.xv[s, c]
-    if v >= 0 and v & DAX_PMD:
+    if v >= 0 and (v & DAX_PMD or st.xm[s, c] >> WIDE_SHIFT):
         return c
     return -1
 
@@ -480,7 +523,7 @@ def _range_indices(st, s, first, last, out):
     c = first & ~COLOUR
     if c < first and c < MAXPG:
         v = st.xv[s, c]
-        if v >= 0 and v & DAX_PMD:
+        if v >= 0 and (v & DAX_PMD or st.xm[s, c] >> WIDE_SHIFT):
             out[k] = c
             k += 1
     hi = min(last, st.xmax[s] - 1)
@@ -601,8 +644,9 @@ def _remove_entries(st, s, mid, first, last, trunc, clear_dirty, buf):
             idx = buf[j]
             if not trunc and not clear_dirty and st.xm[s, idx] & (MARK_DIRTY | MARK_TOWRITE):
                 continue
+            at = _entry_index(st, s, idx)
             value = xa_erase(st, s, mid, idx)
-            _entry_pages(st, s, mid, idx, value, False, trunc)
+            _entry_pages(st, s, mid, at, value, False, trunc)
     if not trunc:
         _unmap_index_range(st, s, first, last)
 
@@ -651,11 +695,11 @@ def _writeback(st, s, off, length):
         value = st.xv[s, idx]
         if value < 0:
             continue
-        if idx < first and not value & DAX_PMD:
+        if idx < first and not (value & DAX_PMD or st.xm[s, idx] >> WIDE_SHIFT):
             continue
-        if st.xm[s, idx] == 0:
+        if st.xm[s, idx] & MARKS == 0:
             continue
-        st.xm[s, idx] = 0
+        st.xm[s, idx] &= ~MARKS
         for v in range(st.scal[S_NVMA]):
             if not st.vm[v, 3] or st.vm[v, 0] != s:
                 continue
@@ -680,9 +724,13 @@ def _evict(st, s, mid):
     if st.nent[s]:
         for idx in range(st.xmax[s]):
             if st.xv[s, idx] >= 0:
+                at = _entry_index(st, s, idx)
                 value = xa_erase(st, s, mid, idx)
-                _entry_pages(st, s, mid, idx, value, False, True)
+                _entry_pages(st, s, mid, at, value, False, True)
     st.xmax[s] = 0
+    if st.nrp[s]:  # DaxFS._evict: clear_inode's BUG_ON(inode->i_data.nrpages)
+        st.stats[_W_CLEAR_INODE] += 1
+        st.nrp[s] = 0
 
 
 @njit(cache=True)
@@ -854,9 +902,12 @@ def _holds(rules, at, write, shared):
 def _insert_entry(st, s, mid, index, old_idx, old_value, has_old, new_value, write, shared):
     """dax_insert_entry under the fault rules; the entry value in place."""
     rules = st.scal[S_RULES]
+    in_slot = False
     if not has_old:
         old_idx = index
         old_value = DAX_EMPTY | (new_value & DAX_PMD)
+    elif not new_value & DAX_PMD:
+        in_slot = old_value & DAX_PMD != 0 or st.xm[s, old_idx] >> WIDE_SHIFT != 0
     old_zero = old_value & DAX_ZERO_PAGE
     flag = _holds(rules, RULE_FLAG, write, shared)
     dirty = _holds(rules, RULE_DIRTY, write, shared)
@@ -866,14 +917,20 @@ def _insert_entry(st, s, mid, index, old_idx, old_value, has_old, new_value, wri
         if old_value & DAX_PMD:
             _unmap_index_range(st, s, old_idx, old_idx + PMD_NR - 1)
         else:
-            _unmap_index_range(st, s, old_idx, old_idx)
+            _unmap_index_range(st, s, index, index)
     if replace_cond or old_zero or old_value & DAX_EMPTY:
         if has_old:
-            xa_erase(st, s, mid, old_idx)
-            _entry_pages(st, s, mid, old_idx, old_value, False, False)
+            at = _entry_index(st, s, old_idx)
+            if not in_slot:
+                xa_erase(st, s, mid, old_idx)
+            _entry_pages(st, s, mid, at, old_value, False, False)
         _entry_pages(st, s, mid, index, new_value, True, flag)
-        xa_store(st, s, mid, index, new_value)
-        idx = index & ~COLOUR if new_value & DAX_PMD else index
+        if in_slot:
+            xa_store_in_slot(st, s, mid, old_idx, index, new_value)
+            idx = old_idx
+        else:
+            xa_store(st, s, mid, index, new_value)
+            idx = index & ~COLOUR if new_value & DAX_PMD else index
     else:
         idx = old_idx
     if idx >= MAXPG:
@@ -1023,8 +1080,8 @@ def _fault_pte(st, fsst, v, index, write, res):
             _insert_entry(st, s, mid, index, -1, 0, False, DAX_ZERO_PAGE, False, False)
         _install(st, v, index, ZERO_PFN, False, False)
         return 0
-    if has_old and ov & DAX_PMD:
-        # a replacing fault installs a PTE entry in place of the PMD one
+    if has_old and (ov & DAX_PMD or st.xm[s, oi] >> WIDE_SHIFT):
+        # a replacing fault puts its PTE entry in the multi-index slot (_insert_entry)
         if _holds(st.scal[S_RULES], RULE_REPLACE, write, shared):
             _insert_entry(st, s, mid, index, oi, ov, True, pfn << DAX_SHIFT, write, shared)
         else:

@@ -307,7 +307,9 @@ class DaxFS:
     def entry_hook(self):
         """Called as ``hook(mapping_id, index, old, new)`` after every DAX entry stored
         (``old`` None) or erased (``new`` None) in any address_space, eviction included;
-        None: no hook. Setting it installs it on every in-core address_space."""
+        ``index`` is the file page the entry is associated at (for an order-0 entry in a PMD
+        entry's slot, its own page, not the slot's: :meth:`DaxXArray.store_in_slot`); None:
+        no hook. Setting it installs it on every in-core address_space."""
         return self._entry_hook
 
     @entry_hook.setter
@@ -551,8 +553,9 @@ class DaxFS:
                 continue
             if acct:
                 wr.lines_read.setdefault("xarray_node", []).extend(xa.walk_keys(idx))
+            at = xa.wide.get(idx, idx)
             value = xa.erase(idx)
-            self._entry_pages(a, idx, value, wr, False, trunc)
+            self._entry_pages(a, at, value, wr, False, trunc)
             removed += 1
         if removed and acct:
             wr.lines_written.setdefault("xarray_node", []).extend(xa.walk_keys(first))
@@ -870,7 +873,14 @@ class DaxFS:
         return self._done(wr, w0)
 
     def _evict(self, ino: int, wr: WorkRecord) -> None:
-        """Inode eviction: every entry removed with trunc=true, mappings torn down."""
+        """Inode eviction: every entry removed with trunc=true, mappings torn down.
+
+        Then ``clear_inode()`` (fs/inode.c, every release) takes the ``i_pages`` lock with
+        interrupts off and does ``BUG_ON(inode->i_data.nrpages)``: an order-0 entry removed
+        from a multi-index slot (:meth:`DaxXArray.store_in_slot`) left 511 pages counted,
+        and the BUG fires (``clear_inode_nrpages``; seen at fs/inode.c:673 on 6.12.118, :753
+        on 6.18.15, :776 on 7.3.4). The oops kills the evicting task with the lock held: an
+        unmount there never returns (the kernels hang), and daxsim goes on."""
         a = self.spaces.pop(ino, None)
         if a is None:
             return
@@ -888,9 +898,14 @@ class DaxFS:
             for idx in sorted(xa.entries):
                 if acct:
                     wr.write("xarray_node", *xa.walk_keys(idx))
+                at = xa.wide.get(idx, idx)
                 value = xa.erase(idx)
-                self._entry_pages(a, idx, value, wr, False, True)
+                self._entry_pages(a, at, value, wr, False, True)
                 self.stats["entries_removed"] += 1
+        if xa.nrpages:
+            if self._w0 is None:
+                self._w0 = self.mm.warning_total()
+            self.mm.count_warning("clear_inode_nrpages")
 
     def _unmap_folios(self, vma: Vma, wr: WorkRecord) -> None:
         """The folio counts dropped by zapping every PTE and PMD of ``vma`` (v6.15+)."""
@@ -1091,11 +1106,17 @@ class DaxFS:
     def _insert_entry(
         self, a: _Space, index: int, old, new_value: int, write: bool, shared: bool, wr: WorkRecord
     ) -> int:
-        """``dax_insert_entry`` under the fault rules (§2.1); returns the entry value in place."""
+        """``dax_insert_entry`` under the fault rules (§2.1); returns the entry value in place.
+
+        A PTE entry that replaces a multi-index entry (a real PMD entry, or a PTE entry
+        already stored in such a slot) goes into that slot and covers its 512 indices
+        (:meth:`DaxXArray.store_in_slot`): the PTE fault's ``xa_state`` has order 0."""
         rules = self.rules
         xa = a.xa
+        in_slot = False
         if old is not None:
             old_idx, old_value = old
+            in_slot = not new_value & DAX_PMD and (old_value & DAX_PMD or old_idx in xa.wide)
         else:
             old_idx, old_value = index, DAX_EMPTY | (new_value & DAX_PMD)
         old_zero = old_value & DAX_ZERO_PAGE
@@ -1106,17 +1127,23 @@ class DaxFS:
         if replace_cond or (old_zero and not new_value & DAX_ZERO_PAGE):
             if old_value & DAX_PMD:
                 self._unmap_index_range(a, old_idx, old_idx + PG_PMD_NR - 1, wr)
-            else:
-                self._unmap_index_range(a, old_idx, old_idx, wr)
+            else:  # the faulting index (xas->xa_index), old_idx unless in a PMD's slot
+                self._unmap_index_range(a, index, index, wr)
         acct = self.accounting
         if acct:
             wr.locks.append(("xa_lock", a.mid))
         if replace_cond or old_zero or old_value & DAX_EMPTY:
             if old is not None:
-                xa.erase(old_idx)
-                self._entry_pages(a, old_idx, old_value, wr, False, False)
+                at = xa.wide.get(old_idx, old_idx)
+                if not in_slot:
+                    xa.erase(old_idx)
+                self._entry_pages(a, at, old_value, wr, False, False)
             self._entry_pages(a, index, new_value, wr, True, flag)
-            xa.store(index, new_value)
+            if in_slot:
+                xa.store_in_slot(old_idx, index, new_value)
+                index = old_idx
+            else:
+                xa.store(index, new_value)
             self.stats["entries_inserted"] += 1
             if acct:
                 leaf = XA_CHUNK_SHIFT if new_value & DAX_PMD else 0
@@ -1272,8 +1299,9 @@ class DaxFS:
                 self._insert_entry(a, index, None, DAX_ZERO_PAGE, False, False, wr)
             self._install(vma, index, ZERO_PFN, False, False, wr)
             return
-        if old is not None and old[1] & DAX_PMD:
-            # PTE fault under a real PMD entry: a replacing fault installs a PTE entry
+        if old is not None and (old[1] & DAX_PMD or old[0] in xa.wide):
+            # PTE fault under a real PMD entry (or the PTE entry in its slot): a replacing
+            # fault puts its PTE entry in the slot (_insert_entry), else the entry stays
             if holds(self.rules.replace, write, shared):
                 self._insert_entry(a, index, old, pfn << DAX_SHIFT, write, shared, wr)
             else:

@@ -155,6 +155,7 @@ class DaxXArray:
         "_npmd",
         "nrpages",
         "pte_per_pmd",
+        "wide",
         "_root",
         "listener",
     )
@@ -172,10 +173,16 @@ class DaxXArray:
         self.nrpages = 0
         #: order-0 entries per 512-index block (a PMD fault conflicts with any of them)
         self.pte_per_pmd: dict[int, int] = {}
+        #: PMD-aligned canonical index -> file page of an order-0 entry stored in the slot of
+        #: a multi-index (order 9) entry it replaced (:meth:`store_in_slot`): it covers the
+        #: 512 indices and counts 512 in ``nrpages`` until its removal takes 1 away
+        self.wide: dict[int, int] = {}
         #: cached root_shift() (None: recompute; reset by store and erase)
         self._root: int | None = None
         #: Called as ``listener(mapping_id, index, old, new)`` after every entry change
-        #: (``old`` None: stored; ``new`` None: erased); None: no listener.
+        #: (``old`` None: stored; ``new`` None: erased); None: no listener. ``index`` is the
+        #: file page the entry is associated at, which :meth:`arrays` reports: the canonical
+        #: index, or for an entry in a multi-index slot (:attr:`wide`) its own page.
         self.listener = None
 
     # ------------------------------------------------------------------ shape
@@ -186,7 +193,11 @@ class DaxXArray:
         """Largest index covered by any entry (-1 when empty); O(entries)."""
         if not self.entries:
             return -1
-        return max(i + dax_entry_npages(v) - 1 for i, v in self.entries.items())
+        wide = self.wide
+        return max(
+            i + (PG_PMD_NR if i in wide else dax_entry_npages(v)) - 1
+            for i, v in self.entries.items()
+        )
 
     def root_shift(self) -> int:
         """Shift of the root node (-1 when the tree has no node: empty, or a lone order-0
@@ -203,7 +214,7 @@ class DaxXArray:
         if n == 1 and self._npmd == 0 and 0 in self.entries:
             return -1
         root = max(self._level_refs) * XA_CHUNK_SHIFT
-        if self._npmd:
+        if self._npmd or self.wide:
             root = max(root, XA_CHUNK_SHIFT)
         return root
 
@@ -212,7 +223,7 @@ class DaxXArray:
         root = self.root_shift()
         if root < 0:
             return 0
-        leaf = 0 if len(self.entries) > self._npmd else XA_CHUNK_SHIFT
+        leaf = 0 if len(self.entries) > self._npmd + len(self.wide) else XA_CHUNK_SHIFT
         return (root - leaf) // XA_CHUNK_SHIFT + 1
 
     def node_count(self) -> int:
@@ -223,7 +234,13 @@ class DaxXArray:
             return 0
         total = 0
         for k, _s, sh in _LEVELS[: root // XA_CHUNK_SHIFT + 1]:
-            total += len({i >> sh for i, v in self.entries.items() if k or not v & DAX_PMD})
+            total += len(
+                {
+                    i >> sh
+                    for i, v in self.entries.items()
+                    if k or not (v & DAX_PMD or i in self.wide)
+                }
+            )
         return total
 
     def node_key(self, shift: int, prefix: int) -> int:
@@ -257,9 +274,34 @@ class DaxXArray:
             return index, v
         c = index & ~PG_PMD_COLOUR
         v = self.entries.get(c)
-        if v is not None and v & DAX_PMD:
+        if v is not None and (v & DAX_PMD or c in self.wide):
             return c, v
         return None
+
+    def store_in_slot(self, canonical: int, index: int, value: int) -> None:
+        """Store the order-0 ``value`` of file page ``index`` in the slot of the multi-index
+        entry at ``canonical`` (a PMD entry, or an order-0 entry already stored there).
+
+        ``dax_insert_entry`` (fs/dax.c; replacing a real entry: v6.0-6.1 on a write fault to
+        a shared extent, ``dax_fault_is_cow()``, v6.2+ on any fault to one, ``IOMAP_F_SHARED``;
+        read in 6.1.0-57's, 6.12.118's and 7.3.4's sources, the BUG seen on 6.12.118, 6.18.15
+        and 7.3.4) locks the new entry with
+        the fault's ``xa_state``, which for a PTE fault has order 0 (``XA_STATE(xas,
+        &mapping->i_pages, vmf->pgoff)`` in ``dax_iomap_pte_fault``): ``xas_store`` writes
+        only the canonical slot, and the 7 sibling slots keep pointing at it, so the order-0
+        entry covers the whole 512-index range, and the next PTE fault anywhere in it finds
+        (and replaces) it. ``mapping->nrpages`` is not touched (``grab_mapping_entry``
+        counted 512 for the PMD entry), and the entry's removal
+        (``dax_delete_mapping_range``, ``__dax_invalidate_entry``) takes away
+        ``1 << dax_entry_order(entry)`` = 1: 511 stay counted.
+        """
+        c = canonical & ~PG_PMD_COLOUR
+        kept = self.nrpages
+        if c in self.entries:
+            self.erase(c)
+        self.wide[c] = int(index)  # before the store: its listener call and node level
+        self.store(c, value & ~DAX_PMD)
+        self.nrpages = kept
 
     def store(self, index: int, value: int) -> None:
         """Install ``value`` at canonical ``index`` (replacing what is there)."""
@@ -270,19 +312,22 @@ class DaxXArray:
         if index in entries:
             self.erase(index)
         entries[index] = value
+        at = self.wide.get(index) if self.wide else None  # set by store_in_slot
         if self.listener is not None:
-            self.listener(self.mapping_id, index, None, value)
+            # the file page the entry is associated at (its slot's index for a wide entry)
+            self.listener(self.mapping_id, index if at is None else at, None, value)
         if value & DAX_PMD:
-            n = PG_PMD_NR
+            n = span = PG_PMD_NR
             self._npmd += 1
         else:
             n = 1
+            span = 1 if at is None else PG_PMD_NR  # a wide entry sits in a shift-6 node
             b = index >> PMD_ORDER
             ppp = self.pte_per_pmd
             ppp[b] = ppp.get(b, 0) + 1
         self.nrpages += n
         lv = self._level_refs
-        k = _level_for(index + n - 1)
+        k = _level_for(index + span - 1)
         lv[k] = lv.get(k, 0) + 1
 
     def erase(self, index: int) -> int | None:
@@ -290,16 +335,19 @@ class DaxXArray:
         value = self.entries.pop(index, None)
         if value is None:
             return None
+        at = self.wide.pop(index, None) if self.wide else None
         if self.listener is not None:
-            self.listener(self.mapping_id, index, value, None)
+            # the file page the entry is associated at (its slot's index for a wide entry)
+            self.listener(self.mapping_id, index if at is None else at, value, None)
         self._root = None
         if self.marks:
             self.marks.pop(index, None)
         if value & DAX_PMD:
-            n = PG_PMD_NR
+            n = span = PG_PMD_NR
             self._npmd -= 1
         else:
             n = 1
+            span = 1 if at is None else PG_PMD_NR
             b = index >> PMD_ORDER
             ppp = self.pte_per_pmd
             c = ppp[b] - 1
@@ -309,7 +357,7 @@ class DaxXArray:
                 del ppp[b]
         self.nrpages -= n
         lv = self._level_refs
-        k = _level_for(index + n - 1)
+        k = _level_for(index + span - 1)
         c = lv[k] - 1
         if c:
             lv[k] = c
@@ -347,7 +395,7 @@ class DaxXArray:
             c = first & ~PG_PMD_COLOUR
             if c < first:
                 v = get(c)
-                if v is not None and v & DAX_PMD:
+                if v is not None and (v & DAX_PMD or c in self.wide):
                     out.append(c)
             for i in range(first, last + 1):
                 if get(i) is not None:
@@ -355,7 +403,7 @@ class DaxXArray:
             return out
         out = []
         for i, v in self.entries.items():
-            end = i + (PG_PMD_NR if v & DAX_PMD else 1) - 1
+            end = i + (PG_PMD_NR if v & DAX_PMD or i in self.wide else 1) - 1
             if end >= first and i <= last:
                 out.append(i)
         out.sort()
@@ -364,9 +412,10 @@ class DaxXArray:
     def arrays(self) -> dict[str, np.ndarray]:
         """Entries as int64 arrays: ``index``, ``pfn``, ``npages``, ``flags``, ``marks``."""
         n = len(self.entries)
-        idx = np.fromiter(self.entries.keys(), dtype=np.int64, count=n)
+        wide = self.wide
+        idx = np.fromiter((wide.get(i, i) for i in self.entries), dtype=np.int64, count=n)
         val = np.fromiter(self.entries.values(), dtype=np.int64, count=n)
-        marks = np.fromiter((self.marks.get(int(i), 0) for i in idx), dtype=np.int64, count=n)
+        marks = np.fromiter((self.marks.get(i, 0) for i in self.entries), dtype=np.int64, count=n)
         return {
             "index": idx,
             "pfn": val >> DAX_SHIFT,

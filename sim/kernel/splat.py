@@ -60,6 +60,11 @@ KNOWN_SITES: dict[tuple[str, str, int], str] = {
     # cache: the line observed with stale-pmd-cow-write.xfsio)
     ("6.18.15", "fs/dax.c", 415): "folio_put_refcount",
     ("7.3.4", "mm/huge_memory.c", 1744): "pmd_folio_order",
+    # clear_inode's BUG_ON(inode->i_data.nrpages) (fs/inode.c is not in the cache): the lines
+    # observed with kernel-unresolved/pte-in-pmd-slot.xfsio
+    ("6.12.118", "fs/inode.c", 673): "clear_inode_nrpages",
+    ("6.18.15", "fs/inode.c", 753): "clear_inode_nrpages",
+    ("7.3.4", "fs/inode.c", 776): "clear_inode_nrpages",
 }
 
 #: The condition on a WARN line -> daxsim site (sim/memmap/layout.py SITES).
@@ -92,6 +97,8 @@ _SITE_RULES: tuple[tuple[re.Pattern, str], ...] = (
         ),
         "folio_put_refcount",
     ),
+    # clear_inode (fs/inode.c): BUG_ON(inode->i_data.nrpages)
+    (re.compile(r"BUG_ON\(\s*inode->i_data\.nrpages\s*\)"), "clear_inode_nrpages"),
 )
 
 _IDENT_BEFORE_PAREN = re.compile(r"([A-Za-z_]\w*)\s*\($")

@@ -223,10 +223,9 @@ class MemMap:
         self._op = self._pick_op_kernel()
         self._one = np.zeros((6, 1), dtype=_I64)  # op, pfn, npages, mapping, index, flag
         self._one_rows = tuple(self._one[r] for r in range(6))
-        # _stats positions of the warning sites (for warning_total)
-        self._warn_idx = tuple(
-            len(COUNTERS) + SITES.index(s) for s in dict.fromkeys(self.variant.warning_sites)
-        )
+        # _stats positions of every warning site (for warning_total): the design's own and
+        # those the fsdax layer counts whatever the design lists (count_warning)
+        self._warn_idx = tuple(range(len(COUNTERS), len(COUNTERS) + len(SITES)))
         self._ref: PageState | None = None
         if self._batch is None:
             self._ref = PageState(npages, mapping=self.mapping, index=self.index, order=self._order)
@@ -451,7 +450,8 @@ class MemMap:
 
     def count_warning(self, site: str) -> None:
         """Count one raw warning at ``site`` (one of :data:`SITES`) that a layer above the
-        struct pages decides (the fsdax layer's ``folio_put_refcount`` and ``pmd_folio_order``)."""
+        struct pages decides (the fsdax layer's ``folio_put_refcount``, ``pmd_folio_order``
+        and ``clear_inode_nrpages``)."""
         if self._ref is not None:
             self._ref.warnings[site] = self._ref.warnings.get(site, 0) + 1
             return
@@ -466,7 +466,14 @@ class MemMap:
             self.mapping[pfn] = value
 
     def warning_total(self) -> int:
-        """Sum of the raw warning counts over every site (cheaper than :attr:`warnings`)."""
+        """Sum of the raw warning counts over every site (cheaper than :attr:`warnings`).
+
+        Every site of :data:`~sim.memmap.layout.SITES`, not only the design's
+        ``warning_sites``: the fsdax layer counts ``folio_put_refcount``,
+        ``pmd_folio_order`` and ``clear_inode_nrpages`` (:meth:`count_warning`) from what
+        the fault rules and the page tables do, whichever sites a design lists, so the total
+        (what the hunt's per-op ``no_warnings`` check reads) always equals
+        ``sum(self.warnings.values())``, which lists every site that fired."""
         if self._ref is not None:
             return int(sum(self._ref.warnings.values()))
         return sum(map(self._stats.item, self._warn_idx))

@@ -120,8 +120,9 @@ class CompiledEpisodes:
         self.cw, self.kinds = kind_arrays(tuple(kinds))
         self.nfiles = int(nfiles)
         self.episode_len = int(episode_len)
-        sites = get_variant(DESIGNS[design]).warning_sites
-        self.wsites = np.array([SITES.index(s) for s in sites], dtype=np.int64)
+        # every site, as MemMap.warning_total sums them: the fsdax layer counts some
+        # (clear_inode_nrpages, ...) whatever sites the design lists
+        self.wsites = np.arange(len(SITES), dtype=np.int64)
         self.out = np.zeros(8, dtype=np.int64)
 
     def warm(self) -> None:

@@ -458,7 +458,8 @@ def run_episode(fsst, dst, cst, u, cw, kinds, nfiles, episode_len, todo, max_ops
     max_ops : int
         Stop after this many applied ops (-1: no limit).
     wsites : ndarray of int64
-        Warning sites of the design (indices into SITES).
+        Warning sites summed by the ``no_warnings`` check (indices into SITES: every
+        site, as ``MemMap.warning_total``).
     out : ndarray of int64
         Scratch of at least 8.
 
