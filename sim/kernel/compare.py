@@ -24,7 +24,9 @@ One row per script x kernel x observation (``compare.parquet``):
     For each ``@expect_free_delta``: the two deltas agree within the line's tolerance
     (``tol=``; allocators and metadata differ), as xfstests' ``_within_tolerance`` does.
 ``completed``
-    The script ran to its end on the kernel.
+    The script ran to its end on the kernel (``yes``), or where a kernel BUG stopped it
+    (:func:`sim.kernel.run.crash_text`: daxsim's when a ``BUG_ON`` site it counts, such as
+    clear_inode's ``clear_inode_nrpages``, fires at a line or at the final unmount).
 ``residue_pages``, ``phantom_pages``, ``share_degrees``, ``pages PATH:OFF+LEN``
     When the run read the struct pages (``kr.capture``, :class:`sim.kernel.pagestate.PageCapture`,
     as ``daxsim kernel compare`` does): the page state before the unmount against daxsim's
@@ -37,7 +39,8 @@ from dataclasses import dataclass
 
 from sim.constants import PAGE_SIZE
 from sim.kernel.program import FINAL_MD5_MAX_BYTES
-from sim.kernel.run import KernelRun, ScriptResult
+from sim.kernel.run import KernelRun, ScriptResult, crash_text
+from sim.memmap.layout import BUG_SITES
 
 __all__ = [
     "DaxsimObservation",
@@ -74,6 +77,7 @@ class DaxsimObservation:
     sigbus: bool
     poison: dict  # @hwpoison line -> sorted owners "path:off"
     free_delta: dict  # @expect_free_delta line -> delta
+    completed: str = "yes"  # or where a BUG site fired (sim.kernel.run.crash_text)
 
 
 def run_daxsim(commands, filename: str, design: str) -> DaxsimObservation:
@@ -104,8 +108,20 @@ def run_daxsim(commands, filename: str, design: str) -> DaxsimObservation:
     )
     sigbus = False
     poison: dict = {}
+    completed = "yes"
+
+    def bug_fired(where: str) -> str:
+        """``completed`` after a step: the first BUG site that fired (the kernels' task dies
+        there; daxsim goes on)."""
+        w = r.dax.mm.warnings
+        fired = [s for s in BUG_SITES if w.get(s, 0) > bugs0.get(s, 0)]
+        return crash_text(fired[0], where) if fired else "yes"
+
+    bugs0 = dict(r.dax.mm.warnings)
     for cmd in commands:
         r.step(cmd)
+        if completed == "yes":
+            completed = bug_fired(f"line {cmd.line}")
         if r.last_error is not None and r.last_error.errno == "SIGBUS":
             sigbus = True
         if cmd.name == "@hwpoison" and r.last_poison is not None:
@@ -122,6 +138,8 @@ def run_daxsim(commands, filename: str, design: str) -> DaxsimObservation:
             )
     r._flush_pending()  # noqa: SLF001 (the runner's end-of-script rule, as run() applies it)
     r.dax.unmount()  # every script ends with an unmount on the kernel: eviction on both sides
+    if completed == "yes":
+        completed = bug_fired("the unmount")
     fs = r.dax.fs
     md5, sizes = {}, {}
     for p in fs.paths():
@@ -144,6 +162,7 @@ def run_daxsim(commands, filename: str, design: str) -> DaxsimObservation:
         sigbus=sigbus,
         poison=poison,
         free_delta=free_delta,
+        completed=completed,
     )
 
 
@@ -211,7 +230,8 @@ def observations(commands, res: ScriptResult, sim: DaxsimObservation) -> list[tu
         rows.append(
             (f"free_delta {line}", f"{kv:+d}", f"{dv:+d}", abs(kv - dv) <= tol * abs(base + dv))
         )
-    rows.append(("completed", res.error or "yes", "yes", res.error is None))
+    kdone = res.error or "yes"
+    rows.append(("completed", kdone, sim.completed, kdone == sim.completed))
     return rows
 
 

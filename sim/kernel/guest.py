@@ -26,6 +26,7 @@ host) and blocks reading one byte from it. The host calls ``callback(monitor, na
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -60,6 +61,12 @@ __all__ = [
 ]
 
 KERNEL_CMDLINE = "console=ttyS0 memmap=512M!1G rdinit=/init panic=-1 nokaslr"
+#: A kernel oops on the console (the guest's /init looks for the same, INIT's ``OOPS``): a
+#: ``BUG_ON`` (``kernel BUG at fs/inode.c:673!``), a bad access, a general protection fault.
+OOPS_LINE = re.compile(r"kernel BUG at|Oops:|BUG: unable to handle|general protection fault")
+#: Seconds the host waits, after an oops on the console, for the guest to save the script's
+#: files (``DAXSIM-CRASH``) before it kills the guest anyway.
+CRASH_GRACE_S = 30.0
 #: One slot of the raw results disk (a sparse file): slot 0 holds the boot's files, slot k+1
 #: script k's, each a tar archive written when the script ends.
 RESULTS_SLOT_BYTES = 128 << 20
@@ -89,6 +96,9 @@ class GuestOutput:
     reset_s: float | None = None
     #: Why the struct pages could not be re-initialised (the kernel's message), else None.
     reset_error: str | None = None
+    #: The console line of a kernel oops during the script (``kernel BUG at FILE:LINE!``),
+    #: else None: the guest was killed after it and later scripts ran in a new boot.
+    crash: str | None = None
 
 
 @dataclass
@@ -113,6 +123,9 @@ class JobResult:
     total_s: float = 0.0
     files: dict[str, bytes] = field(default_factory=dict)
     workdir: str = ""
+    #: Boots the job took: one, plus one more after each script the kernel oopsed in that
+    #: had scripts after it.
+    boots: int = 1
 
     @property
     def complete(self) -> bool:
@@ -332,8 +345,86 @@ def run_job(
     want_btf: bool = False,
     want_kallsyms: bool = False,
     on_line: Callable[[str], None] | None = None,
+    crash_grace_s: float = CRASH_GRACE_S,
 ) -> JobResult:
-    """Boot ``kernel`` once and run ``scripts`` in it, in order.
+    """Boot ``kernel`` and run ``scripts`` in it, in order.
+
+    One boot runs them all, unless the kernel oopses in one (a ``BUG_ON``: clear_inode's at
+    an unmount kills the task with the ``i_pages`` lock held, and the guest can no longer
+    unmount or sync): the console shows the oops, the guest saves that script's files
+    without touching the filesystem and says ``DAXSIM-CRASH``, the host kills it (after
+    ``crash_grace_s`` at the latest) and boots again for the scripts after it. The script's
+    output has ``crash`` set to the oops line; its kernel log holds the splat.
+
+    Parameters
+    ----------
+    kernel : KernelInfo
+        The kernel to boot (:func:`sim.kernel.cache.load_kernel` or ``local_kernel``).
+    scripts : list of GuestScript
+        Programs for the agent (``/bin/daxio``), or scripts starting with ``#!``.
+    timeout_s : float, optional
+        Wall-clock limit of each boot; default 240 s plus 60 s per script it runs (TCG on a
+        busy machine). The guest is killed when it is exceeded.
+    script_timeout_s : float or None
+        Wall-clock limit of one script (from its start on the console to its end; the time
+        the host spends in ``pause`` included); the guest is killed when a script exceeds it.
+    pause : callable, optional
+        ``pause(monitor, script_name)``, called while the agent waits before its unmount.
+    want_btf, want_kallsyms : bool
+        Copy ``/sys/kernel/btf/vmlinux`` / ``/proc/kallsyms`` of the guest into the result
+        (from the first boot).
+    on_line : callable, optional
+        Receives each line of the serial console as it arrives.
+    crash_grace_s : float
+        Seconds to wait after an oops for the guest's ``DAXSIM-CRASH``.
+
+    Returns
+    -------
+    JobResult
+        The first boot's, with every boot's script outputs, console (one after the other)
+        and time; ``timed_out`` if any boot timed out; ``boots`` the number of boots.
+    """
+    rest = list(scripts)
+    job: JobResult | None = None
+    while True:
+        one, crashed = _boot(
+            kernel,
+            rest,
+            timeout_s=timeout_s,
+            script_timeout_s=script_timeout_s,
+            pause=pause,
+            want_btf=want_btf and job is None,
+            want_kallsyms=want_kallsyms and job is None,
+            on_line=on_line,
+            crash_grace_s=crash_grace_s,
+        )
+        if job is None:
+            job = one
+        else:
+            job.scripts += one.scripts
+            job.boot_log += "\n" + one.boot_log
+            job.timed_out |= one.timed_out
+            job.total_s += one.total_s
+            job.boots += 1
+        if crashed is None or one.timed_out or crashed + 1 >= len(rest):
+            return job
+        rest = rest[crashed + 1 :]
+
+
+def _boot(
+    kernel: KernelInfo,
+    scripts: list[GuestScript],
+    *,
+    timeout_s: float | None,
+    script_timeout_s: float | None,
+    pause: Callable[[Monitor, str], None] | None,
+    want_btf: bool,
+    want_kallsyms: bool,
+    on_line: Callable[[str], None] | None,
+    crash_grace_s: float,
+) -> tuple[JobResult, int | None]:
+    """One boot of :func:`run_job`: its result and the index of the script the kernel
+    oopsed in (None: no oops), after which the guest was killed.
 
     Parameters
     ----------
@@ -356,7 +447,7 @@ def run_job(
 
     Returns
     -------
-    JobResult
+    (JobResult, int or None)
     """
     if timeout_s is None:
         timeout_s = 240.0 + 60.0 * len(scripts)
@@ -398,17 +489,31 @@ def run_job(
         lines: list[str] = []
         marks: dict[str, float] = {}
         running: list[float | None] = [None]  # when the running script started
+        current: list[str | None] = [None]  # id of the script started last
+        # an oops during a script: [script id, console line, when]; DAXSIM-CRASH: saved
+        crash: list = []
+        saved = threading.Event()
 
         def reader() -> None:
             for raw in iter(proc.stdout.readline, b""):
                 line = raw.decode("utf-8", "replace").rstrip("\r\n")
                 lines.append(line)
-                m = re.search(r"DAXSIM-(READY|START|DONE|END)(?: (\d+))?", line)
+                m = re.search(r"DAXSIM-(READY|START|DONE|END|CRASH)(?: (\d+))?", line)
                 if m:
-                    running[0] = time.monotonic() if m.group(1) == "START" else None
+                    if m.group(1) == "CRASH":
+                        saved.set()
+                    elif m.group(1) == "START":
+                        running[0] = time.monotonic()
+                        current[0] = m.group(2)
+                    else:
+                        running[0] = None
                     marks.setdefault(
                         f"{m.group(1)} {m.group(2) or ''}".strip(), time.monotonic() - t0
                     )
+                elif not crash and current[0] is not None and OOPS_LINE.search(line):
+                    # the oops from its first word (the log's timestamp left out)
+                    text = line[OOPS_LINE.search(line).start() :].strip()
+                    crash.extend((current[0], text, time.monotonic()))
                 if on_line is not None:
                     on_line(line)
 
@@ -429,6 +534,8 @@ def run_job(
             while proc.poll() is None:
                 now = time.monotonic()
                 started = running[0]
+                if crash and (saved.is_set() or now - crash[2] > crash_grace_s):
+                    break  # the guest cannot go on after the oops: killed below
                 if now - t0 > timeout_s or (
                     script_timeout_s is not None
                     and started is not None
@@ -455,7 +562,27 @@ def run_job(
     result.workdir = tmp_s
     if save_symbols and result.kallsyms and result.release == kernel.release:
         save_system_map(kernel, result.kallsyms)
-    return result
+    if not crash:
+        return result, None
+    sid, line = crash[0], crash[1]
+    crashed = int(sid)
+    outs = result.scripts
+    k = next((j for j, o in enumerate(outs) if o.name == names[sid]), None)
+    if k is not None:
+        outs[k] = dataclasses.replace(outs[k], crash=line)
+    else:  # the guest saved nothing: the console from the script's start is its kernel log
+        at = max(j for j, t in enumerate(lines) if re.search(rf"DAXSIM-START {sid}\b", t))
+        outs.append(
+            GuestOutput(
+                name=names[sid],
+                agent_stdout="",
+                dmesg="\n".join(lines[at + 1 :]),
+                trace="",
+                exit_status=-1,
+                crash=line,
+            )
+        )
+    return result, crashed
 
 
 def save_system_map(kernel: KernelInfo, kallsyms: str) -> Path:

@@ -54,7 +54,9 @@ OPTIONAL_MODULES = ("crc32c_intel", "crc32c_generic")
 #: device is unbound from nd_pmem and bound again, so that every script starts from freshly
 #: initialised struct pages (as each daxsim run does): ``<id>/reset`` says ``ok|failed START
 #: END`` (uptime seconds), ``<id>/reset.err`` what the writes to sysfs printed. Console
-#: markers: DAXSIM-READY, DAXSIM-START <id>, DAXSIM-DONE <id> <status>, DAXSIM-END.
+#: markers: DAXSIM-READY, DAXSIM-START <id>, DAXSIM-DONE <id> <status>, DAXSIM-END, and
+#: DAXSIM-CRASH <id> after the files of a script in which the kernel oopsed (a BUG): the guest
+#: then waits to be killed (:func:`sim.kernel.guest.run_job` boots again for the rest).
 INIT = r"""#!/bin/busybox sh
 /bin/busybox mkdir -p /proc /sys /dev /tmp /mnt /results /sbin /usr/bin /usr/sbin /root
 /bin/busybox --install -s
@@ -95,6 +97,7 @@ done
 [ "$DAXSIM_BTF" = 1 ] && cp /sys/kernel/btf/vmlinux /results/btf
 [ "$DAXSIM_KALLSYMS" = 1 ] && cat /proc/kallsyms > /results/kallsyms
 dmesg > /results/boot-dmesg
+OOPS='kernel BUG at|Oops:|BUG: unable to handle|general protection fault'
 save() {
   (cd /results && tar -cf - $2) | dd of=/dev/vda bs=64k seek=$(($1 * DAXSIM_SLOT_BLOCKS)) \
     conv=notrunc 2> /dev/null
@@ -134,6 +137,19 @@ while read id; do
   fi
   s=$?
   echo $s > $d/status
+  if dmesg | grep -q -E "$OOPS"; then
+    # the kernel oopsed in this script: its task died holding what it held (clear_inode's
+    # BUG_ON holds the i_pages lock; an unmount there never returns), so nothing here may
+    # wait on the filesystem: no unmount, no sync(2); this script's files go to the results
+    # disk with an fsync of the disk alone, and the host kills the guest
+    cat $T/trace > $d/trace
+    dmesg -c > $d/dmesg
+    (cd /results && tar -cf - $id) | dd of=/dev/vda bs=64k \
+      seek=$(($slot * DAXSIM_SLOT_BLOCKS)) conv=notrunc,fsync 2> /dev/null
+    echo "DAXSIM-DONE $id $s"
+    echo "DAXSIM-CRASH $id"
+    while :; do sleep 60; done
+  fi
   grep ' /dev/pmem' /proc/mounts | while read dev mnt rest; do umount $mnt; done
   cat $T/trace > $d/trace
   dmesg -c > $d/dmesg

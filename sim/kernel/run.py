@@ -42,6 +42,8 @@ __all__ = [
     "prepare_scripts",
     "run_scripts",
     "guest_name",
+    "crash_text",
+    "crash_where",
 ]
 
 #: FIEMAP extent flags (include/uapi/linux/fiemap.h)
@@ -89,6 +91,9 @@ class ScriptResult:
     reset_s : float or None
         Seconds the guest spent giving the pmem fresh struct pages before the script (None
         for the first script of a boot, which starts from the boot's).
+    crash : str or None
+        The console line of a kernel oops during the script (``kernel BUG at FILE:LINE!``);
+        ``error`` then says which site and where (:func:`crash_text`).
     """
 
     script: str
@@ -109,6 +114,7 @@ class ScriptResult:
     reports: list = field(default_factory=list)
     dmesg: str = ""
     reset_s: float | None = None
+    crash: str | None = None
 
     def counts(self) -> dict:
         """Passed and failed checks, content and model-derived apart."""
@@ -148,6 +154,7 @@ class ScriptResult:
                 "unobserved": self.unobserved,
                 "exit_status": self.exit_status,
                 "error": self.error,
+                "crash": self.crash,
                 "reset_s": self.reset_s,
             }
         )
@@ -430,6 +437,37 @@ def evaluate(commands, reports: list[dict], filename: str, *, warnings=None) -> 
     return res
 
 
+def crash_text(site: str, where: str) -> str:
+    """How a script stopped at a kernel BUG, the same words on both sides of ``kernel
+    compare`` (the kernel's ``error``, daxsim's ``completed``): ``site`` is the daxsim site
+    (or ``FILE:LINE``), ``where`` ``"the unmount"`` or ``"line N"``."""
+    return f"kernel BUG {site} at {where}"
+
+
+def crash_where(commands, reports: list[dict]) -> str:
+    """Where the agent died: ``"the unmount"`` when it reported its end (the final md5s and
+    extents come right before its unmount), else ``"line N"`` of the first command it did
+    not report (an agent reports each command once it returns)."""
+    if any(r.get("op") == "final" for r in reports):
+        return "the unmount"
+    last = max((int(r.get("line", -1)) for r in reports), default=-1)
+    for cmd in commands:
+        if cmd.line > last and not cmd.name.startswith(("@expect", "@final", "@model")):
+            return f"line {cmd.line}"
+    return "the unmount"
+
+
+def _crash_site(line: str, kernel) -> str:
+    """The daxsim site of an oops line (``kernel BUG at FILE:LINE!``), else ``FILE:LINE``,
+    else the line itself."""
+    from sim.kernel.splat import parse_splats
+
+    sp = parse_splats(line, kernel)
+    if not sp:
+        return line
+    return sp[0]["site"] or f"{sp[0]['file']}:{sp[0]['line']}"
+
+
 def guest_name(index: int, path: str) -> str:
     """The name a script runs under in the guest: unique and safe as a file name."""
     stem = re.sub(r"[^A-Za-z0-9._-]", "_", Path(path).stem)[:48]
@@ -537,7 +575,10 @@ def run_scripts(
         r.exit_status = int(o.exit_status)
         r.dmesg = o.dmesg
         r.reset_s = o.reset_s
-        if not any(rep.get("op") == "umount" for rep in r.reports):
+        r.crash = getattr(o, "crash", None)
+        if r.crash is not None:  # the guest was killed after it (run_job)
+            r.error = crash_text(_crash_site(r.crash, kernel), crash_where(cmds, r.reports))
+        elif not any(rep.get("op") == "umount" for rep in r.reports):
             r.error = "timed out" if job.timed_out else f"agent stopped (exit {o.exit_status})"
         elif o.reset_error is not None:
             r.error = f"struct pages not made fresh before the script: {o.reset_error}"
