@@ -131,12 +131,24 @@ HUNT_REPRODUCERS: dict[str, list[Path]] = {
     "6.18": [HUNT / "folio-share-association_truth.xfsio", HUNT / "folio-share-no_sigbus.xfsio"],
     "7.3": [HUNT / "folio-share-reset-no_warnings.xfsio", HUNT / "folio-share-no_sigbus.xfsio"],
 }
+#: Scripts the kernel BUGs in (clear_inode's BUG_ON at the unmount: a PTE entry in a PMD
+#: entry's slot), run last in their boot so that the rig's boot after the oops is not needed:
+#: the reads on 6.18 (6.2+ replace on any fault to a shared extent), the stores on 6.1 (6.0-6.1
+#: on a write fault only). tests/test_pte_in_pmd_slot.py judges them.
+CRASHES: dict[str, list[Path]] = {
+    "6.1": [SCRIPTS / "pte-in-pmd-slot-write.xfsio"],
+    "6.18": [SCRIPTS / "pte-in-pmd-slot.xfsio"],
+}
 #: Scripts whose checks and agreement with daxsim their own tests judge (test_hunt_confirm.py):
 #: the generic tests of tests/test_kernel_scripts.py leave them out (the agreement scripts:
 #: tests/test_kernel_agreement.py). phantom-visible's SIGBUS
 #: is 6.18's (7.3 maps the PMDs: its expect_errno lines fail there, in daxsim too); the hunt
 #: reproducers expect hunt invariants.
-OWN_CHECKS = {str(PHANTOM_VISIBLE)} | {str(p) for p in (*AGREEMENT_SCRIPTS, *AGREEMENT_POISON)}
+OWN_CHECKS = (
+    {str(PHANTOM_VISIBLE)}
+    | {str(p) for p in (*AGREEMENT_SCRIPTS, *AGREEMENT_POISON)}
+    | {str(p) for ps in CRASHES.values() for p in ps}
+)
 #: The padding file of the confirmation scripts in the suite (past what the suite's scripts use).
 HUNT_PAD_BYTES = 64 << 20
 
@@ -189,6 +201,7 @@ def run_suite(name: str):
         )
     paths = [str(p) for p in (*KERNEL_SUITE[name], every, *AFTER_EVERY_LINE[name])]
     paths += list(hunt.values())
+    paths += [str(p) for p in CRASHES.get(name, [])]  # last: the guest is killed after it
     capture = PageCapture.for_kernel(kernel)
     run = run_scripts(kernel, paths, pause=capture)
     run.by_path = {s.script: s for s in run.scripts}

@@ -3,8 +3,9 @@ slot (``dax_insert_entry`` locks it with the PTE fault's order-0 ``xa_state``): 
 covers the 512 indices, the next PTE fault in the range replaces it (its page's share drops
 while a PTE still maps the page), and its removal leaves 511 pages in ``nrpages``, which
 ``clear_inode()``'s ``BUG_ON(inode->i_data.nrpages)`` catches at the eviction (Linux 6.12,
-6.18 and 7.3 on ``scenarios/scripts/kernel-unresolved/pte-in-pmd-slot.xfsio``: share 1 where
-daxsim had 2, a BUG at fs/inode.c, then the unmount hangs)."""
+6.18 and 7.3 on ``scenarios/scripts/kernel/pte-in-pmd-slot.xfsio``, Linux 6.1 on its stores:
+share 1, a BUG at fs/inode.c, and the unmount never returns; the rig records the BUG and
+kills the guest)."""
 
 from __future__ import annotations
 
@@ -93,6 +94,7 @@ def test_removing_an_entry_from_a_slot_takes_one_page_away():
 def test_the_bug_lines_map_to_the_site():
     assert site_of_line("\tBUG_ON(inode->i_data.nrpages);") == "clear_inode_nrpages"
     for key in (
+        ("6.1.192", "fs/inode.c", 657),
         ("6.12.118", "fs/inode.c", 673),
         ("6.18.15", "fs/inode.c", 753),
         ("7.3.4", "fs/inode.c", 776),
@@ -162,3 +164,31 @@ def test_the_incremental_check_sees_the_bug_as_the_full_check_does(design):
                 first[paranoid] = j
                 break
     assert first == {False: 7, True: 7}  # f2's unlink evicts it
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("series", ["6.1", "6.18"])
+def test_the_kernel_bugs_at_the_unmount_as_daxsim_says(kernel_run, series):
+    """On the kernels (the last script of the suite's boot, tests/kernel_suite.py CRASHES):
+    clear_inode's BUG at the unmount, recorded by the rig as the script's observation, and
+    every observation daxsim makes of the script (checks, files, warning sites, faults,
+    where the script stopped, the page state before the unmount: page 0 read as share 1)
+    agrees."""
+    from kernel_suite import CRASHES
+
+    from sim.kernel.compare import _page_rows, observations, run_daxsim
+
+    run = kernel_run(series)
+    (path,) = (str(p) for p in CRASHES[series])
+    i = run.paths.index(path)
+    res = run.scripts[i]
+    assert res.script == path and not run.timed_out
+    assert res.crash is not None and res.crash.startswith("kernel BUG at fs/inode.c:")
+    assert res.error == "kernel BUG clear_inode_nrpages at the unmount"
+    assert "clear_inode_nrpages" in {w["site"] for w in res.warnings}
+    cmds = run.parsed[path]
+    sim = run_daxsim(cmds, path, run.kernel.design)
+    rows = observations(cmds, res, sim) + _page_rows(run, i, res, cmds)
+    assert ("completed", res.error, res.error, True) in rows
+    assert any(r[0].startswith("pages ") for r in rows)
+    assert [r for r in rows if not r[3]] == []

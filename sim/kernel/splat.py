@@ -61,7 +61,9 @@ KNOWN_SITES: dict[tuple[str, str, int], str] = {
     ("6.18.15", "fs/dax.c", 415): "folio_put_refcount",
     ("7.3.4", "mm/huge_memory.c", 1744): "pmd_folio_order",
     # clear_inode's BUG_ON(inode->i_data.nrpages) (fs/inode.c is not in the cache): the lines
-    # observed with kernel-unresolved/pte-in-pmd-slot.xfsio
+    # observed with kernel/pte-in-pmd-slot.xfsio (6.1: its stores, pte-in-pmd-slot-write),
+    # the RIP in clear_inode
+    ("6.1.192", "fs/inode.c", 657): "clear_inode_nrpages",
     ("6.12.118", "fs/inode.c", 673): "clear_inode_nrpages",
     ("6.18.15", "fs/inode.c", 753): "clear_inode_nrpages",
     ("7.3.4", "fs/inode.c", 776): "clear_inode_nrpages",
