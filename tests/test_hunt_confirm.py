@@ -272,3 +272,28 @@ def test_the_sigbus_finding_is_confirmed_on_6_18_and_7_3(kernel_run, series):
     assert status == CONFIRMED, evidence
     assert evidence.startswith("SIGBUS at line ")
     assert "vmf_insert_folio_pmd" in evidence and "dax_" in evidence
+
+
+def test_a_bug_confirms_a_no_warnings_finding_though_the_script_stopped():
+    """clear_inode's BUG stops the reproducer (the rig kills the guest after it, the script's
+    error says so): its splat, at a site daxsim counted, confirms the no_warnings finding; a
+    script stopped without such a BUG confirms nothing."""
+    from types import SimpleNamespace
+
+    from sim.kernel.run import ScriptResult
+
+    bug = {"file": "fs/inode.c", "line": 673, "function": "clear_inode",
+           "site": "clear_inode_nrpages"}  # fmt: skip
+    dax = SimpleNamespace(mm=SimpleNamespace(warnings={"clear_inode_nrpages": 1}))
+    res = ScriptResult(
+        script="x",
+        warnings=[bug],
+        crash="kernel BUG at fs/inode.c:673!",
+        error="kernel BUG clear_inode_nrpages at line 16",
+    )
+    assert judge("no_warnings", res, None, None, "", "page-share", dax) == (
+        CONFIRMED,
+        "BUG fs/inode.c:673 clear_inode",
+    )
+    res.crash = None  # stopped some other way: not judged
+    assert judge("no_warnings", res, None, None, "", "page-share", dax)[0] == "not reproduced"

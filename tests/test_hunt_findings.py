@@ -71,3 +71,24 @@ def test_a_legal_pmd_read_over_a_clones_pte_folio_gets_sigbus_from_6_15(variant,
     failed = {c.kind for c in r.result.failed}
     assert failed == (set() if sigbus else {"expect_errno", "expect_invariant"})
     assert r.dax.stats["pmd_sigbus"] == int(sigbus)
+
+
+PTE_IN_SLOT = Path(__file__).parent.parent / "scenarios/scripts/hunt/page-share-no_warnings.xfsio"
+
+
+@pytest.mark.parametrize(
+    "variant, bug",
+    [("page-share", True), ("cow-index", False), ("folio-share", False)],
+)
+def test_a_pte_read_under_a_pmd_entry_kept_by_a_reflink_bugs_the_eviction(variant, bug):
+    """The hunt's page-share no_warnings reproducer: f1 PMD-maps its 2 MiB extent, a reflink
+    shares it (up to v6.14 the layout break unmaps, the PMD entry stays) and f1 reads a page
+    through a 16 KiB mapping: dax_insert_entry replaces the PMD entry through the PTE fault's
+    order-0 xa_state (in the multi-index slot), and f1's eviction at its unlink finds 511
+    pages in nrpages: clear_inode's BUG (6.12: kernel BUG at fs/inode.c:673). 6.0-6.1 replace
+    only on a write fault; from 6.15 the reflink deletes the PMD entry."""
+    r = run_script(
+        PTE_IN_SLOT.read_text(), str(PTE_IN_SLOT), variant, invariants=runner_invariants()
+    )
+    assert r.result.ok == bug, [c.describe() for c in r.result.failed]
+    assert r.dax.mm.warnings.get("clear_inode_nrpages", 0) == int(bug)

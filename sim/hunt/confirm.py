@@ -10,7 +10,9 @@ confirmation depends on the invariant:
 ``no_warnings``
     the kernel prints a WARN whose daxsim site (:func:`sim.kernel.splat.parse_splats`, read
     from the condition on the WARN's source line) is one of the sites daxsim fired on the
-    same script. A WARN elsewhere is reported, but does not confirm.
+    same script. A WARN elsewhere is reported, but does not confirm. A kernel BUG counts the
+    same way (clear_inode's, site ``clear_inode_nrpages``): the script stops there, the rig
+    kills the guest, and the BUG's splat is the evidence.
 ``no_sigbus``
     the kernel delivers SIGBUS to the same access: the reproducer's ``@expect_errno SIGBUS``
     line after it (the hunt writes one after every failing command) passes on the kernel.
@@ -48,6 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sim.constants import BUILTIN_DESIGNS
+from sim.memmap.layout import BUG_SITES
 
 __all__ = [
     "Confirmation",
@@ -216,7 +219,8 @@ def daxsim_at_end(commands, filename: str, design: str):
 
 
 def _warn_text(w: dict) -> str:
-    return f"WARN {w['file']}:{w['line']} {w['function']}"
+    kind = "BUG" if w.get("site") in BUG_SITES else "WARN"
+    return f"{kind} {w['file']}:{w['line']} {w['function']}"
 
 
 def judge(invariant: str, script_result, pages, baseline, iomem: str, design: str, dax):
@@ -251,7 +255,10 @@ def judge(invariant: str, script_result, pages, baseline, iomem: str, design: st
     )
 
     r = script_result
-    if r.error is not None:
+    # a kernel BUG stops the script (the rig kills the guest after it): for no_warnings the
+    # BUG's splat is the evidence, as a WARN's is
+    bugged = getattr(r, "crash", None) is not None and invariant in WARN_INVARIANTS
+    if r.error is not None and not bugged:
         return NOT_REPRODUCED, f"the script did not run to its end: {r.error}"
     if invariant in LOAD_INVARIANTS:
         loads = [c for c in r.checks if c.kind == "expect_bytes"]
