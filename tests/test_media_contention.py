@@ -203,30 +203,23 @@ def test_six_dimm_4_kib_random_loads_dip_below_256_b_and_64_kib():
     assert by[4096] < 0.9 * by[256] and by[4096] < 0.9 * by[65536], by
 
 
-# S1 data/bandwidth.csv, RandBW, one DIMM, LATTester placement: GB/s at 4 / 8 / 12 / 24
-# threads by access size (not figure data: the rows of the raw sweep)
-RANDBW_ONE_DIMM = {
-    256: (6.47, 6.00, 4.76, 3.38),
-    128: (3.37, 3.32, 2.96, 2.15),
-    64: (1.70, 1.66, 1.69, 1.54),
-}
-
-
 def _one_dimm_random_loads(prof, size, th):
+    c = CURVE[f"1-DIMM random load {size} B"]
+    op, pat, sz, th, dimms = c.args(th)
     return simulate(
-        prof, "load", "rand", size, th, dimms=1, region_bytes=th << 31, requests=120_000
+        prof, op, pat, sz, th, dimms=dimms, region_bytes=c.region_bytes(th), requests=120_000
     ).bandwidth_gbps
 
 
-@pytest.mark.parametrize("size", sorted(RANDBW_ONE_DIMM))
+@pytest.mark.parametrize("size", [64, 128, 256])
 def test_one_dimm_random_loads_fall_at_24_threads_as_published(size):
-    # Under 24 threads the later 64 B parts of an XPLine reach the DIMM long after the
-    # first (the iMC admits the loads waiting for its RPQ out of order) and the line has
-    # been evicted meanwhile: 256 B and 128 B accesses read their lines again, 64 B
-    # accesses (one part per line) do not fall. No prefetcher is involved.
-    pub = RANDBW_ONE_DIMM[size]
-    assert _one_dimm_random_loads(GEN1, size, 24) == pytest.approx(pub[3], rel=0.15)
-    assert _one_dimm_random_loads(GEN1, size, 4) == pytest.approx(pub[0], rel=0.10)
+    # S1's raw sweep (RandBW): under 24 threads the later 64 B parts of an XPLine reach
+    # the DIMM long after the first (the iMC admits the loads waiting for its RPQ out of
+    # order) and the line has been evicted meanwhile: 256 B and 128 B accesses read their
+    # lines again, 64 B accesses (one part per line) do not fall. No prefetcher is involved.
+    pub = dict(CURVE[f"1-DIMM random load {size} B"].points)
+    assert _one_dimm_random_loads(GEN1, size, 24) == pytest.approx(pub[24], rel=0.15)
+    assert _one_dimm_random_loads(GEN1, size, 4) == pytest.approx(pub[4], rel=0.10)
 
 
 def test_one_dimm_load_fall_comes_from_out_of_order_rpq_admission():

@@ -207,7 +207,7 @@ def _published(args: argparse.Namespace, overrides: dict) -> int:
     if args.json:
         print(json.dumps(rows))
         return 0
-    print(f"profile {args.profile} vs FAST'20 (NVSL/OptaneStudy figure data), GB/s")
+    print(f"profile {args.profile} vs FAST'20 (NVSL/OptaneStudy figure data and raw sweep), GB/s")
     last = None
     for r in rows:
         if r["curve"] != last:

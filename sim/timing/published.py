@@ -20,6 +20,10 @@ figures) and checked against its raw sweep ``data/bandwidth.csv``:
   relative difference over the sizes) are 16-20 threads for reads (4-6 %), 6 threads for
   ntstore (3 %) and 12-20 threads for store+clwb (11-12 %): the comparison uses 16, 6 and
   12 threads.
+* One-DIMM random loads by thread count, 64 / 128 / 256 B: not figure data but the
+  ``RandBW`` rows of ``data/bandwidth.csv`` (``lpmem``, ``Load``, not interleaved, local;
+  the mean of the 1-7 runs at each thread count). They fall with threads for 128 and
+  256 B but not for 64 B, without any prefetcher (``prefetching=0``, random addresses).
 
 Placement: LATTester's default align mode (``ALIGN_PERTHREAD``) gives thread ``i`` its own
 2 GiB working set at ``i * 2 GiB`` of the namespace (``src/kernel/lattester.h``:
@@ -92,6 +96,8 @@ _TH = (1, 2, 4, 6, 8, 12, 16, 20, 24)
 _NI = "graphs/04-bandwidth_thcount_optane_ni.csv"
 _IL = "graphs/04-bandwidth_thcount_optane.csv (write columns swapped, see above)"
 _SZ = "graphs/05-bandwidth_accesssize_optane.csv"
+_RB = "data/bandwidth.csv (RandBW, lpmem, Load, 1 DIMM, mean of the runs)"
+_RB_TH = (1, 2, 4, 6, 8, 12, 24)
 
 
 def _pick(xs, ys):
@@ -115,6 +121,36 @@ _IL_CL += (9.21, 8.85, 8.75, 8.67, 8.25, 8.25, 8.31, 7.92, 7.88, 7.79, 7.67, 7.5
 
 CURVES: tuple[Curve, ...] = (
     Curve("1-DIMM load", "load", "seq", 1, "threads", 256, _pick(_TH, _NI_LOAD), _NI),
+    Curve(
+        "1-DIMM random load 256 B",
+        "load",
+        "rand",
+        1,
+        "threads",
+        256,
+        tuple(zip(_RB_TH, (2.61, 4.74, 6.47, 6.44, 6.00, 4.76, 3.38), strict=True)),
+        _RB,
+    ),
+    Curve(
+        "1-DIMM random load 128 B",
+        "load",
+        "rand",
+        1,
+        "threads",
+        128,
+        tuple(zip(_RB_TH, (1.85, 3.11, 3.37, 3.37, 3.32, 2.96, 2.15), strict=True)),
+        _RB,
+    ),
+    Curve(
+        "1-DIMM random load 64 B",
+        "load",
+        "rand",
+        1,
+        "threads",
+        64,
+        tuple(zip(_RB_TH, (1.48, 1.66, 1.70, 1.69, 1.66, 1.69, 1.54), strict=True)),
+        _RB,
+    ),
     Curve("1-DIMM ntstore", "ntstore", "seq", 1, "threads", 256, _pick(_TH, _NI_NT), _NI),
     Curve("1-DIMM clwb", "clwb", "seq", 1, "threads", 256, _pick(_TH, _NI_CL), _NI),
     Curve("6-DIMM load", "load", "seq", 6, "threads", 256, _pick(_TH, _IL_LOAD), _IL),
