@@ -220,12 +220,18 @@ _NPARAM = 54
 ) = range(11)
 _NSTAT = 11
 
-# wear counters: a table of 2^16 per DIMM, indexed by the AIT block number folded onto 16
-# bits (its 16-bit parts xor-ed). A mask of the block number would alias blocks 2^16 apart
-# (LATTester's 2 GiB per-thread regions are 2^19 blocks apart, so every thread would count
-# on the same slots); folding keeps neighbouring blocks on neighbouring slots, so a
-# sequential stream stays in the host's cache (a multiplicative hash sent every block to a
-# random line of the 3 MiB table and cost a host cache miss per media write)
+# wear counters: a table of 2^16 per DIMM, indexed by the AIT block number's low 16 bits
+# plus its higher bits times an odd constant (``_fold16``). A mask of the block number would
+# alias blocks 2^16 apart (LATTester's 2 GiB per-thread regions are 2^19 blocks apart, so
+# every thread would count on the same slots); adding the low bits keeps neighbouring blocks
+# on neighbouring slots, so a sequential stream stays in the host's cache (a multiplicative
+# hash of the whole number sent every block to a random line of the 3 MiB table and cost a
+# host cache miss per media write). The constant spreads the starts of regions c * 2^16
+# blocks apart (c = 1..16, 6..48 regions) at least 0.35 * 2^16 / regions slots apart, so
+# that long runs do not share counters either: xor-ing the parts, as before, put region t
+# of LATTester's layout at slot offset 8t, and over 480,000 requests 24 threads on one
+# DIMM counted ~15 blocks on each slot and stalled for 256 migrations no block had earned
+_WEAR_MUL = 56733
 _WEAR_BITS = 16
 _WEAR_SLOTS = 1 << _WEAR_BITS
 
@@ -619,9 +625,8 @@ def _ait(P, ait_tag, ait_lru, d, blk, clock, st):
 
 @_inline
 def _fold16(x):
-    """``x >= 0`` folded onto 16 bits: the xor of its four 16-bit parts."""
-    x = x ^ (x >> 32)
-    return (x ^ (x >> 16)) & (_WEAR_SLOTS - 1)
+    """``x >= 0`` folded onto 16 bits: its low 16 bits plus ``_WEAR_MUL`` times the rest."""
+    return (x + (x >> 16) * _WEAR_MUL) & (_WEAR_SLOTS - 1)
 
 
 @_inline
