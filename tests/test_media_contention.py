@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from sim.engine import Engine
-from sim.timing.media import simulate
+from sim.timing.media import simulate, staggered_region_bytes
 from sim.timing.profiles import load_profile
 from sim.timing.published import CURVES, THREAD_REGION_BYTES
 from sim.work import WorkRecord
@@ -72,6 +72,23 @@ def test_lattester_placement_lines_threads_up_on_three_dimms():
     il = prof["dimm.interleave_bytes"]
     starts = {(t * THREAD_REGION_BYTES // il) % 6 for t in range(24)}
     assert starts == {0, 2, 4}
+
+
+def test_default_placement_is_lattesters_and_staggered_starts_every_dimm_in_turn():
+    # simulate's default gives each thread LATTester's 2 GiB region (the calibration
+    # sources' placement); before, it spread the threads over 1 GiB per DIMM, which started
+    # every thread on DIMM 0 at 2, 4, 8 and 16 threads
+    a = simulate(GEN1, "ntstore", "seq", 256, 8, requests=20_000)
+    b = simulate(
+        GEN1, "ntstore", "seq", 256, 8, region_bytes=8 * THREAD_REGION_BYTES, requests=20_000
+    )
+    assert np.array_equal(a.latency_ns, b.latency_ns)
+    il = GEN1["dimm.interleave_bytes"]
+    for k in (2, 4, 8, 16, 24, 128):
+        slice_b = staggered_region_bytes(GEN1, k) // k
+        assert [(i * slice_b // il) % 6 for i in range(k)] == [i % 6 for i in range(k)]
+    one = load_profile("optane-gen1", {"dimm.capacity_bytes": 1 << 30})  # 6 GiB in all
+    assert staggered_region_bytes(one, 24) <= 6 << 30
 
 
 def test_interleaved_ntstore_falls_monotonically_past_its_peak_with_lattester_placement():

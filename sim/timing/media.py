@@ -139,7 +139,7 @@ from numba.extending import intrinsic
 from sim.errors import InputError
 from sim.timing.profiles import Profile
 
-__all__ = ["OPS", "PATTERNS", "MediaResult", "simulate"]
+__all__ = ["OPS", "PATTERNS", "MediaResult", "simulate", "staggered_region_bytes"]
 
 OPS = ("load", "ntstore", "clwb")
 PATTERNS = ("seq", "rand")
@@ -1727,6 +1727,38 @@ _STAT_NAMES = (
 )
 
 
+def staggered_region_bytes(profile: Profile, threads: int, *, dimms: int | None = None) -> int:
+    """A region for :func:`simulate` that starts thread ``i`` on DIMM ``i mod dimms``.
+
+    Each thread's slice is a whole number of interleave rounds (``dimms *
+    dimm.interleave_bytes``) plus one interleave block, about 1 GiB (less when the
+    interleave set is smaller than ``threads`` GiB), so consecutive threads start on
+    consecutive DIMMs: many threads copying pages that an allocator spread over the device.
+
+    Parameters
+    ----------
+    profile : Profile
+        Hardware profile (``dimm.interleave_bytes``, ``dimm.capacity_bytes``).
+    threads : int
+        Issuing threads.
+    dimms : int, optional
+        Interleave set (default ``dimm.count``).
+
+    Returns
+    -------
+    int
+        ``region_bytes`` for :func:`simulate`.
+    """
+    ndimm = profile["dimm.count"] if dimms is None else int(dimms)
+    il = int(profile["dimm.interleave_bytes"]) if ndimm > 1 else 64
+    rnd = ndimm * il
+    cap = ndimm * int(profile["dimm.capacity_bytes"])
+    per = min(1 << 30, cap // max(1, threads) - il) // rnd * rnd + il
+    if per < il or per * threads > cap:
+        raise InputError("interleave set too small for that many threads", str(threads))
+    return int(per * threads)
+
+
 def simulate(
     profile: Profile,
     op: str,
@@ -1758,8 +1790,15 @@ def simulate(
     dimms : int, optional
         Interleave set (default ``dimm.count``); 1 is a single non-interleaved DIMM.
     region_bytes : int, optional
-        Bytes the accesses are confined to (default 1 GiB per DIMM, at least 64 MiB per
-        thread); a small region is a hotspot.
+        Bytes the accesses are confined to; thread ``i`` starts at ``i * (region_bytes //
+        threads)`` (rounded down to ``size_bytes``), so the region also decides on which
+        DIMM each thread starts. A small region is a hotspot. Default: the placement of the
+        calibration sources, LATTester's 2 GiB working set per thread
+        (:data:`sim.timing.published.THREAD_REGION_BYTES`, ``threads * 2 GiB``: on six DIMMs
+        interleaved at 4 KiB thread ``i`` starts on DIMM ``2i mod 6``); when that is larger
+        than the interleave set, the staggered placement of :func:`staggered_region_bytes`
+        (thread ``i`` on DIMM ``i mod dimms``). Before, the default spread the threads over
+        1 GiB per DIMM, which started every thread on DIMM 0 at 2, 4, 8 and 16 threads.
     requests : int
         Total 64 B requests over all threads.
     seed : int
@@ -1780,7 +1819,11 @@ def simulate(
     if ndimm < 1 or ndimm > 64:
         raise InputError("dimms must be between 1 and 64", str(dimms))
     if region_bytes is None:
-        region_bytes = max(ndimm << 30, threads * (64 << 20))
+        from sim.timing.published import THREAD_REGION_BYTES
+
+        region_bytes = threads * THREAD_REGION_BYTES
+        if region_bytes > ndimm * profile["dimm.capacity_bytes"]:
+            region_bytes = staggered_region_bytes(profile, threads, dimms=ndimm)
     region_bytes = int(region_bytes)
     if region_bytes < threads * size_bytes:
         raise InputError(
