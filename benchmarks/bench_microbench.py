@@ -134,11 +134,13 @@ def calibration_table(requests: int = 200_000) -> list[tuple[str, float, float]]
     return rows
 
 
-def published_table(requests: int = 120_000) -> list[tuple[str, int, float, float, bool]]:
+def published_table(requests: int | None = None) -> list[tuple[str, int, float, float, bool]]:
     """(curve, x, published GB/s, model GB/s, fitted) for every point of
-    :data:`sim.timing.published.CURVES`."""
-    from sim.timing.published import compare
+    :data:`sim.timing.published.CURVES`, at ``requests`` per point (default
+    :data:`sim.timing.published.STEADY_REQUESTS`, steady state)."""
+    from sim.timing.published import STEADY_REQUESTS, compare
 
+    requests = STEADY_REQUESTS if requests is None else requests
     return [
         (r["curve"], r["x"], r["published_gbps"], r["model_gbps"], r["fitted"])
         for r in compare(load_profile(), requests=requests)

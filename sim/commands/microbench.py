@@ -65,7 +65,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--region", type=_size, default=None, help="bytes the accesses are confined to"
     )
-    parser.add_argument("--requests", type=int, default=200_000, help="64 B requests to simulate")
+    parser.add_argument(
+        "--requests",
+        type=int,
+        default=None,
+        help="64 B requests to simulate (default 200,000; with --published, per point, "
+        "default sim.timing.published.STEADY_REQUESTS: steady state)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random pattern")
     parser.add_argument(
         "--set",
@@ -80,7 +86,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         default=None,
         help="compare with the published FAST'20 curves (all, or those whose name contains "
-        "NAME, e.g. '6-DIMM ntstore'); --requests is per point",
+        "NAME, e.g. '6-DIMM ntstore') in steady state; --requests is per point",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -155,6 +161,10 @@ def main(args: argparse.Namespace) -> int:
             raise InputError("expected KEY=VALUE", item)
         k, v = item.split("=", 1)
         overrides[k.strip()] = v.strip()
+    if args.requests is None:
+        from sim.timing.published import STEADY_REQUESTS
+
+        args.requests = STEADY_REQUESTS if args.published is not None else 200_000
     if args.requests < 1:
         raise InputError("must be positive", "--requests")
     from sim.limits import check_memory

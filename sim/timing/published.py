@@ -34,6 +34,13 @@ DIMM ``2i mod 6``: the threads start lined up on three of the six DIMMs, 1/3 of 
 on each. :func:`compare` places the model's threads the same way
 (:meth:`Curve.region_bytes`).
 
+Steady state: S1 runs every point for 5 s (``30_stridebw.sh``), so :func:`compare` simulates
+:data:`STEADY_REQUESTS` requests per point, a count at which every point of every curve is
+within 2% of a run four times longer (BENCHMARKS.md, issue 18). Shorter runs overstate
+some points: LATTester's placement starts the threads in convoys that take a long run to
+settle (six DIMMs, ntstore, 24 threads: 10.44 GB/s at 120,000 requests, 11.45 at 480,000
+with the model of 2026-12-07 10:00 UTC).
+
 ``FITTED`` lists the points the model's parameters were set from
 (``tests/test_media_calibration.py``); every other point is checked only.
 """
@@ -42,10 +49,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Curve", "CURVES", "FITTED", "THREAD_REGION_BYTES", "compare"]
+__all__ = ["Curve", "CURVES", "FITTED", "STEADY_REQUESTS", "THREAD_REGION_BYTES", "compare"]
 
 #: LATTester's per-thread working set (``PERTHREAD_WORKSET``, ``ALIGN_PERTHREAD``).
 THREAD_REGION_BYTES = 2 << 30
+
+#: 64 B requests per point at which every published point's model bandwidth is within 2%
+#: of a run four times longer (measured, BENCHMARKS.md issue 18).
+STEADY_REQUESTS = 480_000
 
 
 @dataclass(frozen=True)
@@ -221,7 +232,7 @@ FITTED: frozenset[tuple[str, int]] = frozenset(
 )
 
 
-def compare(profile, names: tuple[str, ...] = (), *, requests: int = 120_000) -> list[dict]:
+def compare(profile, names: tuple[str, ...] = (), *, requests: int = STEADY_REQUESTS) -> list[dict]:
     """The model next to every published point.
 
     Parameters
@@ -231,7 +242,7 @@ def compare(profile, names: tuple[str, ...] = (), *, requests: int = 120_000) ->
     names : tuple of str
         Curves whose name contains one of these (case-insensitive); all when empty.
     requests : int
-        64 B requests simulated per point.
+        64 B requests simulated per point (default :data:`STEADY_REQUESTS`, steady state).
 
     Returns
     -------
