@@ -22,7 +22,8 @@ this may change a single output bit:
   lines, as VANS; this one moves store+clwb).
 * The generic path (every division done as a division) equals the shortcut path.
 * The new data structures behave as the ones they replace (heap, linear scan); the event
-  heap (4-ary since 2026-12-07) pops what ``heapq`` pops.
+  heap (4-ary since 2026-12-07) pops what ``heapq`` pops; the AIT set's LRU order word
+  evicts what a timestamp per way evicted.
 """
 
 from __future__ import annotations
@@ -226,6 +227,33 @@ def test_event_heap_pops_what_heapq_pops(first, events):
             n = media._heap_drop_root(hk, hv, n)
         assert n == len(ref)
     assert n == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    ways=st.integers(1, 16),
+    uses=st.lists(st.tuples(st.integers(0, 40), st.booleans()), min_size=1, max_size=150),
+)
+def test_ait_lru_order_evicts_what_timestamps_evict(ways, uses):
+    # one AIT set of `ways` ways; the reference stamps every use (clock, way) and evicts the
+    # smallest stamp; a use flagged `same` happens in the same event (clock) as the one
+    # before it, so several ways carry the same clock and the way number decides
+    prof = load_profile("optane-gen1", overrides={"ait.ways": ways, "ait.buffer_entries": ways})
+    P = media._param_vector(prof, "load", 1)
+    tags, order = media._ait_arrays(P, 1)
+    stats = np.zeros(media._NSTAT, dtype=np.int64)
+    ref_tag = [-1] * ways
+    ref_stamp = [(0, w) for w in range(ways)]
+    clock = 0
+    for blk, same in uses:
+        clock += 0 if same else 1
+        hit = blk in ref_tag
+        w = ref_tag.index(blk) if hit else min(range(ways), key=ref_stamp.__getitem__)
+        ref_tag[w] = blk
+        ref_stamp[w] = (clock, w)
+        got = media._ait(P, tags, order, 0, blk, clock, stats)
+        assert got == P[media._AIT_HIT if hit else media._AIT_MISS]
+        assert list(tags[0]) == ref_tag
 
 
 @settings(max_examples=200, deadline=None)

@@ -109,12 +109,12 @@ media (separate read and write ports with latency and occupancy) ; wear levellin
   BENCHMARKS.md, issue 18). Its fall at 20-24 threads is partly the start transient of
   that placement: the three convoys of 8 threads disperse over a long run (24 threads:
   10.4 GB/s at 120,000 requests, 11.45 at 480,000; S1 measures 5 s per point).
-* The AIT buffer is ``ait.buffer_entries`` blocks in sets of ``ait.ways``, LRU per set
-  (VANS's AIT buffer, S2 ``src/general/ait.h``, is one LRU buffer keyed by block address,
-  fully associative; the sets are the model's). The set of a block is its number with its
-  bytes xor-ed onto the low byte, modulo the sets (``_ait_set``): a plain modulo put every
-  LATTester thread (regions 2^19 blocks apart) in one set, so 24 sequential streams
-  thrashed one set of 16 ways while the others stayed empty.
+* The AIT buffer is ``ait.buffer_entries`` blocks in sets of ``ait.ways`` (at most 16),
+  LRU per set (VANS's AIT buffer, S2 ``src/general/ait.h``, is one LRU buffer keyed by
+  block address, fully associative; the sets are the model's). The set of a block is its
+  number with its bytes xor-ed onto the low byte, modulo the sets (``_ait_set``): a plain
+  modulo put every LATTester thread (regions 2^19 blocks apart) in one set, so 24
+  sequential streams thrashed one set of 16 ways while the others stayed empty.
 * Reads served to the CPU take ``media.read_write_interference_ns`` of write-port time
   each (the DIMM controller serves one at a time): this is why store+clwb (a read for
   ownership per line) peaks at ~1.75 GB/s while ntstore reaches 2.2 GB/s.
@@ -201,8 +201,9 @@ PATTERNS = ("seq", "rand")
     _HBITS,
     _POW2,
     _RFOW,
-) = range(54)
-_NPARAM = 54
+    _AIT_FILL,
+) = range(55)
+_NPARAM = 55
 
 # Statistic indices returned by the kernel.
 (
@@ -242,6 +243,14 @@ _MAX_LINES = 1 << _E_BITS
 _CAT_SH = 60
 _NOKEY = 3 << _CAT_SH
 _HASH_MUL = np.int64(-7046029254386353131)  # 0x9E3779B97F4A7C15 (Fibonacci hashing)
+
+# AIT LRU order (see _ait): at most 16 ways, 4 bits each in one word; the tie word holds
+# clock << 5 | count (count <= 16)
+_AIT_MAX_WAYS = 16
+_AIT_TIE_BITS = 5
+_AIT_TIE_MASK = (1 << _AIT_TIE_BITS) - 1
+_NIB_ONES = np.int64(0x1111111111111111)
+_NIB_HIGH = np.int64(-0x7777777777777778)  # 0x8888888888888888
 
 # Event payload: request << 21 | window slot << 14 | thread << 1 | phase. A thread field of
 # ``nthreads + d`` is DIMM ``d``'s read admission event (a slot of its RPQ frees).
@@ -328,6 +337,9 @@ def _param_vector(profile: Profile, op: str, ndimms: int) -> np.ndarray:
     P[_HBITS] = max(2, (4 * int(P[_NLINES]) - 1).bit_length())
     P[_POW2] = 1  # shifts for power-of-two access sizes and per-thread slices
     P[_RFOW] = v["cpu.rfo_window"]
+    # the AIT order word's 4-bit fields past the ways hold 15 (see _ait)
+    ways = int(P[_AITW])
+    P[_AIT_FILL] = -(1 << (4 * ways)) if ways < _AIT_MAX_WAYS else 0
     return P
 
 
@@ -361,7 +373,9 @@ def _without_shortcuts(P: np.ndarray) -> np.ndarray:
 # prefetch the line's wear counter and AIT set (``_host_prefetch``): its write-back, often
 # much later, would otherwise stall on a host cache miss in a 3 MiB table (the largest
 # single cost in random-write runs). The prefetcher's stream detector and-reduces its
-# table before it searches it (a random read continues no stream).
+# table before it searches it (a random read continues no stream). An AIT set's LRU state
+# is one order word (4 bits a way) and one tie word instead of a timestamp per way: a
+# lookup touches the set's 2 host cache lines of tags and one shared line of order words.
 # --------------------------------------------------------------------------------------
 
 _kernel = numba.njit(cache=True, _nrt=False)
@@ -493,6 +507,21 @@ def _host_prefetch(typingctx, arr, i, j):
     return sig, codegen
 
 
+@intrinsic
+def _ctz(typingctx, x):
+    """Trailing zero bits of ``x != 0`` (``llvm.cttz``)."""
+    sig = x(x)
+
+    def codegen(context, builder, signature, args):
+        ity = ir.IntType(64)
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ity, [ity, ir.IntType(1)]), "llvm.cttz.i64"
+        )
+        return builder.call(fn, [args[0], ir.Constant(ir.IntType(1), 1)])
+
+    return sig, codegen
+
+
 @_inline
 def _qmin(q, d):
     """Smallest element of queue row ``q[d]`` (see :func:`_replace_min`)."""
@@ -599,26 +628,68 @@ def _ait_set(P, blk):
 
 
 @_inline
+def _nibbles(n):
+    """Mask of the low ``n`` 4-bit fields of a word, ``0 <= n <= 15``."""
+    return (np.int64(1) << (4 * n)) - 1
+
+
+@_inline
+def _ait_touch(ait_lru, d, s, ways, w, p, clock):
+    """Make way ``w``, at position ``p`` of set ``s``'s LRU order, the most recently used at
+    ``clock`` (see :func:`_ait`)."""
+    o = ait_lru[d, 2 * s]
+    tie = ait_lru[d, 2 * s + 1]
+    nt = tie & _AIT_TIE_MASK
+    # take position p out: the ways above it move down one position
+    o = (o & _nibbles(p)) | ((((o >> (4 * p)) >> 4) & _nibbles(ways - 1 - p)) << (4 * p))
+    if p >= ways - nt:
+        nt -= 1
+    if clock != tie >> _AIT_TIE_BITS:
+        # a later use than any other: the newest position
+        ait_lru[d, 2 * s] = o | (w << (4 * (ways - 1)))
+        ait_lru[d, 2 * s + 1] = clock << _AIT_TIE_BITS | 1
+        return
+    # used in the same event as the last nt ways of the order: among them by way number
+    q = ways - 1 - nt
+    while q < ways - 1 and (o >> (4 * q)) & 15 < w:
+        q += 1
+    up = np.int64(0)
+    if q < ways - 1:
+        up = ((o >> (4 * q)) & _nibbles(ways - 1 - q)) << (4 * (q + 1))
+    ait_lru[d, 2 * s] = (o & _nibbles(q)) | (w << (4 * q)) | up
+    ait_lru[d, 2 * s + 1] = clock << _AIT_TIE_BITS | (nt + 1)
+
+
+@_inline
 def _ait(P, ait_tag, ait_lru, d, blk, clock, st):
-    """AIT buffer lookup of block ``blk``: set-associative, LRU within the set
-    (``ait_lru`` holds ``clock << 12 | way``, so ties go to the lowest way)."""
+    """AIT buffer lookup of block ``blk``: set-associative, LRU within the set.
+
+    The LRU order of set ``s`` is one word, ``ait_lru[d, 2 s]``: the ways from the least to
+    the most recently used, four bits each (at most 16 ways). A use moves its way to the
+    newest position, except that ways used in the same event (the same ``clock``) are
+    ordered by way number; ``ait_lru[d, 2 s + 1]`` holds the clock of the set's last use and
+    how many of the newest positions it stamped (``clock << 5 | count``). So the victim is
+    the way of the smallest ``(clock of last use, way)``, as with a timestamp per way, with
+    two words per set instead of 16 (the tags and the order of a set take 2 host cache
+    lines and a sixteenth of one, where tags and timestamps took 4)."""
     ways = P[_AITW]
-    base = _ait_set(P, blk) * ways
+    s = _ait_set(P, blk)
+    base = s * ways
     tags = ait_tag[d, base : base + ways]
-    lrus = ait_lru[d, base : base + ways]
     w = ways
     for k in range(ways):  # branch-free
         w = min(w, k if tags[k] == blk else ways)
     if w < ways:
-        lrus[w] = clock << _E_BITS | w
+        # its position: the lowest 4-bit field equal to w (the fields past the ways hold
+        # 15, which no way < 15 equals; a zero field x satisfies (x - 1) & ~x & 8)
+        x = (ait_lru[d, 2 * s] | P[_AIT_FILL]) ^ (w * _NIB_ONES)
+        p = _ctz((x - _NIB_ONES) & ~x & _NIB_HIGH) >> 2
+        _ait_touch(ait_lru, d, s, ways, w, p, clock)
         st[S_AIT_HITS] += 1
         return P[_AIT_HIT]
-    v = lrus[0]
-    for k in range(1, ways):
-        v = min(v, lrus[k])
-    v &= _MAX_LINES - 1
+    v = ait_lru[d, 2 * s] & 15  # the least recently used way
     tags[v] = blk
-    lrus[v] = clock << _E_BITS | v
+    _ait_touch(ait_lru, d, s, ways, v, np.int64(0), clock)
     st[S_AIT_MISSES] += 1
     return P[_AIT_MISS]
 
@@ -1081,12 +1152,11 @@ def _write(
         # both into the host's caches now instead of stalling on them at the write-back
         blk = _div(line, P[_LPB], P[_LPB_SH])
         _host_prefetch(wear, d, _fold16(blk))
-        ways = P[_AITW]
-        abase = _ait_set(P, blk) * ways
+        aset = _ait_set(P, blk)
+        abase = aset * P[_AITW]
         _host_prefetch(ait_tag, d, abase)
-        _host_prefetch(ait_tag, d, abase + ways - 1)
-        _host_prefetch(ait_lru, d, abase)
-        _host_prefetch(ait_lru, d, abase + ways - 1)
+        _host_prefetch(ait_tag, d, abase + P[_AITW] - 1)
+        _host_prefetch(ait_lru, d, 2 * aset)
     mask[d, e] |= 1 << sub
     pf[d, e] = 0
     lru[d, e] = clock
@@ -1131,6 +1201,25 @@ def _address(
 
 
 @numba.njit(cache=True)
+def _ait_arrays(P, ndimm):
+    """The AIT buffers of ``ndimm`` DIMMs, empty: tags (-1, none) and per set the LRU order
+    (ways 0, 1, .. from the oldest position) and tie word (every way used at clock 0);
+    see :func:`_ait`."""
+    optane = P[_KIND] == 0
+    ways = P[_AITW] if optane else 1
+    nsets = P[_NSETS] if optane else 1
+    ait_tag = np.full((ndimm, nsets * ways), -1, dtype=np.int64)
+    ait_lru = np.zeros((ndimm, 2 * nsets), dtype=np.int64)
+    order = np.int64(0)
+    for w in range(ways):
+        order |= np.int64(w) << (4 * w)
+    for i in range(nsets):
+        ait_lru[:, 2 * i] = order
+        ait_lru[:, 2 * i + 1] = ways
+    return ait_tag, ait_lru
+
+
+@numba.njit(cache=True)
 def _simulate(P, op, pattern, size, nthreads, nreq, region, W, seed, reorder, rfo, lat, comp):
     ndimm = P[_NDIMM]
     nl = P[_NLINES] if P[_KIND] == 0 else 1
@@ -1147,11 +1236,7 @@ def _simulate(P, op, pattern, size, nthreads, nreq, region, W, seed, reorder, rf
     wport = np.zeros(ndimm, dtype=np.int64)
     rport = np.zeros(ndimm, dtype=np.int64)
     wear = np.zeros((ndimm, _WEAR_SLOTS if P[_KIND] == 0 else 1), dtype=np.int64)
-    aw = max(1, (P[_AITE] // P[_AITW]) * P[_AITW]) if P[_KIND] == 0 else 1
-    ait_tag = np.full((ndimm, aw), -1, dtype=np.int64)
-    ait_lru = np.zeros((ndimm, aw), dtype=np.int64)
-    for w in range(aw):
-        ait_lru[:, w] = w % P[_AITW]  # lru 0, ties to the lowest way
+    ait_tag, ait_lru = _ait_arrays(P, ndimm)
     rpq = np.zeros((ndimm, 1 + P[_RPQ]), dtype=np.int64)
     wpq = np.zeros((ndimm, 1 + P[_WPQ]), dtype=np.int64)
     ingress = np.zeros((ndimm + P[_IMC_DIMMS] - 1) // P[_IMC_DIMMS], dtype=np.int64)
@@ -1640,6 +1725,8 @@ def _run_arrays(
     ):
         if P[i] > _MAX_LINES:  # entry numbers are 12-bit fields of the kernel's LRU keys
             raise InputError(f"at most {_MAX_LINES} for the media model", key)
+    if P[_KIND] == 0 and P[_AITW] > _AIT_MAX_WAYS:  # an AIT set's LRU order is one word
+        raise InputError(f"at most {_AIT_MAX_WAYS} for the media model", "ait.ways")
     nreq = max(1, requests // threads)
     n = nreq * threads
     if n >= 1 << 40:

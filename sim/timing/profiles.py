@@ -336,7 +336,7 @@ PARAMS: tuple[Param, ...] = (
         1,
         1 << 24,
     ),
-    _p("ait.ways", 16, "ways", "associativity of the AIT buffer model (LRU per set)", 1, 4096),
+    _p("ait.ways", 16, "ways", "associativity of the AIT buffer model (LRU per set)", 1, 16),
     _p(
         "ait.block_bytes",
         4096,
