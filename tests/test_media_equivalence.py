@@ -14,7 +14,11 @@ this may change a single output bit:
   four non-idle load cases were recomputed when ``cpu.load_window`` went from 8 to 10
   (the core's fill buffers, issue 18). The three non-idle store+clwb cases were
   recomputed when a thread's reads for ownership got their own limit within its window
-  of lines (``cpu.rfo_window``, ``cpu.clwb_window``).
+  of lines (``cpu.rfo_window``, ``cpu.clwb_window``). The seven write cases were recomputed when one
+  in-order write ingress for the socket (``imc.dimms_per_imc`` = 6) and a 2,750 ns media
+  write (``media.t_write_ns``, fitted) became the defaults (one-DIMM ntstore: only the end
+  of the run moves, the last media writes finishing later). The non-idle cases pass
+  simulate's old default region explicitly (``OLD_DEFAULT``).
   The four non-idle load cases and the two-thread store+clwb case were recomputed when
   loads waiting for an RPQ slot began to reach the DIMM out of issue order
   (``imc.read_admission``), a core got 12 loads in flight, prefetches began to yield to
@@ -92,26 +96,26 @@ PINNED = [
     ("optane-gen1", "load", "rand", 64, 8, 1, OLD_DEFAULT[1, 8], False, "77778e6812ba8865",
      1.6183908045977013,
      (20000, 0, 0, 0, 20000, 260, 19740, 0, 0, 0, 1740585)),
-    ("optane-gen1", "ntstore", "seq", 256, 24, 1, OLD_DEFAULT[1, 24], False, "75dffd97f3a14aa6",
-     0.7348040632923372, (14908, 15001, 14908, 4929, 15063, 14572, 336, 0, 0, 0, 3787868)),
-    ("optane-gen1", "clwb", "seq", 256, 2, 1, OLD_DEFAULT[1, 2], False, "1030fb8f26ca2936",
-     1.7148745432399515,
-     (7427, 5112, 63, 36241, 3759, 7113, 314, 0, 4236, 2727, 1624925)),
+    ("optane-gen1", "ntstore", "seq", 256, 24, 1, OLD_DEFAULT[1, 24], False, "81dac8e594f38087",
+     0.7348040632923372, (14908, 15001, 14908, 4929, 15063, 14572, 336, 0, 0, 0, 3793423)),
+    ("optane-gen1", "clwb", "seq", 256, 2, 1, OLD_DEFAULT[1, 2], False, "013640ac2c54cda1",
+     1.7180225946904844,
+     (7506, 5108, 75, 36088, 3912, 7192, 314, 0, 4196, 2694, 1628745)),
     ("optane-gen1", "load", "seq", 256, 24, 6, OLD_DEFAULT[6, 24], False, "aad2ee4c44887d7d",
      32.99023396867721,
      (5035, 0, 0, 15106, 4886, 4699, 336, 0, 149, 149, 93874)),
-    ("optane-gen1", "ntstore", "rand", 256, 8, 6, OLD_DEFAULT[6, 8], False, "8d53bc04d8367ed2",
-     12.890606116095954, (0, 4984, 0, 14972, 5028, 0, 0, 0, 0, 0, 203226)),
-    ("optane-gen1", "ntstore", "seq", 256, 1, 1, 4096, False, "9f6d578475730f84",
-     1.5290842840929455, (0, 4998, 0, 19984, 16, 0, 0, 5, 0, 0, 1824796)),
-    ("optane-gen1", "clwb", "rand", 64, 4, 3, OLD_DEFAULT[3, 4], False, "f46316aa992405d5",
-     1.5407022369894243,
-     (38543, 19808, 18543, 1290, 38710, 18754, 19789, 0, 0, 0, 1815898)),
-    ("odd", "ntstore", "seq", 256, 8, 3, OLD_DEFAULT[3, 8], False, "11889203e4976192",
-     6.293469223548345,
-     (0, 4984, 0, 14972, 5028, 0, 0, 0, 0, 0, 443565)),
-    ("odd", "clwb", "rand", 64, 24, 3, 1 << 22, False, "eb97d4d8c93f53f6", 1.5190114009448061,
-     (39383, 19624, 19409, 302, 39682, 29191, 10192, 0, 0, 0, 1834768)),
+    ("optane-gen1", "ntstore", "rand", 256, 8, 6, OLD_DEFAULT[6, 8], False, "5aee8f4ae1deee3c",
+     12.799418171900658, (1, 4984, 1, 14971, 5029, 0, 1, 0, 0, 0, 210026)),
+    ("optane-gen1", "ntstore", "seq", 256, 1, 1, 4096, False, "c84aceadcc243978",
+     1.5290842840929455, (0, 4998, 0, 19984, 16, 0, 0, 5, 0, 0, 1830351)),
+    ("optane-gen1", "clwb", "rand", 64, 4, 3, OLD_DEFAULT[3, 4], False, "00a27e4d1b44bde2",
+     1.525999569159984,
+     (38517, 19808, 18517, 1324, 38676, 18725, 19792, 0, 0, 0, 1836345)),
+    ("odd", "ntstore", "seq", 256, 8, 3, OLD_DEFAULT[3, 8], False, "edf5a8a30eb5efe5",
+     1.2803281045833361,
+     (0, 4984, 0, 14972, 5028, 0, 0, 0, 0, 0, 2185569)),
+    ("odd", "clwb", "rand", 64, 24, 3, 1 << 22, False, "3129b8ccca412d1d", 0.33494090453397435,
+     (39414, 19636, 19442, 291, 39693, 29201, 10213, 0, 0, 0, 8320274)),
     ("optane-gen2", "load", "rand", 4096, 4, 6, OLD_DEFAULT[6, 4], False, "2eb67e202bc9d11b",
      11.586203491302603, (5008, 0, 0, 16551, 3449, 4692, 316, 0, 1559, 1555, 243112)),
     ("dram", "ntstore", "rand", 64, 4, None, OLD_DEFAULT[6, 4], False, "010706573f7bdb2d",

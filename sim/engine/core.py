@@ -63,6 +63,28 @@ __all__ = [
     "run_timing",
 ]
 
+# The media model's threads standing for the engine's k concurrent device transfers:
+# sequential 4 KiB accesses, each thread in its own 2 GiB region, which is where S1's
+# thread sweeps (the curves the media model is compared with) place them: on six DIMMs
+# interleaved at 4 KiB thread i starts on DIMM 2i mod 6, so past 6 threads they share
+# DIMMs in convoys and the iMC's in-order write ingress makes the curve fall as S1's does.
+# Passed explicitly, not left to simulate's default. Other placements were measured
+# (BENCHMARKS.md, issue 18): threads staggered over the DIMMs (thread i on DIMM i mod n)
+# never collide and the write curve stays flat (13.3 GB/s to 16 threads); random 4 KiB
+# pages, as an allocator spreads them, reach only ~9-10 GB/s from 4 threads and fall past
+# 12 (S1's random 4 KiB ntstores, data/alignment.csv, also peak at 12), which puts the
+# engine's CoW knee at 12 CPUs.
+_DEVICE_ACCESS = ("seq", PAGE_SIZE)
+
+
+def _device_region_bytes(profile: Profile, k: int) -> int | None:
+    """2 GiB per thread, or simulate's default when the interleave set is smaller."""
+    from sim.timing.published import THREAD_REGION_BYTES
+
+    r = k * THREAD_REGION_BYTES
+    return r if r <= profile["dimm.count"] * profile["dimm.capacity_bytes"] else None
+
+
 # thread counts at which the device's bandwidth is simulated; between them it is
 # interpolated linearly
 _CURVE_POINTS = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 48, 64, 96, 128)
@@ -77,17 +99,25 @@ def _curve(name: str, overrides: tuple, write: bool, top: int) -> tuple[float, .
     op = "ntstore" if write else "load"
     pts = [k for k in _CURVE_POINTS if k < top] + [top]
     bw = [
-        simulate(prof, op, "seq", 4096, k, requests=max(24_000, 3_000 * k)).bandwidth_gbps
+        simulate(
+            prof,
+            op,
+            *_DEVICE_ACCESS,
+            k,
+            region_bytes=_device_region_bytes(prof, k),
+            requests=max(24_000, 3_000 * k),
+        ).bandwidth_gbps
         for k in pts
     ]
     return tuple(float(x) for x in np.interp(np.arange(1, top + 1), pts, bw))
 
 
 def concurrency_bandwidth(profile: Profile, *, write: bool, streams: int) -> np.ndarray:
-    """Device bandwidth (GB/s) of 1..``streams`` concurrent sequential 4 KiB streams.
+    """Device bandwidth (GB/s) of 1..``streams`` concurrent streams of 4 KiB page transfers.
 
     Element ``k - 1`` is what the media model (:func:`sim.timing.media.simulate`, ntstore
-    for ``write``, else loads, on the profile's interleave set) gives ``k`` threads;
+    for ``write``, else loads, on the profile's interleave set) gives ``k`` threads of
+    sequential 4 KiB accesses placed as S1's thread sweeps place them (``_DEVICE_ACCESS``);
     simulated at a few thread counts and interpolated between them, cached per profile.
     """
     if streams < 1:
@@ -386,12 +416,14 @@ class Engine:
         rb1 = 1.0 / self.cost.dev_read[1]
         wb1 = 1.0 / self.cost.dev_write[1]
         n = p["dimm.count"]
-        rbn = float(
-            simulate(p, "load", "seq", PAGE_SIZE, max(4, 4 * n), requests=60_000).bandwidth_gbps
-        )
-        wbn = float(
-            simulate(p, "ntstore", "seq", PAGE_SIZE, max(2, n), requests=60_000).bandwidth_gbps
-        )
+        acc = _DEVICE_ACCESS
+        kr, kw = max(4, 4 * n), max(2, n)
+        rbn = simulate(
+            p, "load", *acc, kr, region_bytes=_device_region_bytes(p, kr), requests=60_000
+        ).bandwidth_gbps
+        wbn = simulate(
+            p, "ntstore", *acc, kw, region_bytes=_device_region_bytes(p, kw), requests=60_000
+        ).bandwidth_gbps
         f = p.freq_ghz
         r = max(1, int(round(rbn / (rb1 * f))))
         w = max(1, int(round(wbn / (wb1 * f))))

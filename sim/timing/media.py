@@ -86,29 +86,47 @@ media (separate read and write ports with latency and occupancy) ; wear levellin
   Store+Flush amplifies writes 1.09 / 1.42 / 1.48 at 4 / 6 / 8 threads). With one window
   for both (the model before) a thread never had more than 1.5 XPLines open, the buffer
   was thrashed only by the DIMM's prefetches, and the curve stayed at 1.3-1.4 GB/s.
-* Head-of-line blocking in the iMC (``imc.in_order_writes``): the DIMMs are grouped
-  ``imc.dimms_per_imc`` to a memory controller (S1: two iMCs of three channels), and an
-  iMC moves writes into its channels' WPQs in the order they arrive, so a write that waits
-  for a slot in a full WPQ holds back every later write to the iMC's other DIMMs. On one
-  DIMM this changes nothing. On an interleaved set it couples the DIMMs: a DIMM that many
-  threads write at once (their streams line up on it, ``dimm.interleave_bytes`` at a
-  time) backs up, the writes behind it wait, and the threads bunch further; bandwidth
-  falls as writer threads grow past ~8 where the per-channel queues alone spread the
-  threads evenly and kept it flat. Sources: FAST'20 (S1) attributes the interleaved
-  write collapse to XPBuffer and iMC contention and advises limiting the writer threads
-  per DIMM; S1 ``data/alignment.csv`` shows it is the spreading of threads over DIMMs
-  that costs (4 KiB ntstores, 24 threads: 7.76 GB/s interleaved, 12.49 GB/s with each
-  thread bound to one DIMM); PATS (DATE'22) measures head-of-line blocking in the
-  CPU's memory controller when many threads access pmem. How the threads line up depends
-  on where their regions start: LATTester gives each thread a 2 GiB working set, so on six
-  DIMMs interleaved at 4 KiB thread ``i`` starts on DIMM ``2i mod 6``
-  (:data:`sim.timing.published.THREAD_REGION_BYTES`; ``region_bytes`` places the threads
-  ``region_bytes / threads`` apart). S1's ``data/bandwidth.csv`` (effective write ratio)
-  shows the hardware at 22 threads amplifying writes 1.22 and leaving the media idle ~25% of
-  the time; this model amplifies ~1.1 and keeps them ~90% busy, so it falls less (see
-  BENCHMARKS.md, issue 18). Its fall at 20-24 threads is partly the start transient of
-  that placement: the three convoys of 8 threads disperse over a long run (24 threads:
-  10.4 GB/s at 120,000 requests, 11.45 at 480,000; S1 measures 5 s per point).
+* Head-of-line blocking on the way to the WPQs (``imc.in_order_writes``): the DIMMs are
+  grouped ``imc.dimms_per_imc`` to one in-order write ingress, which moves writes into the
+  DIMMs' WPQs in the order they arrive, so a write that waits for a slot in a full WPQ
+  holds back every later write to the group's other DIMMs. On one DIMM this changes
+  nothing. On an interleaved set it couples the DIMMs: a DIMM that many threads write at
+  once (their streams line up on it, ``dimm.interleave_bytes`` at a time) backs up, the
+  writes behind it wait, and the threads bunch further; bandwidth falls as writer threads
+  grow past ~8 where the per-channel queues alone spread the threads evenly and kept it
+  flat. The group is the whole socket (``imc.dimms_per_imc`` = 6), although S1's socket has
+  two iMCs of three channels: S1 ``data/alignment.csv`` (random 4 KiB ntstores, six DIMMs,
+  2 GiB per thread) falls from 9.99 GB/s at 6 threads to 7.76 at 24, which one ingress per
+  iMC does not give (9.8, +26%) and one per socket does (8.3, +7%), and at 24 threads a
+  thread's writes cost as much spread over one iMC's three DIMMs (9.41 GB/s) as over two
+  DIMMs of two iMCs (9.37; one DIMM per thread: 12.49). Sources: FAST'20 (S1) attributes
+  the interleaved write collapse to XPBuffer and iMC contention and advises limiting the
+  writer threads per DIMM; PATS (DATE'22) measures head-of-line blocking in the CPU's
+  memory controller when many threads access pmem. The real ingress is not one FIFO (a
+  line goes through the mesh to its CHA, one per core); this is the model's reduction.
+  How the threads line up depends on where their regions start: LATTester gives each
+  thread a 2 GiB working set, so on six DIMMs interleaved at 4 KiB thread ``i`` starts on
+  DIMM ``2i mod 6`` (:data:`sim.timing.published.THREAD_REGION_BYTES`, the default of
+  :func:`simulate`; ``region_bytes`` places the threads ``region_bytes / threads`` apart).
+  With one FIFO for the socket, threads that start on the same DIMM stay together: a
+  placement that starts every thread on one DIMM collapses (8 threads: ~3 GB/s), which is
+  why the default is no longer 1 GiB per DIMM.
+* The media write time ``media.t_write_ns`` = 2,750 ns is FITTED, to S1's six-DIMM
+  ntstore thread sweep at 16, 20 and 24 threads in steady state (``FITTED`` in
+  :mod:`sim.timing.published`): it is 12x VANS's 225 ns (300 tCK), 5.5x gem5's NVM preset
+  (500 ns) and 2.6x the 1,050 ns Blocks & Files quotes, the longest media write in the
+  sources; no source measures Optane's media write time under load. A write-back holds
+  its write-queue entry (``rmw.writeback_entries``) and, pinned, its XPBuffer entry until
+  its write ends, while a new one starts every ``media.write_occupancy_ns``: with the long
+  write a DIMM's queue holds writes in flight rather than writes waiting, so it stops
+  accepting sooner, the socket's ingress backs up and the threads' convoys persist, and
+  the media idle between convoys as S1's do (``data/bandwidth.csv``: six DIMMs at 22
+  threads write 1.22x the CPU's bytes and the media idle ~25% of the time). With VANS's
+  225 ns the model's media stay ~90% busy and 24 threads reach 10.5-11.5 GB/s in steady
+  state (+41-53%); 1,050 ns gives +41%, 2,000 ns +30%, 2,750 ns +21%. On one DIMM a
+  line's entries are held 48 x ``media.write_occupancy_ns`` (the write-back queue is
+  full) however that time splits, so the one-DIMM curves do not move (within 0.01 GB/s).
+  The engine's device curves (:mod:`sim.engine.core`) use S1's placement too.
 * The AIT buffer is ``ait.buffer_entries`` blocks in sets of ``ait.ways`` (at most 16),
   LRU per set (VANS's AIT buffer, S2 ``src/general/ait.h``, is one LRU buffer keyed by
   block address, fully associative; the sets are the model's). The set of a block is its

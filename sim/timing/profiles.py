@@ -231,9 +231,10 @@ PARAMS: tuple[Param, ...] = (
     ),
     _p(
         "imc.dimms_per_imc",
-        3,
+        6,
         "DIMMs",
-        "DIMMs (channels) behind one memory controller (S1: 2 iMCs x 3 channels)",
+        "DIMMs (channels) behind one in-order write ingress: 6, the socket's (S1: 2 iMCs x 3 "
+        "channels, but data/alignment.csv costs the same whichever iMCs a thread's writes reach)",
         1,
         64,
     ),
@@ -365,9 +366,10 @@ PARAMS: tuple[Param, ...] = (
     ),
     _p(
         "media.t_write_ns",
-        225.0,
+        2750.0,
         "ns",
-        "media write latency of one XPLine (VANS 300 tCK)",
+        "media write latency of one XPLine, FITTED to S1's six-DIMM ntstore at 16-24 threads "
+        "(sources: VANS 225 ns, gem5 500 ns, Blocks & Files 1,050 ns)",
         0.0,
         1e6,
     ),

@@ -42,7 +42,8 @@ settle (six DIMMs, ntstore, 24 threads: 10.44 GB/s at 120,000 requests, 11.45 at
 with the model of 2026-12-07 10:00 UTC).
 
 ``FITTED`` lists the points the model's parameters were set from
-(``tests/test_media_calibration.py``); every other point is checked only.
+(``tests/test_media_calibration.py``, and the six-DIMM ntstore points at 16-24 threads for
+the media write time, ``media.t_write_ns``); every other point is checked only.
 """
 
 from __future__ import annotations
@@ -224,11 +225,13 @@ CURVES: tuple[Curve, ...] = (
 )
 
 #: (curve name, x) of the points the model's parameters were set from
-#: (``tests/test_media_calibration.py``); the rest are checked only.
+#: (``tests/test_media_calibration.py``, ``media.t_write_ns``); the rest are checked only.
 FITTED: frozenset[tuple[str, int]] = frozenset(
     [("1-DIMM load", t) for t in (1, 4, 8, 16, 24)]
     + [("1-DIMM ntstore", t) for t in (1, 2, 4, 12, 16, 24)]
     + [("1-DIMM clwb", t) for t in (1, 2)]
+    # media.t_write_ns (BENCHMARKS.md, issue 18)
+    + [("6-DIMM ntstore", t) for t in (16, 20, 24)]
 )
 
 
