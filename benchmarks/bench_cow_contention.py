@@ -14,6 +14,9 @@ import argparse
 import sys
 from pathlib import Path
 
+# run as a script, the script's folder (not the checkout) leads sys.path, so ``sim`` would
+# be whatever copy is installed: put this checkout first
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from test_media_contention import _cow_throughput  # noqa: E402
