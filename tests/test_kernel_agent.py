@@ -22,7 +22,7 @@ from kernel_helpers import every_line_script
 
 from sim.errors import InputError
 from sim.kernel.program import build_program
-from sim.kernel.run import evaluate, parse_reports, prepare_scripts
+from sim.kernel.run import evaluate, parse_reports, prepare_scripts, unmount_error
 from sim.xfsio.parse import parse_script
 from sim.xfsio.runner import run_script
 
@@ -230,3 +230,14 @@ def test_every_line_type_on_the_host_kernel(agent, loopdev):
     assert res.unobserved == [
         f"every.xfsio:{len(text.splitlines()) - 1}: @expect_invariant no_warnings holds"
     ]
+
+
+def test_a_failed_unmount_at_the_end_is_the_scripts_error():
+    """The agent reports its unmount like any command (report_err: ok false and the errno);
+    a filesystem left mounted would be evicted later, its warnings in another kernel log."""
+    ok = parse_reports(
+        '{"line": 3, "op": "final", "ok": true}\n{"line": 3, "op": "umount", "ok": true}\n'
+    )
+    busy = parse_reports('{"line": 3, "op": "umount", "ok": false, "errno": "EBUSY"}\n')
+    assert unmount_error(ok) is None
+    assert unmount_error(busy) == "the unmount at the end failed (EBUSY)"

@@ -42,6 +42,7 @@ __all__ = [
     "prepare_scripts",
     "run_scripts",
     "guest_name",
+    "unmount_error",
     "crash_text",
     "crash_where",
 ]
@@ -468,6 +469,16 @@ def _crash_site(line: str, kernel) -> str:
     return sp[0]["site"] or f"{sp[0]['file']}:{sp[0]['line']}"
 
 
+def unmount_error(reports: list[dict]) -> str | None:
+    """Why the agent's unmount at the end of a script failed (its ``umount`` report), else
+    None. The evictions of a filesystem left mounted run later (``/init`` unmounts it, or the
+    next script's ``@mkfs``), and their warnings may land in another script's kernel log."""
+    rep = next((r for r in reversed(reports) if r.get("op") == "umount"), None)
+    if rep is None or rep.get("ok", False):
+        return None
+    return f"the unmount at the end failed ({rep.get('errno', 'no errno')})"
+
+
 def guest_name(index: int, path: str) -> str:
     """The name a script runs under in the guest: unique and safe as a file name."""
     stem = re.sub(r"[^A-Za-z0-9._-]", "_", Path(path).stem)[:48]
@@ -580,6 +591,8 @@ def run_scripts(
             r.error = crash_text(_crash_site(r.crash, kernel), crash_where(cmds, r.reports))
         elif not any(rep.get("op") == "umount" for rep in r.reports):
             r.error = "timed out" if job.timed_out else f"agent stopped (exit {o.exit_status})"
+        elif unmount_error(r.reports) is not None:
+            r.error = unmount_error(r.reports)
         elif o.reset_error is not None:
             r.error = f"struct pages not made fresh before the script: {o.reset_error}"
         results.append(r)
