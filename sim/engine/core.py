@@ -79,7 +79,7 @@ _DEVICE_ACCESS = ("seq", PAGE_SIZE)
 
 def _device_region_bytes(profile: Profile, k: int) -> int | None:
     """2 GiB per thread, or simulate's default when the interleave set is smaller."""
-    from sim.timing.published import THREAD_REGION_BYTES
+    from sim.timing.media import THREAD_REGION_BYTES
 
     r = k * THREAD_REGION_BYTES
     return r if r <= profile["dimm.count"] * profile["dimm.capacity_bytes"] else None

@@ -106,7 +106,7 @@ media (separate read and write ports with latency and occupancy) ; wear levellin
   line goes through the mesh to its CHA, one per core); this is the model's reduction.
   How the threads line up depends on where their regions start: LATTester gives each
   thread a 2 GiB working set, so on six DIMMs interleaved at 4 KiB thread ``i`` starts on
-  DIMM ``2i mod 6`` (:data:`sim.timing.published.THREAD_REGION_BYTES`, the default of
+  DIMM ``2i mod 6`` (:data:`THREAD_REGION_BYTES`, the default of
   :func:`simulate`; ``region_bytes`` places the threads ``region_bytes / threads`` apart).
   With one FIFO for the socket, threads that start on the same DIMM stay together: a
   placement that starts every thread on one DIMM collapses (8 threads: ~3 GB/s), which is
@@ -157,7 +157,18 @@ from numba.extending import intrinsic
 from sim.errors import InputError
 from sim.timing.profiles import Profile
 
-__all__ = ["OPS", "PATTERNS", "MediaResult", "simulate", "staggered_region_bytes"]
+__all__ = [
+    "OPS",
+    "PATTERNS",
+    "THREAD_REGION_BYTES",
+    "MediaResult",
+    "simulate",
+    "staggered_region_bytes",
+]
+
+#: LATTester's per-thread working set (``PERTHREAD_WORKSET``, ``ALIGN_PERTHREAD``), the
+#: default placement of :func:`simulate`'s threads.
+THREAD_REGION_BYTES = 2 << 30
 
 OPS = ("load", "ntstore", "clwb")
 PATTERNS = ("seq", "rand")
@@ -1899,7 +1910,7 @@ def simulate(
         threads)`` (rounded down to ``size_bytes``), so the region also decides on which
         DIMM each thread starts. A small region is a hotspot. Default: the placement of the
         calibration sources, LATTester's 2 GiB working set per thread
-        (:data:`sim.timing.published.THREAD_REGION_BYTES`, ``threads * 2 GiB``: on six DIMMs
+        (:data:`THREAD_REGION_BYTES`, ``threads * 2 GiB``: on six DIMMs
         interleaved at 4 KiB thread ``i`` starts on DIMM ``2i mod 6``); when that is larger
         than the interleave set, the staggered placement of :func:`staggered_region_bytes`
         (thread ``i`` on DIMM ``i mod dimms``). Before, the default spread the threads over
@@ -1924,8 +1935,6 @@ def simulate(
     if ndimm < 1 or ndimm > 64:
         raise InputError("dimms must be between 1 and 64", str(dimms))
     if region_bytes is None:
-        from sim.timing.published import THREAD_REGION_BYTES
-
         region_bytes = threads * THREAD_REGION_BYTES
         if region_bytes > ndimm * profile["dimm.capacity_bytes"]:
             region_bytes = staggered_region_bytes(profile, threads, dimms=ndimm)

@@ -50,10 +50,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sim.timing.media import THREAD_REGION_BYTES, simulate
+
 __all__ = ["Curve", "CURVES", "FITTED", "STEADY_REQUESTS", "THREAD_REGION_BYTES", "compare"]
 
-#: LATTester's per-thread working set (``PERTHREAD_WORKSET``, ``ALIGN_PERTHREAD``).
-THREAD_REGION_BYTES = 2 << 30
 
 #: 64 B requests per point at which every published point's model bandwidth is within 2%
 #: of a run four times longer (measured, BENCHMARKS.md issue 18).
@@ -253,8 +253,6 @@ def compare(profile, names: tuple[str, ...] = (), *, requests: int = STEADY_REQU
         One per point: ``curve``, ``vary``, ``x``, ``published_gbps``, ``model_gbps``,
         ``error`` (model / published - 1), ``fitted`` and ``source``.
     """
-    from sim.timing.media import simulate
-
     want = [n.lower() for n in names]
     rows = []
     for c in CURVES:
