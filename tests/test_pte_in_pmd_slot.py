@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import pytest
 
-from sim.dax import DaxFS
 from sim.dax.xarray_dax import DAX_PMD, DAX_SHIFT, DaxXArray
 from sim.fs import FsError
 from sim.kernel.splat import KNOWN_SITES, site_of_line
+from tests.test_pmd_folio_order import _pte_then_pmd
 
 NB = 1 << 13
 PAGE = 4096
@@ -25,15 +25,7 @@ def _pte_faults_under_f2s_pmd_entry(design: str):
     """f2 holds a 2 MiB extent, f1 its reflink; f1 reads page 0 (4 KiB mapping), f2 reads
     through a 2 MiB mapping (a PMD entry: refused from 6.15 on a folio design, mapped
     before), unmaps it, then reads pages 0 and 1 through an 8 KiB mapping (PTE faults)."""
-    d = DaxFS(NB, design)
-    f2 = d.fs.open("f2", create=True)
-    d.pwrite(f2, 0, PMD * PAGE, 0x61)
-    f1 = d.fs.open("f1", create=True)
-    d.clone(f1, f2)
-    v1 = d.mmap(1, f1, 0, PAGE)
-    d.mread(v1, 0, 1)
-    v2 = d.mmap(1, f2, 0, PMD * PAGE)
-    pfn = d.fs.iomap(f2, 0, PMD)[1]
+    d, _f1, f2, v2, pfn = _pte_then_pmd(design)
     try:
         d.mread(v2, 0, 1)
     except FsError as exc:
@@ -42,7 +34,7 @@ def _pte_faults_under_f2s_pmd_entry(design: str):
     d.munmap(v2)
     v3 = d.mmap(1, f2, 0, 2 * PAGE)
     d.mread(v3, 0, 1)
-    return d, f2, v1, v3, pfn
+    return d, f2, v3, pfn
 
 
 def _share(d, pfn: int) -> int:
@@ -54,7 +46,7 @@ def _share(d, pfn: int) -> int:
 
 @pytest.mark.parametrize("design", ["page-share", "folio-share", "folio-share-reset"])
 def test_a_pte_fault_stores_its_entry_in_the_pmd_slot(design):
-    d, f2, _v1, v3, pfn = _pte_faults_under_f2s_pmd_entry(design)
+    d, f2, v3, pfn = _pte_faults_under_f2s_pmd_entry(design)
     xa = d.spaces[f2].xa
     # the PTE entry of page 0 sits at the PMD's canonical slot and covers the 512 indices
     assert xa.entries == {0: pfn << DAX_SHIFT} and xa.wide == {0: 0}
@@ -70,7 +62,7 @@ def test_a_pte_fault_stores_its_entry_in_the_pmd_slot(design):
 
 @pytest.mark.parametrize("design", ["page-share", "folio-share", "folio-share-reset"])
 def test_the_eviction_finds_511_pages_counted(design):
-    d, f2, _v1, v3, _pfn = _pte_faults_under_f2s_pmd_entry(design)
+    d, f2, v3, _pfn = _pte_faults_under_f2s_pmd_entry(design)
     d.mread(v3, PAGE, 1)
     assert d.mm.warnings.get("clear_inode_nrpages", 0) == 0
     d.unmount()
